@@ -1,0 +1,73 @@
+/**
+ * Every configuration key the service reads: its environment variable (the names users of
+ * the earlier system know), where it sits in the optional HOCON file, and whether it is a
+ * secret. The file is flattened onto these env names, then the real environment wins.
+ */
+export interface KeySpec {
+  readonly env: string
+  readonly hocon: string
+  readonly secret?: boolean
+}
+
+export const keys = [
+  // service identity
+  { env: "SERVICE_NAME", hocon: "auralink.service.name" },
+  { env: "ENVIRONMENT", hocon: "auralink.service.environment" },
+  { env: "REGION", hocon: "auralink.service.region" },
+  { env: "BRIDGE_ID", hocon: "auralink.service.bridge_id" },
+  { env: "DATA_DIR", hocon: "auralink.service.data_dir" },
+  { env: "SHUTDOWN_TIMEOUT_MS", hocon: "auralink.service.shutdown_timeout_ms" },
+  // listeners
+  { env: "HOST", hocon: "auralink.http.host" },
+  { env: "PORT", hocon: "auralink.http.port" },
+  { env: "HTTP_BODY_LIMIT_BYTES", hocon: "auralink.http.body_limit_bytes" },
+  { env: "METRICS_PORT", hocon: "auralink.http.metrics_port" },
+  { env: "GRPC_PORT", hocon: "auralink.grpc.port" },
+  // logging and tracing
+  { env: "LOG_LEVEL", hocon: "auralink.log.level" },
+  { env: "OTEL_EXPORTER_OTLP_ENDPOINT", hocon: "auralink.tracing.otlp_endpoint" },
+  // features
+  { env: "ENABLE_AIC", hocon: "auralink.features.enable_aic" },
+  { env: "ENABLE_SIP", hocon: "auralink.features.enable_sip" },
+  { env: "ENABLE_RTMP", hocon: "auralink.features.enable_rtmp" },
+  // database
+  { env: "DATABASE_URL", hocon: "auralink.database.url", secret: true },
+  { env: "DB_HOST", hocon: "auralink.database.host" },
+  { env: "DB_PORT", hocon: "auralink.database.port" },
+  { env: "DB_NAME", hocon: "auralink.database.name" },
+  { env: "DB_USER", hocon: "auralink.database.username" },
+  { env: "DB_PASSWORD", hocon: "auralink.database.password", secret: true },
+  { env: "PGPOOL_MIN_INGRESS", hocon: "auralink.database.pool_min" },
+  { env: "PGPOOL_MAX_INGRESS", hocon: "auralink.database.pool_max" },
+  { env: "PG_CONN_TIMEOUT_MS", hocon: "auralink.database.connect_timeout_ms" },
+  { env: "PG_IDLE_TIMEOUT_MS", hocon: "auralink.database.idle_timeout_ms" },
+  { env: "PG_CONNECT_RETRIES", hocon: "auralink.database.connect_retries" },
+  // redis
+  { env: "REDIS_URL", hocon: "auralink.redis.url", secret: true },
+  { env: "REDIS_HOST", hocon: "auralink.redis.host" },
+  { env: "REDIS_PORT", hocon: "auralink.redis.port" },
+  { env: "REDIS_RECONNECT_BASE_MS", hocon: "auralink.redis.reconnect_base_ms" },
+  { env: "REDIS_RECONNECT_MAX_MS", hocon: "auralink.redis.reconnect_max_ms" },
+  // auth
+  { env: "JWT_SECRET", hocon: "auralink.auth.jwt_secret", secret: true },
+  // media
+  { env: "RTC_MIN_PORT", hocon: "auralink.mediasoup.rtc_min_port" },
+  { env: "RTC_MAX_PORT", hocon: "auralink.mediasoup.rtc_max_port" },
+  { env: "MEDIASOUP_LISTEN_IP", hocon: "auralink.mediasoup.listen_ip" },
+  { env: "MEDIASOUP_ANNOUNCED_IP", hocon: "auralink.mediasoup.announced_ip" },
+  // external services
+  { env: "ASR_GATEWAY_URL", hocon: "auralink.asr.gateway_url" },
+  { env: "AI_CORE_GRPC_URL", hocon: "auralink.ai_core.grpc_url" },
+  { env: "DASHBOARD_URL", hocon: "auralink.dashboard.url" },
+  { env: "DASHBOARD_API_KEY", hocon: "auralink.dashboard.api_key", secret: true },
+  { env: "WEBRTC_SERVER_URL", hocon: "auralink.webrtc_server.url" },
+  { env: "WEBRTC_API_KEY", hocon: "auralink.webrtc_server.api_key", secret: true }
+] as const satisfies ReadonlyArray<KeySpec>
+
+export type KeyName = (typeof keys)[number]["env"]
+
+const secretNames: ReadonlySet<string> = new Set(
+  keys.filter((k: KeySpec) => k.secret === true).map((k) => k.env)
+)
+
+export const isSecret = (name: string): boolean => secretNames.has(name)

@@ -1,0 +1,226 @@
+import { Config, ConfigProvider, Effect, Option, Redacted } from "effect"
+import type { LogLevel } from "effect/LogLevel"
+import { randomBytes } from "node:crypto"
+import { isSecret, type KeyName } from "./keys.ts"
+import { InvalidConfig, type RawConfig } from "./source.ts"
+
+export interface Settings {
+  readonly service: {
+    readonly name: string
+    readonly version: string
+    readonly environment: string
+    readonly region: string
+    readonly bridgeId: string
+    readonly dataDir: string
+    readonly shutdownTimeoutMs: number
+  }
+  readonly http: {
+    readonly host: string
+    readonly port: number
+    readonly bodyLimitBytes: number
+    readonly metricsPort: Option.Option<number>
+  }
+  readonly grpc: { readonly port: number }
+  readonly log: { readonly level: LogLevel }
+  readonly tracing: { readonly otlpEndpoint: Option.Option<string> }
+  readonly features: { readonly aic: boolean; readonly sip: boolean; readonly rtmp: boolean }
+  readonly database: {
+    /** None: run the embedded Postgres (PGlite). */
+    readonly url: Option.Option<Redacted.Redacted<string>>
+    readonly poolMin: number
+    readonly poolMax: number
+    readonly connectTimeoutMs: number
+    readonly idleTimeoutMs: number
+    readonly connectRetries: number
+  }
+  readonly redis: {
+    /** None: the in-memory state store. */
+    readonly url: Option.Option<Redacted.Redacted<string>>
+    readonly reconnectBaseMs: number
+    readonly reconnectMaxMs: number
+  }
+  readonly auth: {
+    readonly jwtSecret: Redacted.Redacted<string>
+    /** true when no JWT_SECRET was given and a random one was made for this process. */
+    readonly jwtSecretEphemeral: boolean
+  }
+  readonly media: {
+    readonly rtcMinPort: number
+    readonly rtcMaxPort: number
+    readonly listenIp: string
+    readonly announcedIp: Option.Option<string>
+  }
+  readonly asr: { readonly gatewayUrl: Option.Option<string> }
+  readonly aiCore: { readonly grpcUrl: Option.Option<string> }
+  readonly dashboard: {
+    readonly url: Option.Option<string>
+    readonly apiKey: Option.Option<Redacted.Redacted<string>>
+  }
+  readonly webrtcServer: {
+    readonly url: Option.Option<string>
+    readonly apiKey: Option.Option<Redacted.Redacted<string>>
+  }
+}
+
+const logLevels: Record<string, LogLevel> = {
+  trace: "Trace",
+  debug: "Debug",
+  info: "Info",
+  warn: "Warn",
+  warning: "Warn",
+  error: "Error",
+  fatal: "Fatal",
+  none: "None",
+  silent: "None"
+}
+
+export const SERVICE_VERSION = "0.1.0"
+
+/** Reads one key through Effect's Config; a failure names the key, its (redacted) value and the expectation. */
+const reader = (raw: RawConfig) => {
+  const provider = ConfigProvider.fromEnvRecord(
+    Object.fromEntries(Object.entries(raw).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ""))
+  )
+  const shown = (name: KeyName): string => {
+    const value = raw[name]
+    if (value === undefined || value === "") return "(unset)"
+    return isSecret(name) ? "<redacted>" : JSON.stringify(value)
+  }
+  const fail = (name: KeyName, expected: string) => new InvalidConfig({ key: name, value: shown(name), expected })
+  return {
+    fail,
+    read: <A>(name: KeyName, config: Config.Config<A>, expected: string, check?: (a: A) => boolean) =>
+      config.parse(provider).pipe(
+        Effect.mapError(() => fail(name, expected)),
+        Effect.filterOrFail((a) => check === undefined || check(a), () => fail(name, expected))
+      )
+  }
+}
+
+const port = "a TCP/UDP port number 1-65535"
+const positive = (n: number) => n > 0
+const nonNegative = (n: number) => n >= 0
+const boolean = "true or false"
+const url = (protocols: ReadonlyArray<string>) => (value: string) => {
+  try {
+    return protocols.includes(new URL(value).protocol)
+  } catch {
+    return false
+  }
+}
+
+/** DB_HOST/DB_PORT/DB_NAME/DB_USER/DB_PASSWORD, the seed's discrete keys, when DATABASE_URL is not given. */
+const discreteDatabaseUrl = (read: ReturnType<typeof reader>["read"]) =>
+  Effect.gen(function*() {
+    const host = yield* read("DB_HOST", Config.option(Config.String("DB_HOST")), "a host name")
+    if (Option.isNone(host)) return Option.none<Redacted.Redacted<string>>()
+    const dbPort = yield* read("DB_PORT", Config.Port("DB_PORT").pipe(Config.withDefault(5432)), port)
+    const name = yield* read("DB_NAME", Config.String("DB_NAME").pipe(Config.withDefault("auralink")), "a database name")
+    const user = yield* read("DB_USER", Config.String("DB_USER").pipe(Config.withDefault("postgres")), "a user name")
+    const password = yield* read("DB_PASSWORD", Config.option(Config.Redacted("DB_PASSWORD")), "a string")
+    const target = new URL(`postgresql://${host.value}:${dbPort}/${encodeURIComponent(name)}`)
+    target.username = user
+    if (Option.isSome(password)) target.password = Redacted.value(password.value)
+    return Option.some(Redacted.make(target.toString()))
+  })
+
+/** Decodes and checks every setting; the first invalid key stops start-up. */
+export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidConfig> =>
+  Effect.gen(function*() {
+    const { fail, read } = reader(raw)
+    const optionalString = (name: KeyName) => read(name, Config.option(Config.String(name)), "a string")
+    const optionalSecret = (name: KeyName) => read(name, Config.option(Config.Redacted(name)), "a string")
+    const int = (name: KeyName, fallback: number, expected: string, check: (n: number) => boolean) =>
+      read(name, Config.Int(name).pipe(Config.withDefault(fallback)), expected, check)
+    const flag = (name: KeyName, fallback: boolean) =>
+      read(name, Config.Boolean(name).pipe(Config.withDefault(fallback)), boolean)
+    const string = (name: KeyName, fallback: string) =>
+      read(name, Config.String(name).pipe(Config.withDefault(fallback)), "a non-empty string", (s) => s.length > 0)
+
+    const environment = yield* string("ENVIRONMENT", "development")
+    const levelText = yield* string("LOG_LEVEL", "info")
+    const level = logLevels[levelText.toLowerCase()]
+    if (level === undefined) return yield* fail("LOG_LEVEL", `one of ${Object.keys(logLevels).join(", ")}`)
+
+    const rtcMinPort = yield* int("RTC_MIN_PORT", 10000, port, (n) => n >= 1 && n <= 65535)
+    const rtcMaxPort = yield* int("RTC_MAX_PORT", 10100, `${port}, at least RTC_MIN_PORT`, (n) => n >= rtcMinPort && n <= 65535)
+    const poolMin = yield* int("PGPOOL_MIN_INGRESS", 5, "a whole number >= 0", nonNegative)
+    const poolMax = yield* int("PGPOOL_MAX_INGRESS", 20, "a whole number >= 1 and >= PGPOOL_MIN_INGRESS", (n) => n >= 1 && n >= poolMin)
+    const reconnectBaseMs = yield* int("REDIS_RECONNECT_BASE_MS", 100, "milliseconds > 0", positive)
+
+    const databaseUrl = yield* optionalSecret("DATABASE_URL").pipe(
+      Effect.flatMap((given) => Option.isSome(given) ? Effect.succeed(given) : discreteDatabaseUrl(read))
+    )
+    if (Option.isSome(databaseUrl) && !url(["postgres:", "postgresql:"])(Redacted.value(databaseUrl.value))) {
+      return yield* fail("DATABASE_URL", "a postgres:// or postgresql:// URL")
+    }
+    const redisUrl = yield* optionalSecret("REDIS_URL")
+    if (Option.isSome(redisUrl) && !url(["redis:", "rediss:"])(Redacted.value(redisUrl.value))) {
+      return yield* fail("REDIS_URL", "a redis:// or rediss:// URL")
+    }
+    const jwt = yield* optionalSecret("JWT_SECRET")
+    if (Option.isSome(jwt) && Redacted.value(jwt.value).length < 32) {
+      return yield* fail("JWT_SECRET", "at least 32 characters")
+    }
+    if (Option.isNone(jwt) && environment === "production") {
+      return yield* fail("JWT_SECRET", "a secret of at least 32 characters (required when ENVIRONMENT=production)")
+    }
+    const endpoint = (name: KeyName) =>
+      optionalString(name).pipe(
+        Effect.filterOrFail(Option.match({ onNone: () => true, onSome: url(["http:", "https:"]) }), () =>
+          fail(name, "an http:// or https:// URL"))
+      )
+
+    return {
+      service: {
+        name: yield* string("SERVICE_NAME", "ingress-egress"),
+        version: SERVICE_VERSION,
+        environment,
+        region: yield* string("REGION", "local"),
+        bridgeId: yield* string("BRIDGE_ID", "bridge-local-01"),
+        dataDir: yield* string("DATA_DIR", ".data"),
+        shutdownTimeoutMs: yield* int("SHUTDOWN_TIMEOUT_MS", 30_000, "milliseconds > 0", positive)
+      },
+      http: {
+        host: yield* string("HOST", "0.0.0.0"),
+        port: yield* int("PORT", 8080, port, (n) => n >= 0 && n <= 65535),
+        bodyLimitBytes: yield* int("HTTP_BODY_LIMIT_BYTES", 1024 * 1024, "bytes > 0", positive),
+        metricsPort: yield* read("METRICS_PORT", Config.option(Config.Port("METRICS_PORT")), port)
+      },
+      grpc: { port: yield* int("GRPC_PORT", 50051, port, (n) => n >= 0 && n <= 65535) },
+      log: { level },
+      tracing: { otlpEndpoint: yield* endpoint("OTEL_EXPORTER_OTLP_ENDPOINT") },
+      features: {
+        aic: yield* flag("ENABLE_AIC", true),
+        sip: yield* flag("ENABLE_SIP", false),
+        rtmp: yield* flag("ENABLE_RTMP", false)
+      },
+      database: {
+        url: databaseUrl,
+        poolMin,
+        poolMax,
+        connectTimeoutMs: yield* int("PG_CONN_TIMEOUT_MS", 2000, "milliseconds > 0", positive),
+        idleTimeoutMs: yield* int("PG_IDLE_TIMEOUT_MS", 10_000, "milliseconds > 0", positive),
+        connectRetries: yield* int("PG_CONNECT_RETRIES", 3, "a whole number >= 0", nonNegative)
+      },
+      redis: {
+        url: redisUrl,
+        reconnectBaseMs,
+        reconnectMaxMs: yield* int("REDIS_RECONNECT_MAX_MS", 5000, "milliseconds >= REDIS_RECONNECT_BASE_MS", (n) => n >= reconnectBaseMs)
+      },
+      auth: {
+        jwtSecret: Option.getOrElse(jwt, () => Redacted.make(randomBytes(32).toString("base64url"))),
+        jwtSecretEphemeral: Option.isNone(jwt)
+      },
+      media: {
+        rtcMinPort,
+        rtcMaxPort,
+        listenIp: yield* string("MEDIASOUP_LISTEN_IP", "0.0.0.0"),
+        announcedIp: yield* optionalString("MEDIASOUP_ANNOUNCED_IP")
+      },
+      asr: { gatewayUrl: yield* optionalString("ASR_GATEWAY_URL") },
+      aiCore: { grpcUrl: yield* optionalString("AI_CORE_GRPC_URL") },
+      dashboard: { url: yield* endpoint("DASHBOARD_URL"), apiKey: yield* optionalSecret("DASHBOARD_API_KEY") },
+      webrtcServer: { url: yield* endpoint("WEBRTC_SERVER_URL"), apiKey: yield* optionalSecret("WEBRTC_API_KEY") }
+    }
+  })
