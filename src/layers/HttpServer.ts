@@ -1,0 +1,63 @@
+import { NodeHttpServer } from "@effect/platform-node"
+import { ByteSize, Duration, Effect, Layer, Option } from "effect"
+import { HttpIncomingMessage, HttpRouter, HttpServerResponse } from "effect/http"
+import { type HttpApi, HttpApiBuilder, type HttpApiGroup, HttpApiMiddleware, HttpApiScalar } from "effect/http-api"
+import { createServer } from "node:http"
+import { SystemHandlers } from "../programs/health.ts"
+import { Api } from "../schemas/api.ts"
+import { AppConfig } from "./Config.ts"
+import { RequestContext } from "./http/requestContext.ts"
+import { Metrics } from "./Metrics.ts"
+
+/** An API's endpoints with their handlers, its OpenAPI document and docs page, and the global middleware. */
+export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constraint, E, R>(
+  api: HttpApi.HttpApi<Id, Groups>,
+  handlers: Layer.Layer<HttpApiGroup.ToService<Id, Groups>, E, R>
+) =>
+  Layer.mergeAll(
+    HttpApiBuilder.layer(api, { openapiPath: "/openapi.json" }).pipe(
+      Layer.provide(handlers),
+      // provideMerge: the router also resolves the middleware when it builds the routes.
+      Layer.provideMerge(HttpApiMiddleware.layerProblemDetails({ includeDetails: true }))
+    ),
+    HttpApiScalar.layer(api, { path: "/docs" }),
+    RequestContext(api, [{ method: "GET", path: "/docs" }, { method: "GET", path: "/openapi.json" }])
+  )
+
+export const ApiRoutes = apiRoutes(Api, SystemHandlers)
+
+/**
+ * Serves `routes` on a Node HTTP listener (exposing its `HttpServer`, whose address tells the
+ * bound port when PORT=0); the body limit and graceful-close deadline come from config.
+ */
+export const serveHttp = <E, R>(routes: Layer.Layer<never, E, R>, port: number, host: string) =>
+  Layer.unwrap(Effect.gen(function*() {
+    const config = yield* AppConfig
+    return HttpRouter.serve(routes, { disableLogger: true }).pipe(
+      Layer.provideMerge(NodeHttpServer.layer(() => createServer(), {
+        port,
+        host,
+        gracefulShutdownTimeout: Duration.millis(config.service.shutdownTimeoutMs)
+      })),
+      Layer.provide(Layer.succeed(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(config.http.bodyLimitBytes)))
+    )
+  }))
+
+/** `/metrics` alone on METRICS_PORT, for scrapers kept off the public listener. */
+const MetricsListener = Layer.unwrap(Effect.gen(function*() {
+  const config = yield* AppConfig
+  if (Option.isNone(config.http.metricsPort)) return Layer.empty
+  const route = HttpRouter.add("GET", "/metrics", Effect.gen(function*() {
+    const { registry } = yield* Metrics
+    const text = yield* Effect.promise(() => registry.metrics())
+    return HttpServerResponse.text(text, { contentType: registry.contentType })
+  }))
+  // Built for its effect only, so its HttpServer does not shadow the public listener's.
+  return Layer.effectDiscard(Layer.build(serveHttp(route, config.http.metricsPort.value, config.http.host)))
+}))
+
+/** The public HTTP listener on PORT (and the optional metrics listener). */
+export const HttpServerLive = Layer.unwrap(Effect.gen(function*() {
+  const config = yield* AppConfig
+  return Layer.mergeAll(serveHttp(ApiRoutes, config.http.port, config.http.host), MetricsListener)
+}))

@@ -1,0 +1,78 @@
+import { Cause, Effect } from "effect"
+import { FindMyWay, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpApi, type HttpApiGroup } from "effect/http-api"
+import { randomUUID } from "node:crypto"
+import { Metrics } from "../Metrics.ts"
+import { problemForCause } from "./problem.ts"
+
+/** A caller's X-Request-Id is kept when it is a sane token; anything else gets a fresh UUID. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+const pathOf = (url: string) => {
+  const q = url.indexOf("?")
+  return q === -1 ? url : url.slice(0, q)
+}
+
+export interface RouteSpec {
+  readonly method: string
+  readonly path: string
+}
+
+const isPathInput = (path: string): path is `/${string}` => path.startsWith("/")
+
+/** Route templates (`/api/session/:id`) for metric labels, so label cardinality stays bounded. */
+const routeLabeller = <Id extends string, Groups extends HttpApiGroup.Constraint>(api: HttpApi.HttpApi<Id, Groups>, extra: ReadonlyArray<RouteSpec>) => {
+  const router = FindMyWay.make<string>()
+  const add = ({ method, path }: RouteSpec) => {
+    if (isPathInput(path)) router.on(method, path, path)
+  }
+  HttpApi.reflect(api, {
+    onGroup: () => {},
+    onEndpoint: ({ endpoint }) => add({ method: endpoint.method, path: endpoint.path })
+  })
+  extra.forEach(add)
+  return (method: string, url: string) => router.find(method, url)?.handler ?? "unmatched"
+}
+
+/**
+ * The one global middleware every request goes through: request id (accepted or generated,
+ * echoed, annotated on every log line of the request), problem details for what escaped the
+ * endpoints, the request log line and the `http_request_duration_seconds` histogram.
+ */
+export const RequestContext = <Id extends string, Groups extends HttpApiGroup.Constraint>(api: HttpApi.HttpApi<Id, Groups>, extraRoutes: ReadonlyArray<RouteSpec>) => HttpRouter.middleware(
+  Effect.gen(function*() {
+    const { httpRequestDuration } = yield* Metrics
+    const routeOf = routeLabeller(api, extraRoutes)
+    return (httpEffect) =>
+      Effect.gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const given = request.headers["x-request-id"]
+        const requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID()
+        const path = pathOf(request.url)
+        const started = performance.now()
+        const response = yield* httpEffect.pipe(
+          Effect.catchCause((cause) => {
+            if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+            const response = problemForCause(cause, requestId, path)
+            return Effect.as(response.status >= 500 ? Effect.logError("unhandled defect", cause) : Effect.void, response)
+          }),
+          Effect.annotateLogs({ requestId })
+        )
+        const route = routeOf(request.method, path)
+        const seconds = (performance.now() - started) / 1000
+        httpRequestDuration.observe({ method: request.method, route, status: String(response.status) }, seconds)
+        yield* Effect.logInfo("http request").pipe(
+          Effect.annotateLogs({
+            requestId,
+            method: request.method,
+            route,
+            path,
+            status: response.status,
+            durationMs: Math.round(seconds * 100_000) / 100
+          })
+        )
+        return HttpServerResponse.setHeader(response, "x-request-id", requestId)
+      })
+  }),
+  { global: true }
+)

@@ -1,0 +1,47 @@
+import { Schema } from "effect"
+
+export const Liveness = Schema.Struct({
+  status: Schema.Literal("healthy"),
+  timestamp: Schema.Number
+})
+
+export const DependencyState = Schema.Struct({
+  name: Schema.String,
+  critical: Schema.Boolean,
+  status: Schema.Literals(["up", "down"]),
+  latencyMs: Schema.Number,
+  error: Schema.optionalKey(Schema.String)
+})
+
+export const Readiness = Schema.Struct({
+  status: Schema.Literals(["ready", "not_ready"]),
+  shuttingDown: Schema.Boolean,
+  dependencies: Schema.Array(DependencyState)
+})
+
+/** `/ready` answers 503 with the same body when a critical dependency is down or shutdown began. */
+export class NotReady extends Schema.TaggedError<NotReady>()("NotReady", {
+  status: Schema.Literal("not_ready"),
+  shuttingDown: Schema.Boolean,
+  dependencies: Schema.Array(DependencyState)
+}, { httpApiStatus: 503 }) {}
+
+export const ServiceStatus = Schema.Struct({
+  service: Schema.Struct({
+    name: Schema.String,
+    version: Schema.String,
+    environment: Schema.String,
+    region: Schema.String,
+    bridgeId: Schema.String,
+    uptimeSeconds: Schema.Number,
+    startedAt: Schema.String
+  }),
+  process: Schema.Struct({
+    pid: Schema.Number,
+    node: Schema.String,
+    rssBytes: Schema.Number,
+    heapUsedBytes: Schema.Number
+  }),
+  features: Schema.Struct({ aic: Schema.Boolean, sip: Schema.Boolean, rtmp: Schema.Boolean }),
+  components: Schema.Record(Schema.String, Schema.Unknown)
+})

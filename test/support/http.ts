@@ -1,0 +1,29 @@
+import { Effect, Layer } from "effect"
+import { HttpServer } from "effect/http"
+import { AppConfig } from "../../src/layers/Config.ts"
+import { jsonLogger } from "../../src/layers/Logger.ts"
+import { Logger as EffectLogger } from "effect"
+
+/** The base URL of a layer-built HTTP server (PORT=0 picks a free port). */
+export const baseUrl = Effect.gen(function*() {
+  const server = yield* HttpServer.HttpServer
+  const address = server.address
+  if (address._tag === "UnixPathAddress") return yield* Effect.die("expected a TCP listener")
+  return `http://127.0.0.1:${address.port}`
+})
+
+/** Test configuration: free ports, quiet defaults, overridable per test. */
+export const testConfig = (env: Record<string, string> = {}) =>
+  AppConfig.layerFrom({ PORT: "0", GRPC_PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...env })
+
+/** A logger that keeps parsed JSON log lines in memory, for assertions on log content. */
+export const capturedLogs = () => {
+  const lines: Array<Record<string, unknown>> = []
+  const layer = EffectLogger.layer([
+    jsonLogger({ service: "test", env: "test", version: "0" }, (line) => {
+      const parsed: unknown = JSON.parse(line)
+      if (typeof parsed === "object" && parsed !== null) lines.push(Object.fromEntries(Object.entries(parsed)))
+    })
+  ])
+  return { lines, layer: Layer.mergeAll(layer) }
+}
