@@ -1,0 +1,97 @@
+import { mkdtempSync } from "node:fs"
+import { spawn } from "node:child_process"
+import { Redis as IORedis } from "ioredis"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import { freePort, type ServiceProcess, startService, waitForOk } from "../support/process.ts"
+
+const running: Array<ServiceProcess> = []
+afterEach(() => {
+  for (const service of running.splice(0)) service.child.kill("SIGKILL")
+})
+const start = async (env: Record<string, string>) => {
+  const service = await startService(env)
+  running.push(service)
+  return service
+}
+const dataDir = () => mkdtempSync(join(tmpdir(), "auralink-data-"))
+
+const logLines = (text: string) =>
+  text.split("\n").filter((l) => l.startsWith("{")).map((l): Record<string, unknown> => JSON.parse(l))
+
+/** A private real Redis on a free port, so the test can pause it without touching other tests. */
+const privateRedis = async () => {
+  const port = await freePort()
+  const server = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" })
+  // Commands queue until the server listens; the retry strategy reconnects every 100 ms until then.
+  const client = new IORedis({ port, host: "127.0.0.1", retryStrategy: () => 100 })
+  client.on("error", () => {})
+  await client.ping()
+  return { url: `redis://127.0.0.1:${port}`, client, stop: () => (client.disconnect(), server.kill("SIGKILL")) }
+}
+
+describe("the service process", () => {
+  it("serves /health and /ready on embedded defaults within 15 s", async () => {
+    const began = Date.now()
+    const service = await start({ DATA_DIR: dataDir() })
+    await waitForOk(`${service.httpUrl}/health`, 15_000)
+    await waitForOk(`${service.httpUrl}/ready`, 15_000 - (Date.now() - began))
+    const ready: { dependencies: Array<{ name: string; status: string }> } = await (await fetch(`${service.httpUrl}/ready`)).json()
+    expect(ready.dependencies.map((d) => `${d.name}:${d.status}`).sort()).toEqual(["postgres:up", "state_store:up"])
+    const lines = logLines(service.output())
+    expect(lines.some((l) => String(l["msg"]).startsWith("database backend: embedded PGlite"))).toBe(true)
+    expect(lines.some((l) => l["msg"] === "state store backend: in-memory")).toBe(true)
+  }, 30_000)
+
+  it("uses the machine's Postgres and Redis when DATABASE_URL and REDIS_URL are set", async () => {
+    const service = await start({
+      DATA_DIR: dataDir(),
+      DATABASE_URL: "postgres://postgres@127.0.0.1:5432/test",
+      REDIS_URL: "redis://127.0.0.1:6379"
+    })
+    await waitForOk(`${service.httpUrl}/ready`, 15_000)
+    const ready: { dependencies: Array<{ name: string; status: string }> } = await (await fetch(`${service.httpUrl}/ready`)).json()
+    expect(ready.dependencies.map((d) => `${d.name}:${d.status}`).sort()).toEqual(["postgres:up", "redis:up"])
+    const lines = logLines(service.output())
+    expect(lines.some((l) => String(l["msg"]).startsWith("database backend: postgres"))).toBe(true)
+    expect(lines.some((l) => String(l["msg"]).startsWith("state store backend: redis"))).toBe(true)
+  }, 30_000)
+
+  it("stops on invalid config with one line naming the key, and exit code 1", async () => {
+    const service = await start({ PORT: "8080", RTC_MIN_PORT: "not-a-port", DATA_DIR: dataDir() })
+    const { code } = await service.exited
+    expect(code).toBe(1)
+    const text = service.output().trim()
+    expect(text.split("\n")).toHaveLength(1)
+    expect(text).toContain('RTC_MIN_PORT="not-a-port": expected')
+  }, 15_000)
+
+  it("shuts down gracefully on SIGTERM: in-flight request completes, new requests refused, exit 0", async () => {
+    const redis = await privateRedis()
+    try {
+      const service = await start({ DATA_DIR: dataDir(), REDIS_URL: redis.url, SHUTDOWN_TIMEOUT_MS: "10000" })
+      await waitForOk(`${service.httpUrl}/ready`, 15_000)
+      // A paused Redis holds the readiness PING, so this /ready stays in flight across SIGTERM.
+      await redis.client.call("CLIENT", "PAUSE", "2000", "ALL")
+      const began = Date.now()
+      const inFlight = fetch(`${service.httpUrl}/ready`).then(async (r) => ({ status: r.status, body: await r.text() }))
+      await new Promise((r) => setTimeout(r, 300))
+      service.child.kill("SIGTERM")
+      await new Promise((r) => setTimeout(r, 300))
+      await expect(fetch(`${service.httpUrl}/health`)).rejects.toThrow()
+      const answered = await inFlight
+      expect(Date.now() - began).toBeGreaterThan(1500)
+      expect([200, 503]).toContain(answered.status)
+      expect(answered.body).toContain("redis")
+      const { code } = await service.exited
+      expect(code).toBe(0)
+      expect(Date.now() - began).toBeLessThan(10_000)
+      const messages = logLines(service.output()).map((l) => l["msg"])
+      expect(messages).toContain("shutdown: SIGTERM received")
+      expect(messages.at(-1)).toBe("shutdown complete")
+    } finally {
+      redis.stop()
+    }
+  }, 40_000)
+})

@@ -1,0 +1,26 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import { freePort, waitForOk } from "../../bench/support.ts"
+
+export { freePort, waitForOk }
+
+export interface ServiceProcess {
+  readonly child: ChildProcess
+  readonly httpUrl: string
+  readonly output: () => string
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+/** Spawns the real service (`node src/main.ts`, what `npm start` runs) with extra environment. */
+export const startService = async (env: Record<string, string>): Promise<ServiceProcess> => {
+  const port = env["PORT"] ?? String(await freePort())
+  const child = spawn(process.execPath, ["src/main.ts"], {
+    env: { ...process.env, GRPC_PORT: "0", HOST: "127.0.0.1", ...env, PORT: port },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let output = ""
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })))
+  return { child, httpUrl: `http://127.0.0.1:${port}`, output: () => output, exited }
+}

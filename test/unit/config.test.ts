@@ -1,0 +1,156 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Option, Redacted } from "effect"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { decodeSettings } from "../../src/config/settings.ts"
+import { loadRawConfig } from "../../src/config/source.ts"
+
+const load = (env: Record<string, string>) => Effect.flatMap(loadRawConfig(env), decodeSettings)
+const failure = (env: Record<string, string>) => Effect.flip(load(env))
+
+const hoconFile = (text: string) => {
+  const path = join(mkdtempSync(join(tmpdir(), "auralink-conf-")), "auralink.conf")
+  writeFileSync(path, text)
+  return path
+}
+
+describe("configuration", () => {
+  it.effect("has a default for every key, so the service starts with no environment", () =>
+    Effect.gen(function*() {
+      const settings = yield* load({ AURALINK_CONFIG: hoconFile("auralink {}") })
+      assert.strictEqual(settings.http.port, 8080)
+      assert.strictEqual(settings.grpc.port, 50051)
+      assert.isTrue(Option.isNone(settings.http.metricsPort))
+      assert.isTrue(Option.isNone(settings.database.url))
+      assert.isTrue(Option.isNone(settings.redis.url))
+      assert.deepStrictEqual(
+        [settings.database.poolMin, settings.database.poolMax, settings.database.connectTimeoutMs, settings.database.idleTimeoutMs],
+        [5, 20, 2000, 10_000]
+      )
+      assert.deepStrictEqual([settings.media.rtcMinPort, settings.media.rtcMaxPort], [10000, 10100])
+      assert.strictEqual(settings.log.level, "Info")
+      assert.strictEqual(settings.service.shutdownTimeoutMs, 30_000)
+      assert.isTrue(settings.auth.jwtSecretEphemeral)
+      assert.isTrue(Redacted.value(settings.auth.jwtSecret).length >= 32)
+    }))
+
+  it.effect("reads the names users of the earlier system know", () =>
+    Effect.gen(function*() {
+      const settings = yield* load({
+        PORT: "9000",
+        GRPC_PORT: "9001",
+        METRICS_PORT: "9002",
+        DATABASE_URL: "postgres://u:pw@db:5432/x",
+        PGPOOL_MAX_INGRESS: "7",
+        PG_CONN_TIMEOUT_MS: "1500",
+        PG_IDLE_TIMEOUT_MS: "3000",
+        PG_CONNECT_RETRIES: "9",
+        REDIS_URL: "redis://cache:6379",
+        JWT_SECRET: "0123456789abcdef0123456789abcdef",
+        LOG_LEVEL: "debug",
+        RTC_MIN_PORT: "20000",
+        RTC_MAX_PORT: "20100",
+        MEDIASOUP_LISTEN_IP: "10.0.0.5",
+        MEDIASOUP_ANNOUNCED_IP: "203.0.113.7",
+        ASR_GATEWAY_URL: "asr:50052",
+        BRIDGE_ID: "bridge-eu-1",
+        DASHBOARD_API_KEY: "dash",
+        WEBRTC_API_KEY: "lk",
+        ENABLE_AIC: "false",
+        ENABLE_SIP: "true",
+        ENABLE_RTMP: "true"
+      })
+      assert.deepStrictEqual([settings.http.port, settings.grpc.port], [9000, 9001])
+      assert.deepStrictEqual(settings.http.metricsPort, Option.some(9002))
+      assert.strictEqual(Redacted.value(Option.getOrThrow(settings.database.url)), "postgres://u:pw@db:5432/x")
+      assert.deepStrictEqual([settings.database.poolMax, settings.database.connectTimeoutMs, settings.database.idleTimeoutMs, settings.database.connectRetries], [7, 1500, 3000, 9])
+      assert.strictEqual(settings.log.level, "Debug")
+      assert.deepStrictEqual(settings.media.announcedIp, Option.some("203.0.113.7"))
+      assert.strictEqual(settings.service.bridgeId, "bridge-eu-1")
+      assert.deepStrictEqual(settings.features, { aic: false, sip: true, rtmp: true })
+      assert.isFalse(settings.auth.jwtSecretEphemeral)
+      assert.strictEqual(Redacted.value(Option.getOrThrow(settings.dashboard.apiKey)), "dash")
+    }))
+
+  it.effect("reads the seed-shaped HOCON file, and the environment wins over it", () =>
+    Effect.gen(function*() {
+      const path = hoconFile(`
+        auralink {
+          service { name = "ingress-egress", region = "us-west-2", environment = "staging", bridge_id = \${?BRIDGE_ID} }
+          features { enable_aic = false, enable_sip = false, enable_rtmp = true }
+          ai_core { grpc_url = "auralink-ai-core:50051" }
+          webrtc_server { url = "http://auralink-webrtc:7880", api_key = "from-file" }
+          database { url = "jdbc:postgresql://postgres:5432/auralink", username = "auralink" }
+          redis { host = "redis", port = 6379 }
+          http { port = 8181 }
+        }`)
+      const settings = yield* load({ AURALINK_CONFIG: path, PORT: "9191", BRIDGE_ID: "from-env" })
+      assert.strictEqual(settings.http.port, 9191)
+      assert.strictEqual(settings.service.region, "us-west-2")
+      assert.strictEqual(settings.service.environment, "staging")
+      assert.strictEqual(settings.service.bridgeId, "from-env")
+      assert.deepStrictEqual(settings.features, { aic: false, sip: false, rtmp: true })
+      assert.deepStrictEqual(settings.aiCore.grpcUrl, Option.some("auralink-ai-core:50051"))
+      assert.strictEqual(Redacted.value(Option.getOrThrow(settings.webrtcServer.apiKey)), "from-file")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(settings.database.url)), "postgresql://postgres:5432/auralink")
+    }))
+
+  it.effect("builds the database URL from the discrete keys when DATABASE_URL is absent", () =>
+    Effect.gen(function*() {
+      const settings = yield* load({ DB_HOST: "db.internal", DB_PORT: "6543", DB_NAME: "aura", DB_USER: "svc", DB_PASSWORD: "p@ss" })
+      assert.strictEqual(Redacted.value(Option.getOrThrow(settings.database.url)), "postgresql://svc:p%40ss@db.internal:6543/aura")
+    }))
+
+  it.effect("rejects a bad value with one line naming the key, the value and what was expected", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [Record<string, string>, string, string]> = [
+        [{ PORT: "eighty" }, "PORT", '"eighty"'],
+        [{ PORT: "70000" }, "PORT", '"70000"'],
+        [{ GRPC_PORT: "-1" }, "GRPC_PORT", '"-1"'],
+        [{ METRICS_PORT: "0x" }, "METRICS_PORT", '"0x"'],
+        [{ LOG_LEVEL: "loud" }, "LOG_LEVEL", '"loud"'],
+        [{ ENABLE_AIC: "maybe" }, "ENABLE_AIC", '"maybe"'],
+        [{ PGPOOL_MAX_INGRESS: "0" }, "PGPOOL_MAX_INGRESS", '"0"'],
+        [{ PG_CONN_TIMEOUT_MS: "-5" }, "PG_CONN_TIMEOUT_MS", '"-5"'],
+        [{ RTC_MIN_PORT: "20000", RTC_MAX_PORT: "10000" }, "RTC_MAX_PORT", '"10000"'],
+        [{ REDIS_URL: "http://cache" }, "REDIS_URL", "<redacted>"],
+        [{ OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" }, "OTEL_EXPORTER_OTLP_ENDPOINT", '"collector:4318"']
+      ]
+      for (const [env, key, shown] of cases) {
+        const error = yield* failure(env)
+        assert.strictEqual(error.key, key)
+        assert.include(error.message, `${key}=${shown}: expected `)
+        assert.notInclude(error.message, "\n")
+      }
+    }))
+
+  it.effect("never shows a secret's value in the error", () =>
+    Effect.gen(function*() {
+      const database = yield* failure({ DATABASE_URL: "mysql://root:hunter2@db/x" })
+      assert.strictEqual(database.key, "DATABASE_URL")
+      assert.notInclude(database.message, "hunter2")
+      const jwt = yield* failure({ JWT_SECRET: "short-hunter2" })
+      assert.strictEqual(jwt.key, "JWT_SECRET")
+      assert.notInclude(jwt.message, "hunter2")
+      assert.include(jwt.message, "<redacted>")
+    }))
+
+  it.effect("requires JWT_SECRET in production", () =>
+    Effect.gen(function*() {
+      const error = yield* failure({ ENVIRONMENT: "production" })
+      assert.strictEqual(error.key, "JWT_SECRET")
+      assert.include(error.message, "JWT_SECRET=(unset)")
+    }))
+
+  it.effect("reports an unreadable or malformed HOCON file as AURALINK_CONFIG", () =>
+    Effect.gen(function*() {
+      const missing = yield* failure({ AURALINK_CONFIG: "/nonexistent/auralink.conf" })
+      assert.strictEqual(missing.key, "AURALINK_CONFIG")
+      const malformed = yield* failure({ AURALINK_CONFIG: hoconFile("auralink { service { name = ") })
+      assert.strictEqual(malformed.key, "AURALINK_CONFIG")
+      assert.notInclude(malformed.message, "\n")
+      const unresolved = yield* failure({ AURALINK_CONFIG: hoconFile("auralink { service { bridge_id = ${NO_SUCH_VARIABLE_X} } }") })
+      assert.include(unresolved.message, "NO_SUCH_VARIABLE_X")
+    }))
+})
