@@ -1,0 +1,113 @@
+import { type Cause, Effect, Option, Queue, type Scope, Stream } from "effect"
+import type { Redis as IORedis } from "ioredis"
+import { type Backend, StateStoreError } from "./common.ts"
+
+/** INCRBY that sets the TTL only when it created the key: a fixed window starts at its first hit. */
+const INCR = `
+local created = redis.call('EXISTS', KEYS[1]) == 0
+local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+if created and ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return value`
+
+/** RPUSH then keep the newest ARGV[2] items, in one step. */
+const LIST_PUSH = `
+local length = redis.call('RPUSH', KEYS[1], ARGV[1])
+local cap = tonumber(ARGV[2])
+redis.call('LTRIM', KEYS[1], -cap, -1)
+return math.min(length, cap)`
+
+const failure = (operation: string) => (cause: unknown) => {
+  const detail = cause instanceof Error ? cause.message : String(cause)
+  return new StateStoreError({
+    operation,
+    reason: /WRONGTYPE|not an integer/.test(detail) ? "WrongType" : "Backend",
+    detail
+  })
+}
+
+const call = <A>(operation: string, run: () => PromiseLike<A>): Effect.Effect<A, StateStoreError> =>
+  Effect.tryPromise({ try: run, catch: failure(operation) })
+
+/** Script replies are untyped: check the shape once here. */
+const integerReply = (operation: string) => (reply: unknown): Effect.Effect<number, StateStoreError> =>
+  typeof reply === "number" && Number.isSafeInteger(reply)
+    ? Effect.succeed(reply)
+    : Effect.fail(new StateStoreError({ operation, reason: "Backend", detail: `unexpected reply ${String(reply)}` }))
+
+interface Channel {
+  readonly queues: Set<Queue.Queue<string, Cause.Done>>
+  /** The SUBSCRIBE every local subscriber of this channel waits for. */
+  readonly subscribed: Promise<unknown>
+}
+
+/**
+ * The Redis backend. Commands go over `client`; pub/sub over `subscriber`, a dedicated
+ * connection that holds one Redis subscription per channel however many local streams share it.
+ */
+export const makeRedisBackend = (client: IORedis, subscriber: IORedis): Effect.Effect<Backend, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const channels = new Map<string, Channel>()
+    const onMessage = (channel: string, message: string) =>
+      channels.get(channel)?.queues.forEach((queue) => Queue.offerUnsafe(queue, message))
+    yield* Effect.acquireRelease(
+      Effect.sync(() => subscriber.on("message", onMessage)),
+      () => Effect.sync(() => subscriber.off("message", onMessage))
+    )
+
+    const subscribeNow = (channel: string) => {
+      const subscribed = subscriber.subscribe(channel)
+      subscribed.catch(() => undefined) // awaited by each subscriber; this only keeps a failure from being "unhandled"
+      return subscribed
+    }
+    // Joining and leaving are synchronous, so SUBSCRIBE/UNSUBSCRIBE reach Redis in the order of the Map's changes.
+    const join = (channel: string, queue: Queue.Queue<string, Cause.Done>) =>
+      Effect.sync(() => {
+        const found = channels.get(channel) ?? { queues: new Set(), subscribed: subscribeNow(channel) }
+        found.queues.add(queue)
+        channels.set(channel, found)
+        return found
+      })
+    const leave = (channel: string, queue: Queue.Queue<string, Cause.Done>) =>
+      Effect.suspend(() => {
+        Queue.endUnsafe(queue)
+        const found = channels.get(channel)
+        if (found === undefined || !found.queues.delete(queue) || found.queues.size > 0) return Effect.void
+        channels.delete(channel)
+        return call("unsubscribe", () => subscriber.unsubscribe(channel)).pipe(Effect.ignore)
+      })
+
+    const backend: Backend = {
+      get: (key) => call("get", () => client.get(key)).pipe(Effect.map(Option.fromNullishOr)),
+      set: (key, value, options) =>
+        call("set", () => options?.ttlMs === undefined ? client.set(key, value) : client.set(key, value, "PX", options.ttlMs)).pipe(
+          Effect.asVoid
+        ),
+      setIfAbsent: (key, value, options) =>
+        call("setIfAbsent", () =>
+          options?.ttlMs === undefined ? client.set(key, value, "NX") : client.set(key, value, "PX", options.ttlMs, "NX")).pipe(
+            Effect.map((reply) => reply === "OK")
+          ),
+      del: (keys) => call("del", () => client.del(...keys)),
+      expire: (key, ttlMs) => call("expire", () => client.pexpire(key, ttlMs)).pipe(Effect.map((n) => n === 1)),
+      // PTTL: -2 no key, -1 no expiry.
+      ttl: (key) => call("ttl", () => client.pttl(key)).pipe(Effect.map((ms) => ms >= 0 ? Option.some(ms) : Option.none())),
+      incr: (key, by = 1, options) =>
+        call("incr", () => client.eval(INCR, 1, key, by, options?.ttlMs ?? "")).pipe(Effect.flatMap(integerReply("incr"))),
+      hget: (key, field) => call("hget", () => client.hget(key, field)).pipe(Effect.map(Option.fromNullishOr)),
+      hset: (key, fields) => call("hset", () => client.hset(key, fields)).pipe(Effect.asVoid),
+      hgetAll: (key) => call("hgetAll", () => client.hgetall(key)),
+      hdel: (key, fields) => call("hdel", () => client.hdel(key, ...fields)),
+      listPush: (key, value, { cap }) =>
+        call("listPush", () => client.eval(LIST_PUSH, 1, key, value, cap)).pipe(Effect.flatMap(integerReply("listPush"))),
+      listRange: (key, start, stop) => call("listRange", () => client.lrange(key, start, stop)),
+      publish: (channel, message) => call("publish", () => client.publish(channel, message)),
+      subscribe: (channel) =>
+        Effect.gen(function*() {
+          const queue = yield* Queue.unbounded<string, Cause.Done>()
+          const found = yield* Effect.acquireRelease(join(channel, queue), () => leave(channel, queue))
+          yield* call("subscribe", () => found.subscribed)
+          return Stream.fromQueue(queue)
+        })
+    }
+    return backend
+  })
