@@ -31,14 +31,20 @@ const privateRedis = async () => {
   return { url: `redis://127.0.0.1:${port}`, client, stop: () => (client.disconnect(), server.kill("SIGKILL")) }
 }
 
+/** `/ready`'s dependencies as sorted `name:status` strings. */
+const dependencyStates = async (url: string): Promise<Array<string>> => {
+  const body: unknown = await (await fetch(`${url}/ready`)).json()
+  const deps = typeof body === "object" && body !== null && "dependencies" in body && Array.isArray(body.dependencies) ? body.dependencies : []
+  return deps.map((d: { name?: unknown; status?: unknown }) => `${String(d.name)}:${String(d.status)}`).sort()
+}
+
 describe("the service process", () => {
   it("serves /health and /ready on embedded defaults within 15 s", async () => {
     const began = Date.now()
     const service = await start({ DATA_DIR: dataDir() })
     await waitForOk(`${service.httpUrl}/health`, 15_000)
     await waitForOk(`${service.httpUrl}/ready`, 15_000 - (Date.now() - began))
-    const ready: { dependencies: Array<{ name: string; status: string }> } = await (await fetch(`${service.httpUrl}/ready`)).json()
-    expect(ready.dependencies.map((d) => `${d.name}:${d.status}`).sort()).toEqual(["postgres:up", "state_store:up"])
+    expect(await dependencyStates(service.httpUrl)).toEqual(["postgres:up", "state_store:up"])
     const lines = logLines(service.output())
     expect(lines.some((l) => String(l["msg"]).startsWith("database backend: embedded PGlite"))).toBe(true)
     expect(lines.some((l) => l["msg"] === "state store backend: in-memory")).toBe(true)
@@ -51,8 +57,7 @@ describe("the service process", () => {
       REDIS_URL: "redis://127.0.0.1:6379"
     })
     await waitForOk(`${service.httpUrl}/ready`, 15_000)
-    const ready: { dependencies: Array<{ name: string; status: string }> } = await (await fetch(`${service.httpUrl}/ready`)).json()
-    expect(ready.dependencies.map((d) => `${d.name}:${d.status}`).sort()).toEqual(["postgres:up", "redis:up"])
+    expect(await dependencyStates(service.httpUrl)).toEqual(["postgres:up", "redis:up"])
     const lines = logLines(service.output())
     expect(lines.some((l) => String(l["msg"]).startsWith("database backend: postgres"))).toBe(true)
     expect(lines.some((l) => String(l["msg"]).startsWith("state store backend: redis"))).toBe(true)

@@ -43,35 +43,47 @@ export const RequestContext = <Id extends string, Groups extends HttpApiGroup.Co
   Effect.gen(function*() {
     const { httpRequestDuration } = yield* Metrics
     const routeOf = routeLabeller(api, extraRoutes)
+    // One histogram child per label set: prom-client otherwise hashes the label object on every observe.
+    const series = new Map<string, { observe: (seconds: number) => void }>()
+    const observe = (method: string, route: string, status: number, seconds: number) => {
+      const key = `${method} ${route} ${status}`
+      let child = series.get(key)
+      if (child === undefined) {
+        child = httpRequestDuration.labels({ method, route, status: String(status) })
+        series.set(key, child)
+      }
+      child.observe(seconds)
+    }
+    // Kept as plain flatMaps rather than Effect.gen: this runs on every request.
     return (httpEffect) =>
-      Effect.gen(function*() {
-        const request = yield* HttpServerRequest.HttpServerRequest
+      Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) => {
         const given = request.headers["x-request-id"]
         const requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID()
         const path = pathOf(request.url)
         const started = performance.now()
-        const response = yield* httpEffect.pipe(
+        return httpEffect.pipe(
           Effect.catchCause((cause) => {
             if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
             const response = problemForCause(cause, requestId, path)
-            return Effect.as(response.status >= 500 ? Effect.logError("unhandled defect", cause) : Effect.void, response)
+            return response.status >= 500 ? Effect.as(Effect.logError("unhandled defect", cause), response) : Effect.succeed(response)
           }),
-          Effect.annotateLogs({ requestId })
+          Effect.flatMap((response) => {
+            const route = routeOf(request.method, path)
+            const seconds = (performance.now() - started) / 1000
+            observe(request.method, route, response.status, seconds)
+            return Effect.as(
+              Effect.logInfo("http request").pipe(Effect.annotateLogs({
+                method: request.method,
+                route,
+                path,
+                status: response.status,
+                durationMs: Math.round(seconds * 100_000) / 100
+              })),
+              HttpServerResponse.setHeader(response, "x-request-id", requestId)
+            )
+          }),
+          Effect.annotateLogs("requestId", requestId)
         )
-        const route = routeOf(request.method, path)
-        const seconds = (performance.now() - started) / 1000
-        httpRequestDuration.observe({ method: request.method, route, status: String(response.status) }, seconds)
-        yield* Effect.logInfo("http request").pipe(
-          Effect.annotateLogs({
-            requestId,
-            method: request.method,
-            route,
-            path,
-            status: response.status,
-            durationMs: Math.round(seconds * 100_000) / 100
-          })
-        )
-        return HttpServerResponse.setHeader(response, "x-request-id", requestId)
       })
   }),
   { global: true }

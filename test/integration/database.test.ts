@@ -1,0 +1,175 @@
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Effect, Exit, Layer, Logger, Redacted, References, Scope, Tracer } from "effect"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import { SqlClient } from "effect/sql/SqlClient"
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import type { RawConfig } from "../../src/config/source.ts"
+import { AppConfig } from "../../src/layers/Config.ts"
+import { Database, type DatabaseStats, MIGRATIONS_TABLE } from "../../src/layers/Database.ts"
+import { Health } from "../../src/layers/Health.ts"
+import { dropDatabase, freshDatabase } from "../support/postgres.ts"
+
+interface LogLine {
+  readonly level: string
+  readonly text: string
+}
+
+/** Records every log line (message and annotations as one string) instead of printing it. */
+const captureLogs = (lines: Array<LogLine>) =>
+  Logger.layer([
+    Logger.make(({ fiber, logLevel, message }) => {
+      const annotations = fiber.getRef(References.CurrentLogAnnotations)
+      lines.push({ level: logLevel, text: JSON.stringify({ message, annotations }) })
+    })
+  ])
+
+const stack = (raw: RawConfig) =>
+  Database.layer.pipe(Layer.provideMerge(Health.layer), Layer.provide(AppConfig.layerFrom(raw)))
+
+/** Starts the layer in a child scope of the test, so a test can stop it (and start it again) midway. */
+const start = (raw: RawConfig, logs: Array<LogLine> = []) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.fork(yield* Scope.Scope)
+    const context = yield* Layer.buildWithScope(stack(raw), scope).pipe(Effect.provide(captureLogs(logs)))
+    return {
+      sql: Context.get(context, SqlClient),
+      db: Context.get(context, Database),
+      health: Context.get(context, Health),
+      stop: Scope.close(scope, Exit.void)
+    }
+  })
+
+/** A separate client, to look at the database while (or after) the layer runs. */
+const inspect = <A, E>(url: string, f: (sql: SqlClient) => Effect.Effect<A, E>) =>
+  PgClient.makeClient({ url: Redacted.make(url) }).pipe(
+    Effect.flatMap(f),
+    Effect.scoped,
+    Effect.provide(Reactivity.layer)
+  )
+
+const postgresStatus = (health: Health["Service"]) =>
+  Effect.map(health.readiness, (r) => r.dependencies.find((d) => d.name === "postgres"))
+
+const migrationRows = (sql: SqlClient) =>
+  sql<{ migration_id: number; name: string }>`SELECT migration_id, name FROM ${sql(MIGRATIONS_TABLE)} ORDER BY migration_id`
+
+const instanceRows = (sql: SqlClient) =>
+  sql<{ id: string; bridge_id: string; stopped_at: Date | null }>`
+    SELECT id, bridge_id, stopped_at FROM service_instances ORDER BY started_at`
+
+const migrationLogs = (logs: ReadonlyArray<LogLine>) => logs.filter((l) => l.text.includes("database migrations applied"))
+
+/** The checks shared by both backends, on a running layer. */
+const checkRunning = (running: Effect.Success<ReturnType<typeof start>>, backend: DatabaseStats["backend"], poolMax: number) =>
+  Effect.gen(function*() {
+    const { db, health, sql } = running
+    const tables = yield* sql<{ found: string | null }>`SELECT to_regclass('service_instances')::text AS found`
+    expect(tables[0]?.found).toBe("service_instances")
+    expect(yield* migrationRows(sql)).toEqual([{ migration_id: 1, name: "service_instances" }])
+    expect((yield* postgresStatus(health))?.status).toBe("up")
+    const sections = yield* health.sections
+    expect(sections["database"]).toEqual({ backend, poolMax, migrations: { applied: 1, latest: "0001_service_instances" } })
+    const mine = (yield* instanceRows(sql)).find((r) => r.id === db.instanceId)
+    expect(mine).toMatchObject({ bridge_id: "bridge-test", stopped_at: null })
+  })
+
+describe("Database on a real Postgres", () => {
+  it.live("migrates, is ready, records the start and the stop; a second start does not migrate again", () =>
+    Effect.gen(function*() {
+      const url = yield* freshDatabase
+      const config = { DATABASE_URL: url, BRIDGE_ID: "bridge-test" }
+      const firstLogs: Array<LogLine> = []
+      const first = yield* start(config, firstLogs)
+      expect(first.db.backend).toBe("postgres")
+      yield* checkRunning(first, "postgres", 20)
+      expect(firstLogs.some((l) => l.level === "Info" && l.text.includes("database backend: postgres (postgres://postgres@127.0.0.1:5432/auralink_test_"))).toBe(true)
+      expect(migrationLogs(firstLogs)).toHaveLength(1)
+      const spans: Array<string> = []
+      const recording = Tracer.make({
+        span: (options) => {
+          spans.push(options.name)
+          return Tracer.nativeTracer.span(options)
+        }
+      })
+      yield* first.sql`SELECT 1`.pipe(Effect.withTracer(recording))
+      expect(spans).toHaveLength(1) // every statement is traced
+      yield* first.stop
+
+      const afterStop = yield* inspect(url, instanceRows)
+      expect(afterStop).toHaveLength(1)
+      expect(afterStop[0]?.stopped_at).toBeInstanceOf(Date)
+
+      const secondLogs: Array<LogLine> = []
+      const second = yield* start(config, secondLogs)
+      yield* checkRunning(second, "postgres", 20)
+      expect(migrationLogs(secondLogs)).toHaveLength(0)
+      expect(second.db.instanceId).not.toBe(first.db.instanceId)
+      expect((yield* instanceRows(second.sql)).map((r) => r.stopped_at === null)).toEqual([false, true])
+      yield* second.stop
+    }))
+
+  it.live("readiness turns down when the database goes away", () =>
+    Effect.gen(function*() {
+      const url = yield* freshDatabase
+      const logs: Array<LogLine> = []
+      const running = yield* start({ DATABASE_URL: url, PGPOOL_MIN_INGRESS: "1", PGPOOL_MAX_INGRESS: "2" }, logs)
+      expect((yield* postgresStatus(running.health))?.status).toBe("up")
+      yield* dropDatabase(url)
+      const down = yield* postgresStatus(running.health)
+      expect(down?.status).toBe("down")
+      expect(down?.critical).toBe(true)
+      expect(down?.error).toContain("does not exist")
+      expect((yield* running.health.readiness).ready).toBe(false)
+      // Shutdown still completes: marking the instance stopped fails and is logged, not hung on.
+      yield* running.stop
+      expect(logs.some((l) => l.level === "Warn" && l.text.includes("could not mark service instance stopped") && l.text.includes("does not exist"))).toBe(true)
+    }))
+
+  it.live("an unreachable server fails after 1 + PG_CONNECT_RETRIES attempts, without the password", () =>
+    Effect.gen(function*() {
+      const password = "s3cret-Pa55word"
+      const logs: Array<LogLine> = []
+      const error = yield* Effect.flip(start({ DATABASE_URL: `postgresql://postgres:${password}@127.0.0.1:1/test`, PG_CONNECT_RETRIES: "2" }, logs))
+      expect(error._tag).toBe("DatabaseUnreachable")
+      if (error._tag !== "DatabaseUnreachable") return
+      expect(error.attempts).toBe(3)
+      expect(error.target).toBe("postgresql://postgres:***@127.0.0.1:1/test")
+      const warnings = logs.filter((l) => l.level === "Warn" && l.text.includes("database connect attempt failed"))
+      expect(warnings).toHaveLength(3)
+      expect(warnings.map((w) => JSON.parse(w.text).annotations.attempt)).toEqual([1, 2, 3])
+      const everything = [error.message, JSON.stringify(error), ...logs.map((l) => l.text)].join("\n")
+      expect(everything).not.toContain(password)
+      expect(everything).toContain("postgresql://postgres:***@127.0.0.1:1/test")
+    }))
+})
+
+describe("Database on embedded PGlite", () => {
+  it.live("migrates, is ready, and keeps its data across two starts on the same data directory", () =>
+    Effect.gen(function*() {
+      const dataDir = yield* Effect.acquireRelease(
+        Effect.promise(() => mkdtemp(join(tmpdir(), "auralink-db-"))),
+        (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+      )
+      const config = { DATA_DIR: dataDir, BRIDGE_ID: "bridge-test" }
+      const firstLogs: Array<LogLine> = []
+      const first = yield* start(config, firstLogs)
+      expect(first.db.backend).toBe("embedded-pglite")
+      yield* checkRunning(first, "embedded-pglite", 1)
+      expect(firstLogs.some((l) => l.text.includes(`database backend: embedded PGlite (${join(dataDir, "pglite")})`))).toBe(true)
+      expect(migrationLogs(firstLogs)).toHaveLength(1)
+      yield* first.stop
+
+      const secondLogs: Array<LogLine> = []
+      const second = yield* start(config, secondLogs)
+      yield* checkRunning(second, "embedded-pglite", 1)
+      expect(migrationLogs(secondLogs)).toHaveLength(0)
+      const rows = yield* instanceRows(second.sql)
+      expect(rows.map((r) => r.id)).toEqual([first.db.instanceId, second.db.instanceId])
+      expect(rows[0]?.stopped_at).toBeInstanceOf(Date)
+      expect(rows[1]?.stopped_at).toBeNull()
+      yield* second.stop
+    }), 60_000)
+})
