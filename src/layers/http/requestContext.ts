@@ -1,4 +1,4 @@
-import { Cause, Effect } from "effect"
+import { Cause, Effect, LogLevel } from "effect"
 import { FindMyWay, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApi, type HttpApiGroup } from "effect/http-api"
 import { randomUUID } from "node:crypto"
@@ -43,6 +43,8 @@ export const RequestContext = <Id extends string, Groups extends HttpApiGroup.Co
   Effect.gen(function*() {
     const { httpRequestDuration } = yield* Metrics
     const routeOf = routeLabeller(api, extraRoutes)
+    // Read once: building the log line's annotations costs more than the request itself at LOG_LEVEL=warn.
+    const logRequests = yield* LogLevel.isEnabled("Info")
     // One histogram child per label set: prom-client otherwise hashes the label object on every observe.
     const series = new Map<string, { observe: (seconds: number) => void }>()
     const observe = (method: string, route: string, status: number, seconds: number) => {
@@ -71,6 +73,8 @@ export const RequestContext = <Id extends string, Groups extends HttpApiGroup.Co
             const route = routeOf(request.method, path)
             const seconds = (performance.now() - started) / 1000
             observe(request.method, route, response.status, seconds)
+            const withId = HttpServerResponse.setHeader(response, "x-request-id", requestId)
+            if (!logRequests) return Effect.succeed(withId)
             return Effect.as(
               Effect.logInfo("http request").pipe(Effect.annotateLogs({
                 method: request.method,
@@ -79,7 +83,7 @@ export const RequestContext = <Id extends string, Groups extends HttpApiGroup.Co
                 status: response.status,
                 durationMs: Math.round(seconds * 100_000) / 100
               })),
-              HttpServerResponse.setHeader(response, "x-request-id", requestId)
+              withId
             )
           }),
           Effect.annotateLogs("requestId", requestId)

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# What the test suite needs from the machine besides `npm ci` (which installs the media worker):
+# promtool (Debian `prometheus`, for the /metrics check), redis-server (a private instance in the
+# shutdown test), and the local Postgres (127.0.0.1:5432) and Redis (127.0.0.1:6379) running.
+# Installs or starts what is missing when it can (root); otherwise says what is missing.
+set -euo pipefail
+
+missing=()
+command -v promtool >/dev/null || missing+=(prometheus)
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v pg_isready >/dev/null || missing+=(postgresql-client)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test prerequisites: installing ${missing[*]}"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "test prerequisites: missing ${missing[*]} (install them with apt-get)" >&2
+    exit 1
+  fi
+fi
+
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  echo "test prerequisites: starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start
+fi
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  echo "test prerequisites: starting Redis"
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+fi
+for _ in $(seq 1 50); do
+  pg_isready -q -h 127.0.0.1 -p 5432 && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && exit 0
+  sleep 0.2
+done
+echo "test prerequisites: PostgreSQL or Redis did not come up on 127.0.0.1" >&2
+exit 1
