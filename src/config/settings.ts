@@ -124,6 +124,15 @@ const discreteDatabaseUrl = (read: ReturnType<typeof reader>["read"]) =>
     return Option.some(Redacted.make(target.toString()))
   })
 
+/** REDIS_HOST/REDIS_PORT (the seed's `redis { host, port }`), when REDIS_URL is not given. */
+const discreteRedisUrl = (read: ReturnType<typeof reader>["read"]) =>
+  Effect.gen(function*() {
+    const host = yield* read("REDIS_HOST", Config.option(Config.String("REDIS_HOST")), "a host name")
+    if (Option.isNone(host)) return Option.none<Redacted.Redacted<string>>()
+    const redisPort = yield* read("REDIS_PORT", Config.Port("REDIS_PORT").pipe(Config.withDefault(6379)), port)
+    return Option.some(Redacted.make(`redis://${host.value}:${redisPort}`))
+  })
+
 /** Decodes and checks every setting; the first invalid key stops start-up. */
 export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidConfig> =>
   Effect.gen(function*() {
@@ -154,7 +163,9 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
     if (Option.isSome(databaseUrl) && !url(["postgres:", "postgresql:"])(Redacted.value(databaseUrl.value))) {
       return yield* fail("DATABASE_URL", "a postgres:// or postgresql:// URL")
     }
-    const redisUrl = yield* optionalSecret("REDIS_URL")
+    const redisUrl = yield* optionalSecret("REDIS_URL").pipe(
+      Effect.flatMap((given) => Option.isSome(given) ? Effect.succeed(given) : discreteRedisUrl(read))
+    )
     if (Option.isSome(redisUrl) && !url(["redis:", "rediss:"])(Redacted.value(redisUrl.value))) {
       return yield* fail("REDIS_URL", "a redis:// or rediss:// URL")
     }

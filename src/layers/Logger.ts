@@ -16,7 +16,7 @@ const plain = (value: unknown): unknown => {
 /**
  * One JSON object per line: time, level, msg, the service identity, requestId/traceId/spanId
  * when inside a request or span, then every log annotation (sessionId, ...). Causes are
- * rendered without stack frames unless the level is Debug or lower.
+ * rendered as their first line (no stack frames) unless the level is Debug or lower.
  */
 export const jsonLogger = (identity: LogIdentity, write: (line: string) => void = (l) => process.stdout.write(l + "\n")) =>
   EffectLogger.make<unknown, void>(({ cause, date, fiber, logLevel, message }) => {
@@ -38,7 +38,8 @@ export const jsonLogger = (identity: LogIdentity, write: (line: string) => void 
     }
     if (rest.length > 0) record["details"] = rest.map(plain)
     if (cause.reasons.length > 0) {
-      record["error"] = logLevel === "Debug" || logLevel === "Trace" ? Cause.pretty(cause) : Cause.squash(cause) instanceof Error ? String(Cause.squash(cause)) : Cause.pretty(cause).split("\n")[0]
+      const rendered = Cause.pretty(cause)
+      record["error"] = logLevel === "Debug" || logLevel === "Trace" ? rendered : rendered.split("\n")[0]
     }
     write(JSON.stringify(record, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)))
   })

@@ -94,6 +94,7 @@ describe("configuration", () => {
       assert.deepStrictEqual(settings.aiCore.grpcUrl, Option.some("auralink-ai-core:50051"))
       assert.strictEqual(Redacted.value(Option.getOrThrow(settings.webrtcServer.apiKey)), "from-file")
       assert.strictEqual(Redacted.value(Option.getOrThrow(settings.database.url)), "postgresql://postgres:5432/auralink")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(settings.redis.url)), "redis://redis:6379")
     }))
 
   it.effect("builds the database URL from the discrete keys when DATABASE_URL is absent", () =>
