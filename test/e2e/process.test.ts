@@ -50,8 +50,10 @@ describe("the service process", () => {
     expect(lines.some((l) => l["msg"] === "state store backend: in-memory")).toBe(true)
   }, 30_000)
 
-  it("uses the machine's Postgres and Redis when DATABASE_URL and REDIS_URL are set", async () => {
+  it("uses the machine's Postgres and Redis when DATABASE_URL and REDIS_URL are set, and METRICS_PORT", async () => {
+    const metricsPort = await freePort()
     const service = await start({
+      METRICS_PORT: String(metricsPort),
       DATA_DIR: dataDir(),
       DATABASE_URL: "postgres://postgres@127.0.0.1:5432/test",
       REDIS_URL: "redis://127.0.0.1:6379"
@@ -61,6 +63,9 @@ describe("the service process", () => {
     const lines = logLines(service.output())
     expect(lines.some((l) => String(l["msg"]).startsWith("database backend: postgres"))).toBe(true)
     expect(lines.some((l) => String(l["msg"]).startsWith("state store backend: redis"))).toBe(true)
+    const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
+    expect(metrics.status).toBe(200)
+    expect(await metrics.text()).toContain("http_request_duration_seconds")
   }, 30_000)
 
   it("stops on invalid config with one line naming the key, and exit code 1", async () => {

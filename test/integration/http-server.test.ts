@@ -147,6 +147,17 @@ layer(RealServer)("HTTP server: system endpoints", (it) => {
       assert.strictEqual(body["title"], "Not Found")
       assert.strictEqual(body["requestId"], "nf-1")
     }))
+
+  // Last in this block: shutdown is one-way for the shared Health service.
+  it.effect("turns /ready to 503 once shutdown has begun, while /health stays 200", () =>
+    Effect.gen(function*() {
+      const health = yield* Health
+      yield* health.beginShutdown
+      const ready = yield* get("/ready")
+      assert.strictEqual(ready.status, 503)
+      assert.strictEqual(record(yield* json(ready))["shuttingDown"], true)
+      assert.strictEqual((yield* get("/health")).status, 200)
+    }))
 })
 
 const post = (path: string, body: string, headers: Record<string, string> = {}) =>
