@@ -59,12 +59,19 @@ const decoded = (text: string): string => {
 
 const externalTarget = (url: Redacted.Redacted<string>, db: DatabaseSettings): Target => {
   const raw = Redacted.value(url)
-  const written = URL.canParse(raw) ? new URL(raw).password : ""
+  const parsed = URL.canParse(raw) ? new URL(raw) : undefined
+  const written = parsed?.password ?? ""
+  // host/port/database only label the SQL spans (sql-pg defaults them to localhost/postgres); the URL wins for connecting.
+  const labels = parsed === undefined ? {} : {
+    host: parsed.hostname,
+    port: parsed.port === "" ? 5432 : Number(parsed.port),
+    database: decodeURIComponent(parsed.pathname.slice(1)) || "postgres"
+  }
   return {
     backend: "postgres",
     display: redactUrl(raw),
     secrets: [written, decoded(written)],
-    options: { url, minConnections: db.poolMin, maxConnections: db.poolMax, ...timeouts(db) }
+    options: { url, ...labels, minConnections: db.poolMin, maxConnections: db.poolMax, ...timeouts(db) }
   }
 }
 

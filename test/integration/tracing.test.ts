@@ -46,6 +46,8 @@ it.live("exports HTTP request and SQL spans over OTLP/HTTP and continues an inco
     assert.strictEqual(server?.attributes["http.request.method"], "GET")
     const query = receiver.spans.find((s) => String(s.attributes["db.query.text"]).includes("SELECT 42"))
     assert.strictEqual(query?.attributes["db.system.name"], "postgresql", "the SQL statement has its own span")
+    assert.strictEqual(query?.attributes["db.namespace"], new URL(databaseUrl).pathname.slice(1))
+    assert.strictEqual(query?.attributes["server.address"], "127.0.0.1")
     // /ready runs the Postgres probe inside the request, so its SQL span is a child of the request span.
     const probe = receiver.spans.find((s) => s.parentSpanId === server?.spanId && s.attributes["db.query.text"] === "SELECT 1")
     assert.isDefined(probe)
