@@ -50,6 +50,11 @@ export const keys = [
   { env: "REDIS_RECONNECT_MAX_MS", hocon: "auralink.redis.reconnect_max_ms" },
   // auth
   { env: "JWT_SECRET", hocon: "auralink.auth.jwt_secret", secret: true },
+  { env: "JWT_ISSUER", hocon: "auralink.auth.jwt_issuer" },
+  { env: "JWT_AUDIENCE", hocon: "auralink.auth.jwt_audience" },
+  { env: "ACCESS_TOKEN_TTL_SECONDS", hocon: "auralink.auth.access_token_ttl_seconds" },
+  { env: "REFRESH_TOKEN_TTL_SECONDS", hocon: "auralink.auth.refresh_token_ttl_seconds" },
+  { env: "AUTH_PROVISIONING_KEY", hocon: "auralink.auth.provisioning_key", secret: true },
   // media
   { env: "RTC_MIN_PORT", hocon: "auralink.mediasoup.rtc_min_port" },
   { env: "RTC_MAX_PORT", hocon: "auralink.mediasoup.rtc_max_port" },

@@ -43,6 +43,12 @@ export interface Settings {
     readonly jwtSecret: Redacted.Redacted<string>
     /** true when no JWT_SECRET was given and a random one was made for this process. */
     readonly jwtSecretEphemeral: boolean
+    readonly issuer: string
+    readonly audience: string
+    readonly accessTokenTtlSeconds: number
+    readonly refreshTokenTtlSeconds: number
+    /** The operator key that may register and revoke devices; None: registration is refused. */
+    readonly provisioningKey: Option.Option<Redacted.Redacted<string>>
   }
   readonly media: {
     readonly rtcMinPort: number
@@ -221,7 +227,12 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
       },
       auth: {
         jwtSecret: Option.getOrElse(jwt, () => Redacted.make(randomBytes(32).toString("base64url"))),
-        jwtSecretEphemeral: Option.isNone(jwt)
+        jwtSecretEphemeral: Option.isNone(jwt),
+        issuer: yield* string("JWT_ISSUER", "auralink-ingress-egress"),
+        audience: yield* string("JWT_AUDIENCE", "auralink"),
+        accessTokenTtlSeconds: yield* int("ACCESS_TOKEN_TTL_SECONDS", 900, "seconds > 0", positive),
+        refreshTokenTtlSeconds: yield* int("REFRESH_TOKEN_TTL_SECONDS", 2_592_000, "seconds > 0", positive),
+        provisioningKey: yield* optionalSecret("AUTH_PROVISIONING_KEY")
       },
       media: {
         rtcMinPort,

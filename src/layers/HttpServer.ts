@@ -3,6 +3,7 @@ import { ByteSize, Duration, Effect, Layer, Option } from "effect"
 import { HttpIncomingMessage, HttpRouter, HttpServerResponse } from "effect/http"
 import { type HttpApi, HttpApiBuilder, type HttpApiGroup, HttpApiMiddleware, HttpApiScalar } from "effect/http-api"
 import { createServer } from "node:http"
+import { AuthHandlers, AuthMiddleware } from "../programs/auth/http.ts"
 import { SystemHandlers } from "../programs/health.ts"
 import { Api } from "../schemas/api.ts"
 import { AppConfig } from "./Config.ts"
@@ -10,21 +11,24 @@ import { RequestContext } from "./http/requestContext.ts"
 import { Metrics } from "./Metrics.ts"
 
 /** An API's endpoints with their handlers, its OpenAPI document and docs page, and the global middleware. */
-export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constraint, E, R>(
+export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constraint, E, R, M = never, ME = never, MR = never>(
   api: HttpApi.HttpApi<Id, Groups>,
-  handlers: Layer.Layer<HttpApiGroup.ToService<Id, Groups>, E, R>
+  handlers: Layer.Layer<HttpApiGroup.ToService<Id, Groups>, E, R>,
+  /** The API's own middleware implementations (e.g. Authentication). */
+  middleware?: Layer.Layer<M, ME, MR>
 ) =>
   Layer.mergeAll(
     HttpApiBuilder.layer(api, { openapiPath: "/openapi.json" }).pipe(
       Layer.provide(handlers),
       // provideMerge: the router also resolves the middleware when it builds the routes.
-      Layer.provideMerge(HttpApiMiddleware.layerProblemDetails({ includeDetails: true }))
+      Layer.provideMerge(Layer.mergeAll(HttpApiMiddleware.layerProblemDetails({ includeDetails: true }), middleware ?? Layer.empty))
     ),
     HttpApiScalar.layer(api, { path: "/docs" }),
     RequestContext(api, [{ method: "GET", path: "/docs" }, { method: "GET", path: "/openapi.json" }])
   )
 
-export const ApiRoutes = apiRoutes(Api, SystemHandlers)
+/** The service's API; its handlers need Postgres (SqlClient) and the StateStore from below. */
+export const ApiRoutes = apiRoutes(Api, Layer.mergeAll(SystemHandlers, AuthHandlers), AuthMiddleware)
 
 /**
  * Serves `routes` on a Node HTTP listener (exposing its `HttpServer`, whose address tells the

@@ -1,5 +1,20 @@
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
+import {
+  Authentication,
+  DeviceCredentials,
+  DeviceNotFound,
+  Forbidden,
+  InvalidClientResponse,
+  InvalidGrantResponse,
+  ProvisioningHeaders,
+  ProvisioningUnauthorizedResponse,
+  RefreshRequest,
+  RegisterDevice,
+  RevokeRequest,
+  TokenRequest,
+  TokenResponse
+} from "./auth.ts"
 import { Liveness, NotReady, Readiness, ServiceStatus } from "./health.ts"
 
 /** The Prometheus text exposition format. */
@@ -16,9 +31,40 @@ export class SystemApi extends HttpApiGroup.make("system", { topLevel: true })
   .annotateMerge(OpenApi.annotations({ title: "System", description: "Liveness, readiness, status and metrics" }))
 {}
 
+/** Device registration and the token endpoints (credentials in the body or the provisioning key). */
+export class AuthApi extends HttpApiGroup.make("auth")
+  .add(
+    HttpApiEndpoint.post("registerDevice", "/devices", {
+      headers: ProvisioningHeaders,
+      payload: RegisterDevice,
+      success: DeviceCredentials.pipe(HttpApiSchema.status(201)),
+      error: [Forbidden, ProvisioningUnauthorizedResponse]
+    }),
+    HttpApiEndpoint.delete("revokeDevice", "/devices/:id", {
+      params: { id: Schema.String },
+      headers: ProvisioningHeaders,
+      error: [ProvisioningUnauthorizedResponse, DeviceNotFound]
+    }),
+    HttpApiEndpoint.post("token", "/token", { payload: TokenRequest, success: TokenResponse, error: InvalidClientResponse }),
+    HttpApiEndpoint.post("refresh", "/refresh", { payload: RefreshRequest, success: TokenResponse, error: InvalidGrantResponse })
+  )
+  .prefix("/api/auth")
+  .annotateMerge(OpenApi.annotations({ title: "Auth", description: "Device registration, access and refresh tokens" }))
+{}
+
+/** Endpoints that need a bearer access token. */
+export class AuthSessionApi extends HttpApiGroup.make("authSession")
+  .add(HttpApiEndpoint.post("revoke", "/revoke", { payload: RevokeRequest }))
+  .prefix("/api/auth")
+  .middleware(Authentication)
+  .annotateMerge(OpenApi.annotations({ title: "Auth session", description: "Sign-out for the bearer of an access token" }))
+{}
+
 /** The whole HTTP API; later groups (auth, sessions, signaling) are added here. */
 export class Api extends HttpApi.make("auralink-ingress-egress")
   .add(SystemApi)
+  .add(AuthApi)
+  .add(AuthSessionApi)
   .middleware(HttpApiMiddleware.ProblemDetails)
   .annotateMerge(OpenApi.annotations({ title: "AuraLink Ingress-Egress API", version: "0.1.0" }))
 {}

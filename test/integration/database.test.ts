@@ -68,10 +68,13 @@ const checkRunning = (running: Effect.Success<ReturnType<typeof start>>, backend
     const { db, health, sql } = running
     const tables = yield* sql<{ found: string | null }>`SELECT to_regclass('service_instances')::text AS found`
     expect(tables[0]?.found).toBe("service_instances")
-    expect(yield* migrationRows(sql)).toEqual([{ migration_id: 1, name: "service_instances" }])
+    expect(yield* migrationRows(sql)).toEqual([
+      { migration_id: 1, name: "service_instances" },
+      { migration_id: 2, name: "devices_and_tokens" }
+    ])
     expect((yield* postgresStatus(health))?.status).toBe("up")
     const sections = yield* health.sections
-    expect(sections["database"]).toEqual({ backend, poolMax, migrations: { applied: 1, latest: "0001_service_instances" } })
+    expect(sections["database"]).toEqual({ backend, poolMax, migrations: { applied: 2, latest: "0002_devices_and_tokens" } })
     const mine = (yield* instanceRows(sql)).find((r) => r.id === db.instanceId)
     expect(mine).toMatchObject({ bridge_id: "bridge-test", stopped_at: null })
   })

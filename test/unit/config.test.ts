@@ -33,6 +33,22 @@ describe("configuration", () => {
       assert.strictEqual(settings.service.shutdownTimeoutMs, 30_000)
       assert.isTrue(settings.auth.jwtSecretEphemeral)
       assert.isTrue(Redacted.value(settings.auth.jwtSecret).length >= 32)
+      assert.deepStrictEqual(
+        [settings.auth.issuer, settings.auth.audience, settings.auth.accessTokenTtlSeconds, settings.auth.refreshTokenTtlSeconds],
+        ["auralink-ingress-egress", "auralink", 900, 2_592_000]
+      )
+      assert.isTrue(Option.isNone(settings.auth.provisioningKey))
+    }))
+
+  it.effect("reads the auth keys; the provisioning key is a secret and a bad TTL names its key", () =>
+    Effect.gen(function*() {
+      const settings = yield* load({ AUTH_PROVISIONING_KEY: "op-key", ACCESS_TOKEN_TTL_SECONDS: "60", JWT_AUDIENCE: "aud-x" })
+      assert.strictEqual(Option.map(settings.auth.provisioningKey, Redacted.value).pipe(Option.getOrUndefined), "op-key")
+      assert.notInclude(String(settings.auth.provisioningKey), "op-key")
+      assert.strictEqual(settings.auth.accessTokenTtlSeconds, 60)
+      assert.strictEqual(settings.auth.audience, "aud-x")
+      const error = yield* failure({ REFRESH_TOKEN_TTL_SECONDS: "0" })
+      assert.strictEqual(error.key, "REFRESH_TOKEN_TTL_SECONDS")
     }))
 
   it.effect("reads the names users of the earlier system know", () =>

@@ -23,6 +23,35 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient>>
         stopped_at timestamptz NULL
       )
     `
+  }),
+  "0002_devices_and_tokens": Effect.gen(function*() {
+    const sql = yield* SqlClient
+    yield* sql`
+      CREATE TABLE devices (
+        id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+        user_id text NOT NULL,
+        name text NULL,
+        secret_hash text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        revoked_at timestamptz NULL
+      )
+    `
+    yield* sql`CREATE INDEX devices_user_id ON devices (user_id)`
+    // Refresh tokens: only the SHA-256 of the opaque token is kept; one family per token grant.
+    yield* sql`
+      CREATE TABLE refresh_tokens (
+        token_hash text PRIMARY KEY,
+        family_id uuid NOT NULL,
+        device_id uuid NOT NULL REFERENCES devices (id),
+        user_id text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz NOT NULL,
+        used_at timestamptz NULL,
+        revoked_at timestamptz NULL
+      )
+    `
+    yield* sql`CREATE INDEX refresh_tokens_family_id ON refresh_tokens (family_id)`
+    yield* sql`CREATE INDEX refresh_tokens_device_id ON refresh_tokens (device_id)`
   })
 }
 

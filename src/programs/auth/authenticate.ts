@@ -1,0 +1,48 @@
+import { Effect, Layer, Option, Redacted } from "effect"
+import { AuthMetrics } from "../../layers/auth/metrics.ts"
+import { AuthStore } from "../../layers/AuthStore.ts"
+import { TokenRejected, TokenSigner } from "../../layers/Tokens.ts"
+import { Authentication, CurrentPrincipal, invalidToken } from "../../schemas/auth.ts"
+
+/**
+ * A bearer access token -> its principal: signature (HS256 only), iss, aud, exp/nbf and claims
+ * (TokenSigner), then the jti deny-list and the device's revocation. The reason is for logs.
+ */
+export const verifyAccessToken = Effect.fn("auth.verifyAccessToken")(function*(token: string) {
+  const signer = yield* TokenSigner
+  const store = yield* AuthStore
+  if (token.length === 0) return yield* new TokenRejected({ reason: "missing" })
+  const principal = yield* signer.verify(token)
+  if (yield* Effect.orDie(store.isDenied(principal.jti))) return yield* new TokenRejected({ reason: "revoked_token" })
+  const device = yield* Effect.orDie(store.findDevice(principal.deviceId))
+  if (Option.isNone(device) || device.value.revoked || device.value.userId !== principal.userId) {
+    return yield* new TokenRejected({ reason: "revoked_device" })
+  }
+  return principal
+})
+
+/** The same check, failing with the generic 401 problem (counted and logged by reason). */
+export const authenticate = (token: string) =>
+  verifyAccessToken(token).pipe(
+    Effect.catchTag("TokenRejected", (rejected) =>
+      Effect.gen(function*() {
+        yield* (yield* AuthMetrics).rejected("invalid_token")
+        yield* Effect.logInfo("access token rejected").pipe(Effect.annotateLogs({ event: "access_token_rejected", reason: rejected.reason }))
+        return yield* invalidToken()
+      }))
+  )
+
+/** The `Authentication` middleware: provides CurrentPrincipal or answers 401 invalid_token. */
+export const AuthenticationLive = Layer.effect(
+  Authentication,
+  Effect.gen(function*() {
+    const services = Layer.succeedContext(yield* Effect.context<TokenSigner | AuthStore | AuthMetrics>())
+    return Authentication.of({
+      bearer: (httpEffect, { credential }) =>
+        authenticate(Redacted.value(credential)).pipe(
+          Effect.provide(services),
+          Effect.flatMap((principal) => Effect.provideService(httpEffect, CurrentPrincipal, principal))
+        )
+    })
+  })
+)
