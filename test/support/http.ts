@@ -1,4 +1,4 @@
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { HttpServer } from "effect/http"
 import { AppConfig } from "../../src/layers/Config.ts"
 import { jsonLogger } from "../../src/layers/Logger.ts"
@@ -25,5 +25,5 @@ export const capturedLogs = () => {
       if (typeof parsed === "object" && parsed !== null) lines.push(Object.fromEntries(Object.entries(parsed)))
     })
   ])
-  return { lines, layer: Layer.mergeAll(layer) }
+  return { lines, layer }
 }
