@@ -50,6 +50,9 @@ export const keys = [
   { env: "REDIS_RECONNECT_MAX_MS", hocon: "auralink.redis.reconnect_max_ms" },
   // auth
   { env: "JWT_SECRET", hocon: "auralink.auth.jwt_secret", secret: true },
+  { env: "JWT_ALGORITHM", hocon: "auralink.auth.jwt_algorithm" },
+  { env: "JWT_PRIVATE_KEY", hocon: "auralink.auth.jwt_private_key", secret: true },
+  { env: "JWT_KEY_ID", hocon: "auralink.auth.jwt_key_id" },
   { env: "JWT_ISSUER", hocon: "auralink.auth.jwt_issuer" },
   { env: "JWT_AUDIENCE", hocon: "auralink.auth.jwt_audience" },
   { env: "ACCESS_TOKEN_TTL_SECONDS", hocon: "auralink.auth.access_token_ttl_seconds" },

@@ -1,6 +1,6 @@
 import { Config, ConfigProvider, Effect, Option, Redacted } from "effect"
 import type { LogLevel } from "effect/LogLevel"
-import { randomBytes } from "node:crypto"
+import { createPrivateKey, type KeyObject, randomBytes } from "node:crypto"
 import { isSecret, type KeyName } from "./keys.ts"
 import { InvalidConfig, type RawConfig } from "./source.ts"
 
@@ -43,6 +43,11 @@ export interface Settings {
     readonly jwtSecret: Redacted.Redacted<string>
     /** true when no JWT_SECRET was given and a random one was made for this process. */
     readonly jwtSecretEphemeral: boolean
+    /** HS256 signs with jwtSecret; EdDSA (Ed25519) and ES256 (P-256) sign with privateKey and publish JWKS. */
+    readonly algorithm: JwtAlgorithm
+    readonly privateKey: Option.Option<KeyObject>
+    /** The `kid` of the published key; None: its RFC 7638 thumbprint. */
+    readonly keyId: Option.Option<string>
     readonly issuer: string
     readonly audience: string
     readonly accessTokenTtlSeconds: number
@@ -81,6 +86,27 @@ const logLevels: Record<string, LogLevel> = {
 }
 
 export const SERVICE_VERSION = "0.1.0"
+
+export type JwtAlgorithm = "HS256" | "EdDSA" | "ES256"
+
+/** The node:crypto key type and curve each asymmetric algorithm needs. */
+const keyShapes: Record<Exclude<JwtAlgorithm, "HS256">, { readonly type: string; readonly curve?: string; readonly text: string }> = {
+  EdDSA: { type: "ed25519", text: "a PKCS#8 PEM Ed25519 private key (JWT_ALGORITHM=EdDSA)" },
+  ES256: { type: "ec", curve: "prime256v1", text: "a PKCS#8 PEM P-256 private key (JWT_ALGORITHM=ES256)" }
+}
+
+/** Parses a PEM private key (literal `\n` allowed, as env files write it) and checks its type. */
+const parsePrivateKey = (pem: string, algorithm: Exclude<JwtAlgorithm, "HS256">): KeyObject | undefined => {
+  try {
+    const key = createPrivateKey(pem.replaceAll("\\n", "\n"))
+    const shape = keyShapes[algorithm]
+    const matches = key.asymmetricKeyType === shape.type &&
+      (shape.curve === undefined || key.asymmetricKeyDetails?.namedCurve === shape.curve)
+    return matches ? key : undefined
+  } catch {
+    return undefined
+  }
+}
 
 /** Reads one key through Effect's Config; a failure names the key, its (redacted) value and the expectation. */
 const reader = (raw: RawConfig) => {
@@ -179,7 +205,19 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
     if (Option.isSome(jwt) && Redacted.value(jwt.value).length < 32) {
       return yield* fail("JWT_SECRET", "at least 32 characters")
     }
-    if (Option.isNone(jwt) && environment === "production") {
+    const algorithm = yield* read(
+      "JWT_ALGORITHM",
+      Config.Literals(["HS256", "EdDSA", "ES256"], "JWT_ALGORITHM").pipe(Config.withDefault<JwtAlgorithm>("HS256")),
+      "one of HS256, EdDSA, ES256"
+    )
+    const pem = yield* optionalSecret("JWT_PRIVATE_KEY")
+    let privateKey = Option.none<KeyObject>()
+    if (algorithm !== "HS256") {
+      const parsed = Option.isSome(pem) ? parsePrivateKey(Redacted.value(pem.value), algorithm) : undefined
+      if (parsed === undefined) return yield* fail("JWT_PRIVATE_KEY", keyShapes[algorithm].text)
+      privateKey = Option.some(parsed)
+    }
+    if (Option.isNone(jwt) && environment === "production" && algorithm === "HS256") {
       return yield* fail("JWT_SECRET", "a secret of at least 32 characters (required when ENVIRONMENT=production)")
     }
     const endpoint = (name: KeyName) =>
@@ -228,6 +266,9 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
       auth: {
         jwtSecret: Option.getOrElse(jwt, () => Redacted.make(randomBytes(32).toString("base64url"))),
         jwtSecretEphemeral: Option.isNone(jwt),
+        algorithm,
+        privateKey,
+        keyId: yield* optionalString("JWT_KEY_ID"),
         issuer: yield* string("JWT_ISSUER", "auralink-ingress-egress"),
         audience: yield* string("JWT_AUDIENCE", "auralink"),
         accessTokenTtlSeconds: yield* int("ACCESS_TOKEN_TTL_SECONDS", 900, "seconds > 0", positive),

@@ -1,6 +1,7 @@
 import { Context, Effect, Layer, Option, Redacted, Schema } from "effect"
-import { jwtVerify, SignJWT } from "jose"
-import { randomUUID } from "node:crypto"
+import { calculateJwkThumbprint, exportJWK, type JWK, jwtVerify, SignJWT } from "jose"
+import { createPublicKey, type KeyObject, randomUUID } from "node:crypto"
+import type { Settings } from "../config/settings.ts"
 import type { Principal } from "../schemas/auth.ts"
 import { AppConfig } from "./Config.ts"
 
@@ -18,6 +19,44 @@ const decodeClaims = Schema.decodeUnknownOption(AccessClaims)
 /** Why a bearer token was refused (logged and counted, never sent to the client). */
 export class TokenRejected extends Schema.TaggedError<TokenRejected>()("TokenRejected", { reason: Schema.String }) {}
 
+/** The published verification keys (RFC 7517); empty with HS256, whose key is the shared secret. */
+export interface JwkSet {
+  readonly keys: ReadonlyArray<JWK>
+}
+
+interface Keys {
+  readonly alg: Settings["auth"]["algorithm"]
+  readonly kid: string | undefined
+  readonly signing: KeyObject | Uint8Array
+  readonly verifying: KeyObject | Uint8Array
+  readonly jwks: JwkSet
+}
+
+const keysFrom = (auth: Settings["auth"]): Effect.Effect<Keys> =>
+  Option.match(auth.privateKey, {
+    onNone: () =>
+      Effect.succeed({
+        alg: auth.algorithm,
+        kid: undefined,
+        signing: new TextEncoder().encode(Redacted.value(auth.jwtSecret)),
+        verifying: new TextEncoder().encode(Redacted.value(auth.jwtSecret)),
+        jwks: { keys: [] }
+      }),
+    onSome: (privateKey) =>
+      Effect.promise(async () => {
+        const publicKey = createPublicKey(privateKey)
+        const jwk = await exportJWK(publicKey)
+        const kid = Option.isSome(auth.keyId) ? auth.keyId.value : await calculateJwkThumbprint(jwk)
+        return {
+          alg: auth.algorithm,
+          kid,
+          signing: privateKey,
+          verifying: publicKey,
+          jwks: { keys: [{ ...jwk, kid, alg: auth.algorithm, use: "sig" }] }
+        }
+      })
+  })
+
 export interface SignedToken {
   readonly token: string
   readonly jti: string
@@ -27,19 +66,21 @@ export interface SignedToken {
 }
 
 /**
- * Signs and verifies access JWTs with jose: HS256 with JWT_SECRET, issuer JWT_ISSUER, audience
- * JWT_AUDIENCE, lifetime ACCESS_TOKEN_TTL_SECONDS. Verification pins the algorithm, checks
+ * Signs and verifies access JWTs with jose: HS256 with JWT_SECRET, or EdDSA/ES256 with
+ * JWT_PRIVATE_KEY (whose public half is published as JWKS); issuer JWT_ISSUER, audience
+ * JWT_AUDIENCE, lifetime ACCESS_TOKEN_TTL_SECONDS. Verification pins the one configured algorithm, checks
  * iss/aud/exp/nbf and the claims this service relies on.
  */
 export class TokenSigner extends Context.Service<TokenSigner, {
   readonly sign: (subject: { readonly userId: string; readonly deviceId: string; readonly scope: string }) => Effect.Effect<SignedToken>
   readonly verify: (token: string) => Effect.Effect<Principal, TokenRejected>
+  readonly jwks: JwkSet
 }>()("auralink/auth/TokenSigner") {
   static readonly layer = Layer.effect(
     TokenSigner,
     Effect.gen(function*() {
       const { auth } = yield* AppConfig
-      const key = new TextEncoder().encode(Redacted.value(auth.jwtSecret))
+      const keys = yield* keysFrom(auth)
       const ttl = auth.accessTokenTtlSeconds
       return {
         sign: ({ deviceId, scope, userId }) =>
@@ -48,21 +89,21 @@ export class TokenSigner extends Context.Service<TokenSigner, {
             const iat = Math.floor(Date.now() / 1000)
             const exp = iat + ttl
             const token = await new SignJWT({ device_id: deviceId, scope })
-              .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+              .setProtectedHeader(keys.kid === undefined ? { alg: keys.alg, typ: "JWT" } : { alg: keys.alg, typ: "JWT", kid: keys.kid })
               .setSubject(userId)
               .setJti(jti)
               .setIssuedAt(iat)
               .setExpirationTime(exp)
               .setIssuer(auth.issuer)
               .setAudience(auth.audience)
-              .sign(key)
+              .sign(keys.signing)
             return { token, jti, exp, expiresIn: ttl }
           }),
         verify: (token) =>
           Effect.tryPromise({
             try: () =>
-              jwtVerify(token, key, {
-                algorithms: ["HS256"],
+              jwtVerify(token, keys.verifying, {
+                algorithms: [keys.alg],
                 issuer: auth.issuer,
                 audience: auth.audience,
                 requiredClaims: ["sub", "jti", "iat", "exp"]
@@ -75,7 +116,8 @@ export class TokenSigner extends Context.Service<TokenSigner, {
                 onSome: (c) => Effect.succeed({ userId: c.sub, deviceId: c.device_id, scope: c.scope, jti: c.jti, exp: c.exp })
               })
             )
-          )
+          ),
+        jwks: keys.jwks
       }
     })
   )

@@ -52,6 +52,14 @@ export class AuthApi extends HttpApiGroup.make("auth")
   .annotateMerge(OpenApi.annotations({ title: "Auth", description: "Device registration, access and refresh tokens" }))
 {}
 
+/** The public keys that verify this service's access tokens (empty with HS256). */
+export const JwkSetSchema = Schema.Struct({ keys: Schema.Array(Schema.Record(Schema.String, Schema.Unknown)) })
+
+export class JwksApi extends HttpApiGroup.make("jwks", { topLevel: true })
+  .add(HttpApiEndpoint.get("jwks", "/.well-known/jwks.json", { success: JwkSetSchema }))
+  .annotateMerge(OpenApi.annotations({ title: "JWKS", description: "Access-token verification keys (RFC 7517)" }))
+{}
+
 /** Endpoints that need a bearer access token. */
 export class AuthSessionApi extends HttpApiGroup.make("authSession")
   .add(HttpApiEndpoint.post("revoke", "/revoke", { payload: RevokeRequest }))
@@ -64,6 +72,7 @@ export class AuthSessionApi extends HttpApiGroup.make("authSession")
 export class Api extends HttpApi.make("auralink-ingress-egress")
   .add(SystemApi)
   .add(AuthApi)
+  .add(JwksApi)
   .add(AuthSessionApi)
   .middleware(HttpApiMiddleware.ProblemDetails)
   .annotateMerge(OpenApi.annotations({ title: "AuraLink Ingress-Egress API", version: "0.1.0" }))

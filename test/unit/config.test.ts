@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Redacted } from "effect"
+import { generateKeyPairSync } from "node:crypto"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -151,6 +152,24 @@ describe("configuration", () => {
       assert.strictEqual(jwt.key, "JWT_SECRET")
       assert.notInclude(jwt.message, "hunter2")
       assert.include(jwt.message, "<redacted>")
+    }))
+
+  it.effect("checks the JWT signing key against JWT_ALGORITHM, never echoing the key", () =>
+    Effect.gen(function*() {
+      const ed = generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }).toString()
+      const ec = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString()
+      assert.strictEqual((yield* failure({ JWT_ALGORITHM: "RS256" })).key, "JWT_ALGORITHM")
+      const missing = yield* failure({ JWT_ALGORITHM: "EdDSA" })
+      assert.strictEqual(missing.key, "JWT_PRIVATE_KEY")
+      assert.include(missing.message, "Ed25519")
+      const mismatched = yield* failure({ JWT_ALGORITHM: "EdDSA", JWT_PRIVATE_KEY: ec })
+      assert.strictEqual(mismatched.key, "JWT_PRIVATE_KEY")
+      assert.notInclude(mismatched.message, "PRIVATE KEY-----")
+      assert.strictEqual((yield* failure({ JWT_ALGORITHM: "ES256", JWT_PRIVATE_KEY: "not a pem" })).key, "JWT_PRIVATE_KEY")
+      const settings = yield* load({ JWT_ALGORITHM: "ES256", JWT_PRIVATE_KEY: ec.replaceAll("\n", "\\n"), ENVIRONMENT: "production" })
+      assert.strictEqual(settings.auth.algorithm, "ES256")
+      assert.isTrue(Option.isSome(settings.auth.privateKey))
+      assert.strictEqual((yield* load({ JWT_ALGORITHM: "EdDSA", JWT_PRIVATE_KEY: ed })).auth.algorithm, "EdDSA")
     }))
 
   it.effect("requires JWT_SECRET in production", () =>

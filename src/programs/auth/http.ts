@@ -42,11 +42,14 @@ const AuthSessionGroup = HttpApiBuilder.group(
   })
 )
 
+const JwksGroup = HttpApiBuilder.group(Api, "jwks", (handlers) =>
+  Effect.map(Effect.service(TokenSigner), (signer) => handlers.handle("jwks", () => Effect.succeed(signer.jwks))))
+
 /** The services auth needs beyond Postgres, the state store, config and metrics. */
 export const AuthServices = Layer.mergeAll(AuthStore.layer, TokenSigner.layer, AuthMetrics.layer)
 
 /** The auth handlers, with their services. */
-export const AuthHandlers = Layer.mergeAll(AuthGroup, AuthSessionGroup).pipe(Layer.provide(AuthServices))
+export const AuthHandlers = Layer.mergeAll(AuthGroup, AuthSessionGroup, JwksGroup).pipe(Layer.provide(AuthServices))
 
 /** The Authentication middleware, for `apiRoutes`' middleware slot (the router resolves it per request). */
 export const AuthMiddleware = AuthenticationLive.pipe(Layer.provide(AuthServices))
