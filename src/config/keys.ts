@@ -58,6 +58,16 @@ export const keys = [
   { env: "ACCESS_TOKEN_TTL_SECONDS", hocon: "auralink.auth.access_token_ttl_seconds" },
   { env: "REFRESH_TOKEN_TTL_SECONDS", hocon: "auralink.auth.refresh_token_ttl_seconds" },
   { env: "AUTH_PROVISIONING_KEY", hocon: "auralink.auth.provisioning_key", secret: true },
+  // sessions
+  { env: "SESSION_IDLE_TIMEOUT_SECONDS", hocon: "auralink.sessions.idle_timeout_seconds" },
+  { env: "SESSION_CONTEXT_CAP", hocon: "auralink.sessions.context_cap" },
+  { env: "SESSION_SWEEP_INTERVAL_MS", hocon: "auralink.sessions.sweep_interval_ms" },
+  { env: "SESSION_CACHE_TTL_MS", hocon: "auralink.sessions.cache_ttl_ms" },
+  { env: "SESSION_CACHE_MAX", hocon: "auralink.sessions.cache_max" },
+  // rate limits (requests per minute): auth by client IP, session and default by user
+  { env: "RATE_LIMIT_AUTH_PER_MINUTE", hocon: "auralink.rate_limit.auth_per_minute" },
+  { env: "RATE_LIMIT_SESSION_PER_MINUTE", hocon: "auralink.rate_limit.session_per_minute" },
+  { env: "RATE_LIMIT_DEFAULT_PER_MINUTE", hocon: "auralink.rate_limit.default_per_minute" },
   // media
   { env: "RTC_MIN_PORT", hocon: "auralink.mediasoup.rtc_min_port" },
   { env: "RTC_MAX_PORT", hocon: "auralink.mediasoup.rtc_max_port" },

@@ -55,6 +55,20 @@ export interface Settings {
     /** The operator key that may register and revoke devices; None: registration is refused. */
     readonly provisioningKey: Option.Option<Redacted.Redacted<string>>
   }
+  readonly sessions: {
+    /** Default idle timeout of a session (its config may override it within the same bounds). */
+    readonly idleTimeoutSeconds: number
+    /** Context entries kept per session; the oldest are dropped. */
+    readonly contextCap: number
+    readonly sweepIntervalMs: number
+    readonly cacheTtlMs: number
+    readonly cacheMax: number
+  }
+  readonly rateLimit: {
+    readonly authPerMinute: number
+    readonly sessionPerMinute: number
+    readonly defaultPerMinute: number
+  }
   readonly media: {
     readonly rtcMinPort: number
     readonly rtcMaxPort: number
@@ -274,6 +288,18 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
         accessTokenTtlSeconds: yield* int("ACCESS_TOKEN_TTL_SECONDS", 900, "seconds > 0", positive),
         refreshTokenTtlSeconds: yield* int("REFRESH_TOKEN_TTL_SECONDS", 2_592_000, "seconds > 0", positive),
         provisioningKey: yield* optionalSecret("AUTH_PROVISIONING_KEY")
+      },
+      sessions: {
+        idleTimeoutSeconds: yield* int("SESSION_IDLE_TIMEOUT_SECONDS", 300, "seconds 10-86400", (n) => n >= 10 && n <= 86_400),
+        contextCap: yield* int("SESSION_CONTEXT_CAP", 100, "a whole number 1-10000", (n) => n >= 1 && n <= 10_000),
+        sweepIntervalMs: yield* int("SESSION_SWEEP_INTERVAL_MS", 10_000, "milliseconds > 0", positive),
+        cacheTtlMs: yield* int("SESSION_CACHE_TTL_MS", 5000, "milliseconds >= 0 (0 disables the cache)", nonNegative),
+        cacheMax: yield* int("SESSION_CACHE_MAX", 10_000, "a whole number >= 0 (0 disables the cache)", nonNegative)
+      },
+      rateLimit: {
+        authPerMinute: yield* int("RATE_LIMIT_AUTH_PER_MINUTE", 100, "a whole number > 0", positive),
+        sessionPerMinute: yield* int("RATE_LIMIT_SESSION_PER_MINUTE", 300, "a whole number > 0", positive),
+        defaultPerMinute: yield* int("RATE_LIMIT_DEFAULT_PER_MINUTE", 500, "a whole number > 0", positive)
       },
       media: {
         rtcMinPort,

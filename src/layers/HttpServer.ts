@@ -5,10 +5,12 @@ import { type HttpApi, HttpApiBuilder, type HttpApiGroup, HttpApiMiddleware, Htt
 import { createServer } from "node:http"
 import { AuthHandlers, AuthMiddleware } from "../programs/auth/http.ts"
 import { SystemHandlers } from "../programs/health.ts"
+import { SessionHandlers } from "../programs/sessions/http.ts"
 import { Api } from "../schemas/api.ts"
 import { AppConfig } from "./Config.ts"
 import { RequestContext } from "./http/requestContext.ts"
 import { Metrics } from "./Metrics.ts"
+import { RateLimiter, RateLimitLive, UserRateLimitLive } from "./RateLimiter.ts"
 
 /** An API's endpoints with their handlers, its OpenAPI document and docs page, and the global middleware. */
 export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constraint, E, R, M = never, ME = never, MR = never>(
@@ -28,7 +30,10 @@ export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constra
   )
 
 /** The service's API; its handlers need Postgres (SqlClient) and the StateStore from below. */
-export const ApiRoutes = apiRoutes(Api, Layer.mergeAll(SystemHandlers, AuthHandlers), AuthMiddleware)
+/** The API's own middleware: bearer authentication, and rate limits by client IP (auth) and by user. */
+const ApiMiddleware = Layer.mergeAll(AuthMiddleware, RateLimitLive("auth"), UserRateLimitLive).pipe(Layer.provide(RateLimiter.layer))
+
+export const ApiRoutes = apiRoutes(Api, Layer.mergeAll(SystemHandlers, AuthHandlers, SessionHandlers), ApiMiddleware)
 
 /**
  * Serves `routes` on a Node HTTP listener (exposing its `HttpServer`, whose address tells the

@@ -1,6 +1,8 @@
-import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
+import { Clock, Context, Effect, Layer, Option } from "effect"
 import { HttpServerRequest, HttpServerResponse, ProblemDetails } from "effect/http"
-import { HttpApiMiddleware } from "effect/http-api"
+import { CurrentPrincipal } from "../schemas/auth.ts"
+import { RateLimit, UserRateLimit } from "../schemas/rate-limit.ts"
+import { AppConfig } from "./Config.ts"
 import { Counter } from "prom-client"
 import { Metrics } from "./Metrics.ts"
 import { StateStore, StateStoreError } from "./StateStore.ts"
@@ -67,9 +69,9 @@ const validate = (key: string, policy: RateLimitPolicy): Effect.Effect<void, Sta
 const REJECTIONS_METRIC = "auralink_rate_limit_rejections_total"
 
 /** One counter per registry (a second limiter on the same registry reuses it). */
-const rejectionsCounter = (metrics: Metrics["Service"]): Counter<"class"> => {
+const rejectionsCounter = (metrics: Metrics["Service"]): Counter<string> => {
   const existing = metrics.registry.getSingleMetric(REJECTIONS_METRIC)
-  if (existing instanceof Counter) return existing as Counter<"class">
+  if (existing instanceof Counter) return existing
   return new Counter({
     name: REJECTIONS_METRIC,
     help: "Requests rejected by the rate limiter, by endpoint class",
@@ -116,18 +118,21 @@ const make = (policies: RateLimitPolicies) =>
 
 /** Fixed-window request limits kept in the StateStore (Redis or in-memory), with a rejection counter on Metrics. */
 export class RateLimiter extends Context.Service<RateLimiter, RateLimiterApi>()("auralink/RateLimiter") {
-  static readonly layer = Layer.effect(RateLimiter, make(DEFAULT_RATE_LIMIT_POLICIES))
+  /** Policies from config (RATE_LIMIT_*_PER_MINUTE), per one-minute window. */
+  static readonly layer = Layer.effect(
+    RateLimiter,
+    Effect.flatMap(Effect.service(AppConfig), ({ rateLimit }) =>
+      make({
+        auth: { limit: rateLimit.authPerMinute, windowMs: 60_000 },
+        session: { limit: rateLimit.sessionPerMinute, windowMs: 60_000 },
+        default: { limit: rateLimit.defaultPerMinute, windowMs: 60_000 }
+      }))
+  )
 
   /** The defaults with some classes' policies replaced (e.g. from config). */
   static readonly layerWith = (overrides: Partial<RateLimitPolicies>) =>
     Layer.effect(RateLimiter, make({ ...DEFAULT_RATE_LIMIT_POLICIES, ...overrides }))
 }
-
-/** Over the limit: 429, rendered as problem details. */
-export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {
-  detail: Schema.String,
-  retryAfterSeconds: Schema.Int
-}, { httpApiStatus: 429 }) {}
 
 /** `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (seconds), and `Retry-After` when rejected. */
 export const rateLimitHeaders = (decision: Decision): Record<string, string> => {
@@ -152,34 +157,50 @@ export const rateLimitedResponse = (decision: Decision, instance?: string): Http
   }).pipe(HttpServerResponse.setHeaders(rateLimitHeaders(decision)))
 
 /**
- * HttpApi middleware limiting by client IP (`request.remoteAddress`, which a trusted-proxy
- * middleware may already have replaced by the forwarded client) for the endpoint class given
- * to `RateLimit.layer`. Over the limit it answers 429 itself (so the headers go out with it);
- * `RateLimited` is declared for the OpenAPI document. A store failure lets the request through
- * (logged): the limiter must not take the API down with it.
+ * Runs `decide` before the endpoint: over the limit it answers 429 itself (so the headers go out
+ * with it); under it, the endpoint's response gets the RateLimit-* headers. A store failure lets
+ * the request through (logged): the limiter must not take the API down with it.
  */
-export class RateLimit extends HttpApiMiddleware.Service<RateLimit>()("auralink/RateLimit", { error: RateLimited }) {
-  static readonly layer = (endpointClass: EndpointClass) =>
-    Layer.effect(
-      RateLimit,
-      Effect.gen(function*() {
-        const limiter = yield* RateLimiter
-        return RateLimit.of((httpEffect) =>
-          Effect.gen(function*() {
-            const request = yield* HttpServerRequest.HttpServerRequest
-            const ip = Option.getOrElse(request.remoteAddress, () => "unknown")
-            const decision = yield* limiter.check(endpointClass, ip).pipe(
-              Effect.map(Option.some),
-              Effect.catch((error) =>
-                Effect.as(Effect.logWarning("rate limiter unavailable, request let through", { error: error.message }), Option.none())
-              )
-            )
-            if (Option.isNone(decision)) return yield* httpEffect
-            if (!decision.value.allowed) return rateLimitedResponse(decision.value, new URL(request.url, "http://x").pathname)
-            const response = yield* httpEffect
-            return HttpServerResponse.setHeaders(response, rateLimitHeaders(decision.value))
-          })
-        )
-      })
+const limited = <E, R>(
+  decide: Effect.Effect<Decision, StateStoreError>,
+  httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+) =>
+  Effect.gen(function*() {
+    const decision = yield* decide.pipe(
+      Effect.map(Option.some),
+      Effect.catch((error) =>
+        Effect.as(Effect.logWarning("rate limiter unavailable, request let through", { error: error.message }), Option.none())
+      )
     )
-}
+    if (Option.isNone(decision)) return yield* httpEffect
+    if (!decision.value.allowed) {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      return rateLimitedResponse(decision.value, new URL(request.url, "http://x").pathname)
+    }
+    return HttpServerResponse.setHeaders(yield* httpEffect, rateLimitHeaders(decision.value))
+  })
+
+/** `RateLimit` keyed by client IP (`request.remoteAddress`, which a trusted-proxy middleware may have replaced). */
+export const RateLimitLive = (endpointClass: EndpointClass) =>
+  Layer.effect(
+    RateLimit,
+    Effect.map(Effect.service(RateLimiter), (limiter) =>
+      RateLimit.of((httpEffect) =>
+        Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) =>
+          limited(limiter.check(endpointClass, Option.getOrElse(request.remoteAddress, () => "unknown")), httpEffect))))
+  )
+
+/** `UserRateLimit` keyed by user: the `session` class under /api/session(s), `default` elsewhere. */
+export const UserRateLimitLive = Layer.effect(
+  UserRateLimit,
+  Effect.map(Effect.service(RateLimiter), (limiter) =>
+    UserRateLimit.of((httpEffect) =>
+      Effect.gen(function*() {
+        const { userId } = yield* CurrentPrincipal
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const endpointClass: EndpointClass = request.url.startsWith("/api/session") ? "session" : "default"
+        return yield* limited(limiter.check(endpointClass, userId), httpEffect)
+      })))
+)
+
+export { RateLimit, RateLimited, UserRateLimit } from "../schemas/rate-limit.ts"

@@ -16,6 +16,8 @@ import {
   TokenResponse
 } from "./auth.ts"
 import { Liveness, NotReady, Readiness, ServiceStatus } from "./health.ts"
+import { RateLimit, UserRateLimit } from "./rate-limit.ts"
+import { SessionsApi } from "./sessions-api.ts"
 
 /** The Prometheus text exposition format. */
 export const PrometheusText = Schema.String.pipe(HttpApiSchema.asText({ contentType: "text/plain; version=0.0.4; charset=utf-8" }))
@@ -49,6 +51,7 @@ export class AuthApi extends HttpApiGroup.make("auth")
     HttpApiEndpoint.post("refresh", "/refresh", { payload: RefreshRequest, success: TokenResponse, error: InvalidGrantResponse })
   )
   .prefix("/api/auth")
+  .middleware(RateLimit)
   .annotateMerge(OpenApi.annotations({ title: "Auth", description: "Device registration, access and refresh tokens" }))
 {}
 
@@ -64,6 +67,7 @@ export class JwksApi extends HttpApiGroup.make("jwks", { topLevel: true })
 export class AuthSessionApi extends HttpApiGroup.make("authSession")
   .add(HttpApiEndpoint.post("revoke", "/revoke", { payload: RevokeRequest }))
   .prefix("/api/auth")
+  .middleware(UserRateLimit)
   .middleware(Authentication)
   .annotateMerge(OpenApi.annotations({ title: "Auth session", description: "Sign-out for the bearer of an access token" }))
 {}
@@ -74,6 +78,7 @@ export class Api extends HttpApi.make("auralink-ingress-egress")
   .add(AuthApi)
   .add(JwksApi)
   .add(AuthSessionApi)
+  .add(SessionsApi)
   .middleware(HttpApiMiddleware.ProblemDetails)
   .annotateMerge(OpenApi.annotations({ title: "AuraLink Ingress-Egress API", version: "0.1.0" }))
 {}

@@ -43,7 +43,8 @@ const stack = (env: Record<string, string>) =>
     serveHttp(Layer.mergeAll(ApiRoutes, ProbeRoutes), 0, "127.0.0.1").pipe(
       Layer.provideMerge(Layer.mergeAll(Database.layer, StateStore.layer)),
       Layer.provideMerge(Layer.mergeAll(Health.layer, Metrics.layer)),
-      Layer.provideMerge(testConfig({ DATABASE_URL: url, REDIS_URL, JWT_SECRET, ...env })),
+      // The shared Redis keeps the per-IP auth budget across test files and runs: not under test here.
+      Layer.provideMerge(testConfig({ DATABASE_URL: url, REDIS_URL, JWT_SECRET, RATE_LIMIT_AUTH_PER_MINUTE: "100000", ...env })),
       Layer.provide(logs.layer)
     )))
 const Server = stack({ AUTH_PROVISIONING_KEY: PROVISIONING_KEY })

@@ -6,7 +6,7 @@ import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/h
 import { createServer } from "node:http"
 import { Health } from "../../src/layers/Health.ts"
 import { Metrics } from "../../src/layers/Metrics.ts"
-import { type Decision, RateLimit, RateLimiter, type RateLimitPolicy } from "../../src/layers/RateLimiter.ts"
+import { type Decision, RateLimit, RateLimiter, RateLimitLive, type RateLimitPolicy } from "../../src/layers/RateLimiter.ts"
 import { Redis } from "../../src/layers/Redis.ts"
 import { StateStore, StateStoreError } from "../../src/layers/StateStore.ts"
 import { baseUrl } from "../support/http.ts"
@@ -26,7 +26,7 @@ class ProbeApi extends HttpApi.make("probe").add(ProbeGroup) {}
 const ProbeHandlers = HttpApiBuilder.group(ProbeApi, "probe", (handlers) => Effect.succeed(handlers.handle("ping", () => Effect.succeed("pong"))))
 
 const probeServer = HttpRouter.serve(
-  HttpApiBuilder.layer(ProbeApi).pipe(Layer.provide(ProbeHandlers), Layer.provideMerge(RateLimit.layer("auth"))),
+  HttpApiBuilder.layer(ProbeApi).pipe(Layer.provide(ProbeHandlers), Layer.provideMerge(RateLimitLive("auth"))),
   { disableLogger: true }
 ).pipe(Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" })))
 

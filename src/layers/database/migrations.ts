@@ -52,6 +52,43 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient>>
     `
     yield* sql`CREATE INDEX refresh_tokens_family_id ON refresh_tokens (family_id)`
     yield* sql`CREATE INDEX refresh_tokens_device_id ON refresh_tokens (device_id)`
+  }),
+  "0003_sessions": Effect.gen(function*() {
+    const sql = yield* SqlClient
+    // expires_at = last_activity_at + the config's idle timeout, kept current on every write, so the
+    // sweeper's "due" query is one indexed range scan. Timestamps are ms-precise (cursor round-trip).
+    yield* sql`
+      CREATE TABLE sessions (
+        id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+        user_id text NOT NULL,
+        device_id text NOT NULL,
+        state text NOT NULL CHECK (state IN ('pending', 'active', 'completed', 'error', 'expired')),
+        config jsonb NOT NULL,
+        context jsonb NOT NULL DEFAULT '[]',
+        created_at timestamptz NOT NULL DEFAULT date_trunc('milliseconds', now()),
+        started_at timestamptz NULL,
+        ended_at timestamptz NULL,
+        expires_at timestamptz NOT NULL,
+        last_activity_at timestamptz NOT NULL DEFAULT now(),
+        error text NULL
+      )
+    `
+    yield* sql`CREATE INDEX sessions_user_recent ON sessions (user_id, created_at DESC, id DESC)`
+    yield* sql`CREATE INDEX sessions_recent ON sessions (created_at DESC, id DESC)`
+    yield* sql`CREATE INDEX sessions_open_expiry ON sessions (expires_at) WHERE state IN ('pending', 'active')`
+    // Append-only: one row per transition (from_state NULL for the creation).
+    yield* sql`
+      CREATE TABLE session_events (
+        id bigserial PRIMARY KEY,
+        session_id uuid NOT NULL REFERENCES sessions (id),
+        at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        from_state text NULL,
+        to_state text NOT NULL,
+        actor text NOT NULL,
+        reason text NOT NULL
+      )
+    `
+    yield* sql`CREATE INDEX session_events_session ON session_events (session_id, id)`
   })
 }
 

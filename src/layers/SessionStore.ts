@@ -1,0 +1,268 @@
+import { Context, Effect, Layer, Option } from "effect"
+import { SqlClient } from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+import {
+  type AppendContext,
+  type ContextEntry,
+  illegalTransition,
+  type IllegalTransition,
+  openStates,
+  type Session,
+  sessionClosed,
+  type SessionClosed,
+  type SessionConfig,
+  type SessionConfigPatch,
+  sessionNotFound,
+  type SessionNotFound,
+  type SessionState,
+  sessionStates,
+  sourcesOf
+} from "../schemas/session.ts"
+import { AppConfig } from "./Config.ts"
+import { makeSessionCache } from "./sessions/cache.ts"
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+interface SessionRow {
+  readonly id: string
+  readonly user_id: string
+  readonly device_id: string
+  readonly state: SessionState
+  readonly config: SessionConfig
+  readonly context: ReadonlyArray<ContextEntry>
+  readonly created_at: Date
+  readonly started_at: Date | null
+  readonly ended_at: Date | null
+  readonly expires_at: Date
+  readonly last_activity_at: Date
+  readonly error: string | null
+}
+
+const iso = (d: Date) => d.toISOString()
+const toSession = (r: SessionRow): Session => ({
+  id: r.id,
+  userId: r.user_id,
+  deviceId: r.device_id,
+  state: r.state,
+  config: r.config,
+  context: r.context,
+  createdAt: iso(r.created_at),
+  startedAt: r.started_at === null ? null : iso(r.started_at),
+  endedAt: r.ended_at === null ? null : iso(r.ended_at),
+  expiresAt: iso(r.expires_at),
+  lastActivityAt: iso(r.last_activity_at),
+  error: r.error
+})
+
+export interface SessionEventRow {
+  readonly id: string
+  readonly sessionId: string
+  readonly at: string
+  readonly from: SessionState | null
+  readonly to: SessionState
+  readonly actor: string
+  readonly reason: string
+}
+
+/** Who asked for a change, and why (both land in session_events). */
+export interface Cause {
+  readonly actor: string
+  readonly reason: string
+}
+
+/** A committed transition: the session after it and the state it left. */
+export interface Transitioned {
+  readonly session: Session
+  readonly from: SessionState
+}
+
+export interface ListFilter {
+  /** None: every user's sessions (operators). */
+  readonly userId: Option.Option<string>
+  readonly state: Option.Option<SessionState>
+  /** Only sessions strictly older than this (created_at, id) position. */
+  readonly after: Option.Option<{ readonly createdAt: Date; readonly id: string }>
+  readonly limit: number
+}
+
+/**
+ * Sessions in Postgres (`sessions` + append-only `session_events`) behind a small read cache.
+ * Every write is one transaction whose UPDATE is guarded by the expected state, so concurrent
+ * writers cannot both win; the cache entry is dropped after every write of this process.
+ */
+export class Sessions extends Context.Service<Sessions, {
+  readonly create: (input: { readonly userId: string; readonly deviceId: string; readonly config: SessionConfig } & Cause) => Effect.Effect<Session, SqlError>
+  /** Cached read; None for unknown (or malformed) ids. */
+  readonly find: (id: string) => Effect.Effect<Option.Option<Session>, SqlError>
+  /** The same read straight from Postgres (for watchers, which must not start from another instance's stale state). */
+  readonly findFresh: (id: string) => Effect.Effect<Option.Option<Session>, SqlError>
+  /** Moves the session to `to` if the state machine allows it from its current state; otherwise nothing changes. */
+  readonly transition: (id: string, to: SessionState, cause: Cause & { readonly error?: string }) => Effect.Effect<Transitioned, SessionNotFound | IllegalTransition | SqlError>
+  /** Shallow-merges the patch into the config of an open session (and restarts its idle clock). */
+  readonly updateConfig: (id: string, patch: SessionConfigPatch) => Effect.Effect<Session, SessionNotFound | SessionClosed | SqlError>
+  /** Appends to the context of an open session, keeping the newest `cap` entries. */
+  readonly appendContext: (id: string, entry: AppendContext, cap: number) => Effect.Effect<Session, SessionNotFound | SessionClosed | SqlError>
+  /** Restarts the idle clock of an open session (media activity); false when it is not open. */
+  readonly touch: (id: string) => Effect.Effect<boolean, SqlError>
+  /** Newest first; fetches `limit` rows. */
+  readonly list: (filter: ListFilter) => Effect.Effect<ReadonlyArray<Session>, SqlError>
+  /** Expires up to `batch` open sessions past `expires_at`, skipping rows another transaction holds. */
+  readonly expireDue: (batch: number, cause: Cause) => Effect.Effect<ReadonlyArray<Transitioned>, SqlError>
+  readonly counts: Effect.Effect<Record<SessionState, number>, SqlError>
+  readonly events: (id: string) => Effect.Effect<ReadonlyArray<SessionEventRow>, SqlError>
+}>()("auralink/sessions/Sessions") {
+  static readonly layer = Layer.effect(
+    Sessions,
+    Effect.gen(function*() {
+      const sql = yield* SqlClient
+      const { sessions: settings } = yield* AppConfig
+      const cache = makeSessionCache<Session>({ ttlMs: settings.cacheTtlMs, max: settings.cacheMax })
+
+      const json = (value: unknown) => JSON.stringify(value)
+      /** Runs a write and drops the cache entry after it, whatever the outcome. */
+      const write = <A, E>(id: string, effect: Effect.Effect<A, E>) => Effect.ensuring(effect, cache.invalidate(id))
+      const stateOf = (id: string) =>
+        Effect.map(sql<{ state: SessionState }>`SELECT state FROM sessions WHERE id = ${id}`, (rows) => Option.fromNullishOr(rows[0]?.state))
+      /** Why a guarded UPDATE matched no row: unknown id, or a state the change is not allowed from. */
+      const refuse = <E>(id: string, onState: (state: SessionState) => E): Effect.Effect<never, E | SessionNotFound | SqlError> =>
+        Effect.flatMap(stateOf(id), (state) => Effect.fail<E | SessionNotFound>(Option.isNone(state) ? sessionNotFound(id) : onState(state.value)))
+      const single = (rows: ReadonlyArray<SessionRow>) => Option.map(Option.fromNullishOr(rows[0]), toSession)
+
+      const load = (id: string) =>
+        Effect.map(sql<SessionRow>`SELECT * FROM sessions WHERE id = ${id}`, single)
+
+      return {
+        create: ({ actor, config, deviceId, reason, userId }) =>
+          Effect.flatMap(
+            sql<SessionRow>`
+              WITH created AS (
+                INSERT INTO sessions (user_id, device_id, state, config, expires_at)
+                VALUES (${userId}, ${deviceId}, 'pending', ${json(config)}::jsonb, now() + make_interval(secs => ${config.idleTimeoutSeconds}))
+                RETURNING *
+              ), logged AS (
+                INSERT INTO session_events (session_id, from_state, to_state, actor, reason)
+                SELECT id, NULL, 'pending', ${actor}, ${reason} FROM created
+              )
+              SELECT * FROM created`,
+            (rows) => Option.match(single(rows), { onNone: () => Effect.die(new Error("INSERT returned no row")), onSome: Effect.succeed })
+          ),
+
+        find: (id) => UUID.test(id) ? cache.get(id, load(id)) : Effect.succeedNone,
+        findFresh: (id) => UUID.test(id) ? load(id) : Effect.succeedNone,
+
+        transition: (id, to, { actor, error, reason }) =>
+          !UUID.test(id) ? Effect.fail(sessionNotFound(id)) : write(id, Effect.gen(function*() {
+            // One statement (so one transaction): lock the row and read its state, update it only if the
+            // state machine allows `to` from there, and log the event. A concurrent writer waits on the
+            // lock, then sees the new state and matches nothing.
+            const rows = yield* sql<SessionRow & { from_state: SessionState }>`
+              WITH old AS (
+                SELECT id, state FROM sessions WHERE id = ${id} FOR UPDATE
+              ), moved AS (
+                UPDATE sessions s SET
+                  state = ${to},
+                  started_at = CASE WHEN ${to} = 'active' THEN now() ELSE s.started_at END,
+                  ended_at = CASE WHEN ${to} IN ('completed', 'error', 'expired') THEN now() ELSE s.ended_at END,
+                  error = COALESCE(${error ?? null}::text, s.error),
+                  last_activity_at = now(),
+                  expires_at = now() + make_interval(secs => (s.config->>'idleTimeoutSeconds')::int)
+                FROM old
+                WHERE s.id = old.id AND old.state IN ${sql.in(sourcesOf(to))}
+                RETURNING s.*, old.state AS from_state
+              ), logged AS (
+                INSERT INTO session_events (session_id, from_state, to_state, actor, reason)
+                SELECT id, from_state, ${to}, ${actor}, ${reason} FROM moved
+              )
+              SELECT * FROM moved`
+            const row = rows[0]
+            if (row === undefined) return yield* refuse(id, (state) => illegalTransition(state, to))
+            return { session: toSession(row), from: row.from_state }
+          })),
+
+        updateConfig: (id, patch) =>
+          !UUID.test(id) ? Effect.fail(sessionNotFound(id)) : write(id, Effect.gen(function*() {
+            const rows = yield* sql<SessionRow>`
+              UPDATE sessions SET
+                config = config || ${json(patch)}::jsonb,
+                last_activity_at = now(),
+                expires_at = now() + make_interval(secs => ((config || ${json(patch)}::jsonb)->>'idleTimeoutSeconds')::int)
+              WHERE id = ${id} AND state IN ${sql.in(openStates)}
+              RETURNING *`
+            return yield* Option.match(single(rows), { onNone: () => refuse(id, sessionClosed), onSome: Effect.succeed })
+          })),
+
+        appendContext: (id, entry, cap) =>
+          !UUID.test(id) ? Effect.fail(sessionNotFound(id)) : write(id, Effect.gen(function*() {
+            const item = json({ role: entry.role, text: entry.text, at: entry.at ?? new Date().toISOString() })
+            // Append, then keep the newest `cap` elements (ordinality keeps the order).
+            const rows = yield* sql<SessionRow>`
+              UPDATE sessions SET
+                context = (
+                  SELECT COALESCE(jsonb_agg(e ORDER BY i), '[]'::jsonb)
+                  FROM jsonb_array_elements(context || jsonb_build_array(${item}::jsonb)) WITH ORDINALITY AS t(e, i)
+                  WHERE i > jsonb_array_length(context) + 1 - ${cap}
+                ),
+                last_activity_at = now(),
+                expires_at = now() + make_interval(secs => (config->>'idleTimeoutSeconds')::int)
+              WHERE id = ${id} AND state IN ${sql.in(openStates)}
+              RETURNING *`
+            return yield* Option.match(single(rows), { onNone: () => refuse(id, sessionClosed), onSome: Effect.succeed })
+          })),
+
+        touch: (id) =>
+          !UUID.test(id) ? Effect.succeed(false) : write(id, Effect.map(sql`
+            UPDATE sessions SET last_activity_at = now(), expires_at = now() + make_interval(secs => (config->>'idleTimeoutSeconds')::int)
+            WHERE id = ${id} AND state IN ${sql.in(openStates)} RETURNING id`, (rows) => rows.length > 0)),
+
+        list: ({ after, limit, state, userId }) => {
+          const where = [
+            ...Option.match(userId, { onNone: () => [], onSome: (u) => [sql`user_id = ${u}`] }),
+            ...Option.match(state, { onNone: () => [], onSome: (s) => [sql`state = ${s}`] }),
+            ...Option.match(after, { onNone: () => [], onSome: (a) => [sql`(created_at, id) < (${a.createdAt}::timestamptz, ${a.id}::uuid)`] })
+          ]
+          return Effect.map(
+            sql<SessionRow>`SELECT * FROM sessions WHERE ${sql.and(where)} ORDER BY created_at DESC, id DESC LIMIT ${limit}`,
+            (rows) => rows.map(toSession)
+          )
+        },
+
+        expireDue: (batch, { actor, reason }) =>
+          // SKIP LOCKED: rows another sweeper (or a concurrent stop) holds are left to it; one statement, one transaction.
+          sql<SessionRow & { from_state: SessionState }>`
+            WITH due AS (
+              SELECT id, state FROM sessions
+              WHERE state IN ${sql.in(openStates)} AND expires_at <= now()
+              ORDER BY expires_at LIMIT ${batch}
+              FOR UPDATE SKIP LOCKED
+            ), moved AS (
+              UPDATE sessions s SET state = 'expired', ended_at = now()
+              FROM due WHERE s.id = due.id
+              RETURNING s.*, due.state AS from_state
+            ), logged AS (
+              INSERT INTO session_events (session_id, from_state, to_state, actor, reason)
+              SELECT id, from_state, 'expired', ${actor}, ${reason} FROM moved
+            )
+            SELECT * FROM moved`.pipe(
+            Effect.map((rows) => rows.map((r) => ({ session: toSession(r), from: r.from_state }))),
+            Effect.tap((done) => Effect.forEach(done, ({ session }) => cache.invalidate(session.id), { discard: true }))
+          ),
+
+        counts: Effect.map(
+          sql<{ state: SessionState; n: string }>`SELECT state, count(*)::text AS n FROM sessions GROUP BY state`,
+          (rows) => {
+            const counts = Object.fromEntries(sessionStates.map((s) => [s, 0])) as Record<SessionState, number>
+            for (const r of rows) counts[r.state] = Number(r.n)
+            return counts
+          }
+        ),
+
+        events: (id) =>
+          !UUID.test(id) ? Effect.succeed([]) : Effect.map(
+            sql<{ id: string; session_id: string; at: Date; from_state: SessionState | null; to_state: SessionState; actor: string; reason: string }>`
+              SELECT * FROM session_events WHERE session_id = ${id} ORDER BY id`,
+            (rows) => rows.map((r) => ({ id: String(r.id), sessionId: r.session_id, at: iso(r.at), from: r.from_state, to: r.to_state, actor: r.actor, reason: r.reason }))
+          )
+      }
+    })
+  )
+}

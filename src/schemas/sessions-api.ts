@@ -1,0 +1,59 @@
+import { Schema } from "effect"
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
+import { Authentication } from "./auth.ts"
+import { UserRateLimit } from "./rate-limit.ts"
+import {
+  AppendContext,
+  IllegalTransition,
+  InvalidCursor,
+  ListQuery,
+  Session,
+  SessionClosed,
+  SessionConfigPatch,
+  SessionForbidden,
+  SessionNotFound,
+  SessionPage
+} from "./session.ts"
+
+const byId = { id: Schema.String }
+
+/** Ingest sessions of the bearer's user (operators may read and list all). */
+export class SessionsApi extends HttpApiGroup.make("sessions")
+  .add(
+    HttpApiEndpoint.post("start", "/api/session", {
+      // An empty body (null) starts a session with the default config.
+      payload: [SessionConfigPatch, Schema.Null],
+      success: Session.pipe(HttpApiSchema.status(201))
+    }),
+    HttpApiEndpoint.post("stop", "/api/session/:id/stop", {
+      params: byId,
+      success: Session,
+      error: [SessionNotFound, SessionForbidden, IllegalTransition]
+    }),
+    HttpApiEndpoint.get("get", "/api/session/:id", {
+      params: byId,
+      success: Session,
+      error: [SessionNotFound, SessionForbidden]
+    }),
+    HttpApiEndpoint.patch("updateConfig", "/api/session/:id/config", {
+      params: byId,
+      payload: SessionConfigPatch,
+      success: Session,
+      error: [SessionNotFound, SessionForbidden, SessionClosed]
+    }),
+    HttpApiEndpoint.post("appendContext", "/api/session/:id/context", {
+      params: byId,
+      payload: AppendContext,
+      success: Session,
+      error: [SessionNotFound, SessionForbidden, SessionClosed]
+    }),
+    HttpApiEndpoint.get("list", "/api/sessions", {
+      query: ListQuery,
+      success: SessionPage,
+      error: [InvalidCursor, SessionForbidden]
+    })
+  )
+  .middleware(UserRateLimit)
+  .middleware(Authentication)
+  .annotateMerge(OpenApi.annotations({ title: "Sessions", description: "Start, stop, read and list ingest sessions; config and context" }))
+{}

@@ -1,0 +1,87 @@
+import { assert, layer } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { Database } from "../../src/layers/Database.ts"
+import { Health } from "../../src/layers/Health.ts"
+import { ApiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
+import { Metrics } from "../../src/layers/Metrics.ts"
+import { StateStore } from "../../src/layers/StateStore.ts"
+import { baseUrl, testConfig } from "../support/http.ts"
+import { freshDatabase } from "../support/postgres.ts"
+
+const PROVISIONING_KEY = "prov-key-for-rate-limit-tests-0123"
+
+// Limits as configured; the in-memory store is new per server, so budgets start empty.
+const server = (limits: Record<string, string>) => Layer.unwrap(Effect.map(freshDatabase, (url) =>
+  serveHttp(ApiRoutes, 0, "127.0.0.1").pipe(
+    Layer.provideMerge(Layer.mergeAll(Database.layer, StateStore.layerMemory)),
+    Layer.provideMerge(Layer.mergeAll(Health.layer, Metrics.layer)),
+    Layer.provideMerge(testConfig({
+      DATABASE_URL: url,
+      AUTH_PROVISIONING_KEY: PROVISIONING_KEY,
+      ...limits
+    }))
+  )))
+
+const call = (method: string, path: string, body: unknown, headers: Record<string, string> = {}) =>
+  Effect.gen(function*() {
+    const url = yield* baseUrl
+    const response = yield* Effect.promise(() =>
+      fetch(`${url}${path}`, { method, headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) }))
+    const text = yield* Effect.promise(() => response.text())
+    return { status: response.status, headers: response.headers, body: text.length > 0 ? JSON.parse(text) : undefined }
+  })
+
+/** Runs `attempt` again if it straddled a minute boundary (limits use epoch-aligned one-minute windows). */
+const withinOneWindow = <A, E, R>(attempt: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    for (let tries = 0; ; tries++) {
+      const minute = Math.floor(Date.now() / 60_000)
+      const result = yield* attempt
+      if (Math.floor(Date.now() / 60_000) === minute || tries === 2) return result
+    }
+  })
+
+layer(server({ RATE_LIMIT_AUTH_PER_MINUTE: "6" }), { timeout: 60_000, excludeTestServices: true })("rate limits on the real API", (it) => {
+  it.effect("auth endpoints: per client IP, 429 with Retry-After and RateLimit-* headers past the limit", () =>
+    withinOneWindow(Effect.gen(function*() {
+      const statuses: Array<number> = []
+      let last = yield* call("POST", "/api/auth/token", { deviceId: "x", deviceSecret: "y" })
+      statuses.push(last.status)
+      for (let i = 0; i < 6; i++) {
+        last = yield* call("POST", "/api/auth/token", { deviceId: "x", deviceSecret: "y" })
+        statuses.push(last.status)
+      }
+      return { statuses, last }
+    })).pipe(Effect.map(({ last, statuses }) => {
+      assert.deepStrictEqual(statuses.slice(0, 6), [401, 401, 401, 401, 401, 401])
+      assert.strictEqual(statuses[6], 429)
+      assert.strictEqual(last.headers.get("content-type"), "application/problem+json")
+      assert.strictEqual(last.headers.get("ratelimit-limit"), "6")
+      assert.strictEqual(last.headers.get("ratelimit-remaining"), "0")
+      assert.isAtLeast(Number(last.headers.get("retry-after")), 1)
+      assert.strictEqual(last.body.status, 429)
+    })))
+})
+
+layer(server({ RATE_LIMIT_DEFAULT_PER_MINUTE: "2" }), { timeout: 60_000, excludeTestServices: true })("per-user limits behind authentication", (it) => {
+  it.effect("an authenticated endpoint counts per user; another user keeps a full budget", () =>
+    Effect.gen(function*() {
+      const tokenFor = (userId: string) =>
+        Effect.gen(function*() {
+          const device = yield* call("POST", "/api/auth/devices", { userId }, { "x-provisioning-key": PROVISIONING_KEY })
+          const tokens = yield* call("POST", "/api/auth/token", { deviceId: device.body.deviceId, deviceSecret: device.body.deviceSecret })
+          return String(tokens.body.accessToken)
+        })
+      // Revoke denies the presented token, so each call signs out a token of its own.
+      const tokens = [yield* tokenFor("u-a"), yield* tokenFor("u-a"), yield* tokenFor("u-a"), yield* tokenFor("u-b")]
+      const revoke = (token: string) => call("POST", "/api/auth/revoke", {}, { authorization: `Bearer ${token}` })
+      const [first, second, third, other] = yield* withinOneWindow(Effect.forEach(tokens, revoke))
+      assert.strictEqual(first?.status, 204)
+      assert.strictEqual(first?.headers.get("ratelimit-limit"), "2")
+      assert.strictEqual(second?.status, 204)
+      assert.strictEqual(third?.status, 429)
+      assert.strictEqual(other?.status, 204)
+      const unauthenticated = yield* revoke("not-a-token")
+      assert.strictEqual(unauthenticated.status, 401, "authentication runs before the per-user limit")
+    }))
+})

@@ -1,0 +1,424 @@
+import { assert, layer } from "@effect/vitest"
+import { Effect, Fiber, Layer, Stream } from "effect"
+import { SqlClient } from "effect/sql/SqlClient"
+import { Database } from "../../src/layers/Database.ts"
+import { Health } from "../../src/layers/Health.ts"
+import { ApiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
+import { Metrics } from "../../src/layers/Metrics.ts"
+import { Sessions } from "../../src/layers/SessionStore.ts"
+import { StateStore } from "../../src/layers/StateStore.ts"
+import { TokenSigner } from "../../src/layers/Tokens.ts"
+import { activateSession } from "../../src/programs/sessions/activate.ts"
+import { failSession } from "../../src/programs/sessions/fail.ts"
+import { SessionServices } from "../../src/programs/sessions/http.ts"
+import { sweepOnce } from "../../src/programs/sessions/sweep.ts"
+import { watchSession } from "../../src/programs/sessions/watch.ts"
+import { bearer, JWT_SECRET, PROVISIONING_KEY, record, registerDevice, request, signIn, str } from "../support/auth.ts"
+import { capturedLogs, testConfig } from "../support/http.ts"
+import { freshDatabase } from "../support/postgres.ts"
+import { REDIS_URL } from "../support/redis.ts"
+
+const CONTEXT_CAP = 3
+const BODY_LIMIT = 64 * 1024
+
+const logs = capturedLogs()
+// SessionServices is listed beside ApiRoutes so the tests reach the very instances the handlers use
+// (layers are memoized by reference: one store, one cache, one set of metrics).
+const Server = Layer.unwrap(Effect.map(freshDatabase, (url) =>
+  Layer.mergeAll(serveHttp(ApiRoutes, 0, "127.0.0.1"), SessionServices, TokenSigner.layer).pipe(
+    Layer.provideMerge(Layer.mergeAll(Database.layer, StateStore.layer)),
+    Layer.provideMerge(Layer.mergeAll(Health.layer, Metrics.layer)),
+    Layer.provideMerge(testConfig({
+      DATABASE_URL: url,
+      REDIS_URL,
+      JWT_SECRET,
+      AUTH_PROVISIONING_KEY: PROVISIONING_KEY,
+      SESSION_CONTEXT_CAP: String(CONTEXT_CAP),
+      SESSION_SWEEP_INTERVAL_MS: "3600000", // the tests call sweepOnce themselves
+      HTTP_BODY_LIMIT_BYTES: String(BODY_LIMIT),
+      RATE_LIMIT_AUTH_PER_MINUTE: "100000",
+      RATE_LIMIT_SESSION_PER_MINUTE: "100000",
+      RATE_LIMIT_DEFAULT_PER_MINUTE: "100000"
+    })),
+    Layer.provide(logs.layer)
+  )))
+
+// ---- helpers ----
+
+/** A user name unique to this run (the per-user rate-limit budget lives in the shared Redis). */
+const user = (name: string) => `${name}-${crypto.randomUUID().slice(0, 8)}`
+
+const start = (headers: Record<string, string>, config: unknown = {}) =>
+  Effect.gen(function*() {
+    const res = yield* request("POST", "/api/session", config, headers)
+    assert.strictEqual(res.status, 201, res.text)
+    return str(res.json["id"])
+  })
+
+/** The row and its events, to prove a refused request changed nothing. */
+const snapshot = (id: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient
+    const row = yield* sql<{ row: unknown }>`SELECT row_to_json(s) AS row FROM sessions s WHERE id = ${id}`
+    const events = yield* sql<{ n: string }>`SELECT count(*)::text AS n FROM session_events WHERE session_id = ${id}`
+    return { row: row[0]?.row, events: Number(events[0]?.n) }
+  }).pipe(Effect.orDie)
+
+const events = (id: string) =>
+  Effect.map(Effect.orDie(Sessions.use((s) => s.events(id))), (all) => all.map((e) => ({ from: e.from, to: e.to, actor: e.actor, reason: e.reason })))
+
+/** Makes sessions due for expiry now. */
+const backdate = (ids: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient
+    yield* sql`UPDATE sessions SET expires_at = now() - interval '1 second' WHERE id IN ${sql.in(ids)}`
+  }).pipe(Effect.orDie)
+
+const assertConflict = (res: { status: number; json: Record<string, unknown>; text: string }, from: string, to: string) => {
+  assert.strictEqual(res.status, 409, res.text)
+  assert.strictEqual(res.json["type"], "urn:auralink:problem:illegal-transition")
+  assert.strictEqual(res.json["from"], from)
+  assert.strictEqual(res.json["to"], to)
+  assert.include(str(res.json["detail"]), from)
+  assert.include(str(res.json["detail"]), to)
+}
+
+layer(Server, { timeout: 120_000 })("sessions over REST", (it) => {
+  it.effect("full lifecycle: start (pending, defaults), activate, stop (completed), events in order", () =>
+    Effect.gen(function*() {
+      const alice = yield* signIn(user("alice"))
+      // An empty body starts with the default config.
+      const empty = yield* request("POST", "/api/session", undefined, alice.headers)
+      assert.strictEqual(empty.status, 201, empty.text)
+      assert.deepStrictEqual(empty.json["config"], {
+        sampleRate: 16000, channels: 1, encoding: "s16le", language: "en-US", asr: {}, aic: true, idleTimeoutSeconds: 300
+      })
+
+      const created = yield* request("POST", "/api/session", { sampleRate: 48000, encoding: "opus", language: "de-DE", asr: { model: "fast" } }, alice.headers)
+      assert.strictEqual(created.status, 201, created.text)
+      const id = str(created.json["id"])
+      assert.strictEqual(created.json["state"], "pending")
+      assert.strictEqual(created.json["userId"], alice.userId)
+      assert.strictEqual(created.json["deviceId"], alice.deviceId)
+      assert.include(record(created.json["config"]), { sampleRate: 48000, encoding: "opus", language: "de-DE", channels: 1 })
+      assert.isNull(created.json["startedAt"])
+
+      const active = yield* activateSession(id)
+      assert.strictEqual(active.state, "active")
+      assert.isString(active.startedAt)
+
+      const stopped = yield* request("POST", `/api/session/${id}/stop`, undefined, alice.headers)
+      assert.strictEqual(stopped.status, 200, stopped.text)
+      assert.strictEqual(stopped.json["state"], "completed")
+      assert.isString(stopped.json["endedAt"])
+      const fetched = yield* request("GET", `/api/session/${id}`, undefined, alice.headers)
+      assert.strictEqual(fetched.json["state"], "completed")
+
+      const actor = `user:${alice.userId}/device:${alice.deviceId}`
+      assert.deepStrictEqual(yield* events(id), [
+        { from: null, to: "pending", actor, reason: "start" },
+        { from: "pending", to: "active", actor: "media", reason: "media connected" },
+        { from: "active", to: "completed", actor, reason: "stopped by client" }
+      ])
+      assert.isTrue(logs.lines.some((l) => l["event"] === "session_transition" && l["sessionId"] === id && l["to"] === "completed"))
+    }))
+
+  it.effect("every illegal transition is 409 naming both states and changes nothing", () =>
+    Effect.gen(function*() {
+      const bob = yield* signIn(user("bob"))
+      // pending -> completed (stop before media)
+      const pending = yield* start(bob.headers)
+      let before = yield* snapshot(pending)
+      assertConflict(yield* request("POST", `/api/session/${pending}/stop`, undefined, bob.headers), "pending", "completed")
+      assert.deepStrictEqual(yield* snapshot(pending), before)
+
+      // completed -> completed (stop twice), -> active; config and context refused
+      const done = yield* start(bob.headers)
+      yield* activateSession(done)
+      assert.strictEqual((yield* request("POST", `/api/session/${done}/stop`, undefined, bob.headers)).status, 200)
+      before = yield* snapshot(done)
+      assertConflict(yield* request("POST", `/api/session/${done}/stop`, undefined, bob.headers), "completed", "completed")
+      const again = yield* Effect.flip(activateSession(done))
+      assert.deepInclude(again, { _tag: "IllegalTransition", from: "completed", to: "active" })
+      const patch = yield* request("PATCH", `/api/session/${done}/config`, { language: "fr" }, bob.headers)
+      assert.strictEqual(patch.status, 409, patch.text)
+      assert.strictEqual(patch.json["state"], "completed")
+      assert.strictEqual((yield* request("POST", `/api/session/${done}/context`, { role: "user", text: "late" }, bob.headers)).status, 409)
+      assert.deepStrictEqual(yield* snapshot(done), before)
+
+      // expired -> active, -> completed
+      const idle = yield* start(bob.headers)
+      yield* backdate([idle])
+      assert.isAtLeast(yield* sweepOnce, 1)
+      before = yield* snapshot(idle)
+      assert.deepInclude(yield* Effect.flip(activateSession(idle)), { _tag: "IllegalTransition", from: "expired", to: "active" })
+      assertConflict(yield* request("POST", `/api/session/${idle}/stop`, undefined, bob.headers), "expired", "completed")
+      assert.deepStrictEqual(yield* snapshot(idle), before)
+
+      // error -> anything
+      const broken = yield* start(bob.headers)
+      const failed = yield* failSession(broken, "decoder crashed")
+      assert.strictEqual(failed.state, "error")
+      assert.strictEqual(failed.error, "decoder crashed")
+      before = yield* snapshot(broken)
+      assertConflict(yield* request("POST", `/api/session/${broken}/stop`, undefined, bob.headers), "error", "completed")
+      assert.deepInclude(yield* Effect.flip(activateSession(broken)), { from: "error", to: "active" })
+      assert.deepInclude(yield* Effect.flip(failSession(broken, "again")), { from: "error", to: "error" })
+      assert.strictEqual((yield* request("PATCH", `/api/session/${broken}/config`, { aic: false }, bob.headers)).status, 409)
+      assert.deepStrictEqual(yield* snapshot(broken), before)
+    }))
+
+  it.effect("two concurrent stops: exactly one 200 and one 409, one completed event", () =>
+    Effect.gen(function*() {
+      const carol = yield* signIn(user("carol"))
+      for (let round = 0; round < 5; round++) {
+        const id = yield* start(carol.headers)
+        yield* activateSession(id)
+        const results = yield* Effect.all(
+          [0, 1].map(() => request("POST", `/api/session/${id}/stop`, undefined, carol.headers)),
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual(results.map((r) => r.status).sort(), [200, 409], `round ${round}`)
+        const loser = results.find((r) => r.status === 409)
+        assert.strictEqual(loser?.json["from"], "completed")
+        assert.lengthOf((yield* events(id)).filter((e) => e.to === "completed"), 1)
+      }
+    }))
+
+  it.effect("the sweeper on four concurrent runners expires each due session exactly once", () =>
+    Effect.gen(function*() {
+      const dave = yield* signIn(user("dave"))
+      const store = yield* Sessions
+      const config = { sampleRate: 16000, channels: 1, encoding: "s16le", language: "en", asr: {}, aic: false, idleTimeoutSeconds: 60 } as const
+      const make = Effect.orDie(store.create({ userId: dave.userId, deviceId: dave.deviceId, config, actor: "test", reason: "start" }))
+      const due = yield* Effect.all(Array.from({ length: 120 }, () => make), { concurrency: 8 })
+      const ids = due.map((s) => s.id)
+      yield* Effect.forEach(ids.slice(0, 60), (id) => activateSession(id), { concurrency: 8, discard: true })
+      const fresh = yield* make
+      yield* backdate(ids)
+
+      const counts = yield* Effect.all([sweepOnce, sweepOnce, sweepOnce, sweepOnce], { concurrency: "unbounded" })
+      assert.strictEqual(counts.reduce((a, b) => a + b, 0), 120, `per runner: ${counts.join(", ")}`)
+      const sql = yield* SqlClient
+      const rows = yield* sql<{ state: string; expired: string }>`
+        SELECT s.state, (SELECT count(*) FROM session_events e WHERE e.session_id = s.id AND e.to_state = 'expired')::text AS expired
+        FROM sessions s WHERE s.id IN ${sql.in(ids)}`
+      assert.lengthOf(rows, 120)
+      assert.isTrue(rows.every((r) => r.state === "expired" && r.expired === "1"))
+      assert.strictEqual((yield* request("GET", `/api/session/${fresh.id}`, undefined, dave.headers)).json["state"], "pending")
+      assert.strictEqual(yield* sweepOnce, 0)
+
+      const metrics = (yield* request("GET", "/metrics")).text
+      assert.match(metrics, /^auralink_sessions_expired_total \d+/m)
+      assert.match(metrics, /^auralink_session_expiry_sweeps_total [1-9]/m)
+      assert.match(metrics, /^auralink_session_transitions_total\{from="active",to="expired"\} [1-9]/m)
+      assert.match(metrics, /^auralink_sessions\{state="expired"\} [1-9]/m)
+    }))
+
+  it.effect("activity restarts the idle clock", () =>
+    Effect.gen(function*() {
+      const erin = yield* signIn(user("erin"))
+      const id = yield* start(erin.headers, { idleTimeoutSeconds: 30 })
+      const before = str((yield* request("GET", `/api/session/${id}`, undefined, erin.headers)).json["expiresAt"])
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+      const patched = yield* request("PATCH", `/api/session/${id}/config`, { idleTimeoutSeconds: 600 }, erin.headers)
+      assert.strictEqual(patched.status, 200, patched.text)
+      const after = str(patched.json["expiresAt"])
+      assert.isAbove(Date.parse(after) - Date.parse(before), 500_000)
+      assert.strictEqual(record(patched.json["config"])["idleTimeoutSeconds"], 600)
+    }))
+
+  it.effect("ownership: other users get 403, unknown ids 404, operators may read and list all", () =>
+    Effect.gen(function*() {
+      const owner = yield* signIn(user("owner"))
+      const stranger = yield* signIn(user("stranger"))
+      const id = yield* start(owner.headers)
+      const calls = [
+        ["GET", `/api/session/${id}`, undefined],
+        ["POST", `/api/session/${id}/stop`, undefined],
+        ["PATCH", `/api/session/${id}/config`, { language: "fr" }],
+        ["POST", `/api/session/${id}/context`, { role: "user", text: "hi" }]
+      ] as const
+      const before = yield* snapshot(id)
+      for (const [method, path, body] of calls) {
+        const res = yield* request(method, path, body, stranger.headers)
+        assert.strictEqual(res.status, 403, `${method} ${path}: ${res.text}`)
+        assert.strictEqual((yield* request(method, path, body)).status, 401, `${method} ${path} without a token`)
+      }
+      assert.deepStrictEqual(yield* snapshot(id), before)
+      for (const unknown of [crypto.randomUUID(), "not-a-uuid"]) {
+        for (const [method, path, body] of calls) {
+          const res = yield* request(method, path.replace(id, unknown), body, owner.headers)
+          assert.strictEqual(res.status, 404, `${method} ${path}: ${res.text}`)
+        }
+      }
+      const theirs = yield* request("GET", `/api/sessions?userId=${owner.userId}`, undefined, stranger.headers)
+      assert.strictEqual(theirs.status, 403)
+      const mine = yield* request("GET", "/api/sessions", undefined, stranger.headers)
+      assert.deepStrictEqual(mine.json["sessions"], [])
+
+      // An operator-scoped token (no endpoint issues one yet, so it is signed here).
+      const opUser = user("operator")
+      const opDevice = yield* registerDevice(opUser)
+      const signed = yield* TokenSigner.use((s) => s.sign({ userId: opUser, deviceId: opDevice.deviceId, scope: "session operator" }))
+      const op = bearer(signed.token)
+      const read = yield* request("GET", `/api/session/${id}`, undefined, op)
+      assert.strictEqual(read.status, 200, read.text)
+      const listed = yield* request("GET", `/api/sessions?userId=${owner.userId}`, undefined, op)
+      assert.deepStrictEqual((listed.body as { sessions: Array<{ id: string }> }).sessions.map((s) => s.id), [id])
+      const all = yield* request("GET", "/api/sessions?limit=100", undefined, op)
+      assert.isAbove((all.body as { sessions: Array<unknown> }).sessions.length, 1)
+      // Reading is not acting: an operator still cannot stop another user's session.
+      assert.strictEqual((yield* request("POST", `/api/session/${id}/stop`, undefined, op)).status, 403)
+    }))
+
+  it.effect("lists own sessions newest first, pages with an opaque cursor, filters by state", () =>
+    Effect.gen(function*() {
+      const frank = yield* signIn(user("frank"))
+      const ids: Array<string> = []
+      for (let i = 0; i < 7; i++) ids.push(yield* start(frank.headers))
+      for (const id of [ids[1], ids[3], ids[4]]) yield* activateSession(str(id))
+      const newestFirst = [...ids].reverse()
+
+      const seen: Array<string> = []
+      let cursor: string | undefined
+      let pages = 0
+      do {
+        const res = yield* request("GET", `/api/sessions?limit=3${cursor === undefined ? "" : `&cursor=${cursor}`}`, undefined, frank.headers)
+        assert.strictEqual(res.status, 200, res.text)
+        const page = res.body as { sessions: Array<{ id: string }>; nextCursor?: string }
+        seen.push(...page.sessions.map((s) => s.id))
+        cursor = page.nextCursor
+        pages++
+      } while (cursor !== undefined)
+      assert.deepStrictEqual(seen, newestFirst)
+      assert.strictEqual(pages, 3)
+
+      const active = yield* request("GET", "/api/sessions?state=active&limit=2", undefined, frank.headers)
+      const first = active.body as { sessions: Array<{ id: string; state: string }>; nextCursor: string }
+      assert.deepStrictEqual(first.sessions.map((s) => s.id), [ids[4], ids[3]])
+      const rest = yield* request("GET", `/api/sessions?state=active&limit=2&cursor=${first.nextCursor}`, undefined, frank.headers)
+      assert.deepStrictEqual(rest.body, { sessions: [(rest.body as { sessions: Array<unknown> }).sessions[0]] })
+      assert.strictEqual((rest.body as { sessions: Array<{ id: string }> }).sessions[0]?.id, ids[1])
+
+      for (const query of ["cursor=nonsense", `cursor=${Buffer.from("[\"x\",\"y\"]").toString("base64url")}`, "cursor=%00%01"]) {
+        const res = yield* request("GET", `/api/sessions?${query}`, undefined, frank.headers)
+        assert.strictEqual(res.status, 400, `${query}: ${res.text}`)
+      }
+      for (const query of ["limit=0", "limit=101", "limit=abc", "limit=1.5", "state=sleeping"]) {
+        const res = yield* request("GET", `/api/sessions?${query}`, undefined, frank.headers)
+        assert.strictEqual(res.status, 400, `${query}: ${res.text}`)
+        assert.include(JSON.stringify(res.json["errors"]), query.split("=")[0] ?? "")
+      }
+      assert.strictEqual((yield* request("GET", "/api/sessions?limit=100", undefined, frank.headers)).status, 200)
+    }))
+
+  it.effect("context keeps the newest SESSION_CONTEXT_CAP entries and is returned by GET", () =>
+    Effect.gen(function*() {
+      const gina = yield* signIn(user("gina"))
+      const id = yield* start(gina.headers)
+      for (let i = 1; i <= 5; i++) {
+        const at = i === 5 ? { at: "2026-01-02T03:04:05.000Z" } : {}
+        const res = yield* request("POST", `/api/session/${id}/context`, { role: i % 2 === 0 ? "assistant" : "user", text: `turn ${i}`, ...at }, gina.headers)
+        assert.strictEqual(res.status, 200, res.text)
+      }
+      const got = yield* request("GET", `/api/session/${id}`, undefined, gina.headers)
+      const context = got.json["context"] as Array<{ role: string; text: string; at: string }>
+      assert.deepStrictEqual(context.map((c) => c.text), ["turn 3", "turn 4", "turn 5"])
+      assert.lengthOf(context, CONTEXT_CAP)
+      assert.strictEqual(context[1]?.role, "assistant")
+      assert.strictEqual(context[2]?.at, "2026-01-02T03:04:05.000Z")
+      assert.isFalse(Number.isNaN(Date.parse(context[0]?.at ?? "")))
+    }))
+
+  it.effect("the read cache never serves a state older than a write of this process", () =>
+    Effect.gen(function*() {
+      const hank = yield* signIn(user("hank"))
+      const id = yield* start(hank.headers)
+      const state = () => Effect.map(request("GET", `/api/session/${id}`, undefined, hank.headers), (r) => r.json["state"])
+      assert.strictEqual(yield* state(), "pending") // now cached
+      yield* activateSession(id)
+      assert.strictEqual(yield* state(), "active")
+      const patched = yield* request("PATCH", `/api/session/${id}/config`, { language: "it" }, hank.headers)
+      assert.strictEqual(patched.status, 200)
+      assert.strictEqual(record((yield* request("GET", `/api/session/${id}`, undefined, hank.headers)).json["config"])["language"], "it")
+      yield* request("POST", `/api/session/${id}/stop`, undefined, hank.headers)
+      assert.strictEqual(yield* state(), "completed")
+
+      // Reads racing a transition: once it returns, no read sees the old state.
+      const other = yield* start(hank.headers)
+      const store = yield* Sessions
+      const readers = yield* Effect.forkChild(Effect.forEach(Array.from({ length: 50 }, (_, i) => i), () => store.find(other), { concurrency: 10 }))
+      yield* activateSession(other)
+      const afterwards = yield* Effect.orDie(store.find(other))
+      assert.strictEqual(afterwards._tag === "Some" ? afterwards.value.state : undefined, "active")
+      yield* Fiber.join(readers)
+      const later = yield* Effect.orDie(store.find(other))
+      assert.strictEqual(later._tag === "Some" ? later.value.state : undefined, "active")
+    }))
+
+  it.effect("watch: the current state, then each change, ending at a terminal state", () =>
+    Effect.gen(function*() {
+      const ivy = yield* signIn(user("ivy"))
+      const id = yield* start(ivy.headers)
+      const principal = { userId: ivy.userId, deviceId: ivy.deviceId, scope: "session", jti: "t", exp: 0 }
+      const stream = yield* watchSession(principal, id)
+      const collected = yield* Effect.forkChild(Stream.runCollect(stream))
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
+      yield* activateSession(id)
+      yield* request("POST", `/api/session/${id}/stop`, undefined, ivy.headers)
+      const states = Array.from(yield* Fiber.join(collected), (s) => s.state)
+      assert.deepStrictEqual(states, ["pending", "active", "completed"])
+      const stranger = yield* signIn(user("ivy-stranger"))
+      const denied = yield* Effect.flip(watchSession({ ...principal, userId: stranger.userId }, id))
+      assert.strictEqual(denied._tag, "SessionForbidden")
+    }))
+
+  it.effect("bad input: malformed JSON, schema failures naming the field, oversized body; nothing stored", () =>
+    Effect.gen(function*() {
+      const jill = yield* signIn(user("jill"))
+      const count = Effect.map(request("GET", "/api/sessions?limit=100", undefined, jill.headers), (r) => (r.body as { sessions: Array<unknown> }).sessions.length)
+      const malformed = yield* request("POST", "/api/session", "{\"sampleRate\": 16000", jill.headers)
+      assert.strictEqual(malformed.status, 400, malformed.text)
+      assert.strictEqual(malformed.headers.get("content-type"), "application/problem+json")
+      const cases: Record<string, unknown> = {
+        sampleRate: { sampleRate: 44100 },
+        channels: { channels: 2 },
+        encoding: { encoding: "mp3" },
+        language: { language: "english please" },
+        idleTimeoutSeconds: { idleTimeoutSeconds: 5 },
+        aic: { aic: "yes" }
+      }
+      for (const [field, body] of Object.entries(cases)) {
+        const res = yield* request("POST", "/api/session", body, jill.headers)
+        assert.strictEqual(res.status, 400, `${field}: ${res.text}`)
+        assert.include(JSON.stringify(res.json["errors"]), field, field)
+      }
+      assert.strictEqual(yield* count, 0)
+
+      const id = yield* start(jill.headers)
+      const badPatch = yield* request("PATCH", `/api/session/${id}/config`, { sampleRate: 44100 }, jill.headers)
+      assert.strictEqual(badPatch.status, 400)
+      assert.include(JSON.stringify(badPatch.json["errors"]), "sampleRate")
+      const badRole = yield* request("POST", `/api/session/${id}/context`, { role: "robot", text: "x" }, jill.headers)
+      assert.strictEqual(badRole.status, 400)
+      assert.include(JSON.stringify(badRole.json["errors"]), "role")
+      const huge = yield* request("POST", `/api/session/${id}/context`, { role: "user", text: "x".repeat(BODY_LIMIT + 1) }, jill.headers)
+      assert.strictEqual(huge.status, 413, huge.text)
+      const got = yield* request("GET", `/api/session/${id}`, undefined, jill.headers)
+      assert.deepStrictEqual(got.json["context"], [])
+      assert.strictEqual(record(got.json["config"])["sampleRate"], 16000)
+    }))
+
+  it.effect("/status has a sessions section; the OpenAPI document has the session endpoints", () =>
+    Effect.gen(function*() {
+      const status = yield* request("GET", "/status")
+      const sessions = record(record(status.json["components"])["sessions"])
+      assert.hasAllKeys(sessions, ["pending", "active", "completed", "error", "expired"])
+      assert.isAbove(Number(sessions["completed"]), 0)
+      const paths = record((yield* request("GET", "/openapi.json")).json["paths"])
+      for (const path of ["/api/session", "/api/session/{id}", "/api/session/{id}/stop", "/api/session/{id}/config", "/api/session/{id}/context", "/api/sessions"]) {
+        assert.property(paths, path)
+      }
+    }))
+})
