@@ -31,14 +31,11 @@ const call = (method: string, path: string, body: unknown, headers: Record<strin
     return { status: response.status, headers: response.headers, body: text.length > 0 ? JSON.parse(text) : undefined }
   })
 
-/** Runs `attempt` again if it straddled a minute boundary (limits use epoch-aligned one-minute windows). */
+/** Runs `attempt` inside one epoch-aligned minute window: near a boundary it first waits for the next one. */
 const withinOneWindow = <A, E, R>(attempt: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    for (let tries = 0; ; tries++) {
-      const minute = Math.floor(Date.now() / 60_000)
-      const result = yield* attempt
-      if (Math.floor(Date.now() / 60_000) === minute || tries === 2) return result
-    }
+  Effect.suspend(() => {
+    const left = 60_000 - (Date.now() % 60_000)
+    return left < 5_000 ? Effect.andThen(Effect.sleep(left + 10), attempt) : attempt
   })
 
 layer(server({ RATE_LIMIT_AUTH_PER_MINUTE: "6" }), { timeout: 60_000, excludeTestServices: true })("rate limits on the real API", (it) => {
@@ -61,6 +58,19 @@ layer(server({ RATE_LIMIT_AUTH_PER_MINUTE: "6" }), { timeout: 60_000, excludeTes
       assert.isAtLeast(Number(last.headers.get("retry-after")), 1)
       assert.strictEqual(last.body.status, 429)
     })))
+})
+
+layer(server({ RATE_LIMIT_AUTH_PER_MINUTE: "20" }), { timeout: 60_000, excludeTestServices: true })("rate limit under concurrency", (it) => {
+  it.effect("of 50 concurrent requests with a limit of 20, exactly 20 get through", () =>
+    Effect.gen(function*() {
+      const statuses = yield* withinOneWindow(Effect.forEach(
+        Array.from({ length: 50 }, () => call("POST", "/api/auth/token", { deviceId: "x", deviceSecret: "y" })),
+        (request) => Effect.map(request, (r) => r.status),
+        { concurrency: "unbounded" }
+      ))
+      assert.strictEqual(statuses.filter((s) => s === 401).length, 20)
+      assert.strictEqual(statuses.filter((s) => s === 429).length, 30)
+    }))
 })
 
 layer(server({ RATE_LIMIT_DEFAULT_PER_MINUTE: "2" }), { timeout: 60_000, excludeTestServices: true })("per-user limits behind authentication", (it) => {
