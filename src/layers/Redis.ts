@@ -88,6 +88,8 @@ export const connect = (options: RedisConnectOptions, name: string): Effect.Effe
           connectionName: `auralink:${name}`,
           connectTimeout: options.connectTimeoutMs,
           commandTimeout: options.commandTimeoutMs,
+          // Commands issued in the same tick go out in one write (many requests share this connection).
+          enableAutoPipelining: true,
           retryStrategy: (attempt) => reconnectDelay(attempt, options.reconnectBaseMs, options.reconnectMaxMs)
         })
       ),

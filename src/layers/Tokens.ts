@@ -1,6 +1,6 @@
 import { Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { calculateJwkThumbprint, exportJWK, type JWK, jwtVerify, SignJWT } from "jose"
-import { createPublicKey, type KeyObject, randomUUID } from "node:crypto"
+import { createPublicKey, createSecretKey, type KeyObject, randomUUID } from "node:crypto"
 import type { Settings } from "../config/settings.ts"
 import type { Principal } from "../schemas/auth.ts"
 import { AppConfig } from "./Config.ts"
@@ -27,21 +27,18 @@ export interface JwkSet {
 interface Keys {
   readonly alg: Settings["auth"]["algorithm"]
   readonly kid: string | undefined
-  readonly signing: KeyObject | Uint8Array
-  readonly verifying: KeyObject | Uint8Array
+  readonly signing: KeyObject
+  readonly verifying: KeyObject
   readonly jwks: JwkSet
 }
 
 const keysFrom = (auth: Settings["auth"]): Effect.Effect<Keys> =>
   Option.match(auth.privateKey, {
-    onNone: () =>
-      Effect.succeed({
-        alg: auth.algorithm,
-        kid: undefined,
-        signing: new TextEncoder().encode(Redacted.value(auth.jwtSecret)),
-        verifying: new TextEncoder().encode(Redacted.value(auth.jwtSecret)),
-        jwks: { keys: [] }
-      }),
+    onNone: () => {
+      // One KeyObject for the process: from raw bytes jose would re-import the key on every verify.
+      const secret = createSecretKey(Buffer.from(Redacted.value(auth.jwtSecret), "utf8"))
+      return Effect.succeed({ alg: auth.algorithm, kid: undefined, signing: secret, verifying: secret, jwks: { keys: [] } })
+    },
     onSome: (privateKey) =>
       Effect.promise(async () => {
         const publicKey = createPublicKey(privateKey)

@@ -3,12 +3,24 @@ import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { Health } from "../../src/layers/Health.ts"
 import { reconnectDelay, redactUrl, Redis, RedisConnectError } from "../../src/layers/Redis.ts"
+import { StateStore } from "../../src/layers/StateStore.ts"
 import { captureLogs, configLayer, eventually, REDIS_URL } from "../support/redis.ts"
 
 const redisWithHealth = (raw: Readonly<Record<string, string>> = {}, options: Parameters<typeof Redis.layerWith>[0] = {}) =>
   Layer.merge(Redis.layerWith(options), Health.layer).pipe(Layer.provide(Layer.merge(configLayer(raw), Health.layer)))
 
 describe("Redis layer", () => {
+  it.live("scripts still run after the server forgot them (SCRIPT FLUSH: EVALSHA falls back to EVAL)", () =>
+    Effect.gen(function*() {
+      const redis = yield* Redis
+      const store = (yield* StateStore).namespace(`script-flush-${crypto.randomUUID()}`)
+      assert.strictEqual(yield* store.incr("n", 1, { ttlMs: 60_000 }), 1)
+      yield* Effect.promise(() => redis.client.script("FLUSH"))
+      assert.strictEqual(yield* store.incr("n", 2), 3)
+      assert.strictEqual(yield* store.listPush("l", "a", { cap: 2 }), 1)
+      yield* store.del("n", "l")
+    }).pipe(Effect.provide(StateStore.layerRedis.pipe(Layer.provideMerge(redisWithHealth())))))
+
   it.live("connects, reports readiness up and a /status section", () =>
     Effect.gen(function*() {
       const redis = yield* Redis

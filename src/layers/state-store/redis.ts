@@ -1,5 +1,6 @@
 import { type Cause, Effect, Option, Queue, type Scope, Stream } from "effect"
 import type { Redis as IORedis } from "ioredis"
+import { createHash } from "node:crypto"
 import { type Backend, StateStoreError } from "./common.ts"
 
 /** INCRBY that sets the TTL only when it created the key: a fixed window starts at its first hit. */
@@ -15,6 +16,19 @@ local length = redis.call('RPUSH', KEYS[1], ARGV[1])
 local cap = tonumber(ARGV[2])
 redis.call('LTRIM', KEYS[1], -cap, -1)
 return math.min(length, cap)`
+
+/**
+ * A Lua script sent by its SHA1 (EVALSHA), so its text crosses the wire once per server rather
+ * than on every call; a server that does not know it yet (NOSCRIPT, e.g. after a restart) gets EVAL.
+ */
+const script = (source: string) => {
+  const sha = createHash("sha1").update(source).digest("hex")
+  return (client: IORedis, key: string, ...args: Array<string | number>): Promise<unknown> =>
+    client.evalsha(sha, 1, key, ...args).catch((error: unknown) =>
+      error instanceof Error && error.message.startsWith("NOSCRIPT") ? client.eval(source, 1, key, ...args) : Promise.reject(error))
+}
+const incrScript = script(INCR)
+const listPushScript = script(LIST_PUSH)
 
 const failure = (operation: string) => (cause: unknown) => {
   const detail = cause instanceof Error ? cause.message : String(cause)
@@ -92,13 +106,13 @@ export const makeRedisBackend = (client: IORedis, subscriber: IORedis): Effect.E
       // PTTL: -2 no key, -1 no expiry.
       ttl: (key) => call("ttl", () => client.pttl(key)).pipe(Effect.map((ms) => ms >= 0 ? Option.some(ms) : Option.none())),
       incr: (key, by = 1, options) =>
-        call("incr", () => client.eval(INCR, 1, key, by, options?.ttlMs ?? "")).pipe(Effect.flatMap(integerReply("incr"))),
+        call("incr", () => incrScript(client, key, by, options?.ttlMs ?? "")).pipe(Effect.flatMap(integerReply("incr"))),
       hget: (key, field) => call("hget", () => client.hget(key, field)).pipe(Effect.map(Option.fromNullishOr)),
       hset: (key, fields) => call("hset", () => client.hset(key, fields)).pipe(Effect.asVoid),
       hgetAll: (key) => call("hgetAll", () => client.hgetall(key)),
       hdel: (key, fields) => call("hdel", () => client.hdel(key, ...fields)),
       listPush: (key, value, { cap }) =>
-        call("listPush", () => client.eval(LIST_PUSH, 1, key, value, cap)).pipe(Effect.flatMap(integerReply("listPush"))),
+        call("listPush", () => listPushScript(client, key, value, cap)).pipe(Effect.flatMap(integerReply("listPush"))),
       listRange: (key, start, stop) => call("listRange", () => client.lrange(key, start, stop)),
       publish: (channel, message) => call("publish", () => client.publish(channel, message)),
       subscribe: (channel) =>
