@@ -39,3 +39,9 @@ export interface BenchResult {
   /** `name key=value ... ratio=R`, printed as the benchmark's last line. */
   readonly summary: string
 }
+
+/** The nearest-rank percentile `p` (0-100) of `values`; NaN when empty. */
+export const percentile = (values: ReadonlyArray<number>, p: number): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN
+}
