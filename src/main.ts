@@ -8,14 +8,18 @@ import { LoggerLive } from "./layers/Logger.ts"
 import { Metrics } from "./layers/Metrics.ts"
 import { StateStore } from "./layers/StateStore.ts"
 import { TracingLive } from "./layers/Tracing.ts"
+import { SharedServices } from "./programs/services.ts"
+import { SessionGrpcLive } from "./programs/sessions/grpc.ts"
 import { armShutdownDeadline, awaitShutdownSignal } from "./programs/shutdown.ts"
 
 /**
  * The whole service as one layer. Built bottom-up (health and metrics, then Postgres and the
  * state store, then the HTTP and gRPC listeners); released top-down, so listeners stop before
- * the stores they use go away.
+ * the stores they use go away. The session, auth and rate-limit services are built once below both
+ * listeners, so REST and gRPC share one session store, cache and set of metrics.
  */
-export const AppLayer = Layer.mergeAll(HttpServerLive, GrpcServer.layer).pipe(
+export const AppLayer = Layer.mergeAll(HttpServerLive, SessionGrpcLive.pipe(Layer.provideMerge(GrpcServer.layer))).pipe(
+  Layer.provideMerge(SharedServices),
   Layer.provideMerge(Layer.mergeAll(Database.layer, StateStore.layer)),
   Layer.provideMerge(Layer.mergeAll(Health.layer, Metrics.layer)),
   Layer.provide(TracingLive)

@@ -1,26 +1,14 @@
 import { assert, layer } from "@effect/vitest"
-import { Effect, Layer } from "effect"
-import { Database } from "../../src/layers/Database.ts"
-import { Health } from "../../src/layers/Health.ts"
+import { Effect } from "effect"
 import { ApiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
-import { Metrics } from "../../src/layers/Metrics.ts"
-import { StateStore } from "../../src/layers/StateStore.ts"
-import { baseUrl, testConfig } from "../support/http.ts"
-import { freshDatabase } from "../support/postgres.ts"
+import { baseUrl } from "../support/http.ts"
+import { onFreshDatabase } from "../support/server.ts"
 
 const PROVISIONING_KEY = "prov-key-for-rate-limit-tests-0123"
 
-// Limits as configured; the in-memory store is new per server, so budgets start empty.
-const server = (limits: Record<string, string>) => Layer.unwrap(Effect.map(freshDatabase, (url) =>
-  serveHttp(ApiRoutes, 0, "127.0.0.1").pipe(
-    Layer.provideMerge(Layer.mergeAll(Database.layer, StateStore.layerMemory)),
-    Layer.provideMerge(Layer.mergeAll(Health.layer, Metrics.layer)),
-    Layer.provideMerge(testConfig({
-      DATABASE_URL: url,
-      AUTH_PROVISIONING_KEY: PROVISIONING_KEY,
-      ...limits
-    }))
-  )))
+// Limits as configured; without REDIS_URL the store is in memory and new per server, so budgets start empty.
+const server = (limits: Record<string, string>) =>
+  onFreshDatabase(serveHttp(ApiRoutes, 0, "127.0.0.1"), { AUTH_PROVISIONING_KEY: PROVISIONING_KEY, ...limits })
 
 const call = (method: string, path: string, body: unknown, headers: Record<string, string> = {}) =>
   Effect.gen(function*() {

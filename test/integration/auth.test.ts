@@ -4,18 +4,13 @@ import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/h
 import { SqlClient } from "effect/sql/SqlClient"
 import { SignJWT } from "jose"
 import { AuthMiddleware } from "../../src/programs/auth/http.ts"
-import { Database } from "../../src/layers/Database.ts"
-import { Health } from "../../src/layers/Health.ts"
 import { ApiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
-import { Metrics } from "../../src/layers/Metrics.ts"
-import { StateStore } from "../../src/layers/StateStore.ts"
 import { Authentication, CurrentPrincipal } from "../../src/schemas/auth.ts"
-import { baseUrl, capturedLogs, testConfig } from "../support/http.ts"
-import { freshDatabase } from "../support/postgres.ts"
+import { bearer, JWT_SECRET, login, PROVISIONING_KEY, registerDevice, request, str } from "../support/auth.ts"
+import { onFreshDatabase } from "../support/server.ts"
+import { capturedLogs } from "../support/http.ts"
 import { REDIS_URL } from "../support/redis.ts"
 
-const PROVISIONING_KEY = "prov-key-for-tests-0123456789abcdef"
-const JWT_SECRET = "test-jwt-secret-0123456789abcdef-0123456789"
 const ISSUER = "auralink-ingress-egress"
 const AUDIENCE = "auralink"
 
@@ -39,49 +34,19 @@ const ProbeRoutes = HttpApiBuilder.layer(ProbeApi).pipe(
 
 const logs = capturedLogs()
 const stack = (env: Record<string, string>) =>
-  Layer.unwrap(Effect.map(freshDatabase, (url) =>
-    serveHttp(Layer.mergeAll(ApiRoutes, ProbeRoutes), 0, "127.0.0.1").pipe(
-      Layer.provideMerge(Layer.mergeAll(Database.layer, StateStore.layer)),
-      Layer.provideMerge(Layer.mergeAll(Health.layer, Metrics.layer)),
-      // The shared Redis keeps the per-IP auth budget across test files and runs: not under test here.
-      Layer.provideMerge(testConfig({ DATABASE_URL: url, REDIS_URL, JWT_SECRET, RATE_LIMIT_AUTH_PER_MINUTE: "100000", ...env })),
-      Layer.provide(logs.layer)
-    )))
+  onFreshDatabase(serveHttp(Layer.mergeAll(ApiRoutes, ProbeRoutes), 0, "127.0.0.1"), {
+    REDIS_URL,
+    JWT_SECRET,
+    // The shared Redis keeps the per-IP auth budget across test files and runs: not under test here.
+    RATE_LIMIT_AUTH_PER_MINUTE: "100000",
+    ...env
+  }).pipe(Layer.provide(logs.layer))
 const Server = stack({ AUTH_PROVISIONING_KEY: PROVISIONING_KEY })
 const ServerWithoutKey = stack({})
 
 // ---- helpers ----
 
-const request = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
-  Effect.gen(function*() {
-    const url = yield* baseUrl
-    const init: RequestInit = { method, headers: { "content-type": "application/json", ...headers } }
-    if (body !== undefined) init.body = JSON.stringify(body)
-    const response = yield* Effect.promise(() => fetch(`${url}${path}`, init))
-    const text = yield* Effect.promise(() => response.text())
-    const json: unknown = text.length > 0 && /json/.test(response.headers.get("content-type") ?? "") ? JSON.parse(text) : undefined
-    return { status: response.status, headers: response.headers, json: record(json), text }
-  })
-const record = (value: unknown): Record<string, unknown> =>
-  typeof value === "object" && value !== null ? Object.fromEntries(Object.entries(value)) : {}
-const str = (value: unknown): string => {
-  assert.isString(value)
-  return typeof value === "string" ? value : ""
-}
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
-
-const register = (userId: string) =>
-  Effect.gen(function*() {
-    const res = yield* request("POST", "/api/auth/devices", { userId, name: "test device" }, { "x-provisioning-key": PROVISIONING_KEY })
-    assert.strictEqual(res.status, 201, res.text)
-    return { deviceId: str(res.json["deviceId"]), deviceSecret: str(res.json["deviceSecret"]) }
-  })
-const login = (device: { deviceId: string; deviceSecret: string }) =>
-  Effect.gen(function*() {
-    const res = yield* request("POST", "/api/auth/token", device)
-    assert.strictEqual(res.status, 200, res.text)
-    return { accessToken: str(res.json["accessToken"]), refreshToken: str(res.json["refreshToken"]), body: res.json }
-  })
+const register = registerDevice
 const whoami = (token: string) => request("GET", "/probe/whoami", undefined, bearer(token))
 const count = (table: "devices" | "refresh_tokens") =>
   Effect.gen(function*() {

@@ -1,14 +1,10 @@
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { createLocalJWKSet, jwtVerify, SignJWT } from "jose"
 import { createPublicKey, generateKeyPairSync } from "node:crypto"
-import { Database } from "../../src/layers/Database.ts"
-import { Health } from "../../src/layers/Health.ts"
 import { ApiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
-import { Metrics } from "../../src/layers/Metrics.ts"
-import { StateStore } from "../../src/layers/StateStore.ts"
-import { baseUrl, testConfig } from "../support/http.ts"
-import { freshDatabase } from "../support/postgres.ts"
+import { baseUrl } from "../support/http.ts"
+import { onFreshDatabase } from "../support/server.ts"
 
 const PROVISIONING_KEY = "prov-key-for-jwks-tests-0123456789"
 const ed25519 = generateKeyPairSync("ed25519")
@@ -16,12 +12,7 @@ const p256 = generateKeyPairSync("ec", { namedCurve: "P-256" })
 const pem = (key: typeof ed25519.privateKey) => key.export({ type: "pkcs8", format: "pem" }).toString()
 
 const stack = (env: Record<string, string>) =>
-  Layer.unwrap(Effect.map(freshDatabase, (url) =>
-    serveHttp(ApiRoutes, 0, "127.0.0.1").pipe(
-      Layer.provideMerge(Layer.mergeAll(Database.layer, StateStore.layerMemory)),
-      Layer.provideMerge(Layer.mergeAll(Health.layer, Metrics.layer)),
-      Layer.provideMerge(testConfig({ DATABASE_URL: url, AUTH_PROVISIONING_KEY: PROVISIONING_KEY, ...env }))
-    )))
+  onFreshDatabase(serveHttp(ApiRoutes, 0, "127.0.0.1"), { AUTH_PROVISIONING_KEY: PROVISIONING_KEY, ...env })
 
 const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
   Effect.gen(function*() {

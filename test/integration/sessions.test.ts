@@ -1,47 +1,35 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect, Fiber, Layer, Stream } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
-import { Database } from "../../src/layers/Database.ts"
-import { Health } from "../../src/layers/Health.ts"
 import { ApiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
-import { Metrics } from "../../src/layers/Metrics.ts"
 import { Sessions } from "../../src/layers/SessionStore.ts"
-import { StateStore } from "../../src/layers/StateStore.ts"
 import { TokenSigner } from "../../src/layers/Tokens.ts"
 import { activateSession } from "../../src/programs/sessions/activate.ts"
 import { failSession } from "../../src/programs/sessions/fail.ts"
-import { SessionServices } from "../../src/programs/sessions/http.ts"
 import { sweepOnce } from "../../src/programs/sessions/sweep.ts"
 import { watchSession } from "../../src/programs/sessions/watch.ts"
 import { bearer, JWT_SECRET, PROVISIONING_KEY, record, registerDevice, request, signIn, str } from "../support/auth.ts"
-import { capturedLogs, testConfig } from "../support/http.ts"
-import { freshDatabase } from "../support/postgres.ts"
+import { onFreshDatabase } from "../support/server.ts"
+import { capturedLogs } from "../support/http.ts"
 import { REDIS_URL } from "../support/redis.ts"
 
 const CONTEXT_CAP = 3
 const BODY_LIMIT = 64 * 1024
 
 const logs = capturedLogs()
-// SessionServices is listed beside ApiRoutes so the tests reach the very instances the handlers use
-// (layers are memoized by reference: one store, one cache, one set of metrics).
-const Server = Layer.unwrap(Effect.map(freshDatabase, (url) =>
-  Layer.mergeAll(serveHttp(ApiRoutes, 0, "127.0.0.1"), SessionServices, TokenSigner.layer).pipe(
-    Layer.provideMerge(Layer.mergeAll(Database.layer, StateStore.layer)),
-    Layer.provideMerge(Layer.mergeAll(Health.layer, Metrics.layer)),
-    Layer.provideMerge(testConfig({
-      DATABASE_URL: url,
-      REDIS_URL,
-      JWT_SECRET,
-      AUTH_PROVISIONING_KEY: PROVISIONING_KEY,
-      SESSION_CONTEXT_CAP: String(CONTEXT_CAP),
-      SESSION_SWEEP_INTERVAL_MS: "3600000", // the tests call sweepOnce themselves
-      HTTP_BODY_LIMIT_BYTES: String(BODY_LIMIT),
-      RATE_LIMIT_AUTH_PER_MINUTE: "100000",
-      RATE_LIMIT_SESSION_PER_MINUTE: "100000",
-      RATE_LIMIT_DEFAULT_PER_MINUTE: "100000"
-    })),
-    Layer.provide(logs.layer)
-  )))
+// SharedServices is built below the listener, as in main.ts, so the tests reach the very instances
+// the handlers use (one store, one cache, one set of metrics).
+const Server = onFreshDatabase(serveHttp(ApiRoutes, 0, "127.0.0.1"), {
+  REDIS_URL,
+  JWT_SECRET,
+  AUTH_PROVISIONING_KEY: PROVISIONING_KEY,
+  SESSION_CONTEXT_CAP: String(CONTEXT_CAP),
+  SESSION_SWEEP_INTERVAL_MS: "3600000", // the tests call sweepOnce themselves
+  HTTP_BODY_LIMIT_BYTES: String(BODY_LIMIT),
+  RATE_LIMIT_AUTH_PER_MINUTE: "100000",
+  RATE_LIMIT_SESSION_PER_MINUTE: "100000",
+  RATE_LIMIT_DEFAULT_PER_MINUTE: "100000"
+}).pipe(Layer.provide(logs.layer))
 
 // ---- helpers ----
 
