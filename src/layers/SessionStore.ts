@@ -144,7 +144,11 @@ export class Sessions extends Context.Service<Sessions, {
                 SELECT id, NULL, 'pending', ${actor}, ${reason} FROM created
               )
               SELECT * FROM created`,
-            (rows) => Option.match(single(rows), { onNone: () => Effect.die(new Error("INSERT returned no row")), onSome: Effect.succeed })
+            (rows) => Option.match(single(rows), {
+              onNone: () => Effect.die(new Error("INSERT returned no row")),
+              // Seeded so the next read of a session just started (e.g. its stop's ownership check) needs no SELECT.
+              onSome: (session) => Effect.as(cache.put(session.id, session), session)
+            })
           ),
 
         find: (id) => UUID.test(id) ? cache.get(id, load(id)) : Effect.succeedNone,

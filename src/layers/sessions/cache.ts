@@ -11,6 +11,16 @@ export const makeSessionCache = <A>(options: { readonly ttlMs: number; readonly 
   let epoch = 0
   const enabled = options.ttlMs > 0 && options.max > 0
 
+  const store = (key: string, value: A) => {
+    if (!enabled) return
+    entries.delete(key) // re-insert at the end: Map order is the eviction order
+    entries.set(key, { value, until: Date.now() + options.ttlMs })
+    if (entries.size > options.max) {
+      const oldest = entries.keys().next()
+      if (oldest.done !== true) entries.delete(oldest.value)
+    }
+  }
+
   const get = <E>(key: string, load: Effect.Effect<Option.Option<A>, E>): Effect.Effect<Option.Option<A>, E> =>
     Effect.suspend(() => {
       const hit = entries.get(key)
@@ -19,15 +29,12 @@ export const makeSessionCache = <A>(options: { readonly ttlMs: number; readonly 
       const started = epoch
       return Effect.tap(load, (found) =>
         Effect.sync(() => {
-          if (!enabled || Option.isNone(found) || started !== epoch) return
-          entries.delete(key) // re-insert at the end: Map order is the eviction order
-          entries.set(key, { value: found.value, until: Date.now() + options.ttlMs })
-          if (entries.size > options.max) {
-            const oldest = entries.keys().next()
-            if (oldest.done !== true) entries.delete(oldest.value)
-          }
+          if (Option.isSome(found) && started === epoch) store(key, found.value)
         }))
     })
+
+  /** Caches a value this process just created: no one can have changed what nobody else knew of. */
+  const put = (key: string, value: A): Effect.Effect<void> => Effect.sync(() => store(key, value))
 
   const invalidate = (key: string): Effect.Effect<void> =>
     Effect.sync(() => {
@@ -35,5 +42,5 @@ export const makeSessionCache = <A>(options: { readonly ttlMs: number; readonly 
       entries.delete(key)
     })
 
-  return { get, invalidate, size: () => entries.size }
+  return { get, put, invalidate, size: () => entries.size }
 }

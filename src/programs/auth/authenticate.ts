@@ -13,8 +13,9 @@ export const verifyAccessToken = Effect.fn("auth.verifyAccessToken")(function*(t
   const store = yield* AuthStore
   if (token.length === 0) return yield* new TokenRejected({ reason: "missing" })
   const principal = yield* signer.verify(token)
-  if (yield* Effect.orDie(store.isDenied(principal.jti))) return yield* new TokenRejected({ reason: "revoked_token" })
-  const device = yield* Effect.orDie(store.findDevice(principal.deviceId))
+  // Independent lookups (state store and Postgres): one round trip of waiting instead of two.
+  const [denied, device] = yield* Effect.orDie(Effect.all([store.isDenied(principal.jti), store.findDevice(principal.deviceId)], { concurrency: 2 }))
+  if (denied) return yield* new TokenRejected({ reason: "revoked_token" })
   if (Option.isNone(device) || device.value.revoked || device.value.userId !== principal.userId) {
     return yield* new TokenRejected({ reason: "revoked_device" })
   }
