@@ -1,4 +1,5 @@
 import { Cause, Context, Effect, Exit, Layer } from "effect"
+import { AudioSink } from "./layers/AudioSink.ts"
 import { AppConfig } from "./layers/Config.ts"
 import { Database } from "./layers/Database.ts"
 import { GrpcServer } from "./layers/GrpcServer.ts"
@@ -20,7 +21,7 @@ import { armShutdownDeadline, awaitShutdownSignal } from "./programs/shutdown.ts
  */
 export const AppLayer = Layer.mergeAll(HttpServerLive, SessionGrpcLive.pipe(Layer.provideMerge(GrpcServer.layer))).pipe(
   Layer.provideMerge(SharedServices),
-  Layer.provideMerge(Layer.mergeAll(Database.layer, StateStore.layer)),
+  Layer.provideMerge(Layer.mergeAll(Database.layer, StateStore.layer, AudioSink.layer)),
   Layer.provideMerge(Layer.mergeAll(Health.layer, Metrics.layer)),
   Layer.provide(TracingLive)
 )

@@ -1,6 +1,7 @@
 import { Config, ConfigProvider, Effect, Option, Redacted } from "effect"
 import type { LogLevel } from "effect/LogLevel"
 import { createPrivateKey, type KeyObject, randomBytes } from "node:crypto"
+import { availableParallelism } from "node:os"
 import { isSecret, type KeyName } from "./keys.ts"
 import { InvalidConfig, type RawConfig } from "./source.ts"
 
@@ -74,8 +75,31 @@ export interface Settings {
     readonly rtcMaxPort: number
     readonly listenIp: string
     readonly announcedIp: Option.Option<string>
+    /** mediasoup worker processes (default: one per core); the RTC port range is split between them. */
+    readonly workers: number
+    readonly logLevel: "debug" | "warn" | "error" | "none"
+    readonly logTags: ReadonlyArray<string>
+    /** Handed to clients as iceServers. */
+    readonly stunUrls: ReadonlyArray<string>
+    readonly turnUrls: ReadonlyArray<string>
+    readonly turnUsername: Option.Option<string>
+    readonly turnCredential: Option.Option<Redacted.Redacted<string>>
   }
-  readonly asr: { readonly gatewayUrl: Option.Option<string> }
+  readonly asr: {
+    /** None: audio goes to the embedded recording sink (WAV files under DATA_DIR/recordings). */
+    readonly gatewayUrl: Option.Option<string>
+    /** Connect deadline of a stream, and the longest a chunk write may wait before the stream counts as stalled. */
+    readonly deadlineMs: number
+    readonly reconnectBaseMs: number
+    readonly reconnectMaxMs: number
+    /** Circuit breaker: consecutive failures that open it, and how long it stays open before one probe. */
+    readonly breakerFailures: number
+    readonly breakerResetMs: number
+    /** Audio (ms) kept per session and re-sent after a reconnect; beyond it the oldest chunks are dropped. */
+    readonly replayBufferMs: number
+    /** Chunks a session's `send` may queue before it waits (back-pressure). */
+    readonly queueCapacity: number
+  }
   readonly aiCore: { readonly grpcUrl: Option.Option<string> }
   readonly dashboard: {
     readonly url: Option.Option<string>
@@ -144,6 +168,9 @@ const reader = (raw: RawConfig) => {
 }
 
 const port = "a TCP/UDP port number 1-65535"
+/** A comma-separated list (blank entries dropped). */
+const list = (value: Option.Option<string>): ReadonlyArray<string> =>
+  Option.match(value, { onNone: () => [], onSome: (v) => v.split(",").map((s) => s.trim()).filter((s) => s.length > 0) })
 const positive = (n: number) => n > 0
 const nonNegative = (n: number) => n >= 0
 const boolean = "true or false"
@@ -305,9 +332,29 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
         rtcMinPort,
         rtcMaxPort,
         listenIp: yield* string("MEDIASOUP_LISTEN_IP", "0.0.0.0"),
-        announcedIp: yield* optionalString("MEDIASOUP_ANNOUNCED_IP")
+        announcedIp: yield* optionalString("MEDIASOUP_ANNOUNCED_IP"),
+        workers: yield* int("MEDIASOUP_WORKERS", Math.min(availableParallelism(), rtcMaxPort - rtcMinPort + 1), "a whole number >= 1, at most the RTC port count", (n) => n >= 1 && n <= rtcMaxPort - rtcMinPort + 1),
+        logLevel: yield* read(
+          "MEDIASOUP_LOG_LEVEL",
+          Config.Literals(["debug", "warn", "error", "none"], "MEDIASOUP_LOG_LEVEL").pipe(Config.withDefault<"debug" | "warn" | "error" | "none">("warn")),
+          "one of debug, warn, error, none"
+        ),
+        logTags: list(yield* optionalString("MEDIASOUP_LOG_TAGS")),
+        stunUrls: list(yield* optionalString("STUN_URLS")),
+        turnUrls: list(yield* optionalString("TURN_URLS")),
+        turnUsername: yield* optionalString("TURN_USERNAME"),
+        turnCredential: yield* optionalSecret("TURN_CREDENTIAL")
       },
-      asr: { gatewayUrl: yield* optionalString("ASR_GATEWAY_URL") },
+      asr: {
+        gatewayUrl: yield* optionalString("ASR_GATEWAY_URL"),
+        deadlineMs: yield* int("ASR_DEADLINE_MS", 5000, "milliseconds > 0", positive),
+        reconnectBaseMs: yield* int("ASR_RECONNECT_BASE_MS", 100, "milliseconds > 0", positive),
+        reconnectMaxMs: yield* int("ASR_RECONNECT_MAX_MS", 5000, "milliseconds > 0", positive),
+        breakerFailures: yield* int("ASR_BREAKER_FAILURES", 5, "a whole number > 0", positive),
+        breakerResetMs: yield* int("ASR_BREAKER_RESET_MS", 60_000, "milliseconds > 0", positive),
+        replayBufferMs: yield* int("ASR_REPLAY_BUFFER_MS", 5000, "milliseconds >= 0", nonNegative),
+        queueCapacity: yield* int("ASR_QUEUE_CAPACITY", 50, "a whole number > 0", positive)
+      },
       aiCore: { grpcUrl: yield* optionalString("AI_CORE_GRPC_URL") },
       dashboard: { url: yield* endpoint("DASHBOARD_URL"), apiKey: yield* optionalSecret("DASHBOARD_API_KEY") },
       webrtcServer: { url: yield* endpoint("WEBRTC_SERVER_URL"), apiKey: yield* optionalSecret("WEBRTC_API_KEY") }

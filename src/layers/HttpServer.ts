@@ -6,6 +6,7 @@ import { createServer } from "node:http"
 import { AuthHandlers, AuthMiddleware } from "../programs/auth/http.ts"
 import { SystemHandlers } from "../programs/health.ts"
 import { SessionHandlers } from "../programs/sessions/http.ts"
+import { SignalingHandlers } from "../programs/signaling/http.ts"
 import { Api } from "../schemas/api.ts"
 import { AppConfig } from "./Config.ts"
 import { RequestContext } from "./http/requestContext.ts"
@@ -33,7 +34,7 @@ export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constra
 /** The API's own middleware: bearer authentication, and rate limits by client IP (auth) and by user. */
 const ApiMiddleware = Layer.mergeAll(AuthMiddleware, RateLimitLive("auth"), UserRateLimitLive).pipe(Layer.provide(RateLimiter.layer))
 
-export const ApiRoutes = apiRoutes(Api, Layer.mergeAll(SystemHandlers, AuthHandlers, SessionHandlers), ApiMiddleware)
+export const ApiRoutes = apiRoutes(Api, Layer.mergeAll(SystemHandlers, AuthHandlers, SessionHandlers, SignalingHandlers), ApiMiddleware)
 
 /**
  * Serves `routes` on a Node HTTP listener (exposing its `HttpServer`, whose address tells the

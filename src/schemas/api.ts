@@ -18,6 +18,7 @@ import {
 import { Liveness, NotReady, Readiness, ServiceStatus } from "./health.ts"
 import { RateLimit, UserRateLimit } from "./rate-limit.ts"
 import { SessionsApi } from "./sessions-api.ts"
+import { WebRtcApi } from "./webrtc-api.ts"
 
 /** The Prometheus text exposition format. */
 export const PrometheusText = Schema.String.pipe(HttpApiSchema.asText({ contentType: "text/plain; version=0.0.4; charset=utf-8" }))
@@ -79,6 +80,7 @@ export class Api extends HttpApi.make("auralink-ingress-egress")
   .add(JwksApi)
   .add(AuthSessionApi)
   .add(SessionsApi)
+  .add(WebRtcApi)
   .middleware(HttpApiMiddleware.ProblemDetails)
   .annotateMerge(OpenApi.annotations({ title: "AuraLink Ingress-Egress API", version: "0.1.0" }))
 {}

@@ -1,0 +1,120 @@
+import * as grpc from "@grpc/grpc-js"
+import { Duration, Effect, type Scope } from "effect"
+import { AudioSinkError } from "../schemas/asr.ts"
+import { makeClient, loadAsrStreamMethod, parseTarget } from "./asr/client.ts"
+import { asrMetrics } from "./asr/metrics.ts"
+import { type AsrSessionHandle, makeAsrSession } from "./asr/session.ts"
+import type { AudioSinkService } from "./asr/types.ts"
+import { AppConfig } from "./Config.ts"
+import { Health } from "./Health.ts"
+import { Metrics } from "./Metrics.ts"
+import { breakerStateGauge, type CircuitBreaker, makeCircuitBreaker } from "./resilience/circuitBreaker.ts"
+
+const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
+
+/** What `makeAsrGateway` returns: an `AudioSinkService` plus live per-session handles (for tests and `/status`). */
+export interface AsrGatewayService extends AudioSinkService {
+  readonly kind: "asr_gateway"
+  readonly sessions: Effect.Effect<ReadonlyMap<string, AsrSessionHandle>>
+  readonly breaker: CircuitBreaker
+}
+
+/**
+ * The ASR gateway client (grpc-js, `proto/asr.proto`) behind `AudioSink` when ASR_GATEWAY_URL is
+ * set: one channel for the process, one bidirectional stream per session (see `asr/session.ts`),
+ * one circuit breaker for the gateway (ASR_BREAKER_FAILURES consecutive connect failures open it
+ * for ASR_BREAKER_RESET_MS, then one probe). Registers the non-critical readiness check
+ * `asr_gateway`, the `/status` section `asr` and the `auralink_asr_*` metrics.
+ */
+export const makeAsrGateway = (gatewayUrl: string): Effect.Effect<AsrGatewayService, AudioSinkError, AppConfig | Health | Metrics | Scope.Scope> =>
+  Effect.gen(function*() {
+    const { asr } = yield* AppConfig
+    const health = yield* Health
+    const { registry } = yield* Metrics
+    const method = yield* Effect.try({
+      try: loadAsrStreamMethod,
+      catch: (error) => new AudioSinkError({ sessionId: "", message: `proto/asr.proto: ${describe(error)}` })
+    })
+    const client = yield* Effect.acquireRelease(
+      Effect.sync(() => makeClient(gatewayUrl, { baseMs: asr.reconnectBaseMs, maxMs: asr.reconnectMaxMs })),
+      (c) => Effect.sync(() => c.close())
+    )
+    const metrics = asrMetrics(registry)
+    const gauge = breakerStateGauge(registry, "asr_gateway")
+    const breaker = yield* makeCircuitBreaker({
+      name: "asr_gateway",
+      failureThreshold: asr.breakerFailures,
+      resetTimeout: Duration.millis(asr.breakerResetMs),
+      onStateChange: (next, previous) =>
+        gauge(next, previous).pipe(Effect.andThen(
+          next === "open"
+            ? Effect.logWarning(`ASR gateway circuit breaker open: no connection attempts for ${asr.breakerResetMs} ms`)
+            : Effect.logInfo(`ASR gateway circuit breaker ${next}`)
+        ))
+    })
+    const sessions = new Map<string, AsrSessionHandle>()
+    const target = parseTarget(gatewayUrl).target
+
+    yield* health.register({
+      name: "asr_gateway",
+      critical: false,
+      check: Effect.gen(function*() {
+        if ((yield* breaker.state) === "open") return yield* Effect.fail("circuit breaker open")
+        const state = client.getChannel().getConnectivityState(true)
+        if (state === grpc.connectivityState.TRANSIENT_FAILURE || state === grpc.connectivityState.SHUTDOWN) {
+          return yield* Effect.fail(`channel ${grpc.connectivityState[state]}`)
+        }
+      })
+    })
+    yield* health.section("asr", Effect.gen(function*() {
+      const all = yield* Effect.forEach([...sessions.values()], (s) => s.stats)
+      const sum = (pick: (s: (typeof all)[number]) => number) => all.reduce((n, s) => n + pick(s), 0)
+      return {
+        sink: "asr_gateway",
+        target,
+        channel: grpc.connectivityState[client.getChannel().getConnectivityState(false)],
+        breaker: yield* breaker.state,
+        streams: all.length,
+        connected: all.filter((s) => s.connected).length,
+        chunksSent: sum((s) => s.sent),
+        chunksReplayed: sum((s) => s.replayed),
+        chunksDropped: sum((s) => s.dropped),
+        reconnects: sum((s) => s.reconnects),
+        transcripts: sum((s) => s.transcripts),
+        bufferedMs: Math.round(sum((s) => s.bufferedMs))
+      }
+    }))
+
+    // Sessions still open when the layer goes away are closed (flushed, half-closed) first.
+    yield* Effect.addFinalizer(() => Effect.forEach([...sessions.values()], (s) => s.close, { concurrency: "unbounded", discard: true }))
+    yield* Effect.logInfo(`audio sink: ASR gateway at ${target}`)
+
+    const openStream: AudioSinkService["openStream"] = (sessionId) =>
+      Effect.gen(function*() {
+        if (sessions.has(sessionId)) {
+          return yield* new AudioSinkError({ sessionId, message: "an ASR stream is already open for this session" })
+        }
+        const handle = yield* Effect.acquireRelease(
+          makeAsrSession({
+            sessionId,
+            client,
+            method,
+            breaker,
+            metrics,
+            deadlineMs: asr.deadlineMs,
+            reconnectBaseMs: asr.reconnectBaseMs,
+            reconnectMaxMs: asr.reconnectMaxMs,
+            replayBufferMs: asr.replayBufferMs,
+            queueCapacity: asr.queueCapacity
+          }).pipe(Effect.tap((h) => Effect.sync(() => sessions.set(sessionId, h)))),
+          (h) => h.close.pipe(Effect.ensuring(Effect.sync(() => sessions.delete(sessionId))))
+        )
+        return {
+          ...handle,
+          close: handle.close.pipe(Effect.ensuring(Effect.sync(() => sessions.delete(sessionId))))
+        }
+      })
+
+    const service: AsrGatewayService = { kind: "asr_gateway", openStream, sessions: Effect.sync(() => sessions), breaker }
+    return service
+  })

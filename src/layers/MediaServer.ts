@@ -1,0 +1,332 @@
+import { Context, Effect, FiberSet, Layer, Option, Queue, Redacted, Semaphore, Stream } from "effect"
+import type { Scope } from "effect"
+import type { types } from "mediasoup"
+import { Counter, Gauge } from "prom-client"
+import { failSession } from "../programs/sessions/fail.ts"
+import { isTerminal } from "../schemas/session.ts"
+import { type IceServer, type MediaNotFound, MediaRejected, mediaNotFound, type PlainTransportInfo, type WebRtcTransportInfo } from "../schemas/webrtc.ts"
+import { AppConfig } from "./Config.ts"
+import { Health } from "./Health.ts"
+import { routerCodecs, splitPorts } from "./media/codecs.ts"
+import { type ProducerAdded, SessionMedia, type TransportEntry } from "./media/session-media.ts"
+import { useBundledMediaWorker } from "./media/workerEnv.ts"
+import { Metrics } from "./Metrics.ts"
+import { SessionEvents } from "./sessions/events.ts"
+import { SessionMetrics } from "./sessions/metrics.ts"
+import { Sessions } from "./SessionStore.ts"
+
+export type { ProducerAdded } from "./media/session-media.ts"
+
+/** A server-side consumer of one producer over a DirectTransport: `consumer.on("rtp", (packet: Buffer) => …)`. */
+export interface DirectConsumer {
+  readonly transport: types.DirectTransport
+  readonly consumer: types.Consumer
+}
+/** A server-side data consumer over a DirectTransport: `dataConsumer.on("message", (message: Buffer, ppid: number) => …)`. */
+export interface DirectDataConsumer {
+  readonly transport: types.DirectTransport
+  readonly dataConsumer: types.DataConsumer
+}
+
+export interface WorkerStatus {
+  readonly index: number
+  readonly pid: number
+  readonly routers: number
+}
+
+type Lookup<A> = Effect.Effect<A, MediaNotFound>
+type Op<A> = Effect.Effect<A, MediaNotFound | MediaRejected>
+
+const message = (e: unknown) => e instanceof Error ? e.message : String(e)
+/** A mediasoup call on client-supplied parameters: its rejection is the client's 400. */
+const attempt = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (e) => new MediaRejected({ detail: message(e) }) })
+
+/**
+ * mediasoup workers (one per core by default, each with its own slice of the RTC port range) and
+ * one router per session on the least-loaded worker. Every transport, producer and consumer is
+ * made here and filed under its session, so a session's media can be closed in one go.
+ */
+export class MediaServer extends Context.Service<MediaServer, {
+  readonly rtpCapabilities: (sessionId: string) => Effect.Effect<types.RtpCapabilities>
+  readonly createWebRtcTransport: (sessionId: string) => Effect.Effect<WebRtcTransportInfo>
+  readonly connectTransport: (sessionId: string, transportId: string, dtlsParameters: types.DtlsParameters) => Op<void>
+  readonly restartIce: (sessionId: string, transportId: string) => Op<types.IceParameters>
+  readonly closeTransport: (sessionId: string, transportId: string) => Lookup<void>
+  readonly transportStats: (sessionId: string, transportId: string) => Op<{ transport: ReadonlyArray<unknown>; producers: ReadonlyArray<{ id: string; kind: string; stats: ReadonlyArray<unknown> }> }>
+  readonly createPlainTransport: (sessionId: string, options: { readonly rtcpMux?: boolean; readonly enableSrtp?: boolean }) => Effect.Effect<PlainTransportInfo>
+  readonly produce: (sessionId: string, transportId: string, options: types.ProducerOptions) => Op<types.Producer>
+  readonly produceData: (sessionId: string, transportId: string, options: types.DataProducerOptions) => Op<types.DataProducer>
+  /** For the audio path: consumes `producerId` server-side; closed with the scope or the session. */
+  readonly createDirectConsumer: (sessionId: string, producerId: string) => Effect.Effect<DirectConsumer, MediaNotFound | MediaRejected, Scope.Scope>
+  readonly createDataConsumer: (sessionId: string, dataProducerId: string) => Effect.Effect<DirectDataConsumer, MediaNotFound | MediaRejected, Scope.Scope>
+  /** The session's producers (existing ones first, then new ones); ends when the session's media closes. */
+  readonly onProducer: (sessionId: string) => Stream.Stream<ProducerAdded>
+  /** Closes everything the session owns (idempotent). */
+  readonly closeSession: (sessionId: string) => Effect.Effect<void>
+  readonly router: (sessionId: string) => Effect.Effect<Option.Option<types.Router>>
+  readonly workers: Effect.Effect<ReadonlyArray<types.Worker>>
+  readonly status: Effect.Effect<{ workers: ReadonlyArray<WorkerStatus>; sessions: ReadonlyArray<{ id: string; worker: number; transports: number; producers: number; consumers: number }> }>
+}>()("auralink/MediaServer") {
+  static readonly layer = Layer.effect(MediaServer, Effect.gen(function*() {
+    const config = (yield* AppConfig).media
+    const { registry } = yield* Metrics
+    const events = yield* SessionEvents
+    const sessionStore = yield* Sessions
+    const services = yield* Effect.context<Sessions | SessionEvents | SessionMetrics>()
+    const fibers = yield* FiberSet.make()
+    const runFork = yield* FiberSet.runtime(fibers)<never>()
+    const mediasoup = yield* Effect.promise(() => {
+      useBundledMediaWorker()
+      return import("mediasoup")
+    })
+
+    const sessions = new Map<string, SessionMedia>()
+    const slots = splitPorts(config.rtcMinPort, config.rtcMaxPort, config.workers).map((ports, index) => ({ index, ports, worker: undefined as types.Worker | undefined }))
+    const lock = yield* Semaphore.make(1)
+    let stopping = false
+
+    const restarts = new Counter({ name: "auralink_media_worker_restarts_total", help: "mediasoup workers that died and were replaced", registers: [registry] })
+    const count = (pick: (m: SessionMedia) => Iterable<string>) => {
+      const by: Record<string, number> = {}
+      for (const media of sessions.values()) for (const k of pick(media)) by[k] = (by[k] ?? 0) + 1
+      return by
+    }
+    const gauge = (name: string, help: string, kinds: ReadonlyArray<string>, pick: (m: SessionMedia) => Iterable<string>) =>
+      new Gauge({
+        name, help, labelNames: ["kind"] as const, registers: [registry],
+        collect() {
+          const by = count(pick)
+          for (const kind of kinds) this.set({ kind }, by[kind] ?? 0)
+        }
+      })
+    gauge("auralink_media_transports", "Open mediasoup transports by kind", ["webrtc", "plain", "direct"], (m) => [...m.transports.values()].map((t) => t.kind))
+    gauge("auralink_media_producers", "Open producers by kind (data: data producers)", ["audio", "video", "data"], (m) => [
+      ...[...m.producers.values()].map((p) => p.producer.kind),
+      ...[...m.dataProducers.keys()].map(() => "data")
+    ])
+    gauge("auralink_media_consumers", "Open consumers by kind (data: data consumers)", ["audio", "video", "data"], (m) => [
+      ...[...m.consumers.values()].map((c) => c.kind),
+      ...[...m.dataConsumers.keys()].map(() => "data")
+    ])
+
+    const forget = (id: string) => {
+      const media = sessions.get(id)
+      if (media === undefined) return
+      sessions.delete(id)
+      media.close()
+    }
+
+    const startWorker = (slot: (typeof slots)[number]): Effect.Effect<types.Worker> =>
+      Effect.gen(function*() {
+        const worker = yield* Effect.promise(() =>
+          mediasoup.createWorker({ logLevel: config.logLevel, logTags: [...config.logTags] as Array<types.WorkerLogTag>, ...slot.ports })
+        )
+        slot.worker = worker
+        worker.on("died", (error: Error) => {
+          if (!stopping) runFork(onDied(slot, worker, error))
+        })
+        return worker
+      })
+
+    // A dead worker took its routers with it: count it, replace it, and fail the sessions it carried.
+    const onDied = (slot: (typeof slots)[number], worker: types.Worker, error: Error) =>
+      Effect.gen(function*() {
+        const lost = [...sessions.values()].filter((m) => m.workerIndex === slot.index).map((m) => m.id)
+        restarts.inc()
+        yield* Effect.logError("mediasoup worker died; replacing it").pipe(
+          Effect.annotateLogs({ event: "media_worker_died", pid: worker.pid, worker: slot.index, error: error.message, sessions: lost })
+        )
+        for (const id of lost) forget(id)
+        const replacement = yield* Semaphore.withPermit(lock, startWorker(slot))
+        yield* Effect.logInfo("mediasoup worker replaced").pipe(Effect.annotateLogs({ worker: slot.index, pid: replacement.pid }))
+        yield* Effect.forEach(lost, (id) =>
+          failSession(id, "media worker died").pipe(
+            Effect.catchCause((cause) => Effect.logWarning("could not fail session after worker death", cause).pipe(Effect.annotateLogs({ sessionId: id }))),
+            Effect.provideContext(services)
+          ), { discard: true })
+      })
+
+    yield* Effect.acquireRelease(
+      Effect.forEach(slots, startWorker, { discard: true }),
+      () =>
+        Effect.sync(() => {
+          stopping = true
+          for (const id of [...sessions.keys()]) forget(id)
+          for (const slot of slots) slot.worker?.close()
+        })
+    )
+
+    // Session end (stop, expiry, error — from this instance or another) arrives as a change on
+    // SessionEvents; watching it here, rather than hooking every program that ends a session,
+    // catches all of them in one place, the sweeper's batch included.
+    const watch = (id: string) =>
+      Effect.scoped(Effect.gen(function*() {
+        const changes = yield* events.subscribe(id)
+        const now = yield* sessionStore.findFresh(id)
+        if (Option.isSome(now) && isTerminal(now.value.state)) return
+        yield* Stream.runDrain(changes)
+      })).pipe(
+        Effect.catchCause((cause) => Effect.logWarning("session watch failed; closing its media", cause)),
+        Effect.ensuring(Effect.sync(() => forget(id))),
+        Effect.annotateLogs({ sessionId: id })
+      )
+
+    const ensure = (id: string): Effect.Effect<SessionMedia> =>
+      Semaphore.withPermit(lock, Effect.gen(function*() {
+        const existing = sessions.get(id)
+        if (existing !== undefined) return existing
+        const slot = slots.reduce((best, s) =>
+          [...sessions.values()].filter((m) => m.workerIndex === s.index).length <
+              [...sessions.values()].filter((m) => m.workerIndex === best.index).length ? s : best
+        )
+        const worker = slot.worker
+        if (worker === undefined) return yield* Effect.die("no mediasoup worker")
+        const router = yield* Effect.promise(() => worker.createRouter({ mediaCodecs: routerCodecs() }))
+        const media = new SessionMedia(id, router, slot.index)
+        sessions.set(id, media)
+        // No forget on router close: a dying worker closes its routers before it reports "died",
+        // and onDied needs to find their sessions here.
+        runFork(watch(id))
+        return media
+      }))
+
+    const find = (id: string): Lookup<SessionMedia> => Effect.suspend(() => {
+      const media = sessions.get(id)
+      return media === undefined ? Effect.fail(mediaNotFound("media for session", id)) : Effect.succeed(media)
+    })
+    const transportOf = (id: string, transportId: string): Lookup<{ media: SessionMedia; entry: TransportEntry }> =>
+      Effect.flatMap(find(id), (media) => {
+        const entry = media.transports.get(transportId)
+        return entry === undefined ? Effect.fail(mediaNotFound("transport", transportId)) : Effect.succeed({ media, entry })
+      })
+    const webRtcOf = (id: string, transportId: string) =>
+      Effect.flatMap(transportOf(id, transportId), ({ entry }) =>
+        entry.kind === "webrtc" ? Effect.succeed(entry.transport) : Effect.fail(mediaNotFound("WebRTC transport", transportId)))
+
+    const iceServers: ReadonlyArray<IceServer> = [
+      ...(config.stunUrls.length > 0 ? [{ urls: config.stunUrls }] : []),
+      ...(config.turnUrls.length > 0
+        ? [{
+          urls: config.turnUrls,
+          ...Option.match(config.turnUsername, { onNone: () => ({}), onSome: (username) => ({ username }) }),
+          ...Option.match(config.turnCredential, { onNone: () => ({}), onSome: (c) => ({ credential: Redacted.value(c) }) })
+        }]
+        : [])
+    ]
+    const listenIps = [{ ip: config.listenIp, ...Option.match(config.announcedIp, { onNone: () => ({}), onSome: (announcedIp) => ({ announcedIp }) }) }]
+
+    const directTransport = (media: SessionMedia) =>
+      Effect.acquireRelease(
+        Effect.promise(() => media.router.createDirectTransport()).pipe(Effect.tap((transport) => Effect.sync(() => media.addTransport({ kind: "direct", transport })))),
+        (transport) => Effect.sync(() => transport.close())
+      )
+
+    const status = Effect.sync(() => ({
+      workers: slots.map((s) => ({ index: s.index, pid: s.worker?.pid ?? 0, routers: [...sessions.values()].filter((m) => m.workerIndex === s.index).length })),
+      sessions: [...sessions.values()].map((m) => ({
+        id: m.id,
+        worker: m.workerIndex,
+        transports: m.transports.size,
+        producers: m.producers.size + m.dataProducers.size,
+        consumers: m.consumers.size + m.dataConsumers.size
+      }))
+    }))
+    yield* (yield* Health).section("media", status)
+
+    return MediaServer.of({
+      rtpCapabilities: (id) => Effect.map(ensure(id), (m) => m.router.rtpCapabilities),
+      createWebRtcTransport: (id) =>
+        Effect.gen(function*() {
+          const media = yield* ensure(id)
+          const transport = yield* Effect.promise(() =>
+            media.router.createWebRtcTransport({ listenIps, enableUdp: true, enableTcp: true, preferUdp: true, enableSctp: true, numSctpStreams: { OS: 1024, MIS: 1024 } })
+          )
+          media.addTransport({ kind: "webrtc", transport })
+          return {
+            id: transport.id,
+            iceParameters: transport.iceParameters,
+            iceCandidates: transport.iceCandidates,
+            dtlsParameters: transport.dtlsParameters,
+            ...(transport.sctpParameters === undefined ? {} : { sctpParameters: transport.sctpParameters }),
+            iceServers
+          }
+        }),
+      connectTransport: (id, transportId, dtlsParameters) =>
+        Effect.flatMap(webRtcOf(id, transportId), (t) => attempt(() => t.connect({ dtlsParameters }))),
+      restartIce: (id, transportId) => Effect.flatMap(webRtcOf(id, transportId), (t) => attempt(() => t.restartIce())),
+      closeTransport: (id, transportId) => Effect.map(transportOf(id, transportId), ({ entry }) => entry.transport.close()),
+      transportStats: (id, transportId) =>
+        Effect.gen(function*() {
+          const { media, entry } = yield* transportOf(id, transportId)
+          const transport: ReadonlyArray<unknown> = yield* attempt(() => entry.transport.getStats())
+          const producers = yield* Effect.forEach(
+            [...media.producers.values()].filter((p) => p.transportId === transportId),
+            ({ producer }) => Effect.map(attempt(() => producer.getStats()), (stats: ReadonlyArray<unknown>) => ({ id: producer.id, kind: producer.kind, stats }))
+          )
+          return { transport, producers }
+        }),
+      createPlainTransport: (id, options) =>
+        Effect.gen(function*() {
+          const media = yield* ensure(id)
+          const transport = yield* Effect.promise(() =>
+            media.router.createPlainTransport({ listenIp: listenIps[0] ?? { ip: config.listenIp }, rtcpMux: options.rtcpMux ?? true, comedia: true, enableSrtp: options.enableSrtp ?? false })
+          )
+          media.addTransport({ kind: "plain", transport })
+          return {
+            id: transport.id,
+            ip: Option.getOrElse(config.announcedIp, () => transport.tuple.localIp),
+            port: transport.tuple.localPort,
+            ...(transport.rtcpTuple === undefined ? {} : { rtcpPort: transport.rtcpTuple.localPort }),
+            ...(transport.srtpParameters === undefined ? {} : { srtpParameters: transport.srtpParameters })
+          }
+        }),
+      produce: (id, transportId, options) =>
+        Effect.gen(function*() {
+          const { media, entry } = yield* transportOf(id, transportId)
+          const producer = yield* attempt(() => entry.transport.produce(options))
+          media.addProducer(producer, transportId)
+          return producer
+        }),
+      produceData: (id, transportId, options) =>
+        Effect.gen(function*() {
+          const { media, entry } = yield* transportOf(id, transportId)
+          const dataProducer = yield* attempt(() => entry.transport.produceData(options))
+          media.addDataProducer(dataProducer, transportId)
+          return dataProducer
+        }),
+      createDirectConsumer: (id, producerId) =>
+        Effect.gen(function*() {
+          const media = yield* find(id)
+          if (!media.producers.has(producerId)) return yield* Effect.fail(mediaNotFound("producer", producerId))
+          const transport = yield* directTransport(media)
+          const consumer = yield* attempt(() => transport.consume({ producerId, rtpCapabilities: media.router.rtpCapabilities }))
+          media.addConsumer(consumer)
+          return { transport, consumer }
+        }),
+      createDataConsumer: (id, dataProducerId) =>
+        Effect.gen(function*() {
+          const media = yield* find(id)
+          if (!media.dataProducers.has(dataProducerId)) return yield* Effect.fail(mediaNotFound("data producer", dataProducerId))
+          const transport = yield* directTransport(media)
+          const dataConsumer = yield* attempt(() => transport.consumeData({ dataProducerId }))
+          media.addDataConsumer(dataConsumer)
+          return { transport, dataConsumer }
+        }),
+      onProducer: (id) =>
+        Stream.callback<ProducerAdded>((queue) =>
+          Effect.gen(function*() {
+            const media = yield* ensure(id)
+            for (const p of media.existing()) Queue.offerUnsafe(queue, p)
+            if (sessions.get(id) !== media) return Queue.endUnsafe(queue)
+            const listener = { added: (p: ProducerAdded) => void Queue.offerUnsafe(queue, p), ended: () => void Queue.endUnsafe(queue) }
+            media.listeners.add(listener)
+            yield* Effect.addFinalizer(() => Effect.sync(() => media.listeners.delete(listener)))
+          })
+        ),
+      closeSession: (id) => Effect.sync(() => forget(id)),
+      router: (id) => Effect.sync(() => Option.fromNullishOr(sessions.get(id)?.router)),
+      workers: Effect.sync(() => slots.flatMap((s) => s.worker === undefined ? [] : [s.worker])),
+      status
+    })
+  }))
+}

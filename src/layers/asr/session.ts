@@ -1,0 +1,308 @@
+import type * as grpc from "@grpc/grpc-js"
+import type { MethodDefinition } from "@grpc/proto-loader"
+import { Cause, Deferred, Duration, Effect, Exit, Fiber, Queue, Schedule, Schema, Semaphore, Stream } from "effect"
+import {
+  AudioSinkClosed,
+  chunkDurationMs,
+  SINK_SAMPLE_RATE,
+  type SinkAudioChunk,
+  Transcript
+} from "../../schemas/asr.ts"
+import type { CircuitBreaker } from "../resilience/circuitBreaker.ts"
+import type { AudioSinkStream } from "./types.ts"
+import type { AsrMetrics } from "./metrics.ts"
+
+export interface AsrSessionOptions {
+  readonly sessionId: string
+  readonly client: grpc.Client
+  readonly method: MethodDefinition<object, object>
+  readonly breaker: CircuitBreaker
+  readonly metrics: AsrMetrics
+  readonly deadlineMs: number
+  readonly reconnectBaseMs: number
+  readonly reconnectMaxMs: number
+  readonly replayBufferMs: number
+  readonly queueCapacity: number
+}
+
+/** Per-session counters, for `/status` and tests. */
+export interface AsrSessionStats {
+  readonly connected: boolean
+  readonly queued: number
+  readonly maxQueued: number
+  readonly bufferedMs: number
+  readonly sent: number
+  readonly replayed: number
+  readonly dropped: number
+  readonly reconnects: number
+  readonly transcripts: number
+}
+
+export class AsrStreamFailed extends Schema.TaggedError<AsrStreamFailed>()("AsrStreamFailed", {
+  message: Schema.String
+}) {}
+
+interface Entry {
+  readonly chunk: SinkAudioChunk
+  readonly ms: number
+  /** Written on the current connection; cleared for all entries when a connection fails. */
+  sent: boolean
+  /** Written on some connection (evicting one that never was is a loss). */
+  everSent: boolean
+}
+
+interface Live {
+  readonly call: grpc.ClientDuplexStream<object, object>
+  /** Completed (with the reason) when the call ends for any reason. */
+  readonly closed: Deferred.Deferred<string>
+}
+
+const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
+
+/**
+ * One session's stream to the ASR gateway. `send` puts chunks on a bounded queue; a pump fiber
+ * moves them into the replay buffer (the last ASR_REPLAY_BUFFER_MS of audio) and writes them to
+ * the live call, one at a time, waiting for each write (HTTP/2 flow control reaches `send` as
+ * back-pressure). A connector fiber (re)opens the call through the circuit breaker with jittered
+ * exponential backoff; after a reconnect it re-sends the whole replay buffer in order before the
+ * pump continues, so within the window nothing is lost (the gateway de-duplicates by sequence).
+ * While there is no call the pump keeps draining the queue into the buffer, so the media path is
+ * never held up by an outage; the oldest unsent chunks beyond the window are dropped and counted.
+ */
+export const makeAsrSession = (o: AsrSessionOptions) =>
+  Effect.gen(function*() {
+    const queue = yield* Queue.bounded<SinkAudioChunk, Cause.Done>(o.queueCapacity)
+    const transcripts = yield* Queue.sliding<Transcript, Cause.Done>(1024)
+    const lock = yield* Semaphore.make(1)
+    const log = (effect: Effect.Effect<void>) => effect.pipe(Effect.annotateLogs({ sessionId: o.sessionId, sink: "asr_gateway" }))
+
+    const replay: Array<Entry> = []
+    let replayMs = 0
+    let live: Live | undefined
+    let closing = false
+    let droppedThisOutage = 0
+    const stats = { sent: 0, replayed: 0, dropped: 0, reconnects: 0, transcripts: 0, maxQueued: 0 }
+    let streamState: "connected" | "reconnecting" = "reconnecting"
+    o.metrics.streams.inc({ state: streamState })
+    const setState = (next: "connected" | "reconnecting") => {
+      if (next === streamState) return
+      o.metrics.streams.dec({ state: streamState })
+      o.metrics.streams.inc({ state: next })
+      streamState = next
+    }
+
+    const drop = (count: number, reason: string) => {
+      stats.dropped += count
+      o.metrics.chunksDropped.inc({ reason }, count)
+    }
+
+    /** Appends to the replay buffer, evicting the oldest beyond the window (an unsent eviction is a loss). */
+    const remember = (chunk: SinkAudioChunk): Entry => {
+      const entry: Entry = { chunk, ms: chunkDurationMs(chunk), sent: false, everSent: false }
+      replay.push(entry)
+      replayMs += entry.ms
+      while (replay.length > 1 && replayMs > o.replayBufferMs) {
+        const oldest = replay.shift()!
+        replayMs -= oldest.ms
+        if (!oldest.everSent) {
+          drop(1, "replay_buffer_full")
+          droppedThisOutage += 1
+        }
+      }
+      return entry
+    }
+
+    const message = (chunk: SinkAudioChunk) => ({
+      sessionId: o.sessionId,
+      sequence: chunk.sequence,
+      captureTimeMs: chunk.captureTimeMs,
+      pcm: Buffer.from(chunk.pcm.buffer, chunk.pcm.byteOffset, chunk.pcm.byteLength),
+      sampleRate: SINK_SAMPLE_RATE
+    })
+
+    const fail = (l: Live, reason: string) =>
+      Effect.suspend(() => {
+        if (Deferred.isDoneUnsafe(l.closed)) return Effect.void
+        l.call.cancel()
+        return Deferred.succeed(l.closed, reason).pipe(Effect.asVoid)
+      })
+
+    /** Writes one entry and waits for grpc-js to take it; a failed or stalled write fails the call. */
+    const write = (l: Live, entry: Entry): Effect.Effect<boolean> =>
+      Effect.callback<void, AsrStreamFailed>((resume) => {
+        l.call.write(message(entry.chunk), (error: Error | null | undefined) =>
+          resume(error ? Effect.fail(new AsrStreamFailed({ message: describe(error) })) : Effect.void))
+      }).pipe(
+        Effect.raceFirst(Effect.flatMap(Deferred.await(l.closed), (reason) => Effect.fail(new AsrStreamFailed({ message: reason })))),
+        Effect.timeoutOrElse({
+          duration: Duration.millis(o.deadlineMs),
+          orElse: () => Effect.fail(new AsrStreamFailed({ message: `write not taken within ${o.deadlineMs} ms (stalled)` }))
+        }),
+        Effect.matchEffect({
+          onFailure: (error) => Effect.as(fail(l, error.message), false),
+          onSuccess: () =>
+            Effect.sync(() => {
+              entry.sent = true
+              entry.everSent = true
+              stats.sent += 1
+              o.metrics.chunksSent.inc()
+              return true
+            })
+        })
+      )
+
+    const pump = Effect.gen(function*() {
+      while (true) {
+        const next = yield* Effect.result(Queue.take(queue))
+        if (next._tag === "Failure") return
+        yield* lock.withPermit(Effect.suspend(() => {
+          const entry = remember(next.success)
+          const l = live
+          return l === undefined || Deferred.isDoneUnsafe(l.closed) ? Effect.void : write(l, entry)
+        }))
+      }
+    })
+
+    const onData = (value: object) => {
+      const decoded = Schema.decodeUnknownExit(Transcript)(value)
+      if (Exit.isSuccess(decoded)) {
+        stats.transcripts += 1
+        o.metrics.transcripts.inc({ final: String(decoded.value.isFinal) })
+        Queue.offerUnsafe(transcripts, decoded.value)
+      }
+    }
+
+    /** Waits (up to the deadline) for the channel, then opens the call. */
+    const connect: Effect.Effect<Live, AsrStreamFailed> = Effect.gen(function*() {
+      yield* Effect.callback<void, AsrStreamFailed>((resume) => {
+        o.client.waitForReady(Date.now() + o.deadlineMs, (error) =>
+          resume(error ? Effect.fail(new AsrStreamFailed({ message: `ASR gateway not reachable: ${error.message}` })) : Effect.void))
+      })
+      const closed = yield* Deferred.make<string>()
+      const call = o.client.makeBidiStreamRequest(o.method.path, o.method.requestSerialize, o.method.responseDeserialize)
+      call.on("data", onData)
+      call.on("error", (error: grpc.ServiceError) => Deferred.doneUnsafe(closed, Effect.succeed(`stream failed: ${error.message}`)))
+      call.on("status", (status: grpc.StatusObject) => Deferred.doneUnsafe(closed, Effect.succeed(`stream ended: ${status.code} ${status.details}`)))
+      return { call, closed }
+    })
+
+    const backoff = Schedule.min([Schedule.exponential(Duration.millis(o.reconnectBaseMs)), Schedule.spaced(Duration.millis(o.reconnectMaxMs))]).pipe(
+      Schedule.jittered
+    )
+
+    let attempts = 0
+    const connector = Effect.gen(function*() {
+      while (!closing) {
+        const l = yield* o.breaker.protect(connect).pipe(
+          Effect.tapError((error) =>
+            Effect.sync(() => attempts += 1).pipe(Effect.andThen(
+              attempts === 1 || attempts % 10 === 0
+                ? log(Effect.logWarning(`ASR gateway stream not established (attempt ${attempts}): ${error.message}; audio is buffered (${Math.round(replayMs)} ms)`))
+                : Effect.void
+            ))
+          ),
+          Effect.retry(backoff),
+          Effect.orDie
+        )
+        // Replay the buffer, in order, before the pump writes anything newer.
+        const replayed = yield* lock.withPermit(Effect.gen(function*() {
+          live = l
+          let count = 0
+          for (const entry of [...replay]) {
+            if (!(yield* write(l, entry))) break
+            count += 1
+          }
+          return count
+        }))
+        if (replayed > 0) {
+          stats.replayed += replayed
+          o.metrics.chunksReplayed.inc(replayed)
+        }
+        if (droppedThisOutage > 0) {
+          yield* log(Effect.logWarning(`ASR gateway outage exceeded the replay buffer (${o.replayBufferMs} ms): ${droppedThisOutage} oldest chunk(s) dropped`))
+          droppedThisOutage = 0
+        }
+        setState("connected")
+        attempts = 0
+        const reason = yield* Deferred.await(l.closed)
+        yield* lock.withPermit(Effect.sync(() => {
+          live = undefined
+          for (const entry of replay) entry.sent = false
+        }))
+        if (closing) return
+        setState("reconnecting")
+        stats.reconnects += 1
+        o.metrics.reconnects.inc()
+        yield* log(Effect.logWarning(`ASR gateway ${reason}; reconnecting, replaying the last ${Math.round(replayMs)} ms`))
+      }
+    })
+
+    const pumpFiber = yield* Effect.forkDetach(pump)
+    const connectorFiber = yield* Effect.forkDetach(connector)
+
+    let closed: Deferred.Deferred<void> | undefined
+    const close: Effect.Effect<void> = Effect.suspend(() => {
+      if (closed !== undefined) return Deferred.await(closed)
+      const done = Deferred.makeUnsafe<void>()
+      closed = done
+      return Effect.gen(function*() {
+        yield* Queue.end(queue)
+        // Let the pump flush what is queued (to the call, or into the buffer).
+        yield* Fiber.await(pumpFiber).pipe(Effect.timeout(Duration.millis(o.deadlineMs)), Effect.ignore)
+        // Not connected (or still replaying): give the connector up to the deadline to deliver the buffer.
+        yield* Effect.suspend(() =>
+          live !== undefined && !Deferred.isDoneUnsafe(live.closed) && replay.every((e) => e.sent) ? Effect.void : Effect.fail("pending")
+        ).pipe(Effect.retry(Schedule.spaced("10 millis")), Effect.timeout(Duration.millis(o.deadlineMs)), Effect.ignore)
+        const l = live
+        const unsent = replay.filter((e) => !e.everSent).length
+        closing = true
+        if (l !== undefined && !Deferred.isDoneUnsafe(l.closed)) {
+          // Half-close and wait for the gateway's final transcripts and status.
+          l.call.end()
+          yield* Deferred.await(l.closed).pipe(Effect.timeout(Duration.millis(o.deadlineMs)), Effect.ignore)
+          yield* fail(l, "closed")
+        } else if (unsent > 0) {
+          drop(unsent, "closed_unsent")
+          yield* log(Effect.logWarning(`ASR stream closed while disconnected: ${unsent} buffered chunk(s) not delivered`))
+        }
+        yield* Fiber.interrupt(pumpFiber)
+        yield* Fiber.interrupt(connectorFiber)
+        yield* Queue.end(transcripts)
+        o.metrics.streams.dec({ state: streamState })
+      }).pipe(Effect.ensuring(Deferred.succeed(done, undefined)), Effect.uninterruptible)
+    })
+
+    const send = (chunk: SinkAudioChunk): Effect.Effect<void, AudioSinkClosed> =>
+      Effect.suspend(() => {
+        if (closed !== undefined) return Effect.fail(new AudioSinkClosed({ sessionId: o.sessionId }))
+        return Queue.offer(queue, chunk).pipe(Effect.flatMap((accepted) =>
+          accepted
+            ? Effect.flatMap(Queue.size(queue), (size) =>
+              Effect.sync(() => {
+                stats.maxQueued = Math.max(stats.maxQueued, size)
+              }))
+            : Effect.fail(new AudioSinkClosed({ sessionId: o.sessionId }))
+        ))
+      })
+
+    const handle: AudioSinkStream & { readonly stats: Effect.Effect<AsrSessionStats> } = {
+      sessionId: o.sessionId,
+      send,
+      transcripts: Stream.fromQueue(transcripts),
+      close,
+      stats: Effect.map(Queue.size(queue), (queued) => ({
+        connected: live !== undefined && !Deferred.isDoneUnsafe(live.closed),
+        queued,
+        maxQueued: stats.maxQueued,
+        bufferedMs: replayMs,
+        sent: stats.sent,
+        replayed: stats.replayed,
+        dropped: stats.dropped,
+        reconnects: stats.reconnects,
+        transcripts: stats.transcripts
+      }))
+    }
+    return handle
+  })
+
+export type AsrSessionHandle = Effect.Success<ReturnType<typeof makeAsrSession>>

@@ -1,0 +1,98 @@
+import type { types } from "mediasoup"
+
+export type TransportKind = "webrtc" | "plain" | "direct"
+export type TransportEntry =
+  | { readonly kind: "webrtc"; readonly transport: types.WebRtcTransport }
+  | { readonly kind: "plain"; readonly transport: types.PlainTransport }
+  | { readonly kind: "direct"; readonly transport: types.DirectTransport }
+
+/** A producer the audio (or video) path can attach to. */
+export interface ProducerAdded {
+  readonly kind: "audio" | "video" | "data"
+  readonly id: string
+  readonly transportId: string
+  /** SCTP label / protocol of a data producer. */
+  readonly label?: string
+  readonly protocol?: string
+}
+
+export interface ProducerListener {
+  readonly added: (producer: ProducerAdded) => void
+  readonly ended: () => void
+}
+
+/**
+ * Everything one session owns on its router. Objects leave the maps when mediasoup reports them
+ * closed (observer `close`), so closing a transport or the router keeps the bookkeeping right.
+ */
+export class SessionMedia {
+  readonly transports = new Map<string, TransportEntry>()
+  readonly producers = new Map<string, { readonly producer: types.Producer; readonly transportId: string }>()
+  readonly dataProducers = new Map<string, { readonly dataProducer: types.DataProducer; readonly transportId: string }>()
+  readonly consumers = new Map<string, types.Consumer>()
+  readonly dataConsumers = new Map<string, types.DataConsumer>()
+  readonly listeners = new Set<ProducerListener>()
+
+  readonly id: string
+  readonly router: types.Router
+  readonly workerIndex: number
+
+  constructor(id: string, router: types.Router, workerIndex: number) {
+    this.id = id
+    this.router = router
+    this.workerIndex = workerIndex
+  }
+
+  addTransport(entry: TransportEntry): void {
+    const t = entry.transport
+    this.transports.set(t.id, entry)
+    t.observer.on("close", () => this.transports.delete(t.id))
+  }
+
+  addProducer(producer: types.Producer, transportId: string): void {
+    this.producers.set(producer.id, { producer, transportId })
+    producer.observer.on("close", () => this.producers.delete(producer.id))
+    this.announce({ kind: producer.kind, id: producer.id, transportId })
+  }
+
+  addDataProducer(dataProducer: types.DataProducer, transportId: string): void {
+    this.dataProducers.set(dataProducer.id, { dataProducer, transportId })
+    dataProducer.observer.on("close", () => this.dataProducers.delete(dataProducer.id))
+    this.announce({ kind: "data", id: dataProducer.id, transportId, label: dataProducer.label, protocol: dataProducer.protocol })
+  }
+
+  addConsumer(consumer: types.Consumer): void {
+    this.consumers.set(consumer.id, consumer)
+    consumer.observer.on("close", () => this.consumers.delete(consumer.id))
+  }
+
+  addDataConsumer(dataConsumer: types.DataConsumer): void {
+    this.dataConsumers.set(dataConsumer.id, dataConsumer)
+    dataConsumer.observer.on("close", () => this.dataConsumers.delete(dataConsumer.id))
+  }
+
+  /** Every producer so far, for a listener that joins late. */
+  existing(): ReadonlyArray<ProducerAdded> {
+    return [
+      ...[...this.producers.values()].map(({ producer, transportId }) => ({ kind: producer.kind, id: producer.id, transportId })),
+      ...[...this.dataProducers.values()].map(({ dataProducer, transportId }) => ({
+        kind: "data" as const,
+        id: dataProducer.id,
+        transportId,
+        label: dataProducer.label,
+        protocol: dataProducer.protocol
+      }))
+    ]
+  }
+
+  /** Closes the router (and with it every transport, producer and consumer) and ends the listeners. */
+  close(): void {
+    if (!this.router.closed) this.router.close()
+    for (const listener of this.listeners) listener.ended()
+    this.listeners.clear()
+  }
+
+  private announce(producer: ProducerAdded): void {
+    for (const listener of this.listeners) listener.added(producer)
+  }
+}

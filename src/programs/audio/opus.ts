@@ -1,0 +1,266 @@
+import { Effect, Result } from "effect"
+import { OpusDecoder } from "opus-decoder"
+import { endianness } from "node:os"
+import { PCM_SAMPLES_PER_MS, type PcmChunk, type RtpRejectReason } from "../../schemas/audio.ts"
+import { SequenceTracker, type SequenceVerdict } from "./pcm.ts"
+import { Decimator, downmix, floatToInt16 } from "./resample.ts"
+
+const littleEndianHost = endianness() === "LE"
+
+/** Opus' RTP clock rate is always 48 kHz (RFC 7587), whatever the encoded bandwidth. */
+export const OPUS_RTP_CLOCK_RATE = 48_000
+
+/** The fields of an RTP packet the Opus path uses; `payload` is a view of the packet. */
+export interface RtpPacket {
+  readonly payloadType: number
+  readonly marker: boolean
+  readonly sequence: number
+  readonly timestamp: number
+  readonly ssrc: number
+  readonly payload: Uint8Array
+}
+
+export interface RtpRejected {
+  readonly _tag: "RtpRejected"
+  readonly reason: RtpRejectReason
+  readonly detail: string
+  /** The RTP sequence number, when the fixed header was readable. */
+  readonly sequence?: number
+}
+
+const rtpReject = (reason: RtpRejectReason, detail: string, sequence?: number): Result.Result<never, RtpRejected> =>
+  Result.fail(sequence === undefined ? { _tag: "RtpRejected", reason, detail } : { _tag: "RtpRejected", reason, detail, sequence })
+
+/**
+ * Parses an RTP packet (RFC 3550 section 5.1) far enough to reach the payload: version 2, CSRC
+ * list skipped, header extension (RFC 3550 5.3.1 / RFC 8285, any profile) skipped by its length
+ * word, padding removed. Anything that runs past the end is `malformed_rtp`. Pure; the payload is
+ * a view.
+ */
+export const parseRtp = (bytes: Uint8Array): Result.Result<RtpPacket, RtpRejected> => {
+  const length = bytes.byteLength
+  if (length < 12) return rtpReject("malformed_rtp", `${length} bytes, the fixed header is 12`)
+  const view = new DataView(bytes.buffer, bytes.byteOffset, length)
+  const b0 = view.getUint8(0)
+  const b1 = view.getUint8(1)
+  const sequence = view.getUint16(2, false)
+  if (b0 >> 6 !== 2) return rtpReject("malformed_rtp", `RTP version ${b0 >> 6}`, sequence)
+  const padding = (b0 & 0x20) !== 0
+  const extension = (b0 & 0x10) !== 0
+  const csrcCount = b0 & 0x0f
+  let offset = 12 + csrcCount * 4
+  if (offset > length) return rtpReject("malformed_rtp", `${csrcCount} CSRCs run past the end`, sequence)
+  if (extension) {
+    if (offset + 4 > length) return rtpReject("malformed_rtp", "header extension runs past the end", sequence)
+    const words = view.getUint16(offset + 2, false)
+    offset += 4 + words * 4
+    if (offset > length) return rtpReject("malformed_rtp", `header extension of ${words} words runs past the end`, sequence)
+  }
+  let end = length
+  if (padding) {
+    const padLength = view.getUint8(length - 1)
+    if (padLength === 0 || offset + padLength > length) {
+      return rtpReject("malformed_rtp", `padding of ${padLength} bytes is invalid`, sequence)
+    }
+    end -= padLength
+  }
+  return Result.succeed({
+    payloadType: b1 & 0x7f,
+    marker: (b1 & 0x80) !== 0,
+    sequence,
+    timestamp: view.getUint32(4, false),
+    ssrc: view.getUint32(8, false),
+    payload: bytes.subarray(offset, end)
+  })
+}
+
+/** Duration of one Opus frame in 48 kHz samples, from the TOC config (RFC 6716 3.1). */
+const opusFrameSamples = (config: number): number => {
+  if (config < 12) return [480, 960, 1920, 2880][config % 4]! // SILK: 10, 20, 40, 60 ms
+  if (config < 16) return [480, 960][config % 2]! // Hybrid: 10, 20 ms
+  return [120, 240, 480, 960][config % 4]! // CELT: 2.5, 5, 10, 20 ms
+}
+
+/**
+ * Cheap structural check of an Opus packet (RFC 6716 3.2) so that garbage is rejected before the
+ * decoder sees it: frame count code, code-1 even split, code-2 first length, code-3 frame count
+ * and the 120 ms cap.
+ */
+export const checkOpusPacket = (packet: Uint8Array): string | undefined => {
+  if (packet.length === 0) return "empty Opus packet"
+  const toc = packet[0]!
+  const frameSamples = opusFrameSamples(toc >> 3)
+  const code = toc & 0x03
+  if (code === 1 && (packet.length - 1) % 2 !== 0) return "code-1 packet with an odd payload"
+  if (code === 2) {
+    if (packet.length < 2) return "code-2 packet without a frame length"
+    const first = packet[1]!
+    const size = first < 252 ? first : packet.length >= 3 ? first + packet[2]! * 4 : -1
+    const header = first < 252 ? 2 : 3
+    if (size < 0 || header + size > packet.length) return "code-2 frame length runs past the end"
+  }
+  if (code === 3) {
+    if (packet.length < 2) return "code-3 packet without a frame count"
+    const count = packet[1]! & 0x3f
+    if (count === 0) return "code-3 packet with zero frames"
+    if (count * frameSamples > 5760) return `code-3 packet of ${count} frames exceeds 120 ms`
+  }
+  return undefined
+}
+
+/** Largest Opus payload the decoder's input buffer takes (opus-decoder: 7680 bytes for 2 channels). */
+export const MAX_OPUS_PAYLOAD_BYTES = 7680
+
+export interface OpusRtpDecoderOptions {
+  /** Accept only this payload type (e.g. the consumer's negotiated Opus PT); default any. */
+  readonly payloadType?: number
+  /** Re-anchor the RTP-timestamp-to-wallclock mapping when it lags arrival by more than this (default 1000 ms). */
+  readonly maxMappingLagMs?: number
+}
+
+/** What one RTP packet gave: a chunk (or none: duplicate, late, empty payload) and the sequence verdict. */
+export interface OpusRtpDecoded {
+  readonly chunk: PcmChunk | undefined
+  readonly verdict: SequenceVerdict
+  /** Payload bytes of the packet (for `auralink_audio_bytes_total`). */
+  readonly payloadBytes: number
+}
+
+const toPcmChunk = (sequence: number, captureTimeMs: number, samples: Int16Array): PcmChunk => {
+  let pcm: Uint8Array
+  if (littleEndianHost) {
+    pcm = new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength)
+  } else {
+    pcm = new Uint8Array(samples.length * 2)
+    const view = new DataView(pcm.buffer)
+    for (let i = 0; i < samples.length; i++) view.setInt16(i * 2, samples[i]!, true)
+  }
+  return { sequence, captureTimeMs, durationMs: samples.length / PCM_SAMPLES_PER_MS, samples, pcm }
+}
+
+/**
+ * Opus RTP -> 16 kHz mono s16 chunks, one per packet, for one RTP stream (one SSRC; a new SSRC
+ * resets the state).
+ *
+ * - Decoding: libopus (the `opus-decoder` WebAssembly build, bundled in the npm package) at
+ *   48 kHz stereo, averaged to mono, decimated by 3 through {@link Decimator}.
+ * - `sequence`: the extended RTP sequence number (16-bit sequence plus 65536 per wrap), mod 2^32.
+ * - `captureTimeMs`: the RTP timestamp mapped to wallclock, anchored at the arrival time of the
+ *   first packet (`anchorArrival + (ts - anchorTs) / 48`). A packet that arrives sooner than its
+ *   mapped time moves the anchor to it (the anchor packet had been delayed), and so does one whose
+ *   mapped time lags its arrival by more than `maxMappingLagMs` (sender clock drift or a pause the
+ *   timestamps do not show). Without RTCP sender reports this is the best estimate of capture time
+ *   available: it is the arrival time of the least-delayed packet, carried forward by the media clock.
+ * - Loss: sequence gaps are counted (the verdict); duplicates and late packets are dropped before
+ *   decoding. No concealment: `opus-decoder` does not expose libopus PLC for RTP-sized frames, so
+ *   a lost 20 ms frame is simply absent (the gap shows as a capture-time jump).
+ */
+export class OpusRtpDecoder {
+  private tracker = new SequenceTracker(16)
+  private readonly decimator = new Decimator()
+  private ssrc: number | undefined = undefined
+  private cycles = 0
+  private highest16: number | undefined = undefined
+  private anchorArrivalMs = 0
+  private anchorTimestamp = 0
+  private readonly maxLagMs: number
+
+  private readonly decoder: OpusDecoder<undefined>
+  private readonly options: OpusRtpDecoderOptions
+
+  private constructor(decoder: OpusDecoder<undefined>, options: OpusRtpDecoderOptions) {
+    this.decoder = decoder
+    this.options = options
+    this.maxLagMs = options.maxMappingLagMs ?? 1000
+  }
+
+  /** Creates a decoder (instantiates the WebAssembly module). */
+  static async make(options: OpusRtpDecoderOptions = {}): Promise<OpusRtpDecoder> {
+    const decoder = new OpusDecoder({ channels: 2 })
+    await decoder.ready
+    return new OpusRtpDecoder(decoder, options)
+  }
+
+  /** Frees the WebAssembly decoder memory. The instance is unusable after. */
+  free(): void {
+    this.decoder.free()
+  }
+
+  /** Extended (32-bit) sequence of an accepted 16-bit sequence. */
+  private extend(sequence16: number): number {
+    if (this.highest16 !== undefined && sequence16 < this.highest16 && this.highest16 - sequence16 > 0x8000) {
+      this.cycles += 0x10000
+    }
+    this.highest16 = sequence16
+    return (this.cycles + sequence16) % 2 ** 32
+  }
+
+  private captureTime(timestamp: number, arrivalMs: number): number {
+    const delta = (timestamp - this.anchorTimestamp) | 0 // signed 32-bit difference
+    const mapped = this.anchorArrivalMs + (delta * 1000) / OPUS_RTP_CLOCK_RATE
+    if (mapped > arrivalMs || mapped < arrivalMs - this.maxLagMs) {
+      this.anchorArrivalMs = arrivalMs
+      this.anchorTimestamp = timestamp
+      return arrivalMs
+    }
+    return mapped
+  }
+
+  private resetStream(ssrc: number, timestamp: number, arrivalMs: number): void {
+    this.ssrc = ssrc
+    this.cycles = 0
+    this.highest16 = undefined
+    this.anchorArrivalMs = arrivalMs
+    this.anchorTimestamp = timestamp
+    this.tracker = new SequenceTracker(16)
+    this.decimator.reset()
+  }
+
+  /** Counters of the current stream. */
+  get stats(): { readonly received: number; readonly lost: number; readonly duplicates: number; readonly late: number } {
+    const { received, lost, duplicates, late } = this.tracker
+    return { received, lost, duplicates, late }
+  }
+
+  /**
+   * Depacketizes and decodes one RTP packet that arrived at `arrivalMs` (ms since epoch).
+   * Fails with `malformed_rtp`, `wrong_payload_type` or `opus_decode_error`.
+   */
+  decode(bytes: Uint8Array, arrivalMs: number = Date.now()): Result.Result<OpusRtpDecoded, RtpRejected> {
+    const parsed = parseRtp(bytes)
+    if (Result.isFailure(parsed)) return Result.fail(parsed.failure)
+    const packet = parsed.success
+    if (this.options.payloadType !== undefined && packet.payloadType !== this.options.payloadType) {
+      return rtpReject("wrong_payload_type", `payload type ${packet.payloadType}, expected ${this.options.payloadType}`, packet.sequence)
+    }
+    if (packet.payload.length > MAX_OPUS_PAYLOAD_BYTES) {
+      return rtpReject("opus_decode_error", `${packet.payload.length} payload bytes`, packet.sequence)
+    }
+    if (packet.payload.length > 0) {
+      const problem = checkOpusPacket(packet.payload)
+      if (problem !== undefined) return rtpReject("opus_decode_error", problem, packet.sequence)
+    }
+    if (this.ssrc !== packet.ssrc) this.resetStream(packet.ssrc, packet.timestamp, arrivalMs)
+    const verdict = this.tracker.track(packet.sequence)
+    if (verdict._tag === "Duplicate" || verdict._tag === "Late") {
+      return Result.succeed({ chunk: undefined, verdict, payloadBytes: packet.payload.length })
+    }
+    const sequence = this.extend(packet.sequence)
+    const captureTimeMs = this.captureTime(packet.timestamp, arrivalMs)
+    if (packet.payload.length === 0) return Result.succeed({ chunk: undefined, verdict, payloadBytes: 0 })
+    const decoded = this.decoder.decodeFrame(packet.payload)
+    if (decoded.errors.length > 0 || decoded.samplesDecoded === 0) {
+      return rtpReject("opus_decode_error", decoded.errors[0]?.message ?? "no samples decoded", packet.sequence)
+    }
+    const mono = downmix(decoded.channelData, decoded.samplesDecoded)
+    const samples = floatToInt16(this.decimator.process(mono))
+    return Result.succeed({ chunk: toPcmChunk(sequence, captureTimeMs, samples), verdict, payloadBytes: packet.payload.length })
+  }
+}
+
+/** {@link OpusRtpDecoder.make} as a scoped Effect: the decoder is freed when the scope closes. */
+export const makeOpusRtpDecoder = (options: OpusRtpDecoderOptions = {}) =>
+  Effect.acquireRelease(
+    Effect.promise(() => OpusRtpDecoder.make(options)),
+    (decoder) => Effect.sync(() => decoder.free())
+  )

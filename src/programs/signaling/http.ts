@@ -1,0 +1,49 @@
+import { Effect, Layer } from "effect"
+import { HttpApiBuilder } from "effect/http-api"
+import { isSqlError, type SqlError } from "effect/sql/SqlError"
+import { AppConfig } from "../../layers/Config.ts"
+import { MediaServer } from "../../layers/MediaServer.ts"
+import { SessionEvents } from "../../layers/sessions/events.ts"
+import { SessionMetrics } from "../../layers/sessions/metrics.ts"
+import { Sessions } from "../../layers/SessionStore.ts"
+import { Api } from "../../schemas/api.ts"
+import { CurrentPrincipal, type Principal } from "../../schemas/auth.ts"
+import { SessionServices } from "../sessions/http.ts"
+import { produce, produceData } from "./produce.ts"
+import { closeTransport, connectTransport, createPlainTransport, createWebRtcTransport, restartIce, rtpCapabilities, transportStats } from "./transports.ts"
+
+type Services = AppConfig | Sessions | SessionEvents | SessionMetrics | MediaServer
+
+/** The media server over the session services; build it once, below the listeners (see SharedServices). */
+export const MediaServices = MediaServer.layer.pipe(Layer.provide(SessionServices))
+
+/** Thin adapters, as the sessions group: the principal from Authentication, SQL failures as defects (500). */
+const SignalingGroup = HttpApiBuilder.group(
+  Api,
+  "webrtc",
+  Effect.fn(function*(handlers) {
+    const services = yield* Effect.context<Services>()
+    const run = <A, E>(program: (principal: Principal) => Effect.Effect<A, E | SqlError, Services>) =>
+      Effect.gen(function*() {
+        const principal = yield* CurrentPrincipal
+        return yield* program(principal).pipe(
+          Effect.catchIf((e): e is SqlError => isSqlError(e), Effect.die),
+          Effect.provideContext(services)
+        )
+      })
+    return handlers.handleAll({
+      rtpCapabilities: ({ params }) => run((p) => rtpCapabilities(p, params.sessionId)),
+      createTransport: ({ params }) => run((p) => createWebRtcTransport(p, params.sessionId)),
+      connect: ({ params, payload }) => run((p) => connectTransport(p, params.sessionId, params.transportId, payload.dtlsParameters)),
+      produce: ({ params, payload }) => run((p) => produce(p, params.sessionId, params.transportId, payload)),
+      produceData: ({ params, payload }) => run((p) => produceData(p, params.sessionId, params.transportId, payload)),
+      restartIce: ({ params }) => run((p) => restartIce(p, params.sessionId, params.transportId)),
+      closeTransport: ({ params }) => run((p) => closeTransport(p, params.sessionId, params.transportId)),
+      stats: ({ params }) => run((p) => transportStats(p, params.sessionId, params.transportId)),
+      createPlainTransport: ({ params, payload }) => run((p) => createPlainTransport(p, params.sessionId, payload)),
+      producePlain: ({ params, payload }) => run((p) => produce(p, params.sessionId, params.transportId, payload))
+    })
+  })
+)
+
+export const SignalingHandlers = SignalingGroup.pipe(Layer.provide(Layer.mergeAll(SessionServices, MediaServices)))

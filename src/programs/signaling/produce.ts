@@ -1,0 +1,38 @@
+import { Effect } from "effect"
+import { MediaServer } from "../../layers/MediaServer.ts"
+import type { Principal } from "../../schemas/auth.ts"
+import type { Session } from "../../schemas/session.ts"
+import type { Produce, ProduceData } from "../../schemas/webrtc.ts"
+import { activateSession } from "../sessions/activate.ts"
+import { openSession } from "./access.ts"
+
+/** Media now flows: a pending session becomes active (a concurrent stop or expiry wins; that is not an error here). */
+const activate = (session: Session) =>
+  session.state === "pending"
+    ? activateSession(session.id, "media", "producer created").pipe(Effect.catchTag("IllegalTransition", () => Effect.void), Effect.asVoid)
+    : Effect.void
+
+/** An audio producer on a WebRTC or plain transport of the session. */
+export const produce = Effect.fn("signaling.produce")(function*(principal: Principal, id: string, transportId: string, request: Produce) {
+  const session = yield* openSession(principal, id)
+  const producer = yield* (yield* MediaServer).produce(id, transportId, {
+    kind: request.kind,
+    rtpParameters: request.rtpParameters,
+    ...(request.appData === undefined ? {} : { appData: { ...request.appData } })
+  })
+  yield* activate(session)
+  return { producerId: producer.id }
+})
+
+/** A data producer (SCTP) on a WebRTC transport of the session. */
+export const produceData = Effect.fn("signaling.produceData")(function*(principal: Principal, id: string, transportId: string, request: ProduceData) {
+  const session = yield* openSession(principal, id)
+  const dataProducer = yield* (yield* MediaServer).produceData(id, transportId, {
+    sctpStreamParameters: request.sctpStreamParameters,
+    ...(request.label === undefined ? {} : { label: request.label }),
+    ...(request.protocol === undefined ? {} : { protocol: request.protocol }),
+    ...(request.appData === undefined ? {} : { appData: { ...request.appData } })
+  })
+  yield* activate(session)
+  return { dataProducerId: dataProducer.id }
+})

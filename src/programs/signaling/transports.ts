@@ -1,0 +1,42 @@
+import { Effect } from "effect"
+import { MediaServer } from "../../layers/MediaServer.ts"
+import type { Principal } from "../../schemas/auth.ts"
+import type { CreatePlainTransport, DtlsParameters } from "../../schemas/webrtc.ts"
+import { openSession } from "./access.ts"
+
+/** Router RTP capabilities of the session (its router is made on first use). */
+export const rtpCapabilities = Effect.fn("signaling.rtpCapabilities")(function*(principal: Principal, id: string) {
+  yield* openSession(principal, id)
+  const caps = yield* (yield* MediaServer).rtpCapabilities(id)
+  return { codecs: caps.codecs ?? [], headerExtensions: caps.headerExtensions ?? [] }
+})
+
+export const createWebRtcTransport = Effect.fn("signaling.createWebRtcTransport")(function*(principal: Principal, id: string) {
+  yield* openSession(principal, id)
+  return yield* (yield* MediaServer).createWebRtcTransport(id)
+})
+
+export const createPlainTransport = Effect.fn("signaling.createPlainTransport")(function*(principal: Principal, id: string, options: CreatePlainTransport) {
+  yield* openSession(principal, id)
+  return yield* (yield* MediaServer).createPlainTransport(id, options)
+})
+
+export const connectTransport = Effect.fn("signaling.connect")(function*(principal: Principal, id: string, transportId: string, dtlsParameters: DtlsParameters) {
+  yield* openSession(principal, id)
+  yield* (yield* MediaServer).connectTransport(id, transportId, dtlsParameters)
+})
+
+export const restartIce = Effect.fn("signaling.restartIce")(function*(principal: Principal, id: string, transportId: string) {
+  yield* openSession(principal, id)
+  return { iceParameters: yield* (yield* MediaServer).restartIce(id, transportId) }
+})
+
+export const closeTransport = Effect.fn("signaling.closeTransport")(function*(principal: Principal, id: string, transportId: string) {
+  yield* openSession(principal, id)
+  yield* (yield* MediaServer).closeTransport(id, transportId)
+})
+
+export const transportStats = Effect.fn("signaling.transportStats")(function*(principal: Principal, id: string, transportId: string) {
+  yield* openSession(principal, id)
+  return yield* (yield* MediaServer).transportStats(id, transportId)
+})

@@ -1,0 +1,69 @@
+import { Schema } from "effect"
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
+import { Authentication } from "./auth.ts"
+import { UserRateLimit } from "./rate-limit.ts"
+import { SessionClosed, SessionForbidden, SessionNotFound } from "./session.ts"
+import {
+  ConnectTransport,
+  CreatePlainTransport,
+  DataProducerCreated,
+  IceRestarted,
+  MediaNotFound,
+  MediaRejected,
+  PlainTransportInfo,
+  Produce,
+  ProduceData,
+  ProducerCreated,
+  RtpCapabilities,
+  TransportStats,
+  WebRtcTransportInfo
+} from "./webrtc.ts"
+
+const session = { sessionId: Schema.String }
+const transport = { sessionId: Schema.String, transportId: Schema.String }
+const access = [SessionNotFound, SessionForbidden, SessionClosed] as const
+const media = [...access, MediaNotFound, MediaRejected] as const
+
+/** WebRTC (and plain RTP) signaling for the caller's own open session, under the path earlier clients know. */
+export class WebRtcApi extends HttpApiGroup.make("webrtc")
+  .add(
+    HttpApiEndpoint.get("rtpCapabilities", "/:sessionId/rtp-capabilities", { params: session, success: RtpCapabilities, error: access }),
+    HttpApiEndpoint.post("createTransport", "/:sessionId/transports", {
+      params: session,
+      success: WebRtcTransportInfo.pipe(HttpApiSchema.status(201)),
+      error: access
+    }),
+    HttpApiEndpoint.post("connect", "/:sessionId/transports/:transportId/connect", { params: transport, payload: ConnectTransport, error: media }),
+    HttpApiEndpoint.post("produce", "/:sessionId/transports/:transportId/produce", {
+      params: transport,
+      payload: Produce,
+      success: ProducerCreated.pipe(HttpApiSchema.status(201)),
+      error: media
+    }),
+    HttpApiEndpoint.post("produceData", "/:sessionId/transports/:transportId/produce-data", {
+      params: transport,
+      payload: ProduceData,
+      success: DataProducerCreated.pipe(HttpApiSchema.status(201)),
+      error: media
+    }),
+    HttpApiEndpoint.post("restartIce", "/:sessionId/transports/:transportId/restart-ice", { params: transport, success: IceRestarted, error: media }),
+    HttpApiEndpoint.delete("closeTransport", "/:sessionId/transports/:transportId", { params: transport, error: [...access, MediaNotFound] }),
+    HttpApiEndpoint.get("stats", "/:sessionId/transports/:transportId/stats", { params: transport, success: TransportStats, error: media }),
+    HttpApiEndpoint.post("createPlainTransport", "/:sessionId/plain-transports", {
+      params: session,
+      payload: CreatePlainTransport,
+      success: PlainTransportInfo.pipe(HttpApiSchema.status(201)),
+      error: access
+    }),
+    HttpApiEndpoint.post("producePlain", "/:sessionId/plain-transports/:transportId/produce", {
+      params: transport,
+      payload: Produce,
+      success: ProducerCreated.pipe(HttpApiSchema.status(201)),
+      error: media
+    })
+  )
+  .prefix("/api/webrtc")
+  .middleware(UserRateLimit)
+  .middleware(Authentication)
+  .annotateMerge(OpenApi.annotations({ title: "WebRTC signaling", description: "Router capabilities, WebRTC and plain RTP transports, producers" }))
+{}

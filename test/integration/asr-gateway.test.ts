@@ -1,0 +1,228 @@
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Layer, Schedule, Stream } from "effect"
+import { createServer, type Socket } from "node:net"
+import { makeAsrGateway } from "../../src/layers/AsrGateway.ts"
+import { AppConfig } from "../../src/layers/Config.ts"
+import { Health } from "../../src/layers/Health.ts"
+import { Metrics } from "../../src/layers/Metrics.ts"
+import type { SinkAudioChunk } from "../../src/schemas/asr.ts"
+import { FakeAsrGateway, startFakeAsr } from "../support/fake-asr.ts"
+
+/** 100 ms of 16 kHz s16le audio whose samples all carry `sequence`. */
+const chunk = (sequence: number): SinkAudioChunk => {
+  const pcm = new Int16Array(1600).fill(sequence % 32_000)
+  return { sequence, captureTimeMs: 1_700_000_000_000 + sequence * 100, pcm: new Uint8Array(pcm.buffer) }
+}
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i)
+
+const deps = (env: Record<string, string>) =>
+  Layer.mergeAll(Health.layer, Metrics.layer).pipe(Layer.provideMerge(AppConfig.layerFrom({
+    LOG_LEVEL: "error",
+    ASR_DEADLINE_MS: "1000",
+    ASR_RECONNECT_BASE_MS: "20",
+    ASR_RECONNECT_MAX_MS: "200",
+    ...env
+  })))
+
+/** Retries `probe` every 20 ms until it holds (up to `seconds`). */
+const eventually = (probe: Effect.Effect<boolean>, seconds = 10) =>
+  Effect.flatMap(probe, (ok) => ok ? Effect.void : Effect.fail("not yet")).pipe(
+    Effect.retry(Schedule.spaced("20 millis")),
+    Effect.timeout(`${seconds} seconds`),
+    Effect.orDie
+  )
+
+const sameList = (a: ReadonlyArray<number>, b: ReadonlyArray<number>) => a.length === b.length && a.every((x, i) => x === b[i])
+
+/** Each stream (connection) delivers ascending sequences without gaps (replays restart lower, then continue). */
+const assertInOrderPerStream = (fake: FakeAsrGateway, sessionId: string) => {
+  const byStream = new Map<number, Array<number>>()
+  for (const c of fake.chunks(sessionId)) byStream.set(c.stream, [...(byStream.get(c.stream) ?? []), c.sequence])
+  for (const [stream, seqs] of byStream) {
+    for (let i = 1; i < seqs.length; i++) {
+      assert.strictEqual(seqs[i], seqs[i - 1]! + 1, `stream ${stream}: ${seqs[i - 1]} then ${seqs[i]}`)
+    }
+  }
+}
+
+const metric = (name: string) =>
+  Effect.flatMap(Metrics, ({ registry }) => Effect.promise(() => registry.getSingleMetricAsString(name)))
+
+let fakes: Array<FakeAsrGateway> = []
+afterEach(() => {
+  for (const f of fakes) f.stop()
+  fakes = []
+})
+const fake = () => Effect.promise(async () => {
+  const f = await startFakeAsr()
+  fakes.push(f)
+  return f
+})
+
+describe("AsrGateway", () => {
+  it.live("delivers chunks in order with no gaps and streams transcripts back", () =>
+    Effect.gen(function*() {
+      const asr = yield* fake()
+      const gateway = yield* makeAsrGateway(asr.url)
+      const stream = yield* gateway.openStream("s1")
+      const collected = yield* Effect.forkChild(Stream.runCollect(stream.transcripts))
+      for (const n of range(0, 30)) yield* stream.send(chunk(n))
+      yield* stream.close
+      const transcripts = yield* Fiber.join(collected)
+      assert.deepStrictEqual(asr.sequences("s1"), range(0, 30))
+      assert.deepStrictEqual(asr.chunks("s1").map((c) => c.sequence), range(0, 30))
+      const first = asr.chunks("s1")[7]!
+      assert.strictEqual(first.sampleRate, 16_000)
+      assert.strictEqual(first.captureTimeMs, 1_700_000_000_700)
+      assert.strictEqual(first.pcm.readInt16LE(0), 7)
+      assert.deepStrictEqual(transcripts.map((t) => t.text), ["chunk 0..9", "chunk 10..19", "chunk 20..29"])
+      assert.deepStrictEqual(transcripts.map((t) => [t.startMs, t.endMs, t.isFinal]), [[0, 1000, true], [1000, 2000, true], [2000, 3000, true]])
+      assert.include(yield* metric("auralink_asr_chunks_sent_total"), "auralink_asr_chunks_sent_total 30")
+      const health = yield* Health
+      const ready = yield* health.readiness
+      const dep = ready.dependencies.find((d) => d.name === "asr_gateway")
+      assert.deepStrictEqual([dep?.status, dep?.critical], ["up", false])
+      const sections = yield* health.sections
+      assert.deepInclude(sections["asr"] as object, { sink: "asr_gateway", breaker: "closed", streams: 0 })
+    }).pipe(Effect.provide(deps({}))))
+
+  it.live("gateway down at start: breaker opens after the configured failures, audio is buffered and delivered when it is back", () =>
+    Effect.gen(function*() {
+      const asr = yield* fake()
+      asr.stop()
+      const gateway = yield* makeAsrGateway(asr.url)
+      const stream = yield* gateway.openStream("s2")
+      for (const n of range(0, 20)) yield* stream.send(chunk(n))
+      yield* eventually(Effect.map(gateway.breaker.state, (s) => s === "open"))
+      assert.include(yield* metric("auralink_circuit_breaker_state"), 'auralink_circuit_breaker_state{name="asr_gateway"} 2')
+      const health = yield* Health
+      const dep = (yield* health.readiness).dependencies.find((d) => d.name === "asr_gateway")
+      assert.strictEqual(dep?.status, "down")
+      assert.deepStrictEqual(asr.chunks("s2"), [])
+      yield* Effect.promise(() => asr.start())
+      yield* eventually(Effect.sync(() => sameList(asr.sequences("s2"), range(0, 20))))
+      for (const n of range(20, 30)) yield* stream.send(chunk(n))
+      yield* stream.close
+      assert.deepStrictEqual(asr.sequences("s2"), range(0, 30))
+      assertInOrderPerStream(asr, "s2")
+      assert.strictEqual(yield* gateway.breaker.state, "closed")
+      assert.notInclude(yield* metric("auralink_asr_chunks_dropped_total"), 'reason="replay_buffer_full"')
+    }).pipe(Effect.provide(deps({ ASR_DEADLINE_MS: "300", ASR_BREAKER_FAILURES: "3", ASR_BREAKER_RESET_MS: "1000" }))))
+
+  it.live("killed mid-stream and restarted on the same port: nothing lost within the buffer window", () =>
+    Effect.gen(function*() {
+      const asr = yield* fake()
+      const gateway = yield* makeAsrGateway(asr.url)
+      const stream = yield* gateway.openStream("s3")
+      for (const n of range(0, 10)) yield* stream.send(chunk(n))
+      yield* eventually(Effect.sync(() => asr.sequences("s3").length === 10))
+      asr.stop()
+      for (const n of range(10, 30)) {
+        yield* stream.send(chunk(n))
+        yield* Effect.sleep("10 millis")
+      }
+      yield* Effect.promise(() => asr.start())
+      for (const n of range(30, 40)) yield* stream.send(chunk(n))
+      yield* eventually(Effect.sync(() => sameList(asr.sequences("s3"), range(0, 40))))
+      yield* stream.close
+      assertInOrderPerStream(asr, "s3")
+      const stats = yield* Effect.flatMap(gateway.sessions, (all) => Effect.succeed(all.size))
+      assert.strictEqual(stats, 0)
+      assert.include(yield* metric("auralink_asr_reconnects_total"), "auralink_asr_reconnects_total 1")
+      assert.notInclude(yield* metric("auralink_asr_chunks_dropped_total"), 'reason="replay_buffer_full"')
+    }).pipe(Effect.provide(deps({ ASR_DEADLINE_MS: "300" }))))
+
+  it.live("an outage longer than the buffer window drops the oldest chunks and counts them", () =>
+    Effect.gen(function*() {
+      const asr = yield* fake()
+      const gateway = yield* makeAsrGateway(asr.url)
+      const stream = yield* gateway.openStream("s4")
+      for (const n of range(0, 3)) yield* stream.send(chunk(n))
+      yield* eventually(Effect.sync(() => asr.sequences("s4").length === 3))
+      asr.stop()
+      // 20 chunks of 100 ms while down; the buffer keeps the newest 500 ms (5 chunks).
+      for (const n of range(3, 23)) yield* stream.send(chunk(n))
+      const handle = (yield* gateway.sessions).get("s4")!
+      yield* eventually(Effect.map(handle.stats, (s) => s.dropped === 15))
+      yield* Effect.promise(() => asr.start())
+      yield* eventually(Effect.sync(() => sameList(asr.sequences("s4"), [...range(0, 3), ...range(18, 23)])))
+      yield* stream.close
+      assert.include(yield* metric("auralink_asr_chunks_dropped_total"), 'auralink_asr_chunks_dropped_total{reason="replay_buffer_full"} 15')
+      assertInOrderPerStream(asr, "s4")
+    }).pipe(Effect.provide(deps({ ASR_REPLAY_BUFFER_MS: "500", ASR_DEADLINE_MS: "300" }))))
+
+  it.live("a slow gateway back-pressures send: the queue never exceeds its capacity and memory stays bounded", () =>
+    Effect.gen(function*() {
+      const asr = yield* fake()
+      asr.readDelayMs = 10
+      const gateway = yield* makeAsrGateway(asr.url)
+      const stream = yield* gateway.openStream("s5")
+      const handle = (yield* gateway.sessions).get("s5")!
+      yield* eventually(Effect.map(handle.stats, (s) => s.connected))
+      let maxInFlight = 0
+      const started = Date.now()
+      for (const n of range(0, 300)) {
+        yield* stream.send(chunk(n))
+        const stats = yield* handle.stats
+        maxInFlight = Math.max(maxInFlight, n + 1 - asr.chunks("s5").length)
+        assert.isAtMost(stats.queued, 8)
+      }
+      const elapsed = Date.now() - started
+      yield* stream.close
+      const stats = yield* handle.stats
+      assert.isAtMost(stats.maxQueued, 8)
+      // 300 reads at 10 ms each: send had to wait for most of them.
+      assert.isAtLeast(elapsed, 1500)
+      // Queue + HTTP/2 window + grpc-js buffers: bounded, far below the 300 chunks offered.
+      assert.isBelow(maxInFlight, 80)
+      assert.deepStrictEqual(asr.sequences("s5"), range(0, 300))
+      assert.strictEqual(stats.reconnects, 0)
+    }).pipe(Effect.provide(deps({ ASR_QUEUE_CAPACITY: "8", ASR_DEADLINE_MS: "5000" }))))
+
+  it.live("honours the deadline: a gateway that never answers counts as a failure within ASR_DEADLINE_MS", () =>
+    Effect.gen(function*() {
+      // A TCP listener that accepts and never speaks HTTP/2.
+      const sockets = new Set<Socket>()
+      const blackhole = createServer((socket) => sockets.add(socket))
+      const port = yield* Effect.callback<number>((resume) => {
+        blackhole.listen(0, "127.0.0.1", () => {
+          const address = blackhole.address()
+          resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
+        })
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => (sockets.forEach((s) => s.destroy()), blackhole.close())))
+      const gateway = yield* makeAsrGateway(`127.0.0.1:${port}`)
+      const stream = yield* gateway.openStream("s6")
+      yield* stream.send(chunk(0))
+      const started = Date.now()
+      yield* eventually(Effect.map(gateway.breaker.failures, (n) => n >= 1), 5)
+      const firstFailure = Date.now() - started
+      assert.isAtLeast(firstFailure, 150)
+      assert.isAtMost(firstFailure, 1500)
+      yield* eventually(Effect.map(gateway.breaker.state, (s) => s === "open"), 5)
+      const handle = (yield* gateway.sessions).get("s6")!
+      assert.strictEqual((yield* handle.stats).connected, false)
+    }).pipe(Effect.provide(deps({ ASR_DEADLINE_MS: "200", ASR_BREAKER_FAILURES: "2" }))))
+
+  it.live("a stalled stream (writes not taken within the deadline) is failed and re-established", () =>
+    Effect.gen(function*() {
+      const asr = yield* fake()
+      const gateway = yield* makeAsrGateway(asr.url)
+      const stream = yield* gateway.openStream("s7")
+      const handle = (yield* gateway.sessions).get("s7")!
+      yield* eventually(Effect.map(handle.stats, (s) => s.connected))
+      asr.stall()
+      const started = Date.now()
+      const sender = yield* Effect.forkChild(Effect.forEach(range(0, 200), (n) => stream.send(chunk(n)), { discard: true }))
+      yield* eventually(Effect.map(handle.stats, (s) => s.reconnects >= 1), 10)
+      // Detected one deadline after the HTTP/2 window filled, not earlier.
+      assert.isAtLeast(Date.now() - started, 500)
+      asr.unstall()
+      yield* Fiber.join(sender)
+      yield* stream.close
+      // The newest 5 s (50 chunks) were replayed on the new stream; the gateway has them all.
+      const got = new Set(asr.sequences("s7"))
+      assert.isTrue(range(150, 200).every((n) => got.has(n)), "last 5 s delivered")
+      assertInOrderPerStream(asr, "s7")
+    }).pipe(Effect.provide(deps({ ASR_DEADLINE_MS: "500", ASR_QUEUE_CAPACITY: "4" }))))
+})

@@ -1,0 +1,262 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Fiber, Layer, Stream } from "effect"
+import { AudioMetrics } from "../../src/layers/audio/metrics.ts"
+import { Metrics } from "../../src/layers/Metrics.ts"
+import { encodeChunk } from "../../src/programs/audio/pcm.ts"
+import {
+  type AudioIngest,
+  type AudioSource,
+  type AudioSourceHandlers,
+  dataChannelIngest,
+  type ReceivedChunk,
+  rtpIngest
+} from "../../src/programs/audio/pipeline.ts"
+import { captureOpusRtp } from "../support/ffmpeg-rtp.ts"
+import { checkToneSequence, concatSamples, toneSequence } from "../support/tones.ts"
+
+const TestLayer = AudioMetrics.layer.pipe(Layer.provideMerge(Metrics.layer))
+
+/** A callback-style source driven by the test, like a mediasoup consumer's events. */
+const fakeSource = (flow?: { readonly pausable: boolean }) => {
+  let handlers: AudioSourceHandlers | undefined
+  const replies: Array<string> = []
+  const state = { subscribed: false, unsubscribed: false, paused: false, pauses: 0, resumes: 0 }
+  const source: AudioSource = {
+    subscribe: (h) => {
+      handlers = h
+      state.subscribed = true
+      return () => {
+        state.unsubscribed = true
+      }
+    },
+    reply: (text) => replies.push(text),
+    ...(flow?.pausable
+      ? {
+        pause: () => {
+          state.paused = true
+          state.pauses++
+        },
+        resume: () => {
+          state.paused = false
+          state.resumes++
+        }
+      }
+      : {})
+  }
+  const h = () => {
+    if (handlers === undefined) throw new Error("not subscribed")
+    return handlers
+  }
+  return {
+    source,
+    replies,
+    state,
+    push: (message: Uint8Array) => h().push(message),
+    end: () => h().end(),
+    fail: (cause: unknown) => h().fail(cause)
+  }
+}
+
+/** Splits samples into data-channel chunks of `chunkMs`. */
+const chunksOf = (samples: Int16Array, chunkMs = 20, firstSequence = 0, captureStart = Date.now() - 5000) => {
+  const per = chunkMs * 16
+  const out: Array<Uint8Array> = []
+  for (let i = 0, n = 0; i + per <= samples.length; i += per, n++) {
+    out.push(encodeChunk({ sequence: firstSequence + n, captureTimeMs: captureStart + n * chunkMs, samples: samples.subarray(i, i + per) }))
+  }
+  return out
+}
+
+/** Sum of a metric's samples matching `labels`; `series` picks a histogram's `_count`/`_sum`. */
+const metricValue = (name: string, labels: Record<string, string>, series: string = name) =>
+  Effect.gen(function*() {
+    const { registry } = yield* Metrics
+    const metric = registry.getSingleMetric(name)
+    if (metric === undefined) return assert.fail(`no metric ${name}`)
+    const data = yield* Effect.promise(async () => metric.get())
+    return data.values
+      .filter((v) => ((v as { metricName?: string }).metricName ?? name) === series)
+      .filter((v) => Object.entries(labels).every(([k, x]) => (v.labels as Record<string, unknown>)[k] === x))
+      .reduce((sum, v) => sum + v.value, 0)
+  })
+
+const collect = (audio: AudioIngest) => Effect.map(Stream.runCollect(audio.stream), (chunks) => Array.from(chunks))
+
+describe("audio pipeline", () => {
+  it.effect("data channel: validated chunks follow the tone sequence; bad chunks are dropped, counted and answered", () =>
+    Effect.gen(function*() {
+      const fake = fakeSource()
+      const audio = yield* dataChannelIngest(fake.source, { capacity: 1000 })
+      assert.isTrue(fake.state.subscribed)
+      const good = chunksOf(toneSequence({ sampleRate: 16_000 }))
+      const bad: Array<Uint8Array> = [
+        new Uint8Array(8), // too_short
+        (() => {
+          const c = encodeChunk({ sequence: 9000, captureTimeMs: Date.now(), samples: new Int16Array(320) })
+          c[0] = 2
+          return c
+        })(), // bad_version
+        encodeChunk({ sequence: 9001, captureTimeMs: Date.now(), samples: new Int16Array(320) }).subarray(0, 16 + 321), // odd
+        encodeChunk({ sequence: 9002, captureTimeMs: Date.now(), samples: new Int16Array(80) }), // too_short_duration
+        encodeChunk({ sequence: 9003, captureTimeMs: Date.now(), samples: new Int16Array(16_160) }), // too_long_duration
+        encodeChunk({ sequence: 9004, captureTimeMs: Date.now(), samples: new Int16Array(40_000) }), // too_large
+        encodeChunk({ sequence: 9005, captureTimeMs: 0, samples: new Int16Array(320) }) // bad_capture_time
+      ]
+      // Interleave the bad chunks with the good ones, drop two good ones (a gap) and repeat one.
+      let sent = 0
+      good.forEach((chunk, i) => {
+        if (i === 30 || i === 31) return
+        fake.push(chunk)
+        sent++
+        if (i === 40) fake.push(chunk)
+        if (i % 10 === 5 && bad.length > 0) fake.push(bad.shift()!)
+      })
+      fake.end()
+      const chunks = yield* collect(audio)
+      assert.strictEqual(chunks.length, sent)
+      assert.isTrue(chunks.every((c) => c.path === "datachannel" && c.durationMs === 20))
+      const check = checkToneSequence(concatSamples(chunks.map((c) => c.samples)), 16_000)
+      assert.isTrue(check.ok, check.reason)
+      const replies = fake.replies.map((r) => JSON.parse(r) as { type: string; reason: string; sequence?: number })
+      assert.deepStrictEqual(replies.map((r) => r.reason), [
+        "too_short",
+        "bad_version",
+        "odd_sample_bytes",
+        "too_short_duration",
+        "too_long_duration",
+        "too_large",
+        "bad_capture_time"
+      ])
+      assert.isTrue(replies.every((r) => r.type === "error"))
+      assert.isUndefined(replies[0]!.sequence)
+      assert.strictEqual(replies[1]!.sequence, 9000)
+      const stats = audio.stats()
+      assert.deepStrictEqual(
+        [stats.rejected, stats.lost, stats.duplicates, stats.late, stats.overflow, stats.emitted],
+        [7, 2, 1, 0, 0, sent]
+      )
+      assert.strictEqual(yield* metricValue("auralink_audio_chunks_total", { path: "datachannel" }), sent)
+      assert.strictEqual(yield* metricValue("auralink_audio_loss_total", { path: "datachannel" }), 2)
+      assert.strictEqual(yield* metricValue("auralink_audio_chunk_rejects_total", { reason: "odd_sample_bytes" }), 1)
+      assert.strictEqual(yield* metricValue("auralink_audio_chunk_rejects_total", { path: "datachannel" }), 7)
+      assert.strictEqual(yield* metricValue("auralink_audio_chunks_dropped_total", { reason: "duplicate" }), 1)
+      const bytes = good.filter((_, i) => i !== 30 && i !== 31).reduce((n, c) => n + c.byteLength, 0) + good[40]!.byteLength
+      const badBytes = 8 + 656 + 337 + 176 + 32_336 + 80_016 + 656
+      assert.strictEqual(yield* metricValue("auralink_audio_bytes_total", { path: "datachannel" }), bytes + badBytes)
+      assert.strictEqual(yield* metricValue("auralink_audio_server_latency_ms", { path: "datachannel" }, "auralink_audio_server_latency_ms_count"), sent)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.effect("RTP: ffmpeg Opus packets come out as 16 kHz chunks that follow the tone sequence", () =>
+    Effect.gen(function*() {
+      const packets = yield* Effect.promise(() => captureOpusRtp({ channels: 2 }))
+      const fake = fakeSource()
+      const audio = yield* rtpIngest(fake.source, { capacity: 1000, decoder: { payloadType: 111 } })
+      for (const { packet } of packets) fake.push(packet)
+      fake.push(Uint8Array.of(1, 2, 3)) // malformed
+      fake.end()
+      const chunks = yield* collect(audio)
+      assert.strictEqual(chunks.length, packets.length)
+      assert.isTrue(chunks.every((c, i) => c.path === "rtp" && c.samples.length === 320 && (i === 0 || c.sequence === chunks[i - 1]!.sequence + 1)))
+      const check = checkToneSequence(concatSamples(chunks.map((c) => c.samples)), 16_000)
+      assert.isTrue(check.ok, check.reason)
+      assert.strictEqual(audio.stats().lost, 0)
+      assert.strictEqual(yield* metricValue("auralink_audio_chunks_total", { path: "rtp" }), packets.length)
+      assert.strictEqual(yield* metricValue("auralink_audio_chunk_rejects_total", { path: "rtp", reason: "malformed_rtp" }), 1)
+      assert.strictEqual(yield* metricValue("auralink_audio_loss_total", { path: "rtp" }), 0)
+      assert.isAbove(yield* metricValue("auralink_audio_bytes_total", { path: "rtp" }), packets.length * 10)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.live("bounded buffer: a fast producer and a slow consumer never exceed capacity; overflow drops the oldest", () =>
+    Effect.gen(function*() {
+      const fake = fakeSource()
+      const capacity = 16
+      const audio = yield* dataChannelIngest(fake.source, { capacity })
+      const chunks = chunksOf(toneSequence({ tones: [440], toneMs: 4000 }), 10) // 400 chunks
+      const received: Array<ReceivedChunk> = []
+      const consumer = yield* Stream.runForEach(audio.stream, (chunk) =>
+        Effect.andThen(Effect.sync(() => received.push(chunk)), Effect.sleep("2 millis"))).pipe(Effect.forkChild)
+      let maxDepth = 0
+      // Bursts of 20 chunks per macrotask: far faster than the consumer.
+      for (let i = 0; i < chunks.length; i += 20) {
+        for (const chunk of chunks.slice(i, i + 20)) {
+          fake.push(chunk)
+          maxDepth = Math.max(maxDepth, audio.stats().depth)
+        }
+        yield* Effect.promise(() => new Promise((r) => setImmediate(r)))
+      }
+      fake.end()
+      yield* Fiber.join(consumer)
+      const stats = audio.stats()
+      assert.isAtMost(maxDepth, capacity)
+      assert.isAtMost(stats.highWater, capacity)
+      assert.strictEqual(stats.highWater, capacity, "the producer did fill the buffer")
+      assert.isAbove(stats.overflow, 0)
+      assert.strictEqual(stats.accepted, chunks.length)
+      assert.strictEqual(received.length + stats.overflow, chunks.length)
+      // What survives is in order, and the newest chunk always survives (drop oldest).
+      for (let i = 1; i < received.length; i++) assert.isAbove(received[i]!.sequence, received[i - 1]!.sequence)
+      assert.strictEqual(received[received.length - 1]!.sequence, chunks.length - 1)
+      assert.strictEqual(yield* metricValue("auralink_audio_chunks_dropped_total", { reason: "overflow" }), stats.overflow)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.live("bounded buffer: a pausable source is held back instead (no drops, all chunks in order)", () =>
+    Effect.gen(function*() {
+      const fake = fakeSource({ pausable: true })
+      const capacity = 8
+      const audio = yield* dataChannelIngest(fake.source, { capacity })
+      const chunks = chunksOf(toneSequence({ tones: [440], toneMs: 2000 }), 10) // 200 chunks
+      const received: Array<ReceivedChunk> = []
+      const consumer = yield* Stream.runForEach(audio.stream, (chunk) =>
+        Effect.andThen(Effect.sync(() => received.push(chunk)), Effect.sleep("1 millis"))).pipe(Effect.forkChild)
+      let next = 0
+      while (next < chunks.length) {
+        // A producer that honours pause(), like a socket reader: it stops pushing until resume().
+        while (next < chunks.length && !fake.state.paused) fake.push(chunks[next++]!)
+        yield* Effect.promise(() => new Promise((r) => setTimeout(r, 1)))
+      }
+      fake.end()
+      yield* Fiber.join(consumer)
+      const stats = audio.stats()
+      assert.isAtMost(stats.highWater, capacity)
+      assert.strictEqual(stats.overflow, 0)
+      assert.isAbove(fake.state.pauses, 0)
+      assert.strictEqual(fake.state.resumes, fake.state.pauses)
+      assert.deepStrictEqual(received.map((c) => c.sequence), chunks.map((_, i) => i))
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.effect("a failed source fails the stream after the buffered chunks; closing the scope unsubscribes", () =>
+    Effect.gen(function*() {
+      const fake = fakeSource()
+      const exit = yield* Effect.scoped(
+        Effect.gen(function*() {
+          const audio = yield* dataChannelIngest(fake.source, { capacity: 4 })
+          for (const chunk of chunksOf(toneSequence({ tones: [440], toneMs: 60 }))) fake.push(chunk)
+          fake.fail(new Error("transport closed"))
+          const seen: Array<number> = []
+          const exit = yield* Effect.exit(Stream.runForEach(audio.stream, (c) => Effect.sync(() => seen.push(c.sequence))))
+          assert.deepStrictEqual(seen, [0, 1, 2])
+          return exit
+        })
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) assert.include(String(exit.cause), "AudioSourceError")
+      assert.isTrue(fake.state.unsubscribed)
+      // Messages after the scope closed are ignored.
+      fake.push(chunksOf(toneSequence({ tones: [440], toneMs: 20 }))[0]!)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.effect("latency: manual mode observes when the sink says so", () =>
+    Effect.gen(function*() {
+      let now = 1000
+      const fake = fakeSource()
+      const audio = yield* dataChannelIngest(fake.source, { capacity: 4, latency: "manual", monotonicNow: () => now })
+      fake.push(chunksOf(toneSequence({ tones: [440], toneMs: 20 }))[0]!)
+      fake.end()
+      const [chunk] = yield* collect(audio)
+      assert.strictEqual(yield* metricValue("auralink_audio_server_latency_ms", { path: "datachannel" }, "auralink_audio_server_latency_ms_count"), 0)
+      now += 3
+      audio.delivered(chunk!)
+      assert.strictEqual(yield* metricValue("auralink_audio_server_latency_ms", { path: "datachannel" }, "auralink_audio_server_latency_ms_count"), 1)
+      assert.strictEqual(yield* metricValue("auralink_audio_server_latency_ms", { path: "datachannel" }, "auralink_audio_server_latency_ms_sum"), 3)
+    }).pipe(Effect.provide(TestLayer)))
+})

@@ -1,0 +1,105 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Stream } from "effect"
+import { execFileSync } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { AudioSink } from "../../src/layers/AudioSink.ts"
+import { AppConfig } from "../../src/layers/Config.ts"
+import { Health } from "../../src/layers/Health.ts"
+import { Metrics } from "../../src/layers/Metrics.ts"
+import { makeRecordingSink } from "../../src/layers/RecordingSink.ts"
+import type { SinkAudioChunk } from "../../src/schemas/asr.ts"
+
+const deps = (dataDir: string, env: Record<string, string> = {}) =>
+  Layer.mergeAll(Health.layer, Metrics.layer).pipe(Layer.provideMerge(AppConfig.layerFrom({ LOG_LEVEL: "error", DATA_DIR: dataDir, ...env })))
+
+/** 100 ms of a 440 Hz tone at 16 kHz, phase-continuous across chunks. */
+const tone = (sequence: number): SinkAudioChunk => {
+  const samples = new Int16Array(1600)
+  for (let i = 0; i < samples.length; i++) {
+    samples[i] = Math.round(8000 * Math.sin((2 * Math.PI * 440 * (sequence * 1600 + i)) / 16_000))
+  }
+  return { sequence, captureTimeMs: sequence * 100, pcm: new Uint8Array(samples.buffer) }
+}
+
+const hasFfprobe = (() => {
+  try {
+    execFileSync("ffprobe", ["-version"], { stdio: "ignore" })
+    return true
+  } catch {
+    return false
+  }
+})()
+
+describe("RecordingSink", () => {
+  const firstDir = mkdtempSync(join(tmpdir(), "auralink-rec-"))
+  it.effect("writes a valid WAV per session whose header sizes match the data and whose samples are what was sent", () =>
+    Effect.gen(function*() {
+      const dataDir = firstDir
+      const sink = yield* makeRecordingSink
+      const chunks = Array.from({ length: 25 }, (_, n) => tone(n))
+      const path = sink.pathOf("session-1")
+      yield* Effect.scoped(Effect.gen(function*() {
+        const stream = yield* sink.openStream("session-1")
+        for (const c of chunks) yield* stream.send(c)
+        assert.deepStrictEqual(yield* Stream.runCollect(stream.transcripts), [])
+        // Before close the header still says 0 bytes.
+        assert.strictEqual(readFileSync(path).readUInt32LE(40), 0)
+      }))
+      assert.strictEqual(path, join(dataDir, "recordings", "session-1.wav"))
+      const file = readFileSync(path)
+      const dataBytes = 25 * 3200
+      assert.strictEqual(file.length, 44 + dataBytes)
+      assert.strictEqual(file.toString("ascii", 0, 4), "RIFF")
+      assert.strictEqual(file.readUInt32LE(4), 36 + dataBytes)
+      assert.strictEqual(file.toString("ascii", 8, 16), "WAVEfmt ")
+      assert.deepStrictEqual(
+        [file.readUInt16LE(20), file.readUInt16LE(22), file.readUInt32LE(24), file.readUInt32LE(28), file.readUInt16LE(32), file.readUInt16LE(34)],
+        [1, 1, 16_000, 32_000, 2, 16]
+      )
+      assert.strictEqual(file.toString("ascii", 36, 40), "data")
+      assert.strictEqual(file.readUInt32LE(40), dataBytes)
+      const expected = Buffer.concat(chunks.map((c) => Buffer.from(c.pcm)))
+      assert.isTrue(file.subarray(44).equals(expected), "samples equal what was sent")
+      if (hasFfprobe) {
+        const probe = JSON.parse(execFileSync("ffprobe", ["-v", "error", "-show_streams", "-show_format", "-of", "json", path]).toString()) as {
+          streams: Array<{ codec_name: string; sample_rate: string; channels: number }>
+          format: { duration: string }
+        }
+        assert.deepStrictEqual(
+          [probe.streams[0]?.codec_name, probe.streams[0]?.sample_rate, probe.streams[0]?.channels],
+          ["pcm_s16le", "16000", 1]
+        )
+        assert.closeTo(Number(probe.format.duration), 2.5, 0.001)
+      }
+      // A closed stream refuses more audio.
+      const stream = yield* Effect.scoped(sink.openStream("session-2"))
+      const refused = yield* Effect.flip(stream.send(tone(0)))
+      assert.strictEqual(refused._tag, "AudioSinkClosed")
+      assert.strictEqual(readFileSync(sink.pathOf("session-2")).readUInt32LE(40), 0)
+      const health = yield* Health
+      assert.deepInclude((yield* health.sections)["asr"] as object, { sink: "recording", streams: 0, recordingsFinished: 2 })
+    }).pipe(Effect.provide(deps(firstDir))))
+
+  it.effect("refuses session ids that are not safe file names", () =>
+    Effect.gen(function*() {
+      const sink = yield* makeRecordingSink
+      const error = yield* Effect.flip(Effect.scoped(sink.openStream("../etc/passwd")))
+      assert.strictEqual(error._tag, "AudioSinkError")
+    }).pipe(Effect.provide(deps(mkdtempSync(join(tmpdir(), "auralink-rec-"))))))
+
+  it.effect("AudioSink.layer picks the recording sink without ASR_GATEWAY_URL and the gateway with it", () =>
+    Effect.gen(function*() {
+      const dataDir = mkdtempSync(join(tmpdir(), "auralink-rec-"))
+      const recording = yield* Effect.map(AudioSink, (s) => s.kind).pipe(
+        Effect.provide(AudioSink.layer.pipe(Layer.provide(deps(dataDir))))
+      )
+      assert.strictEqual(recording, "recording")
+      assert.isTrue(existsSync(join(dataDir, "recordings")))
+      const gateway = yield* Effect.map(AudioSink, (s) => s.kind).pipe(
+        Effect.provide(AudioSink.layer.pipe(Layer.provide(deps(dataDir, { ASR_GATEWAY_URL: "127.0.0.1:1" }))))
+      )
+      assert.strictEqual(gateway, "asr_gateway")
+    }))
+})
