@@ -4,6 +4,7 @@ import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiMiddlewa
 import { checkMetricsWithPromtool } from "../support/promtool.ts"
 import { Health } from "../../src/layers/Health.ts"
 import { ApiRoutes, apiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
+import { AudioSink } from "../../src/layers/AudioSink.ts"
 import { Database } from "../../src/layers/Database.ts"
 import { Metrics } from "../../src/layers/Metrics.ts"
 import { StateStore } from "../../src/layers/StateStore.ts"
@@ -40,7 +41,7 @@ const withCore = <E, R>(server: Layer.Layer<HttpServer.HttpServer, E, R>) =>
 // The real API's auth handlers need Postgres and the state store: a fresh database per run.
 const RealServer = Layer.unwrap(Effect.map(freshDatabase, (url) =>
   serveHttp(ApiRoutes, 0, "127.0.0.1").pipe(
-    Layer.provideMerge(Layer.mergeAll(Database.layer, StateStore.layerMemory)),
+    Layer.provideMerge(Layer.mergeAll(Database.layer, StateStore.layerMemory, AudioSink.layer)),
     Layer.provideMerge(Layer.mergeAll(Health.layer, Metrics.layer)),
     Layer.provideMerge(testConfig({ HTTP_BODY_LIMIT_BYTES: "1024", DATABASE_URL: url })),
     Layer.provide(logs.layer)

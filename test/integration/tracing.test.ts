@@ -1,6 +1,7 @@
 import { assert, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
+import { AudioSink } from "../../src/layers/AudioSink.ts"
 import { Database } from "../../src/layers/Database.ts"
 import { Health } from "../../src/layers/Health.ts"
 import { ApiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
@@ -23,7 +24,7 @@ it.live("exports HTTP request and SQL spans over OTLP/HTTP and continues an inco
     const databaseUrl = yield* freshDatabase
     const config = testConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, DATABASE_URL: databaseUrl })
     const stack = serveHttp(ApiRoutes, 0, "127.0.0.1").pipe(
-      Layer.provideMerge(Layer.mergeAll(Database.layer, StateStore.layerMemory)),
+      Layer.provideMerge(Layer.mergeAll(Database.layer, StateStore.layerMemory, AudioSink.layer)),
       Layer.provideMerge(Layer.mergeAll(Health.layer, Metrics.layer)),
       Layer.provideMerge(TracingLive),
       Layer.provideMerge(config)

@@ -1,4 +1,7 @@
 import { Effect } from "effect"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { HttpServer } from "effect/http"
 import { AppConfig } from "../../src/layers/Config.ts"
 import { jsonLogger } from "../../src/layers/Logger.ts"
@@ -12,9 +15,17 @@ export const baseUrl = Effect.gen(function*() {
   return `http://127.0.0.1:${address.port}`
 })
 
-/** Test configuration: free ports, quiet defaults, overridable per test. */
+/** Test configuration: free ports, a temporary data directory, quiet defaults, overridable per test. */
 export const testConfig = (env: Record<string, string> = {}) =>
-  AppConfig.layerFrom({ PORT: "0", GRPC_PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...env })
+  AppConfig.layerFrom({
+    PORT: "0",
+    GRPC_PORT: "0",
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "info",
+    MEDIASOUP_LISTEN_IP: "127.0.0.1",
+    DATA_DIR: mkdtempSync(join(tmpdir(), "auralink-test-")),
+    ...env
+  })
 
 /** A logger that keeps parsed JSON log lines in memory, for assertions on log content. */
 export const capturedLogs = () => {

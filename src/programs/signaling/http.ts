@@ -2,20 +2,28 @@ import { Effect, Layer } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import { AppConfig } from "../../layers/Config.ts"
+import { AudioMetrics } from "../../layers/audio/metrics.ts"
 import { MediaServer } from "../../layers/MediaServer.ts"
 import { SessionEvents } from "../../layers/sessions/events.ts"
 import { SessionMetrics } from "../../layers/sessions/metrics.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
 import { Api } from "../../schemas/api.ts"
 import { CurrentPrincipal, type Principal } from "../../schemas/auth.ts"
+import { AudioIngest } from "../audio/ingest.ts"
 import { SessionServices } from "../sessions/http.ts"
 import { produce, produceData } from "./produce.ts"
 import { closeTransport, connectTransport, createPlainTransport, createWebRtcTransport, restartIce, rtpCapabilities, transportStats } from "./transports.ts"
 
-type Services = AppConfig | Sessions | SessionEvents | SessionMetrics | MediaServer
+type Services = AppConfig | Sessions | SessionEvents | SessionMetrics | MediaServer | AudioIngest
 
-/** The media server over the session services; build it once, below the listeners (see SharedServices). */
-export const MediaServices = MediaServer.layer.pipe(Layer.provide(SessionServices))
+/**
+ * The media server and audio ingress over the session services (the AudioSink comes from below);
+ * build it once, below the listeners (see SharedServices).
+ */
+export const MediaServices = AudioIngest.layer.pipe(
+  Layer.provideMerge(MediaServer.layer),
+  Layer.provide(Layer.mergeAll(SessionServices, AudioMetrics.layer))
+)
 
 /** Thin adapters, as the sessions group: the principal from Authentication, SQL failures as defects (500). */
 const SignalingGroup = HttpApiBuilder.group(

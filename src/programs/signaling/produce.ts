@@ -3,6 +3,7 @@ import { MediaServer } from "../../layers/MediaServer.ts"
 import type { Principal } from "../../schemas/auth.ts"
 import type { Session } from "../../schemas/session.ts"
 import type { Produce, ProduceData } from "../../schemas/webrtc.ts"
+import { AudioIngest } from "../audio/ingest.ts"
 import { activateSession } from "../sessions/activate.ts"
 import { openSession } from "./access.ts"
 
@@ -21,6 +22,7 @@ export const produce = Effect.fn("signaling.produce")(function*(principal: Princ
     ...(request.appData === undefined ? {} : { appData: { ...request.appData } })
   })
   yield* activate(session)
+  yield* (yield* AudioIngest).attach(id, { kind: request.kind, id: producer.id, transportId })
   return { producerId: producer.id }
 })
 
@@ -34,5 +36,11 @@ export const produceData = Effect.fn("signaling.produceData")(function*(principa
     ...(request.appData === undefined ? {} : { appData: { ...request.appData } })
   })
   yield* activate(session)
+  yield* (yield* AudioIngest).attach(id, {
+    kind: "data",
+    id: dataProducer.id,
+    transportId,
+    ...(request.label === undefined ? {} : { label: request.label })
+  })
   return { dataProducerId: dataProducer.id }
 })

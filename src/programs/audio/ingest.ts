@@ -1,0 +1,103 @@
+import { Context, Effect, FiberMap, Layer, PubSub, Scope, Stream } from "effect"
+import type { types } from "mediasoup"
+import { AudioMetrics } from "../../layers/audio/metrics.ts"
+import { AudioSink } from "../../layers/AudioSink.ts"
+import { AppConfig } from "../../layers/Config.ts"
+import { MediaServer, type ProducerAdded } from "../../layers/MediaServer.ts"
+import { Sessions } from "../../layers/SessionStore.ts"
+import type { Transcript } from "../../schemas/asr.ts"
+import { type AudioSource, dataChannelIngest, rtpIngest, runToSink } from "./pipeline.ts"
+
+/** The data-channel label a client gives its PCM data producer (chunk layout: src/schemas/audio.ts). */
+export const PCM_DATA_LABEL = "audio-pcm"
+
+/** Chunks buffered per producer between receipt and the sink (about 2 s of 20 ms chunks). */
+const BUFFER_CHUNKS = 100
+
+/** A mediasoup event emitter as an ingest source: messages until the consumer closes. */
+const emitterSource = (
+  emitter: types.Consumer | types.DataConsumer,
+  event: "rtp" | "message"
+): AudioSource => ({
+  subscribe: (handlers) => {
+    const onMessage = (message: Buffer) => handlers.push(message)
+    emitter.on(event, onMessage)
+    emitter.observer.once("close", handlers.end)
+    return () => {
+      emitter.off(event, onMessage)
+      emitter.observer.off("close", handlers.end)
+    }
+  }
+})
+
+/**
+ * Audio ingress: every audio producer (Opus RTP) and every `audio-pcm` data producer of a session
+ * is consumed server-side, turned into validated 16 kHz chunks and sent to the AudioSink (ASR
+ * gateway or WAV recording). Final transcripts are appended to the session context; all
+ * transcripts are published per session for the events endpoint. A producer's pipeline ends when
+ * its consumer closes (the session ended, the producer or transport closed) or at shutdown.
+ */
+export class AudioIngest extends Context.Service<AudioIngest, {
+  /** Starts the pipeline of one producer (idempotent per producer id; ignores video and other data labels). */
+  readonly attach: (sessionId: string, producer: ProducerAdded) => Effect.Effect<void>
+  /** The session's transcripts from now on. */
+  readonly transcripts: (sessionId: string) => Effect.Effect<Stream.Stream<Transcript>, never, Scope.Scope>
+}>()("auralink/AudioIngest") {
+  static readonly layer = Layer.effect(
+    AudioIngest,
+    Effect.gen(function*() {
+      const media = yield* MediaServer
+      const sink = yield* AudioSink
+      const sessions = yield* Sessions
+      const { sessions: sessionSettings } = yield* AppConfig
+      const services = yield* Effect.context<AudioMetrics>()
+      const pipelines = yield* FiberMap.make<string>()
+      const published = yield* PubSub.unbounded<Transcript>()
+
+      const recordTranscript = (transcript: Transcript) =>
+        Effect.andThen(
+          PubSub.publish(published, transcript),
+          transcript.isFinal
+            ? sessions.appendContext(transcript.sessionId, { role: "user", text: transcript.text }, sessionSettings.contextCap).pipe(
+              Effect.catch((error) => Effect.logWarning("transcript not added to the session context", error))
+            )
+            : Effect.void
+        )
+
+      const sourceOf = (sessionId: string, producer: ProducerAdded) =>
+        producer.kind === "audio"
+          ? Effect.flatMap(media.createDirectConsumer(sessionId, producer.id), ({ consumer }) =>
+            rtpIngest(emitterSource(consumer, "rtp"), {
+              capacity: BUFFER_CHUNKS,
+              latency: "manual",
+              decoder: { payloadType: consumer.rtpParameters.codecs[0]?.payloadType ?? 100 }
+            }))
+          : Effect.flatMap(media.createDataConsumer(sessionId, producer.id), ({ dataConsumer }) =>
+            dataChannelIngest(emitterSource(dataConsumer, "message"), { capacity: BUFFER_CHUNKS, latency: "manual" }))
+
+      const pipeline = (sessionId: string, producer: ProducerAdded) =>
+        Effect.gen(function*() {
+          const audio = yield* sourceOf(sessionId, producer)
+          const stream = yield* sink.openStream(sessionId)
+          yield* Effect.forkScoped(Stream.runForEach(stream.transcripts, recordTranscript))
+          yield* runToSink(audio, (chunk) => Effect.tap(stream.send(chunk), () => Effect.sync(() => audio.delivered(chunk))))
+          yield* stream.close
+        }).pipe(
+          Effect.scoped,
+          Effect.catchCause((cause) => Effect.logWarning("audio pipeline ended with an error", cause)),
+          Effect.annotateLogs({ sessionId, producerId: producer.id, path: producer.kind }),
+          Effect.provideContext(services)
+        )
+
+      return {
+        attach: (sessionId, producer) =>
+          producer.kind === "video" || (producer.kind === "data" && producer.label !== PCM_DATA_LABEL)
+            ? Effect.void
+            : Effect.asVoid(FiberMap.run(pipelines, producer.id, pipeline(sessionId, producer), { onlyIfMissing: true })),
+        transcripts: (sessionId) =>
+          Effect.map(PubSub.subscribe(published), (subscription) =>
+            Stream.fromSubscription(subscription).pipe(Stream.filter((t) => t.sessionId === sessionId)))
+      }
+    })
+  )
+}

@@ -1,0 +1,82 @@
+import { assert, describe, layer } from "@effect/vitest"
+import { Effect } from "effect"
+import { spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { AppConfig } from "../../src/layers/Config.ts"
+import { request, signIn, str } from "../support/auth.ts"
+import { startFakeAsr } from "../support/fake-asr.ts"
+import { ffmpegOpusRtpArgs } from "../support/ffmpeg-rtp.ts"
+import { eventually, mediaServer, opusRtpParameters, startSession, user } from "../support/media.ts"
+import { checkToneSequence, concatSamples } from "../support/tones.ts"
+
+const fakeAsr = await startFakeAsr()
+
+/** ffmpeg sends the test's tone sequence as Opus RTP (real time) to a comedia plain transport. */
+const sendTones = (port: number, rtcpPort: number) =>
+  Effect.callback<number>((resume) => {
+    const args = ffmpegOpusRtpArgs("127.0.0.1", port, { realtime: true, payloadType: 100 })
+    // ssrc as produced, RTCP to the transport's own RTCP port (no mux: see signaling.test.ts).
+    args.splice(args.length - 3, 3, "-ssrc", "1111", "-f", "rtp", `rtp://127.0.0.1:${port}?rtcpport=${rtcpPort}`)
+    const ffmpeg = spawn("ffmpeg", args, { stdio: "ignore" })
+    ffmpeg.on("exit", (code) => resume(Effect.succeed(code ?? -1)))
+    ffmpeg.on("error", (error) => resume(Effect.die(error)))
+  })
+
+/** A session of a new user, with a plain transport producing Opus, fed by ffmpeg; returns the session id. */
+const plainTransportIngest = Effect.gen(function*() {
+  const alice = yield* signIn(user("alice"))
+  const id = yield* startSession(alice.headers)
+  const plain = yield* request("POST", `/api/webrtc/${id}/plain-transports`, { comedia: true, rtcpMux: false }, alice.headers)
+  assert.strictEqual(plain.status, 201, plain.text)
+  const transportId = str(plain.json["id"])
+  const produced = yield* request("POST", `/api/webrtc/${id}/plain-transports/${transportId}/produce`, { kind: "audio", rtpParameters: opusRtpParameters() }, alice.headers)
+  assert.strictEqual(produced.status, 201, produced.text)
+  assert.strictEqual(yield* sendTones(Number(plain.json["port"]), Number(plain.json["rtcpPort"])), 0)
+  return { id, headers: alice.headers }
+})
+
+const pcmSamples = (buffers: ReadonlyArray<Buffer>) =>
+  concatSamples(buffers.map((b) => new Int16Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))))
+
+describe("audio ingress over a PlainTransport (ffmpeg Opus RTP)", () => {
+  layer(mediaServer({ ASR_GATEWAY_URL: fakeAsr.url }), { timeout: 60_000 })("to the ASR gateway", (it) => {
+    it.effect("the fake ASR gateway receives the tone sequence, in order, without sequence gaps", () =>
+      Effect.gen(function*() {
+        const { id } = yield* plainTransportIngest
+        yield* eventually(Effect.sync(() => fakeAsr.chunks(id).length >= 90), "about 2 s of audio at the gateway")
+        const chunks = fakeAsr.chunks(id)
+        const sequences = chunks.map((c) => c.sequence)
+        for (let i = 1; i < sequences.length; i++) assert.strictEqual(sequences[i], sequences[i - 1]! + 1, `gap after ${sequences[i - 1]}`)
+        assert.isTrue(chunks.every((c) => c.sampleRate === 16000))
+        const check = checkToneSequence(pcmSamples(chunks.map((c) => c.pcm)), 16000)
+        assert.isTrue(check.ok, check.reason)
+      }))
+  })
+
+  layer(mediaServer({}), { timeout: 60_000 })("to the recording sink (no ASR gateway)", (it) => {
+    it.effect("the session's WAV file, finalized on stop, holds the tone sequence", () =>
+      Effect.gen(function*() {
+        const { headers, id } = yield* plainTransportIngest
+        const { service } = yield* AppConfig
+        const path = join(service.dataDir, "recordings", `${id}.wav`)
+        // ffmpeg has finished; give the pipeline a moment to drain before the stop closes it.
+        yield* Effect.promise(() => new Promise((r) => setTimeout(r, 500)))
+        assert.strictEqual((yield* request("POST", `/api/session/${id}/stop`, {}, headers)).status, 200)
+        yield* eventually(Effect.sync(() => {
+          try {
+            return readFileSync(path).readUInt32LE(40) > 0
+          } catch {
+            return false
+          }
+        }), "the WAV header to be finalized")
+        const wav = readFileSync(path)
+        assert.strictEqual(wav.toString("ascii", 0, 4), "RIFF")
+        assert.strictEqual(wav.readUInt32LE(24), 16000)
+        const dataBytes = wav.readUInt32LE(40)
+        assert.strictEqual(dataBytes, wav.length - 44)
+        const check = checkToneSequence(pcmSamples([wav.subarray(44)]), 16000)
+        assert.isTrue(check.ok, check.reason)
+      }))
+  })
+})
