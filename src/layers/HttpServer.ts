@@ -9,7 +9,9 @@ import { SessionHandlers } from "../programs/sessions/http.ts"
 import { SignalingHandlers } from "../programs/signaling/http.ts"
 import { Api } from "../schemas/api.ts"
 import { AppConfig } from "./Config.ts"
-import { RequestContext } from "./http/requestContext.ts"
+import { EVENTS_PATH, SessionEventsRoute } from "../programs/audio/events.ts"
+import { DEMO_PATHS, DemoRoutes } from "./http/demo.ts"
+import { RequestContext, type RouteSpec } from "./http/requestContext.ts"
 import { Metrics } from "./Metrics.ts"
 import { RateLimiter, RateLimitLive, UserRateLimitLive } from "./RateLimiter.ts"
 
@@ -18,7 +20,9 @@ export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constra
   api: HttpApi.HttpApi<Id, Groups>,
   handlers: Layer.Layer<HttpApiGroup.ToService<Id, Groups>, E, R>,
   /** The API's own middleware implementations (e.g. Authentication). */
-  middleware?: Layer.Layer<M, ME, MR>
+  middleware?: Layer.Layer<M, ME, MR>,
+  /** Routes served beside the API (outside its OpenAPI document), for the route metric label. */
+  plainRoutes: ReadonlyArray<RouteSpec> = []
 ) =>
   Layer.mergeAll(
     HttpApiBuilder.layer(api, { openapiPath: "/openapi.json" }).pipe(
@@ -27,14 +31,20 @@ export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constra
       Layer.provideMerge(Layer.mergeAll(HttpApiMiddleware.layerProblemDetails({ includeDetails: true }), middleware ?? Layer.empty))
     ),
     HttpApiScalar.layer(api, { path: "/docs" }),
-    RequestContext(api, [{ method: "GET", path: "/docs" }, { method: "GET", path: "/openapi.json" }])
+    RequestContext(api, [{ method: "GET", path: "/docs" }, { method: "GET", path: "/openapi.json" }, ...plainRoutes])
   )
 
-/** The service's API; its handlers need Postgres (SqlClient) and the StateStore from below. */
 /** The API's own middleware: bearer authentication, and rate limits by client IP (auth) and by user. */
 const ApiMiddleware = Layer.mergeAll(AuthMiddleware, RateLimitLive("auth"), UserRateLimitLive).pipe(Layer.provide(RateLimiter.layer))
 
-export const ApiRoutes = apiRoutes(Api, Layer.mergeAll(SystemHandlers, AuthHandlers, SessionHandlers, SignalingHandlers), ApiMiddleware)
+/** The service's API and its server-sent events; handlers need Postgres, the StateStore and the AudioSink from below. */
+export const ApiRoutes = Layer.mergeAll(
+  apiRoutes(Api, Layer.mergeAll(SystemHandlers, AuthHandlers, SessionHandlers, SignalingHandlers), ApiMiddleware, [
+    { method: "GET", path: EVENTS_PATH },
+    ...DEMO_PATHS.map((path) => ({ method: "GET", path }))
+  ]),
+  SessionEventsRoute
+)
 
 /**
  * Serves `routes` on a Node HTTP listener (exposing its `HttpServer`, whose address tells the
@@ -66,8 +76,8 @@ const MetricsListener = Layer.unwrap(Effect.gen(function*() {
   return Layer.effectDiscard(Layer.build(serveHttp(route, config.http.metricsPort.value, config.http.host)))
 }))
 
-/** The public HTTP listener on PORT (and the optional metrics listener). */
+/** The public HTTP listener on PORT (the API and the browser demo at /demo), and the optional metrics listener. */
 export const HttpServerLive = Layer.unwrap(Effect.gen(function*() {
   const config = yield* AppConfig
-  return Layer.mergeAll(serveHttp(ApiRoutes, config.http.port, config.http.host), MetricsListener)
+  return Layer.mergeAll(serveHttp(Layer.mergeAll(ApiRoutes, DemoRoutes), config.http.port, config.http.host), MetricsListener)
 }))

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { AppConfig } from "../../src/layers/Config.ts"
 import { request, signIn, str } from "../support/auth.ts"
+import { baseUrl } from "../support/http.ts"
 import { startFakeAsr } from "../support/fake-asr.ts"
 import { ffmpegOpusRtpArgs } from "../support/ffmpeg-rtp.ts"
 import { eventually, mediaServer, opusRtpParameters, startSession, user } from "../support/media.ts"
@@ -23,21 +24,59 @@ const sendTones = (port: number, rtcpPort: number) =>
     ffmpeg.on("error", (error) => resume(Effect.die(error)))
   })
 
-/** A session of a new user, with a plain transport producing Opus, fed by ffmpeg; returns the session id. */
-const plainTransportIngest = Effect.gen(function*() {
-  const alice = yield* signIn(user("alice"))
-  const id = yield* startSession(alice.headers)
+/** A plain transport producing Opus on the session, fed by ffmpeg. */
+const ingestInto = (id: string, headers: Record<string, string>) => Effect.gen(function*() {
+  const alice = { headers }
   const plain = yield* request("POST", `/api/webrtc/${id}/plain-transports`, { comedia: true, rtcpMux: false }, alice.headers)
   assert.strictEqual(plain.status, 201, plain.text)
   const transportId = str(plain.json["id"])
   const produced = yield* request("POST", `/api/webrtc/${id}/plain-transports/${transportId}/produce`, { kind: "audio", rtpParameters: opusRtpParameters() }, alice.headers)
   assert.strictEqual(produced.status, 201, produced.text)
   assert.strictEqual(yield* sendTones(Number(plain.json["port"]), Number(plain.json["rtcpPort"])), 0)
+})
+
+/** A session of a new user fed by ffmpeg over a plain transport. */
+const plainTransportIngest = Effect.gen(function*() {
+  const alice = yield* signIn(user("alice"))
+  const id = yield* startSession(alice.headers)
+  yield* ingestInto(id, alice.headers)
   return { id, headers: alice.headers }
 })
 
+/** Reads a server-sent events response in the background; `text()` is what arrived so far. */
+const readEvents = (response: Response) => {
+  let text = ""
+  const reader = response.body?.getReader()
+  const decoder = new TextDecoder()
+  const pump = async (): Promise<void> => {
+    const next = await reader?.read()
+    if (next === undefined || next.done) return
+    text += decoder.decode(next.value, { stream: true })
+    return pump()
+  }
+  void pump().catch(() => {})
+  return { text: () => text, cancel: () => void reader?.cancel().catch(() => {}) }
+}
+
 const pcmSamples = (buffers: ReadonlyArray<Buffer>) =>
   concatSamples(buffers.map((b) => new Int16Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))))
+
+/** Opens the session's events (token in the query, as EventSource would), ingests, and checks the events. */
+const followIngest = (id: string, headers: { readonly authorization: string }) =>
+  Effect.gen(function*() {
+    const url = yield* baseUrl
+    const token = headers.authorization.slice("Bearer ".length)
+    const response = yield* Effect.promise(() => fetch(`${url}/api/webrtc/${id}/events?access_token=${token}`))
+    assert.strictEqual(response.status, 200)
+    assert.include(response.headers.get("content-type") ?? "", "text/event-stream")
+    const events = readEvents(response)
+    yield* ingestInto(id, headers)
+    yield* eventually(Effect.sync(() => events.text().includes("event: transcript")), "a transcript event")
+    assert.include(events.text(), 'event: state\ndata: {"state":"pending"}')
+    assert.include(events.text(), 'event: state\ndata: {"state":"active"}')
+    assert.include(events.text(), `"sessionId":"${id}"`)
+    events.cancel()
+  })
 
 describe("audio ingress over a PlainTransport (ffmpeg Opus RTP)", () => {
   layer(mediaServer({ ASR_GATEWAY_URL: fakeAsr.url }), { timeout: 60_000 })("to the ASR gateway", (it) => {
@@ -51,6 +90,36 @@ describe("audio ingress over a PlainTransport (ffmpeg Opus RTP)", () => {
         assert.isTrue(chunks.every((c) => c.sampleRate === 16000))
         const check = checkToneSequence(pcmSamples(chunks.map((c) => c.pcm)), 16000)
         assert.isTrue(check.ok, check.reason)
+      }))
+  })
+
+  layer(mediaServer({ ASR_GATEWAY_URL: fakeAsr.url }), { timeout: 60_000 })("server-sent events", (it) => {
+    it.effect("sessions one after another each get their own events (the stream keeps its request scope)", () =>
+      Effect.gen(function*() {
+        for (let round = 0; round < 2; round++) {
+          const alice = yield* signIn(user("alice"))
+          yield* followIngest(yield* startSession(alice.headers), alice.headers)
+        }
+      }))
+
+    it.effect("the owner sees the state changes and the gateway's transcripts; others are refused", () =>
+      Effect.gen(function*() {
+        const alice = yield* signIn(user("alice"))
+        const mallory = yield* signIn(user("mallory"))
+        const id = yield* startSession(alice.headers)
+        const url = yield* baseUrl
+        yield* followIngest(id, alice.headers)
+
+        const session = yield* request("GET", `/api/session/${id}`, undefined, alice.headers)
+        assert.isAbove(JSON.stringify(session.json["context"]).length, 2, "final transcripts are in the session context")
+
+        const foreign = yield* Effect.promise(() => fetch(`${url}/api/webrtc/${id}/events`, { headers: mallory.headers }))
+        assert.strictEqual(foreign.status, 403)
+        const anonymous = yield* Effect.promise(() => fetch(`${url}/api/webrtc/${id}/events?access_token=forged`))
+        assert.strictEqual(anonymous.status, 401)
+        assert.strictEqual(anonymous.headers.get("www-authenticate"), 'Bearer error="invalid_token"')
+        const unknown = yield* Effect.promise(() => fetch(`${url}/api/webrtc/${crypto.randomUUID()}/events`, { headers: alice.headers }))
+        assert.strictEqual(unknown.status, 404)
       }))
   })
 

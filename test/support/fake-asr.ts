@@ -8,6 +8,8 @@ export interface ReceivedChunk {
   readonly sampleRate: number
   /** Which stream (connection) of the session delivered it, from 1. */
   readonly stream: number
+  /** When the fake read it (ms since the Unix epoch), for capture -> ASR latency. */
+  readonly receivedAtMs: number
 }
 
 interface ChunkMessage {
@@ -133,7 +135,8 @@ export class FakeAsrGateway {
         captureTimeMs: Number(message.captureTimeMs),
         pcm: Buffer.from(message.pcm),
         sampleRate: message.sampleRate,
-        stream
+        stream,
+        receivedAtMs: Date.now()
       }
       const list = this.received.get(sessionId) ?? []
       list.push(chunk)

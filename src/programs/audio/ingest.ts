@@ -14,6 +14,9 @@ export const PCM_DATA_LABEL = "audio-pcm"
 /** Chunks buffered per producer between receipt and the sink (about 2 s of 20 ms chunks). */
 const BUFFER_CHUNKS = 100
 
+/** Flowing audio is activity: the session's idle clock is reset at most this often. */
+const TOUCH_EVERY_MS = 10_000
+
 /** A mediasoup event emitter as an ingest source: messages until the consumer closes. */
 const emitterSource = (
   emitter: types.Consumer | types.DataConsumer,
@@ -80,7 +83,14 @@ export class AudioIngest extends Context.Service<AudioIngest, {
           const audio = yield* sourceOf(sessionId, producer)
           const stream = yield* sink.openStream(sessionId)
           yield* Effect.forkScoped(Stream.runForEach(stream.transcripts, recordTranscript))
-          yield* runToSink(audio, (chunk) => Effect.tap(stream.send(chunk), () => Effect.sync(() => audio.delivered(chunk))))
+          let touched = Date.now()
+          const keepAlive = Effect.suspend(() => {
+            if (Date.now() - touched < TOUCH_EVERY_MS) return Effect.void
+            touched = Date.now()
+            return Effect.ignore(sessions.touch(sessionId))
+          })
+          yield* runToSink(audio, (chunk) =>
+            Effect.andThen(keepAlive, Effect.tap(stream.send(chunk), () => Effect.sync(() => audio.delivered(chunk)))))
           yield* stream.close
         }).pipe(
           Effect.scoped,

@@ -3,6 +3,7 @@ import { AuthMetrics } from "../../layers/auth/metrics.ts"
 import { AuthStore } from "../../layers/AuthStore.ts"
 import { TokenRejected, TokenSigner } from "../../layers/Tokens.ts"
 import { Authentication, CurrentPrincipal, invalidToken } from "../../schemas/auth.ts"
+import { capturedServices } from "../captured.ts"
 
 /**
  * A bearer access token -> its principal: signature (HS256 only), iss, aud, exp/nbf and claims
@@ -37,7 +38,7 @@ export const authenticate = (token: string) =>
 export const AuthenticationLive = Layer.effect(
   Authentication,
   Effect.gen(function*() {
-    const services = Layer.succeedContext(yield* Effect.context<TokenSigner | AuthStore | AuthMetrics>())
+    const services = Layer.succeedContext(yield* capturedServices<TokenSigner | AuthStore | AuthMetrics>())
     return Authentication.of({
       bearer: (httpEffect, { credential }) =>
         authenticate(Redacted.value(credential)).pipe(

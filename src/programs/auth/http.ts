@@ -11,13 +11,14 @@ import { requireProvisioningKey } from "./provisioning.ts"
 import { refresh } from "./refresh.ts"
 import { registerDevice } from "./register-device.ts"
 import { revokeDevice, revokeSession } from "./revoke.ts"
+import { capturedServices } from "../captured.ts"
 
 /** Infrastructure failures (SQL, state store) are defects here: a generic 500 with the requestId. */
 const AuthGroup = HttpApiBuilder.group(
   Api,
   "auth",
   Effect.fn(function*(handlers) {
-    const services = yield* Effect.context<AppConfig | AuthStore | AuthMetrics | TokenSigner>()
+    const services = yield* capturedServices<AppConfig | AuthStore | AuthMetrics | TokenSigner>()
     const { auth } = yield* AppConfig
     const run = <A, E>(effect: Effect.Effect<A, E, AppConfig | AuthStore | AuthMetrics | TokenSigner>) =>
       effect.pipe(Effect.provideContext(services))
@@ -35,7 +36,7 @@ const AuthSessionGroup = HttpApiBuilder.group(
   Api,
   "authSession",
   Effect.fn(function*(handlers) {
-    const services = yield* Effect.context<AuthStore | AuthMetrics>()
+    const services = yield* capturedServices<AuthStore | AuthMetrics>()
     return handlers.handleAll({
       revoke: ({ payload }) => revokeSession(payload).pipe(Effect.orDie, Effect.provideContext(services))
     })

@@ -14,6 +14,7 @@ import { startSession } from "./start.ts"
 import { stopSession } from "./stop.ts"
 import { SweeperLive } from "./sweep.ts"
 import { updateSessionConfig } from "./update-config.ts"
+import { capturedServices } from "../captured.ts"
 
 type Services = AppConfig | Sessions | SessionEvents | SessionMetrics
 
@@ -22,7 +23,7 @@ const SessionsGroup = HttpApiBuilder.group(
   Api,
   "sessions",
   Effect.fn(function*(handlers) {
-    const services = yield* Effect.context<Services>()
+    const services = yield* capturedServices<Services>()
     const run = <A, E>(program: (principal: Principal) => Effect.Effect<A, E | SqlError, Services>) =>
       Effect.gen(function*() {
         const principal = yield* CurrentPrincipal

@@ -13,6 +13,7 @@ import { AudioIngest } from "../audio/ingest.ts"
 import { SessionServices } from "../sessions/http.ts"
 import { produce, produceData } from "./produce.ts"
 import { closeTransport, connectTransport, createPlainTransport, createWebRtcTransport, restartIce, rtpCapabilities, transportStats } from "./transports.ts"
+import { capturedServices } from "../captured.ts"
 
 type Services = AppConfig | Sessions | SessionEvents | SessionMetrics | MediaServer | AudioIngest
 
@@ -30,7 +31,7 @@ const SignalingGroup = HttpApiBuilder.group(
   Api,
   "webrtc",
   Effect.fn(function*(handlers) {
-    const services = yield* Effect.context<Services>()
+    const services = yield* capturedServices<Services>()
     const run = <A, E>(program: (principal: Principal) => Effect.Effect<A, E | SqlError, Services>) =>
       Effect.gen(function*() {
         const principal = yield* CurrentPrincipal

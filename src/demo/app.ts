@@ -1,0 +1,403 @@
+/// <reference lib="dom" />
+/**
+ * The browser demo (served at GET /demo, bundled by esbuild on first request): get a device token,
+ * start a session, stream the microphone either as Opus over a WebRTC transport or as 16 kHz PCM
+ * chunks over a data channel (label "audio-pcm"), and show a level meter, chunks sent and
+ * acknowledged, latency and transcripts (server-sent events). `window.demo` is the hook the
+ * end-to-end test drives: `start(path, options)`, `stop()`, `stats()`.
+ */
+import { Device, type types } from "mediasoup-client"
+import { Chunker, Downsampler, toInt16 } from "./pcm.ts"
+
+export type AudioPathName = "webrtc" | "pcm"
+
+export interface StartOptions {
+  /** Operator provisioning key: registers a device for `userId`, then exchanges it for a token. */
+  readonly provisioningKey?: string
+  readonly userId?: string
+  /** Or an access token obtained elsewhere. */
+  readonly accessToken?: string
+  /** PCM path: chunk length in ms (20..100, default 40). */
+  readonly chunkMs?: number
+}
+
+export interface Transcript {
+  readonly sessionId: string
+  readonly text: string
+  readonly isFinal: boolean
+  readonly startMs: number
+  readonly endMs: number
+  readonly confidence: number
+  /** When the page received it (ms since epoch). */
+  readonly receivedAt: number
+}
+
+export interface DemoStats {
+  readonly path: AudioPathName | undefined
+  readonly sessionId: string | undefined
+  readonly state: string
+  readonly level: number
+  readonly chunksSent: number
+  readonly audioMsSent: number
+  readonly firstCaptureTimeMs: number | undefined
+  /** WebRTC path: RTP packets the browser sent, and the producer's packet count on the server. */
+  readonly packetsSent: number
+  readonly packetsAcknowledged: number
+  /** Audio ms covered by final transcripts (both paths). */
+  readonly audioMsAcknowledged: number
+  readonly rttMs: number | undefined
+  /** Now minus the capture time of the end of the newest final transcript's audio. */
+  readonly transcriptLagMs: number | undefined
+  readonly transcripts: ReadonlyArray<Transcript>
+  readonly errors: ReadonlyArray<string>
+}
+
+const $ = <T extends HTMLElement>(id: string): T | null => document.getElementById(id) as T | null
+
+class HttpError extends Error {}
+
+/** The worklet that hands every 128-sample block of the first channel to the page. */
+const TAP_WORKLET = `
+class Tap extends AudioWorkletProcessor {
+  process(inputs) {
+    const channel = inputs[0] && inputs[0][0]
+    if (channel) this.port.postMessage(channel.slice(0))
+    return true
+  }
+}
+registerProcessor("auralink-tap", Tap)
+`
+
+class Demo {
+  private token: string | undefined
+  private sessionId: string | undefined
+  private path: AudioPathName | undefined
+  private state = "idle"
+  private level = 0
+  private chunksSent = 0
+  private audioMsSent = 0
+  private firstCaptureTimeMs: number | undefined
+  private packetsSent = 0
+  private packetsAcknowledged = 0
+  private rttMs: number | undefined
+  private transcriptLagMs: number | undefined
+  private readonly transcripts: Array<Transcript> = []
+  private readonly errors: Array<string> = []
+  private stream: MediaStream | undefined
+  private context: AudioContext | undefined
+  private transport: types.Transport | undefined
+  private producer: types.Producer | undefined
+  private dataProducer: types.DataProducer | undefined
+  private events: EventSource | undefined
+  private poll: ReturnType<typeof setInterval> | undefined
+
+  // ---- HTTP ---------------------------------------------------------------------------------
+
+  private async api<T>(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const auth: Record<string, string> = this.token === undefined ? {} : { authorization: `Bearer ${this.token}` }
+    const init: RequestInit = { method, headers: { "content-type": "application/json", ...auth, ...headers } }
+    if (body !== undefined) init.body = JSON.stringify(body)
+    const res = await fetch(url, init)
+    const text = await res.text()
+    if (!res.ok) throw new HttpError(`${method} ${url}: ${res.status} ${text}`)
+    return (text.length > 0 ? JSON.parse(text) : undefined) as T
+  }
+
+  /** Registers a device with the provisioning key and exchanges its secret for an access token. */
+  async getToken(provisioningKey: string, userId: string): Promise<string> {
+    const device = await this.api<{ deviceId: string; deviceSecret: string }>("POST", "/api/auth/devices", { userId, name: "browser demo" }, {
+      "x-provisioning-key": provisioningKey
+    })
+    const tokens = await this.api<{ accessToken: string }>("POST", "/api/auth/token", device)
+    this.token = tokens.accessToken
+    this.render()
+    return tokens.accessToken
+  }
+
+  // ---- start / stop -------------------------------------------------------------------------
+
+  /** Starts a session and streams the microphone by `path`; resolves with the session id once audio flows. */
+  async start(path: AudioPathName, options: StartOptions = {}): Promise<string> {
+    if (this.sessionId !== undefined) throw new Error("already started: stop() first")
+    this.reset()
+    this.path = path
+    try {
+      if (options.accessToken !== undefined) this.token = options.accessToken
+      if (this.token === undefined) {
+        if (options.provisioningKey === undefined || options.userId === undefined) throw new Error("no access token: give a provisioning key and user id")
+        await this.getToken(options.provisioningKey, options.userId)
+      }
+      const session = await this.api<{ id: string; state: string }>("POST", "/api/session", {})
+      this.sessionId = session.id
+      this.setState(session.state)
+      this.subscribe(session.id)
+
+      const base = `/api/webrtc/${session.id}`
+      const device = new Device()
+      await device.load({ routerRtpCapabilities: await this.api<types.RtpCapabilities>("GET", `${base}/rtp-capabilities`) })
+      const info = await this.api<types.TransportOptions>("POST", `${base}/transports`)
+      const transport = device.createSendTransport({
+        id: info.id,
+        iceParameters: info.iceParameters,
+        iceCandidates: info.iceCandidates,
+        dtlsParameters: info.dtlsParameters,
+        ...(info.sctpParameters === undefined ? {} : { sctpParameters: info.sctpParameters }),
+        ...(info.iceServers === undefined ? {} : { iceServers: info.iceServers })
+      })
+      this.transport = transport
+      const tid = transport.id
+      transport.on("connect", ({ dtlsParameters }, done, fail) => {
+        this.api("POST", `${base}/transports/${tid}/connect`, { dtlsParameters }).then(() => done(), fail)
+      })
+      transport.on("produce", ({ kind, rtpParameters, appData }, done, fail) => {
+        this.api<{ producerId: string }>("POST", `${base}/transports/${tid}/produce`, { kind, rtpParameters, appData })
+          .then(({ producerId }) => done({ id: producerId }), fail)
+      })
+      transport.on("producedata", ({ sctpStreamParameters, label, protocol, appData }, done, fail) => {
+        this.api<{ dataProducerId: string }>("POST", `${base}/transports/${tid}/produce-data`, { sctpStreamParameters, label, protocol, appData })
+          .then(({ dataProducerId }) => done({ id: dataProducerId }), fail)
+      })
+      transport.on("connectionstatechange", (state) => {
+        if (state === "failed") this.error(`transport ${state}`)
+      })
+
+      if (path === "pcm") {
+        // The data channel first, so no captured audio waits for it.
+        const dataProducer = await transport.produceData({ ordered: true, label: "audio-pcm", protocol: "s16le" })
+        this.dataProducer = dataProducer
+        if (dataProducer.readyState !== "open") {
+          await new Promise<void>((resolve, reject) => {
+            dataProducer.on("open", () => resolve())
+            dataProducer.on("error", (error) => reject(error))
+          })
+        }
+      }
+
+      // Raw microphone: no echo cancellation, noise suppression or gain control.
+      const stream = await navigator.mediaDevices.getUserMedia({
+        audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 }
+      })
+      this.stream = stream
+      const track = stream.getAudioTracks()[0]
+      if (track === undefined) throw new Error("no audio track")
+      await this.capture(stream, path === "pcm" ? options.chunkMs ?? 40 : undefined)
+      if (path === "webrtc") {
+        this.producer = await transport.produce({ track, codecOptions: { opusStereo: false, opusDtx: false, opusFec: true } })
+      }
+      this.poll = setInterval(() => void this.pollStats(), 1000)
+      this.render()
+      return session.id
+    } catch (error) {
+      this.error(String(error))
+      throw error
+    }
+  }
+
+  /** Stops streaming, closes the transport and stops the session (which finalizes its audio). */
+  async stop(): Promise<void> {
+    const id = this.sessionId
+    if (this.poll !== undefined) clearInterval(this.poll)
+    this.poll = undefined
+    // Capture ends first; what the data channel still holds is let out before the transport closes.
+    this.stream?.getTracks().forEach((t) => t.stop())
+    await this.context?.close().catch(() => undefined)
+    const dataProducer = this.dataProducer
+    for (let waited = 0; dataProducer !== undefined && !dataProducer.closed && dataProducer.bufferedAmount > 0 && waited < 2000; waited += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    this.producer?.close()
+    this.dataProducer?.close()
+    this.transport?.close()
+    this.stream = undefined
+    this.producer = undefined
+    this.dataProducer = undefined
+    this.transport = undefined
+    this.context = undefined
+    if (id !== undefined) {
+      try {
+        const session = await this.api<{ state: string }>("POST", `/api/session/${id}/stop`)
+        this.setState(session?.state ?? "completed")
+      } catch (error) {
+        this.error(String(error))
+      }
+    }
+    this.events?.close()
+    this.events = undefined
+    this.sessionId = undefined
+    this.render()
+  }
+
+  stats(): DemoStats {
+    return {
+      path: this.path,
+      sessionId: this.sessionId,
+      state: this.state,
+      level: this.level,
+      chunksSent: this.chunksSent,
+      audioMsSent: this.audioMsSent,
+      firstCaptureTimeMs: this.firstCaptureTimeMs,
+      packetsSent: this.packetsSent,
+      packetsAcknowledged: this.packetsAcknowledged,
+      audioMsAcknowledged: this.transcripts.filter((t) => t.isFinal).reduce((ms, t) => ms + (t.endMs - t.startMs), 0),
+      rttMs: this.rttMs,
+      transcriptLagMs: this.transcriptLagMs,
+      transcripts: [...this.transcripts],
+      errors: [...this.errors]
+    }
+  }
+
+  // ---- audio capture: level meter, and on the PCM path the chunks ---------------------------
+
+  private async capture(stream: MediaStream, chunkMs: number | undefined): Promise<void> {
+    const context = new AudioContext()
+    this.context = context
+    await context.audioWorklet.addModule(URL.createObjectURL(new Blob([TAP_WORKLET], { type: "text/javascript" })))
+    const source = context.createMediaStreamSource(stream)
+    const tap = new AudioWorkletNode(context, "auralink-tap", { numberOfInputs: 1, numberOfOutputs: 1, channelCount: 1, channelCountMode: "explicit" })
+    // Pulled through a muted gain, so the graph runs without playing the microphone back.
+    const mute = context.createGain()
+    mute.gain.value = 0
+    source.connect(tap).connect(mute).connect(context.destination)
+    const downsampler = chunkMs === undefined ? undefined : new Downsampler(context.sampleRate)
+    const chunker = chunkMs === undefined ? undefined : new Chunker(chunkMs, Date.now, (downsampler?.delayMs ?? 0) + context.baseLatency * 1000)
+    tap.port.onmessage = (event: MessageEvent<Float32Array>) => {
+      const block = event.data
+      let energy = 0
+      for (let i = 0; i < block.length; i++) energy += block[i]! * block[i]!
+      this.level = 0.8 * this.level + 0.2 * Math.sqrt(energy / Math.max(1, block.length))
+      if (downsampler === undefined || chunker === undefined) return
+      for (const chunk of chunker.push(toInt16(downsampler.push(block)))) this.send(chunk.bytes, chunk.captureTimeMs, chunk.durationMs)
+    }
+    if (context.state !== "running") await context.resume()
+  }
+
+  private send(bytes: ArrayBuffer, captureTimeMs: number, durationMs: number): void {
+    const producer = this.dataProducer
+    if (producer === undefined || producer.closed || producer.readyState !== "open") return
+    producer.send(bytes)
+    this.chunksSent++
+    this.audioMsSent += durationMs
+    this.firstCaptureTimeMs ??= captureTimeMs
+  }
+
+  // ---- server events and stats ----------------------------------------------------------------
+
+  private subscribe(sessionId: string): void {
+    const events = new EventSource(`/api/webrtc/${sessionId}/events?access_token=${encodeURIComponent(this.token ?? "")}`)
+    this.events = events
+    events.addEventListener("transcript", (event) => {
+      const t = JSON.parse((event as MessageEvent<string>).data) as Omit<Transcript, "receivedAt">
+      const transcript: Transcript = { ...t, receivedAt: Date.now() }
+      this.transcripts.push(transcript)
+      if (transcript.isFinal && this.firstCaptureTimeMs !== undefined) {
+        this.transcriptLagMs = transcript.receivedAt - (this.firstCaptureTimeMs + transcript.endMs)
+      }
+      this.render()
+    })
+    events.addEventListener("state", (event) => {
+      const { state } = JSON.parse((event as MessageEvent<string>).data) as { state: string }
+      this.setState(state)
+    })
+  }
+
+  private async pollStats(): Promise<void> {
+    const producer = this.producer
+    const transport = this.transport
+    if (transport === undefined || transport.closed) return
+    try {
+      for (const report of (await transport.getStats()).values()) {
+        if (report.type === "outbound-rtp" && report.kind === "audio") this.packetsSent = report.packetsSent ?? 0
+        if (report.type === "candidate-pair" && report.nominated === true && typeof report.currentRoundTripTime === "number") {
+          this.rttMs = report.currentRoundTripTime * 1000
+        }
+      }
+      if (producer !== undefined && this.sessionId !== undefined) {
+        const stats = await this.api<{ producers: Array<{ id: string; stats: Array<{ packetCount?: number }> }> }>(
+          "GET",
+          `/api/webrtc/${this.sessionId}/transports/${transport.id}/stats`
+        )
+        const mine = stats.producers.find((p) => p.id === producer.id)
+        this.packetsAcknowledged = mine?.stats[0]?.packetCount ?? this.packetsAcknowledged
+      }
+    } catch (error) {
+      this.error(String(error))
+    }
+    this.render()
+  }
+
+  // ---- page ---------------------------------------------------------------------------------
+
+  private reset(): void {
+    this.state = "starting"
+    this.level = 0
+    this.chunksSent = 0
+    this.audioMsSent = 0
+    this.firstCaptureTimeMs = undefined
+    this.packetsSent = 0
+    this.packetsAcknowledged = 0
+    this.rttMs = undefined
+    this.transcriptLagMs = undefined
+    this.transcripts.length = 0
+    this.errors.length = 0
+  }
+
+  private setState(state: string): void {
+    this.state = state
+    this.render()
+  }
+
+  private error(message: string): void {
+    this.errors.push(message)
+    this.render()
+  }
+
+  render(): void {
+    const s = this.stats()
+    const set = (id: string, text: string) => {
+      const el = $(id)
+      if (el !== null) el.textContent = text
+    }
+    set("token", this.token === undefined ? "none" : `${this.token.slice(0, 16)}…`)
+    set("session", s.sessionId ?? "-")
+    set("state", s.state)
+    set("sent", s.path === "webrtc" ? `${s.packetsSent} RTP packets` : `${s.chunksSent} chunks (${(s.audioMsSent / 1000).toFixed(1)} s)`)
+    set(
+      "acked",
+      s.path === "webrtc"
+        ? `${s.packetsAcknowledged} packets at the server; ${(s.audioMsAcknowledged / 1000).toFixed(1)} s transcribed`
+        : `${(s.audioMsAcknowledged / 1000).toFixed(1)} s transcribed`
+    )
+    set("latency", `${s.rttMs === undefined ? "-" : `${s.rttMs.toFixed(1)} ms RTT`}; ${s.transcriptLagMs === undefined ? "-" : `${Math.round(s.transcriptLagMs)} ms transcript lag`}`)
+    set("errors", s.errors.join("\n"))
+    const list = $("transcripts")
+    if (list !== null) list.textContent = s.transcripts.map((t) => `${t.isFinal ? "✓" : "…"} [${t.startMs}-${t.endMs} ms] ${t.text}`).join("\n")
+  }
+
+  renderLevel(): void {
+    const meter = $<HTMLMeterElement>("level")
+    if (meter !== null) meter.value = Math.min(1, this.level * 4)
+    requestAnimationFrame(() => this.renderLevel())
+  }
+}
+
+const demo = new Demo()
+declare global {
+  interface Window {
+    demo: Demo
+  }
+}
+window.demo = demo
+
+// The form: get a token, then start either path, or stop.
+const value = (id: string) => $<HTMLInputElement>(id)?.value.trim() ?? ""
+const onClick = (id: string, action: () => Promise<unknown>) =>
+  $(id)?.addEventListener("click", () => {
+    action().catch((error: unknown) => console.error(error))
+  })
+onClick("get-token", () => demo.getToken(value("provisioning-key"), value("user-id")))
+const formOptions = (): StartOptions => ({ provisioningKey: value("provisioning-key"), userId: value("user-id"), chunkMs: Number(value("chunk-ms")) || 40 })
+onClick("start-webrtc", () => demo.start("webrtc", formOptions()))
+onClick("start-pcm", () => demo.start("pcm", formOptions()))
+onClick("stop", () => demo.stop())
+demo.render()
+demo.renderLevel()
