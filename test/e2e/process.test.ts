@@ -58,7 +58,7 @@ describe("the service process", () => {
       DATABASE_URL: "postgres://postgres@127.0.0.1:5432/test",
       REDIS_URL: "redis://127.0.0.1:6379"
     })
-    await waitForOk(`${service.httpUrl}/ready`, 15_000)
+    await waitForOk(`${service.httpUrl}/ready`, 30_000)
     expect(await dependencyStates(service.httpUrl)).toEqual(["postgres:up", "redis:up"])
     const lines = logLines(service.output())
     expect(lines.some((l) => String(l["msg"]).startsWith("database backend: postgres"))).toBe(true)
@@ -81,7 +81,7 @@ describe("the service process", () => {
     const redis = await privateRedis()
     try {
       const service = await start({ DATA_DIR: dataDir(), REDIS_URL: redis.url, SHUTDOWN_TIMEOUT_MS: "10000" })
-      await waitForOk(`${service.httpUrl}/ready`, 15_000)
+      await waitForOk(`${service.httpUrl}/ready`, 30_000)
       // A paused Redis holds the readiness PING, so this /ready stays in flight across SIGTERM.
       await redis.client.call("CLIENT", "PAUSE", "2000", "ALL")
       const began = Date.now()
