@@ -6,6 +6,7 @@
  * acknowledged, latency and transcripts (server-sent events). `window.demo` is the hook the
  * end-to-end test drives: `start(path, options)`, `stop()`, `stats()`.
  */
+import { Schema } from "effect"
 import { Device, type types } from "mediasoup-client"
 import { Chunker, Downsampler, toInt16 } from "./pcm.ts"
 
@@ -52,7 +53,22 @@ export interface DemoStats {
   readonly errors: ReadonlyArray<string>
 }
 
-const $ = <T extends HTMLElement>(id: string): T | null => document.getElementById(id) as T | null
+/** The element `id` if it is a `kind` (e.g. `HTMLInputElement`), else null. */
+const $ = <T extends HTMLElement>(id: string, kind: new () => T): T | null => {
+  const element = document.getElementById(id)
+  return element instanceof kind ? element : null
+}
+
+/** The server-sent events' data (JSON): `event: transcript` and `event: state`. */
+const decodeTranscriptEvent = Schema.decodeUnknownSync(Schema.fromJsonString(Schema.Struct({
+  sessionId: Schema.String,
+  text: Schema.String,
+  isFinal: Schema.Boolean,
+  startMs: Schema.Number,
+  endMs: Schema.Number,
+  confidence: Schema.Number
+})))
+const decodeStateEvent = Schema.decodeUnknownSync(Schema.fromJsonString(Schema.Struct({ state: Schema.String })))
 
 class HttpError extends Error {}
 
@@ -286,7 +302,8 @@ class Demo {
     const events = new EventSource(`/api/webrtc/${sessionId}/events?access_token=${encodeURIComponent(this.token ?? "")}`)
     this.events = events
     events.addEventListener("transcript", (event) => {
-      const t = JSON.parse((event as MessageEvent<string>).data) as Omit<Transcript, "receivedAt">
+      if (!(event instanceof MessageEvent)) return
+      const t = decodeTranscriptEvent(event.data)
       const transcript: Transcript = { ...t, receivedAt: Date.now() }
       this.transcripts.push(transcript)
       if (transcript.isFinal && this.firstCaptureTimeMs !== undefined) {
@@ -295,7 +312,8 @@ class Demo {
       this.render()
     })
     events.addEventListener("state", (event) => {
-      const { state } = JSON.parse((event as MessageEvent<string>).data) as { state: string }
+      if (!(event instanceof MessageEvent)) return
+      const { state } = decodeStateEvent(event.data)
       this.setState(state)
     })
   }
@@ -354,7 +372,7 @@ class Demo {
   render(): void {
     const s = this.stats()
     const set = (id: string, text: string) => {
-      const el = $(id)
+      const el = $(id, HTMLElement)
       if (el !== null) el.textContent = text
     }
     set("token", this.token === undefined ? "none" : `${this.token.slice(0, 16)}…`)
@@ -369,12 +387,12 @@ class Demo {
     )
     set("latency", `${s.rttMs === undefined ? "-" : `${s.rttMs.toFixed(1)} ms RTT`}; ${s.transcriptLagMs === undefined ? "-" : `${Math.round(s.transcriptLagMs)} ms transcript lag`}`)
     set("errors", s.errors.join("\n"))
-    const list = $("transcripts")
+    const list = $("transcripts", HTMLElement)
     if (list !== null) list.textContent = s.transcripts.map((t) => `${t.isFinal ? "✓" : "…"} [${t.startMs}-${t.endMs} ms] ${t.text}`).join("\n")
   }
 
   renderLevel(): void {
-    const meter = $<HTMLMeterElement>("level")
+    const meter = $("level", HTMLMeterElement)
     if (meter !== null) meter.value = Math.min(1, this.level * 4)
     requestAnimationFrame(() => this.renderLevel())
   }
@@ -389,9 +407,9 @@ declare global {
 window.demo = demo
 
 // The form: get a token, then start either path, or stop.
-const value = (id: string) => $<HTMLInputElement>(id)?.value.trim() ?? ""
+const value = (id: string) => $(id, HTMLInputElement)?.value.trim() ?? ""
 const onClick = (id: string, action: () => Promise<unknown>) =>
-  $(id)?.addEventListener("click", () => {
+  $(id, HTMLElement)?.addEventListener("click", () => {
     action().catch((error: unknown) => console.error(error))
   })
 onClick("get-token", () => demo.getToken(value("provisioning-key"), value("user-id")))

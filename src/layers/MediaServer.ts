@@ -41,6 +41,19 @@ const message = (e: unknown) => e instanceof Error ? e.message : String(e)
 /** A mediasoup call on client-supplied parameters: its rejection is the client's 400. */
 const attempt = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (e) => new MediaRejected({ detail: message(e) }) })
 
+/** A worker slot: its index, its slice of the RTC port range, and its worker once started. */
+interface WorkerSlot {
+  readonly index: number
+  readonly ports: { readonly rtcMinPort: number; readonly rtcMaxPort: number }
+  worker: types.Worker | undefined
+}
+
+/** mediasoup's worker log tags (the worker ignores any other tag, so MEDIASOUP_LOG_TAGS' others are dropped). */
+const workerLogTags: Readonly<Record<types.WorkerLogTag, true>> = {
+  info: true, ice: true, dtls: true, rtp: true, srtp: true, rtcp: true, rtx: true, bwe: true, score: true, simulcast: true, svc: true, sctp: true, message: true
+}
+const isWorkerLogTag = (tag: string): tag is types.WorkerLogTag => Object.hasOwn(workerLogTags, tag)
+
 /**
  * mediasoup workers (one per core by default, each with its own slice of the RTC port range) and
  * one router per session on the least-loaded worker. Every transport, producer and consumer is
@@ -81,7 +94,7 @@ export class MediaServer extends Context.Service<MediaServer, {
     })
 
     const sessions = new Map<string, SessionMedia>()
-    const slots = splitPorts(config.rtcMinPort, config.rtcMaxPort, config.workers).map((ports, index) => ({ index, ports, worker: undefined as types.Worker | undefined }))
+    const slots = splitPorts(config.rtcMinPort, config.rtcMaxPort, config.workers).map((ports, index): WorkerSlot => ({ index, ports, worker: undefined }))
     const lock = yield* Semaphore.make(1)
     let stopping = false
 
@@ -119,7 +132,7 @@ export class MediaServer extends Context.Service<MediaServer, {
     const startWorker = (slot: (typeof slots)[number]): Effect.Effect<types.Worker> =>
       Effect.gen(function*() {
         const worker = yield* Effect.promise(() =>
-          mediasoup.createWorker({ logLevel: config.logLevel, logTags: [...config.logTags] as Array<types.WorkerLogTag>, ...slot.ports })
+          mediasoup.createWorker({ logLevel: config.logLevel, logTags: config.logTags.filter(isWorkerLogTag), ...slot.ports })
         )
         slot.worker = worker
         worker.on("died", (error: Error) => {

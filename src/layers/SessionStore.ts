@@ -15,7 +15,6 @@ import {
   sessionNotFound,
   type SessionNotFound,
   type SessionState,
-  sessionStates,
   sourcesOf
 } from "../schemas/session.ts"
 import { AppConfig } from "./Config.ts"
@@ -254,7 +253,7 @@ export class Sessions extends Context.Service<Sessions, {
         counts: Effect.map(
           sql<{ state: SessionState; n: string }>`SELECT state, count(*)::text AS n FROM sessions GROUP BY state`,
           (rows) => {
-            const counts = Object.fromEntries(sessionStates.map((s) => [s, 0])) as Record<SessionState, number>
+            const counts: Record<SessionState, number> = { pending: 0, active: 0, completed: 0, error: 0, expired: 0 }
             for (const r of rows) counts[r.state] = Number(r.n)
             return counts
           }

@@ -13,7 +13,7 @@ import { channelOf } from "../../src/layers/sessions/events.ts"
 import { StateStore } from "../../src/layers/StateStore.ts"
 import { activateSession } from "../../src/programs/sessions/activate.ts"
 import { SESSION_SERVICE, SessionGrpcLive } from "../../src/programs/sessions/grpc.ts"
-import { JWT_SECRET, PROVISIONING_KEY, record, request, signIn, str } from "../support/auth.ts"
+import { JWT_SECRET, list, PROVISIONING_KEY, record, request, signIn, str } from "../support/auth.ts"
 import { onFreshDatabase } from "../support/server.ts"
 import { capturedLogs } from "../support/http.ts"
 import { REDIS_URL } from "../support/redis.ts"
@@ -42,11 +42,11 @@ const server = (env: Record<string, string> = {}) =>
 // ---- a real grpc-js client -------------------------------------------------------------------
 
 const pkg = loadProto("session.proto")
-const method = (name: string): MethodDefinition<object, Record<string, unknown>> => {
+const method = (name: string): MethodDefinition<object, object> => {
   const definition = pkg[SESSION_SERVICE]
   const found = definition !== undefined && !("format" in definition) ? definition[name] : undefined
   if (found === undefined) throw new Error(`no method ${name}`)
-  return found as MethodDefinition<object, Record<string, unknown>>
+  return found
 }
 
 const metadataOf = (token: string | undefined, raw?: string) => {
@@ -82,7 +82,7 @@ const rpc = (client: grpc.Client, name: string, body: object, caller: Caller = {
       body,
       metadataOf(caller.token, caller.authorization),
       caller.options ?? {},
-      (error, value) => resume(error === null ? Effect.succeed(value ?? {}) : Effect.fail(error))
+      (error, value) => resume(error === null ? Effect.succeed(record(value)) : Effect.fail(error))
     )
     return Effect.sync(() => call.cancel())
   })
@@ -227,12 +227,12 @@ layer(server(), { timeout: 120_000, excludeTestServices: true })("gRPC SessionSe
 
       // Newest first; paging with the cursor; filter by state.
       const page = yield* rpc(client, "ListUserSessions", { limit: 1 }, caller)
-      assert.deepStrictEqual((page["sessions"] as Array<Record<string, unknown>>).map(sessionIdOf), [id])
+      assert.deepStrictEqual(list(page["sessions"]).map(record).map(sessionIdOf), [id])
       const next = yield* rpc(client, "ListUserSessions", { limit: 1, cursor: str(page["nextCursor"]) }, caller)
-      assert.deepStrictEqual((next["sessions"] as Array<Record<string, unknown>>).map(sessionIdOf), [sessionIdOf(defaults)])
+      assert.deepStrictEqual(list(next["sessions"]).map(record).map(sessionIdOf), [sessionIdOf(defaults)])
       assert.strictEqual(next["nextCursor"], "")
       const pending = yield* rpc(client, "ListUserSessions", { state: "pending" }, caller)
-      assert.deepStrictEqual((pending["sessions"] as Array<Record<string, unknown>>).map(sessionIdOf), [sessionIdOf(defaults)])
+      assert.deepStrictEqual(list(pending["sessions"]).map(record).map(sessionIdOf), [sessionIdOf(defaults)])
     }))
 
   it.effect("reflection lists the service and describes it; health checks answer for it", () =>
@@ -240,10 +240,10 @@ layer(server(), { timeout: 120_000, excludeTestServices: true })("gRPC SessionSe
       const client = yield* clientFor
       const reflect = methodOf(reflectionPkg, "grpc.reflection.v1.ServerReflection", "ServerReflectionInfo")
       const listed = yield* firstReply(client, reflect, { listServices: "*" })
-      const names = (record(listed["listServicesResponse"])["service"] as Array<{ name: string }>).map((s) => s.name)
+      const names = list(record(listed["listServicesResponse"])["service"]).map((s) => record(s)["name"])
       assert.include(names, SESSION_SERVICE)
       const described = yield* firstReply(client, reflect, { fileContainingSymbol: SESSION_SERVICE })
-      assert.isNotEmpty(record(described["fileDescriptorResponse"])["fileDescriptorProto"] as Array<unknown>)
+      assert.isNotEmpty(list(record(described["fileDescriptorResponse"])["fileDescriptorProto"]))
       const health = yield* firstReply(client, methodOf(healthPkg, "grpc.health.v1.Health", "Check"), { service: SESSION_SERVICE })
       assert.strictEqual(health["status"], "SERVING")
     }))
@@ -336,7 +336,7 @@ layer(server(), { timeout: 120_000, excludeTestServices: true })("gRPC SessionSe
       }
       // Nothing was started by the refused calls.
       const mine = yield* rpc(client, "ListUserSessions", {}, { token: eve.token })
-      assert.lengthOf(mine["sessions"] as Array<unknown>, 1)
+      assert.lengthOf(list(mine["sessions"]), 1)
       // The scheme is case-insensitive, as in HTTP.
       assert.strictEqual((yield* rpc(client, "GetSession", { sessionId: id }, { authorization: `bearer ${eve.token}` }))["id"], id)
     }))
@@ -399,7 +399,7 @@ layer(server(), { timeout: 120_000, excludeTestServices: true })("gRPC SessionSe
       )
       assert.deepStrictEqual(yield* storedRow(id), before)
       const listed = yield* rpc(client, "ListUserSessions", {}, { token: hal.token })
-      assert.lengthOf(listed["sessions"] as Array<unknown>, 1)
+      assert.lengthOf(list(listed["sessions"]), 1)
 
       assertStatus(yield* codeOf(rpc(client, "ListUserSessions", { state: "sleeping" }, { token: hal.token })), grpc.status.INVALID_ARGUMENT, "state")
       assertStatus(yield* codeOf(rpc(client, "ListUserSessions", { limit: 101 }, { token: hal.token })), grpc.status.INVALID_ARGUMENT, "limit")
@@ -439,7 +439,7 @@ layer(server(), { timeout: 120_000, excludeTestServices: true })("gRPC SessionSe
       assertStatus(anonymous, grpc.status.UNAUTHENTICATED)
       // The server is still there, and nothing was started.
       const listed = yield* rpc(client, "ListUserSessions", {}, { token: ivy.token })
-      assert.lengthOf(listed["sessions"] as Array<unknown>, 0)
+      assert.lengthOf(list(listed["sessions"]), 0)
     }))
 
   it.effect("REST and gRPC share one store and cache: a REST read after a gRPC stop sees it", () =>

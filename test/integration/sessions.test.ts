@@ -8,10 +8,14 @@ import { activateSession } from "../../src/programs/sessions/activate.ts"
 import { failSession } from "../../src/programs/sessions/fail.ts"
 import { sweepOnce } from "../../src/programs/sessions/sweep.ts"
 import { watchSession } from "../../src/programs/sessions/watch.ts"
-import { bearer, JWT_SECRET, PROVISIONING_KEY, record, registerDevice, request, signIn, str } from "../support/auth.ts"
+import { bearer, JWT_SECRET, list, PROVISIONING_KEY, record, registerDevice, request, signIn, str } from "../support/auth.ts"
 import { onFreshDatabase } from "../support/server.ts"
 import { capturedLogs } from "../support/http.ts"
 import { REDIS_URL } from "../support/redis.ts"
+
+/** The `sessions` of a list response body, and their ids. */
+const sessionsOf = (body: unknown): ReadonlyArray<unknown> => list(record(body)["sessions"])
+const idsOf = (body: unknown): Array<string> => sessionsOf(body).map((s) => str(record(s)["id"]))
 
 const CONTEXT_CAP = 3
 const BODY_LIMIT = 64 * 1024
@@ -253,9 +257,9 @@ layer(Server, { timeout: 120_000 })("sessions over REST", (it) => {
       const read = yield* request("GET", `/api/session/${id}`, undefined, op)
       assert.strictEqual(read.status, 200, read.text)
       const listed = yield* request("GET", `/api/sessions?userId=${owner.userId}`, undefined, op)
-      assert.deepStrictEqual((listed.body as { sessions: Array<{ id: string }> }).sessions.map((s) => s.id), [id])
+      assert.deepStrictEqual(idsOf(listed.body), [id])
       const all = yield* request("GET", "/api/sessions?limit=100", undefined, op)
-      assert.isAbove((all.body as { sessions: Array<unknown> }).sessions.length, 1)
+      assert.isAbove(sessionsOf(all.body).length, 1)
       // Reading is not acting: an operator still cannot stop another user's session.
       assert.strictEqual((yield* request("POST", `/api/session/${id}/stop`, undefined, op)).status, 403)
     }))
@@ -274,20 +278,19 @@ layer(Server, { timeout: 120_000 })("sessions over REST", (it) => {
       do {
         const res = yield* request("GET", `/api/sessions?limit=3${cursor === undefined ? "" : `&cursor=${cursor}`}`, undefined, frank.headers)
         assert.strictEqual(res.status, 200, res.text)
-        const page = res.body as { sessions: Array<{ id: string }>; nextCursor?: string }
-        seen.push(...page.sessions.map((s) => s.id))
-        cursor = page.nextCursor
+        seen.push(...idsOf(res.body))
+        const next = record(res.body)["nextCursor"]
+        cursor = next === undefined ? undefined : str(next)
         pages++
       } while (cursor !== undefined)
       assert.deepStrictEqual(seen, newestFirst)
       assert.strictEqual(pages, 3)
 
       const active = yield* request("GET", "/api/sessions?state=active&limit=2", undefined, frank.headers)
-      const first = active.body as { sessions: Array<{ id: string; state: string }>; nextCursor: string }
-      assert.deepStrictEqual(first.sessions.map((s) => s.id), [ids[4], ids[3]])
-      const rest = yield* request("GET", `/api/sessions?state=active&limit=2&cursor=${first.nextCursor}`, undefined, frank.headers)
-      assert.deepStrictEqual(rest.body, { sessions: [(rest.body as { sessions: Array<unknown> }).sessions[0]] })
-      assert.strictEqual((rest.body as { sessions: Array<{ id: string }> }).sessions[0]?.id, ids[1])
+      assert.deepStrictEqual(idsOf(active.body), [ids[4], ids[3]])
+      const rest = yield* request("GET", `/api/sessions?state=active&limit=2&cursor=${str(record(active.body)["nextCursor"])}`, undefined, frank.headers)
+      assert.deepStrictEqual(rest.body, { sessions: [sessionsOf(rest.body)[0]] })
+      assert.strictEqual(idsOf(rest.body)[0], ids[1])
 
       for (const query of ["cursor=nonsense", `cursor=${Buffer.from("[\"x\",\"y\"]").toString("base64url")}`, "cursor=%00%01"]) {
         const res = yield* request("GET", `/api/sessions?${query}`, undefined, frank.headers)
@@ -311,12 +314,12 @@ layer(Server, { timeout: 120_000 })("sessions over REST", (it) => {
         assert.strictEqual(res.status, 200, res.text)
       }
       const got = yield* request("GET", `/api/session/${id}`, undefined, gina.headers)
-      const context = got.json["context"] as Array<{ role: string; text: string; at: string }>
-      assert.deepStrictEqual(context.map((c) => c.text), ["turn 3", "turn 4", "turn 5"])
+      const context = list(got.json["context"]).map(record)
+      assert.deepStrictEqual(context.map((c) => c["text"]), ["turn 3", "turn 4", "turn 5"])
       assert.lengthOf(context, CONTEXT_CAP)
-      assert.strictEqual(context[1]?.role, "assistant")
-      assert.strictEqual(context[2]?.at, "2026-01-02T03:04:05.000Z")
-      assert.isFalse(Number.isNaN(Date.parse(context[0]?.at ?? "")))
+      assert.strictEqual(context[1]?.["role"], "assistant")
+      assert.strictEqual(context[2]?.["at"], "2026-01-02T03:04:05.000Z")
+      assert.isFalse(Number.isNaN(Date.parse(str(context[0]?.["at"]))))
     }))
 
   it.effect("the read cache never serves a state older than a write of this process", () =>
@@ -365,7 +368,7 @@ layer(Server, { timeout: 120_000 })("sessions over REST", (it) => {
   it.effect("bad input: malformed JSON, schema failures naming the field, oversized body; nothing stored", () =>
     Effect.gen(function*() {
       const jill = yield* signIn(user("jill"))
-      const count = Effect.map(request("GET", "/api/sessions?limit=100", undefined, jill.headers), (r) => (r.body as { sessions: Array<unknown> }).sessions.length)
+      const count = Effect.map(request("GET", "/api/sessions?limit=100", undefined, jill.headers), (r) => sessionsOf(r.body).length)
       const malformed = yield* request("POST", "/api/session", "{\"sampleRate\": 16000", jill.headers)
       assert.strictEqual(malformed.status, 400, malformed.text)
       assert.strictEqual(malformed.headers.get("content-type"), "application/problem+json")

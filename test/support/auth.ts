@@ -18,6 +18,12 @@ export interface JsonResponse {
 export const record = (value: unknown): Record<string, unknown> =>
   typeof value === "object" && value !== null ? Object.fromEntries(Object.entries(value)) : {}
 
+/** `value` as an array (asserted). */
+export const list = (value: unknown): ReadonlyArray<unknown> => {
+  assert.isArray(value)
+  return Array.isArray(value) ? value : []
+}
+
 export const str = (value: unknown): string => {
   assert.isString(value)
   return typeof value === "string" ? value : ""

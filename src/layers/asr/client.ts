@@ -9,7 +9,7 @@ export const loadAsrStreamMethod = (): MethodDefinition<object, object> => {
   const service = findService(loadProto("asr.proto"), ASR_SERVICE)
   const method = service?.["Stream"]
   if (method === undefined) throw new Error(`proto/asr.proto has no ${ASR_SERVICE}/Stream`)
-  return method as MethodDefinition<object, object>
+  return method
 }
 
 /**

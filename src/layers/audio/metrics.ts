@@ -70,8 +70,7 @@ export class AudioMetrics extends Context.Service<AudioMetrics, {
         registers: [registry]
       })
       // Bound children per path: no label lookup on the hot path; series exist from the start.
-      const byPath = <T>(make: (path: AudioPath) => T) =>
-        Object.fromEntries(audioPaths.map((path) => [path, make(path)])) as Record<AudioPath, T>
+      const byPath = <T>(make: (path: AudioPath) => T): Record<AudioPath, T> => ({ datachannel: make("datachannel"), rtp: make("rtp") })
       const chunkOf = byPath((path) => chunks.labels(path))
       const bytesOf = byPath((path) => bytes.labels(path))
       const lossOf = byPath((path) => loss.labels(path))

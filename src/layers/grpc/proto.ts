@@ -1,5 +1,4 @@
-import type { ServiceDefinition } from "@grpc/grpc-js"
-import { loadSync, type Options, type PackageDefinition } from "@grpc/proto-loader"
+import { loadSync, type Options, type PackageDefinition, type ServiceDefinition } from "@grpc/proto-loader"
 import { fileURLToPath } from "node:url"
 
 /** One set of proto-loader options for every .proto here: camelCase fields, enums and 64-bit ints as strings, defaults filled in. */

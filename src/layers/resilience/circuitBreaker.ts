@@ -119,7 +119,7 @@ export const makeCircuitBreaker = (options: CircuitBreakerOptions): Effect.Effec
 export const breakerStateGauge = (registry: Registry, name: string): CircuitBreakerOptions["onStateChange"] & {} => {
   const existing = registry.getSingleMetric("auralink_circuit_breaker_state")
   const gauge = existing instanceof Gauge
-    ? existing as Gauge<"name">
+    ? existing
     : new Gauge({
       name: "auralink_circuit_breaker_state",
       help: "Circuit breaker state by breaker name: 0 closed, 1 half-open, 2 open",
