@@ -6,6 +6,7 @@ import { AppConfig } from "../../src/layers/Config.ts"
 import { Health } from "../../src/layers/Health.ts"
 import { Metrics } from "../../src/layers/Metrics.ts"
 import type { SinkAudioChunk } from "../../src/schemas/asr.ts"
+import { record } from "../support/auth.ts"
 import { FakeAsrGateway, startFakeAsr } from "../support/fake-asr.ts"
 
 /** 100 ms of 16 kHz s16le audio whose samples all carry `sequence`. */
@@ -83,7 +84,7 @@ describe("AsrGateway", () => {
       const dep = ready.dependencies.find((d) => d.name === "asr_gateway")
       assert.deepStrictEqual([dep?.status, dep?.critical], ["up", false])
       const sections = yield* health.sections
-      assert.deepInclude(sections["asr"] as object, { sink: "asr_gateway", breaker: "closed", streams: 0 })
+      assert.deepInclude(record(sections["asr"]), { sink: "asr_gateway", breaker: "closed", streams: 0 })
     }).pipe(Effect.provide(deps({}))))
 
   it.live("gateway down at start: breaker opens after the configured failures, audio is buffered and delivered when it is back", () =>

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Stream } from "effect"
+import { Effect, Exit, Fiber, Layer, Schema, Stream } from "effect"
 import { AudioMetrics } from "../../src/layers/audio/metrics.ts"
 import { Metrics } from "../../src/layers/Metrics.ts"
 import { encodeChunk } from "../../src/programs/audio/pcm.ts"
@@ -13,6 +13,13 @@ import {
 } from "../../src/programs/audio/pipeline.ts"
 import { captureOpusRtp } from "../support/ffmpeg-rtp.ts"
 import { checkToneSequence, concatSamples, toneSequence } from "../support/tones.ts"
+
+/** An error message the data-channel path answers a rejected chunk with. */
+const ReplyMessage = Schema.fromJsonString(Schema.Struct({
+  type: Schema.String,
+  reason: Schema.String,
+  sequence: Schema.optionalKey(Schema.Number)
+}))
 
 const TestLayer = AudioMetrics.layer.pipe(Layer.provideMerge(Metrics.layer))
 
@@ -75,8 +82,8 @@ const metricValue = (name: string, labels: Record<string, string>, series: strin
     if (metric === undefined) return assert.fail(`no metric ${name}`)
     const data = yield* Effect.promise(async () => metric.get())
     return data.values
-      .filter((v) => ((v as { metricName?: string }).metricName ?? name) === series)
-      .filter((v) => Object.entries(labels).every(([k, x]) => (v.labels as Record<string, unknown>)[k] === x))
+      .filter((v) => ("metricName" in v && typeof v.metricName === "string" ? v.metricName : name) === series)
+      .filter((v) => Object.entries(labels).every(([k, x]) => Object.entries(v.labels).some(([lk, lv]) => lk === k && lv === x)))
       .reduce((sum, v) => sum + v.value, 0)
   })
 
@@ -117,7 +124,7 @@ describe("audio pipeline", () => {
       assert.isTrue(chunks.every((c) => c.path === "datachannel" && c.durationMs === 20))
       const check = checkToneSequence(concatSamples(chunks.map((c) => c.samples)), 16_000)
       assert.isTrue(check.ok, check.reason)
-      const replies = fake.replies.map((r) => JSON.parse(r) as { type: string; reason: string; sequence?: number })
+      const replies = fake.replies.map((r) => Schema.decodeUnknownSync(ReplyMessage)(r))
       assert.deepStrictEqual(replies.map((r) => r.reason), [
         "too_short",
         "bad_version",

@@ -1,7 +1,7 @@
 import { assert, it, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Option, Stream } from "effect"
 import type { types } from "mediasoup"
-import type { Counter } from "prom-client"
+import { Counter } from "prom-client"
 import { MediaServer } from "../../src/layers/MediaServer.ts"
 import { Metrics } from "../../src/layers/Metrics.ts"
 import { record, request, signIn } from "../support/auth.ts"
@@ -21,8 +21,8 @@ const routerIdsOf = (worker: types.Worker): Effect.Effect<ReadonlyArray<string>>
 
 const restarts = Effect.gen(function*() {
   const { registry } = yield* Metrics
-  const counter = registry.getSingleMetric("auralink_media_worker_restarts_total") as Counter | undefined
-  const value = yield* Effect.promise(async () => (await counter?.get())?.values[0]?.value ?? 0)
+  const counter = registry.getSingleMetric("auralink_media_worker_restarts_total")
+  const value = yield* Effect.promise(async () => counter instanceof Counter ? (await counter.get()).values[0]?.value ?? 0 : 0)
   return value
 })
 

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Stream } from "effect"
+import { Effect, Layer, Schema, Stream } from "effect"
 import { execFileSync } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -10,6 +10,13 @@ import { Health } from "../../src/layers/Health.ts"
 import { Metrics } from "../../src/layers/Metrics.ts"
 import { makeRecordingSink } from "../../src/layers/RecordingSink.ts"
 import type { SinkAudioChunk } from "../../src/schemas/asr.ts"
+import { record } from "../support/auth.ts"
+
+/** The fields of `ffprobe -of json` this test reads. */
+const FfprobeOutput = Schema.fromJsonString(Schema.Struct({
+  streams: Schema.Array(Schema.Struct({ codec_name: Schema.String, sample_rate: Schema.String, channels: Schema.Number })),
+  format: Schema.Struct({ duration: Schema.String })
+}))
 
 const deps = (dataDir: string, env: Record<string, string> = {}) =>
   Layer.mergeAll(Health.layer, Metrics.layer).pipe(Layer.provideMerge(AppConfig.layerFrom({ LOG_LEVEL: "error", DATA_DIR: dataDir, ...env })))
@@ -63,10 +70,9 @@ describe("RecordingSink", () => {
       const expected = Buffer.concat(chunks.map((c) => Buffer.from(c.pcm)))
       assert.isTrue(file.subarray(44).equals(expected), "samples equal what was sent")
       if (hasFfprobe) {
-        const probe = JSON.parse(execFileSync("ffprobe", ["-v", "error", "-show_streams", "-show_format", "-of", "json", path]).toString()) as {
-          streams: Array<{ codec_name: string; sample_rate: string; channels: number }>
-          format: { duration: string }
-        }
+        const probe = Schema.decodeUnknownSync(FfprobeOutput)(
+          execFileSync("ffprobe", ["-v", "error", "-show_streams", "-show_format", "-of", "json", path]).toString()
+        )
         assert.deepStrictEqual(
           [probe.streams[0]?.codec_name, probe.streams[0]?.sample_rate, probe.streams[0]?.channels],
           ["pcm_s16le", "16000", 1]
@@ -79,7 +85,7 @@ describe("RecordingSink", () => {
       assert.strictEqual(refused._tag, "AudioSinkClosed")
       assert.strictEqual(readFileSync(sink.pathOf("session-2")).readUInt32LE(40), 0)
       const health = yield* Health
-      assert.deepInclude((yield* health.sections)["asr"] as object, { sink: "recording", streams: 0, recordingsFinished: 2 })
+      assert.deepInclude(record((yield* health.sections)["asr"]), { sink: "recording", streams: 0, recordingsFinished: 2 })
     }).pipe(Effect.provide(deps(firstDir))))
 
   it.effect("refuses session ids that are not safe file names", () =>

@@ -3,7 +3,7 @@ import { Effect, Fiber, Stream } from "effect"
 import { spawn } from "node:child_process"
 import { MediaServer } from "../../src/layers/MediaServer.ts"
 import { activateSession } from "../../src/programs/sessions/activate.ts"
-import { record, request, signIn, str } from "../support/auth.ts"
+import { list, record, request, signIn, str } from "../support/auth.ts"
 import { eventually, mediaServer, opusRtpParameters, startSession, user } from "../support/media.ts"
 
 const STUN = "stun:stun.example.org:3478"
@@ -33,7 +33,7 @@ layer(Server, { timeout: 60_000 })("WebRTC signaling over HTTP", (it) => {
       const id = yield* startSession(alice.headers)
       const caps = yield* request("GET", `/api/webrtc/${id}/rtp-capabilities`, undefined, alice.headers)
       assert.strictEqual(caps.status, 200, caps.text)
-      assert.isTrue((caps.json["codecs"] as ReadonlyArray<unknown>).some((c) => record(c)["mimeType"] === "audio/opus"))
+      assert.isTrue(list(caps.json["codecs"]).some((c) => record(c)["mimeType"] === "audio/opus"))
 
       const plain = yield* request("POST", `/api/webrtc/${id}/plain-transports`, { comedia: true, rtcpMux: false }, alice.headers)
       assert.strictEqual(plain.status, 201, plain.text)
@@ -66,9 +66,9 @@ layer(Server, { timeout: 60_000 })("WebRTC signaling over HTTP", (it) => {
 
       const stats = yield* request("GET", `/api/webrtc/${id}/transports/${transportId}/stats`, undefined, alice.headers)
       assert.strictEqual(stats.status, 200, stats.text)
-      const producerStats = record((stats.json["producers"] as ReadonlyArray<unknown>)[0])
+      const producerStats = record(list(stats.json["producers"])[0])
       assert.strictEqual(producerStats["id"], producerId)
-      const inbound = record((producerStats["stats"] as ReadonlyArray<unknown>)[0])
+      const inbound = record(list(producerStats["stats"])[0])
       assert.isAtLeast(Number(inbound["packetCount"]), 50)
       assert.strictEqual(inbound["ssrc"], 1111)
     }))
@@ -84,10 +84,10 @@ layer(Server, { timeout: 60_000 })("WebRTC signaling over HTTP", (it) => {
       const ice = record(t["iceParameters"])
       assert.isString(ice["usernameFragment"])
       assert.isString(ice["password"])
-      const candidates = t["iceCandidates"] as ReadonlyArray<unknown>
+      const candidates = list(t["iceCandidates"])
       assert.isAbove(candidates.length, 0)
       for (const c of candidates) assert.strictEqual(record(c)["ip"], "127.0.0.1")
-      assert.isAbove((record(t["dtlsParameters"])["fingerprints"] as ReadonlyArray<unknown>).length, 0)
+      assert.isAbove(list(record(t["dtlsParameters"])["fingerprints"]).length, 0)
       assert.strictEqual(record(t["sctpParameters"])["port"], 5000)
       assert.deepStrictEqual(t["iceServers"], [{ urls: [STUN] }])
 
