@@ -8,11 +8,11 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
-import { chromium } from "playwright-core"
 import { FakeAsrGateway } from "../test/support/fake-asr.ts"
 import { captureOpusRtp } from "../test/support/ffmpeg-rtp.ts"
 import { concatSamples, DEFAULT_TONE_MS, DEFAULT_TONES, toneSequence, wavFile } from "../test/support/tones.ts"
 import { type BenchResult, freePort, percentile, spawnNode, stop, waitForOk } from "./support.ts"
+import { CHROMIUM, launchChromium } from "../test/support/chromium.ts"
 
 // N concurrent sessions, each a comedia PlainTransport (rtcpMux false) producing Opus (PT 100, ssrc
 // 1111), fed by this process: real Opus RTP packets (ffmpeg-encoded tones, captured once) replayed
@@ -45,7 +45,6 @@ const SSRC = 1111
 const ADMIN_URL = process.env["BENCH_POSTGRES_ADMIN_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
 const REDIS_URL = process.env["BENCH_REDIS_URL"] ?? "redis://127.0.0.1:6379"
 const PROVISIONING_KEY = "bench-provisioning-key"
-const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium"
 const HIGH = "1000000000"
 
 // ---- HTTP ---------------------------------------------------------------------------------
@@ -298,24 +297,7 @@ const browserE2e = async (base: string, fake: FakeAsrGateway): Promise<ReadonlyA
     const lead = new Int16Array(rate / 2)
     const wavPath = join(work, "tones.wav")
     writeFileSync(wavPath, wavFile(concatSamples([lead, toneSequence({ sampleRate: rate }), lead]), rate))
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        `--use-file-for-fake-audio-capture=${wavPath}%noloop`,
-        "--autoplay-policy=no-user-gesture-required"
-      ]
-    })
+    const browser = await launchChromium(wavPath)
     try {
       const results: Array<E2e> = []
       const paths: ReadonlyArray<"pcm" | "webrtc"> = ["pcm", "webrtc"]

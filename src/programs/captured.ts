@@ -1,4 +1,6 @@
 import { Context, Effect, Scope } from "effect"
+import { isSqlError, type SqlError } from "effect/sql/SqlError"
+import { CurrentPrincipal, type Principal } from "../schemas/auth.ts"
 
 /**
  * The services a handler group captures when its layer is built, for its requests. The build's
@@ -7,3 +9,16 @@ import { Context, Effect, Scope } from "effect"
  */
 export const capturedServices = <R>(): Effect.Effect<Context.Context<Exclude<R, Scope.Scope>>, never, R> =>
   Effect.map(Effect.context<R>(), (context) => Context.omit(Scope.Scope)(context))
+
+/**
+ * The runner of a handler group whose endpoints sit behind the Authentication middleware: each
+ * program gets the caller's principal and the group's captured services; SQL failures become
+ * defects (a 500 with the request id, details only in the log).
+ */
+export const principalRunner = <Services>(services: Context.Context<Exclude<Services, Scope.Scope>>) =>
+  <A, E>(program: (principal: Principal) => Effect.Effect<A, E | SqlError, Services>) =>
+    Effect.flatMap(Effect.service(CurrentPrincipal), (principal) =>
+      program(principal).pipe(
+        Effect.catchIf((e): e is SqlError => isSqlError(e), Effect.die),
+        Effect.provideContext(services)
+      ))

@@ -3,7 +3,7 @@ import { Effect, Layer } from "effect"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { type Browser, chromium } from "playwright-core"
+import type { Browser } from "playwright-core"
 import { DemoRoutes } from "../../src/layers/http/demo.ts"
 import { ApiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
 import { JWT_SECRET, PROVISIONING_KEY } from "../support/auth.ts"
@@ -12,6 +12,7 @@ import { baseUrl } from "../support/http.ts"
 import { eventually, user } from "../support/media.ts"
 import { onFreshDatabase } from "../support/server.ts"
 import { checkToneSequence, concatSamples, DEFAULT_TONE_MS, DEFAULT_TONES, type ToneCheck, toneSequence, wavFile } from "../support/tones.ts"
+import { launchChromium } from "../support/chromium.ts"
 
 /**
  * The browser demo end to end: headless Chromium (Debian's) plays a WAV of pure tones as its fake
@@ -22,7 +23,6 @@ import { checkToneSequence, concatSamples, DEFAULT_TONE_MS, DEFAULT_TONES, type 
  * with no sequence gaps. Capture -> ASR receipt latency is printed as p50/p95.
  */
 
-const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium"
 const WAV_RATE = 48_000
 const LEAD_MS = 600
 const TAIL_MS = 600
@@ -58,24 +58,7 @@ let browser: Browser | undefined
 /** Chromium for the scope of a layer: fake microphone playing the tone WAV once, no gesture needed for audio. */
 const Chromium = Layer.effectDiscard(Effect.acquireRelease(
   Effect.promise(async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        `--use-file-for-fake-audio-capture=${wavPath}%noloop`,
-        "--autoplay-policy=no-user-gesture-required"
-      ]
-    })
+    browser = await launchChromium(wavPath)
   }),
   () => Effect.promise(async () => {
     await browser?.close()

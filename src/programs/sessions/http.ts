@@ -1,12 +1,10 @@
 import { Effect, Layer } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import { AppConfig } from "../../layers/Config.ts"
 import { SessionEvents } from "../../layers/sessions/events.ts"
 import { SessionMetrics } from "../../layers/sessions/metrics.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
 import { Api } from "../../schemas/api.ts"
-import { CurrentPrincipal, type Principal } from "../../schemas/auth.ts"
 import { appendSessionContext } from "./append-context.ts"
 import { getSession } from "./get.ts"
 import { listSessions } from "./list.ts"
@@ -14,7 +12,7 @@ import { startSession } from "./start.ts"
 import { stopSession } from "./stop.ts"
 import { SweeperLive } from "./sweep.ts"
 import { updateSessionConfig } from "./update-config.ts"
-import { capturedServices } from "../captured.ts"
+import { capturedServices, principalRunner } from "../captured.ts"
 
 type Services = AppConfig | Sessions | SessionEvents | SessionMetrics
 
@@ -23,15 +21,7 @@ const SessionsGroup = HttpApiBuilder.group(
   Api,
   "sessions",
   Effect.fn(function*(handlers) {
-    const services = yield* capturedServices<Services>()
-    const run = <A, E>(program: (principal: Principal) => Effect.Effect<A, E | SqlError, Services>) =>
-      Effect.gen(function*() {
-        const principal = yield* CurrentPrincipal
-        return yield* program(principal).pipe(
-          Effect.catchIf((e): e is SqlError => isSqlError(e), Effect.die),
-          Effect.provideContext(services)
-        )
-      })
+    const run = principalRunner<Services>(yield* capturedServices<Services>())
     return handlers.handleAll({
       start: ({ payload }) => run((p) => startSession(p, payload ?? {})),
       stop: ({ params }) => run((p) => stopSession(p, params.id)),

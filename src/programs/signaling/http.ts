@@ -1,6 +1,5 @@
 import { Effect, Layer } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import { AppConfig } from "../../layers/Config.ts"
 import { AudioMetrics } from "../../layers/audio/metrics.ts"
 import { MediaServer } from "../../layers/MediaServer.ts"
@@ -8,12 +7,11 @@ import { SessionEvents } from "../../layers/sessions/events.ts"
 import { SessionMetrics } from "../../layers/sessions/metrics.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
 import { Api } from "../../schemas/api.ts"
-import { CurrentPrincipal, type Principal } from "../../schemas/auth.ts"
 import { AudioIngest } from "../audio/ingest.ts"
 import { SessionServices } from "../sessions/http.ts"
 import { produce, produceData } from "./produce.ts"
 import { closeTransport, connectTransport, createPlainTransport, createWebRtcTransport, restartIce, rtpCapabilities, transportStats } from "./transports.ts"
-import { capturedServices } from "../captured.ts"
+import { capturedServices, principalRunner } from "../captured.ts"
 
 type Services = AppConfig | Sessions | SessionEvents | SessionMetrics | MediaServer | AudioIngest
 
@@ -31,15 +29,7 @@ const SignalingGroup = HttpApiBuilder.group(
   Api,
   "webrtc",
   Effect.fn(function*(handlers) {
-    const services = yield* capturedServices<Services>()
-    const run = <A, E>(program: (principal: Principal) => Effect.Effect<A, E | SqlError, Services>) =>
-      Effect.gen(function*() {
-        const principal = yield* CurrentPrincipal
-        return yield* program(principal).pipe(
-          Effect.catchIf((e): e is SqlError => isSqlError(e), Effect.die),
-          Effect.provideContext(services)
-        )
-      })
+    const run = principalRunner<Services>(yield* capturedServices<Services>())
     return handlers.handleAll({
       rtpCapabilities: ({ params }) => run((p) => rtpCapabilities(p, params.sessionId)),
       createTransport: ({ params }) => run((p) => createWebRtcTransport(p, params.sessionId)),
