@@ -8,6 +8,7 @@
  */
 import { Schema } from "effect"
 import { Device, type types } from "mediasoup-client"
+import { Transcript as TranscriptSchema } from "../schemas/asr.ts"
 import { Chunker, Downsampler, toInt16 } from "./pcm.ts"
 
 export type AudioPathName = "webrtc" | "pcm"
@@ -60,14 +61,7 @@ const $ = <T extends HTMLElement>(id: string, kind: new () => T): T | null => {
 }
 
 /** The server-sent events' data (JSON): `event: transcript` and `event: state`. */
-const decodeTranscriptEvent = Schema.decodeUnknownSync(Schema.fromJsonString(Schema.Struct({
-  sessionId: Schema.String,
-  text: Schema.String,
-  isFinal: Schema.Boolean,
-  startMs: Schema.Number,
-  endMs: Schema.Number,
-  confidence: Schema.Number
-})))
+const decodeTranscriptEvent = Schema.decodeUnknownSync(Schema.fromJsonString(TranscriptSchema))
 const decodeStateEvent = Schema.decodeUnknownSync(Schema.fromJsonString(Schema.Struct({ state: Schema.String })))
 
 class HttpError extends Error {}
