@@ -24,9 +24,12 @@ export const waitForOk = async (url: string, timeoutMs: number): Promise<void> =
   throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`)
 }
 
+/** Extra Node flags for the services a benchmark starts, e.g. `BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"`. */
+const serviceNodeArgs = (process.env["BENCH_SERVICE_NODE_ARGS"] ?? "").split(" ").filter((a) => a.length > 0)
+
 /** Spawns `node <args>` with extra environment; the child is killed when the caller stops it. */
 export const spawnNode = (args: ReadonlyArray<string>, env: Record<string, string>): ChildProcess =>
-  spawn(process.execPath, [...args], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit"] })
+  spawn(process.execPath, [...serviceNodeArgs, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit"] })
 
 export const stop = (child: ChildProcess): Promise<void> =>
   new Promise((resolve) => {

@@ -80,6 +80,8 @@ export const keys = [
   { env: "TURN_URLS", hocon: "auralink.mediasoup.turn_urls" },
   { env: "TURN_USERNAME", hocon: "auralink.mediasoup.turn_username" },
   { env: "TURN_CREDENTIAL", hocon: "auralink.mediasoup.turn_credential", secret: true },
+  // audio path
+  { env: "AUDIO_DECODE_THREADS", hocon: "auralink.audio.decode_threads" },
   // external services
   { env: "ASR_GATEWAY_URL", hocon: "auralink.asr.gateway_url" },
   { env: "ASR_DEADLINE_MS", hocon: "auralink.asr.deadline_ms" },

@@ -85,6 +85,10 @@ export interface Settings {
     readonly turnUsername: Option.Option<string>
     readonly turnCredential: Option.Option<Redacted.Redacted<string>>
   }
+  readonly audio: {
+    /** Worker threads that decode Opus RTP (0: on the main thread). */
+    readonly decodeThreads: number
+  }
   readonly asr: {
     /** None: audio goes to the embedded recording sink (WAV files under DATA_DIR/recordings). */
     readonly gatewayUrl: Option.Option<string>
@@ -344,6 +348,9 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
         turnUrls: list(yield* optionalString("TURN_URLS")),
         turnUsername: yield* optionalString("TURN_USERNAME"),
         turnCredential: yield* optionalSecret("TURN_CREDENTIAL")
+      },
+      audio: {
+        decodeThreads: yield* int("AUDIO_DECODE_THREADS", Math.max(0, availableParallelism() - 1), "a whole number 0-64", (n) => n >= 0 && n <= 64)
       },
       asr: {
         gatewayUrl: yield* optionalString("ASR_GATEWAY_URL"),

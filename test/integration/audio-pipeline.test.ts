@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, Schema, Stream } from "effect"
 import { AudioMetrics } from "../../src/layers/audio/metrics.ts"
+import { AudioDecoders } from "../../src/layers/AudioDecoders.ts"
 import { Metrics } from "../../src/layers/Metrics.ts"
 import { encodeChunk } from "../../src/programs/audio/pcm.ts"
 import {
@@ -153,25 +154,49 @@ describe("audio pipeline", () => {
       assert.strictEqual(yield* metricValue("auralink_audio_server_latency_ms", { path: "datachannel" }, "auralink_audio_server_latency_ms_count"), sent)
     }).pipe(Effect.provide(TestLayer)))
 
-  it.effect("RTP: ffmpeg Opus packets come out as 16 kHz chunks that follow the tone sequence", () =>
+  for (const [where, decoders] of [["on a decode thread", AudioDecoders.layerThreads(1)], ["on the main thread", AudioDecoders.layerInline]] as const) {
+    it.effect(`RTP, decoded ${where}: ffmpeg Opus packets come out as 16 kHz chunks that follow the tone sequence`, () =>
+      Effect.gen(function*() {
+        const packets = yield* Effect.promise(() => captureOpusRtp({ channels: 2 }))
+        const fake = fakeSource()
+        const audio = yield* rtpIngest(fake.source, { capacity: 1000, decoder: { payloadType: 111 } })
+        for (const { packet } of packets) fake.push(packet)
+        fake.push(Uint8Array.of(1, 2, 3)) // malformed
+        fake.end()
+        const chunks = yield* collect(audio)
+        assert.strictEqual(chunks.length, packets.length)
+        assert.isTrue(chunks.every((c, i) => c.path === "rtp" && c.samples.length === 320 && (i === 0 || c.sequence === chunks[i - 1]!.sequence + 1)))
+        const check = checkToneSequence(concatSamples(chunks.map((c) => c.samples)), 16_000)
+        assert.isTrue(check.ok, check.reason)
+        assert.strictEqual(audio.stats().lost, 0)
+        assert.strictEqual(yield* metricValue("auralink_audio_chunks_total", { path: "rtp" }), packets.length)
+        assert.strictEqual(yield* metricValue("auralink_audio_chunk_rejects_total", { path: "rtp", reason: "malformed_rtp" }), 1)
+        assert.strictEqual(yield* metricValue("auralink_audio_loss_total", { path: "rtp" }), 0)
+        assert.isAbove(yield* metricValue("auralink_audio_bytes_total", { path: "rtp" }), packets.length * 10)
+      }).pipe(Effect.provide(decoders.pipe(Layer.provideMerge(TestLayer)))))
+  }
+
+  it.effect("RTP: a decode thread that dies fails its streams' audio and is replaced", () =>
     Effect.gen(function*() {
-      const packets = yield* Effect.promise(() => captureOpusRtp({ channels: 2 }))
+      const packets = yield* Effect.promise(() => captureOpusRtp({ tones: [440], toneMs: 200 }))
+      const decoders = yield* AudioDecoders
       const fake = fakeSource()
       const audio = yield* rtpIngest(fake.source, { capacity: 1000, decoder: { payloadType: 111 } })
+      const [thread] = yield* decoders.workers
+      yield* Effect.promise(() => thread!.terminate())
       for (const { packet } of packets) fake.push(packet)
-      fake.push(Uint8Array.of(1, 2, 3)) // malformed
-      fake.end()
-      const chunks = yield* collect(audio)
-      assert.strictEqual(chunks.length, packets.length)
-      assert.isTrue(chunks.every((c, i) => c.path === "rtp" && c.samples.length === 320 && (i === 0 || c.sequence === chunks[i - 1]!.sequence + 1)))
-      const check = checkToneSequence(concatSamples(chunks.map((c) => c.samples)), 16_000)
-      assert.isTrue(check.ok, check.reason)
-      assert.strictEqual(audio.stats().lost, 0)
-      assert.strictEqual(yield* metricValue("auralink_audio_chunks_total", { path: "rtp" }), packets.length)
-      assert.strictEqual(yield* metricValue("auralink_audio_chunk_rejects_total", { path: "rtp", reason: "malformed_rtp" }), 1)
-      assert.strictEqual(yield* metricValue("auralink_audio_loss_total", { path: "rtp" }), 0)
-      assert.isAbove(yield* metricValue("auralink_audio_bytes_total", { path: "rtp" }), packets.length * 10)
-    }).pipe(Effect.provide(TestLayer)))
+      const exit = yield* Effect.exit(collect(audio))
+      assert.isTrue(Exit.isFailure(exit) && String(exit.cause).includes("AudioSourceError"), String(exit))
+      const [replacement] = yield* decoders.workers
+      assert.notStrictEqual(replacement, thread)
+      // The replacement decodes a new stream.
+      const next = fakeSource()
+      const again = yield* rtpIngest(next.source, { capacity: 1000, decoder: { payloadType: 111 } })
+      for (const { packet } of packets) next.push(packet)
+      next.end()
+      assert.strictEqual((yield* collect(again)).length, packets.length)
+      assert.strictEqual(yield* metricValue("auralink_audio_decode_thread_restarts_total", {}), 1)
+    }).pipe(Effect.provide(AudioDecoders.layerThreads(1).pipe(Layer.provideMerge(TestLayer)))))
 
   it.live("bounded buffer: a fast producer and a slow consumer never exceed capacity; overflow drops the oldest", () =>
     Effect.gen(function*() {

@@ -55,15 +55,24 @@ interface Live {
   readonly call: grpc.ClientDuplexStream<object, object>
   /** Completed (with the reason) when the call ends for any reason. */
   readonly closed: Deferred.Deferred<string>
+  /** The batch being written: failed at once when the call ends, or by the watchdog when it stalls. */
+  pending: { readonly fail: (reason: string) => void; readonly since: number } | undefined
+}
+
+/** Ends a call's bookkeeping: the reason is recorded once and a write in flight is failed with it. */
+const ended = (l: Live, reason: string): void => {
+  Deferred.doneUnsafe(l.closed, Effect.succeed(reason))
+  l.pending?.fail(reason)
 }
 
 const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
 
 /**
  * One session's stream to the ASR gateway. `send` puts chunks on a bounded queue; a pump fiber
- * moves them into the replay buffer (the last ASR_REPLAY_BUFFER_MS of audio) and writes them to
- * the live call, one at a time, waiting for each write (HTTP/2 flow control reaches `send` as
- * back-pressure). A connector fiber (re)opens the call through the circuit breaker with jittered
+ * moves what is queued, as one batch, into the replay buffer (the last ASR_REPLAY_BUFFER_MS of
+ * audio) and writes it to the live call, waiting until grpc-js has taken the whole batch (HTTP/2
+ * flow control reaches `send` as back-pressure). A write not taken within the deadline fails the
+ * call (a watchdog checks a quarter deadline apart, so no timer or race is set up per write). A connector fiber (re)opens the call through the circuit breaker with jittered
  * exponential backoff; after a reconnect it re-sends the whole replay buffer in order before the
  * pump continues, so within the window nothing is lost (the gateway de-duplicates by sequence).
  * While there is no call the pump keeps draining the queue into the buffer, so the media path is
@@ -121,44 +130,58 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
     })
 
     const fail = (l: Live, reason: string) =>
-      Effect.suspend(() => {
-        if (Deferred.isDoneUnsafe(l.closed)) return Effect.void
+      Effect.sync(() => {
+        if (Deferred.isDoneUnsafe(l.closed)) return
         l.call.cancel()
-        return Deferred.succeed(l.closed, reason).pipe(Effect.asVoid)
+        ended(l, reason)
       })
 
-    /** Writes one entry and waits for grpc-js to take it; a failed or stalled write fails the call. */
-    const write = (l: Live, entry: Entry): Effect.Effect<boolean> =>
-      Effect.callback<void, AsrStreamFailed>((resume) => {
-        l.call.write(message(entry.chunk), (error: Error | null | undefined) =>
-          resume(error ? Effect.fail(new AsrStreamFailed({ message: describe(error) })) : Effect.void))
-      }).pipe(
-        Effect.raceFirst(Effect.flatMap(Deferred.await(l.closed), (reason) => Effect.fail(new AsrStreamFailed({ message: reason })))),
-        Effect.timeoutOrElse({
-          duration: Duration.millis(o.deadlineMs),
-          orElse: () => Effect.fail(new AsrStreamFailed({ message: `write not taken within ${o.deadlineMs} ms (stalled)` }))
-        }),
-        Effect.matchEffect({
-          onFailure: (error) => Effect.as(fail(l, error.message), false),
-          onSuccess: () =>
-            Effect.sync(() => {
-              entry.sent = true
-              entry.everSent = true
-              stats.sent += 1
-              o.metrics.chunksSent.inc()
-              return true
-            })
-        })
-      )
+    /** Writes a batch and waits until grpc-js has taken all of it; false (and the call failed) if it did not. */
+    const write = (l: Live, entries: ReadonlyArray<Entry>): Effect.Effect<boolean> =>
+      Effect.callback<boolean>((resume) => {
+        if (Deferred.isDoneUnsafe(l.closed)) return resume(Effect.succeed(false))
+        let remaining = entries.length
+        let settled = false
+        const settle = (failure: string | undefined) => {
+          if (settled) return
+          settled = true
+          l.pending = undefined
+          if (failure === undefined) return resume(Effect.succeed(true))
+          resume(Effect.as(fail(l, failure), false))
+        }
+        l.pending = { fail: settle, since: performance.now() }
+        for (const entry of entries) {
+          l.call.write(message(entry.chunk), (error: Error | null | undefined) => {
+            if (error) return settle(describe(error))
+            entry.sent = true
+            entry.everSent = true
+            stats.sent += 1
+            o.metrics.chunksSent.inc()
+            if (--remaining === 0) settle(undefined)
+          })
+        }
+      })
+
+    /** Fails a call whose write has not been taken within the deadline (a stalled gateway). */
+    const watchdog = Effect.gen(function*() {
+      while (true) {
+        yield* Effect.sleep(Duration.millis(Math.max(1, o.deadlineMs / 4)))
+        const l = live
+        const since = l?.pending?.since
+        if (l !== undefined && since !== undefined && performance.now() - since > o.deadlineMs) {
+          yield* fail(l, `write not taken within ${o.deadlineMs} ms (stalled)`)
+        }
+      }
+    })
 
     const pump = Effect.gen(function*() {
       while (true) {
-        const next = yield* Effect.result(Queue.take(queue))
+        const next = yield* Effect.result(Queue.takeAll(queue))
         if (next._tag === "Failure") return
         yield* lock.withPermit(Effect.suspend(() => {
-          const entry = remember(next.success)
+          const entries = next.success.map(remember)
           const l = live
-          return l === undefined || Deferred.isDoneUnsafe(l.closed) ? Effect.void : write(l, entry)
+          return l === undefined || Deferred.isDoneUnsafe(l.closed) ? Effect.void : write(l, entries)
         }))
       }
     })
@@ -178,12 +201,12 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
         o.client.waitForReady(Date.now() + o.deadlineMs, (error) =>
           resume(error ? Effect.fail(new AsrStreamFailed({ message: `ASR gateway not reachable: ${error.message}` })) : Effect.void))
       })
-      const closed = yield* Deferred.make<string>()
       const call = o.client.makeBidiStreamRequest(o.method.path, o.method.requestSerialize, o.method.responseDeserialize)
+      const l: Live = { call, closed: yield* Deferred.make<string>(), pending: undefined }
       call.on("data", onData)
-      call.on("error", (error: grpc.ServiceError) => Deferred.doneUnsafe(closed, Effect.succeed(`stream failed: ${error.message}`)))
-      call.on("status", (status: grpc.StatusObject) => Deferred.doneUnsafe(closed, Effect.succeed(`stream ended: ${status.code} ${status.details}`)))
-      return { call, closed }
+      call.on("error", (error: grpc.ServiceError) => ended(l, `stream failed: ${error.message}`))
+      call.on("status", (status: grpc.StatusObject) => ended(l, `stream ended: ${status.code} ${status.details}`))
+      return l
     })
 
     const backoff = Schedule.min([Schedule.exponential(Duration.millis(o.reconnectBaseMs)), Schedule.spaced(Duration.millis(o.reconnectMaxMs))]).pipe(
@@ -207,12 +230,8 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
         // Replay the buffer, in order, before the pump writes anything newer.
         const replayed = yield* lock.withPermit(Effect.gen(function*() {
           live = l
-          let count = 0
-          for (const entry of [...replay]) {
-            if (!(yield* write(l, entry))) break
-            count += 1
-          }
-          return count
+          const entries = [...replay]
+          return entries.length > 0 && (yield* write(l, entries)) ? entries.length : 0
         }))
         if (replayed > 0) {
           stats.replayed += replayed
@@ -239,6 +258,7 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
 
     const pumpFiber = yield* Effect.forkDetach(pump)
     const connectorFiber = yield* Effect.forkDetach(connector)
+    const watchdogFiber = yield* Effect.forkDetach(watchdog)
 
     let closed: Deferred.Deferred<void> | undefined
     const close: Effect.Effect<void> = Effect.suspend(() => {
@@ -267,6 +287,7 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
         }
         yield* Fiber.interrupt(pumpFiber)
         yield* Fiber.interrupt(connectorFiber)
+        yield* Fiber.interrupt(watchdogFiber)
         yield* Queue.end(transcripts)
         o.metrics.streams.dec({ state: streamState })
       }).pipe(Effect.ensuring(Deferred.succeed(done, undefined)), Effect.uninterruptible)
@@ -275,14 +296,12 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
     const send = (chunk: SinkAudioChunk): Effect.Effect<void, AudioSinkClosed> =>
       Effect.suspend(() => {
         if (closed !== undefined) return Effect.fail(new AudioSinkClosed({ sessionId: o.sessionId }))
-        return Queue.offer(queue, chunk).pipe(Effect.flatMap((accepted) =>
-          accepted
-            ? Effect.flatMap(Queue.size(queue), (size) =>
-              Effect.sync(() => {
-                stats.maxQueued = Math.max(stats.maxQueued, size)
-              }))
-            : Effect.fail(new AudioSinkClosed({ sessionId: o.sessionId }))
-        ))
+        return Effect.flatMap(Queue.offer(queue, chunk), (accepted) => {
+          if (!accepted) return Effect.fail(new AudioSinkClosed({ sessionId: o.sessionId }))
+          const size = Queue.sizeUnsafe(queue)
+          if (size > stats.maxQueued) stats.maxQueued = size
+          return Effect.void
+        })
       })
 
     const handle: AudioSinkStream & { readonly stats: Effect.Effect<AsrSessionStats> } = {

@@ -1,6 +1,7 @@
 import { Context, Effect, FiberMap, Layer, PubSub, Scope, Stream } from "effect"
 import type { types } from "mediasoup"
 import { AudioMetrics } from "../../layers/audio/metrics.ts"
+import { AudioDecoders } from "../../layers/AudioDecoders.ts"
 import { AudioSink } from "../../layers/AudioSink.ts"
 import { AppConfig } from "../../layers/Config.ts"
 import { MediaServer, type ProducerAdded } from "../../layers/MediaServer.ts"
@@ -53,7 +54,7 @@ export class AudioIngest extends Context.Service<AudioIngest, {
       const sink = yield* AudioSink
       const sessions = yield* Sessions
       const { sessions: sessionSettings } = yield* AppConfig
-      const services = yield* Effect.context<AudioMetrics>()
+      const services = yield* Effect.context<AudioMetrics | AudioDecoders>()
       const pipelines = yield* FiberMap.make<string>()
       const published = yield* PubSub.unbounded<Transcript>()
 
@@ -89,8 +90,11 @@ export class AudioIngest extends Context.Service<AudioIngest, {
             touched = Date.now()
             return Effect.ignore(sessions.touch(sessionId))
           })
-          yield* runToSink(audio, (chunk) =>
-            Effect.andThen(keepAlive, Effect.tap(stream.send(chunk), () => Effect.sync(() => audio.delivered(chunk)))))
+          yield* runToSink(audio, (chunks) =>
+            Effect.andThen(
+              keepAlive,
+              Effect.forEach(chunks, (chunk) => Effect.tap(stream.send(chunk), () => Effect.sync(() => audio.delivered(chunk))), { discard: true })
+            ))
           yield* stream.close
         }).pipe(
           Effect.scoped,

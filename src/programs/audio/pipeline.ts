@@ -1,7 +1,8 @@
 import { Cause, Data, Effect, Queue, Result, Scope, Stream } from "effect"
 import { AudioMetrics } from "../../layers/audio/metrics.ts"
 import type { AudioPath, PcmChunk } from "../../schemas/audio.ts"
-import { makeOpusRtpDecoder, type OpusRtpDecoderOptions } from "./opus.ts"
+import { AudioDecoders } from "../../layers/AudioDecoders.ts"
+import type { OpusRtpDecoderOptions } from "./opus.ts"
 import { encodeChunkError, type ParseChunkOptions, parseChunk, SequenceTracker, type SequenceVerdict } from "./pcm.ts"
 
 /** A validated chunk with where and when it came in. */
@@ -90,8 +91,27 @@ export interface AudioIngest {
   readonly delivered: (chunk: ReceivedChunk) => void
 }
 
-/** Turns one raw message into a chunk (or nothing), recording metrics/stats; `undefined` = nothing to buffer. */
-type Transform = (message: Uint8Array, receivedAt: number) => PcmChunk | undefined
+/** Buffers one valid chunk that was received at `receivedAt` (a path's parser or decoder calls it, in order). */
+type Accept = (chunk: PcmChunk, receivedAt: number) => void
+
+/** Handles one raw message (validating or decoding it), recording metrics/stats; valid chunks go to `accept`. */
+type Receive = (message: Uint8Array, receivedAt: number) => void
+
+/** What a path builds its `Receive` from. */
+interface PathContext {
+  readonly accept: Accept
+  /** The path can no longer deliver (its decoder is gone): the stream fails with `cause`. */
+  readonly fail: (cause: unknown) => void
+  readonly counters: Counters
+  readonly metrics: AudioMetrics["Service"]
+}
+
+/** A path's message handler, and how it finishes what it has in flight when the source ends. */
+interface PathHandler {
+  readonly receive: Receive
+  /** Calls `done` when every message received so far has been handled (default: at once). */
+  readonly drain?: (done: () => void) => void
+}
 
 interface Counters {
   received: number
@@ -106,12 +126,12 @@ interface Counters {
   paused: boolean
 }
 
-const ingest = (
+const ingest = <R>(
   path: AudioPath,
   source: AudioSource,
   options: AudioIngestOptions,
-  makeTransform: (counters: Counters, metrics: AudioMetrics["Service"]) => Transform
-): Effect.Effect<AudioIngest, never, AudioMetrics | Scope.Scope> =>
+  makeHandler: (context: PathContext) => Effect.Effect<PathHandler, never, R | Scope.Scope>
+): Effect.Effect<AudioIngest, never, AudioMetrics | R | Scope.Scope> =>
   Effect.gen(function*() {
     const metrics = yield* AudioMetrics
     const capacity = Math.max(1, Math.floor(options.capacity))
@@ -130,15 +150,10 @@ const ingest = (
       paused: false
     }
     const queue = yield* Queue.bounded<ReceivedChunk, AudioSourceError | Cause.Done>(capacity)
-    const transform = makeTransform(counters, metrics)
 
     let closed = false
-    const push = (message: Uint8Array) => {
+    const accept: Accept = (chunk, receivedAt) => {
       if (closed) return
-      const receivedAt = monotonicNow()
-      counters.received++
-      const chunk = transform(message, receivedAt)
-      if (chunk === undefined) return
       const received: ReceivedChunk = { ...chunk, path, receivedAt }
       if (Queue.isFullUnsafe(queue) && Queue.takeUnsafe(queue) !== undefined) {
         // Full: the oldest chunk makes room (the source could not be held back in time).
@@ -155,19 +170,36 @@ const ingest = (
         source.pause()
       }
     }
+    const fail = (cause: unknown) => {
+      closed = true
+      Queue.failCauseUnsafe(queue, Cause.fail(new AudioSourceError({ path, cause })))
+    }
+    const handler = yield* makeHandler({ accept, fail, counters, metrics })
+    let receiving = true
     const unsubscribe = source.subscribe({
-      push,
+      push: (message) => {
+        if (!receiving) return
+        counters.received++
+        handler.receive(message, monotonicNow())
+      },
+      // What is in flight (decoding) is still delivered, then the stream ends (or fails).
       end: () => {
-        closed = true
-        Queue.endUnsafe(queue)
+        receiving = false
+        const done = () => {
+          closed = true
+          Queue.endUnsafe(queue)
+        }
+        if (handler.drain === undefined) done()
+        else handler.drain(done)
       },
       fail: (cause) => {
-        closed = true
-        Queue.failCauseUnsafe(queue, Cause.fail(new AudioSourceError({ path, cause })))
+        receiving = false
+        fail(cause)
       }
     })
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
+        receiving = false
         closed = true
         unsubscribe()
         Queue.endUnsafe(queue)
@@ -175,16 +207,17 @@ const ingest = (
     )
 
     const delivered = (chunk: ReceivedChunk) => metrics.latency(chunk.path, monotonicNow() - chunk.receivedAt)
-    const take = Effect.map(Queue.take(queue), (chunk) => {
-      counters.emitted++
+    // Everything buffered is taken in one pull: one fiber hop per batch, not per chunk.
+    const takeBatch = Effect.map(Queue.takeAll(queue), (chunks) => {
+      counters.emitted += chunks.length
       if (counters.paused && Queue.sizeUnsafe(queue) <= capacity / 2) {
         counters.paused = false
         source.resume?.()
       }
-      if (observeOnEmit) delivered(chunk)
-      return chunk
+      if (observeOnEmit) for (const chunk of chunks) delivered(chunk)
+      return chunks
     })
-    const stream: Stream.Stream<ReceivedChunk, AudioSourceError> = Stream.fromEffectRepeat(take)
+    const stream: Stream.Stream<ReceivedChunk, AudioSourceError> = Stream.fromPull(Effect.succeed(takeBatch))
 
     return {
       path,
@@ -240,20 +273,22 @@ export const dataChannelIngest = (
   source: AudioSource,
   options: DataChannelIngestOptions
 ): Effect.Effect<AudioIngest, never, AudioMetrics | Scope.Scope> =>
-  ingest("datachannel", source, options, (counters, metrics) => {
+  ingest("datachannel", source, options, ({ accept, counters, metrics }) => {
     const tracker = new SequenceTracker(32)
     const wallNow = options.wallNow ?? Date.now
-    return (message) => {
-      metrics.bytes("datachannel", message.byteLength)
-      const parsed = parseChunk(message, { ...options.parse, nowMs: wallNow() })
-      if (Result.isFailure(parsed)) {
-        counters.rejected++
-        metrics.reject("datachannel", parsed.failure.reason)
-        source.reply?.(encodeChunkError(parsed.failure))
-        return undefined
+    return Effect.succeed({
+      receive: (message, receivedAt) => {
+        metrics.bytes("datachannel", message.byteLength)
+        const parsed = parseChunk(message, { ...options.parse, nowMs: wallNow() })
+        if (Result.isFailure(parsed)) {
+          counters.rejected++
+          metrics.reject("datachannel", parsed.failure.reason)
+          source.reply?.(encodeChunkError(parsed.failure))
+          return
+        }
+        if (recordVerdict("datachannel", tracker.track(parsed.success.sequence), counters, metrics)) accept(parsed.success, receivedAt)
       }
-      return recordVerdict("datachannel", tracker.track(parsed.success.sequence), counters, metrics) ? parsed.success : undefined
-    }
+    })
   })
 
 export interface RtpIngestOptions extends AudioIngestOptions {
@@ -261,37 +296,45 @@ export interface RtpIngestOptions extends AudioIngestOptions {
 }
 
 /**
- * Path 2, Opus RTP: each message is one RTP packet, depacketized and decoded on receipt to a
- * 16 kHz chunk (see `OpusRtpDecoder` for sequence and capture-time semantics). Malformed packets,
- * wrong payload types and decode errors are counted by reason; duplicates and late packets are
- * dropped and counted; gaps are counted as loss. The decoder is freed when the scope closes.
+ * Path 2, Opus RTP: each message is one RTP packet, depacketized and decoded (by `AudioDecoders`,
+ * on a decode thread unless configured otherwise) to a 16 kHz chunk (see `OpusRtpDecoder` for
+ * sequence and capture-time semantics). Malformed packets, wrong payload types and decode errors
+ * are counted by reason; duplicates and late packets are dropped and counted; gaps are counted as
+ * loss. When the source ends, packets still being decoded are delivered first. The decoder is
+ * freed when the scope closes.
  */
 export const rtpIngest = (
   source: AudioSource,
   options: RtpIngestOptions
-): Effect.Effect<AudioIngest, never, AudioMetrics | Scope.Scope> =>
-  Effect.gen(function*() {
-    const decoder = yield* makeOpusRtpDecoder(options.decoder)
-    const wallNow = options.wallNow ?? Date.now
-    return yield* ingest("rtp", source, options, (counters, metrics) => (message) => {
-      const decoded = decoder.decode(message, wallNow())
-      if (Result.isFailure(decoded)) {
-        counters.rejected++
-        metrics.reject("rtp", decoded.failure.reason)
-        return undefined
+): Effect.Effect<AudioIngest, never, AudioMetrics | AudioDecoders | Scope.Scope> =>
+  ingest("rtp", source, options, ({ accept, fail, counters, metrics }) =>
+    Effect.gen(function*() {
+      const wallNow = options.wallNow ?? Date.now
+      const decoder = yield* (yield* AudioDecoders).openOpus(options.decoder ?? {}, {
+        outcome: (result, receivedAt) => {
+          if (Result.isFailure(result)) {
+            counters.rejected++
+            metrics.reject("rtp", result.failure.reason)
+            return
+          }
+          const decoded = result.success
+          metrics.bytes("rtp", decoded.payloadBytes)
+          if (recordVerdict("rtp", decoded.verdict, counters, metrics) && decoded.chunk !== undefined) accept(decoded.chunk, receivedAt)
+        },
+        failed: fail
+      })
+      return {
+        receive: (message, receivedAt) => decoder.decode(message, wallNow(), receivedAt),
+        drain: decoder.end
       }
-      metrics.bytes("rtp", decoded.success.payloadBytes)
-      if (!recordVerdict("rtp", decoded.success.verdict, counters, metrics)) return undefined
-      return decoded.success.chunk
-    })
-  })
+    }))
 
 /**
- * Runs an ingest's stream into a sink, one chunk at a time (the sink's pace is the back-pressure:
- * while it is busy, chunks wait in the bounded buffer). Latency is observed when the stream emits
- * (`latency: "emit"`), i.e. right before `sink` gets the chunk.
+ * Runs an ingest's stream into a sink, one batch (what was buffered) at a time, in order (the
+ * sink's pace is the back-pressure: while it is busy, chunks wait in the bounded buffer). Latency
+ * is observed when the stream emits (`latency: "emit"`), i.e. right before `sink` gets the chunks.
  */
 export const runToSink = <E, R>(
   audio: AudioIngest,
-  sink: (chunk: ReceivedChunk) => Effect.Effect<void, E, R>
-): Effect.Effect<void, E | AudioSourceError, R> => Stream.runForEach(audio.stream, sink)
+  sink: (chunks: ReadonlyArray<ReceivedChunk>) => Effect.Effect<void, E, R>
+): Effect.Effect<void, E | AudioSourceError, R> => Stream.runForEachArray(audio.stream, sink)

@@ -2,6 +2,7 @@ import { Effect, Layer } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { AppConfig } from "../../layers/Config.ts"
 import { AudioMetrics } from "../../layers/audio/metrics.ts"
+import { AudioDecoders } from "../../layers/AudioDecoders.ts"
 import { MediaServer } from "../../layers/MediaServer.ts"
 import { SessionEvents } from "../../layers/sessions/events.ts"
 import { SessionMetrics } from "../../layers/sessions/metrics.ts"
@@ -21,7 +22,7 @@ type Services = AppConfig | Sessions | SessionEvents | SessionMetrics | MediaSer
  */
 export const MediaServices = AudioIngest.layer.pipe(
   Layer.provideMerge(MediaServer.layer),
-  Layer.provide(Layer.mergeAll(SessionServices, AudioMetrics.layer))
+  Layer.provide(Layer.mergeAll(SessionServices, AudioMetrics.layer, AudioDecoders.layer))
 )
 
 /** Thin adapters, as the sessions group: the principal from Authentication, SQL failures as defects (500). */
