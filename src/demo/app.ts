@@ -3,12 +3,14 @@
  * The browser demo (served at GET /demo, bundled by esbuild on first request): get a device token,
  * start a session, stream the microphone either as Opus over a WebRTC transport or as 16 kHz PCM
  * chunks over a data channel (label "audio-pcm"), and show a level meter, chunks sent and
- * acknowledged, latency and transcripts (server-sent events). `window.demo` is the hook the
- * end-to-end test drives: `start(path, options)`, `stop()`, `stats()`.
+ * acknowledged, latency and transcripts (server-sent events, and the server's events data channel,
+ * which also answers rejected chunks). `window.demo` is the hook the end-to-end test drives:
+ * `start(path, options)`, `stop()`, `stats()`, `sendRaw(bytes)`.
  */
 import { Schema } from "effect"
 import { Device, type types } from "mediasoup-client"
 import { Transcript as TranscriptSchema } from "../schemas/asr.ts"
+import { ServerEvent } from "../schemas/audio.ts"
 import { Chunker, Downsampler, toInt16 } from "./pcm.ts"
 
 export type AudioPathName = "webrtc" | "pcm"
@@ -21,6 +23,8 @@ export interface StartOptions {
   readonly accessToken?: string
   /** PCM path: chunk length in ms (20..100, default 40). */
   readonly chunkMs?: number
+  /** The session's idle timeout (10..86400 s; default: the server's). */
+  readonly idleTimeoutSeconds?: number
 }
 
 export interface Transcript {
@@ -52,6 +56,9 @@ export interface DemoStats {
   readonly transcriptLagMs: number | undefined
   readonly transcripts: ReadonlyArray<Transcript>
   readonly errors: ReadonlyArray<string>
+  /** From the server's events data channel: rejected chunks, and how many transcripts came that way. */
+  readonly channelErrors: ReadonlyArray<{ readonly reason: string; readonly sequence?: number }>
+  readonly channelTranscripts: number
 }
 
 /** The element `id` if it is a `kind` (e.g. `HTMLInputElement`), else null. */
@@ -63,6 +70,8 @@ const $ = <T extends HTMLElement>(id: string, kind: new () => T): T | null => {
 /** The server-sent events' data (JSON): `event: transcript` and `event: state`. */
 const decodeTranscriptEvent = Schema.decodeUnknownSync(Schema.fromJsonString(TranscriptSchema))
 const decodeStateEvent = Schema.decodeUnknownSync(Schema.fromJsonString(Schema.Struct({ state: Schema.String })))
+/** A message of the server's events data channel (JSON text). */
+const decodeServerEvent = Schema.decodeUnknownResult(Schema.fromJsonString(ServerEvent))
 
 class HttpError extends Error {}
 
@@ -93,9 +102,12 @@ class Demo {
   private transcriptLagMs: number | undefined
   private readonly transcripts: Array<Transcript> = []
   private readonly errors: Array<string> = []
+  private readonly channelErrors: Array<{ readonly reason: string; readonly sequence?: number }> = []
+  private channelTranscripts = 0
   private stream: MediaStream | undefined
   private context: AudioContext | undefined
   private transport: types.Transport | undefined
+  private recvTransport: types.Transport | undefined
   private producer: types.Producer | undefined
   private dataProducer: types.DataProducer | undefined
   private events: EventSource | undefined
@@ -137,7 +149,8 @@ class Demo {
         if (options.provisioningKey === undefined || options.userId === undefined) throw new Error("no access token: give a provisioning key and user id")
         await this.getToken(options.provisioningKey, options.userId)
       }
-      const session = await this.api<{ id: string; state: string }>("POST", "/api/session", {})
+      const config = options.idleTimeoutSeconds === undefined ? {} : { idleTimeoutSeconds: options.idleTimeoutSeconds }
+      const session = await this.api<{ id: string; state: string }>("POST", "/api/session", config)
       this.sessionId = session.id
       this.setState(session.state)
       this.subscribe(session.id)
@@ -145,20 +158,9 @@ class Demo {
       const base = `/api/webrtc/${session.id}`
       const device = new Device()
       await device.load({ routerRtpCapabilities: await this.api<types.RtpCapabilities>("GET", `${base}/rtp-capabilities`) })
-      const info = await this.api<types.TransportOptions>("POST", `${base}/transports`)
-      const transport = device.createSendTransport({
-        id: info.id,
-        iceParameters: info.iceParameters,
-        iceCandidates: info.iceCandidates,
-        dtlsParameters: info.dtlsParameters,
-        ...(info.sctpParameters === undefined ? {} : { sctpParameters: info.sctpParameters }),
-        ...(info.iceServers === undefined ? {} : { iceServers: info.iceServers })
-      })
+      const transport = await this.transportFor(device, base, "send")
       this.transport = transport
       const tid = transport.id
-      transport.on("connect", ({ dtlsParameters }, done, fail) => {
-        this.api("POST", `${base}/transports/${tid}/connect`, { dtlsParameters }).then(() => done(), fail)
-      })
       transport.on("produce", ({ kind, rtpParameters, appData }, done, fail) => {
         this.api<{ producerId: string }>("POST", `${base}/transports/${tid}/produce`, { kind, rtpParameters, appData })
           .then(({ producerId }) => done({ id: producerId }), fail)
@@ -170,6 +172,8 @@ class Demo {
       transport.on("connectionstatechange", (state) => {
         if (state === "failed") this.error(`transport ${state}`)
       })
+
+      await this.openEventsChannel(device, base)
 
       if (path === "pcm") {
         // The data channel first, so no captured audio waits for it.
@@ -218,10 +222,12 @@ class Demo {
     this.producer?.close()
     this.dataProducer?.close()
     this.transport?.close()
+    this.recvTransport?.close()
     this.stream = undefined
     this.producer = undefined
     this.dataProducer = undefined
     this.transport = undefined
+    this.recvTransport = undefined
     this.context = undefined
     if (id !== undefined) {
       try {
@@ -252,8 +258,53 @@ class Demo {
       rttMs: this.rttMs,
       transcriptLagMs: this.transcriptLagMs,
       transcripts: [...this.transcripts],
-      errors: [...this.errors]
+      errors: [...this.errors],
+      channelErrors: [...this.channelErrors],
+      channelTranscripts: this.channelTranscripts
     }
+  }
+
+  /** Sends raw bytes on the PCM data channel as they are (to see how the server answers a bad chunk). */
+  sendRaw(bytes: ReadonlyArray<number>): void {
+    const producer = this.dataProducer
+    if (producer === undefined || producer.closed) throw new Error("no PCM data channel: start(\"pcm\") first")
+    producer.send(Uint8Array.from(bytes).buffer)
+  }
+
+  // ---- transports ---------------------------------------------------------------------------
+
+  /** A WebRTC transport of the session (send: ours to produce on; recv: for the server's events channel). */
+  private async transportFor(device: Device, base: string, direction: "send" | "recv"): Promise<types.Transport> {
+    const info = await this.api<types.TransportOptions>("POST", `${base}/transports`)
+    const options: types.TransportOptions = {
+      id: info.id,
+      iceParameters: info.iceParameters,
+      iceCandidates: info.iceCandidates,
+      dtlsParameters: info.dtlsParameters,
+      ...(info.sctpParameters === undefined ? {} : { sctpParameters: info.sctpParameters }),
+      ...(info.iceServers === undefined ? {} : { iceServers: info.iceServers })
+    }
+    const transport = direction === "send" ? device.createSendTransport(options) : device.createRecvTransport(options)
+    transport.on("connect", ({ dtlsParameters }, done, fail) => {
+      this.api("POST", `${base}/transports/${transport.id}/connect`, { dtlsParameters }).then(() => done(), fail)
+    })
+    return transport
+  }
+
+  /** Consumes the server's events data channel: chunk errors and transcripts. */
+  private async openEventsChannel(device: Device, base: string): Promise<void> {
+    const transport = await this.transportFor(device, base, "recv")
+    this.recvTransport = transport
+    const channel = await this.api<types.DataConsumerOptions>("POST", `${base}/transports/${transport.id}/events-channel`)
+    const consumer = await transport.consumeData(channel)
+    consumer.on("message", (data: unknown) => {
+      const decoded = decodeServerEvent(data)
+      if (decoded._tag === "Failure") return this.error(`unexpected events channel message: ${String(data)}`)
+      const message = decoded.success
+      if (message.type === "transcript") this.channelTranscripts++
+      else this.channelErrors.push(message.sequence === undefined ? { reason: message.reason } : { reason: message.reason, sequence: message.sequence })
+      this.render()
+    })
   }
 
   // ---- audio capture: level meter, and on the PCM path the chunks ---------------------------
@@ -351,6 +402,8 @@ class Demo {
     this.transcriptLagMs = undefined
     this.transcripts.length = 0
     this.errors.length = 0
+    this.channelErrors.length = 0
+    this.channelTranscripts = 0
   }
 
   private setState(state: string): void {
@@ -380,7 +433,7 @@ class Demo {
         : `${(s.audioMsAcknowledged / 1000).toFixed(1)} s transcribed`
     )
     set("latency", `${s.rttMs === undefined ? "-" : `${s.rttMs.toFixed(1)} ms RTT`}; ${s.transcriptLagMs === undefined ? "-" : `${Math.round(s.transcriptLagMs)} ms transcript lag`}`)
-    set("errors", s.errors.join("\n"))
+    set("errors", [...s.errors, ...s.channelErrors.map((e) => `server rejected a chunk: ${e.reason}${e.sequence === undefined ? "" : ` (sequence ${e.sequence})`}`)].join("\n"))
     const list = $("transcripts", HTMLElement)
     if (list !== null) list.textContent = s.transcripts.map((t) => `${t.isFinal ? "✓" : "…"} [${t.startMs}-${t.endMs} ms] ${t.text}`).join("\n")
   }

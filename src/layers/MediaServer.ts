@@ -4,7 +4,8 @@ import type { types } from "mediasoup"
 import { Counter, Gauge } from "prom-client"
 import { failSession } from "../programs/sessions/fail.ts"
 import { isTerminal } from "../schemas/session.ts"
-import { type IceServer, type MediaNotFound, MediaRejected, mediaNotFound, type PlainTransportInfo, type WebRtcTransportInfo } from "../schemas/webrtc.ts"
+import { EVENTS_CHANNEL_LABEL, EVENTS_CHANNEL_PROTOCOL } from "../schemas/audio.ts"
+import { type EventsChannel, type IceServer, type MediaNotFound, MediaRejected, mediaNotFound, type PlainTransportInfo, type WebRtcTransportInfo } from "../schemas/webrtc.ts"
 import { AppConfig } from "./Config.ts"
 import { Health } from "./Health.ts"
 import { routerCodecs, splitPorts } from "./media/codecs.ts"
@@ -66,7 +67,13 @@ export class MediaServer extends Context.Service<MediaServer, {
   readonly restartIce: (sessionId: string, transportId: string) => Op<types.IceParameters>
   readonly closeTransport: (sessionId: string, transportId: string) => Lookup<void>
   readonly transportStats: (sessionId: string, transportId: string) => Op<{ transport: ReadonlyArray<unknown>; producers: ReadonlyArray<{ id: string; kind: string; stats: ReadonlyArray<unknown> }> }>
-  readonly createPlainTransport: (sessionId: string, options: { readonly rtcpMux?: boolean; readonly enableSrtp?: boolean }) => Effect.Effect<PlainTransportInfo>
+  readonly createPlainTransport: (sessionId: string, options: { readonly rtcpMux?: boolean; readonly enableSrtp?: boolean; readonly srtpCryptoSuite?: types.SrtpCryptoSuite }) => Effect.Effect<PlainTransportInfo>
+  /** Gives a plain transport the sender's SRTP keying (comedia: the address comes from the first packet). */
+  readonly connectPlainTransport: (sessionId: string, transportId: string, srtpParameters: types.SrtpParameters) => Op<void>
+  /** A data consumer, on the client's WebRTC transport, of the session's server events channel (made on first use). */
+  readonly openEventsChannel: (sessionId: string, transportId: string) => Op<EventsChannel>
+  /** Sends one text message on the session's events channel (nothing when no client opened it). Synchronous: called from media callbacks. */
+  readonly sendEvent: (sessionId: string, text: string) => void
   readonly produce: (sessionId: string, transportId: string, options: types.ProducerOptions) => Op<types.Producer>
   readonly produceData: (sessionId: string, transportId: string, options: types.DataProducerOptions) => Op<types.DataProducer>
   /** For the audio path: consumes `producerId` server-side; closed with the scope or the session. */
@@ -215,6 +222,20 @@ export class MediaServer extends Context.Service<MediaServer, {
     const webRtcOf = (id: string, transportId: string) =>
       Effect.flatMap(transportOf(id, transportId), ({ entry }) =>
         entry.kind === "webrtc" ? Effect.succeed(entry.transport) : Effect.fail(mediaNotFound("WebRTC transport", transportId)))
+    const plainOf = (id: string, transportId: string) =>
+      Effect.flatMap(transportOf(id, transportId), ({ entry }) =>
+        entry.kind === "plain" ? Effect.succeed(entry.transport) : Effect.fail(mediaNotFound("plain transport", transportId)))
+
+    /** The session's server data producer (on a DirectTransport of its router), made once. */
+    const eventsProducer = (media: SessionMedia): Op<types.DataProducer> =>
+      Semaphore.withPermit(lock, Effect.gen(function*() {
+        if (media.events !== undefined && !media.events.closed) return media.events
+        const transport = yield* attempt(() => media.router.createDirectTransport())
+        media.addTransport({ kind: "direct", transport })
+        const producer = yield* attempt(() => transport.produceData({ label: EVENTS_CHANNEL_LABEL, protocol: EVENTS_CHANNEL_PROTOCOL }))
+        media.events = producer
+        return producer
+      }))
 
     const iceServers: ReadonlyArray<IceServer> = [
       ...(config.stunUrls.length > 0 ? [{ urls: config.stunUrls }] : []),
@@ -282,7 +303,13 @@ export class MediaServer extends Context.Service<MediaServer, {
         Effect.gen(function*() {
           const media = yield* ensure(id)
           const transport = yield* Effect.promise(() =>
-            media.router.createPlainTransport({ listenIp: listenIps[0] ?? { ip: config.listenIp }, rtcpMux: options.rtcpMux ?? true, comedia: true, enableSrtp: options.enableSrtp ?? false })
+            media.router.createPlainTransport({
+              listenIp: listenIps[0] ?? { ip: config.listenIp },
+              rtcpMux: options.rtcpMux ?? true,
+              comedia: true,
+              enableSrtp: options.enableSrtp ?? false,
+              ...(options.srtpCryptoSuite === undefined ? {} : { srtpCryptoSuite: options.srtpCryptoSuite })
+            })
           )
           media.addTransport({ kind: "plain", transport })
           return {
@@ -293,6 +320,32 @@ export class MediaServer extends Context.Service<MediaServer, {
             ...(transport.srtpParameters === undefined ? {} : { srtpParameters: transport.srtpParameters })
           }
         }),
+      connectPlainTransport: (id, transportId, srtpParameters) =>
+        Effect.flatMap(plainOf(id, transportId), (t) => attempt(() => t.connect({ srtpParameters }))),
+      openEventsChannel: (id, transportId) =>
+        Effect.gen(function*() {
+          const transport = yield* webRtcOf(id, transportId)
+          const media = yield* find(id)
+          const producer = yield* eventsProducer(media)
+          const consumer = yield* attempt(() => transport.consumeData({ dataProducerId: producer.id }))
+          media.addDataConsumer(consumer)
+          return {
+            id: consumer.id,
+            dataProducerId: producer.id,
+            sctpStreamParameters: consumer.sctpStreamParameters,
+            label: consumer.label,
+            protocol: consumer.protocol
+          }
+        }),
+      sendEvent: (id, text) => {
+        const producer = sessions.get(id)?.events
+        if (producer === undefined || producer.closed) return
+        try {
+          producer.send(text)
+        } catch {
+          // The channel closed under us (the session is ending): the message is not delivered.
+        }
+      },
       produce: (id, transportId, options) =>
         Effect.gen(function*() {
           const { media, entry } = yield* transportOf(id, transportId)

@@ -1,3 +1,6 @@
+import { Schema } from "effect"
+import { Transcript } from "./asr.ts"
+
 /**
  * Audio chunk formats shared by the two ingest paths (PCM over a data channel, Opus RTP).
  *
@@ -109,3 +112,17 @@ export interface ChunkErrorMessage {
   readonly reason: string
   readonly sequence?: number
 }
+
+/**
+ * The server's data channel to the client (SCTP label {@link EVENTS_CHANNEL_LABEL}, one JSON text
+ * message each): a rejected chunk's error (`ChunkErrorMessage`), and every transcript of the
+ * session. Opened with `POST /api/webrtc/:sessionId/transports/:transportId/events-channel`.
+ */
+export const EVENTS_CHANNEL_LABEL = "auralink-events"
+export const EVENTS_CHANNEL_PROTOCOL = "json"
+
+export const ServerEvent = Schema.Union([
+  Schema.Struct({ type: Schema.Literal("error"), reason: Schema.String, sequence: Schema.optionalKey(Schema.Number) }),
+  Schema.Struct({ type: Schema.Literal("transcript"), ...Transcript.fields })
+])
+export type ServerEvent = typeof ServerEvent.Type

@@ -4,9 +4,11 @@ import { Authentication } from "./auth.ts"
 import { UserRateLimit } from "./rate-limit.ts"
 import { SessionClosed, SessionForbidden, SessionNotFound } from "./session.ts"
 import {
+  ConnectPlainTransport,
   ConnectTransport,
   CreatePlainTransport,
   DataProducerCreated,
+  EventsChannel,
   IceRestarted,
   MediaNotFound,
   MediaRejected,
@@ -46,6 +48,11 @@ export class WebRtcApi extends HttpApiGroup.make("webrtc")
       success: DataProducerCreated.pipe(HttpApiSchema.status(201)),
       error: media
     }),
+    HttpApiEndpoint.post("eventsChannel", "/:sessionId/transports/:transportId/events-channel", {
+      params: transport,
+      success: EventsChannel.pipe(HttpApiSchema.status(201)),
+      error: media
+    }),
     HttpApiEndpoint.post("restartIce", "/:sessionId/transports/:transportId/restart-ice", { params: transport, success: IceRestarted, error: media }),
     HttpApiEndpoint.delete("closeTransport", "/:sessionId/transports/:transportId", { params: transport, error: [...access, MediaNotFound] }),
     HttpApiEndpoint.get("stats", "/:sessionId/transports/:transportId/stats", { params: transport, success: TransportStats, error: media }),
@@ -54,6 +61,11 @@ export class WebRtcApi extends HttpApiGroup.make("webrtc")
       payload: CreatePlainTransport,
       success: PlainTransportInfo.pipe(HttpApiSchema.status(201)),
       error: access
+    }),
+    HttpApiEndpoint.post("connectPlain", "/:sessionId/plain-transports/:transportId/connect", {
+      params: transport,
+      payload: ConnectPlainTransport,
+      error: media
     }),
     HttpApiEndpoint.post("producePlain", "/:sessionId/plain-transports/:transportId/produce", {
       params: transport,
@@ -65,5 +77,8 @@ export class WebRtcApi extends HttpApiGroup.make("webrtc")
   .prefix("/api/webrtc")
   .middleware(UserRateLimit)
   .middleware(Authentication)
-  .annotateMerge(OpenApi.annotations({ title: "WebRTC signaling", description: "Router capabilities, WebRTC and plain RTP transports, producers" }))
+  .annotateMerge(OpenApi.annotations({
+    title: "WebRTC signaling",
+    description: "Router capabilities, WebRTC and plain RTP (optionally SRTP) transports, producers, the server events data channel"
+  }))
 {}

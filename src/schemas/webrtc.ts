@@ -67,7 +67,8 @@ const AppData = Schema.Record(Schema.String.check(Schema.isMaxLength(64)), Schem
 // ---- requests ---------------------------------------------------------------------------------
 
 export const ConnectTransport = Schema.Struct({ dtlsParameters: DtlsParameters })
-export const Produce = Schema.Struct({ kind: Schema.Literal("audio"), rtpParameters: RtpParameters, appData: Schema.optionalKey(AppData) })
+/** Audio goes to the audio path; video to the AIC pipeline when the session has it on. */
+export const Produce = Schema.Struct({ kind: Schema.Literals(["audio", "video"]), rtpParameters: RtpParameters, appData: Schema.optionalKey(AppData) })
 export type Produce = typeof Produce.Type
 export const ProduceData = Schema.Struct({
   sctpStreamParameters: SctpStreamParameters,
@@ -76,12 +77,31 @@ export const ProduceData = Schema.Struct({
   appData: Schema.optionalKey(AppData)
 })
 export type ProduceData = typeof ProduceData.Type
+/** The SRTP crypto suites mediasoup 3.8 supports (RFC 4568 names; ffmpeg's `-srtp_out_suite` takes the same). */
+export const SrtpCryptoSuite = Schema.Literals(["AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32"])
+
+/** SDES keying (RFC 4568): base64 of the 30-byte master key (16) and salt (14), as ffmpeg's `-srtp_out_params`. */
+export const SrtpParameters = Schema.Struct({
+  cryptoSuite: SrtpCryptoSuite,
+  keyBase64: Schema.String.check(Schema.isPattern(/^[A-Za-z0-9+/]{40}$/, { expected: "base64 of a 30-byte key and salt (40 characters)" }))
+})
+export type SrtpParameters = typeof SrtpParameters.Type
+
 export const CreatePlainTransport = Schema.Struct({
   rtcpMux: Schema.optionalKey(Schema.Boolean),
   comedia: Schema.Literal(true),
-  enableSrtp: Schema.optionalKey(Schema.Boolean)
+  enableSrtp: Schema.optionalKey(Schema.Boolean),
+  srtpCryptoSuite: Schema.optionalKey(SrtpCryptoSuite)
 })
 export type CreatePlainTransport = typeof CreatePlainTransport.Type
+
+/**
+ * The sender's side of a plain transport: its SRTP keying (required when the transport was made
+ * with `enableSrtp`: the server decrypts with it). The transport is comedia, so the sender's
+ * address is learnt from its first packet and no address is taken here.
+ */
+export const ConnectPlainTransport = Schema.Struct({ srtpParameters: SrtpParameters })
+export type ConnectPlainTransport = typeof ConnectPlainTransport.Type
 
 // ---- responses (mediasoup's own objects, passed through) ---------------------------------------
 
@@ -109,6 +129,15 @@ export type PlainTransportInfo = typeof PlainTransportInfo.Type
 export const RtpCapabilities = Schema.Struct({ codecs: Schema.Array(Json), headerExtensions: Schema.Array(Json) })
 export const ProducerCreated = Schema.Struct({ producerId: Schema.String })
 export const DataProducerCreated = Schema.Struct({ dataProducerId: Schema.String })
+/** What mediasoup-client's `recvTransport.consumeData(...)` takes to open the session's server events channel. */
+export const EventsChannel = Schema.Struct({
+  id: Schema.String,
+  dataProducerId: Schema.String,
+  sctpStreamParameters: Json,
+  label: Schema.String,
+  protocol: Schema.String
+})
+export type EventsChannel = typeof EventsChannel.Type
 export const IceRestarted = Schema.Struct({ iceParameters: Json })
 export const TransportStats = Schema.Struct({
   transport: Schema.Array(Json),

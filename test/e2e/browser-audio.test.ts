@@ -142,12 +142,24 @@ const viaAsr = (path: PathName) =>
         const { samples } = received()
         return Effect.die(`${String(defect)}: ${describeCheck(checkToneSequence(samples, 16_000))}\n${demo.log.join("\n")}`)
       }))
-    // The gateway's transcripts reach the page (server-sent events) while the session runs.
+    // The gateway's transcripts reach the page while the session runs: server-sent events and the events data channel.
     yield* eventually(
-      Effect.promise(() => demo.page.evaluate(() => window.demo.stats().transcripts.length > 0)),
+      Effect.promise(() => demo.page.evaluate(() => window.demo.stats().transcripts.length > 0 && window.demo.stats().channelTranscripts > 0)),
       `transcripts on the page (${path})`,
       5000
     )
+    if (path === "pcm") {
+      // Bad chunks are answered on the events channel (and go nowhere else): a 3-byte message, and a
+      // well-sized chunk of version 2 whose sequence the answer names.
+      const badVersion = [2, 0, 0, 0, 0xee, 0x6b, 0x28, 0x00, ...new Array<number>(8).fill(0), ...new Array<number>(640).fill(0)]
+      yield* Effect.promise(() => demo.page.evaluate((bad) => {
+        window.demo.sendRaw([1, 2, 3])
+        window.demo.sendRaw(bad)
+      }, badVersion))
+      yield* eventually(Effect.promise(() => demo.page.evaluate(() => window.demo.stats().channelErrors.length >= 2)), "the error answers on the page", 5000)
+      assert.deepStrictEqual((yield* stats(demo)).channelErrors, [{ reason: "too_short" }, { reason: "bad_version", sequence: 0xee6b2800 }])
+      assert.isFalse(fake.chunks(id).some((c) => c.sequence === 0xee6b2800), "a rejected chunk reached the gateway")
+    }
     const before = yield* stats(demo)
     yield* stopDemo(demo)
     const after = yield* stats(demo)

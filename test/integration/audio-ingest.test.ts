@@ -1,10 +1,11 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
+import { randomBytes } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { AppConfig } from "../../src/layers/Config.ts"
-import { request, signIn, str } from "../support/auth.ts"
+import { record, request, signIn, str } from "../support/auth.ts"
 import { baseUrl } from "../support/http.ts"
 import { startFakeAsr } from "../support/fake-asr.ts"
 import { ffmpegOpusRtpArgs } from "../support/ffmpeg-rtp.ts"
@@ -13,26 +14,46 @@ import { checkToneSequence, concatSamples } from "../support/tones.ts"
 
 const fakeAsr = await startFakeAsr()
 
-/** ffmpeg sends the test's tone sequence as Opus RTP (real time) to a comedia plain transport. */
-const sendTones = (port: number, rtcpPort: number) =>
+/** The sender's SRTP keying: `-srtp_out_*` for ffmpeg, `srtpParameters` for the transport's connect. */
+interface SrtpKey {
+  readonly cryptoSuite: "AES_CM_128_HMAC_SHA1_80" | "AES_CM_128_HMAC_SHA1_32"
+  readonly keyBase64: string
+}
+const newSrtpKey = (cryptoSuite: SrtpKey["cryptoSuite"] = "AES_CM_128_HMAC_SHA1_80"): SrtpKey => ({ cryptoSuite, keyBase64: randomBytes(30).toString("base64") })
+
+/** ffmpeg sends the test's tone sequence as Opus RTP (real time) to a comedia plain transport, SRTP with `srtp`. */
+const sendTones = (port: number, rtcpPort: number, srtp?: SrtpKey) =>
   Effect.callback<number>((resume) => {
     const args = ffmpegOpusRtpArgs("127.0.0.1", port, { realtime: true, payloadType: 100 })
     // ssrc as produced, RTCP to the transport's own RTCP port (no mux: see signaling.test.ts).
-    args.splice(args.length - 3, 3, "-ssrc", "1111", "-f", "rtp", `rtp://127.0.0.1:${port}?rtcpport=${rtcpPort}`)
+    const target = srtp === undefined
+      ? ["-f", "rtp", `rtp://127.0.0.1:${port}?rtcpport=${rtcpPort}`]
+      : ["-f", "rtp", "-srtp_out_suite", srtp.cryptoSuite, "-srtp_out_params", srtp.keyBase64, `srtp://127.0.0.1:${port}?rtcpport=${rtcpPort}`]
+    args.splice(args.length - 3, 3, "-ssrc", "1111", ...target)
     const ffmpeg = spawn("ffmpeg", args, { stdio: "ignore" })
     ffmpeg.on("exit", (code) => resume(Effect.succeed(code ?? -1)))
     ffmpeg.on("error", (error) => resume(Effect.die(error)))
   })
 
-/** A plain transport producing Opus on the session, fed by ffmpeg. */
-const ingestInto = (id: string, headers: Record<string, string>) => Effect.gen(function*() {
+/**
+ * A plain transport producing Opus on the session, fed by ffmpeg. With `srtp`, the transport is made
+ * with SRTP on, connected with `srtp.receiver` (the key the server decrypts with) and ffmpeg encrypts
+ * with `srtp.sender` (the same key, or a wrong one).
+ */
+const ingestInto = (id: string, headers: Record<string, string>, srtp?: { readonly receiver: SrtpKey; readonly sender: SrtpKey }) => Effect.gen(function*() {
   const alice = { headers }
-  const plain = yield* request("POST", `/api/webrtc/${id}/plain-transports`, { comedia: true, rtcpMux: false }, alice.headers)
+  const srtpOptions = srtp === undefined ? {} : { enableSrtp: true, srtpCryptoSuite: srtp.receiver.cryptoSuite }
+  const plain = yield* request("POST", `/api/webrtc/${id}/plain-transports`, { comedia: true, rtcpMux: false, ...srtpOptions }, alice.headers)
   assert.strictEqual(plain.status, 201, plain.text)
   const transportId = str(plain.json["id"])
+  if (srtp !== undefined) {
+    assert.strictEqual(record(plain.json["srtpParameters"])["cryptoSuite"], srtp.receiver.cryptoSuite)
+    const connected = yield* request("POST", `/api/webrtc/${id}/plain-transports/${transportId}/connect`, { srtpParameters: srtp.receiver }, alice.headers)
+    assert.strictEqual(connected.status, 204, connected.text)
+  }
   const produced = yield* request("POST", `/api/webrtc/${id}/plain-transports/${transportId}/produce`, { kind: "audio", rtpParameters: opusRtpParameters() }, alice.headers)
   assert.strictEqual(produced.status, 201, produced.text)
-  assert.strictEqual(yield* sendTones(Number(plain.json["port"]), Number(plain.json["rtcpPort"])), 0)
+  assert.strictEqual(yield* sendTones(Number(plain.json["port"]), Number(plain.json["rtcpPort"]), srtp?.sender), 0)
 })
 
 /** A session of a new user fed by ffmpeg over a plain transport. */
@@ -90,6 +111,51 @@ describe("audio ingress over a PlainTransport (ffmpeg Opus RTP)", () => {
         assert.isTrue(chunks.every((c) => c.sampleRate === 16000))
         const check = checkToneSequence(pcmSamples(chunks.map((c) => c.pcm)), 16000)
         assert.isTrue(check.ok, check.reason)
+      }))
+  })
+
+  layer(mediaServer({ ASR_GATEWAY_URL: fakeAsr.url }), { timeout: 60_000 })("SRTP (SDES keys over signaling)", (it) => {
+    for (const cryptoSuite of ["AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32"] as const) {
+      it.effect(`${cryptoSuite}: ffmpeg's SRTP reaches the gateway as the tone sequence, without gaps`, () =>
+        Effect.gen(function*() {
+          const alice = yield* signIn(user("alice"))
+          const id = yield* startSession(alice.headers)
+          const key = newSrtpKey(cryptoSuite)
+          yield* ingestInto(id, alice.headers, { receiver: key, sender: key })
+          yield* eventually(Effect.sync(() => fakeAsr.chunks(id).length >= 90), "about 2 s of audio at the gateway")
+          const sequences = fakeAsr.chunks(id).map((c) => c.sequence)
+          for (let i = 1; i < sequences.length; i++) assert.strictEqual(sequences[i], sequences[i - 1]! + 1, `gap after ${sequences[i - 1]}`)
+          const check = checkToneSequence(pcmSamples(fakeAsr.chunks(id).map((c) => c.pcm)), 16000)
+          assert.isTrue(check.ok, check.reason)
+        }))
+    }
+
+    it.effect("packets under another key fail authentication: nothing reaches the gateway", () =>
+      Effect.gen(function*() {
+        const alice = yield* signIn(user("alice"))
+        const id = yield* startSession(alice.headers)
+        yield* ingestInto(id, alice.headers, { receiver: newSrtpKey(), sender: newSrtpKey() })
+        yield* Effect.promise(() => new Promise((r) => setTimeout(r, 300)))
+        assert.strictEqual(fakeAsr.chunks(id).length, 0)
+      }))
+
+    it.effect("bad keying is a 400 naming the field; a WebRTC or unknown transport id is a 404; nothing changes", () =>
+      Effect.gen(function*() {
+        const alice = yield* signIn(user("alice"))
+        const id = yield* startSession(alice.headers)
+        const plain = yield* request("POST", `/api/webrtc/${id}/plain-transports`, { comedia: true, enableSrtp: true }, alice.headers)
+        const transportId = str(plain.json["id"])
+        const connect = (transport: string, body: unknown) => request("POST", `/api/webrtc/${id}/plain-transports/${transport}/connect`, body, alice.headers)
+        for (const body of [{}, { srtpParameters: { cryptoSuite: "AES_CM_128_HMAC_SHA1_80", keyBase64: "c2hvcnQ=" } }, { srtpParameters: { cryptoSuite: "NULL", keyBase64: newSrtpKey().keyBase64 } }]) {
+          const res = yield* connect(transportId, body)
+          assert.strictEqual(res.status, 400, res.text)
+          assert.include(res.text, "srtpParameters")
+        }
+        const webrtc = yield* request("POST", `/api/webrtc/${id}/transports`, {}, alice.headers)
+        assert.strictEqual((yield* connect(str(webrtc.json["id"]), { srtpParameters: newSrtpKey() })).status, 404)
+        assert.strictEqual((yield* connect(crypto.randomUUID(), { srtpParameters: newSrtpKey() })).status, 404)
+        // The transport still takes its keying.
+        assert.strictEqual((yield* connect(transportId, { srtpParameters: newSrtpKey() })).status, 204)
       }))
   })
 

@@ -140,7 +140,10 @@ layer(Server, { timeout: 60_000 })("WebRTC signaling over HTTP", (it) => {
       assert.include(noCodecs.text, "codecs")
       const video = yield* produceOn({ kind: "video", rtpParameters: opusRtpParameters() })
       assert.strictEqual(video.status, 400, video.text)
-      assert.include(video.text, "kind")
+      assert.include(video.text, "does not match kind video")
+      const unknownKind = yield* produceOn({ kind: "data", rtpParameters: opusRtpParameters() })
+      assert.strictEqual(unknownKind.status, 400, unknownKind.text)
+      assert.include(unknownKind.text, "kind")
 
       const rejected = yield* produceOn({ kind: "audio", rtpParameters: { codecs: [{ mimeType: "audio/nosuchcodec", payloadType: 100, clockRate: 48000 }], encodings: [{ ssrc: 5 }] } })
       assert.strictEqual(rejected.status, 400, rejected.text)

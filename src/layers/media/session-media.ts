@@ -32,6 +32,8 @@ export class SessionMedia {
   readonly consumers = new Map<string, types.Consumer>()
   readonly dataConsumers = new Map<string, types.DataConsumer>()
   readonly listeners = new Set<ProducerListener>()
+  /** The server's data producer for the session's events channel (made when a client first opens it). */
+  events: types.DataProducer | undefined = undefined
 
   readonly id: string
   readonly router: types.Router

@@ -1,4 +1,4 @@
-import { Context, Effect, FiberMap, Layer, PubSub, Scope, Stream } from "effect"
+import { Context, Effect, FiberMap, Layer, Option, PubSub, Scope, Stream } from "effect"
 import type { types } from "mediasoup"
 import { AudioMetrics } from "../../layers/audio/metrics.ts"
 import { AudioDecoders } from "../../layers/AudioDecoders.ts"
@@ -7,6 +7,7 @@ import { AppConfig } from "../../layers/Config.ts"
 import { MediaServer, type ProducerAdded } from "../../layers/MediaServer.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
 import type { Transcript } from "../../schemas/asr.ts"
+import type { ServerEvent } from "../../schemas/audio.ts"
 import { type AudioSource, dataChannelIngest, rtpIngest, runToSink } from "./pipeline.ts"
 
 /** The data-channel label a client gives its PCM data producer (chunk layout: src/schemas/audio.ts). */
@@ -15,14 +16,20 @@ export const PCM_DATA_LABEL = "audio-pcm"
 /** Chunks buffered per producer between receipt and the sink (about 2 s of 20 ms chunks). */
 const BUFFER_CHUNKS = 100
 
-/** Flowing audio is activity: the session's idle clock is reset at most this often. */
+/**
+ * Flowing audio is activity: the session's idle clock is reset at most this often, and at least
+ * four times per idle timeout (so a 10 s timeout never runs out between two resets).
+ */
 const TOUCH_EVERY_MS = 10_000
+const touchEveryMs = (idleTimeoutSeconds: number) => Math.min(TOUCH_EVERY_MS, (idleTimeoutSeconds * 1000) / 4)
 
 /** A mediasoup event emitter as an ingest source: messages until the consumer closes. */
 const emitterSource = (
   emitter: types.Consumer | types.DataConsumer,
-  event: "rtp" | "message"
+  event: "rtp" | "message",
+  reply?: (text: string) => void
 ): AudioSource => ({
+  ...(reply === undefined ? {} : { reply }),
   subscribe: (handlers) => {
     const onMessage = (message: Buffer) => handlers.push(message)
     emitter.on(event, onMessage)
@@ -38,7 +45,8 @@ const emitterSource = (
  * Audio ingress: every audio producer (Opus RTP) and every `audio-pcm` data producer of a session
  * is consumed server-side, turned into validated 16 kHz chunks and sent to the AudioSink (ASR
  * gateway or WAV recording). Final transcripts are appended to the session context; all
- * transcripts are published per session for the events endpoint. A producer's pipeline ends when
+ * transcripts are published per session for the events endpoint and sent on the session's events
+ * data channel, where rejected PCM chunks are answered too. A producer's pipeline ends when
  * its consumer closes (the session ended, the producer or transport closed) or at shutdown.
  */
 export class AudioIngest extends Context.Service<AudioIngest, {
@@ -60,7 +68,10 @@ export class AudioIngest extends Context.Service<AudioIngest, {
 
       const recordTranscript = (transcript: Transcript) =>
         Effect.andThen(
-          PubSub.publish(published, transcript),
+          Effect.andThen(
+            Effect.sync(() => media.sendEvent(transcript.sessionId, JSON.stringify({ type: "transcript", ...transcript } satisfies ServerEvent))),
+            PubSub.publish(published, transcript)
+          ),
           transcript.isFinal
             ? sessions.appendContext(transcript.sessionId, { role: "user", text: transcript.text }, sessionSettings.contextCap).pipe(
               Effect.catch((error) => Effect.logWarning("transcript not added to the session context", error))
@@ -77,16 +88,21 @@ export class AudioIngest extends Context.Service<AudioIngest, {
               decoder: { payloadType: consumer.rtpParameters.codecs[0]?.payloadType ?? 100 }
             }))
           : Effect.flatMap(media.createDataConsumer(sessionId, producer.id), ({ dataConsumer }) =>
-            dataChannelIngest(emitterSource(dataConsumer, "message"), { capacity: BUFFER_CHUNKS, latency: "manual" }))
+            dataChannelIngest(emitterSource(dataConsumer, "message", (text) => media.sendEvent(sessionId, text)), {
+              capacity: BUFFER_CHUNKS,
+              latency: "manual"
+            }))
 
       const pipeline = (sessionId: string, producer: ProducerAdded) =>
         Effect.gen(function*() {
           const audio = yield* sourceOf(sessionId, producer)
           const stream = yield* sink.openStream(sessionId)
           yield* Effect.forkScoped(Stream.runForEach(stream.transcripts, recordTranscript))
+          const session = yield* Effect.orDie(sessions.find(sessionId))
+          const everyMs = touchEveryMs(Option.match(session, { onNone: () => sessionSettings.idleTimeoutSeconds, onSome: (s) => s.config.idleTimeoutSeconds }))
           let touched = Date.now()
           const keepAlive = Effect.suspend(() => {
-            if (Date.now() - touched < TOUCH_EVERY_MS) return Effect.void
+            if (Date.now() - touched < everyMs) return Effect.void
             touched = Date.now()
             return Effect.ignore(sessions.touch(sessionId))
           })

@@ -11,7 +11,17 @@ import { Api } from "../../schemas/api.ts"
 import { AudioIngest } from "../audio/ingest.ts"
 import { SessionServices } from "../sessions/http.ts"
 import { produce, produceData } from "./produce.ts"
-import { closeTransport, connectTransport, createPlainTransport, createWebRtcTransport, restartIce, rtpCapabilities, transportStats } from "./transports.ts"
+import {
+  closeTransport,
+  connectPlainTransport,
+  connectTransport,
+  createPlainTransport,
+  createWebRtcTransport,
+  openEventsChannel,
+  restartIce,
+  rtpCapabilities,
+  transportStats
+} from "./transports.ts"
 import { capturedServices, principalRunner } from "../captured.ts"
 
 type Services = AppConfig | Sessions | SessionEvents | SessionMetrics | MediaServer | AudioIngest
@@ -37,10 +47,12 @@ const SignalingGroup = HttpApiBuilder.group(
       connect: ({ params, payload }) => run((p) => connectTransport(p, params.sessionId, params.transportId, payload.dtlsParameters)),
       produce: ({ params, payload }) => run((p) => produce(p, params.sessionId, params.transportId, payload)),
       produceData: ({ params, payload }) => run((p) => produceData(p, params.sessionId, params.transportId, payload)),
+      eventsChannel: ({ params }) => run((p) => openEventsChannel(p, params.sessionId, params.transportId)),
       restartIce: ({ params }) => run((p) => restartIce(p, params.sessionId, params.transportId)),
       closeTransport: ({ params }) => run((p) => closeTransport(p, params.sessionId, params.transportId)),
       stats: ({ params }) => run((p) => transportStats(p, params.sessionId, params.transportId)),
       createPlainTransport: ({ params, payload }) => run((p) => createPlainTransport(p, params.sessionId, payload)),
+      connectPlain: ({ params, payload }) => run((p) => connectPlainTransport(p, params.sessionId, params.transportId, payload)),
       producePlain: ({ params, payload }) => run((p) => produce(p, params.sessionId, params.transportId, payload))
     })
   })

@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import { MediaServer } from "../../layers/MediaServer.ts"
 import type { Principal } from "../../schemas/auth.ts"
 import type { Session } from "../../schemas/session.ts"
-import type { Produce, ProduceData } from "../../schemas/webrtc.ts"
+import { MediaRejected, type Produce, type ProduceData } from "../../schemas/webrtc.ts"
 import { AudioIngest } from "../audio/ingest.ts"
 import { activateSession } from "../sessions/activate.ts"
 import { openSession } from "./access.ts"
@@ -13,9 +13,20 @@ const activate = (session: Session) =>
     ? activateSession(session.id, "media", "producer created").pipe(Effect.catchTag("IllegalTransition", () => Effect.void), Effect.asVoid)
     : Effect.void
 
-/** An audio producer on a WebRTC or plain transport of the session. */
+/** A codec of another kind than the producer's (mediasoup 3.8 would take `video` with `audio/opus`). */
+const kindMismatch = (request: Produce): MediaRejected | undefined => {
+  const index = request.rtpParameters.codecs.findIndex((c) => !c.mimeType.toLowerCase().startsWith(`${request.kind}/`))
+  const codec = request.rtpParameters.codecs[index]
+  return codec === undefined
+    ? undefined
+    : new MediaRejected({ detail: `rtpParameters.codecs[${index}].mimeType: ${codec.mimeType} does not match kind ${request.kind}` })
+}
+
+/** An audio or video producer on a WebRTC or plain transport of the session. */
 export const produce = Effect.fn("signaling.produce")(function*(principal: Principal, id: string, transportId: string, request: Produce) {
   const session = yield* openSession(principal, id)
+  const mismatch = kindMismatch(request)
+  if (mismatch !== undefined) return yield* mismatch
   const producer = yield* (yield* MediaServer).produce(id, transportId, {
     kind: request.kind,
     rtpParameters: request.rtpParameters,

@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import { MediaServer } from "../../layers/MediaServer.ts"
 import type { Principal } from "../../schemas/auth.ts"
-import type { CreatePlainTransport, DtlsParameters } from "../../schemas/webrtc.ts"
+import type { ConnectPlainTransport, CreatePlainTransport, DtlsParameters } from "../../schemas/webrtc.ts"
 import { openSession } from "./access.ts"
 
 /** Router RTP capabilities of the session (its router is made on first use). */
@@ -39,4 +39,16 @@ export const closeTransport = Effect.fn("signaling.closeTransport")(function*(pr
 export const transportStats = Effect.fn("signaling.transportStats")(function*(principal: Principal, id: string, transportId: string) {
   yield* openSession(principal, id)
   return yield* (yield* MediaServer).transportStats(id, transportId)
+})
+
+/** SRTP keying of the sender on a plain transport made with `enableSrtp`. */
+export const connectPlainTransport = Effect.fn("signaling.connectPlain")(function*(principal: Principal, id: string, transportId: string, request: ConnectPlainTransport) {
+  yield* openSession(principal, id)
+  yield* (yield* MediaServer).connectPlainTransport(id, transportId, request.srtpParameters)
+})
+
+/** The server events data channel (chunk errors, transcripts) on one of the client's WebRTC transports. */
+export const openEventsChannel = Effect.fn("signaling.eventsChannel")(function*(principal: Principal, id: string, transportId: string) {
+  yield* openSession(principal, id)
+  return yield* (yield* MediaServer).openEventsChannel(id, transportId)
 })
