@@ -3,42 +3,52 @@ import { Effect, Exit, Redacted, Scope } from "effect"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import { type ChildProcess } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { createSocket } from "node:dgram"
+import { createSocket, type Socket } from "node:dgram"
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
-import { FakeAsrGateway } from "../test/support/fake-asr.ts"
 import { captureOpusRtp } from "../test/support/ffmpeg-rtp.ts"
 import { concatSamples, DEFAULT_TONE_MS, DEFAULT_TONES, toneSequence, wavFile } from "../test/support/tones.ts"
+import { encodeChunk } from "../src/programs/audio/pcm.ts"
+import { openPcmChannel } from "./datachannel-client.ts"
+import { RemoteFakeAsr } from "./fake-asr-client.ts"
 import { type BenchResult, freePort, percentile, spawnNode, stop, waitForOk } from "./support.ts"
 import { CHROMIUM, launchChromium } from "../test/support/chromium.ts"
 
-// N concurrent sessions, each a comedia PlainTransport (rtcpMux false) producing Opus (PT 100, ssrc
-// 1111), fed by this process: real Opus RTP packets (ffmpeg-encoded tones, captured once) replayed
-// every 20 ms per session with per-session sequence numbers and timestamps, so each session is one
-// continuous stream. The service (`node src/main.ts`, its own fresh Postgres database) decodes and
-// sends 16 kHz chunks to a fake ASR gateway (a real gRPC server) running in this process.
+// N concurrent sessions fed by this process, half of them (rounded down) by each path:
+// - Opus RTP: a comedia PlainTransport (rtcpMux false) producing Opus (PT 100, ssrc 1111); real Opus
+//   RTP packets (ffmpeg-encoded tones, captured once) replayed every 20 ms per session with
+//   per-session sequence numbers and timestamps, so each session is one continuous stream;
+// - PCM over a data channel: a WebRTC transport with the `audio-pcm` data channel, opened by a
+//   WebRTC peer in this process (werift, see datachannel-client.ts), sending 40 ms chunks (the
+//   demo's default size, 1296-byte messages) of the same tones every 40 ms.
+// The service (`node src/main.ts`, its own fresh Postgres database) decodes/validates and sends
+// 16 kHz chunks to a fake ASR gateway (a real gRPC server) running in this process.
 //
 // Steps: N grows (sessions are added, the earlier ones keep streaming); per step a warm-up, then a
 // measured window. Per step:
 // - loss: packets sent in the window vs distinct sequences the fake ASR holds for them GRACE_MS
 //   after the window (a chunk later than that counts as lost);
-// - server latency: `auralink_audio_server_latency_ms{path="rtp"}` (receipt -> sink hand-off), the
-//   window's bucket deltas, p50/p99 interpolated within the buckets as histogram_quantile does;
+// - server latency: `auralink_audio_server_latency_ms` (receipt -> sink hand-off) of both paths, the
+//   window's bucket deltas, p50/p99 interpolated within the buckets as histogram_quantile does
+//   (also per path in the step line);
 // - cpu_pct: CPU of the service process plus its mediasoup workers over the window, in % of one
 //   core (this machine has 2: 200 % is everything); rss_mb: their summed RSS at the window's end.
-// The PCM-over-data-channel path needs a WebRTC data channel (DTLS/SCTP), which this Node process
-// cannot open; it is measured only in the Chromium part (one session per path, unloaded server):
-// headless Chromium runs the demo page with a fake microphone, and capture -> ASR receipt is taken
-// from the fake ASR's records, as in test/e2e/browser-audio.test.ts.
+// Capture -> ASR receipt (e2e) comes from Chromium (one session per path, unloaded server): headless
+// Chromium runs the demo page with a fake microphone, and the latency is taken from the fake ASR's
+// records, as in test/e2e/browser-audio.test.ts. The Opus figure there is server-side only: RTP
+// capture time is mapped from the first packet's arrival (no sender reports reach the service).
 
 const STEPS = (process.env["BENCH_AUDIO_STEPS"] ?? "10,25,50,75,100,150,200,250,300,400,500").split(",").map(Number)
 const WARMUP_MS = 1_000
 const WINDOW_MS = Number(process.env["BENCH_SECONDS"] ?? 5) * 1000
 const GRACE_MS = 300
+/** Steps start only within this time from the start (opening 100+ DTLS sessions takes a few seconds). */
+const TIME_BUDGET_MS = 150_000
 const MAX_LOSS_PCT = 1
 const FRAME_MS = 20
+const PCM_CHUNK_MS = 40
 const TS_PER_FRAME = 960
 const PAYLOAD_TYPE = 100
 const SSRC = 1111
@@ -77,16 +87,30 @@ const accessToken = async (base: string, userId: string): Promise<string> => {
 }
 
 interface Stream {
+  readonly path: AudioPathName
   readonly sessionId: string
-  readonly port: number
+  /** Every how many ms the next packet or chunk is due. */
+  readonly everyMs: number
+  /** Sends packet/chunk `index` of this stream. */
+  readonly send: (index: number) => void
+  readonly close: () => Promise<void>
   /** performance.now() of packet 0. */
   startedAt: number
   /** Packets sent so far (the next packet's index, = its RTP sequence mod 2^16). */
   sent: number
 }
 
-/** A session with a comedia plain transport producing Opus: where to send its RTP. */
-const openStream = async (base: string, auth: Record<string, string>): Promise<Stream> => {
+type AudioPathName = "rtp" | "pcm"
+
+/** What streams send: Opus RTP templates (one socket for all), 16 kHz tones for PCM chunks. */
+interface Media {
+  readonly templates: ReadonlyArray<Buffer>
+  readonly socket: Socket
+  readonly tones: Int16Array
+}
+
+/** A session with a comedia plain transport producing Opus: its packets go to the transport's port. */
+const openRtpStream = async (base: string, auth: Record<string, string>, media: Media): Promise<Stream> => {
   const sessionId = field(await api(base, "POST", "/api/session", {}, auth, 201), "id")
   const plain = await api(base, "POST", `/api/webrtc/${sessionId}/plain-transports`, { comedia: true, rtcpMux: false }, auth, 201)
   const rtpParameters = {
@@ -94,7 +118,36 @@ const openStream = async (base: string, auth: Record<string, string>): Promise<S
     encodings: [{ ssrc: SSRC }]
   }
   await api(base, "POST", `/api/webrtc/${sessionId}/plain-transports/${field(plain, "id")}/produce`, { kind: "audio", rtpParameters }, auth, 201)
-  return { sessionId, port: Number(field(plain, "port")), startedAt: 0, sent: 0 }
+  const port = Number(field(plain, "port"))
+  return {
+    path: "rtp",
+    sessionId,
+    everyMs: FRAME_MS,
+    send: (index) => media.socket.send(packetAt(media.templates, index), port, "127.0.0.1"),
+    close: async () => {},
+    startedAt: 0,
+    sent: 0
+  }
+}
+
+/** A session with the PCM data channel open (werift): chunk `index` carries sequence `index`. */
+const openPcmStream = async (base: string, auth: Record<string, string>, media: Media): Promise<Stream> => {
+  const sessionId = field(await api(base, "POST", "/api/session", {}, auth, 201), "id")
+  const { channel, close } = await openPcmChannel((method, path, body, status) => api(base, method, path, body, auth, status), sessionId)
+  const samples = (PCM_CHUNK_MS * 16_000) / 1000
+  return {
+    path: "pcm",
+    sessionId,
+    everyMs: PCM_CHUNK_MS,
+    send: (index) => {
+      const from = (index * samples) % (media.tones.length - samples)
+      const chunk = encodeChunk({ sequence: index, captureTimeMs: Date.now(), samples: media.tones.subarray(from, from + samples) })
+      channel.send(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+    },
+    close,
+    startedAt: 0,
+    sent: 0
+  }
 }
 
 // ---- RTP replay ---------------------------------------------------------------------------
@@ -111,9 +164,8 @@ const packetAt = (templates: ReadonlyArray<Buffer>, index: number): Buffer => {
   return packet
 }
 
-/** Sends every stream's due packets every ~FRAME_MS until stopped; records how late the ticks ran. */
-const startSender = (templates: ReadonlyArray<Buffer>, streams: Array<Stream>) => {
-  const socket = createSocket({ type: "udp4", sendBufferSize: 8 * 1024 * 1024 })
+/** Sends every stream's due packets/chunks every ~FRAME_MS until stopped; records how late the ticks ran. */
+const startSender = (streams: Array<Stream>) => {
   const lateMs: Array<number> = []
   let running = true
   let timer: NodeJS.Timeout | undefined
@@ -122,12 +174,12 @@ const startSender = (templates: ReadonlyArray<Buffer>, streams: Array<Stream>) =
     let next = Number.POSITIVE_INFINITY
     for (const stream of streams) {
       if (stream.startedAt === 0) stream.startedAt = now
-      let due = stream.startedAt + stream.sent * FRAME_MS
+      let due = stream.startedAt + stream.sent * stream.everyMs
       if (stream.sent > 0 && due <= now) lateMs.push(now - due)
       while (due <= now) {
-        socket.send(packetAt(templates, stream.sent), stream.port, "127.0.0.1")
+        stream.send(stream.sent)
         stream.sent += 1
-        due += FRAME_MS
+        due += stream.everyMs
       }
       next = Math.min(next, due)
     }
@@ -139,7 +191,6 @@ const startSender = (templates: ReadonlyArray<Buffer>, streams: Array<Stream>) =
     stop: () => {
       running = false
       if (timer !== undefined) clearTimeout(timer)
-      socket.close()
     }
   }
 }
@@ -175,18 +226,20 @@ const CLOCK_TICKS = 100 // USER_HZ on Linux
 
 type Buckets = ReadonlyArray<readonly [number, number]>
 
-/** The cumulative buckets (le, count) of `auralink_audio_server_latency_ms{path="rtp"}`. */
-const latencyBuckets = async (base: string): Promise<Buckets> => {
+/** The cumulative buckets (le, count) of `auralink_audio_server_latency_ms`, per path and both summed. */
+const latencyBuckets = async (base: string): Promise<Record<"rtp" | "datachannel" | "all", Buckets>> => {
   const text = await fetch(`${base}/metrics`).then((r) => r.text())
-  const buckets: Array<readonly [number, number]> = []
+  const byPath = { rtp: new Map<number, number>(), datachannel: new Map<number, number>(), all: new Map<number, number>() }
   for (const line of text.split("\n")) {
     const m = /^auralink_audio_server_latency_ms_bucket\{(.*)\} (\S+)$/.exec(line)
-    if (m === null || !(m[1] ?? "").includes('path="rtp"')) continue
-    const le = /le="([^"]+)"/.exec(m[1] ?? "")?.[1]
-    if (le === undefined) continue
-    buckets.push([le === "+Inf" ? Number.POSITIVE_INFINITY : Number(le), Number(m[2])])
+    const path = /path="([^"]+)"/.exec(m?.[1] ?? "")?.[1]
+    const le = /le="([^"]+)"/.exec(m?.[1] ?? "")?.[1]
+    if (m === null || le === undefined || (path !== "rtp" && path !== "datachannel")) continue
+    const bound = le === "+Inf" ? Number.POSITIVE_INFINITY : Number(le)
+    for (const map of [byPath[path], byPath.all]) map.set(bound, (map.get(bound) ?? 0) + Number(m[2]))
   }
-  return buckets.sort((a, b) => a[0] - b[0])
+  const sorted = (map: Map<number, number>): Buckets => [...map].sort((a, b) => a[0] - b[0])
+  return { rtp: sorted(byPath.rtp), datachannel: sorted(byPath.datachannel), all: sorted(byPath.all) }
 }
 
 /** histogram_quantile over the bucket deltas `after - before` (linear within a bucket). */
@@ -210,11 +263,14 @@ const quantile = (before: Buckets, after: Buckets, q: number): number => {
 
 interface Step {
   readonly n: number
+  readonly pcmSessions: number
   readonly sent: number
   readonly lost: number
   readonly lossPct: number
   readonly p50: number
   readonly p99: number
+  readonly rtpP99: number
+  readonly pcmP99: number
   readonly cpuPct: number
   readonly mainCpuPct: number
   readonly rssMb: number
@@ -225,7 +281,7 @@ interface Step {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** One measured window over the streams that are running now. */
-const measure = async (base: string, pid: number, fake: FakeAsrGateway, streams: ReadonlyArray<Stream>, sendLate: Array<number>): Promise<Step> => {
+const measure = async (base: string, pid: number, fake: RemoteFakeAsr, streams: ReadonlyArray<Stream>, sendLate: Array<number>): Promise<Step> => {
   const from = new Map(streams.map((s) => [s.sessionId, s.sent]))
   const buckets0 = await latencyBuckets(base)
   const tree0 = processTree(pid)
@@ -240,26 +296,19 @@ const measure = async (base: string, pid: number, fake: FakeAsrGateway, streams:
   const to = new Map(streams.map((s) => [s.sessionId, s.sent]))
   const lateP99 = percentile(sendLate, 99)
   await sleep(GRACE_MS)
-  let sent = 0
-  let received = 0
-  for (const s of streams) {
-    const a = from.get(s.sessionId) ?? 0
-    const b = to.get(s.sessionId) ?? 0
-    sent += b - a
-    const seen = new Set<number>()
-    for (const c of fake.chunks(s.sessionId)) if (c.sequence >= a && c.sequence < b) seen.add(c.sequence)
-    received += seen.size
-    // Keep only what a later window may still count (bounded memory).
-    fake.received.set(s.sessionId, fake.chunks(s.sessionId).filter((c) => c.sequence >= b))
-  }
-  const lost = sent - received
+  const ranges = streams.map((st) => ({ sessionId: st.sessionId, from: from.get(st.sessionId) ?? 0, to: to.get(st.sessionId) ?? 0 }))
+  const sent = ranges.reduce((n, r) => n + r.to - r.from, 0)
+  const lost = sent - (await fake.count(ranges))
   return {
     n: streams.length,
+    pcmSessions: streams.filter((s) => s.path === "pcm").length,
     sent,
     lost,
     lossPct: sent === 0 ? 100 : (100 * lost) / sent,
-    p50: quantile(buckets0, buckets1, 0.5),
-    p99: quantile(buckets0, buckets1, 0.99),
+    p50: quantile(buckets0.all, buckets1.all, 0.5),
+    p99: quantile(buckets0.all, buckets1.all, 0.99),
+    rtpP99: quantile(buckets0.rtp, buckets1.rtp, 0.99),
+    pcmP99: quantile(buckets0.datachannel, buckets1.datachannel, 0.99),
     cpuPct: (100 * (tree1.ticks - tree0.ticks)) / CLOCK_TICKS / seconds,
     mainCpuPct: (100 * (tree1.mainTicks - tree0.mainTicks)) / CLOCK_TICKS / seconds,
     rssMb: tree1.rssBytes / 1024 / 1024,
@@ -272,8 +321,8 @@ const measure = async (base: string, pid: number, fake: FakeAsrGateway, streams:
 const ms = (n: number): string => (n === Number.POSITIVE_INFINITY ? ">1000" : n.toFixed(2))
 
 const describeStep = (s: Step): string =>
-  `N=${String(s.n).padStart(3)}: loss ${s.lossPct.toFixed(2)} % (${s.lost}/${s.sent} packets), server latency p50 ${ms(s.p50)} ms ` +
-  `p99 ${ms(s.p99)} ms, service+workers cpu ${s.cpuPct.toFixed(0)} % (node ${s.mainCpuPct.toFixed(0)} %) rss ${s.rssMb.toFixed(0)} MB, ` +
+  `N=${String(s.n).padStart(3)} (${s.n - s.pcmSessions} rtp, ${s.pcmSessions} pcm): loss ${s.lossPct.toFixed(2)} % (${s.lost}/${s.sent} packets+chunks), ` +
+  `server latency p50 ${ms(s.p50)} ms p99 ${ms(s.p99)} ms (rtp p99 ${ms(s.rtpP99)}, pcm p99 ${ms(s.pcmP99)}), service+workers cpu ${s.cpuPct.toFixed(0)} % (node ${s.mainCpuPct.toFixed(0)} %) rss ${s.rssMb.toFixed(0)} MB, ` +
   `bench process cpu ${s.benchCpuPct.toFixed(0)} %, sender tick late p99 ${s.sendLateP99.toFixed(1)} ms`
 
 // ---- Chromium: capture -> ASR receipt -------------------------------------------------------
@@ -290,7 +339,7 @@ interface E2e {
  * ("pcm": 40 ms PCM chunks over a data channel, capture time stamped by the page; "webrtc": Opus,
  * whose capture time the server maps from the first packet's arrival), on the otherwise idle service.
  */
-const browserE2e = async (base: string, fake: FakeAsrGateway): Promise<ReadonlyArray<E2e>> => {
+const browserE2e = async (base: string, fake: RemoteFakeAsr): Promise<ReadonlyArray<E2e>> => {
   const work = mkdtempSync(join(tmpdir(), "auralink-bench-audio-"))
   try {
     const rate = 48_000
@@ -312,10 +361,7 @@ const browserE2e = async (base: string, fake: FakeAsrGateway): Promise<ReadonlyA
           await sleep(1000 + DEFAULT_TONES.length * DEFAULT_TONE_MS + 300)
           await page.evaluate(() => window.demo.stop())
           await sleep(300)
-          const chunks = fake.chunks(sessionId)
-          const firstSeen = new Map<number, number>()
-          for (const c of chunks) if (!firstSeen.has(c.sequence)) firstSeen.set(c.sequence, c.receivedAtMs - c.captureTimeMs)
-          const latencies = [...firstSeen.values()]
+          const latencies = await fake.latencies(sessionId)
           results.push({ path, chunks: latencies.length, p50: percentile(latencies, 50), p95: percentile(latencies, 95) })
         } finally {
           await context.close()
@@ -356,9 +402,9 @@ export const run = async (): Promise<BenchResult> => {
   const captured = await captureOpusRtp({ payloadType: PAYLOAD_TYPE, frameMs: FRAME_MS })
   const templates = captured.map((c) => c.packet).filter((p) => p.length > 12 && ((p[1] ?? 0) & 0x7f) === PAYLOAD_TYPE)
   console.log(`captured ${templates.length} Opus RTP packets (${FRAME_MS} ms frames) from ffmpeg`)
+  const media: Media = { templates, socket: createSocket({ type: "udp4", sendBufferSize: 8 * 1024 * 1024 }), tones: toneSequence({ sampleRate: 16_000 }) }
 
-  const fake = new FakeAsrGateway()
-  await fake.start(0)
+  const fake = await RemoteFakeAsr.start()
   const name = `auralink_bench_${randomBytes(6).toString("hex")}`
   const url = new URL(ADMIN_URL)
   url.pathname = `/${name}`
@@ -406,19 +452,25 @@ export const run = async (): Promise<BenchResult> => {
 
       const auth = { authorization: `Bearer ${await accessToken(base, "bench-rtp")}` }
       const streams: Array<Stream> = []
-      sender = startSender(templates, streams)
+      sender = startSender(streams)
       const steps: Array<Step> = []
       for (const n of STEPS) {
-        if (performance.now() - began > 75_000) {
+        if (performance.now() - began > TIME_BUDGET_MS) {
           console.log(`time budget reached before N=${n}`)
           break
         }
+        // Half of the sessions (rounded down) on each path; opened 8 at a time.
+        const pending: Array<AudioPathName> = []
+        let pcm = streams.filter((st) => st.path === "pcm").length
+        for (let total = streams.length; total < n; total++) {
+          const path = pcm < Math.floor(n / 2) ? "pcm" : "rtp"
+          if (path === "pcm") pcm++
+          pending.push(path)
+        }
         const opened: Array<Stream> = []
-        const next = { i: streams.length }
         await Promise.all(Array.from({ length: 8 }, async () => {
-          while (next.i < n) {
-            next.i += 1
-            opened.push(await openStream(base, auth))
+          for (let path = pending.shift(); path !== undefined; path = pending.shift()) {
+            opened.push(await (path === "pcm" ? openPcmStream : openRtpStream)(base, auth, media))
           }
         }))
         streams.push(...opened)
@@ -430,6 +482,7 @@ export const run = async (): Promise<BenchResult> => {
       }
       sender.stop()
       sender = undefined
+      await Promise.all(streams.map((st) => st.close()))
 
       const at10 = steps.find((s) => s.n === 10)
       if (at10 !== undefined) console.log(`at N=10: ${describeStep(at10)}`)
@@ -459,6 +512,7 @@ export const run = async (): Promise<BenchResult> => {
     }
   } finally {
     fake.stop()
+    media.socket.close()
     rmSync(dataDir, { recursive: true, force: true })
     await admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
   }

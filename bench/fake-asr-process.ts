@@ -1,0 +1,44 @@
+// The fake ASR gateway (test/support/fake-asr.ts) in a process of its own, driven over Node IPC by
+// bench/audio-ingest: at a few hundred sessions, receiving every stream's gRPC messages is real work,
+// and sharing an event loop with the load generator would slow both and show up as server latency.
+import { Schema } from "effect"
+import { FakeAsrGateway } from "../test/support/fake-asr.ts"
+
+const Request = Schema.Union([
+  Schema.Struct({
+    type: Schema.Literal("count"),
+    id: Schema.Number,
+    ranges: Schema.Array(Schema.Struct({ sessionId: Schema.String, from: Schema.Number, to: Schema.Number }))
+  }),
+  Schema.Struct({ type: Schema.Literal("latencies"), id: Schema.Number, sessionId: Schema.String })
+])
+const decodeRequest = Schema.decodeUnknownSync(Request)
+
+const send = (message: unknown) => process.send?.(message)
+const fake = new FakeAsrGateway()
+await fake.start(0)
+
+process.on("message", (raw: unknown) => {
+  const request = decodeRequest(raw)
+  if (request.type === "count") {
+    // Distinct sequences in [from, to) per session; what a later window may still count is kept.
+    let received = 0
+    for (const { sessionId, from, to } of request.ranges) {
+      const seen = new Set<number>()
+      for (const c of fake.chunks(sessionId)) if (c.sequence >= from && c.sequence < to) seen.add(c.sequence)
+      received += seen.size
+      fake.received.set(sessionId, fake.chunks(sessionId).filter((c) => c.sequence >= to))
+    }
+    send({ id: request.id, received })
+  } else {
+    // Capture -> receipt of each sequence's first arrival.
+    const firstSeen = new Map<number, number>()
+    for (const c of fake.chunks(request.sessionId)) if (!firstSeen.has(c.sequence)) firstSeen.set(c.sequence, c.receivedAtMs - c.captureTimeMs)
+    send({ id: request.id, latencies: [...firstSeen.values()] })
+  }
+})
+process.on("disconnect", () => {
+  fake.stop()
+  process.exit(0)
+})
+send({ id: 0, url: fake.url })
