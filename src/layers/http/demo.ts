@@ -1,4 +1,4 @@
-import { build } from "esbuild"
+import { build, stop } from "esbuild"
 import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { readFile } from "node:fs/promises"
@@ -25,7 +25,7 @@ export const bundleDemo = async (): Promise<string> => {
     legalComments: "none",
     write: false,
     logLevel: "silent"
-  })
+  }).finally(() => stop()) // esbuild's helper process (hundreds of MB) is not kept for a one-off build
   const file = result.outputFiles[0]
   if (file === undefined) throw new Error("esbuild produced no output")
   return file.text
