@@ -350,7 +350,9 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
         turnCredential: yield* optionalSecret("TURN_CREDENTIAL")
       },
       audio: {
-        decodeThreads: yield* int("AUDIO_DECODE_THREADS", Math.max(0, availableParallelism() - 1), "a whole number 0-64", (n) => n >= 0 && n <= 64)
+        // 0 by default: on the main thread the server-added p99 is a few ms lower (no thread hop);
+        // threads raise the sessions one process carries (bench/audio-ingest, README).
+        decodeThreads: yield* int("AUDIO_DECODE_THREADS", 0, "a whole number 0-64", (n) => n >= 0 && n <= 64)
       },
       asr: {
         gatewayUrl: yield* optionalString("ASR_GATEWAY_URL"),
