@@ -30,7 +30,7 @@ import { CHROMIUM, launchChromium } from "../test/support/chromium.ts"
 // measured window. Per step:
 // - loss: packets sent in the window vs distinct sequences the fake ASR holds for them GRACE_MS
 //   after the window (a chunk later than that counts as lost);
-// - server latency: `auralink_audio_server_latency_ms` (receipt -> sink hand-off) of both paths, the
+// - server latency: `auralink_audio_server_latency_seconds` (receipt -> sink hand-off) of both paths, the
 //   window's bucket deltas, p50/p99 interpolated within the buckets as histogram_quantile does
 //   (also per path in the step line);
 // - cpu_pct: CPU of the service process plus its mediasoup workers over the window, in % of one
@@ -226,16 +226,16 @@ const CLOCK_TICKS = 100 // USER_HZ on Linux
 
 type Buckets = ReadonlyArray<readonly [number, number]>
 
-/** The cumulative buckets (le, count) of `auralink_audio_server_latency_ms`, per path and both summed. */
+/** The cumulative buckets (le in ms, count) of `auralink_audio_server_latency_seconds`, per path and both summed. */
 const latencyBuckets = async (base: string): Promise<Record<"rtp" | "datachannel" | "all", Buckets>> => {
   const text = await fetch(`${base}/metrics`).then((r) => r.text())
   const byPath = { rtp: new Map<number, number>(), datachannel: new Map<number, number>(), all: new Map<number, number>() }
   for (const line of text.split("\n")) {
-    const m = /^auralink_audio_server_latency_ms_bucket\{(.*)\} (\S+)$/.exec(line)
+    const m = /^auralink_audio_server_latency_seconds_bucket\{(.*)\} (\S+)$/.exec(line)
     const path = /path="([^"]+)"/.exec(m?.[1] ?? "")?.[1]
     const le = /le="([^"]+)"/.exec(m?.[1] ?? "")?.[1]
     if (m === null || le === undefined || (path !== "rtp" && path !== "datachannel")) continue
-    const bound = le === "+Inf" ? Number.POSITIVE_INFINITY : Number(le)
+    const bound = le === "+Inf" ? Number.POSITIVE_INFINITY : Number(le) * 1000
     for (const map of [byPath[path], byPath.all]) map.set(bound, (map.get(bound) ?? 0) + Number(m[2]))
   }
   const sorted = (map: Map<number, number>): Buckets => [...map].sort((a, b) => a[0] - b[0])

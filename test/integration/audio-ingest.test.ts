@@ -9,6 +9,7 @@ import { record, request, signIn, str } from "../support/auth.ts"
 import { baseUrl } from "../support/http.ts"
 import { startFakeAsr } from "../support/fake-asr.ts"
 import { ffmpegOpusRtpArgs } from "../support/ffmpeg-rtp.ts"
+import { checkMetricsWithPromtool } from "../support/promtool.ts"
 import { eventually, mediaServer, opusRtpParameters, startSession, user } from "../support/media.ts"
 import { checkToneSequence, concatSamples } from "../support/tones.ts"
 
@@ -111,6 +112,11 @@ describe("audio ingress over a PlainTransport (ffmpeg Opus RTP)", () => {
         assert.isTrue(chunks.every((c) => c.sampleRate === 16000))
         const check = checkToneSequence(pcmSamples(chunks.map((c) => c.pcm)), 16000)
         assert.isTrue(check.ok, check.reason)
+        // With the audio, media and ASR series filled in, /metrics still passes promtool.
+        const metrics = (yield* request("GET", "/metrics")).text
+        assert.include(metrics, 'auralink_audio_server_latency_seconds_bucket{le="0.005",path="rtp"}')
+        const promtool = checkMetricsWithPromtool(metrics)
+        assert.strictEqual(promtool.status, 0, promtool.output)
       }))
   })
 

@@ -151,7 +151,7 @@ describe("audio pipeline", () => {
       const bytes = good.filter((_, i) => i !== 30 && i !== 31).reduce((n, c) => n + c.byteLength, 0) + good[40]!.byteLength
       const badBytes = 8 + 656 + 337 + 176 + 32_336 + 80_016 + 656
       assert.strictEqual(yield* metricValue("auralink_audio_bytes_total", { path: "datachannel" }), bytes + badBytes)
-      assert.strictEqual(yield* metricValue("auralink_audio_server_latency_ms", { path: "datachannel" }, "auralink_audio_server_latency_ms_count"), sent)
+      assert.strictEqual(yield* metricValue("auralink_audio_server_latency_seconds", { path: "datachannel" }, "auralink_audio_server_latency_seconds_count"), sent)
     }).pipe(Effect.provide(TestLayer)))
 
   for (const [where, decoders] of [["on a decode thread", AudioDecoders.layerThreads(1)], ["on the main thread", AudioDecoders.layerInline]] as const) {
@@ -285,10 +285,10 @@ describe("audio pipeline", () => {
       fake.push(chunksOf(toneSequence({ tones: [440], toneMs: 20 }))[0]!)
       fake.end()
       const [chunk] = yield* collect(audio)
-      assert.strictEqual(yield* metricValue("auralink_audio_server_latency_ms", { path: "datachannel" }, "auralink_audio_server_latency_ms_count"), 0)
+      assert.strictEqual(yield* metricValue("auralink_audio_server_latency_seconds", { path: "datachannel" }, "auralink_audio_server_latency_seconds_count"), 0)
       now += 3
       audio.delivered(chunk!)
-      assert.strictEqual(yield* metricValue("auralink_audio_server_latency_ms", { path: "datachannel" }, "auralink_audio_server_latency_ms_count"), 1)
-      assert.strictEqual(yield* metricValue("auralink_audio_server_latency_ms", { path: "datachannel" }, "auralink_audio_server_latency_ms_sum"), 3)
+      assert.strictEqual(yield* metricValue("auralink_audio_server_latency_seconds", { path: "datachannel" }, "auralink_audio_server_latency_seconds_count"), 1)
+      assert.strictEqual(yield* metricValue("auralink_audio_server_latency_seconds", { path: "datachannel" }, "auralink_audio_server_latency_seconds_sum"), 0.003)
     }).pipe(Effect.provide(TestLayer)))
 })

@@ -18,7 +18,8 @@ export type AudioDropReason = "overflow" | "duplicate" | "late"
  * - `auralink_audio_chunks_dropped_total{path,reason}`: valid chunks dropped: `overflow` (the
  *   per-session buffer was full and the oldest chunk made room), `duplicate`, `late`.
  * - `auralink_audio_loss_total{path}`: chunks missing from the sequence (gaps).
- * - `auralink_audio_server_latency_ms{path}`: receipt -> handed to the sink, ms.
+ * - `auralink_audio_server_latency_seconds{path}`: receipt -> handed to the sink (seconds, the
+ *   Prometheus base unit: promtool rejects `_ms`).
  */
 export class AudioMetrics extends Context.Service<AudioMetrics, {
   readonly chunk: (path: AudioPath) => void
@@ -63,10 +64,10 @@ export class AudioMetrics extends Context.Service<AudioMetrics, {
         registers: [registry]
       })
       const latency = new Histogram({
-        name: "auralink_audio_server_latency_ms",
+        name: "auralink_audio_server_latency_seconds",
         help: "Server-added audio latency, receipt to hand-off to the sink, in ms, by ingest path",
         labelNames: ["path"] as const,
-        buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
+        buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
         registers: [registry]
       })
       // Bound children per path: no label lookup on the hot path; series exist from the start.
@@ -82,7 +83,7 @@ export class AudioMetrics extends Context.Service<AudioMetrics, {
         reject: (path, reason) => rejects.labels(path, reason).inc(),
         dropped: (path, reason, count = 1) => dropped.labels(path, reason).inc(count),
         loss: (path, count) => lossOf[path].inc(count),
-        latency: (path, ms) => latencyOf[path].observe(ms)
+        latency: (path, ms) => latencyOf[path].observe(ms / 1000)
       }
     })
   )
