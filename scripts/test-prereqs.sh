@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the test suite needs from the machine besides `npm ci` (which installs the media worker):
 # promtool (Debian `prometheus`, for the /metrics check), redis-server (a private instance in the
-# shutdown test), ffmpeg/ffprobe (real Opus RTP and WAV checks in the media tests), chromium (the
+# shutdown test), ffmpeg/ffprobe (real Opus RTP and WAV checks in the media tests), tshark (decodes
+# the AIC pipeline's RTP and its header extension), chromium (the
 # browser demo's end-to-end test, driven by playwright-core; never a downloaded browser), and the local
 # Postgres (127.0.0.1:5432) and Redis (127.0.0.1:6379) running.
 # Installs or starts what is missing when it can (root); otherwise says what is missing.
@@ -12,6 +13,7 @@ command -v promtool >/dev/null || missing+=(prometheus)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v pg_isready >/dev/null || missing+=(postgresql-client)
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+command -v tshark >/dev/null || missing+=(tshark)
 command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -104,7 +104,30 @@ export interface Settings {
     /** Chunks a session's `send` may queue before it waits (back-pressure). */
     readonly queueCapacity: number
   }
-  readonly aiCore: { readonly grpcUrl: Option.Option<string> }
+  readonly aiCore: {
+    /** None: no AI Core; the AIC pipeline forwards every frame unchanged (annotate-only, fallback flag). */
+    readonly grpcUrl: Option.Option<string>
+    /** Per-frame deadline: a result not back within it is a failure and the frame passes through. */
+    readonly deadlineMs: number
+    /** Circuit breaker: consecutive failed frames that open it, and how long it stays open before one probe. */
+    readonly breakerFailures: number
+    readonly breakerResetMs: number
+    /** Jittered exponential backoff between attempts to re-open a session's stream. */
+    readonly reconnectBaseMs: number
+    readonly reconnectMaxMs: number
+    /** Frames of one session awaiting a result; further frames bypass the AI Core (fallback `overloaded`). */
+    readonly maxInFlight: number
+  }
+  readonly aic: {
+    /** `annotate`: payload unchanged, AIC metadata only; `replace`: the AI Core's payload is forwarded. */
+    readonly mode: AicMode
+    /** RFC 8285 id of the AIC element in forwarded packets (one-byte form, 1-14). */
+    readonly extensionId: number
+    /** Where live sessions' processed video RTP is sent (`host:port`, UDP); None: live video is not processed. */
+    readonly forwardTarget: Option.Option<{ readonly host: string; readonly port: number }>
+    /** RTP packets buffered per pipeline between the pipeline and its sink (beyond it: dropped, counted). */
+    readonly queueCapacity: number
+  }
   readonly dashboard: {
     readonly url: Option.Option<string>
     readonly apiKey: Option.Option<Redacted.Redacted<string>>
@@ -130,6 +153,16 @@ const logLevels: Record<string, LogLevel> = {
 export const SERVICE_VERSION = "0.1.0"
 
 export type JwtAlgorithm = "HS256" | "EdDSA" | "ES256"
+
+export type AicMode = "annotate" | "replace"
+
+/** `host:port` (IPv6 hosts in brackets); undefined when it is not one. */
+const hostPort = (value: string): { readonly host: string; readonly port: number } | undefined => {
+  const match = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(value.trim())
+  const port = Number(match?.[3])
+  const host = match?.[1] ?? match?.[2]
+  return host === undefined || !Number.isInteger(port) || port < 1 || port > 65535 ? undefined : { host, port }
+}
 
 /** The node:crypto key type and curve each asymmetric algorithm needs. */
 const keyShapes: Record<Exclude<JwtAlgorithm, "HS256">, { readonly type: string; readonly curve?: string; readonly text: string }> = {
@@ -364,7 +397,29 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
         replayBufferMs: yield* int("ASR_REPLAY_BUFFER_MS", 5000, "milliseconds >= 0", nonNegative),
         queueCapacity: yield* int("ASR_QUEUE_CAPACITY", 50, "a whole number > 0", positive)
       },
-      aiCore: { grpcUrl: yield* optionalString("AI_CORE_GRPC_URL") },
+      aiCore: {
+        grpcUrl: yield* optionalString("AI_CORE_GRPC_URL"),
+        deadlineMs: yield* int("AI_CORE_DEADLINE_MS", 10, "milliseconds > 0", positive),
+        breakerFailures: yield* int("AI_CORE_BREAKER_FAILURES", 5, "a whole number > 0", positive),
+        breakerResetMs: yield* int("AI_CORE_BREAKER_RESET_MS", 60_000, "milliseconds > 0", positive),
+        reconnectBaseMs: yield* int("AI_CORE_RECONNECT_BASE_MS", 100, "milliseconds > 0", positive),
+        reconnectMaxMs: yield* int("AI_CORE_RECONNECT_MAX_MS", 5000, "milliseconds > 0", positive),
+        maxInFlight: yield* int("AI_CORE_MAX_IN_FLIGHT", 32, "a whole number > 0", positive)
+      },
+      aic: {
+        mode: yield* read(
+          "AIC_MODE",
+          Config.Literals(["annotate", "replace"], "AIC_MODE").pipe(Config.withDefault<AicMode>("annotate")),
+          "annotate or replace"
+        ),
+        extensionId: yield* int("AIC_EXTENSION_ID", 14, "an RFC 8285 one-byte extension id 1-14", (n) => n >= 1 && n <= 14),
+        forwardTarget: yield* optionalString("AIC_FORWARD_TARGET").pipe(Effect.flatMap((given) => {
+          if (Option.isNone(given)) return Effect.succeed(Option.none())
+          const target = hostPort(given.value)
+          return target === undefined ? Effect.fail(fail("AIC_FORWARD_TARGET", "host:port (UDP)")) : Effect.succeed(Option.some(target))
+        })),
+        queueCapacity: yield* int("AIC_QUEUE_CAPACITY", 4096, "a whole number > 0", positive)
+      },
       dashboard: { url: yield* endpoint("DASHBOARD_URL"), apiKey: yield* optionalSecret("DASHBOARD_API_KEY") },
       webrtcServer: { url: yield* endpoint("WEBRTC_SERVER_URL"), apiKey: yield* optionalSecret("WEBRTC_API_KEY") }
     }

@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js"
-import { Duration, Effect, type Scope } from "effect"
+import { Effect, type Scope } from "effect"
 import { AudioSinkError } from "../schemas/asr.ts"
 import { makeClient, loadAsrStreamMethod, parseTarget } from "./asr/client.ts"
 import { asrMetrics } from "./asr/metrics.ts"
@@ -8,7 +8,7 @@ import type { AudioSinkService } from "./asr/types.ts"
 import { AppConfig } from "./Config.ts"
 import { Health } from "./Health.ts"
 import { Metrics } from "./Metrics.ts"
-import { breakerStateGauge, type CircuitBreaker, makeCircuitBreaker } from "./resilience/circuitBreaker.ts"
+import { type CircuitBreaker, makeObservedCircuitBreaker } from "./resilience/circuitBreaker.ts"
 
 const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
 
@@ -40,17 +40,12 @@ export const makeAsrGateway = (gatewayUrl: string): Effect.Effect<AsrGatewayServ
       (c) => Effect.sync(() => c.close())
     )
     const metrics = asrMetrics(registry)
-    const gauge = breakerStateGauge(registry, "asr_gateway")
-    const breaker = yield* makeCircuitBreaker({
+    const breaker = yield* makeObservedCircuitBreaker(registry, {
       name: "asr_gateway",
+      label: "ASR gateway",
       failureThreshold: asr.breakerFailures,
-      resetTimeout: Duration.millis(asr.breakerResetMs),
-      onStateChange: (next, previous) =>
-        gauge(next, previous).pipe(Effect.andThen(
-          next === "open"
-            ? Effect.logWarning(`ASR gateway circuit breaker open: no connection attempts for ${asr.breakerResetMs} ms`)
-            : Effect.logInfo(`ASR gateway circuit breaker ${next}`)
-        ))
+      resetTimeoutMs: asr.breakerResetMs,
+      whileOpen: `no connection attempts for ${asr.breakerResetMs} ms`
     })
     const sessions = new Map<string, AsrSessionHandle>()
     const target = parseTarget(gatewayUrl).target

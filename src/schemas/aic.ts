@@ -27,6 +27,9 @@ import { Result } from "effect"
  *
  * Since the element is 16 bytes, it fits the one-byte form (data length 1..16).
  */
+/** The video codecs the AIC pipeline classifies (see `src/programs/aic/classify.ts`). */
+export type VideoCodec = "H264" | "H265" | "VP8" | "VP9"
+
 export const AIC_EXTENSION_URI = "urn:auralink:rtp-hdrext:aic:1"
 export const AIC_METADATA_VERSION = 1
 export const AIC_METADATA_BYTES = 16

@@ -1,4 +1,5 @@
 import * as grpc from "@grpc/grpc-js"
+import { bindInsecure } from "./grpc.ts"
 import { findService, loadProto } from "../../src/layers/grpc/proto.ts"
 
 export interface ReceivedChunk {
@@ -55,9 +56,7 @@ export class FakeAsrGateway {
     const definition = findService(loadProto("asr.proto"), "auralink.asr.v1.AsrGateway")
     if (definition === undefined) throw new Error("asr.proto: no AsrGateway")
     server.addService(definition, { Stream: (call: Call) => this.handle(call) })
-    this.port_ = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
-        error === null ? resolve(bound) : reject(error)))
+    this.port_ = await bindInsecure(server, "127.0.0.1", port)
     this.server = server
   }
 

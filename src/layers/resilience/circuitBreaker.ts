@@ -14,6 +14,23 @@ export class CircuitOpen extends Schema.TaggedError<CircuitOpen>()("CircuitOpen"
 
 export type CircuitState = "closed" | "open" | "half_open"
 
+/** A call admitted by `tryAcquire`. */
+export interface CircuitPermit {
+  readonly _tag: "Admitted"
+  readonly probe: boolean
+}
+/** A call `tryAcquire` turned away (plain data: no Error is built on the hot path). */
+export interface CircuitRejected {
+  readonly _tag: "Rejected"
+  readonly retryInMs: number
+}
+/** How an admitted call ended: `ignored` proves nothing either way (like an interruption). */
+export type CircuitOutcome = "success" | "failure" | "ignored"
+
+const admitted: CircuitPermit = { _tag: "Admitted", probe: false }
+const admittedProbe: CircuitPermit = { _tag: "Admitted", probe: true }
+const CLOSED: readonly [CircuitPermit, undefined] = [admitted, undefined]
+
 export interface CircuitBreakerOptions {
   readonly name: string
   /** Consecutive failures that open the breaker (>= 1). */
@@ -35,6 +52,14 @@ export interface CircuitBreaker {
    * others still get `CircuitOpen`; the probe's success closes the breaker, its failure reopens it.
    */
   readonly protect: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | CircuitOpen, R>
+  /**
+   * `protect` without an Effect per call, for hot paths whose calls settle in callbacks (the AI
+   * Core client, per video frame): admits the caller (a permit; `probe` marks the half-open probe)
+   * or rejects it, with the same rules and state as `protect`. Every permit must be settled with
+   * exactly one `release`. `onStateChange` then runs on a fiber of its own.
+   */
+  readonly tryAcquire: () => CircuitPermit | CircuitRejected
+  readonly release: (permit: CircuitPermit, outcome: CircuitOutcome) => void
   readonly state: Effect.Effect<CircuitState>
   /** Consecutive failures counted while closed. */
   readonly failures: Effect.Effect<number>
@@ -49,63 +74,83 @@ export const stateValue: Record<CircuitState, number> = { closed: 0, half_open: 
  * object (one breaker per downstream), never at module level.
  */
 export const makeCircuitBreaker = (options: CircuitBreakerOptions): Effect.Effect<CircuitBreaker> =>
-  Effect.sync(() => {
+  Effect.gen(function*() {
     const threshold = Math.max(1, Math.floor(options.failureThreshold))
     const resetMs = Duration.toMillis(Duration.fromInputUnsafe(options.resetTimeout))
+    const clock = yield* Clock.Clock
+    const runFork = Effect.runForkWith(yield* Effect.context<never>())
     let state: CircuitState = "closed"
     let failures = 0
     let openedAt = 0
     let probing = false
 
-    const transition = (next: CircuitState): Effect.Effect<void> => {
+    /** Moves to `next`; the hook to run for it (undefined when nothing changed or nobody listens). */
+    const move = (next: CircuitState): Effect.Effect<void> | undefined => {
       const previous = state
       state = next
-      return previous === next || options.onStateChange === undefined ? Effect.void : options.onStateChange(next, previous)
+      return previous === next || options.onStateChange === undefined ? undefined : options.onStateChange(next, previous)
     }
 
-    /** Decides, atomically (no yield between read and write), whether this caller may run. */
-    const admit = Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      if (state === "closed") return Effect.succeed(false)
-      if (state === "open" && now - openedAt >= resetMs && !probing) {
+    /** Decides, synchronously (no yield between read and write), whether a caller may run. */
+    const admitAt = (now: () => number): readonly [CircuitPermit | CircuitRejected, Effect.Effect<void> | undefined] => {
+      if (state === "closed") return CLOSED
+      if (state === "open" && now() - openedAt >= resetMs && !probing) {
         probing = true
-        return Effect.as(transition("half_open"), true)
+        return [admittedProbe, move("half_open")]
       }
-      const retryInMs = state === "open" ? Math.max(0, openedAt + resetMs - now) : 0
-      return Effect.fail(new CircuitOpen({ name: options.name, retryInMs }))
-    })
+      return [{ _tag: "Rejected", retryInMs: state === "open" ? Math.max(0, openedAt + resetMs - now()) : 0 }, undefined]
+    }
 
-    const open = Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      openedAt = now
-      failures = 0
-      return transition("open")
-    })
-
-    const record = (isProbe: boolean, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => {
-      if (isProbe) probing = false
-      if (Exit.isSuccess(exit)) {
+    // The clock is read only when a decision needs it (not per call while closed).
+    const recordAt = (now: () => number, probe: boolean, outcome: CircuitOutcome): Effect.Effect<void> | undefined => {
+      if (probe) probing = false
+      if (outcome === "success") {
         failures = 0
-        return transition("closed")
+        return move("closed")
       }
+      // An interrupted or ignored probe proves nothing: back to open, the next caller may probe.
+      if (outcome === "ignored") return probe ? move("open") : undefined
+      if (!probe) failures += 1
+      if (!probe && !(failures >= threshold && state === "closed")) return undefined
+      openedAt = now()
+      failures = 0
+      return move("open")
+    }
+
+    const outcomeOf = (exit: Exit.Exit<unknown, unknown>): CircuitOutcome => {
+      if (Exit.isSuccess(exit)) return "success"
       const error = Exit.findErrorOption(exit)
       const counted = !Exit.hasInterrupts(exit) &&
         (error._tag === "None" || options.isFailure === undefined || options.isFailure(error.value))
-      if (!counted) {
-        // An interrupted or ignored probe proves nothing: back to open, the next caller may probe.
-        return isProbe ? transition("open") : Effect.void
-      }
-      if (isProbe) return open
-      failures += 1
-      return failures >= threshold && state === "closed" ? open : Effect.void
+      return counted ? "failure" : "ignored"
     }
 
     const protect = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpen, R> =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(admit, (isProbe) =>
-          restore(effect).pipe(Effect.onExit((exit) => record(isProbe, exit)))))
+        Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<A, E | CircuitOpen, R> => {
+          const [decision, hook] = admitAt(() => now)
+          if (decision._tag === "Rejected") return Effect.fail(new CircuitOpen({ name: options.name, retryInMs: decision.retryInMs }))
+          return Effect.andThen(hook ?? Effect.void, restore(effect).pipe(Effect.onExit((exit) =>
+            Effect.flatMap(Clock.currentTimeMillis, (end) => recordAt(() => end, decision.probe, outcomeOf(exit)) ?? Effect.void))))
+        }))
+
+    const now = () => clock.currentTimeMillisUnsafe()
+    const tryAcquire = (): CircuitPermit | CircuitRejected => {
+      const [decision, hook] = admitAt(now)
+      if (hook !== undefined) runFork(hook)
+      return decision
+    }
+
+    const release = (permit: CircuitPermit, outcome: CircuitOutcome): void => {
+      const hook = recordAt(now, permit.probe, outcome)
+      if (hook !== undefined) runFork(hook)
+    }
 
     return {
       name: options.name,
       protect,
+      tryAcquire,
+      release,
       state: Effect.sync(() => state),
       failures: Effect.sync(() => failures)
     }
@@ -128,4 +173,30 @@ export const breakerStateGauge = (registry: Registry, name: string): CircuitBrea
     })
   gauge.set({ name }, 0)
   return (next) => Effect.sync(() => gauge.set({ name }, stateValue[next]))
+}
+
+/**
+ * A breaker of an external service: its state is `auralink_circuit_breaker_state{name}` and every
+ * transition is logged (`label circuit breaker open: whileOpen` as a warning, the others as info).
+ */
+export const makeObservedCircuitBreaker = (registry: Registry, options: {
+  readonly name: string
+  readonly label: string
+  readonly failureThreshold: number
+  readonly resetTimeoutMs: number
+  /** What happens while it is open, for the warning. */
+  readonly whileOpen: string
+}): Effect.Effect<CircuitBreaker> => {
+  const gauge = breakerStateGauge(registry, options.name)
+  return makeCircuitBreaker({
+    name: options.name,
+    failureThreshold: options.failureThreshold,
+    resetTimeout: Duration.millis(options.resetTimeoutMs),
+    onStateChange: (next, previous) =>
+      gauge(next, previous).pipe(Effect.andThen(
+        next === "open"
+          ? Effect.logWarning(`${options.label} circuit breaker open: ${options.whileOpen}`)
+          : Effect.logInfo(`${options.label} circuit breaker ${next}`)
+      ))
+  })
 }

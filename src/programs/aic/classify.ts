@@ -1,4 +1,5 @@
 import { Result } from "effect"
+import type { VideoCodec } from "../../schemas/aic.ts"
 
 /**
  * Video frame classification from one RTP payload: depacketizes just far enough to tell whether
@@ -12,7 +13,7 @@ import { Result } from "effect"
  *   scalability structure.
  */
 
-export type VideoCodec = "H264" | "H265" | "VP8" | "VP9"
+export type { VideoCodec }
 
 export interface PacketClass {
   readonly codec: VideoCodec
@@ -51,6 +52,8 @@ const reject = (codec: VideoCodec, detail: string, reason: PayloadRejectReason =
   Result.fail({ _tag: "PayloadRejected", codec, reason, detail })
 
 const ok = (value: PacketClass): Classified => Result.succeed(value)
+/** VP8/VP9 have no NAL units: one shared empty list instead of one per packet. */
+const NO_NAL_TYPES: ReadonlyArray<number> = []
 
 // ---------------------------------------------------------------------------------------------
 // H.264
@@ -226,7 +229,7 @@ export const classifyVp8 = (payload: Uint8Array): Classified => {
       }
     }
   }
-  return ok({ codec: "VP8", start, key, nalTypes: [] })
+  return ok({ codec: "VP8", start, key, nalTypes: NO_NAL_TYPES })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -318,7 +321,7 @@ export const classifyVp9 = (payload: Uint8Array): Classified => {
     if (typeof headerKey === "string") return reject("VP9", headerKey)
     key = headerKey
   }
-  return ok({ codec: "VP9", start: b, key, end: e, nalTypes: [] })
+  return ok({ codec: "VP9", start: b, key, end: e, nalTypes: NO_NAL_TYPES })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -68,6 +68,8 @@ export interface AssemblerStats {
 
 export class FrameAssembler<P extends RtpFields = RtpFields> {
   private readonly states = new Map<number, SsrcState<P>>()
+  /** Whether the last `push` discarded its packet, and why (a late packet or a duplicate). */
+  lastDropped: "late" | "duplicate" | undefined = undefined
   private frames = 0
   private incomplete = 0
   private late = 0
@@ -85,6 +87,7 @@ export class FrameAssembler<P extends RtpFields = RtpFields> {
       this.states.set(packet.ssrc, state)
     }
     const out: Array<AssembledFrame<P>> = []
+    this.lastDropped = undefined
     const pending = state.pending
     if (pending !== undefined && pending.timestamp !== packet.timestamp) {
       out.push(this.emit(packet.ssrc, state, pending))
@@ -93,6 +96,7 @@ export class FrameAssembler<P extends RtpFields = RtpFields> {
       seqDelta(state.lastEmittedSeq, packet.sequence) <= 0
     ) {
       this.late += 1
+      this.lastDropped = "late"
       return out
     }
     let current = state.pending
@@ -106,6 +110,7 @@ export class FrameAssembler<P extends RtpFields = RtpFields> {
     while (at > 0 && entries[at - 1]!.offset > offset) at--
     if (at > 0 && entries[at - 1]!.offset === offset) {
       this.duplicates += 1
+      this.lastDropped = "duplicate"
     } else {
       entries.splice(at, 0, { packet, offset, cls })
     }

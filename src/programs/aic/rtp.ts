@@ -184,14 +184,19 @@ const parseElements = (
   return Result.succeed(elements)
 }
 
+const u16 = (b: Uint8Array, at: number): number => (b[at]! << 8) | b[at + 1]!
+const u32 = (b: Uint8Array, at: number): number => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0
+/** Shared by every packet without CSRCs (most): one allocation less per packet. */
+const NO_CSRCS: ReadonlyArray<number> = []
+
 /** Parses an RTP packet. Pure and copy-free: all byte fields of the result are views of `bytes`. */
 export const parseRtp = (bytes: Uint8Array): Result.Result<RtpPacket, RtpParseError> => {
   const length = bytes.byteLength
   if (length < RTP_FIXED_HEADER_BYTES) return parseError("too_short", `${length} bytes, the fixed header is 12`)
-  const view = new DataView(bytes.buffer, bytes.byteOffset, length)
-  const b0 = view.getUint8(0)
-  const b1 = view.getUint8(1)
-  const sequence = view.getUint16(2)
+  // Byte reads, not a DataView: parsing runs once per packet on the media path.
+  const b0 = bytes[0]!
+  const b1 = bytes[1]!
+  const sequence = u16(bytes, 2)
   const version = b0 >> 6
   if (version !== RTP_VERSION) return parseError("bad_version", `RTP version ${version}`, sequence)
   const hasPadding = (b0 & 0x20) !== 0
@@ -199,13 +204,17 @@ export const parseRtp = (bytes: Uint8Array): Result.Result<RtpPacket, RtpParseEr
   const csrcCount = b0 & 0x0f
   let offset = RTP_FIXED_HEADER_BYTES + csrcCount * 4
   if (offset > length) return parseError("csrc_overflow", `${csrcCount} CSRCs run past the end`, sequence)
-  const csrcs: Array<number> = []
-  for (let i = 0; i < csrcCount; i++) csrcs.push(view.getUint32(RTP_FIXED_HEADER_BYTES + i * 4))
+  let csrcs = NO_CSRCS
+  if (csrcCount > 0) {
+    const list: Array<number> = []
+    for (let i = 0; i < csrcCount; i++) list.push(u32(bytes, RTP_FIXED_HEADER_BYTES + i * 4))
+    csrcs = list
+  }
   let extension: RtpHeaderExtension | undefined
   if (hasExtension) {
     if (offset + 4 > length) return parseError("extension_overflow", "header extension header runs past the end", sequence)
-    const profile = view.getUint16(offset)
-    const words = view.getUint16(offset + 2)
+    const profile = u16(bytes, offset)
+    const words = u16(bytes, offset + 2)
     const bodyStart = offset + 4
     offset = bodyStart + words * 4
     if (offset > length) {
@@ -225,7 +234,7 @@ export const parseRtp = (bytes: Uint8Array): Result.Result<RtpPacket, RtpParseEr
   }
   let paddingLength = 0
   if (hasPadding) {
-    paddingLength = view.getUint8(length - 1)
+    paddingLength = bytes[length - 1]!
     if (paddingLength === 0 || offset + paddingLength > length) {
       return parseError("bad_padding", `padding of ${paddingLength} bytes is invalid`, sequence)
     }
@@ -235,8 +244,8 @@ export const parseRtp = (bytes: Uint8Array): Result.Result<RtpPacket, RtpParseEr
     marker: (b1 & 0x80) !== 0,
     payloadType: b1 & 0x7f,
     sequence,
-    timestamp: view.getUint32(4),
-    ssrc: view.getUint32(8),
+    timestamp: u32(bytes, 4),
+    ssrc: u32(bytes, 8),
     csrcs,
     extension,
     payload: bytes.subarray(offset, length - paddingLength),
@@ -322,6 +331,32 @@ export const serializeRtp = (p: RtpPacketInit): Uint8Array => {
   return out
 }
 
+/** Memory for a packet the caller then overwrites completely (every writer here does). */
+export type PacketAllocator = (length: number) => Uint8Array
+
+/** Node's shared pool: one allocation per 8 KiB instead of one per packet. */
+export const pooledAllocator: PacketAllocator = (length) => Buffer.allocUnsafe(length)
+
+/**
+ * Views of large slabs, one ArrayBuffer per `slabBytes`: for a hot path writing every packet
+ * anew, where thousands of small ArrayBuffers would weigh on each young-generation GC. A slab is
+ * freed with the last packet in it.
+ */
+export const slabAllocator = (slabBytes = 1 << 20): PacketAllocator => {
+  let slab = new ArrayBuffer(slabBytes)
+  let used = 0
+  return (length) => {
+    if (length > slabBytes) return new Uint8Array(length)
+    if (used + length > slabBytes) {
+      slab = new ArrayBuffer(slabBytes)
+      used = 0
+    }
+    const out = new Uint8Array(slab, used, length)
+    used += (length + 7) & ~7
+    return out
+  }
+}
+
 /** Which of the packet's bytes follow the header extension: payload and padding, verbatim. */
 const tailOf = (packet: RtpPacket): Uint8Array => packet.bytes.subarray(packet.payload.byteOffset - packet.bytes.byteOffset)
 
@@ -329,15 +364,16 @@ const tailOf = (packet: RtpPacket): Uint8Array => packet.bytes.subarray(packet.p
 const assemble = (
   packet: RtpPacket,
   extension: { readonly profile: number; readonly body: ReadonlyArray<Uint8Array>; readonly bodyLength: number } | undefined,
-  tail: Uint8Array
+  tail: Uint8Array,
+  alloc: PacketAllocator
 ): Uint8Array => {
   const headerLength = RTP_FIXED_HEADER_BYTES + packet.csrcs.length * 4
   const extLength = extension === undefined ? 0 : 4 + pad4(extension.bodyLength)
-  const out = new Uint8Array(headerLength + extLength + tail.byteLength)
+  const out = alloc(headerLength + extLength + tail.byteLength)
   out.set(packet.bytes.subarray(0, headerLength), 0)
   out[0] = (out[0]! & ~0x10) | (extension === undefined ? 0 : 0x10)
   if (extension !== undefined) {
-    const view = new DataView(out.buffer)
+    const view = new DataView(out.buffer, out.byteOffset, out.byteLength)
     view.setUint16(headerLength, extension.profile)
     view.setUint16(headerLength + 2, pad4(extension.bodyLength) / 4)
     let pos = headerLength + 4
@@ -360,7 +396,8 @@ const MAX_BODY_BYTES = 0xffff * 4
 const editExtension = (
   input: Uint8Array | RtpPacket,
   id: number,
-  data: Uint8Array | undefined
+  data: Uint8Array | undefined,
+  alloc: PacketAllocator
 ): Result.Result<Uint8Array, RtpParseError | RtpExtensionError> => {
   if (!Number.isInteger(id) || id < 1 || id > TWO_BYTE_MAX_ID) return extensionError("bad_id", `extension id ${id} is not in 1..255`)
   if (data !== undefined && data.byteLength > TWO_BYTE_MAX_DATA) {
@@ -429,7 +466,7 @@ const editExtension = (
     push(data)
     written = true
   }
-  if (!written && kept === 0) return Result.succeed(assemble(packet, undefined, tail))
+  if (!written && kept === 0) return Result.succeed(assemble(packet, undefined, tail, alloc))
   if (pad4(bodyLength) > MAX_BODY_BYTES) {
     return extensionError("extension_too_large", `extension block of ${bodyLength} bytes exceeds 65535 words`)
   }
@@ -437,7 +474,7 @@ const editExtension = (
   const profile = twoByte
     ? (ext !== undefined && ext._tag === "TwoByte" ? ext.profile : TWO_BYTE_PROFILE)
     : ONE_BYTE_PROFILE
-  return Result.succeed(assemble(packet, { profile, body: chunks, bodyLength }, tail))
+  return Result.succeed(assemble(packet, { profile, body: chunks, bodyLength }, tail, alloc))
 }
 
 /**
@@ -451,8 +488,54 @@ const editExtension = (
 export const setExtension = (
   packet: Uint8Array | RtpPacket,
   id: number,
-  data: Uint8Array
-): Result.Result<Uint8Array, RtpParseError | RtpExtensionError> => editExtension(packet, id, data)
+  data: Uint8Array,
+  alloc: PacketAllocator = pooledAllocator
+): Result.Result<Uint8Array, RtpParseError | RtpExtensionError> => {
+  if (!(packet instanceof Uint8Array) && Number.isInteger(id) && !needsTwoByteForm(id, data.byteLength)) {
+    const appended = appendOneByte(packet, id, data, alloc)
+    if (appended !== undefined) return Result.succeed(appended)
+  }
+  return editExtension(packet, id, data, alloc)
+}
+
+/**
+ * The common case of `setExtension` in one copy: a packet without an extension, or with a
+ * one-byte block that has no element `id`, gets the element appended (elements and the gaps
+ * between them verbatim, the block's trailing padding re-made). Same bytes as the general path;
+ * undefined when the case does not apply.
+ */
+const appendOneByte = (packet: RtpPacket, id: number, data: Uint8Array, alloc: PacketAllocator): Uint8Array | undefined => {
+  const ext = packet.extension
+  let keep: Uint8Array | undefined
+  if (ext !== undefined) {
+    if (ext._tag !== "OneByte") return undefined
+    const elements = ext.elements
+    for (let i = 0; i < elements.length; i++) if (elements[i]!.id === id) return undefined
+    keep = ext.body.subarray(0, elements.length === 0 ? 0 : elements[elements.length - 1]!.end)
+  }
+  const kept = keep === undefined ? 0 : keep.byteLength
+  const bodyLength = pad4(kept + 1 + data.byteLength)
+  const headerLength = RTP_FIXED_HEADER_BYTES + packet.csrcs.length * 4
+  const tail = tailOf(packet)
+  const out = alloc(headerLength + 4 + bodyLength + tail.byteLength)
+  out.set(packet.bytes.subarray(0, headerLength), 0)
+  out[0] = out[0]! | 0x10
+  out[headerLength] = ONE_BYTE_PROFILE >> 8
+  out[headerLength + 1] = ONE_BYTE_PROFILE & 0xff
+  out[headerLength + 2] = (bodyLength / 4) >> 8
+  out[headerLength + 3] = (bodyLength / 4) & 0xff
+  let pos = headerLength + 4
+  if (keep !== undefined) {
+    out.set(keep, pos)
+    pos += kept
+  }
+  out[pos++] = (id << 4) | (data.byteLength - 1)
+  out.set(data, pos)
+  pos += data.byteLength
+  out.fill(0, pos, headerLength + 4 + bodyLength)
+  out.set(tail, headerLength + 4 + bodyLength)
+  return out
+}
 
 /**
  * Removes every element with `id`; the other elements (and the padding before each) are kept
@@ -462,7 +545,20 @@ export const setExtension = (
 export const removeExtension = (
   packet: Uint8Array | RtpPacket,
   id: number
-): Result.Result<Uint8Array, RtpParseError | RtpExtensionError> => editExtension(packet, id, undefined)
+): Result.Result<Uint8Array, RtpParseError | RtpExtensionError> => editExtension(packet, id, undefined, pooledAllocator)
+
+/**
+ * The packet with `payload` instead of its payload: header, CSRCs and extension block copied
+ * verbatim, the padding dropped (P bit cleared). Returns new bytes.
+ */
+export const withPayload = (packet: RtpPacket, payload: Uint8Array, alloc: PacketAllocator = pooledAllocator): Uint8Array => {
+  const headerLength = packet.payload.byteOffset - packet.bytes.byteOffset
+  const out = alloc(headerLength + payload.byteLength)
+  out.set(packet.bytes.subarray(0, headerLength), 0)
+  out[0] = out[0]! & ~0x20
+  out.set(payload, headerLength)
+  return out
+}
 
 /** The data of the first element with `id`, or undefined (a view of the packet). */
 export const getExtension = (packet: RtpPacket, id: number): Uint8Array | undefined => {

@@ -3,11 +3,13 @@ import { HttpApiBuilder } from "effect/http-api"
 import { AppConfig } from "../../layers/Config.ts"
 import { AudioMetrics } from "../../layers/audio/metrics.ts"
 import { AudioDecoders } from "../../layers/AudioDecoders.ts"
+import { AiCore } from "../../layers/AiCore.ts"
 import { MediaServer } from "../../layers/MediaServer.ts"
 import { SessionEvents } from "../../layers/sessions/events.ts"
 import { SessionMetrics } from "../../layers/sessions/metrics.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
 import { Api } from "../../schemas/api.ts"
+import { AicIngest } from "../aic/ingest.ts"
 import { AudioIngest } from "../audio/ingest.ts"
 import { SessionServices } from "../sessions/http.ts"
 import { produce, produceData } from "./produce.ts"
@@ -24,14 +26,15 @@ import {
 } from "./transports.ts"
 import { capturedServices, principalRunner } from "../captured.ts"
 
-type Services = AppConfig | Sessions | SessionEvents | SessionMetrics | MediaServer | AudioIngest
+type Services = AppConfig | Sessions | SessionEvents | SessionMetrics | MediaServer | AudioIngest | AicIngest
 
 /**
- * The media server and audio ingress over the session services (the AudioSink comes from below);
+ * The media server, audio ingress and the AIC video pipeline (with its AI Core client) over the
+ * session services (the AudioSink comes from below);
  * build it once, below the listeners (see SharedServices).
  */
-export const MediaServices = AudioIngest.layer.pipe(
-  Layer.provideMerge(MediaServer.layer),
+export const MediaServices = Layer.mergeAll(AudioIngest.layer, AicIngest.layer).pipe(
+  Layer.provideMerge(Layer.mergeAll(MediaServer.layer, AiCore.layer)),
   Layer.provide(Layer.mergeAll(SessionServices, AudioMetrics.layer, AudioDecoders.layer))
 )
 

@@ -3,6 +3,7 @@ import { MediaServer } from "../../layers/MediaServer.ts"
 import type { Principal } from "../../schemas/auth.ts"
 import type { Session } from "../../schemas/session.ts"
 import { MediaRejected, type Produce, type ProduceData } from "../../schemas/webrtc.ts"
+import { AicIngest } from "../aic/ingest.ts"
 import { AudioIngest } from "../audio/ingest.ts"
 import { activateSession } from "../sessions/activate.ts"
 import { openSession } from "./access.ts"
@@ -33,7 +34,10 @@ export const produce = Effect.fn("signaling.produce")(function*(principal: Princ
     ...(request.appData === undefined ? {} : { appData: { ...request.appData } })
   })
   yield* activate(session)
-  yield* (yield* AudioIngest).attach(id, { kind: request.kind, id: producer.id, transportId })
+  const added = { kind: request.kind, id: producer.id, transportId }
+  // Audio goes to the audio path, video to the AIC pipeline (each ignores the other kind).
+  yield* (yield* AudioIngest).attach(id, added)
+  yield* (yield* AicIngest).attach(id, added)
   return { producerId: producer.id }
 })
 
