@@ -1,12 +1,13 @@
 import { Context, Effect, Layer, Option, type Scope } from "effect"
 import { Counter } from "prom-client"
 import { AiCoreFallback, AiCoreSetupError } from "../schemas/aicore.ts"
-import { makeClient, parseTarget } from "./asr/client.ts"
 import { AicMetrics } from "./aicore/metrics.ts"
 import { type AiCoreClientStats, type AiCoreSessionClient, emptyClientStats, makeAiCoreSession } from "./aicore/session.ts"
 import { type AiCoreTransport, grpcTransport, loadCompressMethod } from "./aicore/transport.ts"
 import type { Settings } from "../config/settings.ts"
 import { AppConfig } from "./Config.ts"
+import { errorMessage } from "./error-message.ts"
+import { makeClient, parseTarget } from "./grpc/client.ts"
 import { Health } from "./Health.ts"
 import { Metrics } from "./Metrics.ts"
 import { type CircuitBreaker, makeObservedCircuitBreaker } from "./resilience/circuitBreaker.ts"
@@ -25,8 +26,6 @@ export interface AiCoreService {
   readonly breaker: Option.Option<CircuitBreaker>
   readonly stats: () => Readonly<AiCoreClientStats>
 }
-
-const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
 
 const percent = (part: number, whole: number): number => whole === 0 ? 0 : Math.round((part / whole) * 10_000) / 100
 
@@ -191,7 +190,7 @@ const grpcClientTransport = (url: string): Effect.Effect<AiCoreTransport, AiCore
     const { aiCore } = yield* AppConfig
     const method = yield* Effect.try({
       try: loadCompressMethod,
-      catch: (error) => new AiCoreSetupError({ message: `proto/aicore.proto: ${describe(error)}` })
+      catch: (error) => new AiCoreSetupError({ message: `proto/aicore.proto: ${errorMessage(error)}` })
     })
     const client = makeClient(url, { baseMs: aiCore.reconnectBaseMs, maxMs: aiCore.reconnectMaxMs })
     return grpcTransport(client, method, parseTarget(url).target)

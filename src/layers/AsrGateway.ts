@@ -1,7 +1,9 @@
 import * as grpc from "@grpc/grpc-js"
 import { Effect, type Scope } from "effect"
 import { AudioSinkError } from "../schemas/asr.ts"
-import { makeClient, loadAsrStreamMethod, parseTarget } from "./asr/client.ts"
+import { errorMessage } from "./error-message.ts"
+import { makeClient, parseTarget } from "./grpc/client.ts"
+import { loadMethod } from "./grpc/proto.ts"
 import { asrMetrics } from "./asr/metrics.ts"
 import { type AsrSessionHandle, makeAsrSession } from "./asr/session.ts"
 import type { AudioSinkService } from "./asr/types.ts"
@@ -9,8 +11,6 @@ import { AppConfig } from "./Config.ts"
 import { Health } from "./Health.ts"
 import { Metrics } from "./Metrics.ts"
 import { type CircuitBreaker, makeObservedCircuitBreaker } from "./resilience/circuitBreaker.ts"
-
-const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
 
 /** What `makeAsrGateway` returns: an `AudioSinkService` plus live per-session handles (for tests and `/status`). */
 export interface AsrGatewayService extends AudioSinkService {
@@ -32,8 +32,8 @@ export const makeAsrGateway = (gatewayUrl: string): Effect.Effect<AsrGatewayServ
     const health = yield* Health
     const { registry } = yield* Metrics
     const method = yield* Effect.try({
-      try: loadAsrStreamMethod,
-      catch: (error) => new AudioSinkError({ sessionId: "", message: `proto/asr.proto: ${describe(error)}` })
+      try: () => loadMethod("asr.proto", "auralink.asr.v1.AsrGateway", "Stream"),
+      catch: (error) => new AudioSinkError({ sessionId: "", message: `proto/asr.proto: ${errorMessage(error)}` })
     })
     const client = yield* Effect.acquireRelease(
       Effect.sync(() => makeClient(gatewayUrl, { baseMs: asr.reconnectBaseMs, maxMs: asr.reconnectMaxMs })),

@@ -6,12 +6,11 @@ import { AppConfig } from "./Config.ts"
 import { HEALTH_SERVICE, makeHealthService } from "./grpc/health.ts"
 import { findService, loadProto } from "./grpc/proto.ts"
 import { Health } from "./Health.ts"
+import { errorMessage } from "./error-message.ts"
 
 export class GrpcServerError extends Schema.TaggedError<GrpcServerError>()("GrpcServerError", {
   message: Schema.String
 }) {}
-
-const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
 
 /**
  * The gRPC server (grpc-js): `grpc.health.v1.Health` (same readiness as `/ready`), server
@@ -57,7 +56,7 @@ export class GrpcServer extends Context.Service<GrpcServer, {
           next.addToServer({ addService: (definition, impl) => (added.push(definition), server.addService(definition, impl)) })
           reflection = added
         },
-        catch: (error) => new GrpcServerError({ message: `gRPC reflection: ${describe(error)}` })
+        catch: (error) => new GrpcServerError({ message: `gRPC reflection: ${errorMessage(error)}` })
       })
 
       const addService = (pkg: PackageDefinition, service: string, implementation: UntypedServiceImplementation) =>
@@ -68,7 +67,7 @@ export class GrpcServer extends Context.Service<GrpcServer, {
           }
           yield* Effect.try({
             try: () => server.addService(definition, implementation),
-            catch: (error) => new GrpcServerError({ message: `gRPC addService ${service}: ${describe(error)}` })
+            catch: (error) => new GrpcServerError({ message: `gRPC addService ${service}: ${errorMessage(error)}` })
           })
           names.add(service)
           packages.push(pkg)
@@ -78,7 +77,7 @@ export class GrpcServer extends Context.Service<GrpcServer, {
       const healthService = yield* makeHealthService({ readiness: health.readiness, isKnown: (s) => names.has(s), run })
       const healthPkg = yield* Effect.try({
         try: () => loadProto("health.proto"),
-        catch: (error) => new GrpcServerError({ message: `proto/health.proto: ${describe(error)}` })
+        catch: (error) => new GrpcServerError({ message: `proto/health.proto: ${errorMessage(error)}` })
       })
       yield* addService(healthPkg, HEALTH_SERVICE, healthService.implementation)
 

@@ -7,6 +7,7 @@ import { isTerminal } from "../schemas/session.ts"
 import { EVENTS_CHANNEL_LABEL, EVENTS_CHANNEL_PROTOCOL } from "../schemas/audio.ts"
 import { type EventsChannel, type IceServer, type MediaNotFound, MediaRejected, mediaNotFound, type PlainTransportInfo, type WebRtcTransportInfo } from "../schemas/webrtc.ts"
 import { AppConfig } from "./Config.ts"
+import { errorMessage } from "./error-message.ts"
 import { Health } from "./Health.ts"
 import { routerCodecs, splitPorts } from "./media/codecs.ts"
 import { type ProducerAdded, SessionMedia, type TransportEntry } from "./media/session-media.ts"
@@ -38,9 +39,8 @@ export interface WorkerStatus {
 type Lookup<A> = Effect.Effect<A, MediaNotFound>
 type Op<A> = Effect.Effect<A, MediaNotFound | MediaRejected>
 
-const message = (e: unknown) => e instanceof Error ? e.message : String(e)
 /** A mediasoup call on client-supplied parameters: its rejection is the client's 400. */
-const attempt = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (e) => new MediaRejected({ detail: message(e) }) })
+const attempt = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (e) => new MediaRejected({ detail: errorMessage(e) }) })
 
 /** A worker slot: its index, its slice of the RTC port range, and its worker once started. */
 interface WorkerSlot {

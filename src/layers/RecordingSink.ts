@@ -5,8 +5,7 @@ import { AudioSinkClosed, AudioSinkError, SINK_SAMPLE_RATE, type SinkAudioChunk 
 import type { AudioSinkService, AudioSinkStream } from "./asr/types.ts"
 import { AppConfig } from "./Config.ts"
 import { Health } from "./Health.ts"
-
-const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
+import { errorMessage } from "./error-message.ts"
 
 /** Session ids become file names: only these characters are accepted. */
 const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/
@@ -48,7 +47,7 @@ export const makeRecordingSink: Effect.Effect<RecordingSinkService, AudioSinkErr
   const directory = join(service.dataDir, "recordings")
   yield* Effect.tryPromise({
     try: () => mkdir(directory, { recursive: true }),
-    catch: (error) => new AudioSinkError({ sessionId: "", message: `recordings directory ${directory}: ${describe(error)}` })
+    catch: (error) => new AudioSinkError({ sessionId: "", message: `recordings directory ${directory}: ${errorMessage(error)}` })
   })
   const open_ = new Map<string, { bytes: number; chunks: number; close?: Effect.Effect<void> }>()
   let finished = 0
@@ -76,7 +75,7 @@ export const makeRecordingSink: Effect.Effect<RecordingSinkService, AudioSinkErr
           await handle.write(wavHeader(0), 0, 44, 0)
           return handle
         },
-        catch: (error) => new AudioSinkError({ sessionId, message: `recording ${path}: ${describe(error)}` })
+        catch: (error) => new AudioSinkError({ sessionId, message: `recording ${path}: ${errorMessage(error)}` })
       })
       const state: { bytes: number; chunks: number; close?: Effect.Effect<void> } = { bytes: 0, chunks: 0 }
       open_.set(sessionId, state)
@@ -93,7 +92,7 @@ export const makeRecordingSink: Effect.Effect<RecordingSinkService, AudioSinkErr
           state.chunks += 1
           return Effect.promise(() => file.write(chunk.pcm, 0, length, position)).pipe(
             Effect.asVoid,
-            Effect.catchDefect((error) => Effect.logError(`recording ${path}: write failed: ${describe(error)}`))
+            Effect.catchDefect((error) => Effect.logError(`recording ${path}: write failed: ${errorMessage(error)}`))
           )
         }))
 
@@ -105,7 +104,7 @@ export const makeRecordingSink: Effect.Effect<RecordingSinkService, AudioSinkErr
           await file.close()
         }).pipe(
           Effect.andThen(Effect.logInfo(`recording finished: ${path} (${state.chunks} chunks, ${state.bytes / 32} ms)`)),
-          Effect.catchDefect((error) => Effect.logError(`recording ${path}: finalize failed: ${describe(error)}`)),
+          Effect.catchDefect((error) => Effect.logError(`recording ${path}: finalize failed: ${errorMessage(error)}`)),
           Effect.ensuring(Effect.sync(() => {
             open_.delete(sessionId)
             finished += 1

@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js"
 import type { MethodDefinition } from "@grpc/proto-loader"
-import { findService, loadProto } from "../grpc/proto.ts"
+import { errorMessage } from "../error-message.ts"
+import { loadMethod } from "../grpc/proto.ts"
 
 export const AI_CORE_SERVICE = "auralink.aicore.v1.AiCore"
 
@@ -64,14 +65,10 @@ export const warmUp = (method: MethodDefinition<object, object>): void => {
 
 /** The `Compress` method of aicore.proto (path and (de)serializers), warmed up. */
 export const loadCompressMethod = (): MethodDefinition<object, object> => {
-  const service = findService(loadProto("aicore.proto"), AI_CORE_SERVICE)
-  const method = service?.["Compress"]
-  if (method === undefined) throw new Error(`proto/aicore.proto has no ${AI_CORE_SERVICE}/Compress`)
+  const method = loadMethod("aicore.proto", AI_CORE_SERVICE, "Compress")
   warmUp(method)
   return method
 }
-
-const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
 
 /** `Compress` streams over one grpc-js channel (`client`, closed with the transport). */
 export const grpcTransport = (client: grpc.Client, method: MethodDefinition<object, object>, target: string): AiCoreTransport => ({
@@ -96,7 +93,7 @@ export const grpcTransport = (client: grpc.Client, method: MethodDefinition<obje
         } catch (error) {
           // A message protobufjs cannot encode, or a write after the call ended: the stream is unusable.
           call.cancel()
-          end(`write failed: ${describe(error)}`)
+          end(`write failed: ${errorMessage(error)}`)
         }
       },
       close: () => {

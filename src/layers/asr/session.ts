@@ -11,6 +11,7 @@ import {
 import type { CircuitBreaker } from "../resilience/circuitBreaker.ts"
 import type { AudioSinkStream } from "./types.ts"
 import type { AsrMetrics } from "./metrics.ts"
+import { errorMessage } from "../error-message.ts"
 
 export interface AsrSessionOptions {
   readonly sessionId: string
@@ -64,8 +65,6 @@ const ended = (l: Live, reason: string): void => {
   Deferred.doneUnsafe(l.closed, Effect.succeed(reason))
   l.pending?.fail(reason)
 }
-
-const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
 
 /**
  * One session's stream to the ASR gateway. `send` puts chunks on a bounded queue; a pump fiber
@@ -152,7 +151,7 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
         l.pending = { fail: settle, since: performance.now() }
         for (const entry of entries) {
           l.call.write(message(entry.chunk), (error: Error | null | undefined) => {
-            if (error) return settle(describe(error))
+            if (error) return settle(errorMessage(error))
             entry.sent = true
             entry.everSent = true
             stats.sent += 1

@@ -1,20 +1,8 @@
 import * as grpc from "@grpc/grpc-js"
-import type { MethodDefinition } from "@grpc/proto-loader"
-import { findService, loadProto } from "../grpc/proto.ts"
-
-export const ASR_SERVICE = "auralink.asr.v1.AsrGateway"
-
-/** The `Stream` method of asr.proto (path and (de)serializers), loaded once per call site. */
-export const loadAsrStreamMethod = (): MethodDefinition<object, object> => {
-  const service = findService(loadProto("asr.proto"), ASR_SERVICE)
-  const method = service?.["Stream"]
-  if (method === undefined) throw new Error(`proto/asr.proto has no ${ASR_SERVICE}/Stream`)
-  return method
-}
 
 /**
- * ASR_GATEWAY_URL as a grpc-js target: `host:port`, `dns:///host:port`, `grpc://host:port` /
- * `http://host:port` (plaintext) or `grpcs://` / `https://` (TLS).
+ * A configured gRPC address (ASR_GATEWAY_URL, AI_CORE_GRPC_URL) as a grpc-js target: `host:port`,
+ * `dns:///host:port`, `grpc://host:port` / `http://host:port` (plaintext) or `grpcs://` / `https://` (TLS).
  */
 export const parseTarget = (url: string): { readonly target: string; readonly tls: boolean } => {
   const match = /^(grpcs?|https?):\/\/(.+?)\/?$/.exec(url)
@@ -22,14 +10,14 @@ export const parseTarget = (url: string): { readonly target: string; readonly tl
   return { target: match[2] ?? url, tls: match[1] === "grpcs" || match[1] === "https" }
 }
 
-/** A grpc-js client whose own reconnect backoff follows ours (so a gateway that is back is found quickly). */
+/** A grpc-js client of an external service whose own reconnect backoff follows ours (so a service that is back is found quickly). */
 export const makeClient = (url: string, backoff: { readonly baseMs: number; readonly maxMs: number }) => {
   const { target, tls } = parseTarget(url)
   return new grpc.Client(target, tls ? grpc.credentials.createSsl() : grpc.credentials.createInsecure(), {
     "grpc.initial_reconnect_backoff_ms": backoff.baseMs,
     "grpc.max_reconnect_backoff_ms": backoff.maxMs,
     // No grpc-js retry buffering: a write then completes only when HTTP/2 flow control takes it,
-    // which is what carries the gateway's pace back to `send` (we replay ourselves).
+    // which is what carries the peer's pace back to the caller (the clients replay or fall back themselves).
     "grpc.enable_retries": 0,
     "grpc.per_rpc_retry_buffer_size": 0,
     "grpc.keepalive_time_ms": 10_000,
