@@ -1,18 +1,16 @@
 import { Effect, type Scope } from "effect"
 import { createSocket, type Socket } from "node:dgram"
 import type { types } from "mediasoup"
-
-/** How a source hands RTP packets to a pipeline. All synchronous; call from any callback. */
-export interface RtpSourceHandlers {
-  readonly push: (packet: Uint8Array) => void
-  /** The source ended (what was pushed is still processed, then the pipeline's output ends). */
-  readonly end: () => void
-}
+import { consumerMessages, type MessageHandlers } from "../../layers/media/messages.ts"
 
 /** Where a pipeline's packets come from: a mediasoup consumer's `rtp` events, a UDP socket, a test. */
 export interface RtpSource {
-  /** Starts delivering; returns the function that stops it (called when the pipeline's scope closes). */
-  readonly subscribe: (handlers: RtpSourceHandlers) => () => void
+  /**
+   * Starts handing packets to `push` and the end to `end` (what was pushed is still processed, then
+   * the pipeline's output ends), synchronously from any callback; returns the function that stops
+   * it (called when the pipeline's scope closes).
+   */
+  readonly subscribe: (handlers: MessageHandlers) => () => void
 }
 
 /** Where processed packets go, in order. `send` is synchronous and must not throw. */
@@ -21,18 +19,7 @@ export interface RtpSink {
 }
 
 /** A mediasoup DirectTransport consumer: its `rtp` events until it closes. */
-export const consumerSource = (consumer: types.Consumer): RtpSource => ({
-  subscribe: (handlers) => {
-    const onRtp = (packet: Buffer) => handlers.push(packet)
-    consumer.on("rtp", onRtp)
-    consumer.observer.once("close", handlers.end)
-    if (consumer.closed) handlers.end()
-    return () => {
-      consumer.off("rtp", onRtp)
-      consumer.observer.off("close", handlers.end)
-    }
-  }
-})
+export const consumerSource = (consumer: types.Consumer): RtpSource => ({ subscribe: consumerMessages(consumer, "rtp") })
 
 /** Datagrams arriving on a bound UDP socket; ends when the socket closes. */
 export const udpSource = (socket: Socket): RtpSource => ({

@@ -3,6 +3,7 @@ import type { types } from "mediasoup"
 import { AudioMetrics } from "../../layers/audio/metrics.ts"
 import { AudioDecoders } from "../../layers/AudioDecoders.ts"
 import { AudioSink } from "../../layers/AudioSink.ts"
+import { consumerMessages } from "../../layers/media/messages.ts"
 import { AppConfig } from "../../layers/Config.ts"
 import { MediaServer, type ProducerAdded } from "../../layers/MediaServer.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
@@ -23,22 +24,14 @@ const BUFFER_CHUNKS = 100
 const TOUCH_EVERY_MS = 10_000
 const touchEveryMs = (idleTimeoutSeconds: number) => Math.min(TOUCH_EVERY_MS, (idleTimeoutSeconds * 1000) / 4)
 
-/** A mediasoup event emitter as an ingest source: messages until the consumer closes. */
+/** A mediasoup consumer's messages as an ingest source (data channel: with the events channel for replies). */
 const emitterSource = (
   emitter: types.Consumer | types.DataConsumer,
   event: "rtp" | "message",
   reply?: (text: string) => void
 ): AudioSource => ({
   ...(reply === undefined ? {} : { reply }),
-  subscribe: (handlers) => {
-    const onMessage = (message: Buffer) => handlers.push(message)
-    emitter.on(event, onMessage)
-    emitter.observer.once("close", handlers.end)
-    return () => {
-      emitter.off(event, onMessage)
-      emitter.observer.off("close", handlers.end)
-    }
-  }
+  subscribe: consumerMessages(emitter, event)
 })
 
 /**
