@@ -1,7 +1,7 @@
 import * as grpc from "@grpc/grpc-js"
 import { Effect, Layer, Result, Schedule, type Scope } from "effect"
 import { spawn } from "node:child_process"
-import { createSocket, type Socket } from "node:dgram"
+import type { Socket } from "node:dgram"
 import { once } from "node:events"
 import { performance } from "node:perf_hooks"
 import { Worker } from "node:worker_threads"
@@ -15,7 +15,7 @@ import { type RtpSink, type RtpSource, udpSink, udpSource } from "../src/program
 import { makeAicPipeline, runToSink } from "../src/programs/aic/pipeline.ts"
 import { parseRtp } from "../src/programs/aic/rtp.ts"
 import type { AiCoreFrame } from "../src/schemas/aicore.ts"
-import { framesOf, testCodecs } from "../test/support/aic.ts"
+import { bound, framesOf, testCodecs } from "../test/support/aic.ts"
 import { captureVideoRtp } from "../test/support/ffmpeg-video.ts"
 import { type BenchResult, freePort, percentile } from "./support.ts"
 
@@ -221,13 +221,6 @@ const pipelineInMemory = (capture: ReadonlyArray<Buffer>, streams: number, total
   })
 
 // ---- (b), (c) UDP -----------------------------------------------------------------------------
-
-const bound = async (): Promise<Socket> => {
-  const socket = createSocket({ type: "udp4", recvBufferSize: 8 * 1024 * 1024, sendBufferSize: 8 * 1024 * 1024 })
-  socket.bind(0, "127.0.0.1")
-  await once(socket, "listening")
-  return socket
-}
 
 /** Runs the peer worker against `receiver` for IO_SECONDS; forwarded packets/s at its sink. */
 const udpRun = async (

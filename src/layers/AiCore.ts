@@ -164,7 +164,6 @@ export const disabledSession = (sessionId: string): AiCoreSessionClient => ({
   sessionId,
   submit: (_frame, done) => done({ _tag: "Fallback", reason: "disabled", detail: "no AI Core configured", latencyMs: 0 }),
   compress: () => Effect.fail(new AiCoreFallback({ reason: "disabled", detail: "no AI Core configured" })),
-  inFlight: () => 0,
   close: Effect.void
 })
 

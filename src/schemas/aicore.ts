@@ -75,11 +75,6 @@ export const FallbackReason = Schema.Literals([
   "closed"
 ])
 export type FallbackReason = typeof FallbackReason.Type
-export const fallbackReasons: ReadonlyArray<FallbackReason> = FallbackReason.literals
-
-/** Failures that count against the circuit breaker (the others are local decisions). */
-export const countsAsFailure = (reason: FallbackReason): boolean =>
-  reason === "unavailable" || reason === "timeout" || reason === "error" || reason === "invalid_result"
 
 /** A frame's AI Core call did not produce a usable result; the frame goes through unchanged. */
 export class AiCoreFallback extends Schema.TaggedError<AiCoreFallback>()("AiCoreFallback", {

@@ -51,7 +51,8 @@ const asBytes = (item: unknown): Uint8Array => {
   return item
 }
 
-const bound = (): Promise<Socket> =>
+/** A UDP socket on 127.0.0.1 (any port) with 8 MiB buffers. */
+export const bound = (): Promise<Socket> =>
   new Promise((resolve) => {
     const socket = createSocket({ type: "udp4", recvBufferSize: 8 * 1024 * 1024, sendBufferSize: 8 * 1024 * 1024 })
     socket.bind(0, "127.0.0.1", () => resolve(socket))

@@ -45,8 +45,6 @@ export interface AiCoreSessionClient {
   readonly submit: (frame: AiCoreFrame, done: (outcome: AiCoreOutcome) => void) => void
   /** `submit` as an Effect: the result, or the fallback as a typed error. */
   readonly compress: (frame: AiCoreFrame) => Effect.Effect<FrameResult, AiCoreFallback>
-  /** Frames awaiting a result now. */
-  readonly inFlight: () => number
   /** Settles what is in flight (`closed`), ends the stream and stops reconnecting. Idempotent. */
   readonly close: Effect.Effect<void>
 }
@@ -295,7 +293,6 @@ export const makeAiCoreSession = (o: AiCoreSessionOptions): Effect.Effect<AiCore
             resume(outcome._tag === "Answered"
               ? Effect.succeed(outcome.result)
               : Effect.fail(new AiCoreFallback({ reason: outcome.reason, detail: outcome.detail }))))),
-      inFlight: () => pending.size,
       close
     }
   })

@@ -125,16 +125,17 @@ export const makeCircuitBreaker = (options: CircuitBreakerOptions): Effect.Effec
       return counted ? "failure" : "ignored"
     }
 
+    const now = () => clock.currentTimeMillisUnsafe()
+
+    // The same decisions as tryAcquire/release, with the transition hooks run in line.
     const protect = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpen, R> =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<A, E | CircuitOpen, R> => {
-          const [decision, hook] = admitAt(() => now)
+        Effect.suspend((): Effect.Effect<A, E | CircuitOpen, R> => {
+          const [decision, hook] = admitAt(now)
           if (decision._tag === "Rejected") return Effect.fail(new CircuitOpen({ name: options.name, retryInMs: decision.retryInMs }))
           return Effect.andThen(hook ?? Effect.void, restore(effect).pipe(Effect.onExit((exit) =>
-            Effect.flatMap(Clock.currentTimeMillis, (end) => recordAt(() => end, decision.probe, outcomeOf(exit)) ?? Effect.void))))
+            Effect.suspend(() => recordAt(now, decision.probe, outcomeOf(exit)) ?? Effect.void))))
         }))
-
-    const now = () => clock.currentTimeMillisUnsafe()
     const tryAcquire = (): CircuitPermit | CircuitRejected => {
       const [decision, hook] = admitAt(now)
       if (hook !== undefined) runFork(hook)
