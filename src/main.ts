@@ -9,6 +9,7 @@ import { LoggerLive } from "./layers/Logger.ts"
 import { Metrics } from "./layers/Metrics.ts"
 import { StateStore } from "./layers/StateStore.ts"
 import { TracingLive } from "./layers/Tracing.ts"
+import { logFirstRunNotes } from "./programs/first-run.ts"
 import { SharedServices } from "./programs/services.ts"
 import { SessionGrpcLive } from "./programs/sessions/grpc.ts"
 import { armShutdownDeadline, awaitShutdownSignal } from "./programs/shutdown.ts"
@@ -37,6 +38,7 @@ export const main = Effect.gen(function*() {
     grpcPort: grpc.port,
     bridgeId: config.service.bridgeId
   }))
+  yield* logFirstRunNotes(config)
 
   const signal = yield* awaitShutdownSignal
   yield* armShutdownDeadline(config.service.shutdownTimeoutMs)

@@ -9,7 +9,7 @@ export interface Settings {
   readonly service: {
     readonly name: string
     readonly version: string
-    readonly environment: string
+    readonly environment: Environment
     readonly region: string
     readonly bridgeId: string
     readonly dataDir: string
@@ -55,6 +55,8 @@ export interface Settings {
     readonly refreshTokenTtlSeconds: number
     /** The operator key that may register and revoke devices; None: registration is refused. */
     readonly provisioningKey: Option.Option<Redacted.Redacted<string>>
+    /** true when ENVIRONMENT=development gave no key and a random one was made for this process (logged once at start). */
+    readonly provisioningKeyGenerated: boolean
   }
   readonly sessions: {
     /** Default idle timeout of a session (its config may override it within the same bounds). */
@@ -75,6 +77,8 @@ export interface Settings {
     readonly rtcMaxPort: number
     readonly listenIp: string
     readonly announcedIp: Option.Option<string>
+    /** true when ENVIRONMENT=development listens on all interfaces with nothing announced, so 127.0.0.1 is announced. */
+    readonly announcedIpDefaulted: boolean
     /** mediasoup worker processes (default: one per core); the RTC port range is split between them. */
     readonly workers: number
     readonly logLevel: "debug" | "warn" | "error" | "none"
@@ -155,6 +159,25 @@ export const SERVICE_VERSION = "0.1.0"
 export type JwtAlgorithm = "HS256" | "EdDSA" | "ES256"
 
 export type AicMode = "annotate" | "replace"
+
+export const ENVIRONMENTS = ["development", "staging", "production"] as const
+export type Environment = (typeof ENVIRONMENTS)[number]
+
+/** Addresses that mean "every interface": not something a client can send media to. */
+export const UNSPECIFIED_IPS: ReadonlySet<string> = new Set(["0.0.0.0", "::", "[::]"])
+
+/**
+ * A secret too guessable for production: fewer than 10 distinct characters, or under 96 bits by its
+ * own character frequencies (length x Shannon entropy), e.g. one repeated character or `abab...`.
+ */
+export const isLowEntropy = (secret: string): boolean => {
+  const counts = new Map<string, number>()
+  for (const char of secret) counts.set(char, (counts.get(char) ?? 0) + 1)
+  const length = [...secret].length
+  let bitsPerChar = 0
+  for (const n of counts.values()) bitsPerChar -= (n / length) * Math.log2(n / length)
+  return counts.size < 10 || bitsPerChar * length < 96
+}
 
 /** `host:port` (IPv6 hosts in brackets); undefined when it is not one. */
 const hostPort = (value: string): { readonly host: string; readonly port: number } | undefined => {
@@ -256,7 +279,12 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
     const string = (name: KeyName, fallback: string) =>
       read(name, Config.String(name).pipe(Config.withDefault(fallback)), "a non-empty string", (s) => s.length > 0)
 
-    const environment = yield* string("ENVIRONMENT", "development")
+    const environment = yield* read(
+      "ENVIRONMENT",
+      Config.Literals(ENVIRONMENTS, "ENVIRONMENT").pipe(Config.withDefault<Environment>("development")),
+      `one of ${ENVIRONMENTS.join(", ")} (exactly, lower case)`
+    )
+    const production = environment === "production"
     const levelText = yield* string("LOG_LEVEL", "info")
     const level = logLevels[levelText.toLowerCase()]
     if (level === undefined) return yield* fail("LOG_LEVEL", `one of ${Object.keys(logLevels).join(", ")}`)
@@ -295,8 +323,23 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
       if (parsed === undefined) return yield* fail("JWT_PRIVATE_KEY", keyShapes[algorithm].text)
       privateKey = Option.some(parsed)
     }
-    if (Option.isNone(jwt) && environment === "production" && algorithm === "HS256") {
+    if (Option.isNone(jwt) && production && algorithm === "HS256") {
       return yield* fail("JWT_SECRET", "a secret of at least 32 characters (required when ENVIRONMENT=production)")
+    }
+    if (Option.isSome(jwt) && production && isLowEntropy(Redacted.value(jwt.value))) {
+      return yield* fail("JWT_SECRET", "a random secret when ENVIRONMENT=production: at least 10 distinct characters and ~96 bits (e.g. openssl rand -base64 48)")
+    }
+    const provisioningKey = yield* optionalSecret("AUTH_PROVISIONING_KEY")
+    if (Option.isSome(provisioningKey) && production && Redacted.value(provisioningKey.value).length < 32) {
+      return yield* fail("AUTH_PROVISIONING_KEY", "at least 32 characters when ENVIRONMENT=production")
+    }
+    // Development only: a first run with no configuration can use the demo (the key is logged once at start).
+    const provisioningKeyGenerated = Option.isNone(provisioningKey) && environment === "development"
+    const listenIp = yield* string("MEDIASOUP_LISTEN_IP", "0.0.0.0")
+    const givenAnnouncedIp = yield* optionalString("MEDIASOUP_ANNOUNCED_IP")
+    const announcedIpDefaulted = Option.isNone(givenAnnouncedIp) && UNSPECIFIED_IPS.has(listenIp) && environment === "development"
+    if (Option.isNone(givenAnnouncedIp) && UNSPECIFIED_IPS.has(listenIp) && production) {
+      return yield* fail("MEDIASOUP_ANNOUNCED_IP", `the IP clients send media to (required when ENVIRONMENT=production and MEDIASOUP_LISTEN_IP=${listenIp})`)
     }
     const endpoint = (name: KeyName) =>
       optionalString(name).pipe(
@@ -351,7 +394,8 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
         audience: yield* string("JWT_AUDIENCE", "auralink"),
         accessTokenTtlSeconds: yield* int("ACCESS_TOKEN_TTL_SECONDS", 900, "seconds > 0", positive),
         refreshTokenTtlSeconds: yield* int("REFRESH_TOKEN_TTL_SECONDS", 2_592_000, "seconds > 0", positive),
-        provisioningKey: yield* optionalSecret("AUTH_PROVISIONING_KEY")
+        provisioningKey: provisioningKeyGenerated ? Option.some(Redacted.make(randomBytes(24).toString("base64url"))) : provisioningKey,
+        provisioningKeyGenerated
       },
       sessions: {
         idleTimeoutSeconds: yield* int("SESSION_IDLE_TIMEOUT_SECONDS", 300, "seconds 10-86400", (n) => n >= 10 && n <= 86_400),
@@ -368,8 +412,9 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
       media: {
         rtcMinPort,
         rtcMaxPort,
-        listenIp: yield* string("MEDIASOUP_LISTEN_IP", "0.0.0.0"),
-        announcedIp: yield* optionalString("MEDIASOUP_ANNOUNCED_IP"),
+        listenIp,
+        announcedIp: announcedIpDefaulted ? Option.some("127.0.0.1") : givenAnnouncedIp,
+        announcedIpDefaulted,
         workers: yield* int("MEDIASOUP_WORKERS", Math.min(availableParallelism(), rtcMaxPort - rtcMinPort + 1), "a whole number >= 1, at most the RTC port count", (n) => n >= 1 && n <= rtcMaxPort - rtcMinPort + 1),
         logLevel: yield* read(
           "MEDIASOUP_LOG_LEVEL",

@@ -1,11 +1,15 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Redacted } from "effect"
-import { generateKeyPairSync } from "node:crypto"
+import { generateKeyPairSync, randomBytes } from "node:crypto"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { decodeSettings } from "../../src/config/settings.ts"
+import { decodeSettings, isLowEntropy } from "../../src/config/settings.ts"
 import { loadRawConfig } from "../../src/config/source.ts"
+
+/** A production configuration that starts: a random JWT secret and an announced media address. */
+const STRONG_SECRET = "Zx4mQ9vT2kLp7RwE1nYb6HcJ3sGd8FaU0oIt5eVr"
+const PRODUCTION = { ENVIRONMENT: "production", JWT_SECRET: STRONG_SECRET, MEDIASOUP_ANNOUNCED_IP: "192.0.2.10" } as const
 
 const load = (env: Record<string, string>) => Effect.flatMap(loadRawConfig(env), decodeSettings)
 const failure = (env: Record<string, string>) => Effect.flip(load(env))
@@ -38,7 +42,10 @@ describe("configuration", () => {
         [settings.auth.issuer, settings.auth.audience, settings.auth.accessTokenTtlSeconds, settings.auth.refreshTokenTtlSeconds],
         ["auralink-ingress-egress", "auralink", 900, 2_592_000]
       )
-      assert.isTrue(Option.isNone(settings.auth.provisioningKey))
+      // Development (the default): a provisioning key made for this process, so the demo works with no configuration.
+      assert.isTrue(settings.auth.provisioningKeyGenerated)
+      assert.isTrue(Option.isSome(settings.auth.provisioningKey))
+      assert.deepStrictEqual(settings.media.announcedIp, Option.some("127.0.0.1"))
     }))
 
   it.effect("reads the auth keys; the provisioning key is a secret and a bad TTL names its key", () =>
@@ -166,7 +173,7 @@ describe("configuration", () => {
       assert.strictEqual(mismatched.key, "JWT_PRIVATE_KEY")
       assert.notInclude(mismatched.message, "PRIVATE KEY-----")
       assert.strictEqual((yield* failure({ JWT_ALGORITHM: "ES256", JWT_PRIVATE_KEY: "not a pem" })).key, "JWT_PRIVATE_KEY")
-      const settings = yield* load({ JWT_ALGORITHM: "ES256", JWT_PRIVATE_KEY: ec.replaceAll("\n", "\\n"), ENVIRONMENT: "production" })
+      const settings = yield* load({ JWT_ALGORITHM: "ES256", JWT_PRIVATE_KEY: ec.replaceAll("\n", "\\n"), ENVIRONMENT: "production", MEDIASOUP_ANNOUNCED_IP: "192.0.2.10" })
       assert.strictEqual(settings.auth.algorithm, "ES256")
       assert.isTrue(Option.isSome(settings.auth.privateKey))
       assert.strictEqual((yield* load({ JWT_ALGORITHM: "EdDSA", JWT_PRIVATE_KEY: ed })).auth.algorithm, "EdDSA")
@@ -177,6 +184,86 @@ describe("configuration", () => {
       const error = yield* failure({ ENVIRONMENT: "production" })
       assert.strictEqual(error.key, "JWT_SECRET")
       assert.include(error.message, "JWT_SECRET=(unset)")
+    }))
+
+  it.effect("ENVIRONMENT accepts only development, staging and production; a typo stops start-up", () =>
+    Effect.gen(function*() {
+      for (const typo of ["Production", "prod", "PRODUCTION", "dev", "test", " production"]) {
+        const error = yield* failure({ ENVIRONMENT: typo, JWT_SECRET: STRONG_SECRET })
+        assert.strictEqual(error.key, "ENVIRONMENT", typo)
+        assert.include(error.message, `ENVIRONMENT=${JSON.stringify(typo)}: expected one of development, staging, production`)
+        assert.notInclude(error.message, "\n")
+      }
+      for (const name of ["development", "staging"] as const) assert.strictEqual((yield* load({ ENVIRONMENT: name })).service.environment, name)
+      assert.strictEqual((yield* load(PRODUCTION)).service.environment, "production")
+    }))
+
+  it.effect("production refuses a low-entropy JWT_SECRET and a short provisioning key, naming the key and never the value", () =>
+    Effect.gen(function*() {
+      const weak = ["a".repeat(48), "ab".repeat(24), "passwordpasswordpasswordpassword", "changeme-changeme-changeme-changeme"]
+      for (const secret of weak) {
+        const error = yield* failure({ ...PRODUCTION, JWT_SECRET: secret })
+        assert.strictEqual(error.key, "JWT_SECRET", secret)
+        assert.include(error.message, "JWT_SECRET=<redacted>: expected a random secret")
+        assert.notInclude(error.message, secret)
+        // Outside production the same secret is accepted (only length is checked there).
+        assert.strictEqual((yield* load({ JWT_SECRET: secret })).service.environment, "development")
+      }
+      // Random secrets as the README makes them pass: base64 and hex.
+      for (const secret of [STRONG_SECRET, "0f3a9c1b7e2d4a6f8b0c1d2e3f4a5b6c", randomBytes(32).toString("hex")]) {
+        assert.isFalse(isLowEntropy(secret), secret)
+        yield* load({ ...PRODUCTION, JWT_SECRET: secret })
+      }
+      const shortKey = yield* failure({ ...PRODUCTION, AUTH_PROVISIONING_KEY: "op-key-hunter2" })
+      assert.strictEqual(shortKey.key, "AUTH_PROVISIONING_KEY")
+      assert.include(shortKey.message, "AUTH_PROVISIONING_KEY=<redacted>: expected at least 32 characters")
+      assert.notInclude(shortKey.message, "hunter2")
+      const key = "k".repeat(8) + randomBytes(18).toString("base64url")
+      const settings = yield* load({ ...PRODUCTION, AUTH_PROVISIONING_KEY: key })
+      assert.strictEqual(Option.map(settings.auth.provisioningKey, Redacted.value).pipe(Option.getOrUndefined), key)
+      assert.isFalse(settings.auth.provisioningKeyGenerated)
+    }))
+
+  it.effect("development with no provisioning key makes one for the process; staging and production never do", () =>
+    Effect.gen(function*() {
+      const dev = yield* load({})
+      assert.isTrue(dev.auth.provisioningKeyGenerated)
+      const key = Option.map(dev.auth.provisioningKey, Redacted.value).pipe(Option.getOrElse(() => ""))
+      assert.isAtLeast(key.length, 32)
+      assert.notStrictEqual(Option.map((yield* load({})).auth.provisioningKey, Redacted.value).pipe(Option.getOrUndefined), key, "one per process")
+      const given = yield* load({ AUTH_PROVISIONING_KEY: "op-key" })
+      assert.isFalse(given.auth.provisioningKeyGenerated)
+      for (const env of [{ ENVIRONMENT: "staging" }, PRODUCTION]) {
+        const settings = yield* load(env)
+        assert.isTrue(Option.isNone(settings.auth.provisioningKey), env.ENVIRONMENT)
+        assert.isFalse(settings.auth.provisioningKeyGenerated)
+      }
+    }))
+
+  it.effect("media: development announces 127.0.0.1 when listening on every interface; production requires MEDIASOUP_ANNOUNCED_IP", () =>
+    Effect.gen(function*() {
+      const dev = yield* load({})
+      assert.strictEqual(dev.media.listenIp, "0.0.0.0")
+      assert.deepStrictEqual(dev.media.announcedIp, Option.some("127.0.0.1"))
+      assert.isTrue(dev.media.announcedIpDefaulted)
+      const ipv6 = yield* load({ MEDIASOUP_LISTEN_IP: "::" })
+      assert.deepStrictEqual(ipv6.media.announcedIp, Option.some("127.0.0.1"))
+      // Given explicitly, or listening on one address: nothing is made up.
+      const announced = yield* load({ MEDIASOUP_ANNOUNCED_IP: "192.0.2.10" })
+      assert.deepStrictEqual([announced.media.announcedIp, announced.media.announcedIpDefaulted], [Option.some("192.0.2.10"), false])
+      const loopback = yield* load({ MEDIASOUP_LISTEN_IP: "127.0.0.1" })
+      assert.deepStrictEqual([loopback.media.announcedIp, loopback.media.announcedIpDefaulted], [Option.none(), false])
+
+      const { MEDIASOUP_ANNOUNCED_IP: _, ...unannounced } = PRODUCTION
+      for (const listen of ["0.0.0.0", "::"]) {
+        const error = yield* failure({ ...unannounced, MEDIASOUP_LISTEN_IP: listen })
+        assert.strictEqual(error.key, "MEDIASOUP_ANNOUNCED_IP")
+        assert.include(error.message, "MEDIASOUP_ANNOUNCED_IP=(unset): expected the IP clients send media to")
+      }
+      assert.deepStrictEqual((yield* load({ ...unannounced, MEDIASOUP_LISTEN_IP: "10.0.0.5" })).media.announcedIp, Option.none())
+      assert.deepStrictEqual((yield* load(PRODUCTION)).media.announcedIp, Option.some("192.0.2.10"))
+      // Staging keeps what it is given (a warning is logged at start).
+      assert.deepStrictEqual((yield* load({ ENVIRONMENT: "staging" })).media.announcedIp, Option.none())
     }))
 
   it.effect("reports an unreadable or malformed HOCON file as AURALINK_CONFIG", () =>
