@@ -36,9 +36,12 @@ interface TokenRow {
   readonly device_revoked_at: Date | null
 }
 
+/** The deny-list key of a refresh-token family (jtis are UUIDs, so the prefix cannot collide with one). */
+export const familyDenyKey = (familyId: string) => `family:${familyId}`
+
 /**
  * Devices and refresh tokens in Postgres, and the access-token deny-list in the StateStore
- * (`auth:deny:<jti>`, expiring with the token).
+ * (`auth:deny:<jti>`, expiring with the token; `auth:deny:family:<fid>`, for an access token's lifetime).
  */
 export class AuthStore extends Context.Service<AuthStore, {
   readonly createDevice: (userId: string, name: string | null, secretHash: string) => Effect.Effect<string, SqlError>
@@ -54,6 +57,9 @@ export class AuthStore extends Context.Service<AuthStore, {
   /** Revokes the family of the token with this hash, if it belongs to `deviceId`; true when it did. */
   readonly revokeFamilyOf: (hash: string, deviceId: string) => Effect.Effect<boolean, SqlError>
   readonly denyAccessToken: (jti: string, expSeconds: number) => Effect.Effect<void, StateStoreError>
+  /** Denies every access token carrying this family id (`fid`) for `ttlSeconds` (the longest such a token lives). */
+  readonly denyFamily: (familyId: string, ttlSeconds: number) => Effect.Effect<void, StateStoreError>
+  /** A jti, or `familyDenyKey(fid)`, on the deny-list. */
   readonly isDenied: (jti: string) => Effect.Effect<boolean, StateStoreError>
 }>()("auralink/auth/AuthStore") {
   static readonly layer = Layer.effect(
@@ -132,6 +138,7 @@ export class AuthStore extends Context.Service<AuthStore, {
           const ttlMs = Math.ceil(expSeconds * 1000 - Date.now())
           return ttlMs > 0 ? deny.set(jti, "1", { ttlMs }) : Effect.void
         },
+        denyFamily: (familyId, ttlSeconds) => deny.set(familyDenyKey(familyId), "1", { ttlMs: ttlSeconds * 1000 }),
         isDenied: (jti) => Effect.map(deny.get(jti), Option.isSome)
       }
     })

@@ -12,9 +12,14 @@ const AccessClaims = Schema.Struct({
   scope: Schema.String,
   jti: Schema.String.check(Schema.isMinLength(1)),
   iat: Schema.Number,
-  exp: Schema.Number
+  exp: Schema.Number,
+  /** The refresh-token family the token was issued with (absent on tokens from before it was added). */
+  fid: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1)))
 })
 const decodeClaims = Schema.decodeUnknownOption(AccessClaims)
+
+/** How far in the future an `iat` may be (clock skew between instances) before the token is refused. */
+export const IAT_SKEW_SECONDS = 60
 
 /** Why a bearer token was refused (logged and counted, never sent to the client). */
 export class TokenRejected extends Schema.TaggedError<TokenRejected>()("TokenRejected", { reason: Schema.String }) {}
@@ -74,11 +79,12 @@ export interface SignedToken {
 /**
  * Signs and verifies access JWTs with jose: HS256 with JWT_SECRET, or EdDSA/ES256 with
  * JWT_PRIVATE_KEY (whose public half is published as JWKS); issuer JWT_ISSUER, audience
- * JWT_AUDIENCE, lifetime ACCESS_TOKEN_TTL_SECONDS. Verification pins the one configured algorithm, checks
- * iss/aud/exp/nbf and the claims this service relies on.
+ * JWT_AUDIENCE, lifetime ACCESS_TOKEN_TTL_SECONDS, refresh-token family as `fid`. Verification pins the
+ * one configured algorithm, checks iss/aud/exp/nbf, an `iat` at most IAT_SKEW_SECONDS ahead, and the
+ * claims this service relies on.
  */
 export class TokenSigner extends Context.Service<TokenSigner, {
-  readonly sign: (subject: { readonly userId: string; readonly deviceId: string; readonly scope: string }) => Effect.Effect<SignedToken>
+  readonly sign: (subject: { readonly userId: string; readonly deviceId: string; readonly scope: string; readonly familyId?: string }) => Effect.Effect<SignedToken>
   readonly verify: (token: string) => Effect.Effect<Principal, TokenRejected>
   readonly jwks: JwkSet
 }>()("auralink/auth/TokenSigner") {
@@ -89,12 +95,12 @@ export class TokenSigner extends Context.Service<TokenSigner, {
       const keys = yield* keysFrom(auth)
       const ttl = auth.accessTokenTtlSeconds
       return {
-        sign: ({ deviceId, scope, userId }) =>
+        sign: ({ deviceId, familyId, scope, userId }) =>
           Effect.promise(async () => {
             const jti = randomUUID()
             const iat = Math.floor(Date.now() / 1000)
             const exp = iat + ttl
-            const token = await new SignJWT({ device_id: deviceId, scope })
+            const token = await new SignJWT({ device_id: deviceId, scope, ...(familyId === undefined ? {} : { fid: familyId }) })
               .setProtectedHeader(keys.kid === undefined ? { alg: keys.alg, typ: "JWT" } : { alg: keys.alg, typ: "JWT", kid: keys.kid })
               .setSubject(userId)
               .setJti(jti)
@@ -119,7 +125,17 @@ export class TokenSigner extends Context.Service<TokenSigner, {
             Effect.flatMap(({ payload }) =>
               Option.match(decodeClaims(payload), {
                 onNone: () => Effect.fail(new TokenRejected({ reason: "missing_claims" })),
-                onSome: (c) => Effect.succeed({ userId: c.sub, deviceId: c.device_id, scope: c.scope, jti: c.jti, exp: c.exp })
+                onSome: (c) =>
+                  c.iat > Date.now() / 1000 + IAT_SKEW_SECONDS
+                    ? Effect.fail(new TokenRejected({ reason: "iat_in_future" }))
+                    : Effect.succeed({
+                      userId: c.sub,
+                      deviceId: c.device_id,
+                      scope: c.scope,
+                      jti: c.jti,
+                      exp: c.exp,
+                      ...(c.fid === undefined ? {} : { familyId: c.fid })
+                    })
               })
             )
           ),

@@ -109,6 +109,8 @@ export interface Principal {
   readonly jti: string
   /** Expiry, seconds since the epoch. */
   readonly exp: number
+  /** The refresh-token family (`fid` claim): denying it denies every access token issued in it. */
+  readonly familyId?: string
 }
 
 export class CurrentPrincipal extends Context.Service<CurrentPrincipal, Principal>()("auralink/auth/CurrentPrincipal") {}

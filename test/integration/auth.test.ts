@@ -6,9 +6,10 @@ import { SignJWT } from "jose"
 import { AuthMiddleware } from "../../src/programs/auth/http.ts"
 import { ApiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
 import { Authentication, CurrentPrincipal } from "../../src/schemas/auth.ts"
-import { bearer, JWT_SECRET, login, PROVISIONING_KEY, registerDevice, request, str } from "../support/auth.ts"
+import { bearer, JWT_SECRET, login, PROVISIONING_KEY, record, registerDevice, request, str } from "../support/auth.ts"
 import { onFreshDatabase } from "../support/server.ts"
 import { capturedLogs } from "../support/http.ts"
+import { Redis as IORedis } from "ioredis"
 import { REDIS_URL } from "../support/redis.ts"
 
 const ISSUER = "auralink-ingress-egress"
@@ -42,7 +43,8 @@ const stack = (env: Record<string, string>) =>
     ...env
   }).pipe(Layer.provide(logs.layer))
 const Server = stack({ AUTH_PROVISIONING_KEY: PROVISIONING_KEY })
-const ServerWithoutKey = stack({})
+// Development makes a key for the process when none is given; staging and production never do.
+const ServerWithoutKey = stack({ ENVIRONMENT: "production" })
 
 // ---- helpers ----
 
@@ -63,6 +65,16 @@ const assertRefused = (res: { status: number; headers: Headers; json: Record<str
   assert.strictEqual(res.json["title"], "Unauthorized", label)
 }
 
+/** Seconds a key of the real Redis has left. */
+const redisTtl = async (name: string) => {
+  const client = new IORedis(REDIS_URL)
+  try {
+    return await client.ttl(`auralink:${name}`)
+  } finally {
+    client.disconnect()
+  }
+}
+
 const key = (secret: string) => new TextEncoder().encode(secret)
 const now = () => Math.floor(Date.now() / 1000)
 /** An HS256 token with the given claims (defaults: a valid token for `subject`). */
@@ -72,6 +84,7 @@ const forge = (subject: { userId: string; deviceId: string }, options: {
   issuer?: string
   audience?: string
   exp?: number
+  iat?: number
   alg?: string
 } = {}) =>
   Effect.promise(() => {
@@ -79,7 +92,7 @@ const forge = (subject: { userId: string; deviceId: string }, options: {
       .setProtectedHeader({ alg: options.alg ?? "HS256" })
       .setSubject(subject.userId)
       .setJti(crypto.randomUUID())
-      .setIssuedAt()
+      .setIssuedAt(options.iat ?? now())
       .setIssuer(options.issuer ?? ISSUER)
       .setAudience(options.audience ?? AUDIENCE)
       .setExpirationTime(options.exp ?? now() + 600)
@@ -146,6 +159,42 @@ layer(Server, { timeout: 60_000 })("device-token authentication", (it) => {
       // Another session of the same device (another family) is unaffected.
       const other = yield* login(device)
       assert.strictEqual((yield* request("POST", "/api/auth/refresh", { refreshToken: other.refreshToken })).status, 200)
+    }))
+
+  it.effect("reusing a refresh token also denies the family's live access tokens at once; other families keep working", () =>
+    Effect.gen(function*() {
+      const device = yield* register("user-reuse-access")
+      const first = yield* login(device)
+      const rotated = yield* request("POST", "/api/auth/refresh", { refreshToken: first.refreshToken })
+      assert.strictEqual(rotated.status, 200, rotated.text)
+      const second = str(rotated.json["accessToken"])
+      const other = yield* login(device)
+      for (const token of [first.accessToken, second, other.accessToken]) assert.strictEqual((yield* whoami(token)).status, 200)
+      // Access tokens carry their family (the same one after a rotation).
+      const fid = (token: string) => record(JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")))["fid"]
+      assert.isString(fid(first.accessToken))
+      assert.strictEqual(fid(second), fid(first.accessToken))
+      assert.notStrictEqual(fid(other.accessToken), fid(first.accessToken))
+
+      assertRefused(yield* request("POST", "/api/auth/refresh", { refreshToken: first.refreshToken }), "invalid_grant", "reuse")
+      assertRefused(yield* whoami(first.accessToken), "invalid_token", "the family's first access token")
+      assertRefused(yield* whoami(second), "invalid_token", "the family's newest access token")
+      assert.isTrue(logs.lines.some((l) => l["event"] === "access_token_rejected" && l["reason"] === "revoked_family"))
+      assert.strictEqual((yield* whoami(other.accessToken)).status, 200, "another family of the same device")
+      // The deny lives in the state store for the access token's lifetime plus the iat skew.
+      const ttl = yield* Effect.promise(() => redisTtl(`auth:deny:family:${String(fid(second))}`))
+      assert.isAbove(ttl, 900)
+      assert.isAtMost(ttl, 960)
+    }))
+
+  it.effect("refuses an access token issued in the future beyond 60 s of skew", () =>
+    Effect.gen(function*() {
+      const device = yield* register("user-future-iat")
+      const subject = { userId: "user-future-iat", deviceId: device.deviceId }
+      assertRefused(yield* whoami(yield* forge(subject, { iat: now() + 600 })), "invalid_token", "iat 10 min ahead")
+      assertRefused(yield* whoami(yield* forge(subject, { iat: now() + 90 })), "invalid_token", "iat 90 s ahead")
+      assert.isTrue(logs.lines.some((l) => l["event"] === "access_token_rejected" && l["reason"] === "iat_in_future"))
+      assert.strictEqual((yield* whoami(yield* forge(subject, { iat: now() + 30 }))).status, 200, "within the skew")
     }))
 
   it.effect("two concurrent refreshes of one token: one rotates, the other is a reuse that revokes the family", () =>

@@ -7,8 +7,11 @@ import { invalidClient } from "../../schemas/auth.ts"
 
 export const ACCESS_SCOPE = "session"
 
-/** The token response: a new access JWT next to the given (already stored) refresh token. */
-export const tokenResponse = Effect.fn("auth.tokenResponse")(function*(subject: { readonly userId: string; readonly deviceId: string }, refreshToken: string) {
+/** The token response: a new access JWT (carrying the refresh token's family as `fid`) next to the given (already stored) refresh token. */
+export const tokenResponse = Effect.fn("auth.tokenResponse")(function*(
+  subject: { readonly userId: string; readonly deviceId: string; readonly familyId: string },
+  refreshToken: string
+) {
   const access = yield* (yield* TokenSigner).sign({ ...subject, scope: ACCESS_SCOPE })
   return { accessToken: access.token, tokenType: "Bearer" as const, expiresIn: access.expiresIn, refreshToken }
 })
@@ -31,9 +34,9 @@ export const issueToken = Effect.fn("auth.issueToken")(function*(input: { readon
     yield* metrics.rejected("invalid_client")
     return yield* invalidClient()
   }
-  const subject = { userId: device.value.userId, deviceId: device.value.id }
+  const subject = { userId: device.value.userId, deviceId: device.value.id, familyId: crypto.randomUUID() }
   const refresh = newRefreshToken()
-  yield* store.insertRefreshToken({ hash: refresh.hash, familyId: crypto.randomUUID(), ...subject, ttlSeconds: refreshTtlSeconds })
+  yield* store.insertRefreshToken({ hash: refresh.hash, ...subject, ttlSeconds: refreshTtlSeconds })
   yield* metrics.issued
   return yield* tokenResponse(subject, refresh.token)
 })
