@@ -1,15 +1,17 @@
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect, Layer } from "effect"
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { Effect, Layer, Option } from "effect"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { Browser } from "playwright-core"
+import { AppConfig } from "../../src/layers/Config.ts"
 import { DemoRoutes } from "../../src/layers/http/demo.ts"
 import { ApiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
 import { JWT_SECRET, PROVISIONING_KEY } from "../support/auth.ts"
 import { FakeAsrGateway } from "../support/fake-asr.ts"
 import { baseUrl } from "../support/http.ts"
 import { eventually, user } from "../support/media.ts"
+import { finalizedWav } from "../support/recording.ts"
 import { onFreshDatabase } from "../support/server.ts"
 import { checkToneSequence, concatSamples, DEFAULT_TONE_MS, DEFAULT_TONES, type ToneCheck, toneSequence, wavFile } from "../support/tones.ts"
 import { launchChromium } from "../support/chromium.ts"
@@ -17,9 +19,9 @@ import { launchChromium } from "../support/chromium.ts"
 /**
  * The browser demo end to end: headless Chromium (Debian's) plays a WAV of pure tones as its fake
  * microphone; the demo page streams it by each path (Opus over WebRTC, 16 kHz PCM chunks over a
- * data channel) to a real server on a fresh Postgres with mediasoup on loopback; the audio that
- * reaches the fake ASR gateway (a real gRPC server), or the WAV recording when no gateway is
- * configured, must follow the same tone sequence (each tone within 2 %, in order, nothing extra),
+ * data channel) to a real server on a fresh Postgres with the default media settings (listening on
+ * 0.0.0.0, 127.0.0.1 announced); the audio that reaches the fake ASR gateway (a real gRPC server),
+ * or the WAV recording when no gateway is configured, must follow the same tone sequence (each tone within 2 %, in order, nothing extra),
  * with no sequence gaps. Capture -> ASR receipt latency is printed as p50/p95.
  */
 
@@ -33,10 +35,14 @@ const wavPath = join(work, "tones.wav")
 const silence = (ms: number) => new Int16Array(Math.round((ms * WAV_RATE) / 1000))
 writeFileSync(wavPath, wavFile(concatSamples([silence(LEAD_MS), toneSequence({ sampleRate: WAV_RATE }), silence(TAIL_MS)]), WAV_RATE))
 
+/**
+ * The default media settings (listen on 0.0.0.0, nothing announced: development announces 127.0.0.1),
+ * so the browser proves a first run connects; the test support's loopback listen address is unset.
+ */
 const mediaEnv = (rtcPorts: [number, number], env: Record<string, string>) => ({
   JWT_SECRET,
   AUTH_PROVISIONING_KEY: PROVISIONING_KEY,
-  MEDIASOUP_LISTEN_IP: "127.0.0.1",
+  MEDIASOUP_LISTEN_IP: undefined,
   MEDIASOUP_WORKERS: "1",
   RTC_MIN_PORT: String(rtcPorts[0]),
   RTC_MAX_PORT: String(rtcPorts[1]),
@@ -197,6 +203,12 @@ const viaAsr = (path: PathName) =>
 
 describe("browser demo (headless Chromium)", () => {
   layer(WithAsr, { timeout: 120_000 })("to the fake ASR gateway", (it) => {
+    it.effect("runs on the default media settings: listening on every interface, 127.0.0.1 announced", () =>
+      Effect.gen(function*() {
+        const { media } = yield* AppConfig
+        assert.deepStrictEqual([media.listenIp, media.announcedIp, media.announcedIpDefaulted], ["0.0.0.0", Option.some("127.0.0.1"), true])
+      }))
+
     it.effect("GET /demo serves the page and its bundled script (mediasoup-client inside)", () =>
       Effect.gen(function*() {
         const base = yield* baseUrl
@@ -221,25 +233,6 @@ describe("browser demo (headless Chromium)", () => {
 
   const dataDir = join(work, "data")
   const WithRecording = server([41600, 41699], { DATA_DIR: dataDir }).pipe(Layer.provideMerge(Chromium))
-
-  /** The samples of a finalized WAV file (its header's data size matches the file), else undefined. */
-  const finalizedWav = (file: string): Int16Array | undefined => {
-    if (!existsSync(file)) return undefined
-    const bytes = readFileSync(file)
-    if (bytes.length < 44 || bytes.toString("ascii", 0, 4) !== "RIFF" || bytes.readUInt32LE(4) !== bytes.length - 8) return undefined
-    let offset = 12
-    while (offset + 8 <= bytes.length) {
-      const id = bytes.toString("ascii", offset, offset + 4)
-      const size = bytes.readUInt32LE(offset + 4)
-      if (id === "data") {
-        if (offset + 8 + size !== bytes.length) return undefined
-        const copy = bytes.subarray(offset + 8, offset + 8 + size)
-        return new Int16Array(copy.buffer.slice(copy.byteOffset, copy.byteOffset + copy.byteLength))
-      }
-      offset += 8 + size + (size % 2)
-    }
-    return undefined
-  }
 
   const viaRecording = (path: PathName) =>
     Effect.gen(function*() {

@@ -3,6 +3,7 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { HttpServer } from "effect/http"
+import type { RawConfig } from "../../src/config/source.ts"
 import { AppConfig } from "../../src/layers/Config.ts"
 import { jsonLogger } from "../../src/layers/Logger.ts"
 import { Logger as EffectLogger } from "effect"
@@ -15,8 +16,8 @@ export const baseUrl = Effect.gen(function*() {
   return `http://127.0.0.1:${address.port}`
 })
 
-/** Test configuration: free ports, a temporary data directory, quiet defaults, overridable per test. */
-export const testConfig = (env: Record<string, string> = {}) =>
+/** Test configuration: free ports, a temporary data directory, quiet defaults, overridable per test (undefined: the default). */
+export const testConfig = (env: RawConfig = {}) =>
   AppConfig.layerFrom({
     PORT: "0",
     GRPC_PORT: "0",

@@ -1,4 +1,5 @@
 import { Effect, Layer } from "effect"
+import type { RawConfig } from "../../src/config/source.ts"
 import { AudioSink } from "../../src/layers/AudioSink.ts"
 import { Database } from "../../src/layers/Database.ts"
 import { Health } from "../../src/layers/Health.ts"
@@ -14,7 +15,7 @@ import { freshDatabase } from "./postgres.ts"
  * REDIS_URL, else in memory; the audio sink is the ASR gateway when `env` sets ASR_GATEWAY_URL,
  * else WAV recordings under DATA_DIR. Every layer stays visible to the tests.
  */
-export const onFreshDatabase = <A, E, R>(listeners: Layer.Layer<A, E, R>, env: Record<string, string> = {}) =>
+export const onFreshDatabase = <A, E, R>(listeners: Layer.Layer<A, E, R>, env: RawConfig = {}) =>
   Layer.unwrap(Effect.map(freshDatabase, (url) =>
     listeners.pipe(
       Layer.provideMerge(SharedServices),

@@ -1,0 +1,109 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import type { Browser } from "playwright-core"
+import { afterAll, describe, expect, it } from "vitest"
+import { launchChromium } from "../support/chromium.ts"
+import { type ServiceProcess, startService, waitForOk } from "../support/process.ts"
+import { finalizedWav } from "../support/recording.ts"
+import { checkToneSequence, concatSamples, DEFAULT_TONE_MS, DEFAULT_TONES, toneSequence, wavFile } from "../support/tones.ts"
+
+/**
+ * The README's first run, exactly: the real process (`node src/main.ts`, what `npm start` runs) with
+ * no configuration but a data directory and free ports, then the README's demo steps in headless
+ * Chromium on the same machine (its fake microphone plays a WAV of tones): open the URL the log
+ * prints, paste the provisioning key the log prints, click "Start: Opus over WebRTC", then "Stop";
+ * the recording must be written under DATA_DIR/recordings and follow the tones.
+ */
+
+const WAV_RATE = 48_000
+const LEAD_MS = 600
+const PLAY_MS = LEAD_MS + DEFAULT_TONES.length * DEFAULT_TONE_MS + 600
+
+const work = mkdtempSync(join(tmpdir(), "auralink-first-run-"))
+const wavPath = join(work, "tones.wav")
+const silence = (ms: number) => new Int16Array(Math.round((ms * WAV_RATE) / 1000))
+writeFileSync(wavPath, wavFile(concatSamples([silence(LEAD_MS), toneSequence({ sampleRate: WAV_RATE }), silence(600)]), WAV_RATE))
+
+let service: ServiceProcess | undefined
+let browser: Browser | undefined
+afterAll(async () => {
+  await browser?.close()
+  const child = service?.child
+  if (child !== undefined && child.exitCode === null) {
+    child.kill("SIGTERM")
+    await Promise.race([service?.exited, new Promise((resolve) => setTimeout(resolve, 10_000))])
+    if (child.exitCode === null) child.kill("SIGKILL")
+  }
+  rmSync(work, { recursive: true, force: true })
+})
+
+const logMessages = (text: string): Array<string> =>
+  text.split("\n").filter((l) => l.startsWith("{")).map((l) => {
+    const parsed: unknown = JSON.parse(l)
+    return typeof parsed === "object" && parsed !== null && "msg" in parsed ? String(parsed.msg) : ""
+  })
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+const until = async (check: () => Promise<boolean> | boolean, what: string, ms: number, detail: () => string = () => "") => {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}\n${detail()}`)
+    await sleep(100)
+  }
+}
+
+describe("first run (README): npm start with no configuration, then the demo", () => {
+  it("Chromium on the same machine streams Opus over WebRTC and the recording is written", async () => {
+    const dataDir = join(work, "data")
+    // Nothing about media or provisioning: only where to keep data (startService picks free HTTP/gRPC ports on 127.0.0.1).
+    service = await startService({ DATA_DIR: dataDir })
+    const output = service.output
+    await waitForOk(`${service.httpUrl}/ready`, 30_000)
+
+    // The two first-run lines: the media address announced, and the provisioning key with the demo's URL.
+    const messages = logMessages(output())
+    expect(messages.some((m) => m.startsWith("media: announcing 127.0.0.1") && m.includes("MEDIASOUP_ANNOUNCED_IP"))).toBe(true)
+    const keyLines = messages.filter((m) => m.startsWith("development provisioning key"))
+    expect(keyLines).toHaveLength(1)
+    const match = /: (\S+) - paste it into the demo at (\S+)$/.exec(keyLines[0] ?? "")
+    const key = match?.[1] ?? ""
+    const demoUrl = match?.[2] ?? ""
+    expect(key.length).toBeGreaterThanOrEqual(32)
+    expect(demoUrl).toBe(`http://localhost:${new URL(service.httpUrl).port}/demo`)
+
+    browser = await launchChromium(wavPath)
+    const page = await (await browser.newContext()).newPage()
+    const log: Array<string> = []
+    page.on("console", (message) => log.push(`${message.type()}: ${message.text()}`))
+    page.on("pageerror", (error) => log.push(`pageerror: ${error.message}`))
+    const text = async (id: string) => (await page.textContent(`#${id}`))?.trim() ?? ""
+    const detail = () => `page log:\n${log.join("\n")}\nserver log:\n${output().slice(-4000)}`
+
+    // README: open the URL, paste the key, click "Start: Opus over WebRTC".
+    await page.goto(demoUrl)
+    await page.fill("#provisioning-key", key)
+    const startedAt = Date.now()
+    await page.click("#start-webrtc")
+    await until(async () => (await text("state")) === "active", "the session to become active", 20_000, detail)
+    await until(async () => /^[1-9]\d* packets at the server/.test(await text("acked")), "RTP packets acknowledged by the server", 20_000, detail)
+    const sessionId = await text("session")
+    expect(sessionId).toMatch(/^[0-9a-f-]{36}$/)
+
+    // Let the microphone (the tone WAV) play out, then "Stop".
+    await sleep(Math.max(0, startedAt + PLAY_MS + LEAD_MS - Date.now()))
+    await page.click("#stop")
+    await until(async () => (await text("state")) === "completed", "the session to complete", 15_000, detail)
+    expect(await text("errors")).toBe("")
+
+    // The recording: DATA_DIR/recordings/<session>.wav, finalized, with the tones in order.
+    const file = join(dataDir, "recordings", `${sessionId}.wav`)
+    await until(() => finalizedWav(file) !== undefined, `a finalized ${file}`, 10_000, detail)
+    const samples = finalizedWav(file) ?? new Int16Array(0)
+    const check = checkToneSequence(samples, 16_000)
+    expect(check.ok, `${check.reason ?? ""}\n${detail()}`).toBe(true)
+    expect(samples.length / 16).toBeGreaterThan(DEFAULT_TONES.length * DEFAULT_TONE_MS)
+    console.log(`first-run recording=${sessionId}.wav audio_ms=${Math.round(samples.length / 16)} tones=${check.observed.join(",")}`)
+  }, 120_000)
+})
