@@ -107,3 +107,35 @@ describe("first run (README): npm start with no configuration, then the demo", (
     console.log(`first-run recording=${sessionId}.wav audio_ms=${Math.round(samples.length / 16)} tones=${check.observed.join(",")}`)
   }, 120_000)
 })
+
+describe("start-up refuses what only works by accident", () => {
+  const refused = async (env: Record<string, string>) => {
+    const child = await startService({ DATA_DIR: join(work, "refused"), ...env })
+    const { code } = await Promise.race([
+      child.exited,
+      sleep(15_000).then(() => {
+        child.child.kill("SIGKILL")
+        return { code: -1 }
+      })
+    ])
+    return { code, lines: child.output().trim().split("\n") }
+  }
+  const secret = "Zx4mQ9vT2kLp7RwE1nYb6HcJ3sGd8FaU0oIt5eVr"
+
+  it("an ENVIRONMENT typo, a weak secret or key, and production without an announced media address: one line naming the key, exit 1", async () => {
+    const cases: ReadonlyArray<readonly [Record<string, string>, string]> = [
+      [{ ENVIRONMENT: "Production", JWT_SECRET: secret }, 'ENVIRONMENT="Production": expected one of development, staging, production'],
+      [{ ENVIRONMENT: "prod", JWT_SECRET: secret }, 'ENVIRONMENT="prod": expected one of development, staging, production'],
+      [{ ENVIRONMENT: "production", JWT_SECRET: "x".repeat(40), MEDIASOUP_ANNOUNCED_IP: "127.0.0.1" }, "JWT_SECRET=<redacted>: expected a random secret"],
+      [{ ENVIRONMENT: "production", JWT_SECRET: secret, AUTH_PROVISIONING_KEY: "op-key-hunter2", MEDIASOUP_ANNOUNCED_IP: "127.0.0.1" }, "AUTH_PROVISIONING_KEY=<redacted>: expected at least 32 characters"],
+      [{ ENVIRONMENT: "production", JWT_SECRET: secret }, "MEDIASOUP_ANNOUNCED_IP=(unset): expected the IP clients send media to"]
+    ]
+    for (const [env, expected] of cases) {
+      const { code, lines } = await refused(env)
+      expect(code, JSON.stringify(env)).toBe(1)
+      expect(lines, JSON.stringify(env)).toHaveLength(1)
+      expect(lines[0]).toContain(expected)
+      expect(lines[0]).not.toContain("hunter2")
+    }
+  }, 90_000)
+})
