@@ -75,17 +75,8 @@ const decodeServerEvent = Schema.decodeUnknownResult(Schema.fromJsonString(Serve
 
 class HttpError extends Error {}
 
-/** The worklet that hands every 128-sample block of the first channel to the page. */
-const TAP_WORKLET = `
-class Tap extends AudioWorkletProcessor {
-  process(inputs) {
-    const channel = inputs[0] && inputs[0][0]
-    if (channel) this.port.postMessage(channel.slice(0))
-    return true
-  }
-}
-registerProcessor("auralink-tap", Tap)
-`
+/** The worklet that hands every 128-sample block of the first channel to the page (served beside the page, so a CSP of 'self' allows it). */
+const TAP_WORKLET_URL = "/demo/tap-worklet.js"
 
 class Demo {
   private token: string | undefined
@@ -312,7 +303,7 @@ class Demo {
   private async capture(stream: MediaStream, chunkMs: number | undefined): Promise<void> {
     const context = new AudioContext()
     this.context = context
-    await context.audioWorklet.addModule(URL.createObjectURL(new Blob([TAP_WORKLET], { type: "text/javascript" })))
+    await context.audioWorklet.addModule(TAP_WORKLET_URL)
     const source = context.createMediaStreamSource(stream)
     const tap = new AudioWorkletNode(context, "auralink-tap", { numberOfInputs: 1, numberOfOutputs: 1, channelCount: 1, channelCountMode: "explicit" })
     // Pulled through a muted gain, so the graph runs without playing the microphone back.

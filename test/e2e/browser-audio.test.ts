@@ -74,6 +74,8 @@ const Chromium = Layer.effectDiscard(Effect.acquireRelease(
 
 type PathName = "webrtc" | "pcm"
 
+const STRICT_CSP = "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
 const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
 
 /** Opens the demo, starts `path` with a fresh device; returns the page and the session id. */
@@ -85,6 +87,11 @@ const openDemo = (path: PathName) =>
     return yield* Effect.acquireRelease(
       Effect.promise(async () => {
         const context = await b.newContext()
+        // The page works under the strictest CSP a server could send it (nothing inline, no blob: worklet).
+        await context.route("**/demo", async (route) => {
+          const response = await route.fetch()
+          await route.fulfill({ response, headers: { ...response.headers(), "content-security-policy": STRICT_CSP } })
+        })
         const page = await context.newPage()
         const log: Array<string> = []
         page.on("console", (message) => log.push(`${message.type()}: ${message.text()}`))
@@ -220,6 +227,11 @@ describe("browser demo (headless Chromium)", () => {
         assert.strictEqual(script.status, 200)
         assert.include(script.headers.get("content-type") ?? "", "javascript")
         assert.isAbove((yield* Effect.promise(() => script.text())).length, 100_000)
+        for (const [path, type] of [["/demo/tap-worklet.js", "javascript"], ["/demo/demo.css", "text/css"]] as const) {
+          const asset = yield* Effect.promise(() => fetch(`${base}${path}`))
+          assert.strictEqual(asset.status, 200, path)
+          assert.include(asset.headers.get("content-type") ?? "", type, path)
+        }
         const openapi = yield* Effect.promise(() => fetch(`${base}/openapi.json`).then((r) => r.text()))
         assert.notInclude(openapi, "/demo")
       }))

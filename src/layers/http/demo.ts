@@ -11,6 +11,9 @@ import { fileURLToPath } from "node:url"
  */
 const entry = fileURLToPath(new URL("../../demo/app.ts", import.meta.url))
 const page = fileURLToPath(new URL("../../demo/index.html", import.meta.url))
+/** Static files beside the page (no inline style or blob: worklet, so a strict CSP of 'self' serves the demo). */
+const worklet = fileURLToPath(new URL("../../demo/tap-worklet.js", import.meta.url))
+const stylesheet = fileURLToPath(new URL("../../demo/demo.css", import.meta.url))
 
 /** The demo script as one ES module for current browsers. */
 export const bundleDemo = async (): Promise<string> => {
@@ -32,7 +35,7 @@ export const bundleDemo = async (): Promise<string> => {
 }
 
 /** The demo's routes (for the request log's and metrics' route label). */
-export const DEMO_PATHS = ["/demo", "/demo/app.js"] as const
+export const DEMO_PATHS = ["/demo", "/demo/app.js", "/demo/tap-worklet.js", "/demo/demo.css"] as const
 
 const noStore = { "cache-control": "no-cache" }
 
@@ -54,7 +57,12 @@ export const DemoRoutes = Layer.unwrap(Effect.gen(function*() {
     Effect.logError("demo: bundling failed", error).pipe(
       Effect.as(HttpServerResponse.text(`demo unavailable: ${error.message}`, { status: 500 }))
     )
+  const file = (path: string, contentType: string) =>
+    Effect.map(Effect.cached(Effect.promise(() => readFile(path, "utf8"))), (body) =>
+      Effect.map(body, (text) => HttpServerResponse.text(text, { contentType, headers: noStore })))
   return Layer.mergeAll(
+    HttpRouter.add("GET", DEMO_PATHS[2], yield* file(worklet, "text/javascript; charset=utf-8")),
+    HttpRouter.add("GET", DEMO_PATHS[3], yield* file(stylesheet, "text/css; charset=utf-8")),
     HttpRouter.add("GET", DEMO_PATHS[0], Effect.map(html, (body) => HttpServerResponse.text(body, { contentType: "text/html; charset=utf-8", headers: noStore }))),
     HttpRouter.add(
       "GET",
