@@ -326,7 +326,7 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
     if (Option.isNone(jwt) && production && algorithm === "HS256") {
       return yield* fail("JWT_SECRET", "a secret of at least 32 characters (required when ENVIRONMENT=production)")
     }
-    if (Option.isSome(jwt) && production && isLowEntropy(Redacted.value(jwt.value))) {
+    if (Option.isSome(jwt) && production && algorithm === "HS256" && isLowEntropy(Redacted.value(jwt.value))) {
       return yield* fail("JWT_SECRET", "a random secret when ENVIRONMENT=production: at least 10 distinct characters and ~96 bits (e.g. openssl rand -base64 48)")
     }
     const provisioningKey = yield* optionalSecret("AUTH_PROVISIONING_KEY")

@@ -3,7 +3,8 @@ import { type Settings, UNSPECIFIED_IPS } from "../config/settings.ts"
 
 /**
  * The start-up lines a first run needs (warnings, so LOG_LEVEL=warn still shows them): the
- * development-only provisioning key made for this process, and the media address announced.
+ * development-only provisioning key made for this process, the media address announced, and in
+ * staging what only works on one machine or until a restart.
  */
 export const logFirstRunNotes = (config: Settings) =>
   Effect.gen(function*() {
@@ -14,6 +15,9 @@ export const logFirstRunNotes = (config: Settings) =>
       )
     } else if (Option.isNone(media.announcedIp) && UNSPECIFIED_IPS.has(media.listenIp) && service.environment === "staging") {
       yield* Effect.logWarning(`media: MEDIASOUP_ANNOUNCED_IP is unset: ICE candidates carry ${media.listenIp}, which clients cannot reach`)
+    }
+    if (auth.jwtSecretEphemeral && auth.algorithm === "HS256" && service.environment === "staging") {
+      yield* Effect.logWarning("auth: JWT_SECRET is unset: access tokens are signed with a random per-process secret (other instances and restarts refuse them)")
     }
     if (auth.provisioningKeyGenerated && Option.isSome(auth.provisioningKey)) {
       yield* Effect.logWarning(

@@ -139,3 +139,33 @@ describe("start-up refuses what only works by accident", () => {
     }
   }, 90_000)
 })
+
+describe("outside development nothing is made up", () => {
+  it("production and staging print no provisioning key and refuse registration (403); staging warns about what it lacks", async () => {
+    for (const env of [
+      { ENVIRONMENT: "production", JWT_SECRET: "Zx4mQ9vT2kLp7RwE1nYb6HcJ3sGd8FaU0oIt5eVr", MEDIASOUP_ANNOUNCED_IP: "127.0.0.1" },
+      { ENVIRONMENT: "staging" }
+    ]) {
+      const started = await startService({ DATA_DIR: join(work, `no-dev-${env.ENVIRONMENT}`), ...env })
+      try {
+        await waitForOk(`${started.httpUrl}/ready`, 30_000)
+        const res = await fetch(`${started.httpUrl}/api/auth/devices`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ userId: "u" })
+        })
+        expect(res.status, env.ENVIRONMENT).toBe(403)
+        const messages = logMessages(started.output())
+        expect(messages.some((m) => m.includes("provisioning key (")), env.ENVIRONMENT).toBe(false)
+        expect(messages.some((m) => m.startsWith("media: announcing 127.0.0.1")), env.ENVIRONMENT).toBe(false)
+        if (env.ENVIRONMENT === "staging") {
+          expect(messages).toContain("media: MEDIASOUP_ANNOUNCED_IP is unset: ICE candidates carry 0.0.0.0, which clients cannot reach")
+          expect(messages.some((m) => m.startsWith("auth: JWT_SECRET is unset"))).toBe(true)
+        }
+      } finally {
+        started.child.kill("SIGKILL")
+        await started.exited
+      }
+    }
+  }, 90_000)
+})
