@@ -24,6 +24,7 @@ import { Sessions } from "../../layers/SessionStore.ts"
 import type { StateStoreError } from "../../layers/StateStore.ts"
 import { TokenSigner } from "../../layers/Tokens.ts"
 import type { Principal } from "../../schemas/auth.ts"
+import type { LimitReached } from "../../schemas/limits.ts"
 import {
   type IllegalTransition,
   type InvalidCursor,
@@ -63,6 +64,7 @@ type CallError =
   | IllegalTransition
   | SessionClosed
   | InvalidCursor
+  | LimitReached
   | SqlError
   | StateStoreError
 
@@ -83,6 +85,8 @@ const toServiceError = (error: CallError): ServerErrorResponse => {
       return serviceError(status.FAILED_PRECONDITION, error.detail)
     case "InvalidCursor":
       return serviceError(status.INVALID_ARGUMENT, `cursor: ${error.detail}`)
+    case "LimitReached":
+      return serviceError(status.RESOURCE_EXHAUSTED, error.detail)
     default:
       return INTERNAL()
   }
