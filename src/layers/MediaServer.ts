@@ -46,11 +46,18 @@ const attempt = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (
 /** How long a client should wait after a 503 for lack of RTC ports. */
 export const PORTS_RETRY_AFTER_SECONDS = 5
 
+/**
+ * The worker's refusal for lack of a free port. Debian's mediasoup-worker 3.8.4 loses the reason
+ * text ("Error:  [method:router.createWebRtcTransport]"), so a reason-less refusal of a transport
+ * we parameterise ourselves counts as one too (measured: with 4 ports the 5th transport gets it).
+ */
+const isPortsExhausted = (message: string) => /no more available ports/i.test(message) || /^\s*\[method:[^\]]*\]\s*$/.test(message)
+
 /** A mediasoup call that binds RTC ports: none free is a 503 (retry later); any other failure stays a defect. */
 const bindPorts = <A>(f: () => Promise<A>, exhausted: () => void) =>
   Effect.tryPromise({ try: f, catch: (e) => e }).pipe(
     Effect.catch((e) => {
-      if (!/no more available ports/i.test(errorMessage(e))) return Effect.die(e)
+      if (!isPortsExhausted(errorMessage(e))) return Effect.die(e)
       exhausted()
       return Effect.fail(new MediaPortsExhausted({ detail: "No free RTC port on the media server; retry later", retryAfterSeconds: PORTS_RETRY_AFTER_SECONDS }))
     })

@@ -341,6 +341,14 @@ layer(server(), { timeout: 120_000, excludeTestServices: true })("gRPC SessionSe
       assert.strictEqual((yield* rpc(client, "GetSession", { sessionId: id }, { authorization: `bearer ${eve.token}` }))["id"], id)
     }))
 
+  it.effect("session caps as over REST: the ninth pending session of a device is RESOURCE_EXHAUSTED naming the limit", () =>
+    Effect.gen(function*() {
+      const client = yield* clientFor
+      const ida = yield* signIn(user("ida"))
+      for (let i = 0; i < 8; i++) yield* rpc(client, "StartSession", {}, { token: ida.token })
+      assertStatus(yield* codeOf(rpc(client, "StartSession", {}, { token: ida.token })), grpc.status.RESOURCE_EXHAUSTED, "MAX_PENDING_SESSIONS_PER_DEVICE")
+    }))
+
   it.effect("ownership and state errors: PERMISSION_DENIED, NOT_FOUND, FAILED_PRECONDITION naming both states", () =>
     Effect.gen(function*() {
       const client = yield* clientFor
@@ -358,8 +366,10 @@ layer(server(), { timeout: 120_000, excludeTestServices: true })("gRPC SessionSe
       assertStatus(yield* codeOf(rpc(client, "GetSession", { sessionId: "not-a-uuid" }, { token: fay.token })), grpc.status.NOT_FOUND)
       assertStatus(yield* codeOf(rpc(client, "GetSession", {}, { token: fay.token })), grpc.status.INVALID_ARGUMENT, "session_id")
 
-      // pending -> completed is not a move; stop twice.
-      assertStatus(yield* codeOf(rpc(client, "StopSession", { sessionId: id }, { token: fay.token })), grpc.status.FAILED_PRECONDITION, "pending", "completed")
+      // Stop of a pending session cancels it (as over REST); stop twice.
+      const pending = sessionIdOf(yield* rpc(client, "StartSession", {}, { token: fay.token }))
+      assert.strictEqual((yield* rpc(client, "StopSession", { sessionId: pending }, { token: fay.token }))["state"], "completed")
+      assertStatus(yield* codeOf(rpc(client, "StopSession", { sessionId: pending }, { token: fay.token })), grpc.status.FAILED_PRECONDITION, "completed")
       yield* activateSession(id)
       yield* rpc(client, "StopSession", { sessionId: id }, { token: fay.token })
       const twice = yield* codeOf(rpc(client, "StopSession", { sessionId: id }, { token: fay.token }))
