@@ -540,3 +540,23 @@ layer(server({ RATE_LIMIT_SESSION_PER_MINUTE: "3" }), { timeout: 60_000, exclude
       assert.strictEqual(Option.isSome(Option.fromUndefinedOr((yield* rpc(client, "ListUserSessions", {}, { token: other.token }))["sessions"])), true)
     }))
 })
+
+// The in-memory state store (no REDIS_URL): the per-IP budget starts empty, whatever other test processes do.
+const isolated = onFreshDatabase(
+  Layer.mergeAll(serveHttp(ApiRoutes, 0, "127.0.0.1"), SessionGrpcLive.pipe(Layer.provideMerge(GrpcServer.layer))),
+  { JWT_SECRET, AUTH_PROVISIONING_KEY: PROVISIONING_KEY, SESSION_SWEEP_INTERVAL_MS: "3600000", RATE_LIMIT_AUTH_PER_MINUTE: "3" }
+).pipe(Layer.provide(logs.layer))
+
+layer(isolated, { timeout: 60_000, excludeTestServices: true })("gRPC bad tokens", (it) => {
+  it.effect("calls with forged tokens count per peer IP: UNAUTHENTICATED until the auth budget is spent, then RESOURCE_EXHAUSTED", () =>
+    Effect.gen(function*() {
+      const client = yield* clientFor
+      const left = 60_000 - (Date.now() % 60_000)
+      if (left < 5_000) yield* Effect.sleep(left + 10)
+      const forged = { token: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.forged" }
+      for (let i = 0; i < 3; i++) assertStatus(yield* codeOf(rpc(client, "GetSession", { sessionId: crypto.randomUUID() }, forged)), grpc.status.UNAUTHENTICATED)
+      const refused = yield* codeOf(rpc(client, "GetSession", { sessionId: crypto.randomUUID() }, forged))
+      assertStatus(refused, grpc.status.RESOURCE_EXHAUSTED, "bad tokens")
+      assert.isAbove(Number(refused.metadata.get("retry-after")[0]), 0)
+    }))
+})
