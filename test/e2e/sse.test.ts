@@ -85,6 +85,24 @@ const inChromium = <R>(path: string, ms: number, during: Effect.Effect<void, nev
   })
 
 layer(Layer.mergeAll(Server, Chromium), { timeout: 120_000 })("session events (SSE)", (it) => {
+  it.effect("/openapi.json documents the events stream: text/event-stream, its event types, 204 for an ended session", () =>
+    Effect.gen(function*() {
+      const doc = yield* request("GET", "/openapi.json")
+      assert.strictEqual(doc.status, 200)
+      const paths = doc.json["paths"]
+      const get = JSON.parse(JSON.stringify(paths))["/api/webrtc/{sessionId}/events"]?.get
+      assert.isDefined(get, "the events path")
+      const ok = get.responses["200"].content["text/event-stream"]
+      assert.deepStrictEqual(Object.keys(ok["x-events"]).sort(), ["state", "transcript"])
+      assert.include(JSON.stringify(ok["x-events"].state), "completed")
+      assert.isDefined(get.responses["204"])
+      const tags: ReadonlyArray<{ name: string }> = JSON.parse(JSON.stringify(doc.json["tags"] ?? []))
+      assert.isTrue(tags.some((t) => t.name === get.tags[0]), `tag ${get.tags[0]} exists`)
+      const schemes = JSON.parse(JSON.stringify(doc.json["components"])).securitySchemes
+      assert.deepStrictEqual(Object.keys(get.security[0]), ["bearer"])
+      assert.isDefined(schemes["bearer"], "security scheme exists")
+    }))
+
   it.effect("Chromium's EventSource on an ended session: 204, no reconnects", () =>
     Effect.gen(function*() {
       const alice = yield* signIn(user("alice"))
