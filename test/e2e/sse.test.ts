@@ -163,4 +163,15 @@ layer(Layer.mergeAll(Server, Chromium), { timeout: 120_000 })("session events (S
       for (const s of [b1, d1]) s.close()
       assert.strictEqual(str(a), a)
     }))
+
+  it.effect("a burst of 50 concurrent connects on one session opens exactly MAX_SSE_STREAMS_PER_SESSION", () =>
+    Effect.gen(function*() {
+      const eve = yield* signIn(user("eve"))
+      const id = yield* startSession(eve.headers)
+      const all = yield* Effect.all(Array.from({ length: 50 }, () => open(id, eve.token)), { concurrency: "unbounded" })
+      const statuses = all.map((s) => s.status)
+      for (const s of all) s.close()
+      assert.strictEqual(statuses.filter((s) => s === 200).length, 2, statuses.join(","))
+      assert.strictEqual(statuses.filter((s) => s === 429).length, 48)
+    }))
 })
