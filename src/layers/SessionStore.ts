@@ -109,7 +109,8 @@ export class Sessions extends Context.Service<Sessions, {
   /** The same read straight from Postgres (for watchers, which must not start from another instance's stale state). */
   readonly findFresh: (id: string) => Effect.Effect<Option.Option<Session>, SqlError>
   /** Moves the session to `to` if the state machine allows it from its current state; otherwise nothing changes. */
-  readonly transition: (id: string, to: SessionState, cause: Cause & { readonly error?: string }) => Effect.Effect<Transitioned, SessionNotFound | IllegalTransition | SqlError>
+  /** `pendingReason`, when given, is the event's reason if the session was pending (decided under the row lock). */
+  readonly transition: (id: string, to: SessionState, cause: Cause & { readonly error?: string; readonly pendingReason?: string }) => Effect.Effect<Transitioned, SessionNotFound | IllegalTransition | SqlError>
   /** Shallow-merges the patch into the config of an open session (and restarts its idle clock). */
   readonly updateConfig: (id: string, patch: SessionConfigPatch) => Effect.Effect<Session, SessionNotFound | SessionClosed | SqlError>
   /** Appends to the context of an open session, keeping the newest `cap` entries. */
@@ -197,7 +198,7 @@ export class Sessions extends Context.Service<Sessions, {
         find: (id) => UUID.test(id) ? cache.get(id, load(id)) : Effect.succeedNone,
         findFresh: (id) => UUID.test(id) ? load(id) : Effect.succeedNone,
 
-        transition: (id, to, { actor, error, reason }) =>
+        transition: (id, to, { actor, error, pendingReason, reason }) =>
           !UUID.test(id) ? Effect.fail(sessionNotFound(id)) : write(id, Effect.gen(function*() {
             // One statement (so one transaction): lock the row and read its state, update it only if the
             // state machine allows `to` from there, and log the event. A concurrent writer waits on the
@@ -218,7 +219,7 @@ export class Sessions extends Context.Service<Sessions, {
                 RETURNING s.*, old.state AS from_state
               ), logged AS (
                 INSERT INTO session_events (session_id, from_state, to_state, actor, reason)
-                SELECT id, from_state, ${to}, ${actor}, ${reason} FROM moved
+                SELECT id, from_state, ${to}, ${actor}, CASE WHEN from_state = 'pending' THEN ${pendingReason ?? reason} ELSE ${reason} END FROM moved
               )
               SELECT * FROM moved`
             const row = rows[0]

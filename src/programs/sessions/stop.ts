@@ -10,6 +10,6 @@ export const CANCELLED_REASON = "cancelled by client before media"
  * logged with CANCELLED_REASON); an ended session is IllegalTransition (409).
  */
 export const stopSession = Effect.fn("sessions.stop")(function*(principal: Principal, id: string, reason = "stopped by client") {
-  const session = yield* authorize(principal, id, "write")
-  return yield* applyTransition(id, "completed", { actor: actorOf(principal), reason: session.state === "pending" ? CANCELLED_REASON : reason })
+  yield* authorize(principal, id, "write")
+  return yield* applyTransition(id, "completed", { actor: actorOf(principal), reason, pendingReason: CANCELLED_REASON })
 })
