@@ -430,7 +430,12 @@ export const run = async (): Promise<BenchResult> => {
       SESSION_SWEEP_INTERVAL_MS: "3600000",
       RATE_LIMIT_AUTH_PER_MINUTE: HIGH,
       RATE_LIMIT_SESSION_PER_MINUTE: HIGH,
-      RATE_LIMIT_DEFAULT_PER_MINUTE: HIGH
+      RATE_LIMIT_DEFAULT_PER_MINUTE: HIGH,
+      // One bench user opens every session: the per-client caps are not what is measured here.
+      MAX_OPEN_SESSIONS_PER_USER: HIGH,
+      MAX_OPEN_SESSIONS_PER_DEVICE: HIGH,
+      MAX_PENDING_SESSIONS_PER_USER: HIGH,
+      MAX_PENDING_SESSIONS_PER_DEVICE: HIGH
     })
     try {
       await untilExit(service, waitForOk(`${base}/ready`, 30_000))

@@ -64,6 +64,16 @@ export const keys = [
   { env: "SESSION_SWEEP_INTERVAL_MS", hocon: "auralink.sessions.sweep_interval_ms" },
   { env: "SESSION_CACHE_TTL_MS", hocon: "auralink.sessions.cache_ttl_ms" },
   { env: "SESSION_CACHE_MAX", hocon: "auralink.sessions.cache_max" },
+  // limits on what one client may hold (README "Limits")
+  { env: "PENDING_SESSION_TIMEOUT_SECONDS", hocon: "auralink.limits.pending_session_timeout_seconds" },
+  { env: "MAX_PENDING_SESSIONS_PER_USER", hocon: "auralink.limits.max_pending_sessions_per_user" },
+  { env: "MAX_PENDING_SESSIONS_PER_DEVICE", hocon: "auralink.limits.max_pending_sessions_per_device" },
+  { env: "MAX_OPEN_SESSIONS_PER_USER", hocon: "auralink.limits.max_open_sessions_per_user" },
+  { env: "MAX_OPEN_SESSIONS_PER_DEVICE", hocon: "auralink.limits.max_open_sessions_per_device" },
+  { env: "MAX_TRANSPORTS_PER_SESSION", hocon: "auralink.limits.max_transports_per_session" },
+  { env: "MAX_PRODUCERS_PER_SESSION", hocon: "auralink.limits.max_producers_per_session" },
+  { env: "MAX_SSE_STREAMS_PER_SESSION", hocon: "auralink.limits.max_sse_streams_per_session" },
+  { env: "MAX_SSE_STREAMS_PER_USER", hocon: "auralink.limits.max_sse_streams_per_user" },
   // rate limits (requests per minute): auth by client IP, session and default by user
   { env: "RATE_LIMIT_AUTH_PER_MINUTE", hocon: "auralink.rate_limit.auth_per_minute" },
   { env: "RATE_LIMIT_SESSION_PER_MINUTE", hocon: "auralink.rate_limit.session_per_minute" },

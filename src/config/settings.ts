@@ -67,6 +67,22 @@ export interface Settings {
     readonly cacheTtlMs: number
     readonly cacheMax: number
   }
+  /** What one client may hold at once (README "Limits"); beyond them: 429 problem naming the setting. */
+  readonly limits: {
+    /** A pending session with no producer by then is expired by the sweeper. */
+    readonly pendingSessionTimeoutSeconds: number
+    readonly maxPendingSessionsPerUser: number
+    readonly maxPendingSessionsPerDevice: number
+    /** Pending + active. */
+    readonly maxOpenSessionsPerUser: number
+    readonly maxOpenSessionsPerDevice: number
+    /** WebRTC + plain transports the client made (server-side ones not counted). */
+    readonly maxTransportsPerSession: number
+    /** Producers + data producers. */
+    readonly maxProducersPerSession: number
+    readonly maxSseStreamsPerSession: number
+    readonly maxSseStreamsPerUser: number
+  }
   readonly rateLimit: {
     readonly authPerMinute: number
     readonly sessionPerMinute: number
@@ -403,6 +419,17 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
         sweepIntervalMs: yield* int("SESSION_SWEEP_INTERVAL_MS", 10_000, "milliseconds > 0", positive),
         cacheTtlMs: yield* int("SESSION_CACHE_TTL_MS", 5000, "milliseconds >= 0 (0 disables the cache)", nonNegative),
         cacheMax: yield* int("SESSION_CACHE_MAX", 10_000, "a whole number >= 0 (0 disables the cache)", nonNegative)
+      },
+      limits: {
+        pendingSessionTimeoutSeconds: yield* int("PENDING_SESSION_TIMEOUT_SECONDS", 60, "seconds 1-86400", (n) => n >= 1 && n <= 86_400),
+        maxPendingSessionsPerUser: yield* int("MAX_PENDING_SESSIONS_PER_USER", 8, "a whole number > 0", positive),
+        maxPendingSessionsPerDevice: yield* int("MAX_PENDING_SESSIONS_PER_DEVICE", 8, "a whole number > 0", positive),
+        maxOpenSessionsPerUser: yield* int("MAX_OPEN_SESSIONS_PER_USER", 16, "a whole number > 0", positive),
+        maxOpenSessionsPerDevice: yield* int("MAX_OPEN_SESSIONS_PER_DEVICE", 8, "a whole number > 0", positive),
+        maxTransportsPerSession: yield* int("MAX_TRANSPORTS_PER_SESSION", 4, "a whole number > 0", positive),
+        maxProducersPerSession: yield* int("MAX_PRODUCERS_PER_SESSION", 8, "a whole number > 0", positive),
+        maxSseStreamsPerSession: yield* int("MAX_SSE_STREAMS_PER_SESSION", 4, "a whole number > 0", positive),
+        maxSseStreamsPerUser: yield* int("MAX_SSE_STREAMS_PER_USER", 16, "a whole number > 0", positive)
       },
       rateLimit: {
         authPerMinute: yield* int("RATE_LIMIT_AUTH_PER_MINUTE", 100, "a whole number > 0", positive),

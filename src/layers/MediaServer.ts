@@ -3,6 +3,7 @@ import type { Scope } from "effect"
 import type { types } from "mediasoup"
 import { Counter, Gauge } from "prom-client"
 import { failSession } from "../programs/sessions/fail.ts"
+import { MediaPortsExhausted } from "../schemas/limits.ts"
 import { isTerminal } from "../schemas/session.ts"
 import { EVENTS_CHANNEL_LABEL, EVENTS_CHANNEL_PROTOCOL } from "../schemas/audio.ts"
 import { type EventsChannel, type IceServer, type MediaNotFound, MediaRejected, mediaNotFound, type PlainTransportInfo, type WebRtcTransportInfo } from "../schemas/webrtc.ts"
@@ -42,6 +43,26 @@ type Op<A> = Effect.Effect<A, MediaNotFound | MediaRejected>
 /** A mediasoup call on client-supplied parameters: its rejection is the client's 400. */
 const attempt = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (e) => new MediaRejected({ detail: errorMessage(e) }) })
 
+/** How long a client should wait after a 503 for lack of RTC ports. */
+export const PORTS_RETRY_AFTER_SECONDS = 5
+
+/**
+ * The worker's refusal for lack of a free port. Debian's mediasoup-worker 3.8.4 loses the reason
+ * text ("Error:  [method:router.createWebRtcTransport]"), so a reason-less refusal of a transport
+ * we parameterise ourselves counts as one too (measured: with 4 ports the 5th transport gets it).
+ */
+const isPortsExhausted = (message: string) => /no more available ports/i.test(message) || /^\s*\[method:[^\]]*\]\s*$/.test(message)
+
+/** A mediasoup call that binds RTC ports: none free is a 503 (retry later); any other failure stays a defect. */
+const bindPorts = <A>(f: () => Promise<A>, exhausted: () => void) =>
+  Effect.tryPromise({ try: f, catch: (e) => e }).pipe(
+    Effect.catch((e) => {
+      if (!isPortsExhausted(errorMessage(e))) return Effect.die(e)
+      exhausted()
+      return Effect.fail(new MediaPortsExhausted({ detail: "No free RTC port on the media server; retry later", retryAfterSeconds: PORTS_RETRY_AFTER_SECONDS }))
+    })
+  )
+
 /** A worker slot: its index, its slice of the RTC port range, and its worker once started. */
 interface WorkerSlot {
   readonly index: number
@@ -62,12 +83,17 @@ const isWorkerLogTag = (tag: string): tag is types.WorkerLogTag => Object.hasOwn
  */
 export class MediaServer extends Context.Service<MediaServer, {
   readonly rtpCapabilities: (sessionId: string) => Effect.Effect<types.RtpCapabilities>
-  readonly createWebRtcTransport: (sessionId: string) => Effect.Effect<WebRtcTransportInfo>
+  readonly createWebRtcTransport: (sessionId: string) => Effect.Effect<WebRtcTransportInfo, MediaPortsExhausted>
   readonly connectTransport: (sessionId: string, transportId: string, dtlsParameters: types.DtlsParameters) => Op<void>
   readonly restartIce: (sessionId: string, transportId: string) => Op<types.IceParameters>
   readonly closeTransport: (sessionId: string, transportId: string) => Lookup<void>
   readonly transportStats: (sessionId: string, transportId: string) => Op<{ transport: ReadonlyArray<unknown>; producers: ReadonlyArray<{ id: string; kind: string; stats: ReadonlyArray<unknown> }> }>
-  readonly createPlainTransport: (sessionId: string, options: { readonly rtcpMux?: boolean; readonly enableSrtp?: boolean; readonly srtpCryptoSuite?: types.SrtpCryptoSuite }) => Effect.Effect<PlainTransportInfo>
+  readonly createPlainTransport: (sessionId: string, options: { readonly rtcpMux?: boolean; readonly enableSrtp?: boolean; readonly srtpCryptoSuite?: types.SrtpCryptoSuite }) => Effect.Effect<PlainTransportInfo, MediaPortsExhausted>
+  /**
+   * Holds a place among the session's client transports (or producers) until the scope closes;
+   * false when `max` are already made or being made (the caller decides what that means).
+   */
+  readonly reserve: (sessionId: string, what: "transports" | "producers", max: number) => Effect.Effect<boolean, never, Scope.Scope>
   /** Gives a plain transport the sender's SRTP keying (comedia: the address comes from the first packet). */
   readonly connectPlainTransport: (sessionId: string, transportId: string, srtpParameters: types.SrtpParameters) => Op<void>
   /** A data consumer, on the client's WebRTC transport, of the session's server events channel (made on first use). */
@@ -88,7 +114,7 @@ export class MediaServer extends Context.Service<MediaServer, {
   readonly status: Effect.Effect<{ workers: ReadonlyArray<WorkerStatus>; sessions: ReadonlyArray<{ id: string; worker: number; transports: number; producers: number; consumers: number }> }>
 }>()("auralink/MediaServer") {
   static readonly layer = Layer.effect(MediaServer, Effect.gen(function*() {
-    const config = (yield* AppConfig).media
+    const { limits, media: config } = yield* AppConfig
     const { registry } = yield* Metrics
     const events = yield* SessionEvents
     const sessionStore = yield* Sessions
@@ -103,9 +129,20 @@ export class MediaServer extends Context.Service<MediaServer, {
     const sessions = new Map<string, SessionMedia>()
     const slots = splitPorts(config.rtcMinPort, config.rtcMaxPort, config.workers).map((ports, index): WorkerSlot => ({ index, ports, worker: undefined }))
     const lock = yield* Semaphore.make(1)
+    // Each client transport binds a port of its worker's slice: a slice smaller than what one user may hold
+    // (open sessions x transports) lets one user starve a worker (new transports then get 503).
+    const share = Math.min(...slots.map((s) => s.ports.rtcMaxPort - s.ports.rtcMinPort + 1))
+    const oneUser = limits.maxOpenSessionsPerUser * limits.maxTransportsPerSession
+    if (share < oneUser) {
+      yield* Effect.logWarning(`RTC port range is small for ${slots.length} media worker(s): ${share} ports per worker, fewer than one user may hold (${oneUser}); widen RTC_MIN_PORT..RTC_MAX_PORT or lower MEDIASOUP_WORKERS`).pipe(
+        Effect.annotateLogs({ event: "rtc_port_range_small", portsPerWorker: share, workers: slots.length, perUser: oneUser })
+      )
+    }
     let stopping = false
 
     const restarts = new Counter({ name: "auralink_media_worker_restarts_total", help: "mediasoup workers that died and were replaced", registers: [registry] })
+    const portsExhausted = new Counter({ name: "auralink_media_ports_exhausted_total", help: "Transports refused (503) because the worker had no free RTC port", registers: [registry] })
+    const onPortsExhausted = () => portsExhausted.inc()
     const count = (pick: (m: SessionMedia) => Iterable<string>) => {
       const by: Record<string, number> = {}
       for (const media of sessions.values()) for (const k of pick(media)) by[k] = (by[k] ?? 0) + 1
@@ -272,9 +309,8 @@ export class MediaServer extends Context.Service<MediaServer, {
       createWebRtcTransport: (id) =>
         Effect.gen(function*() {
           const media = yield* ensure(id)
-          const transport = yield* Effect.promise(() =>
-            media.router.createWebRtcTransport({ listenIps, enableUdp: true, enableTcp: true, preferUdp: true, enableSctp: true, numSctpStreams: { OS: 1024, MIS: 1024 } })
-          )
+          const transport = yield* bindPorts(() =>
+            media.router.createWebRtcTransport({ listenIps, enableUdp: true, enableTcp: true, preferUdp: true, enableSctp: true, numSctpStreams: { OS: 1024, MIS: 1024 } }), onPortsExhausted)
           media.addTransport({ kind: "webrtc", transport })
           return {
             id: transport.id,
@@ -302,15 +338,14 @@ export class MediaServer extends Context.Service<MediaServer, {
       createPlainTransport: (id, options) =>
         Effect.gen(function*() {
           const media = yield* ensure(id)
-          const transport = yield* Effect.promise(() =>
+          const transport = yield* bindPorts(() =>
             media.router.createPlainTransport({
               listenIp: listenIps[0] ?? { ip: config.listenIp },
               rtcpMux: options.rtcpMux ?? true,
               comedia: true,
               enableSrtp: options.enableSrtp ?? false,
               ...(options.srtpCryptoSuite === undefined ? {} : { srtpCryptoSuite: options.srtpCryptoSuite })
-            })
-          )
+            }), onPortsExhausted)
           media.addTransport({ kind: "plain", transport })
           return {
             id: transport.id,
@@ -319,6 +354,16 @@ export class MediaServer extends Context.Service<MediaServer, {
             ...(transport.rtcpTuple === undefined ? {} : { rtcpPort: transport.rtcpTuple.localPort }),
             ...(transport.srtpParameters === undefined ? {} : { srtpParameters: transport.srtpParameters })
           }
+        }),
+      reserve: (id, what, max) =>
+        Effect.gen(function*() {
+          // A producer needs a transport, so a session without media has none to count.
+          const media = what === "transports" ? yield* ensure(id) : sessions.get(id)
+          if (media === undefined) return true
+          if (media.held(what) + media.reserved[what] >= max) return false
+          media.reserved[what]++
+          yield* Effect.addFinalizer(() => Effect.sync(() => void media.reserved[what]--))
+          return true
         }),
       connectPlainTransport: (id, transportId, srtpParameters) =>
         Effect.flatMap(plainOf(id, transportId), (t) => attempt(() => t.connect({ srtpParameters }))),

@@ -1,6 +1,7 @@
 import { Context, Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
+import type { Fragment } from "effect/sql/Statement"
 import {
   type AppendContext,
   type ContextEntry,
@@ -17,6 +18,7 @@ import {
   type SessionState,
   sourcesOf
 } from "../schemas/session.ts"
+import { limitReached, type LimitReached } from "../schemas/limits.ts"
 import { AppConfig } from "./Config.ts"
 import { makeSessionCache } from "./sessions/cache.ts"
 
@@ -69,6 +71,14 @@ export interface Cause {
   readonly reason: string
 }
 
+/** Caps on the open sessions of the new session's user and device (checked under a per-user lock). */
+export interface SessionCaps {
+  readonly pendingPerUser: number
+  readonly pendingPerDevice: number
+  readonly openPerUser: number
+  readonly openPerDevice: number
+}
+
 /** A committed transition: the session after it and the state it left. */
 export interface Transitioned {
   readonly session: Session
@@ -90,13 +100,17 @@ export interface ListFilter {
  * writers cannot both win; the cache entry is dropped after every write of this process.
  */
 export class Sessions extends Context.Service<Sessions, {
-  readonly create: (input: { readonly userId: string; readonly deviceId: string; readonly config: SessionConfig } & Cause) => Effect.Effect<Session, SqlError>
+  /** A pending session; with `caps`, refused (LimitReached) when its user or device already holds as many. */
+  readonly create: (
+    input: { readonly userId: string; readonly deviceId: string; readonly config: SessionConfig; readonly caps?: SessionCaps } & Cause
+  ) => Effect.Effect<Session, SqlError | LimitReached>
   /** Cached read; None for unknown (or malformed) ids. */
   readonly find: (id: string) => Effect.Effect<Option.Option<Session>, SqlError>
   /** The same read straight from Postgres (for watchers, which must not start from another instance's stale state). */
   readonly findFresh: (id: string) => Effect.Effect<Option.Option<Session>, SqlError>
   /** Moves the session to `to` if the state machine allows it from its current state; otherwise nothing changes. */
-  readonly transition: (id: string, to: SessionState, cause: Cause & { readonly error?: string }) => Effect.Effect<Transitioned, SessionNotFound | IllegalTransition | SqlError>
+  /** `pendingReason`, when given, is the event's reason if the session was pending (decided under the row lock). */
+  readonly transition: (id: string, to: SessionState, cause: Cause & { readonly error?: string; readonly pendingReason?: string }) => Effect.Effect<Transitioned, SessionNotFound | IllegalTransition | SqlError>
   /** Shallow-merges the patch into the config of an open session (and restarts its idle clock). */
   readonly updateConfig: (id: string, patch: SessionConfigPatch) => Effect.Effect<Session, SessionNotFound | SessionClosed | SqlError>
   /** Appends to the context of an open session, keeping the newest `cap` entries. */
@@ -114,7 +128,8 @@ export class Sessions extends Context.Service<Sessions, {
     Sessions,
     Effect.gen(function*() {
       const sql = yield* SqlClient
-      const { sessions: settings } = yield* AppConfig
+      const { limits, sessions: settings } = yield* AppConfig
+      const pendingSeconds = limits.pendingSessionTimeoutSeconds
       const cache = makeSessionCache<Session>({ ttlMs: settings.cacheTtlMs, max: settings.cacheMax })
 
       const json = (value: unknown) => JSON.stringify(value)
@@ -130,13 +145,37 @@ export class Sessions extends Context.Service<Sessions, {
       const load = (id: string) =>
         Effect.map(sql<SessionRow>`SELECT * FROM sessions WHERE id = ${id}`, single)
 
-      return {
-        create: ({ actor, config, deviceId, reason, userId }) =>
+      // A pending session expires PENDING_SESSION_TIMEOUT_SECONDS after creation (activity does not extend it);
+      // once active, last activity + idle timeout.
+      const nextExpiry = (idleSeconds: Fragment) =>
+        sql`CASE WHEN state = 'pending'
+          THEN LEAST(now() + make_interval(secs => ${idleSeconds}), created_at + make_interval(secs => ${pendingSeconds}))
+          ELSE now() + make_interval(secs => ${idleSeconds}) END`
+      const idleOfConfig = sql`(config->>'idleTimeoutSeconds')::int`
+
+      /** Refuses when the user or device already holds `caps` open sessions (due ones the sweeper has not reached yet do not count). */
+      const checkCaps = (userId: string, deviceId: string, caps: SessionCaps) =>
+        Effect.gen(function*() {
+          yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`sessions:${userId}`}))`
+          const rows = yield* sql<{ pending_user: number; open_user: number; pending_device: number; open_device: number }>`
+            SELECT count(*) FILTER (WHERE state = 'pending')::int AS pending_user,
+                   count(*)::int AS open_user,
+                   count(*) FILTER (WHERE state = 'pending' AND device_id = ${deviceId})::int AS pending_device,
+                   count(*) FILTER (WHERE device_id = ${deviceId})::int AS open_device
+            FROM sessions WHERE user_id = ${userId} AND state IN ${sql.in(openStates)} AND expires_at > now()`
+          const n = rows[0] ?? { pending_user: 0, open_user: 0, pending_device: 0, open_device: 0 }
+          if (n.pending_device >= caps.pendingPerDevice) return yield* limitReached("MAX_PENDING_SESSIONS_PER_DEVICE", caps.pendingPerDevice, "pending sessions per device")
+          if (n.pending_user >= caps.pendingPerUser) return yield* limitReached("MAX_PENDING_SESSIONS_PER_USER", caps.pendingPerUser, "pending sessions per user")
+          if (n.open_device >= caps.openPerDevice) return yield* limitReached("MAX_OPEN_SESSIONS_PER_DEVICE", caps.openPerDevice, "open (pending or active) sessions per device")
+          if (n.open_user >= caps.openPerUser) return yield* limitReached("MAX_OPEN_SESSIONS_PER_USER", caps.openPerUser, "open (pending or active) sessions per user")
+        })
+
+      const insert = ({ actor, config, deviceId, reason, userId }: { readonly userId: string; readonly deviceId: string; readonly config: SessionConfig } & Cause) =>
           Effect.flatMap(
             sql<SessionRow>`
               WITH created AS (
                 INSERT INTO sessions (user_id, device_id, state, config, expires_at)
-                VALUES (${userId}, ${deviceId}, 'pending', ${json(config)}::jsonb, now() + make_interval(secs => ${config.idleTimeoutSeconds}))
+                VALUES (${userId}, ${deviceId}, 'pending', ${json(config)}::jsonb, now() + make_interval(secs => ${Math.min(config.idleTimeoutSeconds, pendingSeconds)}))
                 RETURNING *
               ), logged AS (
                 INSERT INTO session_events (session_id, from_state, to_state, actor, reason)
@@ -148,12 +187,18 @@ export class Sessions extends Context.Service<Sessions, {
               // Seeded so the next read of a session just started (e.g. its stop's ownership check) needs no SELECT.
               onSome: (session) => Effect.as(cache.put(session.id, session), session)
             })
-          ),
+          )
+
+      return {
+        create: (input) =>
+          input.caps === undefined
+            ? insert(input)
+            : sql.withTransaction(Effect.andThen(checkCaps(input.userId, input.deviceId, input.caps), insert(input))),
 
         find: (id) => UUID.test(id) ? cache.get(id, load(id)) : Effect.succeedNone,
         findFresh: (id) => UUID.test(id) ? load(id) : Effect.succeedNone,
 
-        transition: (id, to, { actor, error, reason }) =>
+        transition: (id, to, { actor, error, pendingReason, reason }) =>
           !UUID.test(id) ? Effect.fail(sessionNotFound(id)) : write(id, Effect.gen(function*() {
             // One statement (so one transaction): lock the row and read its state, update it only if the
             // state machine allows `to` from there, and log the event. A concurrent writer waits on the
@@ -174,7 +219,7 @@ export class Sessions extends Context.Service<Sessions, {
                 RETURNING s.*, old.state AS from_state
               ), logged AS (
                 INSERT INTO session_events (session_id, from_state, to_state, actor, reason)
-                SELECT id, from_state, ${to}, ${actor}, ${reason} FROM moved
+                SELECT id, from_state, ${to}, ${actor}, CASE WHEN from_state = 'pending' THEN ${pendingReason ?? reason} ELSE ${reason} END FROM moved
               )
               SELECT * FROM moved`
             const row = rows[0]
@@ -188,7 +233,7 @@ export class Sessions extends Context.Service<Sessions, {
               UPDATE sessions SET
                 config = config || ${json(patch)}::jsonb,
                 last_activity_at = now(),
-                expires_at = now() + make_interval(secs => ((config || ${json(patch)}::jsonb)->>'idleTimeoutSeconds')::int)
+                expires_at = ${nextExpiry(sql`((config || ${json(patch)}::jsonb)->>'idleTimeoutSeconds')::int`)}
               WHERE id = ${id} AND state IN ${sql.in(openStates)}
               RETURNING *`
             return yield* Option.match(single(rows), { onNone: () => refuse(id, sessionClosed), onSome: Effect.succeed })
@@ -206,7 +251,7 @@ export class Sessions extends Context.Service<Sessions, {
                   WHERE i > jsonb_array_length(context) + 1 - ${cap}
                 ),
                 last_activity_at = now(),
-                expires_at = now() + make_interval(secs => (config->>'idleTimeoutSeconds')::int)
+                expires_at = ${nextExpiry(idleOfConfig)}
               WHERE id = ${id} AND state IN ${sql.in(openStates)}
               RETURNING *`
             return yield* Option.match(single(rows), { onNone: () => refuse(id, sessionClosed), onSome: Effect.succeed })
@@ -214,7 +259,7 @@ export class Sessions extends Context.Service<Sessions, {
 
         touch: (id) =>
           !UUID.test(id) ? Effect.succeed(false) : write(id, Effect.map(sql`
-            UPDATE sessions SET last_activity_at = now(), expires_at = now() + make_interval(secs => (config->>'idleTimeoutSeconds')::int)
+            UPDATE sessions SET last_activity_at = now(), expires_at = ${nextExpiry(idleOfConfig)}
             WHERE id = ${id} AND state IN ${sql.in(openStates)} RETURNING id`, (rows) => rows.length > 0)),
 
         list: ({ after, limit, state, userId }) => {
@@ -243,7 +288,8 @@ export class Sessions extends Context.Service<Sessions, {
               RETURNING s.*, due.state AS from_state
             ), logged AS (
               INSERT INTO session_events (session_id, from_state, to_state, actor, reason)
-              SELECT id, from_state, 'expired', ${actor}, ${reason} FROM moved
+              SELECT id, from_state, 'expired', ${actor},
+                CASE WHEN from_state = 'pending' THEN ${`${reason}: no media before the pending timeout`} ELSE ${reason} END FROM moved
             )
             SELECT * FROM moved`.pipe(
             Effect.map((rows) => rows.map((r) => ({ session: toSession(r), from: r.from_state }))),

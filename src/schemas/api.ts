@@ -15,6 +15,7 @@ import {
   TokenRequest,
   TokenResponse
 } from "./auth.ts"
+import { withSessionEvents } from "./events-api.ts"
 import { Liveness, NotReady, Readiness, ServiceStatus } from "./health.ts"
 import { RateLimit, UserRateLimit } from "./rate-limit.ts"
 import { SessionsApi } from "./sessions-api.ts"
@@ -82,5 +83,5 @@ export class Api extends HttpApi.make("auralink-ingress-egress")
   .add(SessionsApi)
   .add(WebRtcApi)
   .middleware(HttpApiMiddleware.ProblemDetails)
-  .annotateMerge(OpenApi.annotations({ title: "AuraLink Ingress-Egress API", version: "0.1.0" }))
+  .annotateMerge(OpenApi.annotations({ title: "AuraLink Ingress-Egress API", version: "0.1.0", transform: withSessionEvents }))
 {}

@@ -8,9 +8,12 @@ export type SessionState = typeof SessionState.Type
 
 export const sessionStates: ReadonlyArray<SessionState> = SessionState.literals
 
-/** Allowed moves: pending -> active -> completed | error | expired, plus pending -> expired | error. */
+/**
+ * Allowed moves: pending -> active -> completed | error | expired, plus pending -> expired | error,
+ * and pending -> completed (the client cancels before any media; the event's reason says so).
+ */
 export const transitions: Readonly<Record<SessionState, ReadonlyArray<SessionState>>> = {
-  pending: ["active", "expired", "error"],
+  pending: ["active", "completed", "expired", "error"],
   active: ["completed", "error", "expired"],
   completed: [],
   error: [],

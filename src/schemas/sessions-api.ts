@@ -1,6 +1,7 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { Authentication } from "./auth.ts"
+import { LimitReached } from "./limits.ts"
 import { UserRateLimit } from "./rate-limit.ts"
 import {
   AppendContext,
@@ -23,7 +24,8 @@ export class SessionsApi extends HttpApiGroup.make("sessions")
     HttpApiEndpoint.post("start", "/api/session", {
       // An empty body (null) starts a session with the default config.
       payload: [SessionConfigPatch, Schema.Null],
-      success: Session.pipe(HttpApiSchema.status(201))
+      success: Session.pipe(HttpApiSchema.status(201)),
+      error: LimitReached
     }),
     HttpApiEndpoint.post("stop", "/api/session/:id/stop", {
       params: byId,

@@ -1,6 +1,7 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { Authentication } from "./auth.ts"
+import { LimitReached, MediaPortsExhausted } from "./limits.ts"
 import { UserRateLimit } from "./rate-limit.ts"
 import { SessionClosed, SessionForbidden, SessionNotFound } from "./session.ts"
 import {
@@ -25,6 +26,8 @@ const session = { sessionId: Schema.String }
 const transport = { sessionId: Schema.String, transportId: Schema.String }
 const access = [SessionNotFound, SessionForbidden, SessionClosed] as const
 const media = [...access, MediaNotFound, MediaRejected] as const
+const newTransport = [...access, LimitReached, MediaPortsExhausted] as const
+const newProducer = [...media, LimitReached] as const
 
 /** WebRTC (and plain RTP) signaling for the caller's own open session, under the path earlier clients know. */
 export class WebRtcApi extends HttpApiGroup.make("webrtc")
@@ -33,20 +36,20 @@ export class WebRtcApi extends HttpApiGroup.make("webrtc")
     HttpApiEndpoint.post("createTransport", "/:sessionId/transports", {
       params: session,
       success: WebRtcTransportInfo.pipe(HttpApiSchema.status(201)),
-      error: access
+      error: newTransport
     }),
     HttpApiEndpoint.post("connect", "/:sessionId/transports/:transportId/connect", { params: transport, payload: ConnectTransport, error: media }),
     HttpApiEndpoint.post("produce", "/:sessionId/transports/:transportId/produce", {
       params: transport,
       payload: Produce,
       success: ProducerCreated.pipe(HttpApiSchema.status(201)),
-      error: media
+      error: newProducer
     }),
     HttpApiEndpoint.post("produceData", "/:sessionId/transports/:transportId/produce-data", {
       params: transport,
       payload: ProduceData,
       success: DataProducerCreated.pipe(HttpApiSchema.status(201)),
-      error: media
+      error: newProducer
     }),
     HttpApiEndpoint.post("eventsChannel", "/:sessionId/transports/:transportId/events-channel", {
       params: transport,
@@ -60,7 +63,7 @@ export class WebRtcApi extends HttpApiGroup.make("webrtc")
       params: session,
       payload: CreatePlainTransport,
       success: PlainTransportInfo.pipe(HttpApiSchema.status(201)),
-      error: access
+      error: newTransport
     }),
     HttpApiEndpoint.post("connectPlain", "/:sessionId/plain-transports/:transportId/connect", {
       params: transport,
@@ -71,7 +74,7 @@ export class WebRtcApi extends HttpApiGroup.make("webrtc")
       params: transport,
       payload: Produce,
       success: ProducerCreated.pipe(HttpApiSchema.status(201)),
-      error: media
+      error: newProducer
     })
   )
   .prefix("/api/webrtc")

@@ -341,6 +341,14 @@ layer(server(), { timeout: 120_000, excludeTestServices: true })("gRPC SessionSe
       assert.strictEqual((yield* rpc(client, "GetSession", { sessionId: id }, { authorization: `bearer ${eve.token}` }))["id"], id)
     }))
 
+  it.effect("session caps as over REST: the ninth pending session of a device is RESOURCE_EXHAUSTED naming the limit", () =>
+    Effect.gen(function*() {
+      const client = yield* clientFor
+      const ida = yield* signIn(user("ida"))
+      for (let i = 0; i < 8; i++) yield* rpc(client, "StartSession", {}, { token: ida.token })
+      assertStatus(yield* codeOf(rpc(client, "StartSession", {}, { token: ida.token })), grpc.status.RESOURCE_EXHAUSTED, "MAX_PENDING_SESSIONS_PER_DEVICE")
+    }))
+
   it.effect("ownership and state errors: PERMISSION_DENIED, NOT_FOUND, FAILED_PRECONDITION naming both states", () =>
     Effect.gen(function*() {
       const client = yield* clientFor
@@ -358,8 +366,10 @@ layer(server(), { timeout: 120_000, excludeTestServices: true })("gRPC SessionSe
       assertStatus(yield* codeOf(rpc(client, "GetSession", { sessionId: "not-a-uuid" }, { token: fay.token })), grpc.status.NOT_FOUND)
       assertStatus(yield* codeOf(rpc(client, "GetSession", {}, { token: fay.token })), grpc.status.INVALID_ARGUMENT, "session_id")
 
-      // pending -> completed is not a move; stop twice.
-      assertStatus(yield* codeOf(rpc(client, "StopSession", { sessionId: id }, { token: fay.token })), grpc.status.FAILED_PRECONDITION, "pending", "completed")
+      // Stop of a pending session cancels it (as over REST); stop twice.
+      const pending = sessionIdOf(yield* rpc(client, "StartSession", {}, { token: fay.token }))
+      assert.strictEqual((yield* rpc(client, "StopSession", { sessionId: pending }, { token: fay.token }))["state"], "completed")
+      assertStatus(yield* codeOf(rpc(client, "StopSession", { sessionId: pending }, { token: fay.token })), grpc.status.FAILED_PRECONDITION, "completed")
       yield* activateSession(id)
       yield* rpc(client, "StopSession", { sessionId: id }, { token: fay.token })
       const twice = yield* codeOf(rpc(client, "StopSession", { sessionId: id }, { token: fay.token }))
@@ -528,5 +538,25 @@ layer(server({ RATE_LIMIT_SESSION_PER_MINUTE: "3" }), { timeout: 60_000, exclude
       assert.strictEqual((yield* request("GET", `/api/session/${id}`, undefined, kim.headers)).status, 429)
       // Another user has a budget of their own.
       assert.strictEqual(Option.isSome(Option.fromUndefinedOr((yield* rpc(client, "ListUserSessions", {}, { token: other.token }))["sessions"])), true)
+    }))
+})
+
+// The in-memory state store (no REDIS_URL): the per-IP budget starts empty, whatever other test processes do.
+const isolated = onFreshDatabase(
+  Layer.mergeAll(serveHttp(ApiRoutes, 0, "127.0.0.1"), SessionGrpcLive.pipe(Layer.provideMerge(GrpcServer.layer))),
+  { JWT_SECRET, AUTH_PROVISIONING_KEY: PROVISIONING_KEY, SESSION_SWEEP_INTERVAL_MS: "3600000", RATE_LIMIT_AUTH_PER_MINUTE: "3" }
+).pipe(Layer.provide(logs.layer))
+
+layer(isolated, { timeout: 60_000, excludeTestServices: true })("gRPC bad tokens", (it) => {
+  it.effect("calls with forged tokens count per peer IP: UNAUTHENTICATED until the auth budget is spent, then RESOURCE_EXHAUSTED", () =>
+    Effect.gen(function*() {
+      const client = yield* clientFor
+      const left = 60_000 - (Date.now() % 60_000)
+      if (left < 5_000) yield* Effect.sleep(left + 10)
+      const forged = { token: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.forged" }
+      for (let i = 0; i < 3; i++) assertStatus(yield* codeOf(rpc(client, "GetSession", { sessionId: crypto.randomUUID() }, forged)), grpc.status.UNAUTHENTICATED)
+      const refused = yield* codeOf(rpc(client, "GetSession", { sessionId: crypto.randomUUID() }, forged))
+      assertStatus(refused, grpc.status.RESOURCE_EXHAUSTED, "bad tokens")
+      assert.isAbove(Number(refused.metadata.get("retry-after")[0]), 0)
     }))
 })

@@ -118,10 +118,14 @@ layer(Server, { timeout: 120_000 })("sessions over REST", (it) => {
   it.effect("every illegal transition is 409 naming both states and changes nothing", () =>
     Effect.gen(function*() {
       const bob = yield* signIn(user("bob"))
-      // pending -> completed (stop before media)
+      // pending -> completed is a cancellation (stop before media); a second stop is refused and changes nothing
       const pending = yield* start(bob.headers)
+      const cancelled = yield* request("POST", `/api/session/${pending}/stop`, undefined, bob.headers)
+      assert.strictEqual(cancelled.status, 200, cancelled.text)
+      assert.strictEqual(cancelled.json["state"], "completed")
+      assert.strictEqual((yield* events(pending)).at(-1)?.reason, "cancelled by client before media")
       let before = yield* snapshot(pending)
-      assertConflict(yield* request("POST", `/api/session/${pending}/stop`, undefined, bob.headers), "pending", "completed")
+      assertConflict(yield* request("POST", `/api/session/${pending}/stop`, undefined, bob.headers), "completed", "completed")
       assert.deepStrictEqual(yield* snapshot(pending), before)
 
       // completed -> completed (stop twice), -> active; config and context refused
@@ -211,6 +215,8 @@ layer(Server, { timeout: 120_000 })("sessions over REST", (it) => {
     Effect.gen(function*() {
       const erin = yield* signIn(user("erin"))
       const id = yield* start(erin.headers, { idleTimeoutSeconds: 30 })
+      // Active: a pending session's deadline is its pending timeout, which activity does not extend (limits.test.ts).
+      yield* activateSession(id)
       const before = str((yield* request("GET", `/api/session/${id}`, undefined, erin.headers)).json["expiresAt"])
       yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
       const patched = yield* request("PATCH", `/api/session/${id}/config`, { idleTimeoutSeconds: 600 }, erin.headers)

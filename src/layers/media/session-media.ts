@@ -32,6 +32,8 @@ export class SessionMedia {
   readonly consumers = new Map<string, types.Consumer>()
   readonly dataConsumers = new Map<string, types.DataConsumer>()
   readonly listeners = new Set<ProducerListener>()
+  /** Places held by requests still making a client transport / producer (see MediaServer.reserve). */
+  readonly reserved = { transports: 0, producers: 0 }
   /** The server's data producer for the session's events channel (made when a client first opens it). */
   events: types.DataProducer | undefined = undefined
 
@@ -71,6 +73,13 @@ export class SessionMedia {
   addDataConsumer(dataConsumer: types.DataConsumer): void {
     this.dataConsumers.set(dataConsumer.id, dataConsumer)
     dataConsumer.observer.on("close", () => this.dataConsumers.delete(dataConsumer.id))
+  }
+
+  /** The client's transports (WebRTC and plain; the server's DirectTransports are not counted) and producers (data ones included). */
+  held(what: "transports" | "producers"): number {
+    return what === "producers"
+      ? this.producers.size + this.dataProducers.size
+      : [...this.transports.values()].filter((t) => t.kind !== "direct").length
   }
 
   /** Every producer so far, for a listener that joins late. */

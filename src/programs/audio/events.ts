@@ -1,10 +1,16 @@
-import { Effect, Layer, Stream } from "effect"
+import { Effect, Layer, Option, Stream } from "effect"
 import { HttpEffect, HttpRouter, HttpServerRequest, HttpServerResponse, ProblemDetails } from "effect/http"
 import { AuthServices } from "../auth/http.ts"
 import { verifyAccessToken } from "../auth/authenticate.ts"
+import { countBadToken } from "../auth/bad-tokens.ts"
+import { type Decision, RateLimiter, rateLimitedResponse } from "../../layers/RateLimiter.ts"
 import { SessionEvents } from "../../layers/sessions/events.ts"
+import { Sessions } from "../../layers/SessionStore.ts"
+import type { LimitReached } from "../../schemas/limits.ts"
+import { isTerminal } from "../../schemas/session.ts"
 import { getSession } from "../sessions/get.ts"
 import { SessionServices } from "../sessions/http.ts"
+import { EventStreams } from "./event-streams.ts"
 import { AudioIngest } from "./ingest.ts"
 import { MediaServices } from "../signaling/http.ts"
 import { capturedServices } from "../captured.ts"
@@ -24,30 +30,52 @@ const tokenOf = (request: HttpServerRequest.HttpServerRequest) => {
 const refuse = (status: number, title: string, headers: Record<string, string> = {}) =>
   ProblemDetails.toResponse({ type: "about:blank", status, title }).pipe(HttpServerResponse.setHeaders(headers))
 
+const limited = (error: LimitReached) =>
+  ProblemDetails.toResponse({ type: "urn:auralink:problem:limit-reached", status: 429, title: "Limit reached", detail: error.detail, limit: error.limit, max: error.max })
+
+/** The per-user `default` budget (a connect is a request); a limiter outage lets it through, as elsewhere. */
+const userBudget = (userId: string) =>
+  Effect.flatMap(Effect.service(RateLimiter), (limiter) =>
+    limiter.check("default", userId).pipe(Effect.map(Option.some), Effect.catch(() => Effect.succeed(Option.none<Decision>()))))
+
 /**
  * Server-sent events of one session for its owner: `event: state` ({state}) now and on every
- * change, and `event: transcript` (the ASR gateway's transcripts). Ends when the session ends.
+ * change, and `event: transcript` (the ASR gateway's transcripts). Ends after the session's
+ * terminal state; a session already ended answers 204, which stops an EventSource reconnecting.
+ * Connects and bad tokens count against the rate limits; open streams are capped per session and user.
  */
 const sessionEvents = Effect.gen(function*() {
   const request = yield* HttpServerRequest.HttpServerRequest
+  const path = new URL(request.url, "http://x").pathname
   const { sessionId } = yield* HttpRouter.params
   const principal = yield* Effect.result(verifyAccessToken(tokenOf(request)))
-  if (principal._tag === "Failure") return refuse(401, "Unauthorized", { "www-authenticate": 'Bearer error="invalid_token"' })
+  if (principal._tag === "Failure") {
+    const decision = yield* countBadToken(Option.getOrElse(request.remoteAddress, () => "unknown"))
+    if (Option.isSome(decision) && !decision.value.allowed) return rateLimitedResponse(decision.value, path)
+    return refuse(401, "Unauthorized", { "www-authenticate": 'Bearer error="invalid_token"' })
+  }
+  const budget = yield* userBudget(principal.success.userId)
+  if (Option.isSome(budget) && !budget.value.allowed) return rateLimitedResponse(budget.value, path)
   const session = yield* Effect.result(getSession(principal.success, sessionId ?? ""))
   if (session._tag === "Failure") {
     const tag = session.failure._tag
     return tag === "SessionForbidden" ? refuse(403, "Forbidden") : tag === "SessionNotFound" ? refuse(404, "Not Found") : yield* Effect.die(session.failure)
   }
-  const states = yield* (yield* SessionEvents).subscribe(session.success.id)
-  const transcripts = yield* (yield* AudioIngest).transcripts(session.success.id)
-  const body = Stream.merge(
-    Stream.make(event("state", { state: session.success.state })).pipe(
-      Stream.concat(states.pipe(Stream.map((s) => event("state", { state: s.state }))))
-    ),
+  const id = session.success.id
+  if (isTerminal(session.success.state)) return HttpServerResponse.empty({ status: 204 })
+  const held = yield* Effect.result((yield* EventStreams).hold(id, principal.success.userId))
+  if (held._tag === "Failure") return limited(held.failure)
+  const states = yield* (yield* SessionEvents).subscribe(id)
+  // Read again once subscribed: a change between the first read and the subscription is not lost.
+  const now = Option.getOrElse(yield* (yield* Sessions).findFresh(id), () => session.success)
+  const transcripts = yield* (yield* AudioIngest).transcripts(id)
+  const first = Stream.make(event("state", { state: now.state }))
+  const body = isTerminal(now.state) ? first : Stream.merge(
+    first.pipe(Stream.concat(states.pipe(Stream.map((s) => event("state", { state: s.state }))))),
     transcripts.pipe(Stream.map((t) => event("transcript", t))),
     { haltStrategy: "left" }
   )
-  // The subscriptions (request scope) live as long as the response stream, not the handler.
+  // The subscriptions and the stream's place (request scope) live as long as the response stream, not the handler.
   return HttpEffect.scopeTransferToStream(HttpServerResponse.stream(body, {
     contentType: "text/event-stream",
     headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
@@ -61,4 +89,4 @@ export const SessionEventsRoute = HttpRouter.use((router) =>
     const services = yield* capturedServices<Exclude<Effect.Services<typeof sessionEvents>, HttpRouter.Provided>>()
     yield* router.add("GET", EVENTS_PATH, sessionEvents.pipe(Effect.provideContext(services)))
   })
-).pipe(Layer.provide(Layer.mergeAll(SessionServices, AuthServices, MediaServices)))
+).pipe(Layer.provide(Layer.mergeAll(SessionServices, AuthServices, MediaServices, RateLimiter.layer, EventStreams.layer)))

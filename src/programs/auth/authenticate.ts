@@ -1,9 +1,12 @@
 import { Effect, Layer, Option, Redacted } from "effect"
+import { HttpServerRequest } from "effect/http"
 import { AuthMetrics } from "../../layers/auth/metrics.ts"
 import { AuthStore, familyDenyKey } from "../../layers/AuthStore.ts"
+import { RateLimiter, rateLimitedResponse } from "../../layers/RateLimiter.ts"
 import { TokenRejected, TokenSigner } from "../../layers/Tokens.ts"
 import { Authentication, CurrentPrincipal, invalidToken } from "../../schemas/auth.ts"
 import { capturedServices } from "../captured.ts"
+import { countBadToken } from "./bad-tokens.ts"
 
 /**
  * A bearer access token -> its principal: signature (HS256 only), iss, aud, exp/nbf and claims
@@ -38,17 +41,24 @@ export const authenticate = (token: string) =>
       }))
   )
 
-/** The `Authentication` middleware: provides CurrentPrincipal or answers 401 invalid_token. */
+/**
+ * The `Authentication` middleware: provides CurrentPrincipal or answers 401 invalid_token; a
+ * rejected token counts against the client IP's budget, and past it the answer is 429.
+ */
 export const AuthenticationLive = Layer.effect(
   Authentication,
   Effect.gen(function*() {
-    const services = Layer.succeedContext(yield* capturedServices<TokenSigner | AuthStore | AuthMetrics>())
+    const services = Layer.succeedContext(yield* capturedServices<TokenSigner | AuthStore | AuthMetrics | RateLimiter>())
     return Authentication.of({
       bearer: (httpEffect, { credential }) =>
-        authenticate(Redacted.value(credential)).pipe(
-          Effect.provide(services),
-          Effect.flatMap((principal) => Effect.provideService(httpEffect, CurrentPrincipal, principal))
-        )
+        Effect.gen(function*() {
+          const principal = yield* Effect.result(authenticate(Redacted.value(credential)))
+          if (principal._tag === "Success") return yield* Effect.provideService(httpEffect, CurrentPrincipal, principal.success)
+          const request = yield* HttpServerRequest.HttpServerRequest
+          const decision = yield* countBadToken(Option.getOrElse(request.remoteAddress, () => "unknown"))
+          if (Option.isSome(decision) && !decision.value.allowed) return rateLimitedResponse(decision.value, new URL(request.url, "http://x").pathname)
+          return yield* principal.failure
+        }).pipe(Effect.provide(services))
     })
   })
 )

@@ -24,6 +24,7 @@ import { Sessions } from "../../layers/SessionStore.ts"
 import type { StateStoreError } from "../../layers/StateStore.ts"
 import { TokenSigner } from "../../layers/Tokens.ts"
 import type { Principal } from "../../schemas/auth.ts"
+import type { LimitReached } from "../../schemas/limits.ts"
 import {
   type IllegalTransition,
   type InvalidCursor,
@@ -36,6 +37,7 @@ import {
   SessionState
 } from "../../schemas/session.ts"
 import { authenticate } from "../auth/authenticate.ts"
+import { countBadToken } from "../auth/bad-tokens.ts"
 import { AuthServices } from "../auth/http.ts"
 import { getSession } from "./get.ts"
 import { SessionServices } from "./http.ts"
@@ -63,6 +65,7 @@ type CallError =
   | IllegalTransition
   | SessionClosed
   | InvalidCursor
+  | LimitReached
   | SqlError
   | StateStoreError
 
@@ -83,6 +86,8 @@ const toServiceError = (error: CallError): ServerErrorResponse => {
       return serviceError(status.FAILED_PRECONDITION, error.detail)
     case "InvalidCursor":
       return serviceError(status.INVALID_ARGUMENT, `cursor: ${error.detail}`)
+    case "LimitReached":
+      return serviceError(status.RESOURCE_EXHAUSTED, error.detail)
     default:
       return INTERNAL()
   }
@@ -222,8 +227,18 @@ const bearerToken = (metadata: Metadata): string => {
 
 const unauthenticated = new GrpcFailure({ code: status.UNAUTHENTICATED, details: "Invalid or expired access token" })
 
-const authenticateCall = (metadata: Metadata) =>
-  authenticate(bearerToken(metadata)).pipe(Effect.catchTag("InvalidToken", () => Effect.fail(unauthenticated)))
+/** The client IP of a grpc-js peer (`ipv4:1.2.3.4:5678`, `ipv6:[::1]:5678`). */
+const peerIp = (peer: string) => peer.replace(/^ipv[46]:/, "").replace(/^\[([^\]]*)\]:\d+$/, "$1").replace(/^([^:]*):\d+$/, "$1")
+
+/** As over REST: a rejected token counts against the peer's IP budget, and past it the call is RESOURCE_EXHAUSTED. */
+const authenticateCall = (call: IncomingCall) =>
+  authenticate(bearerToken(call.metadata)).pipe(Effect.catchTag("InvalidToken", () =>
+    Effect.flatMap(countBadToken(peerIp(call.getPeer())), (decision) => {
+      if (Option.isNone(decision) || decision.value.allowed) return Effect.fail(unauthenticated)
+      const metadata = new Metadata()
+      for (const [key, value] of Object.entries(rateLimitHeaders(decision.value))) metadata.set(key, value)
+      return Effect.fail(new GrpcFailure({ code: status.RESOURCE_EXHAUSTED, details: `Too many requests with bad tokens; retry after ${decision.value.retryAfterSeconds} s`, metadata }))
+    })))
 
 /** The per-user `session` rate limit; like REST, a rate-limiter outage lets the call through (logged). */
 const rateLimit = (userId: string) =>
@@ -262,6 +277,7 @@ interface IncomingCall {
   readonly request: unknown
   readonly metadata: Metadata
   readonly getDeadline: () => Deadline
+  readonly getPeer: () => string
 }
 
 /** Authentication, then the rate limit, then the call's work, all within the deadline; scoped to the call. */
@@ -271,7 +287,7 @@ const guarded = <A, E, R extends Services | Scope.Scope>(
   work: (principal: Principal) => Effect.Effect<A, E, R>
 ) =>
   Effect.gen(function*() {
-    const principal = yield* authenticateCall(call.metadata)
+    const principal = yield* authenticateCall(call)
     yield* rateLimit(principal.userId)
     if (isMalformed(call.request)) return yield* invalid("request", `not a valid ${method} request message`)
     return yield* work(principal)

@@ -24,10 +24,17 @@ export const defaultConfig = Effect.gen(function*() {
 /** Opens a pending session for the principal's user and device. */
 export const startSession = Effect.fn("sessions.start")(function*(principal: Principal, input: SessionConfigPatch) {
   const config = { ...(yield* defaultConfig), ...input }
+  const { limits } = yield* AppConfig
   const session = yield* (yield* Sessions).create({
     userId: principal.userId,
     deviceId: principal.deviceId,
     config,
+    caps: {
+      pendingPerUser: limits.maxPendingSessionsPerUser,
+      pendingPerDevice: limits.maxPendingSessionsPerDevice,
+      openPerUser: limits.maxOpenSessionsPerUser,
+      openPerDevice: limits.maxOpenSessionsPerDevice
+    },
     actor: actorOf(principal),
     reason: "start"
   })

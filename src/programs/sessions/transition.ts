@@ -5,7 +5,7 @@ import { type Cause, Sessions } from "../../layers/SessionStore.ts"
 import type { Session, SessionState } from "../../schemas/session.ts"
 
 /** Every transition goes through here: the guarded write, then the published change, the metric and a log line. */
-export const applyTransition = Effect.fn("sessions.transition")(function*(id: string, to: SessionState, cause: Cause & { readonly error?: string }) {
+export const applyTransition = Effect.fn("sessions.transition")(function*(id: string, to: SessionState, cause: Cause & { readonly error?: string; readonly pendingReason?: string }) {
   const { from, session } = yield* (yield* Sessions).transition(id, to, cause)
   yield* announce(from, session)
   return session

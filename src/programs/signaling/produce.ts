@@ -7,6 +7,7 @@ import { AicIngest } from "../aic/ingest.ts"
 import { AudioIngest } from "../audio/ingest.ts"
 import { activateSession } from "../sessions/activate.ts"
 import { openSession } from "./access.ts"
+import { withinProducerCap } from "./limits.ts"
 
 /** Media now flows: a pending session becomes active (a concurrent stop or expiry wins; that is not an error here). */
 const activate = (session: Session) =>
@@ -28,11 +29,11 @@ export const produce = Effect.fn("signaling.produce")(function*(principal: Princ
   const session = yield* openSession(principal, id)
   const mismatch = kindMismatch(request)
   if (mismatch !== undefined) return yield* mismatch
-  const producer = yield* (yield* MediaServer).produce(id, transportId, {
+  const producer = yield* withinProducerCap(id, (yield* MediaServer).produce(id, transportId, {
     kind: request.kind,
     rtpParameters: request.rtpParameters,
     ...(request.appData === undefined ? {} : { appData: { ...request.appData } })
-  })
+  }))
   yield* activate(session)
   const added = { kind: request.kind, id: producer.id, transportId }
   // Audio goes to the audio path, video to the AIC pipeline (each ignores the other kind).
@@ -44,12 +45,12 @@ export const produce = Effect.fn("signaling.produce")(function*(principal: Princ
 /** A data producer (SCTP) on a WebRTC transport of the session. */
 export const produceData = Effect.fn("signaling.produceData")(function*(principal: Principal, id: string, transportId: string, request: ProduceData) {
   const session = yield* openSession(principal, id)
-  const dataProducer = yield* (yield* MediaServer).produceData(id, transportId, {
+  const dataProducer = yield* withinProducerCap(id, (yield* MediaServer).produceData(id, transportId, {
     sctpStreamParameters: request.sctpStreamParameters,
     ...(request.label === undefined ? {} : { label: request.label }),
     ...(request.protocol === undefined ? {} : { protocol: request.protocol }),
     ...(request.appData === undefined ? {} : { appData: { ...request.appData } })
-  })
+  }))
   yield* activate(session)
   yield* (yield* AudioIngest).attach(id, {
     kind: "data",

@@ -3,6 +3,7 @@ import { MediaServer } from "../../layers/MediaServer.ts"
 import type { Principal } from "../../schemas/auth.ts"
 import type { ConnectPlainTransport, CreatePlainTransport, DtlsParameters } from "../../schemas/webrtc.ts"
 import { openSession } from "./access.ts"
+import { withinTransportCap } from "./limits.ts"
 
 /** Router RTP capabilities of the session (its router is made on first use). */
 export const rtpCapabilities = Effect.fn("signaling.rtpCapabilities")(function*(principal: Principal, id: string) {
@@ -13,12 +14,14 @@ export const rtpCapabilities = Effect.fn("signaling.rtpCapabilities")(function*(
 
 export const createWebRtcTransport = Effect.fn("signaling.createWebRtcTransport")(function*(principal: Principal, id: string) {
   yield* openSession(principal, id)
-  return yield* (yield* MediaServer).createWebRtcTransport(id)
+  const media = yield* MediaServer
+  return yield* withinTransportCap(id, media.createWebRtcTransport(id))
 })
 
 export const createPlainTransport = Effect.fn("signaling.createPlainTransport")(function*(principal: Principal, id: string, options: CreatePlainTransport) {
   yield* openSession(principal, id)
-  return yield* (yield* MediaServer).createPlainTransport(id, options)
+  const media = yield* MediaServer
+  return yield* withinTransportCap(id, media.createPlainTransport(id, options))
 })
 
 export const connectTransport = Effect.fn("signaling.connect")(function*(principal: Principal, id: string, transportId: string, dtlsParameters: DtlsParameters) {
