@@ -5,7 +5,8 @@ export const DEFAULT_JITTER_BUFFER_MS = 60
  * What {@link JitterBuffer.push} made of one packet:
  * - `InOrder`: the next one expected, released at once (with any held packets it unblocked);
  * - `Reordered`: older than the newest seen but still in time: put back in its place;
- * - `Held`: ahead of a hole, waits for the missing packet(s);
+ * - `Held`: ahead of a hole (or the stream's first), waits for the missing packet(s) (with a window
+ *   of 0 it is released at once, past the hole);
  * - `Late`: its slot was already given up as lost (dropped);
  * - `Duplicate`: seen already (dropped).
  */
@@ -19,7 +20,8 @@ const REMEMBER_LOST = 64
  * (extended across wraps as in RFC 3550 A.1). Packets are released in sequence order; a packet
  * arriving after a hole waits until either the hole fills or the oldest waiting packet has waited
  * `windowMs`, then the hole is given up (the consumer sees a sequence gap: that is the loss). In-order
- * packets are never delayed. Pure and clock-free: the caller passes the time and calls {@link poll}
+ * packets are never delayed, except at the start of a stream: the first packet waits the window too
+ * (one that was sent before it may still come), and those after it wait behind it. Pure and clock-free: the caller passes the time and calls {@link poll}
  * at {@link deadline}.
  */
 export class JitterBuffer<T> {
@@ -60,7 +62,7 @@ export class JitterBuffer<T> {
     let first = Infinity
     for (const key of this.held.keys()) if (key < first) first = key
     if (first === Infinity) return
-    for (let s = Math.max(this.next!, first - REMEMBER_LOST); s < first; s++) this.lost.add(s)
+    for (let s = Math.max(this.next ?? first, first - REMEMBER_LOST); s < first; s++) this.lost.add(s)
     for (const s of this.lost) if (s < first - REMEMBER_LOST) this.lost.delete(s)
     this.next = first
     this.drain(out)
@@ -68,15 +70,10 @@ export class JitterBuffer<T> {
 
   /** Takes one packet that arrived at `nowMs`; what is now releasable is appended to `out`, in order. */
   push(sequence16: number, nowMs: number, item: T, out: Array<T>): JitterVerdict {
-    if (this.next === undefined) {
-      // 2^16 up front: extended numbers of packets older than the first stay positive.
-      this.newest = 0x10000 + sequence16
-      this.next = this.newest + 1
-      out.push(item)
-      return "InOrder"
-    }
+    // 2^16 up front: extended numbers of packets older than the first stay positive.
+    if (this.next === undefined && this.held.size === 0) this.newest = 0x10000 + sequence16
     const sequence = this.extend(sequence16)
-    if (sequence < this.next) {
+    if (this.next !== undefined && sequence < this.next) {
       if (this.lost.delete(sequence)) {
         this.late++
         return "Late"
