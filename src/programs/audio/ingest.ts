@@ -14,8 +14,12 @@ import { type AudioSource, dataChannelIngest, rtpIngest, runToSink } from "./pip
 /** The data-channel label a client gives its PCM data producer (chunk layout: src/schemas/audio.ts). */
 export const PCM_DATA_LABEL = "audio-pcm"
 
-/** Chunks buffered per producer between receipt and the sink (about 2 s of 20 ms chunks). */
-const BUFFER_CHUNKS = 100
+/**
+ * Chunks buffered per producer between receipt and the sink: 10 s of 20 ms chunks (at most 320 KB).
+ * A burst of RTP arrives in one synchronous run, before the sink can take any (the first stream's
+ * 266 packets sent at once lost the oldest to overflow at 100).
+ */
+const BUFFER_CHUNKS = 500
 
 /** The longest `attach` waits for the consumer to be listened to (a guard: it takes a few ms). */
 const ATTACH_WAIT_MS = 5000
