@@ -1,4 +1,4 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, it, vi } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, Schema, Stream } from "effect"
 import { AudioMetrics } from "../../src/layers/audio/metrics.ts"
 import { AudioDecoders } from "../../src/layers/AudioDecoders.ts"
@@ -13,6 +13,7 @@ import {
   rtpIngest
 } from "../../src/programs/audio/pipeline.ts"
 import { captureOpusRtp } from "../support/ffmpeg-rtp.ts"
+import { capturedLogs } from "../support/http.ts"
 import { checkToneSequence, concatSamples, toneSequence } from "../support/tones.ts"
 
 /** An error message the data-channel path answers a rejected chunk with. */
@@ -174,6 +175,46 @@ describe("audio pipeline", () => {
         assert.strictEqual(yield* metricValue("auralink_audio_loss_total", { path: "rtp" }), 0)
         assert.isAbove(yield* metricValue("auralink_audio_bytes_total", { path: "rtp" }), packets.length * 10)
       }).pipe(Effect.provide(decoders.pipe(Layer.provideMerge(TestLayer)))))
+  }
+
+  for (const [where, decoders] of [["on a decode thread", AudioDecoders.layerThreads(1)], ["on the main thread", AudioDecoders.layerInline]] as const) {
+    it.live(`RTP, decoded ${where}: libopus errors are JSON log lines (one per 10 s per stream, with a count), not stderr text`, () => {
+      const logs = capturedLogs()
+      return Effect.gen(function*() {
+        const packets = yield* Effect.promise(() => captureOpusRtp({ tones: [440], toneMs: 200 }))
+        const stderr = vi.spyOn(process.stderr, "write")
+        const errors = vi.spyOn(console, "error")
+        try {
+          const fake = fakeSource()
+          const audio = yield* rtpIngest(fake.source, { capacity: 1000, decoder: { payloadType: 111 } })
+          const header = packets[0]!.packet.subarray(0, 12)
+          // Code 3 with a padding length past the end: passes the structural check, libopus refuses it (-4).
+          const corrupt = (sequence: number) => {
+            const out = Buffer.concat([header, Buffer.from([0xff, 0x41, 0xff, 0xff])])
+            out.writeUInt16BE(sequence & 0xffff, 2)
+            return out
+          }
+          const first = packets[0]!.packet.readUInt16BE(2)
+          for (const [i, { packet }] of packets.entries()) {
+            if (i === 3 || i === 4) fake.push(corrupt(first + i))
+            else fake.push(packet)
+          }
+          fake.end()
+          yield* collect(audio)
+          yield* Effect.promise(() => new Promise((r) => setTimeout(r, 200)))
+          assert.strictEqual(yield* metricValue("auralink_audio_chunk_rejects_total", { path: "rtp", reason: "opus_decode_error" }), 2)
+          const lines = logs.lines.filter((l) => l["msg"] === "Opus packet not decoded (libopus)")
+          assert.strictEqual(lines.length, 1, JSON.stringify(logs.lines))
+          assert.include(JSON.stringify(lines[0]), "OPUS_INVALID_PACKET")
+          assert.strictEqual(lines[0]!["level"], "warn")
+          const printed = [...stderr.mock.calls, ...errors.mock.calls].map((call) => String(call[0]))
+          assert.isFalse(printed.some((text) => text.includes("libopus")), printed.join("\n"))
+        } finally {
+          stderr.mockRestore()
+          errors.mockRestore()
+        }
+      }).pipe(Effect.provide(decoders.pipe(Layer.provideMerge(TestLayer), Layer.provideMerge(logs.layer))))
+    })
   }
 
   it.effect("RTP: a decode thread that dies fails its streams' audio and is replaced", () =>
