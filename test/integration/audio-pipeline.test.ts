@@ -186,7 +186,7 @@ describe("audio pipeline", () => {
         const errors = vi.spyOn(console, "error")
         try {
           const fake = fakeSource()
-          const audio = yield* rtpIngest(fake.source, { capacity: 1000, decoder: { payloadType: 111 } })
+          const audio = yield* rtpIngest(fake.source, { capacity: 1000, decoder: { payloadType: 111 } }).pipe(Effect.annotateLogs({ sessionId: "s-1" }))
           const header = packets[0]!.packet.subarray(0, 12)
           // Code 3 with a padding length past the end: passes the structural check, libopus refuses it (-4).
           const corrupt = (sequence: number) => {
@@ -203,10 +203,11 @@ describe("audio pipeline", () => {
           yield* collect(audio)
           yield* Effect.promise(() => new Promise((r) => setTimeout(r, 200)))
           assert.strictEqual(yield* metricValue("auralink_audio_chunk_rejects_total", { path: "rtp", reason: "opus_decode_error" }), 2)
-          const lines = logs.lines.filter((l) => l["msg"] === "Opus packet not decoded (libopus)")
+          const lines = logs.lines.filter((l) => l["msg"] === "Opus packet not decoded")
           assert.strictEqual(lines.length, 1, JSON.stringify(logs.lines))
           assert.include(JSON.stringify(lines[0]), "OPUS_INVALID_PACKET")
           assert.strictEqual(lines[0]!["level"], "warn")
+          assert.strictEqual(lines[0]!["sessionId"], "s-1", "with the pipeline's annotations")
           const printed = [...stderr.mock.calls, ...errors.mock.calls].map((call) => String(call[0]))
           assert.isFalse(printed.some((text) => text.includes("libopus")), printed.join("\n"))
         } finally {

@@ -361,7 +361,7 @@ export const rtpIngest = (
         const count = decodeErrors.count
         decodeErrors.count = 0
         decodeErrors.loggedAt = now
-        Effect.runForkWith(context)(Effect.logWarning("Opus packet not decoded (libopus)", { detail, packets: count }))
+        Effect.runForkWith(context)(Effect.logWarning("Opus packet not decoded", { detail, packets: count }))
       }
       const decoderOptions: OpusRtpDecoderOptions = { concealMs: RTP_CONCEALMENT_MS, ...options.decoder }
       const decoder = yield* (yield* AudioDecoders).openOpus(decoderOptions, {
