@@ -178,6 +178,38 @@ describe("audio pipeline", () => {
   }
 
   for (const [where, decoders] of [["on a decode thread", AudioDecoders.layerThreads(1)], ["on the main thread", AudioDecoders.layerInline]] as const) {
+    it.effect(`RTP, decoded ${where}: a swap loses nothing, a padding-only packet leaves no gap, a lost packet is concealed`, () =>
+      Effect.gen(function*() {
+        const packets = (yield* Effect.promise(() => captureOpusRtp({ tones: [440, 660], toneMs: 400 }))).map((p) => Buffer.from(p.packet))
+        const first = packets[0]!.readUInt16BE(2)
+        // The sender's stream: a padding-only probe after packet 5 takes a sequence number of its own.
+        const probe = Buffer.concat([packets[5]!.subarray(0, 12), Buffer.alloc(100)])
+        probe[0] = probe[0]! | 0x20
+        probe[probe.length - 1] = 100
+        const sent = [...packets.slice(0, 6), probe, ...packets.slice(6)].map((packet, i) => {
+          const out = Buffer.from(packet)
+          out.writeUInt16BE((first + i) & 0xffff, 2)
+          return out
+        })
+        // The network: packets 20 and 21 swapped, packet 30 lost (indices in `sent`).
+        const wire = [...sent]
+        ;[wire[20], wire[21]] = [wire[21]!, wire[20]!]
+        wire.splice(30, 1)
+        const fake = fakeSource()
+        const audio = yield* rtpIngest(fake.source, { capacity: 1000, decoder: { payloadType: 111 }, jitterBufferMs: 60 })
+        for (const packet of wire) fake.push(packet)
+        fake.end()
+        const chunks = yield* collect(audio)
+        assert.strictEqual(chunks.length, packets.length, "every audio packet's place, the lost one concealed")
+        assert.isTrue(chunks.every((c, i) => i === 0 || c.sequence === chunks[i - 1]!.sequence + 1), "no gap")
+        const check = checkToneSequence(concatSamples(chunks.map((c) => c.samples)), 16_000, { tones: [440, 660] })
+        assert.isTrue(check.ok, check.reason)
+        assert.strictEqual(yield* metricValue("auralink_audio_loss_total", { path: "rtp" }), 1)
+        assert.strictEqual(yield* metricValue("auralink_audio_concealed_total", { path: "rtp" }), 1)
+        assert.strictEqual(yield* metricValue("auralink_audio_reordered_total", { path: "rtp" }), 1)
+        assert.strictEqual(yield* metricValue("auralink_audio_chunks_dropped_total", { path: "rtp" }), 0)
+      }).pipe(Effect.provide(decoders.pipe(Layer.provideMerge(TestLayer)))))
+
     it.live(`RTP, decoded ${where}: libopus errors are JSON log lines (one per 10 s per stream, with a count), not stderr text`, () => {
       const logs = capturedLogs()
       return Effect.gen(function*() {
