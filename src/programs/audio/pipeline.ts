@@ -409,7 +409,7 @@ export const rtpIngest = (
       const receive: Receive = (message, receivedAt) => {
         const parsed = parseRtp(message)
         const expected = options.decoder?.payloadType
-        // Not for the buffer (the decoder rejects it and counts why), or no buffer at all.
+        // Not for the buffer: the decoder rejects it and counts why.
         if (Result.isFailure(parsed) || (expected !== undefined && parsed.success.payloadType !== expected)) {
           return decoder.decode(message, wallNow(), receivedAt)
         }
