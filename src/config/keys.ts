@@ -92,6 +92,7 @@ export const keys = [
   { env: "TURN_CREDENTIAL", hocon: "auralink.mediasoup.turn_credential", secret: true },
   // audio path
   { env: "AUDIO_DECODE_THREADS", hocon: "auralink.audio.decode_threads" },
+  { env: "AUDIO_JITTER_BUFFER_MS", hocon: "auralink.audio.jitter_buffer_ms" },
   // external services
   { env: "ASR_GATEWAY_URL", hocon: "auralink.asr.gateway_url" },
   { env: "ASR_DEADLINE_MS", hocon: "auralink.asr.deadline_ms" },

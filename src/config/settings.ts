@@ -108,6 +108,8 @@ export interface Settings {
   readonly audio: {
     /** Worker threads that decode Opus RTP (0: on the main thread). */
     readonly decodeThreads: number
+    /** Opus RTP: how long a packet after a hole waits for the missing one (0: no reordering, a hole is loss at once). */
+    readonly jitterBufferMs: number
   }
   readonly asr: {
     /** None: audio goes to the embedded recording sink (WAV files under DATA_DIR/recordings). */
@@ -457,7 +459,9 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
       audio: {
         // 0 by default: on the main thread the server-added p99 is a few ms lower (no thread hop);
         // threads raise the sessions one process carries (bench/audio-ingest, README).
-        decodeThreads: yield* int("AUDIO_DECODE_THREADS", 0, "a whole number 0-64", (n) => n >= 0 && n <= 64)
+        decodeThreads: yield* int("AUDIO_DECODE_THREADS", 0, "a whole number 0-64", (n) => n >= 0 && n <= 64),
+        // Waiting costs latency only while a hole is open; in-order packets pass at once.
+        jitterBufferMs: yield* int("AUDIO_JITTER_BUFFER_MS", 60, "milliseconds 0-1000", (n) => n >= 0 && n <= 1000)
       },
       asr: {
         gatewayUrl: yield* optionalString("ASR_GATEWAY_URL"),

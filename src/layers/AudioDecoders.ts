@@ -227,7 +227,8 @@ const threaded = (count: number): Effect.Effect<AudioDecodersService, never, Met
  * about 0.3 ms per packet when idle and more when the cores are busy.
  */
 export class AudioDecoders extends Context.Service<AudioDecoders, AudioDecodersService>()("auralink/AudioDecoders") {
-  static readonly layerInline = Layer.succeed(AudioDecoders, inline)
+  // The WebAssembly module is compiled at start (it is cached for every later decoder), not while the first stream's packets arrive.
+  static readonly layerInline = Layer.effect(AudioDecoders, Effect.as(Effect.promise(() => OpusRtpDecoder.make().then((d) => d.free())), inline))
   static readonly layerThreads = (count: number) => Layer.effect(AudioDecoders, threaded(count))
   static readonly layer = Layer.unwrap(Effect.map(AppConfig, ({ audio }) =>
     audio.decodeThreads === 0 ? AudioDecoders.layerInline : AudioDecoders.layerThreads(audio.decodeThreads)))

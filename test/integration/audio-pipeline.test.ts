@@ -1,4 +1,4 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, it, vi } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, Schema, Stream } from "effect"
 import { AudioMetrics } from "../../src/layers/audio/metrics.ts"
 import { AudioDecoders } from "../../src/layers/AudioDecoders.ts"
@@ -13,6 +13,7 @@ import {
   rtpIngest
 } from "../../src/programs/audio/pipeline.ts"
 import { captureOpusRtp } from "../support/ffmpeg-rtp.ts"
+import { capturedLogs } from "../support/http.ts"
 import { checkToneSequence, concatSamples, toneSequence } from "../support/tones.ts"
 
 /** An error message the data-channel path answers a rejected chunk with. */
@@ -174,6 +175,79 @@ describe("audio pipeline", () => {
         assert.strictEqual(yield* metricValue("auralink_audio_loss_total", { path: "rtp" }), 0)
         assert.isAbove(yield* metricValue("auralink_audio_bytes_total", { path: "rtp" }), packets.length * 10)
       }).pipe(Effect.provide(decoders.pipe(Layer.provideMerge(TestLayer)))))
+  }
+
+  for (const [where, decoders] of [["on a decode thread", AudioDecoders.layerThreads(1)], ["on the main thread", AudioDecoders.layerInline]] as const) {
+    it.effect(`RTP, decoded ${where}: a swap loses nothing, a padding-only packet leaves no gap, a lost packet is concealed`, () =>
+      Effect.gen(function*() {
+        const packets = (yield* Effect.promise(() => captureOpusRtp({ tones: [440, 660], toneMs: 400 }))).map((p) => Buffer.from(p.packet))
+        const first = packets[0]!.readUInt16BE(2)
+        // The sender's stream: a padding-only probe after packet 5 takes a sequence number of its own.
+        const probe = Buffer.concat([packets[5]!.subarray(0, 12), Buffer.alloc(100)])
+        probe[0] = probe[0]! | 0x20
+        probe[probe.length - 1] = 100
+        const sent = [...packets.slice(0, 6), probe, ...packets.slice(6)].map((packet, i) => {
+          const out = Buffer.from(packet)
+          out.writeUInt16BE((first + i) & 0xffff, 2)
+          return out
+        })
+        // The network: packets 20 and 21 swapped, packet 30 lost (indices in `sent`).
+        const wire = [...sent]
+        ;[wire[20], wire[21]] = [wire[21]!, wire[20]!]
+        wire.splice(30, 1)
+        const fake = fakeSource()
+        const audio = yield* rtpIngest(fake.source, { capacity: 1000, decoder: { payloadType: 111 }, jitterBufferMs: 60 })
+        for (const packet of wire) fake.push(packet)
+        fake.end()
+        const chunks = yield* collect(audio)
+        assert.strictEqual(chunks.length, packets.length, "every audio packet's place, the lost one concealed")
+        assert.isTrue(chunks.every((c, i) => i === 0 || c.sequence === chunks[i - 1]!.sequence + 1), "no gap")
+        const check = checkToneSequence(concatSamples(chunks.map((c) => c.samples)), 16_000, { tones: [440, 660] })
+        assert.isTrue(check.ok, check.reason)
+        assert.strictEqual(yield* metricValue("auralink_audio_loss_total", { path: "rtp" }), 1)
+        assert.strictEqual(yield* metricValue("auralink_audio_concealed_total", { path: "rtp" }), 1)
+        assert.strictEqual(yield* metricValue("auralink_audio_reordered_total", { path: "rtp" }), 1)
+        assert.strictEqual(yield* metricValue("auralink_audio_chunks_dropped_total", { path: "rtp" }), 0)
+      }).pipe(Effect.provide(decoders.pipe(Layer.provideMerge(TestLayer)))))
+
+    it.live(`RTP, decoded ${where}: libopus errors are JSON log lines (one per 10 s per stream, with a count), not stderr text`, () => {
+      const logs = capturedLogs()
+      return Effect.gen(function*() {
+        const packets = yield* Effect.promise(() => captureOpusRtp({ tones: [440], toneMs: 200 }))
+        const stderr = vi.spyOn(process.stderr, "write")
+        const errors = vi.spyOn(console, "error")
+        try {
+          const fake = fakeSource()
+          const audio = yield* rtpIngest(fake.source, { capacity: 1000, decoder: { payloadType: 111 } }).pipe(Effect.annotateLogs({ sessionId: "s-1" }))
+          const header = packets[0]!.packet.subarray(0, 12)
+          // Code 3 with a padding length past the end: passes the structural check, libopus refuses it (-4).
+          const corrupt = (sequence: number) => {
+            const out = Buffer.concat([header, Buffer.from([0xff, 0x41, 0xff, 0xff])])
+            out.writeUInt16BE(sequence & 0xffff, 2)
+            return out
+          }
+          const first = packets[0]!.packet.readUInt16BE(2)
+          for (const [i, { packet }] of packets.entries()) {
+            if (i === 3 || i === 4) fake.push(corrupt(first + i))
+            else fake.push(packet)
+          }
+          fake.end()
+          yield* collect(audio)
+          yield* Effect.promise(() => new Promise((r) => setTimeout(r, 200)))
+          assert.strictEqual(yield* metricValue("auralink_audio_chunk_rejects_total", { path: "rtp", reason: "opus_decode_error" }), 2)
+          const lines = logs.lines.filter((l) => l["msg"] === "Opus packet not decoded")
+          assert.strictEqual(lines.length, 1, JSON.stringify(logs.lines))
+          assert.include(JSON.stringify(lines[0]), "OPUS_INVALID_PACKET")
+          assert.strictEqual(lines[0]!["level"], "warn")
+          assert.strictEqual(lines[0]!["sessionId"], "s-1", "with the pipeline's annotations")
+          const printed = [...stderr.mock.calls, ...errors.mock.calls].map((call) => String(call[0]))
+          assert.isFalse(printed.some((text) => text.includes("libopus")), printed.join("\n"))
+        } finally {
+          stderr.mockRestore()
+          errors.mockRestore()
+        }
+      }).pipe(Effect.provide(decoders.pipe(Layer.provideMerge(TestLayer), Layer.provideMerge(logs.layer))))
+    })
   }
 
   it.effect("RTP: a decode thread that dies fails its streams' audio and is replaced", () =>

@@ -1,4 +1,4 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, it, vi } from "@effect/vitest"
 import { Result } from "effect"
 import { checkOpusPacket, floatToInt16, OpusRtpDecoder, parseRtp, type RtpPacket } from "../../src/programs/audio/opus.ts"
 import type { PcmChunk } from "../../src/schemas/audio.ts"
@@ -201,5 +201,91 @@ describe("Opus RTP from ffmpeg -> 16 kHz PCM", () => {
     // Packets 1 and 2 arrive sooner than the anchor implies (packet 0 was delayed): the anchor moves
     // to them; from there on the media clock carries the capture time, arrival jitter ignored.
     assert.deepStrictEqual(chunks.slice(1).map((c) => c.captureTimeMs - t0), [27, 43, 63, 83, 103, 123, 143])
+  })
+})
+
+/** `packet` with its sequence number replaced. */
+const withSequence = (packet: Uint8Array, sequence: number): Uint8Array => {
+  const out = Uint8Array.from(packet)
+  new DataView(out.buffer).setUint16(2, sequence & 0xffff)
+  return out
+}
+
+describe("Opus RTP: no-audio packets, concealment, libopus errors", () => {
+  it("skips padding-only packets (Chromium's probes) without a gap in the chunk sequence or any loss", async () => {
+    const packets = await captureOpusRtp({ tones: [440], toneMs: 400 })
+    const first = parsed(packets[0]!.packet)
+    const out: Array<{ packet: Uint8Array; arrivalMs: number }> = []
+    let seq = first.sequence
+    packets.forEach(({ packet, arrivalMs }, i) => {
+      out.push({ packet: withSequence(packet, seq++), arrivalMs })
+      // Two padding-only probes after every fifth packet: P bit, repeated timestamp, payload all padding.
+      if (i % 5 === 4) {
+        const timestamp = parsed(packet).timestamp
+        for (let k = 0; k < 2; k++) {
+          out.push({ packet: rtp({ sequence: seq++ & 0xffff, timestamp, ssrc: first.ssrc, payloadType: 111, payload: new Uint8Array(0), padding: 224 }), arrivalMs })
+        }
+      }
+    })
+    const { chunks, rejects, stats } = await decodeAll(out)
+    assert.deepStrictEqual(rejects, [])
+    assert.strictEqual(stats.lost, 0)
+    assert.strictEqual(chunks.length, packets.length)
+    for (let i = 1; i < chunks.length; i++) assert.strictEqual(chunks[i]!.sequence, chunks[i - 1]!.sequence + 1, `gap after ${chunks[i - 1]!.sequence}`)
+  })
+
+  it("with concealMs, fills the first lost packets of a gap with libopus PLC in their own sequence numbers", async () => {
+    const packets = await captureOpusRtp({ tones: [440], toneMs: 1000 })
+    // Lose packets 10 (1), 20-21 (2) and 30-39 (10: 200 ms, more than the 120 ms concealed).
+    const lost = new Set([10, 20, 21, ...Array.from({ length: 10 }, (_, i) => 30 + i)])
+    const t0 = 1_750_000_000_000
+    const kept = packets.map((p, i) => ({ packet: p.packet, arrivalMs: t0 + 20 * i })).filter((_, i) => !lost.has(i))
+    const decoder = await OpusRtpDecoder.make({ payloadType: 111, concealMs: 1000 })
+    try {
+      const chunks: Array<PcmChunk> = []
+      let concealed = 0
+      for (const { packet, arrivalMs } of kept) {
+        const result = decoder.decode(packet, arrivalMs)
+        if (Result.isFailure(result)) return assert.fail(result.failure.detail)
+        concealed += result.success.concealed.length
+        chunks.push(...result.success.concealed, ...(result.success.chunk === undefined ? [] : [result.success.chunk]))
+      }
+      assert.strictEqual(decoder.stats.lost, lost.size)
+      assert.strictEqual(concealed, 1 + 2 + 6) // 120 ms of the 200 ms gap
+      const sequences = chunks.map((c) => c.sequence - chunks[0]!.sequence)
+      const expected = Array.from({ length: packets.length }, (_, i) => i).filter((i) => i < 36 || i > 39)
+      assert.deepStrictEqual(sequences, expected, "only the unconcealed 4 of the long gap are missing")
+      assert.isTrue(chunks.every((c) => c.samples.length === 320))
+      // The concealed chunks sit on the media clock between their neighbours and carry the tone on.
+      const at = (n: number) => chunks[sequences.indexOf(n)]!
+      assert.deepStrictEqual([9, 10, 11, 20, 21, 35].map((n) => at(n).captureTimeMs - t0), [180, 200, 220, 400, 420, 700])
+      assert.closeTo(dominantFrequency(at(10).samples, 16_000), 440, 15)
+    } finally {
+      decoder.free()
+    }
+  })
+
+  it("a packet libopus refuses is an opus_decode_error with libopus' message, nothing on stderr", async () => {
+    const packets = await captureOpusRtp({ tones: [440], toneMs: 100 })
+    const decoder = await OpusRtpDecoder.make({ payloadType: 111 })
+    const printed = vi.spyOn(console, "error")
+    try {
+      const first = parsed(packets[0]!.packet)
+      assert.isTrue(Result.isSuccess(decoder.decode(packets[0]!.packet, packets[0]!.arrivalMs)))
+      // Code 3, padding flag, a padding length that runs past the end: passes checkOpusPacket, libopus says -4.
+      const corrupt = rtp({ sequence: first.sequence + 1, ssrc: first.ssrc, payloadType: 111, payload: Uint8Array.of(0xff, 0x41, 0xff, 0xff) })
+      const result = decoder.decode(corrupt, Date.now())
+      assert.isTrue(Result.isFailure(result))
+      if (Result.isFailure(result)) {
+        assert.strictEqual(result.failure.reason, "opus_decode_error")
+        assert.include(result.failure.detail, "OPUS_INVALID_PACKET")
+      }
+      assert.strictEqual(printed.mock.calls.length, 0, "libopus' line did not reach console.error")
+      // The decoder goes on with the next packet.
+      assert.isTrue(Result.isSuccess(decoder.decode(withSequence(packets[1]!.packet, first.sequence + 2), Date.now())))
+    } finally {
+      printed.mockRestore()
+      decoder.free()
+    }
   })
 })

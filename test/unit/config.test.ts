@@ -276,4 +276,15 @@ describe("configuration", () => {
       const unresolved = yield* failure({ AURALINK_CONFIG: hoconFile("auralink { service { bridge_id = ${NO_SUCH_VARIABLE_X} } }") })
       assert.include(unresolved.message, "NO_SUCH_VARIABLE_X")
     }))
+  it.effect("AUDIO_JITTER_BUFFER_MS: 60 ms by default, 0 to 1000, also as auralink.audio.jitter_buffer_ms", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* load({})).audio.jitterBufferMs, 60)
+      assert.strictEqual((yield* load({ AUDIO_JITTER_BUFFER_MS: "0" })).audio.jitterBufferMs, 0)
+      assert.strictEqual((yield* load({ AURALINK_CONFIG: hoconFile("auralink.audio.jitter_buffer_ms = 40") })).audio.jitterBufferMs, 40)
+      for (const bad of ["-1", "1001", "fast"]) {
+        const error = yield* failure({ AUDIO_JITTER_BUFFER_MS: bad })
+        assert.strictEqual(error.key, "AUDIO_JITTER_BUFFER_MS")
+        assert.include(error.message, `AUDIO_JITTER_BUFFER_MS="${bad}": expected milliseconds 0-1000`)
+      }
+    }))
 })

@@ -38,8 +38,10 @@ const handle = async (batch: DecodeBatch): Promise<void> => {
       outcomes.push({ stream, receivedAt, rejected: result.failure })
     } else {
       outcomes.push({ stream, receivedAt, decoded: result.success })
-      const samples = result.success.chunk?.samples.buffer
-      if (samples instanceof ArrayBuffer) transfer.push(samples)
+      for (const chunk of [...result.success.concealed, result.success.chunk]) {
+        const samples = chunk?.samples.buffer
+        if (samples instanceof ArrayBuffer) transfer.push(samples)
+      }
     }
   }
   for (const stream of batch.close) {

@@ -18,6 +18,9 @@ export type AudioDropReason = "overflow" | "duplicate" | "late"
  * - `auralink_audio_chunks_dropped_total{path,reason}`: valid chunks dropped: `overflow` (the
  *   per-session buffer was full and the oldest chunk made room), `duplicate`, `late`.
  * - `auralink_audio_loss_total{path}`: chunks missing from the sequence (gaps).
+ * - `auralink_audio_reordered_total{path}`: RTP packets that came out of order and were put back in
+ *   place by the jitter buffer (late ones, past its window, are `dropped{reason="late"}`).
+ * - `auralink_audio_concealed_total{path}`: lost RTP packets filled with Opus packet-loss concealment.
  * - `auralink_audio_server_latency_seconds{path}`: receipt -> handed to the sink (seconds, the
  *   Prometheus base unit: promtool rejects `_ms`).
  */
@@ -27,6 +30,8 @@ export class AudioMetrics extends Context.Service<AudioMetrics, {
   readonly reject: (path: AudioPath, reason: ChunkRejectReason | RtpRejectReason) => void
   readonly dropped: (path: AudioPath, reason: AudioDropReason, count?: number) => void
   readonly loss: (path: AudioPath, count: number) => void
+  readonly reordered: (path: AudioPath) => void
+  readonly concealed: (path: AudioPath, count: number) => void
   readonly latency: (path: AudioPath, ms: number) => void
 }>()("auralink/audio/AudioMetrics") {
   static readonly layer = Layer.effect(
@@ -63,6 +68,18 @@ export class AudioMetrics extends Context.Service<AudioMetrics, {
         labelNames: ["path"] as const,
         registers: [registry]
       })
+      const reordered = new Counter({
+        name: "auralink_audio_reordered_total",
+        help: "RTP packets that arrived out of order and were put back in place by the jitter buffer, by ingest path",
+        labelNames: ["path"] as const,
+        registers: [registry]
+      })
+      const concealed = new Counter({
+        name: "auralink_audio_concealed_total",
+        help: "Lost RTP packets filled with Opus packet-loss concealment, by ingest path",
+        labelNames: ["path"] as const,
+        registers: [registry]
+      })
       const latency = new Histogram({
         name: "auralink_audio_server_latency_seconds",
         help: "Server-added audio latency, receipt to hand-off to the sink, in ms, by ingest path",
@@ -76,6 +93,8 @@ export class AudioMetrics extends Context.Service<AudioMetrics, {
       const bytesOf = byPath((path) => bytes.labels(path))
       const lossOf = byPath((path) => loss.labels(path))
       const latencyOf = byPath((path) => latency.labels(path))
+      const reorderedOf = byPath((path) => reordered.labels(path))
+      const concealedOf = byPath((path) => concealed.labels(path))
       for (const path of audioPaths) dropped.labels(path, "overflow").inc(0)
       return {
         chunk: (path) => chunkOf[path].inc(),
@@ -83,6 +102,8 @@ export class AudioMetrics extends Context.Service<AudioMetrics, {
         reject: (path, reason) => rejects.labels(path, reason).inc(),
         dropped: (path, reason, count = 1) => dropped.labels(path, reason).inc(count),
         loss: (path, count) => lossOf[path].inc(count),
+        reordered: (path) => reorderedOf[path].inc(),
+        concealed: (path, count) => concealedOf[path].inc(count),
         latency: (path, ms) => latencyOf[path].observe(ms / 1000)
       }
     })

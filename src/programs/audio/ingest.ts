@@ -1,4 +1,4 @@
-import { Context, Effect, FiberMap, Layer, Option, PubSub, Scope, Stream } from "effect"
+import { Context, Deferred, Effect, FiberMap, Layer, Option, PubSub, Scope, Stream } from "effect"
 import type { types } from "mediasoup"
 import { AudioMetrics } from "../../layers/audio/metrics.ts"
 import { AudioDecoders } from "../../layers/AudioDecoders.ts"
@@ -14,8 +14,15 @@ import { type AudioSource, dataChannelIngest, rtpIngest, runToSink } from "./pip
 /** The data-channel label a client gives its PCM data producer (chunk layout: src/schemas/audio.ts). */
 export const PCM_DATA_LABEL = "audio-pcm"
 
-/** Chunks buffered per producer between receipt and the sink (about 2 s of 20 ms chunks). */
-const BUFFER_CHUNKS = 100
+/**
+ * Chunks buffered per producer between receipt and the sink: 10 s of 20 ms chunks (at most 320 KB).
+ * A burst of RTP arrives in one synchronous run, before the sink can take any (the first stream's
+ * 266 packets sent at once lost the oldest to overflow at 100).
+ */
+const BUFFER_CHUNKS = 500
+
+/** The longest `attach` waits for the consumer to be listened to (a guard: it takes a few ms). */
+const ATTACH_WAIT_MS = 5000
 
 /**
  * Flowing audio is activity: the session's idle clock is reset at most this often, and at least
@@ -43,7 +50,10 @@ const emitterSource = (
  * its consumer closes (the session ended, the producer or transport closed) or at shutdown.
  */
 export class AudioIngest extends Context.Service<AudioIngest, {
-  /** Starts the pipeline of one producer (idempotent per producer id; ignores video and other data labels). */
+  /**
+   * Starts the pipeline of one producer (idempotent per producer id; ignores video and other data
+   * labels); returns once its consumer exists and is listened to, so no early packet is missed.
+   */
   readonly attach: (sessionId: string, producer: ProducerAdded) => Effect.Effect<void>
   /** The session's transcripts from now on. */
   readonly transcripts: (sessionId: string) => Effect.Effect<Stream.Stream<Transcript>, never, Scope.Scope>
@@ -54,7 +64,7 @@ export class AudioIngest extends Context.Service<AudioIngest, {
       const media = yield* MediaServer
       const sink = yield* AudioSink
       const sessions = yield* Sessions
-      const { sessions: sessionSettings } = yield* AppConfig
+      const { audio: audioSettings, sessions: sessionSettings } = yield* AppConfig
       const services = yield* Effect.context<AudioMetrics | AudioDecoders>()
       const pipelines = yield* FiberMap.make<string>()
       const published = yield* PubSub.unbounded<Transcript>()
@@ -78,6 +88,7 @@ export class AudioIngest extends Context.Service<AudioIngest, {
             rtpIngest(emitterSource(consumer, "rtp"), {
               capacity: BUFFER_CHUNKS,
               latency: "manual",
+              jitterBufferMs: audioSettings.jitterBufferMs,
               decoder: { payloadType: consumer.rtpParameters.codecs[0]?.payloadType ?? 100 }
             }))
           : Effect.flatMap(media.createDataConsumer(sessionId, producer.id), ({ dataConsumer }) =>
@@ -86,9 +97,10 @@ export class AudioIngest extends Context.Service<AudioIngest, {
               latency: "manual"
             }))
 
-      const pipeline = (sessionId: string, producer: ProducerAdded) =>
+      const pipeline = (sessionId: string, producer: ProducerAdded, listening: Deferred.Deferred<void>) =>
         Effect.gen(function*() {
           const audio = yield* sourceOf(sessionId, producer)
+          yield* Deferred.succeed(listening, undefined)
           const stream = yield* sink.openStream(sessionId)
           yield* Effect.forkScoped(Stream.runForEach(stream.transcripts, recordTranscript))
           const session = yield* Effect.orDie(sessions.find(sessionId))
@@ -108,6 +120,7 @@ export class AudioIngest extends Context.Service<AudioIngest, {
         }).pipe(
           Effect.scoped,
           Effect.catchCause((cause) => Effect.logWarning("audio pipeline ended with an error", cause)),
+          Effect.ensuring(Deferred.succeed(listening, undefined)),
           Effect.annotateLogs({ sessionId, producerId: producer.id, path: producer.kind }),
           Effect.provideContext(services)
         )
@@ -116,7 +129,13 @@ export class AudioIngest extends Context.Service<AudioIngest, {
         attach: (sessionId, producer) =>
           producer.kind === "video" || (producer.kind === "data" && producer.label !== PCM_DATA_LABEL)
             ? Effect.void
-            : Effect.asVoid(FiberMap.run(pipelines, producer.id, pipeline(sessionId, producer), { onlyIfMissing: true })),
+            : Effect.gen(function*() {
+              // Returns once the consumer is created and listened to: the client's first packets, sent as
+              // soon as produce answers, find it there (it was created after the answer before).
+              const listening = yield* Deferred.make<void>()
+              yield* FiberMap.run(pipelines, producer.id, pipeline(sessionId, producer, listening), { onlyIfMissing: true })
+              yield* Effect.ignore(Effect.timeout(Deferred.await(listening), ATTACH_WAIT_MS))
+            }),
         transcripts: (sessionId) =>
           Effect.map(PubSub.subscribe(published), (subscription) =>
             Stream.fromSubscription(subscription).pipe(Stream.filter((t) => t.sessionId === sessionId)))

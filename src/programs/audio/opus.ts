@@ -115,11 +115,21 @@ export interface OpusRtpDecoderOptions {
   readonly payloadType?: number
   /** Re-anchor the RTP-timestamp-to-wallclock mapping when it lags arrival by more than this (default 1000 ms). */
   readonly maxMappingLagMs?: number
+  /**
+   * Fill a sequence gap with libopus packet-loss concealment, up to this many ms (capped at
+   * {@link MAX_CONCEALMENT_MS}); default 0: a lost packet is simply absent.
+   */
+  readonly concealMs?: number
 }
 
-/** What one RTP packet gave: a chunk (or none: duplicate, late, empty payload) and the sequence verdict. */
+/** The most one gap is concealed: one libopus PLC call yields 120 ms (opus-decoder asks for its 120 ms maximum). */
+export const MAX_CONCEALMENT_MS = 120
+
+/** What one RTP packet gave: a chunk (or none: duplicate, late, no audio) and the sequence verdict. */
 export interface OpusRtpDecoded {
   readonly chunk: PcmChunk | undefined
+  /** Concealment of the gap before `chunk` (in sequence order, each in a lost packet's place); usually empty. */
+  readonly concealed: ReadonlyArray<PcmChunk>
   readonly verdict: SequenceVerdict
   /** Payload bytes of the packet (for `auralink_audio_bytes_total`). */
   readonly payloadBytes: number
@@ -163,9 +173,15 @@ export const floatToInt16 = (input: Float32Array, length: number = input.length)
  *   mapped time lags its arrival by more than `maxMappingLagMs` (sender clock drift or a pause the
  *   timestamps do not show). Without RTCP sender reports this is the best estimate of capture time
  *   available: it is the arrival time of the least-delayed packet, carried forward by the media clock.
+ * - No audio: a packet whose payload is empty after its padding (Chromium's padding-only bandwidth
+ *   probes, P bit set, repeated timestamp) is skipped without using up a `sequence`: the chunk
+ *   sequence is the extended RTP sequence minus the packets skipped so, so only loss leaves a gap.
  * - Loss: sequence gaps are counted (the verdict); duplicates and late packets are dropped before
- *   decoding. No concealment: `opus-decoder` does not expose libopus PLC for RTP-sized frames, so
- *   a lost 20 ms frame is simply absent (the gap shows as a capture-time jump).
+ *   decoding. With `concealMs`, the first lost packets of a gap (up to `concealMs` of audio) are
+ *   filled with libopus packet-loss concealment, in their own sequence numbers; the rest of a longer
+ *   gap stays a gap. In-band FEC is not available: `opus-decoder` calls libopus with FEC off.
+ * - libopus errors: `opus-decoder` prints them with `console.error`; they are caught here and come
+ *   back as the `opus_decode_error` reject's detail (the pipeline logs it as JSON), not on stderr.
  */
 export class OpusRtpDecoder {
   private tracker = new SequenceTracker(16)
@@ -174,7 +190,12 @@ export class OpusRtpDecoder {
   private highest16: number | undefined = undefined
   private anchorArrivalMs = 0
   private anchorTimestamp = 0
+  /** Packets without audio skipped in this stream: subtracted from the chunk sequence. */
+  private noAudio = 0
+  /** 16 kHz samples of the last decoded frame (the unit of concealment). */
+  private frameSamples = 0
   private readonly maxLagMs: number
+  private readonly concealSamples: number
 
   private readonly decoder: OpusDecoder<typeof PCM_SAMPLE_RATE>
   private readonly options: OpusRtpDecoderOptions
@@ -183,6 +204,7 @@ export class OpusRtpDecoder {
     this.decoder = decoder
     this.options = options
     this.maxLagMs = options.maxMappingLagMs ?? 1000
+    this.concealSamples = Math.min(MAX_CONCEALMENT_MS, Math.max(0, options.concealMs ?? 0)) * PCM_SAMPLES_PER_MS
   }
 
   /** Creates a decoder (instantiates the WebAssembly module). */
@@ -206,9 +228,13 @@ export class OpusRtpDecoder {
     return (this.cycles + sequence16) % 2 ** 32
   }
 
-  private captureTime(timestamp: number, arrivalMs: number): number {
+  private mappedTime(timestamp: number): number {
     const delta = (timestamp - this.anchorTimestamp) | 0 // signed 32-bit difference
-    const mapped = this.anchorArrivalMs + (delta * 1000) / OPUS_RTP_CLOCK_RATE
+    return this.anchorArrivalMs + (delta * 1000) / OPUS_RTP_CLOCK_RATE
+  }
+
+  private captureTime(timestamp: number, arrivalMs: number): number {
+    const mapped = this.mappedTime(timestamp)
     if (mapped > arrivalMs || mapped < arrivalMs - this.maxLagMs) {
       this.anchorArrivalMs = arrivalMs
       this.anchorTimestamp = timestamp
@@ -223,7 +249,44 @@ export class OpusRtpDecoder {
     this.highest16 = undefined
     this.anchorArrivalMs = arrivalMs
     this.anchorTimestamp = timestamp
+    this.noAudio = 0
+    this.frameSamples = 0
     this.tracker = new SequenceTracker(16)
+  }
+
+  /** libopus via opus-decoder, with its `console.error` line taken as the error instead of printed. */
+  private decodeQuietly(payload: Uint8Array): { readonly samples: Float32Array | undefined; readonly count: number; readonly error: string | undefined } {
+    let printed: string | undefined = undefined
+    const print = console.error
+    console.error = (...args: ReadonlyArray<unknown>) => {
+      printed ??= args.map(String).join(" ")
+    }
+    try {
+      const decoded = this.decoder.decodeFrame(payload)
+      const error = decoded.errors[0]?.message ?? printed
+      return { samples: decoded.channelData[0], count: decoded.samplesDecoded, error }
+    } finally {
+      console.error = print
+    }
+  }
+
+  /** Concealment for the first lost packets of a gap of `lost` before the packet of `sequence` (extended). */
+  private conceal(lost: number, sequence: number, timestamp: number): ReadonlyArray<PcmChunk> {
+    const frame = this.frameSamples
+    if (this.concealSamples === 0 || frame === 0) return []
+    const frames = Math.min(lost, Math.floor(this.concealSamples / frame))
+    if (frames === 0) return []
+    const plc = this.decodeQuietly(new Uint8Array(0))
+    if (plc.samples === undefined || plc.error !== undefined) return []
+    const chunks: Array<PcmChunk> = []
+    const first = sequence - lost
+    for (let i = 0; i < frames && (i + 1) * frame <= plc.count; i++) {
+      const samples = floatToInt16(plc.samples.subarray(i * frame, (i + 1) * frame))
+      // The lost packet's place on the media clock: this packet's timestamp minus the frames between.
+      const ts = (timestamp - (lost - i) * frame * (OPUS_RTP_CLOCK_RATE / PCM_SAMPLE_RATE)) >>> 0
+      chunks.push(toPcmChunk((first + i - this.noAudio) >>> 0, this.mappedTime(ts), samples))
+    }
+    return chunks
   }
 
   /** Counters of the current stream. */
@@ -253,17 +316,24 @@ export class OpusRtpDecoder {
     if (this.ssrc !== packet.ssrc) this.resetStream(packet.ssrc, packet.timestamp, arrivalMs)
     const verdict = this.tracker.track(packet.sequence)
     if (verdict._tag === "Duplicate" || verdict._tag === "Late") {
-      return Result.succeed({ chunk: undefined, verdict, payloadBytes: packet.payload.length })
+      return Result.succeed({ chunk: undefined, concealed: [], verdict, payloadBytes: packet.payload.length })
     }
     const sequence = this.extend(packet.sequence)
-    const captureTimeMs = this.captureTime(packet.timestamp, arrivalMs)
-    if (packet.payload.length === 0) return Result.succeed({ chunk: undefined, verdict, payloadBytes: 0 })
-    const decoded = this.decoder.decodeFrame(packet.payload)
-    if (decoded.errors.length > 0 || decoded.samplesDecoded === 0) {
-      return rtpReject("opus_decode_error", decoded.errors[0]?.message ?? "no samples decoded", packet.sequence)
+    const concealed = verdict._tag === "Gap" ? this.conceal(verdict.lost, sequence, packet.timestamp) : []
+    if (packet.payload.length === 0) {
+      // No audio (padding only): skipped without leaving a hole in the chunk sequence.
+      this.noAudio++
+      return Result.succeed({ chunk: undefined, concealed, verdict, payloadBytes: 0 })
     }
-    const samples = floatToInt16(decoded.channelData[0]!, decoded.samplesDecoded)
-    return Result.succeed({ chunk: toPcmChunk(sequence, captureTimeMs, samples), verdict, payloadBytes: packet.payload.length })
+    const captureTimeMs = this.captureTime(packet.timestamp, arrivalMs)
+    const decoded = this.decodeQuietly(packet.payload)
+    if (decoded.error !== undefined || decoded.count === 0 || decoded.samples === undefined) {
+      return rtpReject("opus_decode_error", decoded.error ?? "no samples decoded", packet.sequence)
+    }
+    this.frameSamples = decoded.count
+    const samples = floatToInt16(decoded.samples, decoded.count)
+    const chunk = toPcmChunk((sequence - this.noAudio) >>> 0, captureTimeMs, samples)
+    return Result.succeed({ chunk, concealed, verdict, payloadBytes: packet.payload.length })
   }
 }
 

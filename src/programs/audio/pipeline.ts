@@ -2,7 +2,8 @@ import { Cause, Data, Effect, Queue, Result, Scope, Stream } from "effect"
 import { AudioMetrics } from "../../layers/audio/metrics.ts"
 import type { AudioPath, PcmChunk } from "../../schemas/audio.ts"
 import { AudioDecoders } from "../../layers/AudioDecoders.ts"
-import type { OpusRtpDecoderOptions } from "./opus.ts"
+import { DEFAULT_JITTER_BUFFER_MS, JitterBuffer } from "./jitter.ts"
+import { MAX_CONCEALMENT_MS, type OpusRtpDecoderOptions, parseRtp } from "./opus.ts"
 import { encodeChunkError, type ParseChunkOptions, parseChunk, SequenceTracker, type SequenceVerdict } from "./pcm.ts"
 
 /** A validated chunk with where and when it came in. */
@@ -91,6 +92,9 @@ export interface AudioIngest {
   readonly delivered: (chunk: ReceivedChunk) => void
 }
 
+/** Raw messages held while a path's handler (its decoder) is being made; beyond this they are dropped as overflow. */
+const MAX_EARLY_MESSAGES = 1000
+
 /** Buffers one valid chunk that was received at `receivedAt` (a path's parser or decoder calls it, in order). */
 type Accept = (chunk: PcmChunk, receivedAt: number) => void
 
@@ -174,29 +178,48 @@ const ingest = <R>(
       closed = true
       Queue.failCauseUnsafe(queue, Cause.fail(new AudioSourceError({ path, cause })))
     }
-    const handler = yield* makeHandler({ accept, fail, counters, metrics })
+    // Subscribed before the handler is made (a decoder may take a while the first time): what comes
+    // meanwhile waits in `early` and is handled first, so the first packets of a stream are not lost.
+    let handler: PathHandler | undefined = undefined
+    let early: Array<{ readonly message: Uint8Array; readonly receivedAt: number }> | undefined = []
+    const ended = { early: false }
     let receiving = true
+    const end = () => {
+      const done = () => {
+        closed = true
+        Queue.endUnsafe(queue)
+      }
+      if (handler?.drain === undefined) done()
+      else handler.drain(done)
+    }
     const unsubscribe = source.subscribe({
       push: (message) => {
         if (!receiving) return
         counters.received++
-        handler.receive(message, monotonicNow())
+        if (handler !== undefined) return handler.receive(message, monotonicNow())
+        if (early !== undefined && early.length < MAX_EARLY_MESSAGES) early.push({ message, receivedAt: monotonicNow() })
+        else {
+          counters.overflow++
+          metrics.dropped(path, "overflow")
+        }
       },
       // What is in flight (decoding) is still delivered, then the stream ends (or fails).
       end: () => {
         receiving = false
-        const done = () => {
-          closed = true
-          Queue.endUnsafe(queue)
-        }
-        if (handler.drain === undefined) done()
-        else handler.drain(done)
+        if (handler === undefined) ended.early = true
+        else end()
       },
       fail: (cause) => {
         receiving = false
         fail(cause)
       }
     })
+    const made = yield* makeHandler({ accept, fail, counters, metrics })
+    handler = made
+    const waiting = early
+    early = undefined
+    for (const { message, receivedAt } of waiting) made.receive(message, receivedAt)
+    if (ended.early) end()
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
         receiving = false
@@ -293,15 +316,33 @@ export const dataChannelIngest = (
 
 export interface RtpIngestOptions extends AudioIngestOptions {
   readonly decoder?: OpusRtpDecoderOptions
+  /** Jitter buffer window, ms: how long packets after a hole wait for the missing one (default {@link DEFAULT_JITTER_BUFFER_MS}; 0: none). */
+  readonly jitterBufferMs?: number
 }
 
+/** Lost audio filled with Opus packet-loss concealment per gap on the RTP path (the rest of a longer gap stays a gap). */
+export const RTP_CONCEALMENT_MS = MAX_CONCEALMENT_MS
+
+/** A packet waiting in the jitter buffer, with its times. */
+interface WaitingPacket {
+  readonly message: Uint8Array
+  readonly arrivalMs: number
+  readonly receivedAt: number
+}
+
+/** Opus decode errors logged per stream: the first, then at most one line per this many ms (with a count). */
+const DECODE_ERROR_LOG_EVERY_MS = 10_000
+
 /**
- * Path 2, Opus RTP: each message is one RTP packet, depacketized and decoded (by `AudioDecoders`,
- * on a decode thread unless configured otherwise) to a 16 kHz chunk (see `OpusRtpDecoder` for
- * sequence and capture-time semantics). Malformed packets, wrong payload types and decode errors
- * are counted by reason; duplicates and late packets are dropped and counted; gaps are counted as
- * loss. When the source ends, packets still being decoded are delivered first. The decoder is
- * freed when the scope closes.
+ * Path 2, Opus RTP: each message is one RTP packet. Packets go through a jitter buffer (see
+ * `JitterBuffer`: in order at once; after a hole, they wait up to `jitterBufferMs` for the missing
+ * one; reordered ones are counted and put back in place, ones past the window are dropped as late,
+ * duplicates dropped), then are depacketized and decoded (by `AudioDecoders`, on a decode thread
+ * unless configured otherwise) to a 16 kHz chunk (see `OpusRtpDecoder` for sequence, capture-time
+ * and no-audio semantics). A hole given up is loss: counted, and its first packets filled with Opus
+ * packet-loss concealment (up to {@link RTP_CONCEALMENT_MS}). Malformed packets, wrong payload types
+ * and decode errors are counted by reason (decode errors also logged, rate-limited). When the source
+ * ends, held and in-flight packets are delivered first. The decoder is freed when the scope closes.
  */
 export const rtpIngest = (
   source: AudioSource,
@@ -310,22 +351,97 @@ export const rtpIngest = (
   ingest("rtp", source, options, ({ accept, fail, counters, metrics }) =>
     Effect.gen(function*() {
       const wallNow = options.wallNow ?? Date.now
-      const decoder = yield* (yield* AudioDecoders).openOpus(options.decoder ?? {}, {
+      const monotonicNow = options.monotonicNow ?? (() => performance.now())
+      const context = yield* Effect.context<never>()
+      const decodeErrors = { count: 0, loggedAt: -Infinity }
+      const logDecodeError = (detail: string) => {
+        decodeErrors.count++
+        const now = monotonicNow()
+        if (now - decodeErrors.loggedAt < DECODE_ERROR_LOG_EVERY_MS) return
+        const count = decodeErrors.count
+        decodeErrors.count = 0
+        decodeErrors.loggedAt = now
+        Effect.runForkWith(context)(Effect.logWarning("Opus packet not decoded", { detail, packets: count }))
+      }
+      const decoderOptions: OpusRtpDecoderOptions = { concealMs: RTP_CONCEALMENT_MS, ...options.decoder }
+      const decoder = yield* (yield* AudioDecoders).openOpus(decoderOptions, {
         outcome: (result, receivedAt) => {
           if (Result.isFailure(result)) {
             counters.rejected++
             metrics.reject("rtp", result.failure.reason)
+            if (result.failure.reason === "opus_decode_error") logDecodeError(result.failure.detail)
             return
           }
           const decoded = result.success
           metrics.bytes("rtp", decoded.payloadBytes)
-          if (recordVerdict("rtp", decoded.verdict, counters, metrics) && decoded.chunk !== undefined) accept(decoded.chunk, receivedAt)
+          if (!recordVerdict("rtp", decoded.verdict, counters, metrics)) return
+          if (decoded.concealed.length > 0) metrics.concealed("rtp", decoded.concealed.length)
+          for (const chunk of decoded.concealed) accept(chunk, receivedAt)
+          if (decoded.chunk !== undefined) accept(decoded.chunk, receivedAt)
         },
         failed: fail
       })
+
+      const windowMs = options.jitterBufferMs ?? DEFAULT_JITTER_BUFFER_MS
+      let jitter = new JitterBuffer<WaitingPacket>(windowMs)
+      let ssrc: number | undefined = undefined
+      let timer: ReturnType<typeof setTimeout> | undefined = undefined
+      const released: Array<WaitingPacket> = []
+      const decodeReleased = () => {
+        for (const p of released) decoder.decode(p.message, p.arrivalMs, p.receivedAt)
+        released.length = 0
+      }
+      const arm = () => {
+        if (timer !== undefined) clearTimeout(timer)
+        timer = undefined
+        const due = jitter.deadline()
+        if (due === undefined) return
+        timer = setTimeout(() => {
+          timer = undefined
+          jitter.poll(monotonicNow(), released)
+          decodeReleased()
+          arm()
+        }, Math.max(1, Math.ceil(due - monotonicNow())))
+        timer.unref()
+      }
+      yield* Effect.addFinalizer(() => Effect.sync(() => timer !== undefined && clearTimeout(timer)))
+
+      const receive: Receive = (message, receivedAt) => {
+        const parsed = parseRtp(message)
+        const expected = options.decoder?.payloadType
+        // Not for the buffer: the decoder rejects it and counts why.
+        if (Result.isFailure(parsed) || (expected !== undefined && parsed.success.payloadType !== expected)) {
+          return decoder.decode(message, wallNow(), receivedAt)
+        }
+        const packet = parsed.success
+        if (ssrc !== packet.ssrc) {
+          // A new stream: the old one's held packets go first (the decoder resets on the new SSRC).
+          jitter.flush(released)
+          decodeReleased()
+          jitter = new JitterBuffer<WaitingPacket>(windowMs)
+          ssrc = packet.ssrc
+        }
+        const verdict = jitter.push(packet.sequence, receivedAt, { message, arrivalMs: wallNow(), receivedAt }, released)
+        if (verdict === "Reordered") metrics.reordered("rtp")
+        if (verdict === "Late") {
+          counters.late++
+          metrics.dropped("rtp", "late")
+        }
+        if (verdict === "Duplicate") {
+          counters.duplicates++
+          metrics.dropped("rtp", "duplicate")
+        }
+        decodeReleased()
+        if (timer !== undefined || jitter.size > 0) arm()
+      }
       return {
-        receive: (message, receivedAt) => decoder.decode(message, wallNow(), receivedAt),
-        drain: decoder.end
+        receive,
+        drain: (done) => {
+          jitter.flush(released)
+          decodeReleased()
+          arm()
+          decoder.end(done)
+        }
       }
     }))
 
