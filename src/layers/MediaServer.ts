@@ -1,4 +1,4 @@
-import { Context, Effect, FiberSet, Layer, Option, Queue, Redacted, Semaphore, Stream } from "effect"
+import { Context, Duration, Effect, FiberSet, Layer, Option, Queue, Redacted, Schedule, Semaphore, Stream } from "effect"
 import type { Scope } from "effect"
 import type { types } from "mediasoup"
 import { Counter, Gauge } from "prom-client"
@@ -181,7 +181,8 @@ export class MediaServer extends Context.Service<MediaServer, {
     // catches all of them in one place, the sweeper's batch included.
     const watch = (id: string) =>
       Effect.scoped(Effect.gen(function*() {
-        const changes = yield* events.subscribe(id)
+        // Redis down: keep trying (the media stays up) rather than close a live session's media.
+        const changes = yield* events.subscribe(id).pipe(Effect.retry({ schedule: Schedule.spaced(Duration.millis(500)) }))
         const now = yield* sessionStore.findFresh(id)
         if (Option.isSome(now) && isTerminal(now.value.state)) return
         yield* Stream.runDrain(changes)

@@ -114,7 +114,10 @@ export const makeRedisBackend = (client: IORedis, subscriber: IORedis): Effect.E
       listPush: (key, value, { cap }) =>
         call("listPush", () => listPushScript(client, key, value, cap)).pipe(Effect.flatMap(integerReply("listPush"))),
       listRange: (key, start, stop) => call("listRange", () => client.lrange(key, start, stop)),
-      publish: (channel, message) => call("publish", () => client.publish(channel, message)),
+      // Redis unreachable: this instance's own subscribers still get the message (then the error is
+      // raised): a session stopped here during an outage still closes its media here.
+      publish: (channel, message) =>
+        call("publish", () => client.publish(channel, message)).pipe(Effect.tapError(() => Effect.sync(() => onMessage(channel, message)))),
       subscribe: (channel) =>
         Effect.gen(function*() {
           const queue = yield* Queue.unbounded<string, Cause.Done>()

@@ -8,6 +8,7 @@ import { SessionServices } from "../sessions/http.ts"
 import { AudioIngest } from "./ingest.ts"
 import { MediaServices } from "../signaling/http.ts"
 import { capturedServices } from "../captured.ts"
+import { OUTAGE_RETRY_AFTER_SECONDS } from "../../schemas/unavailable.ts"
 
 export const EVENTS_PATH = "/api/webrtc/:sessionId/events"
 
@@ -32,17 +33,23 @@ const sessionEvents = Effect.gen(function*() {
   const request = yield* HttpServerRequest.HttpServerRequest
   const { sessionId } = yield* HttpRouter.params
   const principal = yield* Effect.result(verifyAccessToken(tokenOf(request)))
-  if (principal._tag === "Failure") return refuse(401, "Unauthorized", { "www-authenticate": 'Bearer error="invalid_token"' })
+  if (principal._tag === "Failure") {
+    return principal.failure._tag === "ServiceUnavailable"
+      ? refuse(503, "Service Unavailable", { "retry-after": String(principal.failure.retryAfterSeconds) })
+      : refuse(401, "Unauthorized", { "www-authenticate": 'Bearer error="invalid_token"' })
+  }
   const session = yield* Effect.result(getSession(principal.success, sessionId ?? ""))
   if (session._tag === "Failure") {
     const tag = session.failure._tag
     return tag === "SessionForbidden" ? refuse(403, "Forbidden") : tag === "SessionNotFound" ? refuse(404, "Not Found") : yield* Effect.die(session.failure)
   }
-  const states = yield* (yield* SessionEvents).subscribe(session.success.id)
+  // Redis down: no change could reach this stream, so refuse it (the client retries) rather than go silent.
+  const states = yield* Effect.result((yield* SessionEvents).subscribe(session.success.id))
+  if (states._tag === "Failure") return refuse(503, "Service Unavailable", { "retry-after": String(OUTAGE_RETRY_AFTER_SECONDS) })
   const transcripts = yield* (yield* AudioIngest).transcripts(session.success.id)
   const body = Stream.merge(
     Stream.make(event("state", { state: session.success.state })).pipe(
-      Stream.concat(states.pipe(Stream.map((s) => event("state", { state: s.state }))))
+      Stream.concat(states.success.pipe(Stream.map((s) => event("state", { state: s.state }))))
     ),
     transcripts.pipe(Stream.map((t) => event("transcript", t))),
     { haltStrategy: "left" }
