@@ -80,7 +80,8 @@ describe("the service process", () => {
   it("shuts down gracefully on SIGTERM: in-flight request completes, new requests refused, exit 0", async () => {
     const redis = await privateRedis()
     try {
-      const service = await start({ DATA_DIR: dataDir(), REDIS_URL: redis.url, SHUTDOWN_TIMEOUT_MS: "10000" })
+      // A long command timeout, so the paused PING below really stays in flight (the default fails it after 300 ms).
+      const service = await start({ DATA_DIR: dataDir(), REDIS_URL: redis.url, SHUTDOWN_TIMEOUT_MS: "10000", REDIS_COMMAND_TIMEOUT_MS: "5000" })
       await waitForOk(`${service.httpUrl}/ready`, 30_000)
       // A paused Redis holds the readiness PING, so this /ready stays in flight across SIGTERM.
       await redis.client.call("CLIENT", "PAUSE", "2000", "ALL")
