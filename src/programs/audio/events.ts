@@ -1,7 +1,8 @@
-import { Effect, Layer, Stream } from "effect"
+import { Duration, Effect, Layer, Stream } from "effect"
 import { HttpEffect, HttpRouter, HttpServerRequest, HttpServerResponse, ProblemDetails } from "effect/http"
 import { AuthServices } from "../auth/http.ts"
 import { verifyAccessToken } from "../auth/authenticate.ts"
+import { Health } from "../../layers/Health.ts"
 import { SessionEvents } from "../../layers/sessions/events.ts"
 import { getSession } from "../sessions/get.ts"
 import { SessionServices } from "../sessions/http.ts"
@@ -11,6 +12,9 @@ import { capturedServices } from "../captured.ts"
 import { OUTAGE_RETRY_AFTER_SECONDS } from "../../schemas/unavailable.ts"
 
 export const EVENTS_PATH = "/api/webrtc/:sessionId/events"
+
+/** How long an SSE stream outlives the start of shutdown (its session normally ends sooner). */
+const SSE_SHUTDOWN_GRACE = Duration.seconds(2)
 
 const encoder = new TextEncoder()
 const event = (name: string, data: unknown) => encoder.encode(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`)
@@ -47,12 +51,18 @@ const sessionEvents = Effect.gen(function*() {
   const states = yield* Effect.result((yield* SessionEvents).subscribe(session.success.id))
   if (states._tag === "Failure") return refuse(503, "Service Unavailable", { "retry-after": String(OUTAGE_RETRY_AFTER_SECONDS) })
   const transcripts = yield* (yield* AudioIngest).transcripts(session.success.id)
-  const body = Stream.merge(
+  const health = yield* Health
+  // At shutdown: `event: going_away`, then the session's end (`state`), or the stream is cut after a grace.
+  const goingAway = Stream.fromEffect(health.goingAway).pipe(Stream.map(() => event("going_away", { reason: "shutdown" })))
+  const content = Stream.merge(
     Stream.make(event("state", { state: session.success.state })).pipe(
       Stream.concat(states.success.pipe(Stream.map((s) => event("state", { state: s.state }))))
     ),
     transcripts.pipe(Stream.map((t) => event("transcript", t))),
     { haltStrategy: "left" }
+  )
+  const body = Stream.merge(content, goingAway, { haltStrategy: "left" }).pipe(
+    Stream.interruptWhen(Effect.andThen(health.goingAway, Effect.sleep(SSE_SHUTDOWN_GRACE)))
   )
   // The subscriptions (request scope) live as long as the response stream, not the handler.
   return HttpEffect.scopeTransferToStream(HttpServerResponse.stream(body, {
