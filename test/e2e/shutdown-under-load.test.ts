@@ -6,9 +6,10 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
+import { type Api, openPcmChannel } from "../../bench/datachannel-client.ts"
 import { freshDatabase } from "../support/postgres.ts"
 import { type ServiceProcess, startService, waitForOk } from "../support/process.ts"
-import { authEnv, signedInClient } from "../support/service-client.ts"
+import { asRecord, authEnv, call, signedInClient } from "../support/service-client.ts"
 
 const cleanup: Array<() => Promise<void> | void> = []
 afterEach(async () => {
@@ -108,6 +109,23 @@ describe("SIGTERM under load", () => {
     expect(sse.status).toBe(200)
     const sseText = sse.text().catch(() => "")
 
+    // One WebRTC peer (werift) streaming PCM, with the session's events data channel open.
+    const api: Api = async (method, path, body, status) => {
+      const reply = await call(`${url}${path}`, { method, headers: clients[0]!.headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
+      if (reply.status !== status) throw new Error(`${method} ${path} answered ${reply.status}`)
+      return reply.json
+    }
+    const peerSession = await clients[0]!.post("/api/session")
+    const peerSessionId = String(peerSession.json["id"])
+    created.push({ id: peerSessionId, sentAt: Date.now() })
+    const pcm = await openPcmChannel(api, peerSessionId)
+    cleanup.push(() => pcm.close())
+    const eventsChannel = asRecord(await api("POST", `/api/webrtc/${peerSessionId}/transports/${pcm.transportId}/events-channel`, undefined, 201))
+    const streamId = Number(asRecord(eventsChannel["sctpStreamParameters"])["streamId"])
+    const channelMessages: Array<string> = []
+    pcm.peer.createDataChannel("auralink-events", { negotiated: true, id: streamId, protocol: "json" })
+      .onMessage.subscribe((message) => void channelMessages.push(String(message)))
+
     const load = [...clients.slice(0, 20).map(mediaClient), keepAliveLoop()]
     await new Promise((r) => setTimeout(r, 2_500))
     const before = created.length
@@ -139,6 +157,7 @@ describe("SIGTERM under load", () => {
       keepAliveRequestsAfterSigterm: keepAliveAfter,
       lateCreated: lateCreated.length,
       endedByShutdown: rows.filter((r) => r.error === "shutdown").length,
+      channelMessages,
       exitMs
     }
     console.log(`shutdown under load: ${JSON.stringify(figures)}`)
@@ -153,6 +172,7 @@ describe("SIGTERM under load", () => {
     expect(rows.every((r) => r.reason !== null && r.reason.length > 0)).toBe(true)
     expect(rows.filter((r) => r.error === "shutdown").length).toBeGreaterThan(0)
     expect(await sseText).toContain("event: going_away")
+    expect(channelMessages).toContain(JSON.stringify({ type: "going_away", reason: "shutdown" }))
     expect(service.output()).toContain("shutdown: sessions ended")
   }, 90_000)
 })
