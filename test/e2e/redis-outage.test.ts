@@ -45,88 +45,96 @@ const setUp = async (): Promise<{ service: ServiceProcess; redis: PrivateRedis }
   return { service, redis }
 }
 
-describe("Redis outage under load", () => {
-  it("8 clients while a private Redis is killed and restarted: no 500, fast 503s, recovery within 5 s", async () => {
-    const { service, redis } = await setUp()
-    const url = service.httpUrl
-    const registered = await fetch(`${url}/api/auth/devices`, {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-provisioning-key": PROVISIONING_KEY },
-      body: JSON.stringify({ userId: `redis-outage-${crypto.randomUUID()}` })
-    })
-    expect(registered.status).toBe(201)
-    const device = await json(registered)
-    const credentials = JSON.stringify({ deviceId: device["deviceId"], deviceSecret: device["deviceSecret"] })
-    const login = await fetch(`${url}/api/auth/token`, { method: "POST", headers: { "content-type": "application/json" }, body: credentials })
-    const token = String((await json(login))["accessToken"])
-    const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" }
-    const created = await fetch(`${url}/api/session`, { method: "POST", headers: auth, body: "null" })
-    expect(created.status).toBe(201)
-    const sessionId = String((await json(created))["id"])
+/** 8 clients through an outage of Redis: killed and started again, or paused (SIGSTOP) and resumed. */
+const outageUnderLoad = async (fault: "kill" | "pause") => {
+  const { service, redis } = await setUp()
+  const url = service.httpUrl
+  const registered = await fetch(`${url}/api/auth/devices`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-provisioning-key": PROVISIONING_KEY },
+    body: JSON.stringify({ userId: `redis-outage-${crypto.randomUUID()}` })
+  })
+  expect(registered.status).toBe(201)
+  const device = await json(registered)
+  const credentials = JSON.stringify({ deviceId: device["deviceId"], deviceSecret: device["deviceSecret"] })
+  const login = await fetch(`${url}/api/auth/token`, { method: "POST", headers: { "content-type": "application/json" }, body: credentials })
+  const token = String((await json(login))["accessToken"])
+  const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" }
+  const created = await fetch(`${url}/api/session`, { method: "POST", headers: auth, body: "null" })
+  expect(created.status).toBe(201)
+  const sessionId = String((await json(created))["id"])
 
-    const samples: Array<Sample> = []
-    let running = true
-    const timed = async (authenticated: boolean, run: () => Promise<Response>) => {
-      const at = Date.now()
-      const began = performance.now()
-      const response = await run()
-      await response.arrayBuffer()
-      samples.push({ at, ms: performance.now() - began, status: response.status, authenticated, retryAfter: response.headers.get("retry-after") })
-    }
-    const client = async (index: number) => {
-      for (let n = 0; running; n++) {
-        if (index === 0 && n % 4 === 0) {
-          // Token issuance reads no Redis state but the rate limit (fails open): it keeps working.
-          await timed(false, () => fetch(`${url}/api/auth/token`, { method: "POST", headers: { "content-type": "application/json" }, body: credentials }))
-        } else if (n % 10 === 5) {
-          await timed(true, () => fetch(`${url}/api/session`, { method: "POST", headers: auth, body: "null" }))
-        } else {
-          await timed(true, () => fetch(n % 2 === 0 ? `${url}/api/session/${sessionId}` : `${url}/api/sessions?limit=5`, { headers: auth }))
-        }
+  const samples: Array<Sample> = []
+  let running = true
+  const timed = async (authenticated: boolean, run: () => Promise<Response>) => {
+    const at = Date.now()
+    const began = performance.now()
+    const response = await run()
+    await response.arrayBuffer()
+    samples.push({ at, ms: performance.now() - began, status: response.status, authenticated, retryAfter: response.headers.get("retry-after") })
+  }
+  const client = async (index: number) => {
+    for (let n = 0; running; n++) {
+      if (index === 0 && n % 4 === 0) {
+        // Token issuance reads no Redis state but the rate limit (fails open): it keeps working.
+        await timed(false, () => fetch(`${url}/api/auth/token`, { method: "POST", headers: { "content-type": "application/json" }, body: credentials }))
+      } else if (n % 10 === 5) {
+        await timed(true, () => fetch(`${url}/api/session`, { method: "POST", headers: auth, body: "null" }))
+      } else {
+        await timed(true, () => fetch(n % 2 === 0 ? `${url}/api/session/${sessionId}` : `${url}/api/sessions?limit=5`, { headers: auth }))
       }
     }
-    const clients = Array.from({ length: 8 }, (_, i) => client(i))
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+  }
+  const clients = Array.from({ length: 8 }, (_, i) => client(i))
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-    await sleep(1_000)
-    const killedAt = Date.now()
-    await redis.kill()
-    await sleep(3_000)
-    const ready = await fetch(`${url}/ready`)
-    const readyBody = await ready.text()
-    await sleep(500)
-    const outageEnd = Date.now()
-    await redis.start()
-    const restartedAt = Date.now()
-    await sleep(6_000)
-    running = false
-    await Promise.all(clients)
+  await sleep(1_000)
+  const killedAt = Date.now()
+  if (fault === "kill") await redis.kill()
+  else redis.pause()
+  await sleep(3_000)
+  const ready = await fetch(`${url}/ready`)
+  const readyBody = await ready.text()
+  await sleep(500)
+  const outageEnd = Date.now()
+  if (fault === "kill") await redis.start()
+  else redis.resume()
+  const restartedAt = Date.now()
+  await sleep(6_000)
+  running = false
+  await Promise.all(clients)
 
-    const outage = samples.filter((s) => s.at > killedAt && s.at <= outageEnd)
-    const outageAuthed = outage.filter((s) => s.authenticated)
-    const afterRestart = samples.filter((s) => s.authenticated && s.at > restartedAt)
-    const lastFailure = Math.max(restartedAt, ...afterRestart.filter((s) => s.status !== 200 && s.status !== 201).map((s) => s.at))
-    const figures = {
-      requests: samples.length,
-      outageRequests: outage.length,
-      outageStatuses: [...new Set(outage.map((s) => s.status))].sort(),
-      outageAuthedP99Ms: Math.round(percentile(outageAuthed.map((s) => s.ms), 99)),
-      outageAuthedMaxMs: Math.round(Math.max(...outageAuthed.map((s) => s.ms))),
-      recoveryMs: lastFailure - restartedAt
-    }
-    console.log(`redis outage: ${JSON.stringify(figures)}`)
+  const outage = samples.filter((s) => s.at > killedAt && s.at <= outageEnd)
+  const outageAuthed = outage.filter((s) => s.authenticated)
+  const afterRestart = samples.filter((s) => s.authenticated && s.at > restartedAt)
+  const lastFailure = Math.max(restartedAt, ...afterRestart.filter((s) => s.status !== 200 && s.status !== 201).map((s) => s.at))
+  const figures = {
+    requests: samples.length,
+    outageRequests: outage.length,
+    outageStatuses: [...new Set(outage.map((s) => s.status))].sort(),
+    outageAuthedP99Ms: Math.round(percentile(outageAuthed.map((s) => s.ms), 99)),
+    outageAuthedMaxMs: Math.round(Math.max(...outageAuthed.map((s) => s.ms))),
+    recoveryMs: lastFailure - restartedAt
+  }
+  console.log(`redis outage (${fault}): ${JSON.stringify(figures)}`)
 
-    expect(samples.filter((s) => s.status >= 500 && s.status !== 503)).toEqual([])
-    expect(ready.status).toBe(503)
-    expect(readyBody).toContain("redis")
-    expect(outageAuthed.length).toBeGreaterThan(50)
-    // The deny-list fails closed: 503 with Retry-After, answered at once.
-    expect(outageAuthed.every((s) => s.status === 503 && s.retryAfter !== null)).toBe(true)
-    expect(figures.outageAuthedP99Ms).toBeLessThan(500)
-    // The rate limit fails open: token issuance goes on.
-    expect(outage.filter((s) => !s.authenticated).every((s) => s.status === 200)).toBe(true)
-    expect(figures.recoveryMs).toBeLessThanOrEqual(5_000)
-    expect(afterRestart.filter((s) => s.at > restartedAt + 5_000).length).toBeGreaterThan(0)
-    expect(afterRestart.filter((s) => s.at > restartedAt + 5_000).every((s) => s.status === 200 || s.status === 201)).toBe(true)
-  }, 60_000)
+  expect(samples.filter((s) => s.status >= 500 && s.status !== 503)).toEqual([])
+  expect(ready.status).toBe(503)
+  expect(readyBody).toContain("redis")
+  expect(outageAuthed.length).toBeGreaterThan(50)
+  // The deny-list fails closed: 503 with Retry-After, answered at once.
+  expect(outageAuthed.every((s) => s.status === 503 && s.retryAfter !== null)).toBe(true)
+  expect(figures.outageAuthedP99Ms).toBeLessThan(500)
+  // The rate limit fails open: token issuance goes on.
+  expect(outage.filter((s) => !s.authenticated).every((s) => s.status === 200)).toBe(true)
+  expect(figures.recoveryMs).toBeLessThanOrEqual(5_000)
+  expect(afterRestart.filter((s) => s.at > restartedAt + 5_000).length).toBeGreaterThan(0)
+  expect(afterRestart.filter((s) => s.at > restartedAt + 5_000).every((s) => s.status === 200 || s.status === 201)).toBe(true)
+}
+
+describe("Redis outage under load", () => {
+  it("8 clients while a private Redis is killed and restarted: no 500, fast 503s, recovery within 5 s", () => outageUnderLoad("kill"), 60_000)
+
+  // A hung Redis: each command waits REDIS_COMMAND_TIMEOUT_MS until the breaker opens, then fails at once.
+  it("8 clients while a private Redis hangs (SIGSTOP) and resumes: no 500, fast 503s, recovery within 5 s", () => outageUnderLoad("pause"), 60_000)
 })

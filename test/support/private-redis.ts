@@ -10,6 +10,9 @@ export interface PrivateRedis {
   readonly kill: () => Promise<void>
   /** A fresh (empty) server on the same port; resolves once it answers PING. */
   readonly start: () => Promise<void>
+  /** SIGSTOP / SIGCONT: connections stay open and nothing answers (a hung server). */
+  readonly pause: () => void
+  readonly resume: () => void
   readonly stop: () => Promise<void>
 }
 
@@ -34,9 +37,12 @@ export const privateRedis = async (): Promise<PrivateRedis> => {
     const current = server
     server = undefined
     if (current === undefined) return
+    current.kill("SIGCONT")
     current.kill("SIGKILL")
     await exited(current)
   }
   await start()
-  return { url: `redis://127.0.0.1:${port}`, port, kill, start, stop: kill }
+  const pause = () => void server?.kill("SIGSTOP")
+  const resume = () => void server?.kill("SIGCONT")
+  return { url: `redis://127.0.0.1:${port}`, port, kill, start, pause, resume, stop: kill }
 }
