@@ -66,11 +66,13 @@ const outageUnderLoad = async (fault: "kill" | "pause") => {
 
   const samples: Array<Sample> = []
   let running = true
+  let unavailableBody: Record<string, unknown> | undefined
   const timed = async (authenticated: boolean, run: () => Promise<Response>) => {
     const at = Date.now()
     const began = performance.now()
     const response = await run()
-    await response.arrayBuffer()
+    const text = await response.text()
+    if (response.status === 503 && unavailableBody === undefined) unavailableBody = JSON.parse(text)
     samples.push({ at, ms: performance.now() - began, status: response.status, authenticated, retryAfter: response.headers.get("retry-after") })
   }
   const client = async (index: number) => {
@@ -125,6 +127,13 @@ const outageUnderLoad = async (fault: "kill" | "pause") => {
   // The deny-list fails closed: 503 with Retry-After, answered at once.
   expect(outageAuthed.every((s) => s.status === 503 && s.retryAfter !== null)).toBe(true)
   expect(figures.outageAuthedP99Ms).toBeLessThan(500)
+  expect(unavailableBody).toEqual({
+    type: "about:blank",
+    title: "Service Unavailable",
+    status: 503,
+    detail: "The token deny-list is unavailable; retry shortly",
+    retryAfterSeconds: 2
+  })
   // The rate limit fails open: token issuance goes on.
   expect(outage.filter((s) => !s.authenticated).every((s) => s.status === 200)).toBe(true)
   expect(figures.recoveryMs).toBeLessThanOrEqual(5_000)
