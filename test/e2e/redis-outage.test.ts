@@ -1,8 +1,11 @@
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as grpc from "@grpc/grpc-js"
 import { afterEach, describe, expect, it } from "vitest"
 import { percentile } from "../../bench/support.ts"
+import { loadProto } from "../../src/layers/grpc/proto.ts"
+import { SESSION_SERVICE } from "../../src/programs/sessions/grpc.ts"
 import { JWT_SECRET, PROVISIONING_KEY } from "../support/auth.ts"
 import { type PrivateRedis, privateRedis } from "../support/private-redis.ts"
 import { type ServiceProcess, startService, waitForOk } from "../support/process.ts"
@@ -24,6 +27,22 @@ interface Sample {
 const json = async (response: Response): Promise<Record<string, unknown>> => {
   const body: unknown = await response.json()
   return typeof body === "object" && body !== null ? Object.fromEntries(Object.entries(body)) : {}
+}
+
+/** GetSession over the process's gRPC listener: "OK" or the status code. */
+const grpcGetSession = (service: ServiceProcess, token: string, sessionId: string): Promise<grpc.status | "OK"> => {
+  const port = Number(/gRPC listening on \S+:(\d+)/.exec(service.output())?.[1])
+  const definition = loadProto("session.proto")[SESSION_SERVICE]
+  const method = definition !== undefined && !("format" in definition) ? definition["GetSession"] : undefined
+  if (method === undefined) throw new Error("no GetSession in session.proto")
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure())
+  const metadata = new grpc.Metadata()
+  metadata.set("authorization", `Bearer ${token}`)
+  return new Promise((resolve) =>
+    client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, { sessionId }, metadata, { deadline: Date.now() + 5_000 }, (error) => {
+      client.close()
+      resolve(error === null ? "OK" : error.code)
+    }))
 }
 
 const setUp = async (): Promise<{ service: ServiceProcess; redis: PrivateRedis }> => {
@@ -63,6 +82,7 @@ const outageUnderLoad = async (fault: "kill" | "pause") => {
   const created = await fetch(`${url}/api/session`, { method: "POST", headers: auth, body: "null" })
   expect(created.status).toBe(201)
   const sessionId = String((await json(created))["id"])
+  expect(await grpcGetSession(service, token, sessionId)).toBe("OK")
 
   const samples: Array<Sample> = []
   let running = true
@@ -97,6 +117,7 @@ const outageUnderLoad = async (fault: "kill" | "pause") => {
   await sleep(3_000)
   const ready = await fetch(`${url}/ready`)
   const readyBody = await ready.text()
+  const grpcDuringOutage = await grpcGetSession(service, token, sessionId)
   await sleep(500)
   const outageEnd = Date.now()
   if (fault === "kill") await redis.start()
@@ -122,6 +143,7 @@ const outageUnderLoad = async (fault: "kill" | "pause") => {
 
   expect(samples.filter((s) => s.status >= 500 && s.status !== 503)).toEqual([])
   expect(ready.status).toBe(503)
+  expect(grpcDuringOutage).toBe(grpc.status.UNAVAILABLE)
   expect(readyBody).toContain("redis")
   expect(outageAuthed.length).toBeGreaterThan(50)
   // The deny-list fails closed: 503 with Retry-After, answered at once.
