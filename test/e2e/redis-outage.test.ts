@@ -46,6 +46,7 @@ const grpcGetSession = (service: ServiceProcess, token: string, sessionId: strin
 }
 
 const setUp = async (): Promise<{ service: ServiceProcess; redis: PrivateRedis }> => {
+  const rtcMin = 45_000 + Math.floor(Math.random() * 500) * 20
   const redis = await privateRedis()
   cleanup.push(() => redis.stop())
   const service = await startService({
@@ -57,7 +58,10 @@ const setUp = async (): Promise<{ service: ServiceProcess; redis: PrivateRedis }
     RATE_LIMIT_AUTH_PER_MINUTE: "1000000",
     RATE_LIMIT_SESSION_PER_MINUTE: "1000000",
     RATE_LIMIT_DEFAULT_PER_MINUTE: "1000000",
-    MEDIASOUP_WORKERS: "1"
+    MEDIASOUP_WORKERS: "1",
+    MEDIASOUP_LISTEN_IP: "127.0.0.1",
+    RTC_MIN_PORT: String(rtcMin),
+    RTC_MAX_PORT: String(rtcMin + 19)
   })
   cleanup.push(() => void service.child.kill("SIGKILL"))
   await waitForOk(`${service.httpUrl}/ready`, 30_000)
@@ -83,6 +87,15 @@ const outageUnderLoad = async (fault: "kill" | "pause") => {
   expect(created.status).toBe(201)
   const sessionId = String((await json(created))["id"])
   expect(await grpcGetSession(service, token, sessionId)).toBe("OK")
+  // An active session (a plain transport and an Opus producer) followed over SSE across the outage.
+  const watched = String((await json(await fetch(`${url}/api/session`, { method: "POST", headers: auth, body: "null" })))["id"])
+  const plain = await json(await fetch(`${url}/api/webrtc/${watched}/plain-transports`, { method: "POST", headers: auth, body: JSON.stringify({ comedia: true }) }))
+  const opus = { kind: "audio", rtpParameters: { codecs: [{ mimeType: "audio/opus", payloadType: 100, clockRate: 48000, channels: 2 }], encodings: [{ ssrc: 1111 }] } }
+  const produced = await fetch(`${url}/api/webrtc/${watched}/plain-transports/${String(plain["id"])}/produce`, { method: "POST", headers: auth, body: JSON.stringify(opus) })
+  expect(produced.status).toBe(201)
+  const sse = await fetch(`${url}/api/webrtc/${watched}/events`, { headers: auth })
+  expect(sse.status).toBe(200)
+  const sseText = sse.text()
 
   const samples: Array<Sample> = []
   let running = true
@@ -111,9 +124,13 @@ const outageUnderLoad = async (fault: "kill" | "pause") => {
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
   await sleep(1_000)
-  const killedAt = Date.now()
   if (fault === "kill") await redis.kill()
-  else redis.pause()
+  else {
+    redis.pause()
+    // A signal takes effect a moment later: replies already on their way still arrive.
+    await sleep(100)
+  }
+  const killedAt = Date.now()
   await sleep(3_000)
   const ready = await fetch(`${url}/ready`)
   const readyBody = await ready.text()
@@ -124,6 +141,11 @@ const outageUnderLoad = async (fault: "kill" | "pause") => {
   else redis.resume()
   const restartedAt = Date.now()
   await sleep(6_000)
+  // The subscription came back with Redis: stopping the session now reaches the SSE stream, which ends.
+  const stopped = await fetch(`${url}/api/session/${watched}/stop`, { method: "POST", headers: auth })
+  expect(stopped.status).toBe(200)
+  const sseBody = await Promise.race([sseText, sleep(5_000).then(() => "(SSE stream did not end)")])
+  expect(sseBody).toContain(`data: {"state":"completed"}`)
   running = false
   await Promise.all(clients)
 
