@@ -48,6 +48,9 @@ const remoteAnswer = (t: typeof Transport.Type): string => {
 
 export interface PcmChannel {
   readonly channel: RTCDataChannel
+  /** The send transport, and the peer (e.g. for the session's events channel on the same association). */
+  readonly transportId: string
+  readonly peer: RTCPeerConnection
   readonly close: () => Promise<void>
 }
 
@@ -78,5 +81,5 @@ export const openPcmChannel = async (api: Api, sessionId: string): Promise<PcmCh
       })
     })
   }
-  return { channel, close: () => pc.close() }
+  return { channel, transportId: transport.id, peer: pc, close: () => pc.close() }
 }

@@ -11,6 +11,7 @@ import { StateStore } from "./layers/StateStore.ts"
 import { TracingLive } from "./layers/Tracing.ts"
 import { logFirstRunNotes } from "./programs/first-run.ts"
 import { SharedServices } from "./programs/services.ts"
+import { SessionDrain } from "./programs/sessions/drain.ts"
 import { SessionGrpcLive } from "./programs/sessions/grpc.ts"
 import { armShutdownDeadline, awaitShutdownSignal } from "./programs/shutdown.ts"
 
@@ -21,13 +22,19 @@ import { armShutdownDeadline, awaitShutdownSignal } from "./programs/shutdown.ts
  * listeners, so REST and gRPC share one session store, cache and set of metrics.
  */
 export const AppLayer = Layer.mergeAll(HttpServerLive, SessionGrpcLive.pipe(Layer.provideMerge(GrpcServer.layer))).pipe(
+  // Released after the listeners, before the services: ends what requests in flight started.
+  Layer.provideMerge(SessionDrain.layer),
   Layer.provideMerge(SharedServices),
   Layer.provideMerge(Layer.mergeAll(Database.layer, StateStore.layer, AudioSink.layer)),
   Layer.provideMerge(Layer.mergeAll(Health.layer, Metrics.layer)),
   Layer.provide(TracingLive)
 )
 
-/** Runs until SIGTERM/SIGINT, then: readiness 503, listeners drain, layers release, exit 0. */
+/**
+ * Runs until SIGTERM/SIGINT, then: readiness 503, new sessions, transports and producers refused
+ * (503, `Connection: close` on every response), open sessions told and ended (reason `shutdown`),
+ * listeners drain, layers release, exit 0.
+ */
 export const main = Effect.gen(function*() {
   const config = yield* AppConfig
   const services = yield* Layer.build(AppLayer)
@@ -44,6 +51,7 @@ export const main = Effect.gen(function*() {
   yield* armShutdownDeadline(config.service.shutdownTimeoutMs)
   yield* Effect.logInfo(`shutdown: ${signal} received`)
   yield* health.beginShutdown
+  yield* Context.get(services, SessionDrain).begin
   // gRPC stops accepting now, alongside HTTP (closed first as the scope unwinds); its release awaits this drain.
   yield* Effect.forkDetach(grpc.drain)
 }).pipe(Effect.scoped, Effect.provide(LoggerLive), Effect.provide(AppConfig.layer))

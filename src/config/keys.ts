@@ -48,6 +48,7 @@ export const keys = [
   { env: "REDIS_PORT", hocon: "auralink.redis.port" },
   { env: "REDIS_RECONNECT_BASE_MS", hocon: "auralink.redis.reconnect_base_ms" },
   { env: "REDIS_RECONNECT_MAX_MS", hocon: "auralink.redis.reconnect_max_ms" },
+  { env: "REDIS_COMMAND_TIMEOUT_MS", hocon: "auralink.redis.command_timeout_ms" },
   // auth
   { env: "JWT_SECRET", hocon: "auralink.auth.jwt_secret", secret: true },
   { env: "JWT_ALGORITHM", hocon: "auralink.auth.jwt_algorithm" },
@@ -86,6 +87,8 @@ export const keys = [
   { env: "MEDIASOUP_WORKERS", hocon: "auralink.mediasoup.workers" },
   { env: "MEDIASOUP_LOG_LEVEL", hocon: "auralink.mediasoup.log_level" },
   { env: "MEDIASOUP_LOG_TAGS", hocon: "auralink.mediasoup.log_tags" },
+  { env: "MEDIASOUP_WORKER_PROBE_INTERVAL_MS", hocon: "auralink.mediasoup.worker_probe_interval_ms" },
+  { env: "MEDIASOUP_WORKER_TIMEOUT_MS", hocon: "auralink.mediasoup.worker_timeout_ms" },
   { env: "STUN_URLS", hocon: "auralink.mediasoup.stun_urls" },
   { env: "TURN_URLS", hocon: "auralink.mediasoup.turn_urls" },
   { env: "TURN_USERNAME", hocon: "auralink.mediasoup.turn_username" },

@@ -39,6 +39,8 @@ export interface Settings {
     readonly url: Option.Option<Redacted.Redacted<string>>
     readonly reconnectBaseMs: number
     readonly reconnectMaxMs: number
+    /** A command without a reply within this fails (and with the connection down, at once). */
+    readonly commandTimeoutMs: number
   }
   readonly auth: {
     readonly jwtSecret: Redacted.Redacted<string>
@@ -99,6 +101,10 @@ export interface Settings {
     readonly workers: number
     readonly logLevel: "debug" | "warn" | "error" | "none"
     readonly logTags: ReadonlyArray<string>
+    /** Each worker is asked for its resource usage this often; no answer within workerTimeoutMs marks it stalled. */
+    readonly workerProbeIntervalMs: number
+    /** Also the longest a request waits on a worker before it answers 503. */
+    readonly workerTimeoutMs: number
     /** Handed to clients as iceServers. */
     readonly stunUrls: ReadonlyArray<string>
     readonly turnUrls: ReadonlyArray<string>
@@ -400,7 +406,8 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
       redis: {
         url: redisUrl,
         reconnectBaseMs,
-        reconnectMaxMs: yield* int("REDIS_RECONNECT_MAX_MS", 5000, "milliseconds >= REDIS_RECONNECT_BASE_MS", (n) => n >= reconnectBaseMs)
+        reconnectMaxMs: yield* int("REDIS_RECONNECT_MAX_MS", 1000, "milliseconds >= REDIS_RECONNECT_BASE_MS", (n) => n >= reconnectBaseMs),
+        commandTimeoutMs: yield* int("REDIS_COMMAND_TIMEOUT_MS", 300, "milliseconds > 0", positive)
       },
       auth: {
         jwtSecret: Option.getOrElse(jwt, () => Redacted.make(randomBytes(32).toString("base64url"))),
@@ -451,6 +458,8 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
           "one of debug, warn, error, none"
         ),
         logTags: list(yield* optionalString("MEDIASOUP_LOG_TAGS")),
+        workerProbeIntervalMs: yield* int("MEDIASOUP_WORKER_PROBE_INTERVAL_MS", 1000, "milliseconds > 0", positive),
+        workerTimeoutMs: yield* int("MEDIASOUP_WORKER_TIMEOUT_MS", 2000, "milliseconds > 0", positive),
         stunUrls: list(yield* optionalString("STUN_URLS")),
         turnUrls: list(yield* optionalString("TURN_URLS")),
         turnUsername: yield* optionalString("TURN_USERNAME"),

@@ -1,4 +1,4 @@
-import { Context, Duration, Effect, Layer, Ref } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, Ref } from "effect"
 
 /** One dependency's readiness probe; `critical` ones turn `/ready` to 503 when down. */
 export interface ReadinessCheck {
@@ -51,6 +51,8 @@ export class Health extends Context.Service<Health, {
   /** Flips readiness to not-ready for good: the first step of shutdown. */
   readonly beginShutdown: Effect.Effect<void>
   readonly shuttingDown: Effect.Effect<boolean>
+  /** Completes when shutdown begins (e.g. to tell a client on an open stream to go elsewhere). */
+  readonly goingAway: Effect.Effect<void>
 }>()("auralink/Health") {
   static readonly layer = Layer.effect(
     Health,
@@ -58,6 +60,7 @@ export class Health extends Context.Service<Health, {
       const checks = yield* Ref.make<ReadonlyArray<ReadinessCheck>>([])
       const sectionsRef = yield* Ref.make<ReadonlyArray<readonly [string, Effect.Effect<unknown>]>>([])
       const stopping = yield* Ref.make(false)
+      const stopped = yield* Deferred.make<void>()
       return {
         register: (check) => Ref.update(checks, (all) => [...all.filter((c) => c.name !== check.name), check]),
         section: (name, stats) => Ref.update(sectionsRef, (all) => [...all.filter(([n]) => n !== name), [name, stats] as const]),
@@ -72,8 +75,9 @@ export class Health extends Context.Service<Health, {
             Effect.map(stats, (value) => [name, value] as const))
           return Object.fromEntries(entries)
         }),
-        beginShutdown: Ref.set(stopping, true),
-        shuttingDown: Ref.get(stopping)
+        beginShutdown: Effect.andThen(Ref.set(stopping, true), Deferred.succeed(stopped, undefined)),
+        shuttingDown: Ref.get(stopping),
+        goingAway: Deferred.await(stopped)
       }
     })
   )

@@ -12,6 +12,7 @@ import { AppConfig } from "./Config.ts"
 import { EVENTS_PATH, SessionEventsRoute } from "../programs/audio/events.ts"
 import { DEMO_PATHS, DemoRoutes } from "./http/demo.ts"
 import { RequestContext, type RouteSpec } from "./http/requestContext.ts"
+import { ShutdownGate } from "./http/shutdown-gate.ts"
 import { Metrics } from "./Metrics.ts"
 import { RateLimiter, RateLimitLive, UserRateLimitLive } from "./RateLimiter.ts"
 
@@ -79,5 +80,5 @@ const MetricsListener = Layer.unwrap(Effect.gen(function*() {
 /** The public HTTP listener on PORT (the API and the browser demo at /demo), and the optional metrics listener. */
 export const HttpServerLive = Layer.unwrap(Effect.gen(function*() {
   const config = yield* AppConfig
-  return Layer.mergeAll(serveHttp(Layer.mergeAll(ApiRoutes, DemoRoutes), config.http.port, config.http.host), MetricsListener)
+  return Layer.mergeAll(serveHttp(Layer.mergeAll(ApiRoutes, DemoRoutes, ShutdownGate), config.http.port, config.http.host), MetricsListener)
 }))

@@ -1,17 +1,18 @@
-import { Context, Effect, FiberSet, Layer, Option, Queue, Redacted, Semaphore, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, FiberSet, Layer, Option, Queue, Redacted, Schedule, Semaphore, Stream } from "effect"
 import type { Scope } from "effect"
 import type { types } from "mediasoup"
 import { Counter, Gauge } from "prom-client"
 import { failSession } from "../programs/sessions/fail.ts"
-import { MediaPortsExhausted } from "../schemas/limits.ts"
 import { isTerminal } from "../schemas/session.ts"
 import { EVENTS_CHANNEL_LABEL, EVENTS_CHANNEL_PROTOCOL } from "../schemas/audio.ts"
 import { type EventsChannel, type IceServer, type MediaNotFound, MediaRejected, mediaNotFound, type PlainTransportInfo, type WebRtcTransportInfo } from "../schemas/webrtc.ts"
+import { serviceUnavailable, type ServiceUnavailable } from "../schemas/unavailable.ts"
 import { AppConfig } from "./Config.ts"
 import { errorMessage } from "./error-message.ts"
 import { Health } from "./Health.ts"
 import { routerCodecs, splitPorts } from "./media/codecs.ts"
 import { type ProducerAdded, SessionMedia, type TransportEntry } from "./media/session-media.ts"
+import { makeWorkerHealth } from "./media/worker-health.ts"
 import { useBundledMediaWorker } from "./media/workerEnv.ts"
 import { Metrics } from "./Metrics.ts"
 import { SessionEvents } from "./sessions/events.ts"
@@ -35,13 +36,21 @@ export interface WorkerStatus {
   readonly index: number
   readonly pid: number
   readonly routers: number
+  /** No answer to a probe or request within MEDIASOUP_WORKER_TIMEOUT_MS: new sessions avoid it, its requests get 503. */
+  readonly stalled: boolean
 }
 
 type Lookup<A> = Effect.Effect<A, MediaNotFound>
-type Op<A> = Effect.Effect<A, MediaNotFound | MediaRejected>
+/** ServiceUnavailable: the session's worker is stalled (503 at once, or after MEDIASOUP_WORKER_TIMEOUT_MS). */
+type Op<A> = Effect.Effect<A, MediaNotFound | MediaRejected | ServiceUnavailable>
 
 /** A mediasoup call on client-supplied parameters: its rejection is the client's 400. */
-const attempt = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (e) => new MediaRejected({ detail: errorMessage(e) }) })
+const rejected = (e: unknown) => new MediaRejected({ detail: errorMessage(e) })
+/** A mediasoup call on our own parameters: its rejection is a defect. */
+const defect = (e: unknown): never => {
+  throw e
+}
+const closeLate = (late: { close: () => void }) => late.close()
 
 /** How long a client should wait after a 503 for lack of RTC ports. */
 export const PORTS_RETRY_AFTER_SECONDS = 5
@@ -53,15 +62,12 @@ export const PORTS_RETRY_AFTER_SECONDS = 5
  */
 const isPortsExhausted = (message: string) => /no more available ports/i.test(message) || /^\s*\[method:[^\]]*\]\s*$/.test(message)
 
-/** A mediasoup call that binds RTC ports: none free is a 503 (retry later); any other failure stays a defect. */
-const bindPorts = <A>(f: () => Promise<A>, exhausted: () => void) =>
-  Effect.tryPromise({ try: f, catch: (e) => e }).pipe(
-    Effect.catch((e) => {
-      if (!isPortsExhausted(errorMessage(e))) return Effect.die(e)
-      exhausted()
-      return Effect.fail(new MediaPortsExhausted({ detail: "No free RTC port on the media server; retry later", retryAfterSeconds: PORTS_RETRY_AFTER_SECONDS }))
-    })
-  )
+/** The refusal of a mediasoup call that binds RTC ports: none free is a 503 (retry later); any other failure stays a defect. */
+const portsOrDefect = (exhausted: () => void) => (e: unknown): ServiceUnavailable => {
+  if (!isPortsExhausted(errorMessage(e))) return defect(e)
+  exhausted()
+  return serviceUnavailable("No free RTC port on the media server; retry later", PORTS_RETRY_AFTER_SECONDS)
+}
 
 /** A worker slot: its index, its slice of the RTC port range, and its worker once started. */
 interface WorkerSlot {
@@ -82,18 +88,19 @@ const isWorkerLogTag = (tag: string): tag is types.WorkerLogTag => Object.hasOwn
  * made here and filed under its session, so a session's media can be closed in one go.
  */
 export class MediaServer extends Context.Service<MediaServer, {
-  readonly rtpCapabilities: (sessionId: string) => Effect.Effect<types.RtpCapabilities>
-  readonly createWebRtcTransport: (sessionId: string) => Effect.Effect<WebRtcTransportInfo, MediaPortsExhausted>
+  readonly rtpCapabilities: (sessionId: string) => Effect.Effect<types.RtpCapabilities, ServiceUnavailable>
+  /** ServiceUnavailable: the worker is stalled, or has no free RTC port. */
+  readonly createWebRtcTransport: (sessionId: string) => Effect.Effect<WebRtcTransportInfo, ServiceUnavailable>
   readonly connectTransport: (sessionId: string, transportId: string, dtlsParameters: types.DtlsParameters) => Op<void>
   readonly restartIce: (sessionId: string, transportId: string) => Op<types.IceParameters>
   readonly closeTransport: (sessionId: string, transportId: string) => Lookup<void>
   readonly transportStats: (sessionId: string, transportId: string) => Op<{ transport: ReadonlyArray<unknown>; producers: ReadonlyArray<{ id: string; kind: string; stats: ReadonlyArray<unknown> }> }>
-  readonly createPlainTransport: (sessionId: string, options: { readonly rtcpMux?: boolean; readonly enableSrtp?: boolean; readonly srtpCryptoSuite?: types.SrtpCryptoSuite }) => Effect.Effect<PlainTransportInfo, MediaPortsExhausted>
+  readonly createPlainTransport: (sessionId: string, options: { readonly rtcpMux?: boolean; readonly enableSrtp?: boolean; readonly srtpCryptoSuite?: types.SrtpCryptoSuite }) => Effect.Effect<PlainTransportInfo, ServiceUnavailable>
   /**
    * Holds a place among the session's client transports (or producers) until the scope closes;
    * false when `max` are already made or being made (the caller decides what that means).
    */
-  readonly reserve: (sessionId: string, what: "transports" | "producers", max: number) => Effect.Effect<boolean, never, Scope.Scope>
+  readonly reserve: (sessionId: string, what: "transports" | "producers", max: number) => Effect.Effect<boolean, ServiceUnavailable, Scope.Scope>
   /** Gives a plain transport the sender's SRTP keying (comedia: the address comes from the first packet). */
   readonly connectPlainTransport: (sessionId: string, transportId: string, srtpParameters: types.SrtpParameters) => Op<void>
   /** A data consumer, on the client's WebRTC transport, of the session's server events channel (made on first use). */
@@ -103,8 +110,8 @@ export class MediaServer extends Context.Service<MediaServer, {
   readonly produce: (sessionId: string, transportId: string, options: types.ProducerOptions) => Op<types.Producer>
   readonly produceData: (sessionId: string, transportId: string, options: types.DataProducerOptions) => Op<types.DataProducer>
   /** For the audio path: consumes `producerId` server-side; closed with the scope or the session. */
-  readonly createDirectConsumer: (sessionId: string, producerId: string) => Effect.Effect<DirectConsumer, MediaNotFound | MediaRejected, Scope.Scope>
-  readonly createDataConsumer: (sessionId: string, dataProducerId: string) => Effect.Effect<DirectDataConsumer, MediaNotFound | MediaRejected, Scope.Scope>
+  readonly createDirectConsumer: (sessionId: string, producerId: string) => Effect.Effect<DirectConsumer, MediaNotFound | MediaRejected | ServiceUnavailable, Scope.Scope>
+  readonly createDataConsumer: (sessionId: string, dataProducerId: string) => Effect.Effect<DirectDataConsumer, MediaNotFound | MediaRejected | ServiceUnavailable, Scope.Scope>
   /** The session's producers (existing ones first, then new ones); ends when the session's media closes. */
   readonly onProducer: (sessionId: string) => Stream.Stream<ProducerAdded>
   /** Closes everything the session owns (idempotent). */
@@ -139,6 +146,17 @@ export class MediaServer extends Context.Service<MediaServer, {
       )
     }
     let stopping = false
+    const health = makeWorkerHealth({
+      timeoutMs: config.workerTimeoutMs,
+      onChange: (index, stalled) =>
+        runFork(stalled === undefined
+          ? Effect.logInfo("mediasoup worker answers again").pipe(Effect.annotateLogs({ event: "media_worker_recovered", worker: index }))
+          : Effect.logError("mediasoup worker stalled: new sessions avoid it, its requests get 503").pipe(
+            Effect.annotateLogs({ event: "media_worker_stalled", worker: index, pid: slots[index]?.worker?.pid, reason: stalled.reason })
+          ))
+    })
+    /** A request to the worker of slot `index`, bounded by MEDIASOUP_WORKER_TIMEOUT_MS. */
+    const onWorker = health.call
 
     const restarts = new Counter({ name: "auralink_media_worker_restarts_total", help: "mediasoup workers that died and were replaced", registers: [registry] })
     const portsExhausted = new Counter({ name: "auralink_media_ports_exhausted_total", help: "Transports refused (503) because the worker had no free RTC port", registers: [registry] })
@@ -195,6 +213,7 @@ export class MediaServer extends Context.Service<MediaServer, {
         )
         for (const id of lost) forget(id)
         const replacement = yield* Semaphore.withPermit(lock, startWorker(slot))
+        health.reset(slot.index)
         yield* Effect.logInfo("mediasoup worker replaced").pipe(Effect.annotateLogs({ worker: slot.index, pid: replacement.pid }))
         yield* Effect.forEach(lost, (id) =>
           failSession(id, "media worker died").pipe(
@@ -213,12 +232,28 @@ export class MediaServer extends Context.Service<MediaServer, {
         })
     )
 
+    runFork(Effect.forEach(slots, (slot) => slot.worker === undefined ? Effect.void : health.probe(slot.index, slot.worker), { concurrency: "unbounded", discard: true }).pipe(
+      Effect.repeat(Schedule.spaced(Duration.millis(config.workerProbeIntervalMs)))
+    ))
+    yield* (yield* Health).register({
+      name: "media_workers",
+      // One stalled worker does not take the instance out: new sessions go to the others.
+      critical: false,
+      check: Effect.suspend(() => {
+        const stalled = health.stalled()
+        return stalled.length === 0
+          ? Effect.void
+          : Effect.fail(stalled.map((w) => `worker ${w.index} (pid ${slots[w.index]?.worker?.pid ?? 0}) stalled: ${w.reason}`).join("; "))
+      })
+    })
+
     // Session end (stop, expiry, error — from this instance or another) arrives as a change on
     // SessionEvents; watching it here, rather than hooking every program that ends a session,
     // catches all of them in one place, the sweeper's batch included.
     const watch = (id: string) =>
       Effect.scoped(Effect.gen(function*() {
-        const changes = yield* events.subscribe(id)
+        // Redis down: keep trying (the media stays up) rather than close a live session's media.
+        const changes = yield* events.subscribe(id).pipe(Effect.retry({ schedule: Schedule.spaced(Duration.millis(500)) }))
         const now = yield* sessionStore.findFresh(id)
         if (Option.isSome(now) && isTerminal(now.value.state)) return
         yield* Stream.runDrain(changes)
@@ -228,24 +263,38 @@ export class MediaServer extends Context.Service<MediaServer, {
         Effect.annotateLogs({ sessionId: id })
       )
 
-    const ensure = (id: string): Effect.Effect<SessionMedia> =>
-      Semaphore.withPermit(lock, Effect.gen(function*() {
+    // Routers being made, by session: a second request for the same session waits for the first.
+    const creating = new Map<string, { readonly worker: number; readonly done: Deferred.Deferred<SessionMedia, ServiceUnavailable> }>()
+    const load = (index: number) =>
+      [...sessions.values()].filter((m) => m.workerIndex === index).length + [...creating.values()].filter((c) => c.worker === index).length
+
+    /** The session's router, made on the least-loaded worker that answers (no lock held while a worker works). */
+    const ensure = (id: string): Effect.Effect<SessionMedia, ServiceUnavailable> =>
+      Effect.suspend(() => {
         const existing = sessions.get(id)
-        if (existing !== undefined) return existing
-        const slot = slots.reduce((best, s) =>
-          [...sessions.values()].filter((m) => m.workerIndex === s.index).length <
-              [...sessions.values()].filter((m) => m.workerIndex === best.index).length ? s : best
-        )
-        const worker = slot.worker
-        if (worker === undefined) return yield* Effect.die("no mediasoup worker")
-        const router = yield* Effect.promise(() => worker.createRouter({ mediaCodecs: routerCodecs() }))
-        const media = new SessionMedia(id, router, slot.index)
-        sessions.set(id, media)
-        // No forget on router close: a dying worker closes its routers before it reports "died",
-        // and onDied needs to find their sessions here.
-        runFork(watch(id))
-        return media
-      }))
+        if (existing !== undefined) return Effect.succeed(existing)
+        const pending = creating.get(id)
+        if (pending !== undefined) return Deferred.await(pending.done)
+        const healthy = slots.filter((s) => s.worker !== undefined && !health.isStalled(s.index))
+        const slot = healthy.reduce<WorkerSlot | undefined>((best, s) => best === undefined || load(s.index) < load(best.index) ? s : best, undefined)
+        const worker = slot?.worker
+        if (slot === undefined || worker === undefined) return Effect.fail(serviceUnavailable("No media worker is answering; retry shortly"))
+        const done = Deferred.makeUnsafe<SessionMedia, ServiceUnavailable>()
+        creating.set(id, { worker: slot.index, done })
+        // Made on its own fiber: a caller that goes away does not leave the others waiting.
+        runFork(onWorker(slot.index, () => worker.createRouter({ mediaCodecs: routerCodecs() }), defect, closeLate).pipe(
+          Effect.map((router) => {
+            const media = new SessionMedia(id, router, slot.index)
+            sessions.set(id, media)
+            // No forget on router close: a dying worker closes its routers before it reports "died",
+            // and onDied needs to find their sessions here.
+            runFork(watch(id))
+            return media
+          }),
+          Effect.onExit((exit) => Effect.andThen(Effect.sync(() => creating.delete(id)), Deferred.done(done, exit)))
+        ))
+        return Deferred.await(done)
+      })
 
     const find = (id: string): Lookup<SessionMedia> => Effect.suspend(() => {
       const media = sessions.get(id)
@@ -257,22 +306,28 @@ export class MediaServer extends Context.Service<MediaServer, {
         return entry === undefined ? Effect.fail(mediaNotFound("transport", transportId)) : Effect.succeed({ media, entry })
       })
     const webRtcOf = (id: string, transportId: string) =>
-      Effect.flatMap(transportOf(id, transportId), ({ entry }) =>
-        entry.kind === "webrtc" ? Effect.succeed(entry.transport) : Effect.fail(mediaNotFound("WebRTC transport", transportId)))
+      Effect.flatMap(transportOf(id, transportId), ({ media, entry }) =>
+        entry.kind === "webrtc" ? Effect.succeed({ worker: media.workerIndex, transport: entry.transport }) : Effect.fail(mediaNotFound("WebRTC transport", transportId)))
     const plainOf = (id: string, transportId: string) =>
-      Effect.flatMap(transportOf(id, transportId), ({ entry }) =>
-        entry.kind === "plain" ? Effect.succeed(entry.transport) : Effect.fail(mediaNotFound("plain transport", transportId)))
+      Effect.flatMap(transportOf(id, transportId), ({ media, entry }) =>
+        entry.kind === "plain" ? Effect.succeed({ worker: media.workerIndex, transport: entry.transport }) : Effect.fail(mediaNotFound("plain transport", transportId)))
 
+    // One lock per session (not the global one): a stalled worker must not hold up other sessions.
+    const eventsLocks = new WeakMap<SessionMedia, Semaphore.Semaphore>()
     /** The session's server data producer (on a DirectTransport of its router), made once. */
     const eventsProducer = (media: SessionMedia): Op<types.DataProducer> =>
-      Semaphore.withPermit(lock, Effect.gen(function*() {
-        if (media.events !== undefined && !media.events.closed) return media.events
-        const transport = yield* attempt(() => media.router.createDirectTransport())
-        media.addTransport({ kind: "direct", transport })
-        const producer = yield* attempt(() => transport.produceData({ label: EVENTS_CHANNEL_LABEL, protocol: EVENTS_CHANNEL_PROTOCOL }))
-        media.events = producer
-        return producer
-      }))
+      Effect.suspend(() => {
+        const sessionLock = eventsLocks.get(media) ?? Semaphore.makeUnsafe(1)
+        eventsLocks.set(media, sessionLock)
+        return Semaphore.withPermit(sessionLock, Effect.gen(function*() {
+          if (media.events !== undefined && !media.events.closed) return media.events
+          const transport = yield* onWorker(media.workerIndex, () => media.router.createDirectTransport(), rejected, closeLate)
+          media.addTransport({ kind: "direct", transport })
+          const producer = yield* onWorker(media.workerIndex, () => transport.produceData({ label: EVENTS_CHANNEL_LABEL, protocol: EVENTS_CHANNEL_PROTOCOL }), rejected, closeLate)
+          media.events = producer
+          return producer
+        }))
+      })
 
     const iceServers: ReadonlyArray<IceServer> = [
       ...(config.stunUrls.length > 0 ? [{ urls: config.stunUrls }] : []),
@@ -288,12 +343,19 @@ export class MediaServer extends Context.Service<MediaServer, {
 
     const directTransport = (media: SessionMedia) =>
       Effect.acquireRelease(
-        Effect.promise(() => media.router.createDirectTransport()).pipe(Effect.tap((transport) => Effect.sync(() => media.addTransport({ kind: "direct", transport })))),
+        onWorker(media.workerIndex, () => media.router.createDirectTransport(), defect, closeLate).pipe(
+          Effect.tap((transport) => Effect.sync(() => media.addTransport({ kind: "direct", transport })))
+        ),
         (transport) => Effect.sync(() => transport.close())
       )
 
     const status = Effect.sync(() => ({
-      workers: slots.map((s) => ({ index: s.index, pid: s.worker?.pid ?? 0, routers: [...sessions.values()].filter((m) => m.workerIndex === s.index).length })),
+      workers: slots.map((s) => ({
+        index: s.index,
+        pid: s.worker?.pid ?? 0,
+        routers: [...sessions.values()].filter((m) => m.workerIndex === s.index).length,
+        stalled: health.isStalled(s.index)
+      })),
       sessions: [...sessions.values()].map((m) => ({
         id: m.id,
         worker: m.workerIndex,
@@ -309,8 +371,8 @@ export class MediaServer extends Context.Service<MediaServer, {
       createWebRtcTransport: (id) =>
         Effect.gen(function*() {
           const media = yield* ensure(id)
-          const transport = yield* bindPorts(() =>
-            media.router.createWebRtcTransport({ listenIps, enableUdp: true, enableTcp: true, preferUdp: true, enableSctp: true, numSctpStreams: { OS: 1024, MIS: 1024 } }), onPortsExhausted)
+          const transport = yield* onWorker(media.workerIndex, () =>
+            media.router.createWebRtcTransport({ listenIps, enableUdp: true, enableTcp: true, preferUdp: true, enableSctp: true, numSctpStreams: { OS: 1024, MIS: 1024 } }), portsOrDefect(onPortsExhausted), closeLate)
           media.addTransport({ kind: "webrtc", transport })
           return {
             id: transport.id,
@@ -322,30 +384,30 @@ export class MediaServer extends Context.Service<MediaServer, {
           }
         }),
       connectTransport: (id, transportId, dtlsParameters) =>
-        Effect.flatMap(webRtcOf(id, transportId), (t) => attempt(() => t.connect({ dtlsParameters }))),
-      restartIce: (id, transportId) => Effect.flatMap(webRtcOf(id, transportId), (t) => attempt(() => t.restartIce())),
+        Effect.flatMap(webRtcOf(id, transportId), (t) => onWorker(t.worker, () => t.transport.connect({ dtlsParameters }), rejected)),
+      restartIce: (id, transportId) => Effect.flatMap(webRtcOf(id, transportId), (t) => onWorker(t.worker, () => t.transport.restartIce(), rejected)),
       closeTransport: (id, transportId) => Effect.map(transportOf(id, transportId), ({ entry }) => entry.transport.close()),
       transportStats: (id, transportId) =>
         Effect.gen(function*() {
           const { media, entry } = yield* transportOf(id, transportId)
-          const transport: ReadonlyArray<unknown> = yield* attempt(() => entry.transport.getStats())
+          const transport: ReadonlyArray<unknown> = yield* onWorker(media.workerIndex, () => entry.transport.getStats(), rejected)
           const producers = yield* Effect.forEach(
             [...media.producers.values()].filter((p) => p.transportId === transportId),
-            ({ producer }) => Effect.map(attempt(() => producer.getStats()), (stats: ReadonlyArray<unknown>) => ({ id: producer.id, kind: producer.kind, stats }))
+            ({ producer }) => Effect.map(onWorker(media.workerIndex, () => producer.getStats(), rejected), (stats: ReadonlyArray<unknown>) => ({ id: producer.id, kind: producer.kind, stats }))
           )
           return { transport, producers }
         }),
       createPlainTransport: (id, options) =>
         Effect.gen(function*() {
           const media = yield* ensure(id)
-          const transport = yield* bindPorts(() =>
+          const transport = yield* onWorker(media.workerIndex, () =>
             media.router.createPlainTransport({
               listenIp: listenIps[0] ?? { ip: config.listenIp },
               rtcpMux: options.rtcpMux ?? true,
               comedia: true,
               enableSrtp: options.enableSrtp ?? false,
               ...(options.srtpCryptoSuite === undefined ? {} : { srtpCryptoSuite: options.srtpCryptoSuite })
-            }), onPortsExhausted)
+            }), portsOrDefect(onPortsExhausted), closeLate)
           media.addTransport({ kind: "plain", transport })
           return {
             id: transport.id,
@@ -366,13 +428,13 @@ export class MediaServer extends Context.Service<MediaServer, {
           return true
         }),
       connectPlainTransport: (id, transportId, srtpParameters) =>
-        Effect.flatMap(plainOf(id, transportId), (t) => attempt(() => t.connect({ srtpParameters }))),
+        Effect.flatMap(plainOf(id, transportId), (t) => onWorker(t.worker, () => t.transport.connect({ srtpParameters }), rejected)),
       openEventsChannel: (id, transportId) =>
         Effect.gen(function*() {
           const transport = yield* webRtcOf(id, transportId)
           const media = yield* find(id)
           const producer = yield* eventsProducer(media)
-          const consumer = yield* attempt(() => transport.consumeData({ dataProducerId: producer.id }))
+          const consumer = yield* onWorker(transport.worker, () => transport.transport.consumeData({ dataProducerId: producer.id }), rejected, closeLate)
           media.addDataConsumer(consumer)
           return {
             id: consumer.id,
@@ -394,14 +456,14 @@ export class MediaServer extends Context.Service<MediaServer, {
       produce: (id, transportId, options) =>
         Effect.gen(function*() {
           const { media, entry } = yield* transportOf(id, transportId)
-          const producer = yield* attempt(() => entry.transport.produce(options))
+          const producer = yield* onWorker(media.workerIndex, () => entry.transport.produce(options), rejected, closeLate)
           media.addProducer(producer, transportId)
           return producer
         }),
       produceData: (id, transportId, options) =>
         Effect.gen(function*() {
           const { media, entry } = yield* transportOf(id, transportId)
-          const dataProducer = yield* attempt(() => entry.transport.produceData(options))
+          const dataProducer = yield* onWorker(media.workerIndex, () => entry.transport.produceData(options), rejected, closeLate)
           media.addDataProducer(dataProducer, transportId)
           return dataProducer
         }),
@@ -410,7 +472,7 @@ export class MediaServer extends Context.Service<MediaServer, {
           const media = yield* find(id)
           if (!media.producers.has(producerId)) return yield* Effect.fail(mediaNotFound("producer", producerId))
           const transport = yield* directTransport(media)
-          const consumer = yield* attempt(() => transport.consume({ producerId, rtpCapabilities: media.router.rtpCapabilities }))
+          const consumer = yield* onWorker(media.workerIndex, () => transport.consume({ producerId, rtpCapabilities: media.router.rtpCapabilities }), rejected, closeLate)
           media.addConsumer(consumer)
           return { transport, consumer }
         }),
@@ -419,14 +481,17 @@ export class MediaServer extends Context.Service<MediaServer, {
           const media = yield* find(id)
           if (!media.dataProducers.has(dataProducerId)) return yield* Effect.fail(mediaNotFound("data producer", dataProducerId))
           const transport = yield* directTransport(media)
-          const dataConsumer = yield* attempt(() => transport.consumeData({ dataProducerId }))
+          const dataConsumer = yield* onWorker(media.workerIndex, () => transport.consumeData({ dataProducerId }), rejected, closeLate)
           media.addDataConsumer(dataConsumer)
           return { transport, dataConsumer }
         }),
       onProducer: (id) =>
         Stream.callback<ProducerAdded>((queue) =>
           Effect.gen(function*() {
-            const media = yield* ensure(id)
+            // No worker answers: no producers can come either, so the stream ends.
+            const found = yield* Effect.option(ensure(id))
+            if (Option.isNone(found)) return Queue.endUnsafe(queue)
+            const media = found.value
             for (const p of media.existing()) Queue.offerUnsafe(queue, p)
             if (sessions.get(id) !== media) return Queue.endUnsafe(queue)
             const listener = { added: (p: ProducerAdded) => void Queue.offerUnsafe(queue, p), ended: () => void Queue.endUnsafe(queue) }

@@ -88,6 +88,10 @@ export const connect = (options: RedisConnectOptions, name: string): Effect.Effe
           connectionName: `auralink:${name}`,
           connectTimeout: options.connectTimeoutMs,
           commandTimeout: options.commandTimeoutMs,
+          // Fail fast while the connection is down (no queueing until it is back, no retries of
+          // commands already sent): callers decide to fail open or closed at once (README, "Redis outages").
+          enableOfflineQueue: false,
+          maxRetriesPerRequest: 0,
           // Commands issued in the same tick go out in one write (many requests share this connection).
           enableAutoPipelining: true,
           retryStrategy: (attempt) => reconnectDelay(attempt, options.reconnectBaseMs, options.reconnectMaxMs)
@@ -162,7 +166,7 @@ export class Redis extends Context.Service<Redis, {
           reconnectBaseMs: redis.reconnectBaseMs,
           reconnectMaxMs: redis.reconnectMaxMs,
           connectTimeoutMs: layerOptions.connectTimeoutMs ?? 10_000,
-          commandTimeoutMs: layerOptions.commandTimeoutMs ?? 5_000
+          commandTimeoutMs: layerOptions.commandTimeoutMs ?? redis.commandTimeoutMs
         }
         const url = redactUrl(Redacted.value(options.url))
         const main = yield* connect(options, "main")

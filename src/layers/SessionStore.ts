@@ -7,6 +7,7 @@ import {
   type ContextEntry,
   illegalTransition,
   type IllegalTransition,
+  isTerminal,
   openStates,
   type Session,
   sessionClosed,
@@ -122,6 +123,8 @@ export class Sessions extends Context.Service<Sessions, {
   /** Expires up to `batch` open sessions past `expires_at`, skipping rows another transaction holds. */
   readonly expireDue: (batch: number, cause: Cause) => Effect.Effect<ReadonlyArray<Transitioned>, SqlError>
   readonly counts: Effect.Effect<Record<SessionState, number>, SqlError>
+  /** Sessions this process started that it has not seen end (shutdown ends them; another instance may already have). */
+  readonly openHere: Effect.Effect<ReadonlyArray<string>>
   readonly events: (id: string) => Effect.Effect<ReadonlyArray<SessionEventRow>, SqlError>
 }>()("auralink/sessions/Sessions") {
   static readonly layer = Layer.effect(
@@ -131,6 +134,10 @@ export class Sessions extends Context.Service<Sessions, {
       const { limits, sessions: settings } = yield* AppConfig
       const pendingSeconds = limits.pendingSessionTimeoutSeconds
       const cache = makeSessionCache<Session>({ ttlMs: settings.cacheTtlMs, max: settings.cacheMax })
+      const startedHere = new Set<string>()
+      const ended = (session: Session) => {
+        if (isTerminal(session.state)) startedHere.delete(session.id)
+      }
 
       const json = (value: unknown) => JSON.stringify(value)
       /** Runs a write and drops the cache entry after it, whatever the outcome. */
@@ -185,7 +192,7 @@ export class Sessions extends Context.Service<Sessions, {
             (rows) => Option.match(single(rows), {
               onNone: () => Effect.die(new Error("INSERT returned no row")),
               // Seeded so the next read of a session just started (e.g. its stop's ownership check) needs no SELECT.
-              onSome: (session) => Effect.as(cache.put(session.id, session), session)
+              onSome: (session) => Effect.as(Effect.andThen(Effect.sync(() => startedHere.add(session.id)), cache.put(session.id, session)), session)
             })
           )
 
@@ -224,7 +231,9 @@ export class Sessions extends Context.Service<Sessions, {
               SELECT * FROM moved`
             const row = rows[0]
             if (row === undefined) return yield* refuse(id, (state) => illegalTransition(state, to))
-            return { session: toSession(row), from: row.from_state }
+            const session = toSession(row)
+            ended(session)
+            return { session, from: row.from_state }
           })),
 
         updateConfig: (id, patch) =>
@@ -293,8 +302,10 @@ export class Sessions extends Context.Service<Sessions, {
             )
             SELECT * FROM moved`.pipe(
             Effect.map((rows) => rows.map((r) => ({ session: toSession(r), from: r.from_state }))),
-            Effect.tap((done) => Effect.forEach(done, ({ session }) => cache.invalidate(session.id), { discard: true }))
+            Effect.tap((done) => Effect.forEach(done, ({ session }) => Effect.andThen(Effect.sync(() => ended(session)), cache.invalidate(session.id)), { discard: true }))
           ),
+
+        openHere: Effect.sync(() => [...startedHere]),
 
         counts: Effect.map(
           sql<{ state: SessionState; n: string }>`SELECT state, count(*)::text AS n FROM sessions GROUP BY state`,

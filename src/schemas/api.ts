@@ -19,6 +19,7 @@ import { withSessionEvents } from "./events-api.ts"
 import { Liveness, NotReady, Readiness, ServiceStatus } from "./health.ts"
 import { RateLimit, UserRateLimit } from "./rate-limit.ts"
 import { SessionsApi } from "./sessions-api.ts"
+import { ServiceUnavailableResponse } from "./unavailable.ts"
 import { WebRtcApi } from "./webrtc-api.ts"
 
 /** The Prometheus text exposition format. */
@@ -47,7 +48,7 @@ export class AuthApi extends HttpApiGroup.make("auth")
     HttpApiEndpoint.delete("revokeDevice", "/devices/:id", {
       params: { id: Schema.String },
       headers: ProvisioningHeaders,
-      error: [ProvisioningUnauthorizedResponse, DeviceNotFound]
+      error: [ProvisioningUnauthorizedResponse, DeviceNotFound, ServiceUnavailableResponse]
     }),
     HttpApiEndpoint.post("token", "/token", { payload: TokenRequest, success: TokenResponse, error: InvalidClientResponse }),
     HttpApiEndpoint.post("refresh", "/refresh", { payload: RefreshRequest, success: TokenResponse, error: InvalidGrantResponse })

@@ -115,14 +115,16 @@ export interface ChunkErrorMessage {
 
 /**
  * The server's data channel to the client (SCTP label {@link EVENTS_CHANNEL_LABEL}, one JSON text
- * message each): a rejected chunk's error (`ChunkErrorMessage`), and every transcript of the
- * session. Opened with `POST /api/webrtc/:sessionId/transports/:transportId/events-channel`.
+ * message each): a rejected chunk's error (`ChunkErrorMessage`), every transcript of the
+ * session, and `going_away` when the server shuts down. Opened with `POST /api/webrtc/:sessionId/transports/:transportId/events-channel`.
  */
 export const EVENTS_CHANNEL_LABEL = "auralink-events"
 export const EVENTS_CHANNEL_PROTOCOL = "json"
 
 export const ServerEvent = Schema.Union([
   Schema.Struct({ type: Schema.Literal("error"), reason: Schema.String, sequence: Schema.optionalKey(Schema.Number) }),
-  Schema.Struct({ type: Schema.Literal("transcript"), ...Transcript.fields })
+  Schema.Struct({ type: Schema.Literal("transcript"), ...Transcript.fields }),
+  // The server is shutting down: the session ends next (reason "shutdown"); reconnect elsewhere.
+  Schema.Struct({ type: Schema.Literal("going_away"), reason: Schema.String })
 ])
 export type ServerEvent = typeof ServerEvent.Type

@@ -1,5 +1,6 @@
 import { Context, Schema } from "effect"
 import { HttpApiError, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity } from "effect/http-api"
+import { ServiceUnavailableResponse } from "./unavailable.ts"
 
 // ---- bodies ----------------------------------------------------------------------------
 
@@ -115,11 +116,14 @@ export interface Principal {
 
 export class CurrentPrincipal extends Context.Service<CurrentPrincipal, Principal>()("auralink/auth/CurrentPrincipal") {}
 
-/** Verifies the bearer access token (HS256, issuer, audience, exp/nbf, deny-list, device) and provides CurrentPrincipal. */
+/**
+ * Verifies the bearer access token (HS256, issuer, audience, exp/nbf, deny-list, device) and provides
+ * CurrentPrincipal; 503 when the deny-list cannot be read (it fails closed).
+ */
 export class Authentication extends HttpApiMiddleware.Service<Authentication, {
   provides: CurrentPrincipal
   requires: never
 }>()("auralink/auth/Authentication", {
   security: { bearer: HttpApiSecurity.bearer },
-  error: InvalidTokenResponse
+  error: [InvalidTokenResponse, ServiceUnavailableResponse]
 }) {}

@@ -10,10 +10,3 @@ export class LimitReached extends HttpApiError.Problem<LimitReached>()("LimitRea
 
 export const limitReached = (limit: string, max: number, what: string) =>
   new LimitReached({ detail: `At most ${max} ${what} (${limit})`, limit, max })
-
-/** The media server has no free RTC port for a new transport: retry later (`Retry-After`). */
-export class MediaPortsExhausted extends HttpApiError.Problem<MediaPortsExhausted>()("MediaPortsExhausted", {
-  type: "urn:auralink:problem:media-ports-exhausted",
-  status: 503,
-  title: "Service Unavailable"
-}, { detail: Schema.String, retryAfterSeconds: Schema.Int }) {}

@@ -1,7 +1,7 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { Authentication } from "./auth.ts"
-import { LimitReached, MediaPortsExhausted } from "./limits.ts"
+import { LimitReached } from "./limits.ts"
 import { UserRateLimit } from "./rate-limit.ts"
 import { SessionClosed, SessionForbidden, SessionNotFound } from "./session.ts"
 import {
@@ -26,7 +26,7 @@ const session = { sessionId: Schema.String }
 const transport = { sessionId: Schema.String, transportId: Schema.String }
 const access = [SessionNotFound, SessionForbidden, SessionClosed] as const
 const media = [...access, MediaNotFound, MediaRejected] as const
-const newTransport = [...access, LimitReached, MediaPortsExhausted] as const
+const newTransport = [...access, LimitReached] as const
 const newProducer = [...media, LimitReached] as const
 
 /** WebRTC (and plain RTP) signaling for the caller's own open session, under the path earlier clients know. */

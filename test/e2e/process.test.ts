@@ -44,7 +44,7 @@ describe("the service process", () => {
     const service = await start({ DATA_DIR: dataDir() })
     await waitForOk(`${service.httpUrl}/health`, 15_000)
     await waitForOk(`${service.httpUrl}/ready`, 15_000 - (Date.now() - began))
-    expect(await dependencyStates(service.httpUrl)).toEqual(["postgres:up", "state_store:up"])
+    expect(await dependencyStates(service.httpUrl)).toEqual(["media_workers:up", "postgres:up", "state_store:up"])
     const lines = logLines(service.output())
     expect(lines.some((l) => String(l["msg"]).startsWith("database backend: embedded PGlite"))).toBe(true)
     expect(lines.some((l) => l["msg"] === "state store backend: in-memory")).toBe(true)
@@ -59,7 +59,7 @@ describe("the service process", () => {
       REDIS_URL: "redis://127.0.0.1:6379"
     })
     await waitForOk(`${service.httpUrl}/ready`, 30_000)
-    expect(await dependencyStates(service.httpUrl)).toEqual(["postgres:up", "redis:up"])
+    expect(await dependencyStates(service.httpUrl)).toEqual(["media_workers:up", "postgres:up", "redis:up"])
     const lines = logLines(service.output())
     expect(lines.some((l) => String(l["msg"]).startsWith("database backend: postgres"))).toBe(true)
     expect(lines.some((l) => String(l["msg"]).startsWith("state store backend: redis"))).toBe(true)
@@ -80,7 +80,8 @@ describe("the service process", () => {
   it("shuts down gracefully on SIGTERM: in-flight request completes, new requests refused, exit 0", async () => {
     const redis = await privateRedis()
     try {
-      const service = await start({ DATA_DIR: dataDir(), REDIS_URL: redis.url, SHUTDOWN_TIMEOUT_MS: "10000" })
+      // A long command timeout, so the paused PING below really stays in flight (the default fails it after 300 ms).
+      const service = await start({ DATA_DIR: dataDir(), REDIS_URL: redis.url, SHUTDOWN_TIMEOUT_MS: "10000", REDIS_COMMAND_TIMEOUT_MS: "5000" })
       await waitForOk(`${service.httpUrl}/ready`, 30_000)
       // A paused Redis holds the readiness PING, so this /ready stays in flight across SIGTERM.
       await redis.client.call("CLIENT", "PAUSE", "2000", "ALL")

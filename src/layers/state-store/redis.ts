@@ -1,6 +1,7 @@
-import { type Cause, Effect, Option, Queue, type Scope, Stream } from "effect"
+import { type Cause, Duration, Effect, Option, Queue, type Scope, Stream } from "effect"
 import type { Redis as IORedis } from "ioredis"
 import { createHash } from "node:crypto"
+import { makeCircuitBreaker } from "../resilience/circuitBreaker.ts"
 import { type Backend, StateStoreError } from "./common.ts"
 
 /** INCRBY that sets the TTL only when it created the key: a fixed window starts at its first hit. */
@@ -38,6 +39,10 @@ const failure = (operation: string) => (cause: unknown) => {
     detail
   })
 }
+
+/** Consecutive command timeouts that open the breaker, and how long it stays open before one probe. */
+const BREAKER_TIMEOUTS = 3
+const BREAKER_RESET = Duration.seconds(1)
 
 const call = <A>(operation: string, run: () => PromiseLike<A>): Effect.Effect<A, StateStoreError> =>
   Effect.tryPromise({ try: run, catch: failure(operation) })
@@ -90,31 +95,47 @@ export const makeRedisBackend = (client: IORedis, subscriber: IORedis): Effect.E
         return call("unsubscribe", () => subscriber.unsubscribe(channel)).pipe(Effect.ignore)
       })
 
+    // Opened by timeouts only (a dropped connection already fails at once): a Redis that hangs
+    // costs REDIS_COMMAND_TIMEOUT_MS for a few commands, then nothing until a probe gets through.
+    const breaker = yield* makeCircuitBreaker({
+      name: "redis",
+      failureThreshold: BREAKER_TIMEOUTS,
+      resetTimeout: BREAKER_RESET,
+      isFailure: (error) => error instanceof StateStoreError && /timed out/i.test(error.detail)
+    })
+    const guarded = <A>(operation: string, run: () => PromiseLike<A>): Effect.Effect<A, StateStoreError> =>
+      breaker.protect(call(operation, run)).pipe(
+        Effect.catchTag("CircuitOpen", (open) => Effect.fail(new StateStoreError({ operation, reason: "Backend", detail: open.message })))
+      )
+
     const backend: Backend = {
-      get: (key) => call("get", () => client.get(key)).pipe(Effect.map(Option.fromNullishOr)),
+      get: (key) => guarded("get", () => client.get(key)).pipe(Effect.map(Option.fromNullishOr)),
       set: (key, value, options) =>
-        call("set", () => options?.ttlMs === undefined ? client.set(key, value) : client.set(key, value, "PX", options.ttlMs)).pipe(
+        guarded("set", () => options?.ttlMs === undefined ? client.set(key, value) : client.set(key, value, "PX", options.ttlMs)).pipe(
           Effect.asVoid
         ),
       setIfAbsent: (key, value, options) =>
-        call("setIfAbsent", () =>
+        guarded("setIfAbsent", () =>
           options?.ttlMs === undefined ? client.set(key, value, "NX") : client.set(key, value, "PX", options.ttlMs, "NX")).pipe(
             Effect.map((reply) => reply === "OK")
           ),
-      del: (keys) => call("del", () => client.del(...keys)),
-      expire: (key, ttlMs) => call("expire", () => client.pexpire(key, ttlMs)).pipe(Effect.map((n) => n === 1)),
+      del: (keys) => guarded("del", () => client.del(...keys)),
+      expire: (key, ttlMs) => guarded("expire", () => client.pexpire(key, ttlMs)).pipe(Effect.map((n) => n === 1)),
       // PTTL: -2 no key, -1 no expiry.
-      ttl: (key) => call("ttl", () => client.pttl(key)).pipe(Effect.map((ms) => ms >= 0 ? Option.some(ms) : Option.none())),
+      ttl: (key) => guarded("ttl", () => client.pttl(key)).pipe(Effect.map((ms) => ms >= 0 ? Option.some(ms) : Option.none())),
       incr: (key, by = 1, options) =>
-        call("incr", () => incrScript(client, key, by, options?.ttlMs ?? "")).pipe(Effect.flatMap(integerReply("incr"))),
-      hget: (key, field) => call("hget", () => client.hget(key, field)).pipe(Effect.map(Option.fromNullishOr)),
-      hset: (key, fields) => call("hset", () => client.hset(key, fields)).pipe(Effect.asVoid),
-      hgetAll: (key) => call("hgetAll", () => client.hgetall(key)),
-      hdel: (key, fields) => call("hdel", () => client.hdel(key, ...fields)),
+        guarded("incr", () => incrScript(client, key, by, options?.ttlMs ?? "")).pipe(Effect.flatMap(integerReply("incr"))),
+      hget: (key, field) => guarded("hget", () => client.hget(key, field)).pipe(Effect.map(Option.fromNullishOr)),
+      hset: (key, fields) => guarded("hset", () => client.hset(key, fields)).pipe(Effect.asVoid),
+      hgetAll: (key) => guarded("hgetAll", () => client.hgetall(key)),
+      hdel: (key, fields) => guarded("hdel", () => client.hdel(key, ...fields)),
       listPush: (key, value, { cap }) =>
-        call("listPush", () => listPushScript(client, key, value, cap)).pipe(Effect.flatMap(integerReply("listPush"))),
-      listRange: (key, start, stop) => call("listRange", () => client.lrange(key, start, stop)),
-      publish: (channel, message) => call("publish", () => client.publish(channel, message)),
+        guarded("listPush", () => listPushScript(client, key, value, cap)).pipe(Effect.flatMap(integerReply("listPush"))),
+      listRange: (key, start, stop) => guarded("listRange", () => client.lrange(key, start, stop)),
+      // Redis unreachable: this instance's own subscribers still get the message (then the error is
+      // raised): a session stopped here during an outage still closes its media here.
+      publish: (channel, message) =>
+        guarded("publish", () => client.publish(channel, message)).pipe(Effect.tapError(() => Effect.sync(() => onMessage(channel, message)))),
       subscribe: (channel) =>
         Effect.gen(function*() {
           const queue = yield* Queue.unbounded<string, Cause.Done>()

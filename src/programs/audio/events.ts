@@ -1,8 +1,9 @@
-import { Effect, Layer, Option, Stream } from "effect"
+import { Duration, Effect, Layer, Option, Stream } from "effect"
 import { HttpEffect, HttpRouter, HttpServerRequest, HttpServerResponse, ProblemDetails } from "effect/http"
 import { AuthServices } from "../auth/http.ts"
 import { verifyAccessToken } from "../auth/authenticate.ts"
 import { countBadToken } from "../auth/bad-tokens.ts"
+import { Health } from "../../layers/Health.ts"
 import { type Decision, RateLimiter, rateLimitedResponse } from "../../layers/RateLimiter.ts"
 import { SessionEvents } from "../../layers/sessions/events.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
@@ -14,8 +15,12 @@ import { EventStreams } from "./event-streams.ts"
 import { AudioIngest } from "./ingest.ts"
 import { MediaServices } from "../signaling/http.ts"
 import { capturedServices } from "../captured.ts"
+import { OUTAGE_RETRY_AFTER_SECONDS } from "../../schemas/unavailable.ts"
 
 export const EVENTS_PATH = "/api/webrtc/:sessionId/events"
+
+/** How long an SSE stream outlives the start of shutdown (its session normally ends sooner). */
+const SSE_SHUTDOWN_GRACE = Duration.seconds(2)
 
 const encoder = new TextEncoder()
 const event = (name: string, data: unknown) => encoder.encode(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`)
@@ -50,6 +55,9 @@ const sessionEvents = Effect.gen(function*() {
   const { sessionId } = yield* HttpRouter.params
   const principal = yield* Effect.result(verifyAccessToken(tokenOf(request)))
   if (principal._tag === "Failure") {
+    if (principal.failure._tag === "ServiceUnavailable") {
+      return refuse(503, "Service Unavailable", { "retry-after": String(principal.failure.retryAfterSeconds) })
+    }
     const decision = yield* countBadToken(Option.getOrElse(request.remoteAddress, () => "unknown"))
     if (Option.isSome(decision) && !decision.value.allowed) return rateLimitedResponse(decision.value, path)
     return refuse(401, "Unauthorized", { "www-authenticate": 'Bearer error="invalid_token"' })
@@ -65,15 +73,23 @@ const sessionEvents = Effect.gen(function*() {
   if (isTerminal(session.success.state)) return HttpServerResponse.empty({ status: 204 })
   const held = yield* Effect.result((yield* EventStreams).hold(id, principal.success.userId))
   if (held._tag === "Failure") return limited(held.failure)
-  const states = yield* (yield* SessionEvents).subscribe(id)
+  // Redis down: no change could reach this stream, so refuse it (the client retries) rather than go silent.
+  const states = yield* Effect.result((yield* SessionEvents).subscribe(id))
+  if (states._tag === "Failure") return refuse(503, "Service Unavailable", { "retry-after": String(OUTAGE_RETRY_AFTER_SECONDS) })
   // Read again once subscribed: a change between the first read and the subscription is not lost.
   const now = Option.getOrElse(yield* (yield* Sessions).findFresh(id), () => session.success)
   const transcripts = yield* (yield* AudioIngest).transcripts(id)
+  const health = yield* Health
   const first = Stream.make(event("state", { state: now.state }))
-  const body = isTerminal(now.state) ? first : Stream.merge(
-    first.pipe(Stream.concat(states.pipe(Stream.map((s) => event("state", { state: s.state }))))),
+  const content = isTerminal(now.state) ? first : Stream.merge(
+    first.pipe(Stream.concat(states.success.pipe(Stream.map((s) => event("state", { state: s.state }))))),
     transcripts.pipe(Stream.map((t) => event("transcript", t))),
     { haltStrategy: "left" }
+  )
+  // At shutdown: `event: going_away`, then the session's end (`state`), or the stream is cut after a grace.
+  const goingAway = Stream.fromEffect(health.goingAway).pipe(Stream.map(() => event("going_away", { reason: "shutdown" })))
+  const body = Stream.merge(content, goingAway, { haltStrategy: "left" }).pipe(
+    Stream.interruptWhen(Effect.andThen(health.goingAway, Effect.sleep(SSE_SHUTDOWN_GRACE)))
   )
   // The subscriptions and the stream's place (request scope) live as long as the response stream, not the handler.
   return HttpEffect.scopeTransferToStream(HttpServerResponse.stream(body, {

@@ -5,22 +5,34 @@ import { AuthStore, familyDenyKey } from "../../layers/AuthStore.ts"
 import { RateLimiter, rateLimitedResponse } from "../../layers/RateLimiter.ts"
 import { TokenRejected, TokenSigner } from "../../layers/Tokens.ts"
 import { Authentication, CurrentPrincipal, invalidToken } from "../../schemas/auth.ts"
+import { serviceUnavailable } from "../../schemas/unavailable.ts"
 import { capturedServices } from "../captured.ts"
 import { countBadToken } from "./bad-tokens.ts"
 
 /**
  * A bearer access token -> its principal: signature (HS256 only), iss, aud, exp/nbf and claims
  * (TokenSigner), then the deny-list (its jti and its refresh-token family) and the device's revocation. The reason is for logs.
+ * The deny-list fails closed: a state store it cannot read gives 503 (ServiceUnavailable), so a
+ * revoked token never works again because Redis is down.
  */
 export const verifyAccessToken = Effect.fn("auth.verifyAccessToken")(function*(token: string) {
   const signer = yield* TokenSigner
   const store = yield* AuthStore
   if (token.length === 0) return yield* new TokenRejected({ reason: "missing" })
   const principal = yield* signer.verify(token)
+  const denyList = (key: string) =>
+    store.isDenied(key).pipe(
+      Effect.catchTag("StateStoreError", (error) =>
+        Effect.logWarning("token deny-list unavailable; request refused").pipe(
+          Effect.annotateLogs({ event: "deny_list_unavailable", error: error.detail }),
+          Effect.andThen(Effect.fail(serviceUnavailable("The token deny-list is unavailable; retry shortly")))
+        ))
+    )
+  const familyDenied = principal.familyId === undefined ? Effect.succeed(false) : denyList(familyDenyKey(principal.familyId))
   // Independent lookups (state store and Postgres): one round trip of waiting instead of three.
-  const familyDenied = principal.familyId === undefined ? Effect.succeed(false) : store.isDenied(familyDenyKey(principal.familyId))
-  const [denied, device, familyRevoked] = yield* Effect.orDie(
-    Effect.all([store.isDenied(principal.jti), store.findDevice(principal.deviceId), familyDenied], { concurrency: 3 })
+  const [denied, device, familyRevoked] = yield* Effect.all(
+    [denyList(principal.jti), Effect.orDie(store.findDevice(principal.deviceId)), familyDenied],
+    { concurrency: 3 }
   )
   if (denied) return yield* new TokenRejected({ reason: "revoked_token" })
   if (familyRevoked) return yield* new TokenRejected({ reason: "revoked_family" })

@@ -38,7 +38,7 @@ const AuthSessionGroup = HttpApiBuilder.group(
   Effect.fn(function*(handlers) {
     const services = yield* capturedServices<AuthStore | AuthMetrics>()
     return handlers.handleAll({
-      revoke: ({ payload }) => revokeSession(payload).pipe(Effect.orDie, Effect.provideContext(services))
+      revoke: ({ payload }) => revokeSession(payload).pipe(Effect.catchTag("SqlError", Effect.die), Effect.provideContext(services))
     })
   })
 )

@@ -3,6 +3,7 @@ import { AuthMetrics } from "../../layers/auth/metrics.ts"
 import { sha256 } from "../../layers/auth/secrets.ts"
 import { AuthStore } from "../../layers/AuthStore.ts"
 import { CurrentPrincipal, DeviceNotFound, ProvisioningUnauthorized } from "../../schemas/auth.ts"
+import { serviceUnavailable } from "../../schemas/unavailable.ts"
 import { authenticate } from "./authenticate.ts"
 import { type CredentialHeaders, isProvisioningKey, presentedCredential } from "./provisioning.ts"
 
@@ -17,7 +18,10 @@ export const revokeSession = Effect.fn("auth.revokeSession")(function*(input: { 
   if (input.refreshToken !== undefined && (yield* store.revokeFamilyOf(sha256(input.refreshToken), principal.deviceId))) {
     yield* metrics.revoked
   }
-  yield* store.denyAccessToken(principal.jti, principal.exp)
+  // Fails closed: a sign-out the deny-list cannot record is a 503, not a silent success.
+  yield* store.denyAccessToken(principal.jti, principal.exp).pipe(
+    Effect.catchTag("StateStoreError", () => Effect.fail(serviceUnavailable("The token deny-list is unavailable; retry shortly")))
+  )
   yield* metrics.revoked
   yield* Effect.logInfo("session revoked").pipe(Effect.annotateLogs({ event: "session_revoked", deviceId: principal.deviceId }))
 })
@@ -31,7 +35,7 @@ export const revokeDevice = Effect.fn("auth.revokeDevice")(function*(deviceId: s
   const operator = yield* isProvisioningKey(credential.value)
   const principal = operator ? Option.none() : Option.some(
     yield* authenticate(credential.value).pipe(
-      Effect.mapError(() => new ProvisioningUnauthorized({ detail: "A provisioning key or access token is required" }))
+      Effect.catchTag("InvalidToken", () => Effect.fail(new ProvisioningUnauthorized({ detail: "A provisioning key or access token is required" })))
     )
   )
   const device = yield* store.findDevice(deviceId)

@@ -22,6 +22,7 @@ import { SessionEvents } from "../../layers/sessions/events.ts"
 import { SessionMetrics } from "../../layers/sessions/metrics.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
 import type { StateStoreError } from "../../layers/StateStore.ts"
+import type { ServiceUnavailable } from "../../schemas/unavailable.ts"
 import { TokenSigner } from "../../layers/Tokens.ts"
 import type { Principal } from "../../schemas/auth.ts"
 import type { LimitReached } from "../../schemas/limits.ts"
@@ -68,6 +69,7 @@ type CallError =
   | LimitReached
   | SqlError
   | StateStoreError
+  | ServiceUnavailable
 
 const invalid = (field: string, message: string) => new GrpcFailure({ code: status.INVALID_ARGUMENT, details: `${field}: ${message}` })
 const INTERNAL = () => serviceError(status.INTERNAL, "Internal error")
@@ -88,6 +90,11 @@ const toServiceError = (error: CallError): ServerErrorResponse => {
       return serviceError(status.INVALID_ARGUMENT, `cursor: ${error.detail}`)
     case "LimitReached":
       return serviceError(status.RESOURCE_EXHAUSTED, error.detail)
+    case "ServiceUnavailable":
+      return serviceError(status.UNAVAILABLE, error.detail)
+    case "StateStoreError":
+      // Redis down (e.g. Watch cannot subscribe): the client may retry; its own mistakes are not this.
+      return error.reason === "Backend" ? serviceError(status.UNAVAILABLE, "The state store is unavailable; retry shortly") : INTERNAL()
     default:
       return INTERNAL()
   }

@@ -25,7 +25,6 @@ import {
   transportStats
 } from "./transports.ts"
 import { capturedServices, principalRunner } from "../captured.ts"
-import { retryAfterOnPortsExhausted } from "./limits.ts"
 
 type Services = AppConfig | Sessions | SessionEvents | SessionMetrics | MediaServer | AudioIngest | AicIngest
 
@@ -47,7 +46,7 @@ const SignalingGroup = HttpApiBuilder.group(
     const run = principalRunner<Services>(yield* capturedServices<Services>())
     return handlers.handleAll({
       rtpCapabilities: ({ params }) => run((p) => rtpCapabilities(p, params.sessionId)),
-      createTransport: ({ params }) => retryAfterOnPortsExhausted(run((p) => createWebRtcTransport(p, params.sessionId))),
+      createTransport: ({ params }) => run((p) => createWebRtcTransport(p, params.sessionId)),
       connect: ({ params, payload }) => run((p) => connectTransport(p, params.sessionId, params.transportId, payload.dtlsParameters)),
       produce: ({ params, payload }) => run((p) => produce(p, params.sessionId, params.transportId, payload)),
       produceData: ({ params, payload }) => run((p) => produceData(p, params.sessionId, params.transportId, payload)),
@@ -55,7 +54,7 @@ const SignalingGroup = HttpApiBuilder.group(
       restartIce: ({ params }) => run((p) => restartIce(p, params.sessionId, params.transportId)),
       closeTransport: ({ params }) => run((p) => closeTransport(p, params.sessionId, params.transportId)),
       stats: ({ params }) => run((p) => transportStats(p, params.sessionId, params.transportId)),
-      createPlainTransport: ({ params, payload }) => retryAfterOnPortsExhausted(run((p) => createPlainTransport(p, params.sessionId, payload))),
+      createPlainTransport: ({ params, payload }) => run((p) => createPlainTransport(p, params.sessionId, payload)),
       connectPlain: ({ params, payload }) => run((p) => connectPlainTransport(p, params.sessionId, params.transportId, payload)),
       producePlain: ({ params, payload }) => run((p) => produce(p, params.sessionId, params.transportId, payload))
     })

@@ -1,8 +1,7 @@
 import { Effect } from "effect"
-import { HttpEffect, HttpServerResponse } from "effect/http"
 import { AppConfig } from "../../layers/Config.ts"
 import { MediaServer } from "../../layers/MediaServer.ts"
-import { limitReached, type MediaPortsExhausted } from "../../schemas/limits.ts"
+import { limitReached } from "../../schemas/limits.ts"
 
 /**
  * Runs `make` (which creates one client transport of session `id`) only while the session holds
@@ -27,14 +26,3 @@ export const withinProducerCap = <A, E, R>(id: string, make: Effect.Effect<A, E,
     }
     return yield* make
   }))
-
-/** The HTTP edge of a 503 for lack of RTC ports: its `Retry-After` header (problem bodies carry no headers). */
-export const retryAfterOnPortsExhausted = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.tapError(effect, (error) =>
-    isPortsExhausted(error)
-      ? HttpEffect.appendPreResponseHandler((_, response) =>
-        Effect.succeed(HttpServerResponse.setHeader(response, "retry-after", String(error.retryAfterSeconds))))
-      : Effect.void)
-
-const isPortsExhausted = (error: unknown): error is MediaPortsExhausted =>
-  typeof error === "object" && error !== null && "_tag" in error && error._tag === "MediaPortsExhausted"

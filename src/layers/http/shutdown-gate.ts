@@ -1,0 +1,38 @@
+import { Effect } from "effect"
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { Health } from "../Health.ts"
+import { problem } from "./problem.ts"
+
+/** Retry-After of a request refused during shutdown: another instance (or this one restarted) takes it. */
+const SHUTDOWN_RETRY_AFTER_SECONDS = 1
+
+/** What starts new work: a session, or any transport, producer or channel of one. */
+const startsWork = (method: string, path: string): boolean =>
+  method === "POST" && (/^\/api\/session\/?$/.test(path) || path.startsWith("/api/webrtc/"))
+
+/**
+ * Once shutdown began: requests that would start a session, transport or producer get 503 (with
+ * Retry-After), and every response carries `Connection: close`, so a busy keep-alive connection
+ * is closed after its in-flight request instead of keeping the listener open.
+ */
+export const ShutdownGate = HttpRouter.middleware(
+  Effect.gen(function*() {
+    const health = yield* Health
+    return (httpEffect) =>
+      Effect.flatMap(health.shuttingDown, (stopping) => {
+        if (!stopping) return httpEffect
+        return Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) => {
+          const path = new URL(request.url, "http://x").pathname
+          const response = startsWork(request.method, path)
+            ? Effect.succeed(problem(503, "Service Unavailable", {
+              detail: "The server is shutting down; retry on another instance",
+              instance: path,
+              retryAfterSeconds: SHUTDOWN_RETRY_AFTER_SECONDS
+            }).pipe(HttpServerResponse.setHeader("retry-after", String(SHUTDOWN_RETRY_AFTER_SECONDS))))
+            : httpEffect
+          return Effect.map(response, HttpServerResponse.setHeader("connection", "close"))
+        })
+      })
+  }),
+  { global: true }
+)
