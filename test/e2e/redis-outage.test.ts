@@ -8,7 +8,7 @@ import { loadProto } from "../../src/layers/grpc/proto.ts"
 import { SESSION_SERVICE } from "../../src/programs/sessions/grpc.ts"
 import { JWT_SECRET, PROVISIONING_KEY } from "../support/auth.ts"
 import { type PrivateRedis, privateRedis } from "../support/private-redis.ts"
-import { type ServiceProcess, startService, waitForOk } from "../support/process.ts"
+import { type ServiceProcess, startService, waitForOk, NO_SESSION_CAPS } from "../support/process.ts"
 
 const cleanup: Array<() => Promise<void> | void> = []
 afterEach(async () => {
@@ -58,6 +58,7 @@ const setUp = async (): Promise<{ service: ServiceProcess; redis: PrivateRedis }
     RATE_LIMIT_AUTH_PER_MINUTE: "1000000",
     RATE_LIMIT_SESSION_PER_MINUTE: "1000000",
     RATE_LIMIT_DEFAULT_PER_MINUTE: "1000000",
+    ...NO_SESSION_CAPS,
     MEDIASOUP_WORKERS: "1",
     MEDIASOUP_LISTEN_IP: "127.0.0.1",
     RTC_MIN_PORT: String(rtcMin),

@@ -8,7 +8,7 @@ import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { type Api, openPcmChannel } from "../../bench/datachannel-client.ts"
 import { freshDatabase } from "../support/postgres.ts"
-import { type ServiceProcess, startService, waitForOk } from "../support/process.ts"
+import { type ServiceProcess, startService, waitForOk, NO_SESSION_CAPS } from "../support/process.ts"
 import { asRecord, authEnv, call, signedInClient } from "../support/service-client.ts"
 
 const cleanup: Array<() => Promise<void> | void> = []
@@ -54,7 +54,8 @@ describe("SIGTERM under load", () => {
       RTC_MAX_PORT: String(minPort + 49),
       RATE_LIMIT_AUTH_PER_MINUTE: "1000000",
       RATE_LIMIT_SESSION_PER_MINUTE: "1000000",
-      RATE_LIMIT_DEFAULT_PER_MINUTE: "1000000"
+      RATE_LIMIT_DEFAULT_PER_MINUTE: "1000000",
+      ...NO_SESSION_CAPS
     })
     cleanup.push(() => void service.child.kill("SIGKILL"))
     await waitForOk(`${service.httpUrl}/ready`, 30_000)

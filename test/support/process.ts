@@ -24,3 +24,11 @@ export const startService = async (env: Record<string, string>): Promise<Service
     child.once("exit", (code, signal) => resolve({ code, signal })))
   return { child, httpUrl: `http://127.0.0.1:${port}`, output: () => output, exited }
 }
+
+/** Per-client session caps lifted, for load and fault tests whose clients open many sessions as one user. */
+export const NO_SESSION_CAPS = {
+  MAX_PENDING_SESSIONS_PER_USER: "1000000",
+  MAX_PENDING_SESSIONS_PER_DEVICE: "1000000",
+  MAX_OPEN_SESSIONS_PER_USER: "1000000",
+  MAX_OPEN_SESSIONS_PER_DEVICE: "1000000"
+} as const
