@@ -302,6 +302,7 @@ class Demo {
       if (decoded._tag === "Failure") return this.error(`unexpected events channel message: ${String(data)}`)
       const message = decoded.success
       if (message.type === "transcript") this.channelTranscripts++
+      else if (message.type === "session_error") this.error(message.detail)
       else this.channelErrors.push(message.sequence === undefined ? { reason: message.reason } : { reason: message.reason, sequence: message.sequence })
       this.render()
     })

@@ -115,14 +115,16 @@ export interface ChunkErrorMessage {
 
 /**
  * The server's data channel to the client (SCTP label {@link EVENTS_CHANNEL_LABEL}, one JSON text
- * message each): a rejected chunk's error (`ChunkErrorMessage`), and every transcript of the
- * session. Opened with `POST /api/webrtc/:sessionId/transports/:transportId/events-channel`.
+ * message each): a rejected chunk's error (`ChunkErrorMessage`), every transcript of the
+ * session, and a `session_error` when the session fails because a producer's audio pipeline did. Opened with `POST /api/webrtc/:sessionId/transports/:transportId/events-channel`.
  */
 export const EVENTS_CHANNEL_LABEL = "auralink-events"
 export const EVENTS_CHANNEL_PROTOCOL = "json"
 
 export const ServerEvent = Schema.Union([
   Schema.Struct({ type: Schema.Literal("error"), reason: Schema.String, sequence: Schema.optionalKey(Schema.Number) }),
+  /** A producer's audio pipeline failed beyond its restarts: the session goes to `error` with `detail`. */
+  Schema.Struct({ type: Schema.Literal("session_error"), reason: Schema.Literal("audio_pipeline_failed"), producerId: Schema.String, detail: Schema.String }),
   Schema.Struct({ type: Schema.Literal("transcript"), ...Transcript.fields })
 ])
 export type ServerEvent = typeof ServerEvent.Type

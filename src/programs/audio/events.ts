@@ -14,6 +14,10 @@ export const EVENTS_PATH = "/api/webrtc/:sessionId/events"
 const encoder = new TextEncoder()
 const event = (name: string, data: unknown) => encoder.encode(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`)
 
+/** A state event's data: `{state}`, with the reason when the session failed (`{state:"error", error}`). */
+const stateOf = (session: { readonly state: string; readonly error: string | null }) =>
+  session.error === null ? { state: session.state } : { state: session.state, error: session.error }
+
 /** Bearer header, or `access_token` in the query (RFC 6750 §2.3): EventSource cannot set headers. */
 const tokenOf = (request: HttpServerRequest.HttpServerRequest) => {
   const header = request.headers["authorization"]
@@ -25,8 +29,8 @@ const refuse = (status: number, title: string, headers: Record<string, string> =
   ProblemDetails.toResponse({ type: "about:blank", status, title }).pipe(HttpServerResponse.setHeaders(headers))
 
 /**
- * Server-sent events of one session for its owner: `event: state` ({state}) now and on every
- * change, and `event: transcript` (the ASR gateway's transcripts). Ends when the session ends.
+ * Server-sent events of one session for its owner: `event: state` ({state}, and `error` once
+ * it failed) now and on every change, and `event: transcript` (the ASR gateway's transcripts). Ends when the session ends.
  */
 const sessionEvents = Effect.gen(function*() {
   const request = yield* HttpServerRequest.HttpServerRequest
@@ -41,8 +45,8 @@ const sessionEvents = Effect.gen(function*() {
   const states = yield* (yield* SessionEvents).subscribe(session.success.id)
   const transcripts = yield* (yield* AudioIngest).transcripts(session.success.id)
   const body = Stream.merge(
-    Stream.make(event("state", { state: session.success.state })).pipe(
-      Stream.concat(states.pipe(Stream.map((s) => event("state", { state: s.state }))))
+    Stream.make(event("state", stateOf(session.success))).pipe(
+      Stream.concat(states.pipe(Stream.map((s) => event("state", stateOf(s)))))
     ),
     transcripts.pipe(Stream.map((t) => event("transcript", t))),
     { haltStrategy: "left" }

@@ -1,4 +1,4 @@
-import { Context, Effect, FiberMap, Layer, Option, PubSub, Scope, Stream } from "effect"
+import { Context, Data, Duration, Effect, FiberMap, Layer, Option, PubSub, Schedule, Scope, Stream } from "effect"
 import type { types } from "mediasoup"
 import { AudioMetrics } from "../../layers/audio/metrics.ts"
 import { AudioDecoders } from "../../layers/AudioDecoders.ts"
@@ -9,7 +9,21 @@ import { MediaServer, type ProducerAdded } from "../../layers/MediaServer.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
 import type { Transcript } from "../../schemas/asr.ts"
 import type { ServerEvent } from "../../schemas/audio.ts"
-import { type AudioSource, dataChannelIngest, rtpIngest, runToSink } from "./pipeline.ts"
+import { errorMessage } from "../../layers/error-message.ts"
+import { SessionEvents } from "../../layers/sessions/events.ts"
+import { SessionMetrics } from "../../layers/sessions/metrics.ts"
+import { failSession } from "../sessions/fail.ts"
+import { type AudioSource, AudioSourceError, dataChannelIngest, rtpIngest, runToSink } from "./pipeline.ts"
+
+/** A run of a producer's pipeline failed; `delivered`: it had sent audio to the sink before. */
+class AudioPipelineFailed extends Data.TaggedError("AudioPipelineFailed")<{ readonly reason: string; readonly delivered: boolean }> {}
+
+/** What went wrong, in one line (problem details carry theirs in `detail`). */
+const describe = (error: unknown): string => {
+  if (error instanceof AudioSourceError) return `audio source failed: ${errorMessage(error.cause)}`
+  if (typeof error === "object" && error !== null && "detail" in error && typeof error.detail === "string") return error.detail
+  return errorMessage(error)
+}
 
 /** The data-channel label a client gives its PCM data producer (chunk layout: src/schemas/audio.ts). */
 export const PCM_DATA_LABEL = "audio-pcm"
@@ -54,8 +68,14 @@ export class AudioIngest extends Context.Service<AudioIngest, {
       const media = yield* MediaServer
       const sink = yield* AudioSink
       const sessions = yield* Sessions
-      const { sessions: sessionSettings } = yield* AppConfig
-      const services = yield* Effect.context<AudioMetrics | AudioDecoders>()
+      const { sessions: sessionSettings, audio: audioSettings } = yield* AppConfig
+      const services = yield* Effect.context<AudioMetrics | AudioDecoders | Sessions | SessionEvents | SessionMetrics>()
+      const restarts = Schedule.max([
+        Schedule.min([Schedule.exponential(Duration.millis(audioSettings.pipelineRestartBaseMs)), Schedule.spaced(Duration.millis(audioSettings.pipelineRestartMaxMs))]).pipe(
+          Schedule.jittered
+        ),
+        Schedule.recurs(audioSettings.pipelineRestarts)
+      ])
       const pipelines = yield* FiberMap.make<string>()
       const published = yield* PubSub.unbounded<Transcript>()
 
@@ -86,12 +106,15 @@ export class AudioIngest extends Context.Service<AudioIngest, {
               latency: "manual"
             }))
 
-      const pipeline = (sessionId: string, producer: ProducerAdded) =>
-        Effect.gen(function*() {
+      /** One run of a producer's pipeline: source -> sink until the source ends (normal) or something fails. */
+      const attempt = (sessionId: string, producer: ProducerAdded) => {
+        let delivered = false
+        return Effect.gen(function*() {
           const audio = yield* sourceOf(sessionId, producer)
-          const stream = yield* sink.openStream(sessionId)
+          const stream = yield* sink.openStream({ sessionId, producerId: producer.id, path: producer.kind === "audio" ? "rtp" : "datachannel" })
           yield* Effect.forkScoped(Stream.runForEach(stream.transcripts, recordTranscript))
-          const session = yield* Effect.orDie(sessions.find(sessionId))
+          // Only for the keep-alive pace: a database blip must not stop the audio.
+          const session = yield* sessions.find(sessionId).pipe(Effect.orElseSucceed(() => Option.none()))
           const everyMs = touchEveryMs(Option.match(session, { onNone: () => sessionSettings.idleTimeoutSeconds, onSome: (s) => s.config.idleTimeoutSeconds }))
           let touched = Date.now()
           const keepAlive = Effect.suspend(() => {
@@ -102,12 +125,56 @@ export class AudioIngest extends Context.Service<AudioIngest, {
           yield* runToSink(audio, (chunks) =>
             Effect.andThen(
               keepAlive,
-              Effect.forEach(chunks, (chunk) => Effect.tap(stream.send(chunk), () => Effect.sync(() => audio.delivered(chunk))), { discard: true })
+              Effect.forEach(chunks, (chunk) =>
+                Effect.tap(stream.send(chunk), () =>
+                  Effect.sync(() => {
+                    delivered = true
+                    audio.delivered(chunk)
+                  })), { discard: true })
             ))
           yield* stream.close
         }).pipe(
           Effect.scoped,
-          Effect.catchCause((cause) => Effect.logWarning("audio pipeline ended with an error", cause)),
+          // The producer or the session's media is gone: the pipeline is over, nothing to restart.
+          Effect.catchTag("MediaNotFound", () => Effect.void),
+          // Anything else (typed or a defect) fails this run; the supervisor below decides what follows.
+          Effect.catch((error) => Effect.die(error)),
+          Effect.catchDefect((defect) =>
+            Effect.andThen(
+              Effect.logWarning(`audio pipeline failed: ${describe(defect)}`),
+              Effect.fail(new AudioPipelineFailed({ reason: describe(defect), delivered }))
+            ))
+        )
+      }
+
+      /** The session fails with the reason; the client hears it on the events channel (and SSE, as the state change). */
+      const giveUp = (sessionId: string, producer: ProducerAdded, reason: string) =>
+        Effect.gen(function*() {
+          const detail = `audio pipeline of producer ${producer.id} failed: ${reason}`
+          yield* Effect.logError(`${detail}; the session goes to error`)
+          media.sendEvent(sessionId, JSON.stringify({ type: "session_error", reason: "audio_pipeline_failed", producerId: producer.id, detail } satisfies ServerEvent))
+          yield* failSession(sessionId, detail).pipe(
+            // The store may be what failed: try a few times; a session that has already ended stays as it is.
+            Effect.retry({ schedule: restarts, while: (e: { readonly _tag: string }) => e._tag !== "IllegalTransition" && e._tag !== "SessionNotFound" }),
+            Effect.catchTag("IllegalTransition", () => Effect.void),
+            Effect.catchCause((cause) => Effect.logError("could not move the session to error", cause))
+          )
+        })
+
+      /**
+       * A producer's pipeline, restarted after a failure with jittered exponential backoff
+       * (AUDIO_PIPELINE_RESTARTS in a row; a run that delivered audio starts the count again);
+       * beyond that its session goes to `error`.
+       */
+      const pipeline = (sessionId: string, producer: ProducerAdded) =>
+        Effect.gen(function*() {
+          while (true) {
+            const outcome = yield* Effect.result(Effect.retry(attempt(sessionId, producer), { schedule: restarts, while: (e: AudioPipelineFailed) => !e.delivered }))
+            if (outcome._tag === "Success") return
+            if (!outcome.failure.delivered) return yield* giveUp(sessionId, producer, outcome.failure.reason)
+            yield* Effect.sleep(Duration.millis(audioSettings.pipelineRestartBaseMs))
+          }
+        }).pipe(
           Effect.annotateLogs({ sessionId, producerId: producer.id, path: producer.kind }),
           Effect.provideContext(services)
         )
