@@ -107,7 +107,8 @@ export class AudioIngest extends Context.Service<AudioIngest, {
             }))
 
       /** One run of a producer's pipeline: source -> sink until the source ends (normal) or something fails. */
-      const attempt = (sessionId: string, producer: ProducerAdded) => {
+      const attempt = (sessionId: string, producer: ProducerAdded) =>
+        Effect.suspend(() => {
         let delivered = false
         return Effect.gen(function*() {
           const audio = yield* sourceOf(sessionId, producer)
@@ -145,7 +146,7 @@ export class AudioIngest extends Context.Service<AudioIngest, {
               Effect.fail(new AudioPipelineFailed({ reason: describe(defect), delivered }))
             ))
         )
-      }
+      })
 
       /** The session fails with the reason; the client hears it on the events channel (and SSE, as the state change). */
       const giveUp = (sessionId: string, producer: ProducerAdded, reason: string) =>
