@@ -1,5 +1,6 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
+import { SqlClient } from "effect/sql/SqlClient"
 import { spawn } from "node:child_process"
 import { readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -214,6 +215,34 @@ describe("audio pipeline lifecycle", () => {
         // Its media is closed with it.
         const media = yield* MediaServer
         yield* eventually(Effect.map(media.status, (s) => !s.sessions.some((m) => m.id === id)), "the session's media closed")
+      }))
+  })
+
+  layer(mediaServer({ SESSION_CACHE_TTL_MS: "0" }), { timeout: 60_000 })("a produce whose activation fails (database fault)", (it) => {
+    it.effect("answers an error and closes the producer it made; the session stays pending with no producer", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient
+        // A fault in this test's own database: every write that activates a session fails.
+        yield* sql.unsafe(`CREATE FUNCTION refuse_activation() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN IF NEW.state = 'active' THEN RAISE EXCEPTION 'injected fault: write failed'; END IF; RETURN NEW; END $$`)
+        yield* sql.unsafe("CREATE TRIGGER refuse_activation BEFORE UPDATE ON sessions FOR EACH ROW EXECUTE FUNCTION refuse_activation()")
+        const alice = yield* signIn(user("alice"))
+        const id = yield* startSession(alice.headers)
+        const plain = yield* request("POST", `/api/webrtc/${id}/plain-transports`, { comedia: true }, alice.headers)
+        assert.strictEqual(plain.status, 201, plain.text)
+        const produce = () => request("POST", `/api/webrtc/${id}/plain-transports/${str(plain.json["id"])}/produce`, { kind: "audio", rtpParameters: opusRtpParameters() }, alice.headers)
+        const failed = yield* produce()
+        assert.strictEqual(failed.status, 500, failed.text)
+        const media = yield* MediaServer
+        const ofSession = Effect.map(media.status, (s) => s.sessions.find((m) => m.id === id))
+        assert.deepInclude(yield* ofSession, { producers: 0, consumers: 0 })
+        assert.strictEqual((yield* request("GET", `/api/session/${id}`, undefined, alice.headers)).json["state"], "pending")
+        // The fault gone, the same request succeeds.
+        yield* sql.unsafe("DROP TRIGGER refuse_activation ON sessions")
+        const ok = yield* produce()
+        assert.strictEqual(ok.status, 201, ok.text)
+        assert.deepInclude(yield* ofSession, { producers: 1 })
+        assert.strictEqual((yield* request("GET", `/api/session/${id}`, undefined, alice.headers)).json["state"], "active")
       }))
   })
 
