@@ -51,7 +51,8 @@ const emitterSource = (
 /**
  * Audio ingress: every audio producer (Opus RTP) and every `audio-pcm` data producer of a session
  * is consumed server-side, turned into validated 16 kHz chunks and sent to the AudioSink (ASR
- * gateway or WAV recording). Final transcripts are appended to the session context; all
+ * gateway or WAV recording), each producer on its own sink stream. A failed producer pipeline is
+ * restarted with backoff; when the restarts run out the session goes to `error`. Final transcripts are appended to the session context; all
  * transcripts are published per session for the events endpoint and sent on the session's events
  * data channel, where rejected PCM chunks are answered too. A producer's pipeline ends when
  * its consumer closes (the session ended, the producer or transport closed) or at shutdown.
