@@ -1,5 +1,5 @@
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Deferred, Effect, Fiber } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
 import { spawn } from "node:child_process"
 import { readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -18,15 +18,16 @@ import { checkToneSequence, concatSamples, toneSequence } from "../support/tones
 
 const fakeAsr = await startFakeAsr()
 
-/** 20 ms PCM chunks of the test's tone sequence (2 s), sequence numbers from 0. */
-const pcmChunks = (() => {
+/** 20 ms PCM chunks of the test's tone sequence (2 s), sequence numbers from `first`. */
+const pcmChunksFrom = (first: number) => {
   const samples = toneSequence({ sampleRate: 16_000 })
   const out: Array<Uint8Array> = []
   for (let i = 0, n = 0; i + 320 <= samples.length; i += 320, n++) {
-    out.push(encodeChunk({ sequence: n, captureTimeMs: Date.now() - 5000 + n * 20, samples: samples.subarray(i, i + 320) }))
+    out.push(encodeChunk({ sequence: first + n, captureTimeMs: Date.now() - 5000 + n * 20, samples: samples.subarray(i, i + 320) }))
   }
   return out
-})()
+}
+const pcmChunks = pcmChunksFrom(0)
 
 /** A session's `audio-pcm` data channel from a werift peer (closed with the scope). */
 const pcmChannel = (id: string, headers: Record<string, string>) =>
@@ -44,10 +45,10 @@ const pcmChannel = (id: string, headers: Record<string, string>) =>
     return { ...channel, api }
   })
 
-/** Sends the PCM chunks `every` ms apart (0: at once). */
-const sendPcm = (channel: PcmChannel, every = 0) =>
+/** Sends the PCM chunks `every` ms apart (0: at once), `passes` times over with ascending sequence numbers. */
+const sendPcm = (channel: PcmChannel, every = 0, passes = 1) =>
   Effect.promise(async () => {
-    for (const chunk of pcmChunks) {
+    for (const chunk of Array.from({ length: passes }, (_, p) => pcmChunksFrom(p * pcmChunks.length)).flat()) {
       channel.channel.send(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
       if (every > 0) await new Promise((r) => setTimeout(r, every))
     }
@@ -215,6 +216,44 @@ describe("audio pipeline lifecycle", () => {
         // Its media is closed with it.
         const media = yield* MediaServer
         yield* eventually(Effect.map(media.status, (s) => !s.sessions.some((m) => m.id === id)), "the session's media closed")
+      }))
+  })
+
+  layer(mediaServer({ ASR_GATEWAY_URL: fakeAsr.url }), { timeout: 60_000, excludeTestServices: true })("a stalled database", (it) => {
+    it.effect("while the sessions table is locked for 4 s, the audio keeps flowing: the keep-alive write never holds it up", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient
+        const alice = yield* signIn(user("alice"))
+        // Idle timeout 10 s: the pipeline refreshes it every 2.5 s, so one refresh falls inside the stall.
+        const started = yield* request("POST", "/api/session", { idleTimeoutSeconds: 10 }, alice.headers)
+        assert.strictEqual(started.status, 201, started.text)
+        const id = str(started.json["id"])
+        const pcm = yield* pcmChannel(id, alice.headers)
+        const sending = yield* Effect.forkChild(sendPcm(pcm, 20, 3))
+        yield* sleep(500)
+        // The stall: a transaction holds the sessions table; every read and write of it waits (longer than the 2 s buffer).
+        // (Before the fix the keep-alive write, inline in the audio path, stalled it until the end.)
+        const locked = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const holder = yield* Effect.forkChild(sql.withTransaction(Effect.gen(function*() {
+          yield* sql.unsafe("LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE")
+          yield* Deferred.succeed(locked, undefined)
+          yield* Deferred.await(release)
+        })))
+        yield* Deferred.await(locked)
+        const from = Date.now()
+        yield* sleep(4000)
+        const to = Date.now()
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(holder)
+        yield* Fiber.join(sending)
+        // Chunks kept arriving at the gateway all through the stall: no silence of a second or more.
+        const arrivals = [from, ...fakeAsr.chunks(id).map((c) => c.receivedAtMs).filter((t) => t > from && t < to), to]
+        const longestSilence = Math.max(...arrivals.slice(1).map((t, i) => t - arrivals[i]!))
+        assert.isBelow(longestSilence, 1000, `longest silence at the gateway during the stall: ${longestSilence} ms`)
+        // Nothing was lost: every chunk arrived, in order.
+        yield* eventually(Effect.sync(() => fakeAsr.chunks(id).length === 3 * pcmChunks.length), "every chunk at the gateway")
+        assert.deepStrictEqual(fakeAsr.chunks(id).map((c) => c.sequence), Array.from({ length: 3 * pcmChunks.length }, (_, n) => n))
       }))
   })
 

@@ -9,6 +9,7 @@ import { MediaServer, type ProducerAdded } from "../../layers/MediaServer.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
 import type { Transcript } from "../../schemas/asr.ts"
 import type { ServerEvent } from "../../schemas/audio.ts"
+import { IDLE_TIMEOUT_BOUNDS } from "../../schemas/session.ts"
 import { errorMessage } from "../../layers/error-message.ts"
 import { SessionEvents } from "../../layers/sessions/events.ts"
 import { SessionMetrics } from "../../layers/sessions/metrics.ts"
@@ -115,14 +116,21 @@ export class AudioIngest extends Context.Service<AudioIngest, {
           const audio = yield* sourceOf(sessionId, producer)
           const stream = yield* sink.openStream({ sessionId, producerId: producer.id, path: producer.kind === "audio" ? "rtp" : "datachannel" })
           yield* Effect.forkScoped(Stream.runForEach(stream.transcripts, recordTranscript))
-          // Only for the keep-alive pace: a database blip must not stop the audio.
-          const session = yield* sessions.find(sessionId).pipe(Effect.orElseSucceed(() => Option.none()))
-          const everyMs = touchEveryMs(Option.match(session, { onNone: () => sessionSettings.idleTimeoutSeconds, onSome: (s) => s.config.idleTimeoutSeconds }))
+          // The store is only for the keep-alive, and audio never waits for it (a stalled or failing
+          // database must not stall or stop the audio): the pace starts at the shortest idle timeout
+          // and follows the session's once it is read; a refresh runs beside the audio, one at a time.
+          let everyMs = touchEveryMs(IDLE_TIMEOUT_BOUNDS.minimum)
+          yield* Effect.forkScoped(sessions.find(sessionId).pipe(
+            Effect.tap((found) => Effect.sync(() => Option.map(found, (s) => everyMs = touchEveryMs(s.config.idleTimeoutSeconds)))),
+            Effect.ignore
+          ))
           let touched = Date.now()
+          let touching = false
           const keepAlive = Effect.suspend(() => {
-            if (Date.now() - touched < everyMs) return Effect.void
+            if (touching || Date.now() - touched < everyMs) return Effect.void
             touched = Date.now()
-            return Effect.ignore(sessions.touch(sessionId))
+            touching = true
+            return Effect.asVoid(Effect.forkScoped(sessions.touch(sessionId).pipe(Effect.ignore, Effect.ensuring(Effect.sync(() => touching = false)))))
           })
           yield* runToSink(audio, (chunks) =>
             Effect.andThen(
