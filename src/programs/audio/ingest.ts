@@ -78,6 +78,7 @@ export class AudioIngest extends Context.Service<AudioIngest, {
         ),
         Schedule.recurs(audioSettings.pipelineRestarts)
       ])
+      const storeRetry = Schedule.max([Schedule.exponential(Duration.millis(200)).pipe(Schedule.jittered), Schedule.recurs(5)])
       const pipelines = yield* FiberMap.make<string>()
       const published = yield* PubSub.unbounded<Transcript>()
 
@@ -111,51 +112,50 @@ export class AudioIngest extends Context.Service<AudioIngest, {
       /** One run of a producer's pipeline: source -> sink until the source ends (normal) or something fails. */
       const attempt = (sessionId: string, producer: ProducerAdded) =>
         Effect.suspend(() => {
-        let delivered = false
-        return Effect.gen(function*() {
-          const audio = yield* sourceOf(sessionId, producer)
-          const stream = yield* sink.openStream({ sessionId, producerId: producer.id, path: producer.kind === "audio" ? "rtp" : "datachannel" })
-          yield* Effect.forkScoped(Stream.runForEach(stream.transcripts, recordTranscript))
-          // The store is only for the keep-alive, and audio never waits for it (a stalled or failing
-          // database must not stall or stop the audio): the pace starts at the shortest idle timeout
-          // and follows the session's once it is read; a refresh runs beside the audio, one at a time.
-          let everyMs = touchEveryMs(IDLE_TIMEOUT_BOUNDS.minimum)
-          yield* Effect.forkScoped(sessions.find(sessionId).pipe(
-            Effect.tap((found) => Effect.sync(() => Option.map(found, (s) => everyMs = touchEveryMs(s.config.idleTimeoutSeconds)))),
-            Effect.ignore
-          ))
-          let touched = Date.now()
-          let touching = false
-          const keepAlive = Effect.suspend(() => {
-            if (touching || Date.now() - touched < everyMs) return Effect.void
-            touched = Date.now()
-            touching = true
-            return Effect.asVoid(Effect.forkScoped(sessions.touch(sessionId).pipe(Effect.ignore, Effect.ensuring(Effect.sync(() => touching = false)))))
-          })
-          yield* runToSink(audio, (chunks) =>
-            Effect.andThen(
-              keepAlive,
-              Effect.forEach(chunks, (chunk) =>
-                Effect.tap(stream.send(chunk), () =>
-                  Effect.sync(() => {
-                    delivered = true
-                    audio.delivered(chunk)
-                  })), { discard: true })
+          let delivered = false
+          return Effect.gen(function*() {
+            const audio = yield* sourceOf(sessionId, producer)
+            const stream = yield* sink.openStream({ sessionId, producerId: producer.id, path: producer.kind === "audio" ? "rtp" : "datachannel" })
+            yield* Effect.forkScoped(Stream.runForEach(stream.transcripts, recordTranscript))
+            // The store is only for the keep-alive, and audio never waits for it (a stalled or failing
+            // database must not stall or stop the audio): the pace starts at the shortest idle timeout
+            // and follows the session's once it is read; a refresh runs beside the audio, one at a time.
+            let everyMs = touchEveryMs(IDLE_TIMEOUT_BOUNDS.minimum)
+            yield* Effect.forkScoped(sessions.find(sessionId).pipe(
+              Effect.tap((found) => Effect.sync(() => Option.map(found, (s) => everyMs = touchEveryMs(s.config.idleTimeoutSeconds)))),
+              Effect.ignore
             ))
-          yield* stream.close
-        }).pipe(
-          Effect.scoped,
-          // The producer or the session's media is gone: the pipeline is over, nothing to restart.
-          Effect.catchTag("MediaNotFound", () => Effect.void),
-          // Anything else (typed or a defect) fails this run; the supervisor below decides what follows.
-          Effect.catch((error) => Effect.die(error)),
-          Effect.catchDefect((defect) =>
-            Effect.andThen(
-              Effect.logWarning(`audio pipeline failed: ${describe(defect)}`),
-              Effect.fail(new AudioPipelineFailed({ reason: describe(defect), delivered }))
-            ))
-        )
-      })
+            let touched = Date.now()
+            let touching = false
+            const keepAlive = Effect.suspend(() => {
+              if (touching || Date.now() - touched < everyMs) return Effect.void
+              touched = Date.now()
+              touching = true
+              return Effect.asVoid(Effect.forkScoped(sessions.touch(sessionId).pipe(Effect.ignore, Effect.ensuring(Effect.sync(() => touching = false)))))
+            })
+            yield* runToSink(audio, (chunks) =>
+              Effect.andThen(
+                keepAlive,
+                Effect.forEach(chunks, (chunk) =>
+                  Effect.tap(stream.send(chunk), () =>
+                    Effect.sync(() => {
+                      delivered = true
+                      audio.delivered(chunk)
+                    })), { discard: true })
+              ))
+            yield* stream.close
+          }).pipe(
+            Effect.scoped,
+            // The producer or the session's media is gone: the pipeline is over, nothing to restart.
+            Effect.catchTag("MediaNotFound", () => Effect.void),
+            // Anything else (typed or a defect) fails this run; the supervisor below decides what follows.
+            Effect.catch((error) => Effect.die(error)),
+            Effect.catchDefect((defect) => {
+              const reason = describe(defect)
+              return Effect.andThen(Effect.logWarning(`audio pipeline failed: ${reason}`), Effect.fail(new AudioPipelineFailed({ reason, delivered })))
+            })
+          )
+        })
 
       /** The session fails with the reason; the client hears it on the events channel (and SSE, as the state change). */
       const giveUp = (sessionId: string, producer: ProducerAdded, reason: string) =>
@@ -165,7 +165,7 @@ export class AudioIngest extends Context.Service<AudioIngest, {
           media.sendEvent(sessionId, JSON.stringify({ type: "session_error", reason: "audio_pipeline_failed", producerId: producer.id, detail } satisfies ServerEvent))
           yield* failSession(sessionId, detail).pipe(
             // The store may be what failed: try a few times; a session that has already ended stays as it is.
-            Effect.retry({ schedule: restarts, while: (e: { readonly _tag: string }) => e._tag !== "IllegalTransition" && e._tag !== "SessionNotFound" }),
+            Effect.retry({ schedule: storeRetry, while: (e: { readonly _tag: string }) => e._tag !== "IllegalTransition" && e._tag !== "SessionNotFound" }),
             Effect.catchTag("IllegalTransition", () => Effect.void),
             Effect.catchCause((cause) => Effect.logError("could not move the session to error", cause))
           )
