@@ -48,10 +48,10 @@ const remoteAnswer = (t: typeof Transport.Type): string => {
 
 export interface PcmChannel {
   readonly channel: RTCDataChannel
-  /** The send transport, and the peer (e.g. for the session's events channel on the same association). */
-  readonly transportId: string
-  readonly peer: RTCPeerConnection
   readonly close: () => Promise<void>
+  /** The peer and the session's WebRTC transport it is connected to (more channels can be opened on them). */
+  readonly pc: RTCPeerConnection
+  readonly transportId: string
 }
 
 /** Opens the session's `audio-pcm` data channel (stream 1, ordered) and waits until it is open. */
@@ -81,5 +81,5 @@ export const openPcmChannel = async (api: Api, sessionId: string): Promise<PcmCh
       })
     })
   }
-  return { channel, transportId: transport.id, peer: pc, close: () => pc.close() }
+  return { channel, close: () => pc.close(), pc, transportId: transport.id }
 }

@@ -93,6 +93,10 @@ export const keys = [
   { env: "TURN_URLS", hocon: "auralink.mediasoup.turn_urls" },
   { env: "TURN_USERNAME", hocon: "auralink.mediasoup.turn_username" },
   { env: "TURN_CREDENTIAL", hocon: "auralink.mediasoup.turn_credential", secret: true },
+  // audio pipeline supervision (a failed producer pipeline is restarted, then the session fails)
+  { env: "AUDIO_PIPELINE_RESTARTS", hocon: "auralink.audio.pipeline_restarts" },
+  { env: "AUDIO_PIPELINE_RESTART_BASE_MS", hocon: "auralink.audio.pipeline_restart_base_ms" },
+  { env: "AUDIO_PIPELINE_RESTART_MAX_MS", hocon: "auralink.audio.pipeline_restart_max_ms" },
   // audio path
   { env: "AUDIO_DECODE_THREADS", hocon: "auralink.audio.decode_threads" },
   { env: "AUDIO_JITTER_BUFFER_MS", hocon: "auralink.audio.jitter_buffer_ms" },

@@ -112,6 +112,10 @@ export interface Settings {
     readonly turnCredential: Option.Option<Redacted.Redacted<string>>
   }
   readonly audio: {
+    /** Restarts of a failed producer pipeline in a row (jittered exponential backoff) before its session goes to `error`. */
+    readonly pipelineRestarts: number
+    readonly pipelineRestartBaseMs: number
+    readonly pipelineRestartMaxMs: number
     /** Worker threads that decode Opus RTP (0: on the main thread). */
     readonly decodeThreads: number
     /** Opus RTP: how long a packet after a hole waits for the missing one (0: no reordering, a hole is loss at once). */
@@ -466,6 +470,9 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
         turnCredential: yield* optionalSecret("TURN_CREDENTIAL")
       },
       audio: {
+        pipelineRestarts: yield* int("AUDIO_PIPELINE_RESTARTS", 5, "a whole number >= 0", nonNegative),
+        pipelineRestartBaseMs: yield* int("AUDIO_PIPELINE_RESTART_BASE_MS", 200, "milliseconds > 0", positive),
+        pipelineRestartMaxMs: yield* int("AUDIO_PIPELINE_RESTART_MAX_MS", 5000, "milliseconds > 0", positive),
         // 0 by default: on the main thread the server-added p99 is a few ms lower (no thread hop);
         // threads raise the sessions one process carries (bench/audio-ingest, README).
         decodeThreads: yield* int("AUDIO_DECODE_THREADS", 0, "a whole number 0-64", (n) => n >= 0 && n <= 64),

@@ -294,6 +294,7 @@ class Demo {
       const message = decoded.success
       if (message.type === "transcript") this.channelTranscripts++
       else if (message.type === "going_away") this.error("the server is shutting down; start a new session")
+      else if (message.type === "session_error") this.error(message.detail)
       else this.channelErrors.push(message.sequence === undefined ? { reason: message.reason } : { reason: message.reason, sequence: message.sequence })
       this.render()
     })

@@ -6,22 +6,23 @@ import { makeClient, parseTarget } from "./grpc/client.ts"
 import { loadMethod } from "./grpc/proto.ts"
 import { asrMetrics } from "./asr/metrics.ts"
 import { type AsrSessionHandle, makeAsrSession } from "./asr/session.ts"
-import type { AudioSinkService } from "./asr/types.ts"
+import { type AudioSinkService, streamKey } from "./asr/types.ts"
 import { AppConfig } from "./Config.ts"
 import { Health } from "./Health.ts"
 import { Metrics } from "./Metrics.ts"
 import { type CircuitBreaker, makeObservedCircuitBreaker } from "./resilience/circuitBreaker.ts"
 
-/** What `makeAsrGateway` returns: an `AudioSinkService` plus live per-session handles (for tests and `/status`). */
+/** What `makeAsrGateway` returns: an `AudioSinkService` plus live per-producer handles (for tests and `/status`). */
 export interface AsrGatewayService extends AudioSinkService {
   readonly kind: "asr_gateway"
-  readonly sessions: Effect.Effect<ReadonlyMap<string, AsrSessionHandle>>
+  /** Open streams by `streamKey` (`<sessionId>/<producerId>`). */
+  readonly streams: Effect.Effect<ReadonlyMap<string, AsrSessionHandle>>
   readonly breaker: CircuitBreaker
 }
 
 /**
  * The ASR gateway client (grpc-js, `proto/asr.proto`) behind `AudioSink` when ASR_GATEWAY_URL is
- * set: one channel for the process, one bidirectional stream per session (see `asr/session.ts`),
+ * set: one channel for the process, one bidirectional stream per audio producer (see `asr/session.ts`),
  * one circuit breaker for the gateway (ASR_BREAKER_FAILURES consecutive connect failures open it
  * for ASR_BREAKER_RESET_MS, then one probe). Registers the non-critical readiness check
  * `asr_gateway`, the `/status` section `asr` and the `auralink_asr_*` metrics.
@@ -47,7 +48,7 @@ export const makeAsrGateway = (gatewayUrl: string): Effect.Effect<AsrGatewayServ
       resetTimeoutMs: asr.breakerResetMs,
       whileOpen: `no connection attempts for ${asr.breakerResetMs} ms`
     })
-    const sessions = new Map<string, AsrSessionHandle>()
+    const streams = new Map<string, AsrSessionHandle>()
     const target = parseTarget(gatewayUrl).target
 
     yield* health.register({
@@ -62,7 +63,7 @@ export const makeAsrGateway = (gatewayUrl: string): Effect.Effect<AsrGatewayServ
       })
     })
     yield* health.section("asr", Effect.gen(function*() {
-      const all = yield* Effect.forEach([...sessions.values()], (s) => s.stats)
+      const all = yield* Effect.forEach([...streams.values()], (s) => s.stats)
       const sum = (pick: (s: (typeof all)[number]) => number) => all.reduce((n, s) => n + pick(s), 0)
       return {
         sink: "asr_gateway",
@@ -80,18 +81,19 @@ export const makeAsrGateway = (gatewayUrl: string): Effect.Effect<AsrGatewayServ
       }
     }))
 
-    // Sessions still open when the layer goes away are closed (flushed, half-closed) first.
-    yield* Effect.addFinalizer(() => Effect.forEach([...sessions.values()], (s) => s.close, { concurrency: "unbounded", discard: true }))
+    // Streams still open when the layer goes away are closed (flushed, half-closed) first.
+    yield* Effect.addFinalizer(() => Effect.forEach([...streams.values()], (s) => s.close, { concurrency: "unbounded", discard: true }))
     yield* Effect.logInfo(`audio sink: ASR gateway at ${target}`)
 
-    const openStream: AudioSinkService["openStream"] = (sessionId) =>
+    const openStream: AudioSinkService["openStream"] = (streamOf) =>
       Effect.gen(function*() {
-        if (sessions.has(sessionId)) {
-          return yield* new AudioSinkError({ sessionId, message: "an ASR stream is already open for this session" })
+        const key = streamKey(streamOf)
+        if (streams.has(key)) {
+          return yield* new AudioSinkError({ sessionId: streamOf.sessionId, message: `an ASR stream is already open for producer ${streamOf.producerId}` })
         }
         const handle = yield* Effect.acquireRelease(
           makeAsrSession({
-            sessionId,
+            ...streamOf,
             client,
             method,
             breaker,
@@ -101,15 +103,15 @@ export const makeAsrGateway = (gatewayUrl: string): Effect.Effect<AsrGatewayServ
             reconnectMaxMs: asr.reconnectMaxMs,
             replayBufferMs: asr.replayBufferMs,
             queueCapacity: asr.queueCapacity
-          }).pipe(Effect.tap((h) => Effect.sync(() => sessions.set(sessionId, h)))),
-          (h) => h.close.pipe(Effect.ensuring(Effect.sync(() => sessions.delete(sessionId))))
+          }).pipe(Effect.tap((h) => Effect.sync(() => streams.set(key, h)))),
+          (h) => h.close.pipe(Effect.ensuring(Effect.sync(() => streams.delete(key))))
         )
         return {
           ...handle,
-          close: handle.close.pipe(Effect.ensuring(Effect.sync(() => sessions.delete(sessionId))))
+          close: handle.close.pipe(Effect.ensuring(Effect.sync(() => streams.delete(key))))
         }
       })
 
-    const service: AsrGatewayService = { kind: "asr_gateway", openStream, sessions: Effect.sync(() => sessions), breaker }
+    const service: AsrGatewayService = { kind: "asr_gateway", openStream, streams: Effect.sync(() => streams), breaker }
     return service
   })

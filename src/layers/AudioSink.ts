@@ -8,9 +8,9 @@ export type { AudioSinkService, AudioSinkStream } from "./asr/types.ts"
 export { AudioSinkClosed, AudioSinkError, type SinkAudioChunk, Transcript } from "../schemas/asr.ts"
 
 /**
- * Where session audio goes: the ASR gateway (ASR_GATEWAY_URL set) or, the embedded default, a
- * WAV recording per session. Both have the same `openStream(sessionId)` shape, so the audio path
- * does not care which is live.
+ * Where session audio goes: the ASR gateway (ASR_GATEWAY_URL set) or, the embedded default, WAV
+ * recordings. Both open one stream per audio producer (`openStream({ sessionId, producerId, path })`),
+ * so the audio path does not care which is live.
  */
 export class AudioSink extends Context.Service<AudioSink, AudioSinkService>()("auralink/AudioSink") {
   /** The ASR gateway client at `url` (needs AppConfig, Health, Metrics). */

@@ -4,11 +4,14 @@ import { Schema } from "effect"
 export const SINK_SAMPLE_RATE = 16_000
 export const SINK_BYTES_PER_MS = (SINK_SAMPLE_RATE * 2) / 1000
 
-/** One validated chunk of session audio on its way to the ASR gateway or the recording sink. */
+/** One validated chunk of a producer's audio on its way to the ASR gateway or the recording sink. */
 export interface SinkAudioChunk {
-  /** Per session, consecutive from the audio path; the gateway de-duplicates by (session, sequence). */
+  /**
+   * Per producer, from the audio path (PCM: the client's chunk sequence; Opus: the extended RTP
+   * sequence); the gateway de-duplicates by (session, producer, sequence). See proto/asr.proto.
+   */
   readonly sequence: number
-  /** Capture time of the first sample, milliseconds since the Unix epoch. */
+  /** Capture time of the first sample, milliseconds since the Unix epoch (PCM: the client's; Opus: from arrival). */
   readonly captureTimeMs: number
   /** 16 kHz s16le mono samples (even length). */
   readonly pcm: Uint8Array
@@ -20,6 +23,8 @@ export const chunkDurationMs = (chunk: SinkAudioChunk): number => chunk.pcm.byte
 /** A transcript from the ASR gateway (proto `auralink.asr.v1.Transcript`, camelCase as proto-loader gives it). */
 export const Transcript = Schema.Struct({
   sessionId: Schema.String,
+  /** The producer whose audio this is (set from the stream it came back on). */
+  producerId: Schema.String,
   text: Schema.String,
   isFinal: Schema.Boolean,
   startMs: Schema.Number,
@@ -28,7 +33,7 @@ export const Transcript = Schema.Struct({
 })
 export type Transcript = typeof Transcript.Type
 
-/** A session's sink could not be opened (bad session id, file or gateway set-up failure). */
+/** A producer's sink stream could not be opened (bad id, already open, file or gateway set-up failure). */
 export class AudioSinkError extends Schema.TaggedError<AudioSinkError>()("AudioSinkError", {
   sessionId: Schema.String,
   message: Schema.String

@@ -116,7 +116,8 @@ export interface ChunkErrorMessage {
 /**
  * The server's data channel to the client (SCTP label {@link EVENTS_CHANNEL_LABEL}, one JSON text
  * message each): a rejected chunk's error (`ChunkErrorMessage`), every transcript of the
- * session, and `going_away` when the server shuts down. Opened with `POST /api/webrtc/:sessionId/transports/:transportId/events-channel`.
+ * session, a `session_error` when the session fails because a producer's audio pipeline did, and
+ * `going_away` when the server shuts down. Opened with `POST /api/webrtc/:sessionId/transports/:transportId/events-channel`.
  */
 export const EVENTS_CHANNEL_LABEL = "auralink-events"
 export const EVENTS_CHANNEL_PROTOCOL = "json"
@@ -124,6 +125,8 @@ export const EVENTS_CHANNEL_PROTOCOL = "json"
 export const ServerEvent = Schema.Union([
   Schema.Struct({ type: Schema.Literal("error"), reason: Schema.String, sequence: Schema.optionalKey(Schema.Number) }),
   Schema.Struct({ type: Schema.Literal("transcript"), ...Transcript.fields }),
+  /** A producer's audio pipeline failed beyond its restarts: the session goes to `error` with `detail`. */
+  Schema.Struct({ type: Schema.Literal("session_error"), reason: Schema.Literal("audio_pipeline_failed"), producerId: Schema.String, detail: Schema.String }),
   // The server is shutting down: the session ends next (reason "shutdown"); reconnect elsewhere.
   Schema.Struct({ type: Schema.Literal("going_away"), reason: Schema.String })
 ])

@@ -10,7 +10,7 @@ import { ApiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
 import { JWT_SECRET, PROVISIONING_KEY } from "../support/auth.ts"
 import { FakeAsrGateway } from "../support/fake-asr.ts"
 import { baseUrl } from "../support/http.ts"
-import { eventually, user } from "../support/media.ts"
+import { eventually, sessionRecordings, user } from "../support/media.ts"
 import { finalizedWav } from "../support/recording.ts"
 import { onFreshDatabase } from "../support/server.ts"
 import { checkToneSequence, concatSamples, DEFAULT_TONE_MS, DEFAULT_TONES, type ToneCheck, toneSequence, wavFile } from "../support/tones.ts"
@@ -252,9 +252,11 @@ describe("browser demo (headless Chromium)", () => {
       yield* untilPlayed(demo)
       yield* stopDemo(demo)
       const sent = yield* stats(demo)
-      const file = join(dataDir, "recordings", `${demo.sessionId}.wav`)
-      yield* eventually(Effect.sync(() => finalizedWav(file) !== undefined), `a finalized ${file}`, 10_000)
-      const samples = finalizedWav(file)!
+      // The demo has one audio producer: one WAV file, named by its producer id.
+      const file = () => sessionRecordings(dataDir, demo.sessionId)[0] ?? join(dataDir, "recordings", demo.sessionId, "none.wav")
+      yield* eventually(Effect.sync(() => finalizedWav(file()) !== undefined), `a finalized recording of ${demo.sessionId}`, 10_000)
+      assert.strictEqual(sessionRecordings(dataDir, demo.sessionId).length, 1)
+      const samples = finalizedWav(file()) ?? new Int16Array(0)
       const check = checkToneSequence(samples, 16_000)
       assert.isTrue(check.ok, `${describeCheck(check)}\n${demo.log.join("\n")}`)
       // No gaps: the recording holds all the audio sent (PCM: exactly; Opus: about the streaming time).

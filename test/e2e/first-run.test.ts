@@ -5,6 +5,7 @@ import type { Browser } from "playwright-core"
 import { afterAll, describe, expect, it } from "vitest"
 import { launchChromium } from "../support/chromium.ts"
 import { type ServiceProcess, startService, waitForOk } from "../support/process.ts"
+import { sessionRecordings } from "../support/media.ts"
 import { finalizedWav } from "../support/recording.ts"
 import { checkToneSequence, concatSamples, DEFAULT_TONE_MS, DEFAULT_TONES, toneSequence, wavFile } from "../support/tones.ts"
 
@@ -97,14 +98,15 @@ describe("first run (README): npm start with no configuration, then the demo", (
     await until(async () => (await text("state")) === "completed", "the session to complete", 15_000, detail)
     expect(await text("errors")).toBe("")
 
-    // The recording: DATA_DIR/recordings/<session>.wav, finalized, with the tones in order.
-    const file = join(dataDir, "recordings", `${sessionId}.wav`)
-    await until(() => finalizedWav(file) !== undefined, `a finalized ${file}`, 10_000, detail)
-    const samples = finalizedWav(file) ?? new Int16Array(0)
+    // The recording: DATA_DIR/recordings/<session>/<producer>.wav (one producer here), finalized, with the tones in order.
+    const file = () => sessionRecordings(dataDir, sessionId)[0] ?? join(dataDir, "recordings", sessionId, "none.wav")
+    await until(() => finalizedWav(file()) !== undefined, `a finalized recording of ${sessionId}`, 10_000, detail)
+    expect(sessionRecordings(dataDir, sessionId)).toHaveLength(1)
+    const samples = finalizedWav(file()) ?? new Int16Array(0)
     const check = checkToneSequence(samples, 16_000)
     expect(check.ok, `${check.reason ?? ""}\n${detail()}`).toBe(true)
     expect(samples.length / 16).toBeGreaterThan(DEFAULT_TONES.length * DEFAULT_TONE_MS)
-    console.log(`first-run recording=${sessionId}.wav audio_ms=${Math.round(samples.length / 16)} tones=${check.observed.join(",")}`)
+    console.log(`first-run recording=${sessionId}/…wav audio_ms=${Math.round(samples.length / 16)} tones=${check.observed.join(",")}`)
   }, 120_000)
 })
 

@@ -124,7 +124,7 @@ describe("SIGTERM under load", () => {
     const eventsChannel = asRecord(await api("POST", `/api/webrtc/${peerSessionId}/transports/${pcm.transportId}/events-channel`, undefined, 201))
     const streamId = Number(asRecord(eventsChannel["sctpStreamParameters"])["streamId"])
     const channelMessages: Array<string> = []
-    pcm.peer.createDataChannel("auralink-events", { negotiated: true, id: streamId, protocol: "json" })
+    pcm.pc.createDataChannel("auralink-events", { negotiated: true, id: streamId, protocol: "json" })
       .onMessage.subscribe((message) => void channelMessages.push(String(message)))
 
     const load = [...clients.slice(0, 20).map(mediaClient), keepAliveLoop()]

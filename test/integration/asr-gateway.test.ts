@@ -14,6 +14,8 @@ const chunk = (sequence: number): SinkAudioChunk => {
   const pcm = new Int16Array(1600).fill(sequence % 32_000)
   return { sequence, captureTimeMs: 1_700_000_000_000 + sequence * 100, pcm: new Uint8Array(pcm.buffer) }
 }
+/** The sink stream of producer `p1` of `sessionId` (PCM path). */
+const key = (sessionId: string) => ({ sessionId, producerId: "p1", path: "datachannel" as const })
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i)
 
 const deps = (env: Record<string, string>) =>
@@ -65,7 +67,7 @@ describe("AsrGateway", () => {
     Effect.gen(function*() {
       const asr = yield* fake()
       const gateway = yield* makeAsrGateway(asr.url)
-      const stream = yield* gateway.openStream("s1")
+      const stream = yield* gateway.openStream(key("s1"))
       const collected = yield* Effect.forkChild(Stream.runCollect(stream.transcripts))
       for (const n of range(0, 30)) yield* stream.send(chunk(n))
       yield* stream.close
@@ -87,12 +89,37 @@ describe("AsrGateway", () => {
       assert.deepInclude(record(sections["asr"]), { sink: "asr_gateway", breaker: "closed", streams: 0 })
     }).pipe(Effect.provide(deps({}))))
 
+  it.live("two producers of one session: two streams, each chunk and transcript tagged with its producer", () =>
+    Effect.gen(function*() {
+      const asr = yield* fake()
+      const gateway = yield* makeAsrGateway(asr.url)
+      const pcm = yield* gateway.openStream({ sessionId: "s8", producerId: "pcm-1", path: "datachannel" })
+      const opus = yield* gateway.openStream({ sessionId: "s8", producerId: "opus-1", path: "rtp" })
+      assert.strictEqual((yield* gateway.streams).size, 2)
+      // The same producer twice is refused; another session's producer is not.
+      const twice = yield* Effect.flip(Effect.scoped(gateway.openStream({ sessionId: "s8", producerId: "pcm-1", path: "datachannel" })))
+      assert.include(twice.message, "already open for producer pcm-1")
+      const transcripts = yield* Effect.forkChild(Stream.runCollect(Stream.merge(pcm.transcripts, opus.transcripts)))
+      for (const n of range(0, 10)) yield* pcm.send(chunk(n))
+      for (const n of range(500, 520)) yield* opus.send(chunk(n))
+      yield* pcm.close
+      yield* opus.close
+      const by = asr.byProducer("s8")
+      assert.deepStrictEqual(by.get("pcm-1")?.map((c) => c.sequence), range(0, 10))
+      assert.deepStrictEqual(by.get("opus-1")?.map((c) => c.sequence), range(500, 520))
+      assert.isTrue(by.get("pcm-1")!.every((c) => c.path === "datachannel"))
+      assert.isTrue(by.get("opus-1")!.every((c) => c.path === "rtp"))
+      const texts = (yield* Fiber.join(transcripts)).map((t) => `${t.producerId}: ${t.text}`).sort()
+      assert.deepStrictEqual(texts, ["opus-1: chunk 500..509", "opus-1: chunk 510..519", "pcm-1: chunk 0..9"])
+      assert.strictEqual((yield* gateway.streams).size, 0)
+    }).pipe(Effect.provide(deps({}))))
+
   it.live("gateway down at start: breaker opens after the configured failures, audio is buffered and delivered when it is back", () =>
     Effect.gen(function*() {
       const asr = yield* fake()
       asr.stop()
       const gateway = yield* makeAsrGateway(asr.url)
-      const stream = yield* gateway.openStream("s2")
+      const stream = yield* gateway.openStream(key("s2"))
       for (const n of range(0, 20)) yield* stream.send(chunk(n))
       yield* eventually(Effect.map(gateway.breaker.state, (s) => s === "open"))
       assert.include(yield* metric("auralink_circuit_breaker_state"), 'auralink_circuit_breaker_state{name="asr_gateway"} 2')
@@ -114,7 +141,7 @@ describe("AsrGateway", () => {
     Effect.gen(function*() {
       const asr = yield* fake()
       const gateway = yield* makeAsrGateway(asr.url)
-      const stream = yield* gateway.openStream("s3")
+      const stream = yield* gateway.openStream(key("s3"))
       for (const n of range(0, 10)) yield* stream.send(chunk(n))
       yield* eventually(Effect.sync(() => asr.sequences("s3").length === 10))
       asr.stop()
@@ -127,7 +154,7 @@ describe("AsrGateway", () => {
       yield* eventually(Effect.sync(() => sameList(asr.sequences("s3"), range(0, 40))))
       yield* stream.close
       assertInOrderPerStream(asr, "s3")
-      const stats = yield* Effect.flatMap(gateway.sessions, (all) => Effect.succeed(all.size))
+      const stats = yield* Effect.flatMap(gateway.streams, (all) => Effect.succeed(all.size))
       assert.strictEqual(stats, 0)
       assert.include(yield* metric("auralink_asr_reconnects_total"), "auralink_asr_reconnects_total 1")
       assert.notInclude(yield* metric("auralink_asr_chunks_dropped_total"), 'reason="replay_buffer_full"')
@@ -137,13 +164,13 @@ describe("AsrGateway", () => {
     Effect.gen(function*() {
       const asr = yield* fake()
       const gateway = yield* makeAsrGateway(asr.url)
-      const stream = yield* gateway.openStream("s4")
+      const stream = yield* gateway.openStream(key("s4"))
       for (const n of range(0, 3)) yield* stream.send(chunk(n))
       yield* eventually(Effect.sync(() => asr.sequences("s4").length === 3))
       asr.stop()
       // 20 chunks of 100 ms while down; the buffer keeps the newest 500 ms (5 chunks).
       for (const n of range(3, 23)) yield* stream.send(chunk(n))
-      const handle = (yield* gateway.sessions).get("s4")!
+      const handle = (yield* gateway.streams).get("s4/p1")!
       yield* eventually(Effect.map(handle.stats, (s) => s.dropped === 15))
       yield* Effect.promise(() => asr.start())
       yield* eventually(Effect.sync(() => sameList(asr.sequences("s4"), [...range(0, 3), ...range(18, 23)])))
@@ -157,8 +184,8 @@ describe("AsrGateway", () => {
       const asr = yield* fake()
       asr.readDelayMs = 10
       const gateway = yield* makeAsrGateway(asr.url)
-      const stream = yield* gateway.openStream("s5")
-      const handle = (yield* gateway.sessions).get("s5")!
+      const stream = yield* gateway.openStream(key("s5"))
+      const handle = (yield* gateway.streams).get("s5/p1")!
       yield* eventually(Effect.map(handle.stats, (s) => s.connected))
       let maxInFlight = 0
       const started = Date.now()
@@ -193,7 +220,7 @@ describe("AsrGateway", () => {
       })
       yield* Effect.addFinalizer(() => Effect.sync(() => (sockets.forEach((s) => s.destroy()), blackhole.close())))
       const gateway = yield* makeAsrGateway(`127.0.0.1:${port}`)
-      const stream = yield* gateway.openStream("s6")
+      const stream = yield* gateway.openStream(key("s6"))
       yield* stream.send(chunk(0))
       const started = Date.now()
       yield* eventually(Effect.map(gateway.breaker.failures, (n) => n >= 1), 5)
@@ -201,7 +228,7 @@ describe("AsrGateway", () => {
       assert.isAtLeast(firstFailure, 150)
       assert.isAtMost(firstFailure, 1500)
       yield* eventually(Effect.map(gateway.breaker.state, (s) => s === "open"), 5)
-      const handle = (yield* gateway.sessions).get("s6")!
+      const handle = (yield* gateway.streams).get("s6/p1")!
       assert.strictEqual((yield* handle.stats).connected, false)
     }).pipe(Effect.provide(deps({ ASR_DEADLINE_MS: "200", ASR_BREAKER_FAILURES: "2" }))))
 
@@ -209,8 +236,8 @@ describe("AsrGateway", () => {
     Effect.gen(function*() {
       const asr = yield* fake()
       const gateway = yield* makeAsrGateway(asr.url)
-      const stream = yield* gateway.openStream("s7")
-      const handle = (yield* gateway.sessions).get("s7")!
+      const stream = yield* gateway.openStream(key("s7"))
+      const handle = (yield* gateway.streams).get("s7/p1")!
       yield* eventually(Effect.map(handle.stats, (s) => s.connected))
       asr.stall()
       const started = Date.now()

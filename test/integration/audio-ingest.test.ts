@@ -10,7 +10,7 @@ import { baseUrl } from "../support/http.ts"
 import { startFakeAsr } from "../support/fake-asr.ts"
 import { ffmpegOpusRtpArgs } from "../support/ffmpeg-rtp.ts"
 import { checkMetricsWithPromtool } from "../support/promtool.ts"
-import { eventually, mediaServer, opusRtpParameters, startSession, user } from "../support/media.ts"
+import { eventually, mediaServer, opusRtpParameters, sessionRecordings, startSession, user } from "../support/media.ts"
 import { checkToneSequence, concatSamples } from "../support/tones.ts"
 
 const fakeAsr = await startFakeAsr()
@@ -200,7 +200,8 @@ describe("audio ingress over a PlainTransport (ffmpeg Opus RTP)", () => {
       Effect.gen(function*() {
         const { headers, id } = yield* plainTransportIngest
         const { service } = yield* AppConfig
-        const path = join(service.dataDir, "recordings", `${id}.wav`)
+        // One audio producer: one WAV file, <DATA_DIR>/recordings/<sessionId>/<producerId>.wav.
+        const [path = join(service.dataDir, "recordings", id, "none.wav")] = sessionRecordings(service.dataDir, id)
         // ffmpeg has finished; give the pipeline a moment to drain before the stop closes it.
         yield* Effect.promise(() => new Promise((r) => setTimeout(r, 500)))
         assert.strictEqual((yield* request("POST", `/api/session/${id}/stop`, {}, headers)).status, 200)

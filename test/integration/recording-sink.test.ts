@@ -30,6 +30,9 @@ const tone = (sequence: number): SinkAudioChunk => {
   return { sequence, captureTimeMs: sequence * 100, pcm: new Uint8Array(samples.buffer) }
 }
 
+/** The sink stream of producer `p1` of `sessionId` (PCM path). */
+const key = (sessionId: string) => ({ sessionId, producerId: "p1", path: "datachannel" as const })
+
 const hasFfprobe = (() => {
   try {
     execFileSync("ffprobe", ["-version"], { stdio: "ignore" })
@@ -46,15 +49,15 @@ describe("RecordingSink", () => {
       const dataDir = firstDir
       const sink = yield* makeRecordingSink
       const chunks = Array.from({ length: 25 }, (_, n) => tone(n))
-      const path = sink.pathOf("session-1")
+      const path = sink.pathOf("session-1", "p1")
       yield* Effect.scoped(Effect.gen(function*() {
-        const stream = yield* sink.openStream("session-1")
+        const stream = yield* sink.openStream(key("session-1"))
         for (const c of chunks) yield* stream.send(c)
         assert.deepStrictEqual(yield* Stream.runCollect(stream.transcripts), [])
         // Before close the header still says 0 bytes.
         assert.strictEqual(readFileSync(path).readUInt32LE(40), 0)
       }))
-      assert.strictEqual(path, join(dataDir, "recordings", "session-1.wav"))
+      assert.strictEqual(path, join(dataDir, "recordings", "session-1", "p1.wav"))
       const file = readFileSync(path)
       const dataBytes = 25 * 3200
       assert.strictEqual(file.length, 44 + dataBytes)
@@ -80,18 +83,37 @@ describe("RecordingSink", () => {
         assert.closeTo(Number(probe.format.duration), 2.5, 0.001)
       }
       // A closed stream refuses more audio.
-      const stream = yield* Effect.scoped(sink.openStream("session-2"))
+      const stream = yield* Effect.scoped(sink.openStream(key("session-2")))
       const refused = yield* Effect.flip(stream.send(tone(0)))
       assert.strictEqual(refused._tag, "AudioSinkClosed")
-      assert.strictEqual(readFileSync(sink.pathOf("session-2")).readUInt32LE(40), 0)
+      assert.strictEqual(readFileSync(sink.pathOf("session-2", "p1")).readUInt32LE(40), 0)
       const health = yield* Health
       assert.deepInclude(record((yield* health.sections)["asr"]), { sink: "recording", streams: 0, recordingsFinished: 2 })
     }).pipe(Effect.provide(deps(firstDir))))
 
+  it.effect("two producers of one session: one WAV file each, named by producer id", () =>
+    Effect.gen(function*() {
+      const sink = yield* makeRecordingSink
+      yield* Effect.scoped(Effect.gen(function*() {
+        const pcm = yield* sink.openStream({ sessionId: "session-3", producerId: "pcm-1", path: "datachannel" })
+        const opus = yield* sink.openStream({ sessionId: "session-3", producerId: "opus-1", path: "rtp" })
+        const twice = yield* Effect.flip(Effect.scoped(sink.openStream({ sessionId: "session-3", producerId: "opus-1", path: "rtp" })))
+        assert.include(twice.message, "already open for producer opus-1")
+        for (const n of [0, 1, 2]) yield* pcm.send(tone(n))
+        for (const n of [0, 1]) yield* opus.send(tone(n))
+        const health = yield* Health
+        assert.deepInclude(record((yield* health.sections)["asr"]), { streams: 2 })
+      }))
+      assert.strictEqual(readFileSync(sink.pathOf("session-3", "pcm-1")).readUInt32LE(40), 3 * 3200)
+      assert.strictEqual(readFileSync(sink.pathOf("session-3", "opus-1")).readUInt32LE(40), 2 * 3200)
+      const health = yield* Health
+      assert.deepInclude(record((yield* health.sections)["asr"]), { streams: 0, recordingsFinished: 2 })
+    }).pipe(Effect.provide(deps(mkdtempSync(join(tmpdir(), "auralink-rec-"))))))
+
   it.effect("refuses session ids that are not safe file names", () =>
     Effect.gen(function*() {
       const sink = yield* makeRecordingSink
-      const error = yield* Effect.flip(Effect.scoped(sink.openStream("../etc/passwd")))
+      const error = yield* Effect.flip(Effect.scoped(sink.openStream(key("../etc/passwd"))))
       assert.strictEqual(error._tag, "AudioSinkError")
     }).pipe(Effect.provide(deps(mkdtempSync(join(tmpdir(), "auralink-rec-"))))))
 

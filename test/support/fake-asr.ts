@@ -7,6 +7,9 @@ export interface ReceivedChunk {
   readonly captureTimeMs: number
   readonly pcm: Buffer
   readonly sampleRate: number
+  /** The producer (audio source) whose stream carried it, and its path ("rtp" or "datachannel"). */
+  readonly producerId: string
+  readonly path: string
   /** Which stream (connection) of the session delivered it, from 1. */
   readonly stream: number
   /** When the fake read it (ms since the Unix epoch), for capture -> ASR latency. */
@@ -19,13 +22,15 @@ interface ChunkMessage {
   readonly captureTimeMs: string | number
   readonly pcm: Buffer
   readonly sampleRate: number
+  readonly producerId: string
+  readonly path: string
 }
 
 type Call = grpc.ServerDuplexStream<ChunkMessage, object>
 
 /**
  * A fake ASR gateway: a real grpc-js server speaking proto/asr.proto on 127.0.0.1. Records every
- * chunk per session in arrival order, answers one final transcript per second of audio of a
+ * chunk per session in arrival order (with its producer id), answers one final transcript per second of audio of a
  * stream ("chunk N..M") plus one for the remainder when the client half-closes, and can be
  * stopped and restarted on the same port, slowed (each read delayed: back-pressure) and made to
  * fail its streams.
@@ -89,6 +94,13 @@ export class FakeAsrGateway {
     return this.received.get(sessionId) ?? []
   }
 
+  /** A session's chunks by producer id (each producer has its own stream). */
+  byProducer(sessionId: string): ReadonlyMap<string, ReadonlyArray<ReceivedChunk>> {
+    const by = new Map<string, Array<ReceivedChunk>>()
+    for (const c of this.chunks(sessionId)) by.set(c.producerId, [...(by.get(c.producerId) ?? []), c])
+    return by
+  }
+
   /** Distinct sequence numbers received for a session, ascending (what a de-duplicating gateway keeps). */
   sequences(sessionId: string): Array<number> {
     return [...new Set(this.chunks(sessionId).map((c) => c.sequence))].sort((a, b) => a - b)
@@ -102,6 +114,7 @@ export class FakeAsrGateway {
     }
     this.calls.add(call)
     let sessionId = ""
+    let producerId = ""
     let stream = 0
     let pending: Array<ReceivedChunk> = []
     let pendingBytes = 0
@@ -113,6 +126,7 @@ export class FakeAsrGateway {
       const durationMs = pendingBytes / 32
       call.write({
         sessionId,
+        producerId,
         text: `chunk ${first.sequence}..${last.sequence}`,
         isFinal: true,
         startMs: Math.round(offsetMs),
@@ -126,6 +140,7 @@ export class FakeAsrGateway {
     call.on("data", (message: ChunkMessage) => {
       if (sessionId === "") {
         sessionId = message.sessionId
+        producerId = message.producerId
         stream = (this.streamsOpened.get(sessionId) ?? 0) + 1
         this.streamsOpened.set(sessionId, stream)
       }
@@ -134,6 +149,8 @@ export class FakeAsrGateway {
         captureTimeMs: Number(message.captureTimeMs),
         pcm: Buffer.from(message.pcm),
         sampleRate: message.sampleRate,
+        producerId: message.producerId,
+        path: message.path,
         stream,
         receivedAtMs: Date.now()
       }

@@ -1,5 +1,7 @@
 import { assert } from "@effect/vitest"
 import { Effect } from "effect"
+import { readdirSync } from "node:fs"
+import { join } from "node:path"
 import { ApiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
 import { JWT_SECRET, PROVISIONING_KEY, request, str } from "./auth.ts"
 import { onFreshDatabase } from "./server.ts"
@@ -42,3 +44,13 @@ export const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, what: stri
       yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
     }
   })
+
+/** The WAV files of a session's audio producers (`<dataDir>/recordings/<sessionId>/<producerId>.wav`), none yet: []. */
+export const sessionRecordings = (dataDir: string, sessionId: string): Array<string> => {
+  const directory = join(dataDir, "recordings", sessionId)
+  try {
+    return readdirSync(directory).filter((f) => f.endsWith(".wav")).sort().map((f) => join(directory, f))
+  } catch {
+    return []
+  }
+}

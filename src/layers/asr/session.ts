@@ -9,12 +9,11 @@ import {
   Transcript
 } from "../../schemas/asr.ts"
 import type { CircuitBreaker } from "../resilience/circuitBreaker.ts"
-import type { AudioSinkStream } from "./types.ts"
+import type { AudioSinkStream, AudioStreamKey } from "./types.ts"
 import type { AsrMetrics } from "./metrics.ts"
 import { errorMessage } from "../error-message.ts"
 
-export interface AsrSessionOptions {
-  readonly sessionId: string
+export interface AsrSessionOptions extends AudioStreamKey {
   readonly client: grpc.Client
   readonly method: MethodDefinition<object, object>
   readonly breaker: CircuitBreaker
@@ -26,7 +25,7 @@ export interface AsrSessionOptions {
   readonly queueCapacity: number
 }
 
-/** Per-session counters, for `/status` and tests. */
+/** Per-stream counters, for `/status` and tests. */
 export interface AsrSessionStats {
   readonly connected: boolean
   readonly queued: number
@@ -67,7 +66,7 @@ const ended = (l: Live, reason: string): void => {
 }
 
 /**
- * One session's stream to the ASR gateway. `send` puts chunks on a bounded queue; a pump fiber
+ * One producer's stream to the ASR gateway. `send` puts chunks on a bounded queue; a pump fiber
  * moves what is queued, as one batch, into the replay buffer (the last ASR_REPLAY_BUFFER_MS of
  * audio) and writes it to the live call, waiting until grpc-js has taken the whole batch (HTTP/2
  * flow control reaches `send` as back-pressure). A write not taken within the deadline fails the
@@ -82,7 +81,7 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
     const queue = yield* Queue.bounded<SinkAudioChunk, Cause.Done>(o.queueCapacity)
     const transcripts = yield* Queue.sliding<Transcript, Cause.Done>(1024)
     const lock = yield* Semaphore.make(1)
-    const log = (effect: Effect.Effect<void>) => effect.pipe(Effect.annotateLogs({ sessionId: o.sessionId, sink: "asr_gateway" }))
+    const log = (effect: Effect.Effect<void>) => effect.pipe(Effect.annotateLogs({ sessionId: o.sessionId, producerId: o.producerId, sink: "asr_gateway" }))
 
     const replay: Array<Entry> = []
     let replayMs = 0
@@ -125,7 +124,9 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
       sequence: chunk.sequence,
       captureTimeMs: chunk.captureTimeMs,
       pcm: Buffer.from(chunk.pcm.buffer, chunk.pcm.byteOffset, chunk.pcm.byteLength),
-      sampleRate: SINK_SAMPLE_RATE
+      sampleRate: SINK_SAMPLE_RATE,
+      producerId: o.producerId,
+      path: o.path
     })
 
     const fail = (l: Live, reason: string) =>
@@ -190,7 +191,8 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
       if (Exit.isSuccess(decoded)) {
         stats.transcripts += 1
         o.metrics.transcripts.inc({ final: String(decoded.value.isFinal) })
-        Queue.offerUnsafe(transcripts, decoded.value)
+        // The stream says whose audio it is, whatever the gateway echoed.
+        Queue.offerUnsafe(transcripts, { ...decoded.value, sessionId: o.sessionId, producerId: o.producerId })
       }
     }
 
@@ -305,6 +307,8 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
 
     const handle: AudioSinkStream & { readonly stats: Effect.Effect<AsrSessionStats> } = {
       sessionId: o.sessionId,
+      producerId: o.producerId,
+      path: o.path,
       send,
       transcripts: Stream.fromQueue(transcripts),
       close,

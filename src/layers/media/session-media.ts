@@ -41,6 +41,10 @@ export class SessionMedia {
   readonly router: types.Router
   readonly workerIndex: number
 
+  // mediasoup 3.8 files a consumer whose router or producer closed while it was being made under
+  // an already closed transport: it never emits "close", and whoever reads it waits forever. The
+  // add* methods below close such a consumer at once (one stuck consumer kept a WAV file open).
+
   constructor(id: string, router: types.Router, workerIndex: number) {
     this.id = id
     this.router = router
@@ -68,11 +72,14 @@ export class SessionMedia {
   addConsumer(consumer: types.Consumer): void {
     this.consumers.set(consumer.id, consumer)
     consumer.observer.on("close", () => this.consumers.delete(consumer.id))
+    if (this.router.closed || !this.producers.has(consumer.producerId)) consumer.close()
   }
 
   addDataConsumer(dataConsumer: types.DataConsumer): void {
     this.dataConsumers.set(dataConsumer.id, dataConsumer)
     dataConsumer.observer.on("close", () => this.dataConsumers.delete(dataConsumer.id))
+    const source = dataConsumer.dataProducerId
+    if (this.router.closed || (!this.dataProducers.has(source) && (this.events?.id !== source || this.events.closed))) dataConsumer.close()
   }
 
   /** The client's transports (WebRTC and plain; the server's DirectTransports are not counted) and producers (data ones included). */

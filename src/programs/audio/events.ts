@@ -25,6 +25,10 @@ const SSE_SHUTDOWN_GRACE = Duration.seconds(2)
 const encoder = new TextEncoder()
 const event = (name: string, data: unknown) => encoder.encode(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`)
 
+/** A state event's data: `{state}`, with the reason when the session failed (`{state:"error", error}`). */
+const stateOf = (session: { readonly state: string; readonly error: string | null }) =>
+  session.error === null ? { state: session.state } : { state: session.state, error: session.error }
+
 /** Bearer header, or `access_token` in the query (RFC 6750 §2.3): EventSource cannot set headers. */
 const tokenOf = (request: HttpServerRequest.HttpServerRequest) => {
   const header = request.headers["authorization"]
@@ -44,8 +48,8 @@ const userBudget = (userId: string) =>
     limiter.check("default", userId).pipe(Effect.map(Option.some), Effect.catch(() => Effect.succeed(Option.none<Decision>()))))
 
 /**
- * Server-sent events of one session for its owner: `event: state` ({state}) now and on every
- * change, and `event: transcript` (the ASR gateway's transcripts). Ends after the session's
+ * Server-sent events of one session for its owner: `event: state` ({state}, and `error` once
+ * it failed) now and on every change, and `event: transcript` (the ASR gateway's transcripts). Ends after the session's
  * terminal state; a session already ended answers 204, which stops an EventSource reconnecting.
  * Connects and bad tokens count against the rate limits; open streams are capped per session and user.
  */
@@ -80,9 +84,9 @@ const sessionEvents = Effect.gen(function*() {
   const now = Option.getOrElse(yield* (yield* Sessions).findFresh(id), () => session.success)
   const transcripts = yield* (yield* AudioIngest).transcripts(id)
   const health = yield* Health
-  const first = Stream.make(event("state", { state: now.state }))
+  const first = Stream.make(event("state", stateOf(now)))
   const content = isTerminal(now.state) ? first : Stream.merge(
-    first.pipe(Stream.concat(states.success.pipe(Stream.map((s) => event("state", { state: s.state }))))),
+    first.pipe(Stream.concat(states.success.pipe(Stream.map((s) => event("state", stateOf(s)))))),
     transcripts.pipe(Stream.map((t) => event("transcript", t))),
     { haltStrategy: "left" }
   )

@@ -1,4 +1,4 @@
-import { Context, Deferred, Effect, FiberMap, Layer, Option, PubSub, Scope, Stream } from "effect"
+import { Context, Data, Deferred, Duration, Effect, FiberMap, Layer, Option, PubSub, Schedule, Scope, Stream } from "effect"
 import type { types } from "mediasoup"
 import { AudioMetrics } from "../../layers/audio/metrics.ts"
 import { AudioDecoders } from "../../layers/AudioDecoders.ts"
@@ -9,7 +9,22 @@ import { MediaServer, type ProducerAdded } from "../../layers/MediaServer.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
 import type { Transcript } from "../../schemas/asr.ts"
 import type { ServerEvent } from "../../schemas/audio.ts"
-import { type AudioSource, dataChannelIngest, rtpIngest, runToSink } from "./pipeline.ts"
+import { IDLE_TIMEOUT_BOUNDS } from "../../schemas/session.ts"
+import { errorMessage } from "../../layers/error-message.ts"
+import { SessionEvents } from "../../layers/sessions/events.ts"
+import { SessionMetrics } from "../../layers/sessions/metrics.ts"
+import { failSession } from "../sessions/fail.ts"
+import { type AudioSource, AudioSourceError, dataChannelIngest, rtpIngest, runToSink } from "./pipeline.ts"
+
+/** A run of a producer's pipeline failed; `delivered`: it had sent audio to the sink before. */
+class AudioPipelineFailed extends Data.TaggedError("AudioPipelineFailed")<{ readonly reason: string; readonly delivered: boolean }> {}
+
+/** What went wrong, in one line (problem details carry theirs in `detail`). */
+const describe = (error: unknown): string => {
+  if (error instanceof AudioSourceError) return `audio source failed: ${errorMessage(error.cause)}`
+  if (typeof error === "object" && error !== null && "detail" in error && typeof error.detail === "string") return error.detail
+  return errorMessage(error)
+}
 
 /** The data-channel label a client gives its PCM data producer (chunk layout: src/schemas/audio.ts). */
 export const PCM_DATA_LABEL = "audio-pcm"
@@ -44,7 +59,8 @@ const emitterSource = (
 /**
  * Audio ingress: every audio producer (Opus RTP) and every `audio-pcm` data producer of a session
  * is consumed server-side, turned into validated 16 kHz chunks and sent to the AudioSink (ASR
- * gateway or WAV recording). Final transcripts are appended to the session context; all
+ * gateway or WAV recording), each producer on its own sink stream. A failed producer pipeline is
+ * restarted with backoff; when the restarts run out the session goes to `error`. Final transcripts are appended to the session context; all
  * transcripts are published per session for the events endpoint and sent on the session's events
  * data channel, where rejected PCM chunks are answered too. A producer's pipeline ends when
  * its consumer closes (the session ended, the producer or transport closed) or at shutdown.
@@ -64,8 +80,15 @@ export class AudioIngest extends Context.Service<AudioIngest, {
       const media = yield* MediaServer
       const sink = yield* AudioSink
       const sessions = yield* Sessions
-      const { audio: audioSettings, sessions: sessionSettings } = yield* AppConfig
-      const services = yield* Effect.context<AudioMetrics | AudioDecoders>()
+      const { sessions: sessionSettings, audio: audioSettings } = yield* AppConfig
+      const services = yield* Effect.context<AudioMetrics | AudioDecoders | Sessions | SessionEvents | SessionMetrics>()
+      const restarts = Schedule.max([
+        Schedule.min([Schedule.exponential(Duration.millis(audioSettings.pipelineRestartBaseMs)), Schedule.spaced(Duration.millis(audioSettings.pipelineRestartMaxMs))]).pipe(
+          Schedule.jittered
+        ),
+        Schedule.recurs(audioSettings.pipelineRestarts)
+      ])
+      const storeRetry = Schedule.max([Schedule.exponential(Duration.millis(200)).pipe(Schedule.jittered), Schedule.recurs(5)])
       const pipelines = yield* FiberMap.make<string>()
       const published = yield* PubSub.unbounded<Transcript>()
 
@@ -97,30 +120,85 @@ export class AudioIngest extends Context.Service<AudioIngest, {
               latency: "manual"
             }))
 
+      /** One run of a producer's pipeline: source -> sink until the source ends (normal) or something fails. */
+      const attempt = (sessionId: string, producer: ProducerAdded, listening: Deferred.Deferred<void>) =>
+        Effect.suspend(() => {
+          let delivered = false
+          return Effect.gen(function*() {
+            const audio = yield* sourceOf(sessionId, producer)
+            yield* Deferred.succeed(listening, undefined)
+            const stream = yield* sink.openStream({ sessionId, producerId: producer.id, path: producer.kind === "audio" ? "rtp" : "datachannel" })
+            yield* Effect.forkScoped(Stream.runForEach(stream.transcripts, recordTranscript))
+            // The store is only for the keep-alive, and audio never waits for it (a stalled or failing
+            // database must not stall or stop the audio): the pace starts at the shortest idle timeout
+            // and follows the session's once it is read; a refresh runs beside the audio, one at a time.
+            let everyMs = touchEveryMs(IDLE_TIMEOUT_BOUNDS.minimum)
+            yield* Effect.forkScoped(sessions.find(sessionId).pipe(
+              Effect.tap((found) => Effect.sync(() => Option.map(found, (s) => everyMs = touchEveryMs(s.config.idleTimeoutSeconds)))),
+              Effect.ignore
+            ))
+            let touched = Date.now()
+            let touching = false
+            const keepAlive = Effect.suspend(() => {
+              if (touching || Date.now() - touched < everyMs) return Effect.void
+              touched = Date.now()
+              touching = true
+              return Effect.asVoid(Effect.forkScoped(sessions.touch(sessionId).pipe(Effect.ignore, Effect.ensuring(Effect.sync(() => touching = false)))))
+            })
+            yield* runToSink(audio, (chunks) =>
+              Effect.andThen(
+                keepAlive,
+                Effect.forEach(chunks, (chunk) =>
+                  Effect.tap(stream.send(chunk), () =>
+                    Effect.sync(() => {
+                      delivered = true
+                      audio.delivered(chunk)
+                    })), { discard: true })
+              ))
+            yield* stream.close
+          }).pipe(
+            // attach waits for the consumer; a run that fails before it must not hold the request.
+            Effect.ensuring(Deferred.succeed(listening, undefined)),
+            Effect.scoped,
+            // The producer or the session's media is gone: the pipeline is over, nothing to restart.
+            Effect.catchTag("MediaNotFound", () => Effect.void),
+            // Anything else (typed or a defect) fails this run; the supervisor below decides what follows.
+            Effect.catch((error) => Effect.die(error)),
+            Effect.catchDefect((defect) => {
+              const reason = describe(defect)
+              return Effect.andThen(Effect.logWarning(`audio pipeline failed: ${reason}`), Effect.fail(new AudioPipelineFailed({ reason, delivered })))
+            })
+          )
+        })
+
+      /** The session fails with the reason; the client hears it on the events channel (and SSE, as the state change). */
+      const giveUp = (sessionId: string, producer: ProducerAdded, reason: string) =>
+        Effect.gen(function*() {
+          const detail = `audio pipeline of producer ${producer.id} failed: ${reason}`
+          yield* Effect.logError(`${detail}; the session goes to error`)
+          media.sendEvent(sessionId, JSON.stringify({ type: "session_error", reason: "audio_pipeline_failed", producerId: producer.id, detail } satisfies ServerEvent))
+          yield* failSession(sessionId, detail).pipe(
+            // The store may be what failed: try a few times; a session that has already ended stays as it is.
+            Effect.retry({ schedule: storeRetry, while: (e: { readonly _tag: string }) => e._tag !== "IllegalTransition" && e._tag !== "SessionNotFound" }),
+            Effect.catchTag("IllegalTransition", () => Effect.void),
+            Effect.catchCause((cause) => Effect.logError("could not move the session to error", cause))
+          )
+        })
+
+      /**
+       * A producer's pipeline, restarted after a failure with jittered exponential backoff
+       * (AUDIO_PIPELINE_RESTARTS in a row; a run that delivered audio starts the count again);
+       * beyond that its session goes to `error`.
+       */
       const pipeline = (sessionId: string, producer: ProducerAdded, listening: Deferred.Deferred<void>) =>
         Effect.gen(function*() {
-          const audio = yield* sourceOf(sessionId, producer)
-          yield* Deferred.succeed(listening, undefined)
-          const stream = yield* sink.openStream(sessionId)
-          yield* Effect.forkScoped(Stream.runForEach(stream.transcripts, recordTranscript))
-          const session = yield* Effect.orDie(sessions.find(sessionId))
-          const everyMs = touchEveryMs(Option.match(session, { onNone: () => sessionSettings.idleTimeoutSeconds, onSome: (s) => s.config.idleTimeoutSeconds }))
-          let touched = Date.now()
-          const keepAlive = Effect.suspend(() => {
-            if (Date.now() - touched < everyMs) return Effect.void
-            touched = Date.now()
-            return Effect.ignore(sessions.touch(sessionId))
-          })
-          yield* runToSink(audio, (chunks) =>
-            Effect.andThen(
-              keepAlive,
-              Effect.forEach(chunks, (chunk) => Effect.tap(stream.send(chunk), () => Effect.sync(() => audio.delivered(chunk))), { discard: true })
-            ))
-          yield* stream.close
+          while (true) {
+            const outcome = yield* Effect.result(Effect.retry(attempt(sessionId, producer, listening), { schedule: restarts, while: (e: AudioPipelineFailed) => !e.delivered }))
+            if (outcome._tag === "Success") return
+            if (!outcome.failure.delivered) return yield* giveUp(sessionId, producer, outcome.failure.reason)
+            yield* Effect.sleep(Duration.millis(audioSettings.pipelineRestartBaseMs))
+          }
         }).pipe(
-          Effect.scoped,
-          Effect.catchCause((cause) => Effect.logWarning("audio pipeline ended with an error", cause)),
-          Effect.ensuring(Deferred.succeed(listening, undefined)),
           Effect.annotateLogs({ sessionId, producerId: producer.id, path: producer.kind }),
           Effect.provideContext(services)
         )

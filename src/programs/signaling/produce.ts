@@ -15,6 +15,10 @@ const activate = (session: Session) =>
     ? activateSession(session.id, "media", "producer created").pipe(Effect.catchTag("IllegalTransition", () => Effect.void), Effect.asVoid)
     : Effect.void
 
+/** A request that fails after its producer was made (e.g. the store is down) closes it again: no 500 leaves a live producer. */
+const undoOnFailure = (made: { readonly close: () => void }) => <A, E, R>(rest: Effect.Effect<A, E, R>) =>
+  Effect.onError(rest, () => Effect.sync(() => made.close()))
+
 /** A codec of another kind than the producer's (mediasoup 3.8 would take `video` with `audio/opus`). */
 const kindMismatch = (request: Produce): MediaRejected | undefined => {
   const index = request.rtpParameters.codecs.findIndex((c) => !c.mimeType.toLowerCase().startsWith(`${request.kind}/`))
@@ -34,11 +38,13 @@ export const produce = Effect.fn("signaling.produce")(function*(principal: Princ
     rtpParameters: request.rtpParameters,
     ...(request.appData === undefined ? {} : { appData: { ...request.appData } })
   }))
-  yield* activate(session)
-  const added = { kind: request.kind, id: producer.id, transportId }
-  // Audio goes to the audio path, video to the AIC pipeline (each ignores the other kind).
-  yield* (yield* AudioIngest).attach(id, added)
-  yield* (yield* AicIngest).attach(id, added)
+  yield* Effect.gen(function*() {
+    yield* activate(session)
+    const added = { kind: request.kind, id: producer.id, transportId }
+    // Audio goes to the audio path, video to the AIC pipeline (each ignores the other kind).
+    yield* (yield* AudioIngest).attach(id, added)
+    yield* (yield* AicIngest).attach(id, added)
+  }).pipe(undoOnFailure(producer))
   return { producerId: producer.id }
 })
 
@@ -51,12 +57,14 @@ export const produceData = Effect.fn("signaling.produceData")(function*(principa
     ...(request.protocol === undefined ? {} : { protocol: request.protocol }),
     ...(request.appData === undefined ? {} : { appData: { ...request.appData } })
   }))
-  yield* activate(session)
-  yield* (yield* AudioIngest).attach(id, {
-    kind: "data",
-    id: dataProducer.id,
-    transportId,
-    ...(request.label === undefined ? {} : { label: request.label })
-  })
+  yield* Effect.gen(function*() {
+    yield* activate(session)
+    yield* (yield* AudioIngest).attach(id, {
+      kind: "data",
+      id: dataProducer.id,
+      transportId,
+      ...(request.label === undefined ? {} : { label: request.label })
+    })
+  }).pipe(undoOnFailure(dataProducer))
   return { dataProducerId: dataProducer.id }
 })
