@@ -19,8 +19,8 @@ export const Readiness = Schema.Struct({
   dependencies: Schema.Array(DependencyState)
 })
 
-/** `/ready` answers 503 with the same body when a critical dependency is down or shutdown began. */
-export class NotReady extends Schema.TaggedError<NotReady>()("NotReady", {
+/** `/ready` answers 503 with the same body when a critical dependency is down or shutdown began (an untagged error: no `_tag` in the body). */
+export class NotReady extends Schema.Error<NotReady>("NotReady")({
   status: Schema.Literal("not_ready"),
   shuttingDown: Schema.Boolean,
   dependencies: Schema.Array(DependencyState)

@@ -220,6 +220,26 @@ layer(Server, { timeout: 60_000 })("device-token authentication", (it) => {
       assert.strictEqual(yield* count("devices"), before + 1)
     }))
 
+  it.effect("a device userId or name with NUL or an unpaired surrogate is 400 naming the field; token lookups too; nothing stored", () =>
+    Effect.gen(function*() {
+      const before = yield* count("devices")
+      const cases: ReadonlyArray<readonly [Record<string, string>, string]> = [
+        [{ userId: "nul\u0000user" }, "userId"],
+        [{ userId: "lone\ud800" }, "userId"],
+        [{ userId: "ok-user", name: "nul\u0000name" }, "name"],
+        [{ userId: "ok-user", name: "\udc00lone" }, "name"]
+      ]
+      for (const [body, field] of cases) {
+        const res = yield* request("POST", "/api/auth/devices", body, bearer(PROVISIONING_KEY))
+        assert.strictEqual(res.status, 400, `${field}: ${res.text}`)
+        assert.include(JSON.stringify(res.json["errors"]), field, field)
+      }
+      assert.strictEqual(yield* count("devices"), before)
+      const lookup = yield* request("POST", "/api/auth/token", { deviceId: "dev\u0000ice", deviceSecret: "s" })
+      assert.strictEqual(lookup.status, 400, lookup.text)
+      assert.include(JSON.stringify(lookup.json["errors"]), "deviceId")
+    }))
+
   it.effect("a wrong device secret or unknown device is 401 invalid_client and stores no token", () =>
     Effect.gen(function*() {
       const device = yield* register("user-wrong-secret")

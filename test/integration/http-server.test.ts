@@ -104,6 +104,7 @@ layer(RealServer)("HTTP server: system endpoints", (it) => {
       assert.strictEqual(down.status, 503)
       const downBody = record(yield* json(down))
       assert.strictEqual(downBody["status"], "not_ready")
+      assert.notProperty(downBody, "_tag", "the 503 body is the readiness report, not an internal error tag")
       assert.include(JSON.stringify(downBody["dependencies"]), "connection refused")
       yield* health.register({ name: "primary", critical: true, check: Effect.void })
       assert.strictEqual((yield* get("/ready")).status, 200)

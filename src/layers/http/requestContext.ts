@@ -3,7 +3,8 @@ import { FindMyWay, HttpRouter, HttpServerRequest, HttpServerResponse } from "ef
 import { HttpApi, type HttpApiGroup } from "effect/http-api"
 import { randomUUID } from "node:crypto"
 import { Metrics } from "../Metrics.ts"
-import { problemForCause } from "./problem.ts"
+import { utf8JsonBody } from "./json-body.ts"
+import { problem, problemForCause } from "./problem.ts"
 
 /** A caller's X-Request-Id is kept when it is a sane token; anything else gets a fresh UUID. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
@@ -36,7 +37,7 @@ const routeLabeller = <Id extends string, Groups extends HttpApiGroup.Constraint
 
 /**
  * The one global middleware every request goes through: request id (accepted or generated,
- * echoed, annotated on every log line of the request), problem details for what escaped the
+ * echoed, annotated on every log line of the request), JSON bodies held to strict UTF-8, problem details for what escaped the
  * endpoints, the request log line and the `http_request_duration_seconds` histogram.
  */
 export const RequestContext = <Id extends string, Groups extends HttpApiGroup.Constraint>(api: HttpApi.HttpApi<Id, Groups>, extraRoutes: ReadonlyArray<RouteSpec>) => HttpRouter.middleware(
@@ -63,7 +64,8 @@ export const RequestContext = <Id extends string, Groups extends HttpApiGroup.Co
         const requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID()
         const path = pathOf(request.url)
         const started = performance.now()
-        return httpEffect.pipe(
+        const badRequest = (detail: string) => problem(400, "Bad Request", { detail, instance: path, requestId })
+        return utf8JsonBody(request, httpEffect, badRequest).pipe(
           Effect.catchCause((cause) => {
             if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
             const response = problemForCause(cause, requestId, path)
