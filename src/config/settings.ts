@@ -20,6 +20,13 @@ export interface Settings {
     readonly port: number
     readonly bodyLimitBytes: number
     readonly metricsPort: Option.Option<number>
+    /** Time to receive a request's headers, and the whole request (not the response: SSE streams are not cut). */
+    readonly headersTimeoutMs: number
+    readonly requestTimeoutMs: number
+    /** Idle time before a kept-alive connection is closed. */
+    readonly keepAliveTimeoutMs: number
+    /** Open connections per listener; more are closed at once. */
+    readonly maxConnections: number
   }
   readonly grpc: { readonly port: number }
   readonly log: { readonly level: LogLevel }
@@ -266,6 +273,9 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
     const poolMin = yield* int("PGPOOL_MIN_INGRESS", 5, "a whole number >= 0", nonNegative)
     const poolMax = yield* int("PGPOOL_MAX_INGRESS", 20, "a whole number >= 1 and >= PGPOOL_MIN_INGRESS", (n) => n >= 1 && n >= poolMin)
     const reconnectBaseMs = yield* int("REDIS_RECONNECT_BASE_MS", 100, "milliseconds > 0", positive)
+    const headersTimeoutMs = yield* int("HTTP_HEADERS_TIMEOUT_MS", 10_000, "milliseconds > 0", positive)
+    // Node refuses a headers timeout longer than the request timeout.
+    const requestTimeoutMs = yield* int("HTTP_REQUEST_TIMEOUT_MS", 30_000, "milliseconds > 0, at least HTTP_HEADERS_TIMEOUT_MS", (n) => n >= headersTimeoutMs)
 
     const databaseUrl = yield* optionalSecret("DATABASE_URL").pipe(
       Effect.flatMap((given) => Option.isSome(given) ? Effect.succeed(given) : discreteDatabaseUrl(read))
@@ -318,7 +328,11 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
         host: yield* string("HOST", "0.0.0.0"),
         port: yield* int("PORT", 8080, port, (n) => n >= 0 && n <= 65535),
         bodyLimitBytes: yield* int("HTTP_BODY_LIMIT_BYTES", 1024 * 1024, "bytes > 0", positive),
-        metricsPort: yield* read("METRICS_PORT", Config.option(Config.Port("METRICS_PORT")), port)
+        metricsPort: yield* read("METRICS_PORT", Config.option(Config.Port("METRICS_PORT")), port),
+        headersTimeoutMs,
+        requestTimeoutMs,
+        keepAliveTimeoutMs: yield* int("HTTP_KEEPALIVE_TIMEOUT_MS", 5000, "milliseconds > 0", positive),
+        maxConnections: yield* int("HTTP_MAX_CONNECTIONS", 1024, "a whole number > 0", positive)
       },
       grpc: { port: yield* int("GRPC_PORT", 50051, port, (n) => n >= 0 && n <= 65535) },
       log: { level },

@@ -41,6 +41,16 @@ describe("configuration", () => {
       assert.isTrue(Option.isNone(settings.auth.provisioningKey))
     }))
 
+  it.effect("HTTP listener limits: API-suited defaults; a request timeout shorter than the headers timeout names its key", () =>
+    Effect.gen(function*() {
+      const { http } = yield* load({ AURALINK_CONFIG: hoconFile("auralink {}") })
+      assert.deepStrictEqual([http.headersTimeoutMs, http.requestTimeoutMs, http.keepAliveTimeoutMs, http.maxConnections], [10_000, 30_000, 5000, 1024])
+      const set = yield* load({ AURALINK_CONFIG: hoconFile("auralink { http { headers_timeout_ms = 2000, max_connections = 64 } }"), HTTP_REQUEST_TIMEOUT_MS: "4000" })
+      assert.deepStrictEqual([set.http.headersTimeoutMs, set.http.requestTimeoutMs, set.http.maxConnections], [2000, 4000, 64])
+      assert.strictEqual((yield* failure({ HTTP_HEADERS_TIMEOUT_MS: "20000", HTTP_REQUEST_TIMEOUT_MS: "5000" })).key, "HTTP_REQUEST_TIMEOUT_MS")
+      assert.strictEqual((yield* failure({ HTTP_MAX_CONNECTIONS: "0" })).key, "HTTP_MAX_CONNECTIONS")
+    }))
+
   it.effect("reads the auth keys; the provisioning key is a secret and a bad TTL names its key", () =>
     Effect.gen(function*() {
       const settings = yield* load({ AUTH_PROVISIONING_KEY: "op-key", ACCESS_TOKEN_TTL_SECONDS: "60", JWT_AUDIENCE: "aud-x" })
