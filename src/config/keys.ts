@@ -26,6 +26,7 @@ export const keys = [
   { env: "HTTP_REQUEST_TIMEOUT_MS", hocon: "auralink.http.request_timeout_ms" },
   { env: "HTTP_KEEPALIVE_TIMEOUT_MS", hocon: "auralink.http.keepalive_timeout_ms" },
   { env: "HTTP_MAX_CONNECTIONS", hocon: "auralink.http.max_connections" },
+  { env: "CORS_ORIGINS", hocon: "auralink.http.cors_origins" },
   { env: "GRPC_PORT", hocon: "auralink.grpc.port" },
   // logging and tracing
   { env: "LOG_LEVEL", hocon: "auralink.log.level" },

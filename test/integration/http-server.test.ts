@@ -1,6 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect, Layer, Schema, Stream } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
+import { createHash } from "node:crypto"
 import { connect, type Socket } from "node:net"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware } from "effect/http-api"
 import { checkMetricsWithPromtool } from "../support/promtool.ts"
@@ -40,12 +41,14 @@ const withCore = <E, R>(server: Layer.Layer<HttpServer.HttpServer, E, R>) =>
     Layer.provideMerge(testConfig({ HTTP_BODY_LIMIT_BYTES: "1024" })),
     Layer.provide(logs.layer)
   )
+/** The web app origin the real server's CORS_ORIGINS allows. */
+const WEB_APP = "https://app.example"
 // The real API's auth handlers need Postgres and the state store: a fresh database per run.
 const RealServer = Layer.unwrap(Effect.map(freshDatabase, (url) =>
   serveHttp(ApiRoutes, 0, "127.0.0.1").pipe(
     Layer.provideMerge(Layer.mergeAll(Database.layer, StateStore.layerMemory, AudioSink.layer)),
     Layer.provideMerge(Layer.mergeAll(Health.layer, Metrics.layer)),
-    Layer.provideMerge(testConfig({ HTTP_BODY_LIMIT_BYTES: "1024", DATABASE_URL: url })),
+    Layer.provideMerge(testConfig({ HTTP_BODY_LIMIT_BYTES: "1024", DATABASE_URL: url, CORS_ORIGINS: `${WEB_APP}, http://127.0.0.1:5173` })),
     Layer.provide(logs.layer)
   )))
 const ProbeServer = withCore(serveHttp(apiRoutes(ProbeApi, ProbeHandlers), 0, "127.0.0.1"))
@@ -162,6 +165,72 @@ layer(RealServer)("HTTP server: system endpoints", (it) => {
       assert.strictEqual(body["requestId"], "nf-1")
     }))
 
+  it.effect("every response tells browsers: nosniff, no referrer, never framed, and a CSP (API: nothing may load)", () =>
+    Effect.gen(function*() {
+      for (const [path, init] of [["/health", {}], ["/nope", {}], ["/openapi.json", {}], ["/api/session", { method: "POST", body: "{" }]] as const) {
+        const response = yield* get(path, init)
+        const label = `${path} ${response.status}`
+        assert.strictEqual(response.headers.get("x-content-type-options"), "nosniff", label)
+        assert.strictEqual(response.headers.get("referrer-policy"), "no-referrer", label)
+        assert.strictEqual(response.headers.get("x-frame-options"), "DENY", label)
+        const csp = response.headers.get("content-security-policy") ?? ""
+        assert.include(csp, "default-src 'none'", label)
+        assert.include(csp, "frame-ancestors 'none'", label)
+      }
+    }))
+
+  it.effect("the docs page's CSP allows its own inline scripts by hash and nothing from elsewhere", () =>
+    Effect.gen(function*() {
+      const docs = yield* get("/docs")
+      const html = yield* Effect.promise(() => docs.text())
+      const csp = docs.headers.get("content-security-policy") ?? ""
+      const inline = [...html.matchAll(/<script(?![^>]*\bsrc=)[^>]*>([\s\S]*?)<\/script>/gi)].map((m) => m[1] ?? "")
+      assert.isAbove(inline.length, 0)
+      for (const script of inline) assert.include(csp, `'sha256-${createHash("sha256").update(script).digest("base64")}'`)
+      assert.include(csp, "default-src 'self'")
+      assert.include(csp, "connect-src 'self'")
+      assert.include(csp, "frame-ancestors 'none'")
+      assert.notInclude(csp, "unsafe-eval")
+      assert.notMatch(csp, /script-src[^;]*'unsafe-inline'/)
+    }))
+
+  it.effect("CORS: a preflight from an allowed origin is answered with the methods and headers a web app needs", () =>
+    Effect.gen(function*() {
+      const preflight = yield* get("/api/session", {
+        method: "OPTIONS",
+        headers: { origin: WEB_APP, "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type" }
+      })
+      assert.strictEqual(preflight.status, 204)
+      assert.strictEqual(preflight.headers.get("access-control-allow-origin"), WEB_APP)
+      const methods = preflight.headers.get("access-control-allow-methods") ?? ""
+      for (const method of ["GET", "POST", "PATCH", "DELETE"]) assert.include(methods, method)
+      const allowed = (preflight.headers.get("access-control-allow-headers") ?? "").toLowerCase()
+      for (const header of ["authorization", "content-type", "x-request-id"]) assert.include(allowed, header)
+      assert.include(preflight.headers.get("vary") ?? "", "Origin")
+
+      const actual = yield* get("/health", { headers: { origin: WEB_APP } })
+      assert.strictEqual(actual.headers.get("access-control-allow-origin"), WEB_APP)
+      const exposed = (actual.headers.get("access-control-expose-headers") ?? "").toLowerCase()
+      for (const header of ["location", "etag", "retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "x-request-id"]) {
+        assert.include(exposed, header)
+      }
+      assert.include(actual.headers.get("vary") ?? "", "Origin")
+      // Errors carry them too, so the web app can read a problem.
+      const missing = yield* get("/api/session", { method: "POST", body: "{}", headers: { origin: WEB_APP, "content-type": "application/json" } })
+      assert.strictEqual(missing.status, 401)
+      assert.strictEqual(missing.headers.get("access-control-allow-origin"), WEB_APP)
+    }))
+
+  it.effect("CORS: other origins get no CORS headers, and their preflight is refused", () =>
+    Effect.gen(function*() {
+      const preflight = yield* get("/api/session", { method: "OPTIONS", headers: { origin: "https://evil.example", "access-control-request-method": "POST" } })
+      assert.strictEqual(preflight.status, 403)
+      assert.isNull(preflight.headers.get("access-control-allow-origin"))
+      const actual = yield* get("/health", { headers: { origin: "https://evil.example" } })
+      assert.strictEqual(actual.status, 200)
+      assert.isNull(actual.headers.get("access-control-allow-origin"))
+    }))
+
   // Last in this block: shutdown is one-way for the shared Health service.
   it.effect("turns /ready to 503 once shutdown has begun, while /health stays 200", () =>
     Effect.gen(function*() {
@@ -208,6 +277,17 @@ layer(ProbeServer)("HTTP server: bad input and failures", (it) => {
       const response = yield* post("/probe/echo", JSON.stringify({ name: "x".repeat(4096), count: 1 }))
       assert.strictEqual(response.status, 413)
       assert.strictEqual(record(yield* json(response))["status"], 413)
+    }))
+
+  it.effect("CORS is off by default: no CORS headers for any origin, preflights refused", () =>
+    Effect.gen(function*() {
+      const actual = yield* post("/probe/echo", JSON.stringify({ name: "a", count: 1 }), { origin: "https://app.example" })
+      assert.strictEqual(actual.status, 200)
+      assert.isNull(actual.headers.get("access-control-allow-origin"))
+      assert.strictEqual(actual.headers.get("x-content-type-options"), "nosniff")
+      const preflight = yield* get("/probe/echo", { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "POST" } })
+      assert.strictEqual(preflight.status, 403)
+      assert.isNull(preflight.headers.get("access-control-allow-origin"))
     }))
 
   it.effect("answers a defect with a 500 problem carrying the request id and no internals", () =>
