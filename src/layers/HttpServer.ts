@@ -30,7 +30,8 @@ export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constra
       // provideMerge: the router also resolves the middleware when it builds the routes.
       Layer.provideMerge(Layer.mergeAll(HttpApiMiddleware.layerProblemDetails({ includeDetails: true }), middleware ?? Layer.empty))
     ),
-    HttpApiScalar.layer(api, { path: "/docs" }),
+    // No fonts from fonts.scalar.com: the page's CSP loads nothing from elsewhere.
+    HttpApiScalar.layer(api, { path: "/docs", scalar: { withDefaultFonts: false } }),
     RequestContext(api, [{ method: "GET", path: "/docs" }, { method: "GET", path: "/openapi.json" }, ...plainRoutes])
   )
 
