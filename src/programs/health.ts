@@ -9,13 +9,18 @@ import { AuthServices } from "./auth/http.ts"
 import { isOperatorRequest } from "./auth/operator.ts"
 import { capturedServices } from "./captured.ts"
 
-/** The public view of a component section: its top-level numbers and booleans, and lists as their length. */
-const summarize = (section: unknown): Record<string, number | boolean> => {
-  if (typeof section !== "object" || section === null) return {}
-  const out: Record<string, number | boolean> = {}
+/** A state word (`ready`, `configured`, `closed`); anything with digits, dots, slashes or colons (ids, paths, addresses) is not. */
+const STATE_WORD = /^[A-Za-z_]{1,32}$/
+
+/** The public view of a component section: its numbers, booleans and state words (nested objects alike), and lists as their length. */
+const summarize = (section: unknown, depth = 0): Record<string, unknown> => {
+  if (typeof section !== "object" || section === null || depth > 4) return {}
+  const out: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(section)) {
     if (typeof value === "number" || typeof value === "boolean") out[key] = value
+    else if (typeof value === "string" && STATE_WORD.test(value)) out[key] = value
     else if (Array.isArray(value)) out[key] = value.length
+    else if (typeof value === "object" && value !== null) out[key] = summarize(value, depth + 1)
   }
   return out
 }

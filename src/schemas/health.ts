@@ -28,7 +28,7 @@ export class NotReady extends Schema.Error<NotReady>("NotReady")({
 
 /**
  * `/status`: everyone gets the `summary` view (identity, uptime, features, and per component its
- * top-level counters and flags, lists as their length); operators (the provisioning key, or an access
+ * counters, flags and state words at any depth, lists as their length); operators (the provisioning key, or an access
  * token with the `operator` scope) get the `full` view with the process and every component's details
  * (pids, session ids, directories, targets).
  */

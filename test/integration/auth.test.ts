@@ -247,6 +247,9 @@ layer(Server, { timeout: 60_000 })("device-token authentication", (it) => {
       yield* health.section("probe", Effect.succeed({
         streams: 2,
         healthy: true,
+        state: "ready",
+        target: "asr-gateway.internal:50052",
+        channel: { state: "READY", url: "redis://user:pw@cache:6379", sent: 7 },
         directory: "/secret/data/dir",
         workers: [{ pid: 4242 }, { pid: 4343 }],
         sessions: [{ id: "session-id-visible-to-operators" }]
@@ -256,8 +259,8 @@ layer(Server, { timeout: 60_000 })("device-token authentication", (it) => {
         assert.strictEqual(res.status, 200, label)
         assert.strictEqual(res.json["view"], "summary", label)
         assert.notProperty(res.json, "process", label)
-        assert.deepStrictEqual(record(res.json["components"])["probe"], { streams: 2, healthy: true, workers: 2, sessions: 1 }, label)
-        for (const secret of ["/secret/data/dir", "4242", "session-id-visible-to-operators", String(process.pid)]) assert.notInclude(res.text, secret, label)
+        assert.deepStrictEqual(record(res.json["components"])["probe"], { streams: 2, healthy: true, state: "ready", channel: { state: "READY", sent: 7 }, workers: 2, sessions: 1 }, label)
+        for (const secret of ["/secret/data/dir", "asr-gateway.internal", "redis://", "4242", "session-id-visible-to-operators", String(process.pid)]) assert.notInclude(res.text, secret, label)
         assert.strictEqual(record(res.json["service"])["name"], "ingress-egress", label)
       }
       const isFull = (res: { status: number; json: Record<string, unknown>; text: string }, label: string) => {
