@@ -51,6 +51,17 @@ describe("configuration", () => {
       assert.strictEqual((yield* failure({ HTTP_MAX_CONNECTIONS: "0" })).key, "HTTP_MAX_CONNECTIONS")
     }))
 
+  it.effect("CORS_ORIGINS: none by default; exact origins or *; a URL with a path is refused naming the key", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual((yield* load({ AURALINK_CONFIG: hoconFile("auralink {}") })).http.corsOrigins, [])
+      const set = yield* load({ AURALINK_CONFIG: hoconFile("auralink {}"), CORS_ORIGINS: "https://app.example.com, http://localhost:5173" })
+      assert.deepStrictEqual(set.http.corsOrigins, ["https://app.example.com", "http://localhost:5173"])
+      assert.deepStrictEqual((yield* load({ AURALINK_CONFIG: hoconFile("auralink {}"), CORS_ORIGINS: "*" })).http.corsOrigins, ["*"])
+      for (const bad of ["https://app.example.com/", "app.example.com", "ftp://files.example.com"]) {
+        assert.strictEqual((yield* failure({ CORS_ORIGINS: bad })).key, "CORS_ORIGINS", bad)
+      }
+    }))
+
   it.effect("reads the auth keys; the provisioning key is a secret and a bad TTL names its key", () =>
     Effect.gen(function*() {
       const settings = yield* load({ AUTH_PROVISIONING_KEY: "op-key", ACCESS_TOKEN_TTL_SECONDS: "60", JWT_AUDIENCE: "aud-x" })
