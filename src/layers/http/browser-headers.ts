@@ -79,13 +79,15 @@ export const browserPolicy = (corsOrigins: ReadonlyArray<string>): BrowserPolicy
   const origins: ReadonlySet<string> = new Set(corsOrigins)
   const allowed = (origin: string | undefined): origin is string => origin !== undefined && (anyOrigin || origins.has(origin))
   const allowOrigin = (origin: string) => anyOrigin ? "*" : origin
-  // The docs page is built once and its body reused: hash each body text once.
-  const policies = new Map<string, string>()
-  const pagePolicy = (html: string) => {
-    let policy = policies.get(html)
+  // The docs page (megabytes, Scalar inline) is built once and its body reused: hash it once.
+  const policies = new WeakMap<object, string>()
+  const pagePolicy = (response: HttpServerResponse.HttpServerResponse) => {
+    let policy = policies.get(response.body)
     if (policy === undefined) {
+      const html = bodyText(response)
+      if (html === undefined) return undefined
       policy = htmlPolicy(html)
-      if (policies.size < 16) policies.set(html, policy)
+      policies.set(response.body, policy)
     }
     return policy
   }
@@ -110,11 +112,7 @@ export const browserPolicy = (corsOrigins: ReadonlyArray<string>): BrowserPolicy
       })
     },
     decorate: (request, response) => {
-      let csp = API_CSP
-      if (isHtml(response)) {
-        const html = bodyText(response)
-        if (html !== undefined) csp = pagePolicy(html)
-      }
+      const csp = (isHtml(response) ? pagePolicy(response) : undefined) ?? API_CSP
       const headers: Record<string, string> = { ...always, "content-security-policy": csp }
       const origin = request.headers["origin"]
       if (allowed(origin)) {
