@@ -22,6 +22,11 @@ export const keys = [
   { env: "PORT", hocon: "auralink.http.port" },
   { env: "HTTP_BODY_LIMIT_BYTES", hocon: "auralink.http.body_limit_bytes" },
   { env: "METRICS_PORT", hocon: "auralink.http.metrics_port" },
+  { env: "HTTP_HEADERS_TIMEOUT_MS", hocon: "auralink.http.headers_timeout_ms" },
+  { env: "HTTP_REQUEST_TIMEOUT_MS", hocon: "auralink.http.request_timeout_ms" },
+  { env: "HTTP_KEEPALIVE_TIMEOUT_MS", hocon: "auralink.http.keepalive_timeout_ms" },
+  { env: "HTTP_MAX_CONNECTIONS", hocon: "auralink.http.max_connections" },
+  { env: "CORS_ORIGINS", hocon: "auralink.http.cors_origins" },
   { env: "GRPC_PORT", hocon: "auralink.grpc.port" },
   // logging and tracing
   { env: "LOG_LEVEL", hocon: "auralink.log.level" },

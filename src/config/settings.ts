@@ -20,6 +20,15 @@ export interface Settings {
     readonly port: number
     readonly bodyLimitBytes: number
     readonly metricsPort: Option.Option<number>
+    /** Time to receive a request's headers, and the whole request (not the response: SSE streams are not cut). */
+    readonly headersTimeoutMs: number
+    readonly requestTimeoutMs: number
+    /** Idle time before a kept-alive connection is closed. */
+    readonly keepAliveTimeoutMs: number
+    /** Open connections per listener; more are closed at once. */
+    readonly maxConnections: number
+    /** Web origins (`https://app.example.com`) allowed to call the API from a browser; `*` for any; empty: none. */
+    readonly corsOrigins: ReadonlyArray<string>
   }
   readonly grpc: { readonly port: number }
   readonly log: { readonly level: LogLevel }
@@ -270,6 +279,17 @@ const url = (protocols: ReadonlyArray<string>) => (value: string) => {
   }
 }
 
+/** `*`, or a web origin exactly as a browser sends it in `Origin` (scheme, host, port; no path). */
+const isOrigin = (value: string) => {
+  if (value === "*") return true
+  try {
+    const parsed = new URL(value)
+    return (parsed.protocol === "http:" || parsed.protocol === "https:") && parsed.origin === value
+  } catch {
+    return false
+  }
+}
+
 /** DB_HOST/DB_PORT/DB_NAME/DB_USER/DB_PASSWORD, the seed's discrete keys, when DATABASE_URL is not given. */
 const discreteDatabaseUrl = (read: ReturnType<typeof reader>["read"]) =>
   Effect.gen(function*() {
@@ -322,6 +342,11 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
     const poolMin = yield* int("PGPOOL_MIN_INGRESS", 5, "a whole number >= 0", nonNegative)
     const poolMax = yield* int("PGPOOL_MAX_INGRESS", 20, "a whole number >= 1 and >= PGPOOL_MIN_INGRESS", (n) => n >= 1 && n >= poolMin)
     const reconnectBaseMs = yield* int("REDIS_RECONNECT_BASE_MS", 100, "milliseconds > 0", positive)
+    const corsOrigins = list(yield* optionalString("CORS_ORIGINS"))
+    if (!corsOrigins.every(isOrigin)) return yield* fail("CORS_ORIGINS", "a comma-separated list of origins such as https://app.example.com, or *")
+    const headersTimeoutMs = yield* int("HTTP_HEADERS_TIMEOUT_MS", 10_000, "milliseconds > 0", positive)
+    // Node refuses a headers timeout longer than the request timeout.
+    const requestTimeoutMs = yield* int("HTTP_REQUEST_TIMEOUT_MS", 30_000, "milliseconds > 0, at least HTTP_HEADERS_TIMEOUT_MS", (n) => n >= headersTimeoutMs)
 
     const databaseUrl = yield* optionalSecret("DATABASE_URL").pipe(
       Effect.flatMap((given) => Option.isSome(given) ? Effect.succeed(given) : discreteDatabaseUrl(read))
@@ -389,7 +414,12 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
         host: yield* string("HOST", "0.0.0.0"),
         port: yield* int("PORT", 8080, port, (n) => n >= 0 && n <= 65535),
         bodyLimitBytes: yield* int("HTTP_BODY_LIMIT_BYTES", 1024 * 1024, "bytes > 0", positive),
-        metricsPort: yield* read("METRICS_PORT", Config.option(Config.Port("METRICS_PORT")), port)
+        metricsPort: yield* read("METRICS_PORT", Config.option(Config.Port("METRICS_PORT")), port),
+        headersTimeoutMs,
+        requestTimeoutMs,
+        keepAliveTimeoutMs: yield* int("HTTP_KEEPALIVE_TIMEOUT_MS", 5000, "milliseconds > 0", positive),
+        maxConnections: yield* int("HTTP_MAX_CONNECTIONS", 1024, "a whole number > 0", positive),
+        corsOrigins
       },
       grpc: { port: yield* int("GRPC_PORT", 50051, port, (n) => n >= 0 && n <= 65535) },
       log: { level },

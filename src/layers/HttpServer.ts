@@ -2,7 +2,6 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { ByteSize, Duration, Effect, Layer, Option } from "effect"
 import { HttpIncomingMessage, HttpRouter, HttpServerResponse } from "effect/http"
 import { type HttpApi, HttpApiBuilder, type HttpApiGroup, HttpApiMiddleware, HttpApiScalar } from "effect/http-api"
-import { createServer } from "node:http"
 import { AuthHandlers, AuthMiddleware } from "../programs/auth/http.ts"
 import { SystemHandlers } from "../programs/health.ts"
 import { SessionHandlers } from "../programs/sessions/http.ts"
@@ -11,6 +10,7 @@ import { Api } from "../schemas/api.ts"
 import { AppConfig } from "./Config.ts"
 import { EVENTS_PATH, SessionEventsRoute } from "../programs/audio/events.ts"
 import { DEMO_PATHS, DemoRoutes } from "./http/demo.ts"
+import { createListener } from "./http/listener.ts"
 import { RequestContext, type RouteSpec } from "./http/requestContext.ts"
 import { ShutdownGate } from "./http/shutdown-gate.ts"
 import { Metrics } from "./Metrics.ts"
@@ -31,7 +31,8 @@ export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constra
       // provideMerge: the router also resolves the middleware when it builds the routes.
       Layer.provideMerge(Layer.mergeAll(HttpApiMiddleware.layerProblemDetails({ includeDetails: true }), middleware ?? Layer.empty))
     ),
-    HttpApiScalar.layer(api, { path: "/docs" }),
+    // No fonts from fonts.scalar.com: the page's CSP loads nothing from elsewhere.
+    HttpApiScalar.layer(api, { path: "/docs", scalar: { withDefaultFonts: false } }),
     RequestContext(api, [{ method: "GET", path: "/docs" }, { method: "GET", path: "/openapi.json" }, ...plainRoutes])
   )
 
@@ -49,13 +50,13 @@ export const ApiRoutes = Layer.mergeAll(
 
 /**
  * Serves `routes` on a Node HTTP listener (exposing its `HttpServer`, whose address tells the
- * bound port when PORT=0); the body limit and graceful-close deadline come from config.
+ * bound port when PORT=0); the body limit, timeouts, connection cap and graceful-close deadline come from config.
  */
 export const serveHttp = <E, R>(routes: Layer.Layer<never, E, R>, port: number, host: string) =>
   Layer.unwrap(Effect.gen(function*() {
     const config = yield* AppConfig
     return HttpRouter.serve(routes, { disableLogger: true }).pipe(
-      Layer.provideMerge(NodeHttpServer.layer(() => createServer(), {
+      Layer.provideMerge(NodeHttpServer.layer(() => createListener(config.http), {
         port,
         host,
         gracefulShutdownTimeout: Duration.millis(config.service.shutdownTimeoutMs)
@@ -71,7 +72,7 @@ const MetricsListener = Layer.unwrap(Effect.gen(function*() {
   const route = HttpRouter.add("GET", "/metrics", Effect.gen(function*() {
     const { registry } = yield* Metrics
     const text = yield* Effect.promise(() => registry.metrics())
-    return HttpServerResponse.text(text, { contentType: registry.contentType })
+    return HttpServerResponse.text(text, { contentType: registry.contentType, headers: { "x-content-type-options": "nosniff" } })
   }))
   // Built for its effect only, so its HttpServer does not shadow the public listener's.
   return Layer.effectDiscard(Layer.build(serveHttp(route, config.http.metricsPort.value, config.http.host)))

@@ -30,7 +30,8 @@ export class SystemApi extends HttpApiGroup.make("system", { topLevel: true })
     HttpApiEndpoint.get("health", "/health", { success: Liveness }),
     HttpApiEndpoint.get("healthz", "/healthz", { success: Liveness }),
     HttpApiEndpoint.get("ready", "/ready", { success: Readiness, error: NotReady }),
-    HttpApiEndpoint.get("status", "/status", { success: ServiceStatus }),
+    // Optional operator credential (the provisioning key or an operator access token) for the full view.
+    HttpApiEndpoint.get("status", "/status", { headers: ProvisioningHeaders, success: ServiceStatus }),
     HttpApiEndpoint.get("metrics", "/metrics", { success: PrometheusText })
   )
   .annotateMerge(OpenApi.annotations({ title: "System", description: "Liveness, readiness, status and metrics" }))

@@ -1,14 +1,15 @@
 import { Context, Schema } from "effect"
 import { HttpApiError, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity } from "effect/http-api"
 import { ServiceUnavailableResponse } from "./unavailable.ts"
+import { StorableText } from "./text.ts"
 
 // ---- bodies ----------------------------------------------------------------------------
 
-const NonEmpty = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(512))
+const NonEmpty = StorableText.check(Schema.isMinLength(1), Schema.isMaxLength(512))
 
 export const RegisterDevice = Schema.Struct({
-  userId: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(256)),
-  name: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(256)))
+  userId: StorableText.check(Schema.isMinLength(1), Schema.isMaxLength(256)),
+  name: Schema.optionalKey(StorableText.check(Schema.isMaxLength(256)))
 })
 
 /** The device secret is shown once, here; only its scrypt hash is stored. */

@@ -1,5 +1,6 @@
 import { Schema } from "effect"
 import { HttpApiError } from "effect/http-api"
+import { isStorable, isStorableText, StorableText } from "./text.ts"
 
 // ---- states and the state machine -----------------------------------------------------
 
@@ -34,6 +35,12 @@ export const openStates: ReadonlyArray<SessionState> = ["pending", "active"]
 
 export const IDLE_TIMEOUT_BOUNDS = { minimum: 10, maximum: 86_400 } as const
 
+/** Checked on the record, not as its key schema: a key failing that is dropped silently, not refused. */
+const hasAsrKeys = Schema.makeFilter<Readonly<Record<string, unknown>>>(
+  (record) => Object.keys(record).every((key) => key.length <= 64 && isStorable(key)),
+  { expected: "keys of at most 64 characters without NUL or unpaired surrogates", message: "keys must be at most 64 characters, without NUL (U+0000) or unpaired surrogates" }
+)
+
 const fields = {
   sampleRate: Schema.Literals([16000, 48000]),
   channels: Schema.Literal(1),
@@ -41,8 +48,8 @@ const fields = {
   /** BCP 47-ish: a 2-3 letter language and optional subtags (`en`, `en-US`, `zh-Hant-TW`). */
   language: Schema.String.check(Schema.isPattern(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$/)),
   /** Free-form options passed to the ASR gateway. */
-  asr: Schema.Record(Schema.String.check(Schema.isMaxLength(64)), Schema.Union([Schema.String.check(Schema.isMaxLength(1024)), Schema.Number, Schema.Boolean]))
-    .check(Schema.isMaxProperties(32)),
+  asr: Schema.Record(Schema.String, Schema.Union([Schema.String.check(Schema.isMaxLength(1024), isStorableText()), Schema.Number, Schema.Boolean]))
+    .check(Schema.isMaxProperties(32), hasAsrKeys),
   aic: Schema.Boolean,
   idleTimeoutSeconds: Schema.Int.check(Schema.isBetween(IDLE_TIMEOUT_BOUNDS))
 }
@@ -72,11 +79,27 @@ export const ContextEntry = Schema.Struct({
 })
 export type ContextEntry = typeof ContextEntry.Type
 
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):(\d{2}))$/
+
+/** An RFC 3339 time that exists: the pattern alone let `9999-99-99T99:99Z` through. */
+const isRealTimestamp = (text: string): boolean => {
+  const m = TIMESTAMP.exec(text)
+  if (m === null) return false
+  const [year, month, day, hour, minute, second, offsetHours, offsetMinutes] = m.slice(1).map((part) => Number(part ?? 0))
+  if (year === undefined || month === undefined || day === undefined) return false
+  const date = new Date(Date.UTC(year, month - 1, day))
+  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day &&
+    (hour ?? 0) < 24 && (minute ?? 0) < 60 && (second ?? 0) < 60 && (offsetHours ?? 0) < 24 && (offsetMinutes ?? 0) < 60
+}
+
 export const AppendContext = Schema.Struct({
   role: ContextRole,
-  text: Schema.String.check(Schema.isMaxLength(8192)),
-  /** When it was said (ISO 8601); defaults to now. */
-  at: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/)))
+  text: StorableText.check(Schema.isMaxLength(8192)),
+  /** When it was said (RFC 3339, e.g. `2025-06-01T08:30:00Z`); defaults to now. */
+  at: Schema.optionalKey(Schema.String.check(Schema.makeFilter(isRealTimestamp, {
+    expected: "an RFC 3339 date-time that exists (e.g. 2025-06-01T08:30:00Z)",
+    message: "must be an existing RFC 3339 date-time such as 2025-06-01T08:30:00Z"
+  })))
 })
 export type AppendContext = typeof AppendContext.Type
 
@@ -112,7 +135,7 @@ export const ListQuery = Schema.Struct({
   limit: Schema.optionalKey(Schema.NumberFromString.check(Schema.isInt(), Schema.isBetween({ minimum: 1, maximum: 100 }))),
   cursor: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(256))),
   /** Operators only: another user's sessions (all users when absent). */
-  userId: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(256)))
+  userId: Schema.optionalKey(StorableText.check(Schema.isMinLength(1), Schema.isMaxLength(256)))
 })
 export type ListQuery = typeof ListQuery.Type
 

@@ -155,6 +155,20 @@ describe("audio pipeline", () => {
       assert.strictEqual(yield* metricValue("auralink_audio_server_latency_seconds", { path: "datachannel" }, "auralink_audio_server_latency_seconds_count"), sent)
     }).pipe(Effect.provide(TestLayer)))
 
+  it.effect("data channel: a jump in sequence numbers (a client restarting its counter) is not counted as ~2^31 lost chunks", () =>
+    Effect.gen(function*() {
+      const fake = fakeSource()
+      const audio = yield* dataChannelIngest(fake.source, { capacity: 1000 })
+      const chunks = chunksOf(new Int16Array(16 * 20 * 6), 20, 5)
+      chunks.slice(0, 3).forEach((c) => fake.push(c)) // 5, 6, 7
+      chunksOf(new Int16Array(16 * 20 * 3), 20, 2 ** 31 + 3).forEach((c) => fake.push(c)) // 2^31 + 3, + 4, + 5
+      fake.end()
+      const out = yield* collect(audio)
+      assert.strictEqual(out.length, 6)
+      assert.strictEqual(audio.stats().lost, 0)
+      assert.strictEqual(yield* metricValue("auralink_audio_loss_total", { path: "datachannel" }), 0)
+    }).pipe(Effect.provide(TestLayer)))
+
   for (const [where, decoders] of [["on a decode thread", AudioDecoders.layerThreads(1)], ["on the main thread", AudioDecoders.layerInline]] as const) {
     it.effect(`RTP, decoded ${where}: ffmpeg Opus packets come out as 16 kHz chunks that follow the tone sequence`, () =>
       Effect.gen(function*() {

@@ -3,6 +3,7 @@ import { Effect, Layer, Schema } from "effect"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
 import { SqlClient } from "effect/sql/SqlClient"
 import { SignJWT } from "jose"
+import { Health } from "../../src/layers/Health.ts"
 import { AuthMiddleware } from "../../src/programs/auth/http.ts"
 import { ApiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
 import { Authentication, CurrentPrincipal } from "../../src/schemas/auth.ts"
@@ -267,6 +268,66 @@ layer(Server, { timeout: 60_000 })("device-token authentication", (it) => {
       assert.strictEqual(bad.status, 400)
       assert.include(JSON.stringify(bad.json["errors"]), "userId")
       assert.strictEqual(yield* count("devices"), before + 1)
+    }))
+
+  it.effect("a device userId or name with NUL or an unpaired surrogate is 400 naming the field; token lookups too; nothing stored", () =>
+    Effect.gen(function*() {
+      const before = yield* count("devices")
+      const cases: ReadonlyArray<readonly [Record<string, string>, string]> = [
+        [{ userId: "nul\u0000user" }, "userId"],
+        [{ userId: "lone\ud800" }, "userId"],
+        [{ userId: "ok-user", name: "nul\u0000name" }, "name"],
+        [{ userId: "ok-user", name: "\udc00lone" }, "name"]
+      ]
+      for (const [body, field] of cases) {
+        const res = yield* request("POST", "/api/auth/devices", body, bearer(PROVISIONING_KEY))
+        assert.strictEqual(res.status, 400, `${field}: ${res.text}`)
+        assert.include(JSON.stringify(res.json["errors"]), field, field)
+      }
+      assert.strictEqual(yield* count("devices"), before)
+      const lookup = yield* request("POST", "/api/auth/token", { deviceId: "dev\u0000ice", deviceSecret: "s" })
+      assert.strictEqual(lookup.status, 400, lookup.text)
+      assert.include(JSON.stringify(lookup.json["errors"]), "deviceId")
+    }))
+
+  it.effect("/status: a public summary; pids, session ids, paths and process details only for operators", () =>
+    Effect.gen(function*() {
+      const health = yield* Health
+      yield* health.section("probe", Effect.succeed({
+        streams: 2,
+        healthy: true,
+        state: "ready",
+        target: "asr-gateway.internal:50052",
+        channel: { state: "READY", url: "redis://user:pw@cache:6379", sent: 7 },
+        directory: "/secret/data/dir",
+        workers: [{ pid: 4242 }, { pid: 4343 }],
+        sessions: [{ id: "session-id-visible-to-operators" }]
+      }))
+      const status = (headers: Record<string, string> = {}) => request("GET", "/status", undefined, headers)
+      const isSummary = (res: { status: number; json: Record<string, unknown>; text: string }, label: string) => {
+        assert.strictEqual(res.status, 200, label)
+        assert.strictEqual(res.json["view"], "summary", label)
+        assert.notProperty(res.json, "process", label)
+        assert.deepStrictEqual(record(res.json["components"])["probe"], { streams: 2, healthy: true, state: "ready", channel: { state: "READY", sent: 7 }, workers: 2, sessions: 1 }, label)
+        for (const secret of ["/secret/data/dir", "asr-gateway.internal", "redis://", "4242", "session-id-visible-to-operators", String(process.pid)]) assert.notInclude(res.text, secret, label)
+        assert.strictEqual(record(res.json["service"])["name"], "ingress-egress", label)
+      }
+      const isFull = (res: { status: number; json: Record<string, unknown>; text: string }, label: string) => {
+        assert.strictEqual(res.status, 200, label)
+        assert.strictEqual(res.json["view"], "full", label)
+        assert.strictEqual(record(res.json["process"])["pid"], process.pid, label)
+        assert.include(res.text, "/secret/data/dir", label)
+        assert.include(res.text, "session-id-visible-to-operators", label)
+      }
+      isSummary(yield* status(), "no credential")
+      isSummary(yield* status(bearer("not-a-token")), "a bad token")
+      isSummary(yield* status({ "x-provisioning-key": "wrong" }), "a wrong key")
+      const device = yield* register("status-user")
+      const subject = { userId: "status-user", deviceId: device.deviceId }
+      isSummary(yield* status(bearer(yield* forge(subject))), "a user's token")
+      isFull(yield* status({ "x-provisioning-key": PROVISIONING_KEY }), "the provisioning key")
+      isFull(yield* status(bearer(PROVISIONING_KEY)), "the provisioning key as a bearer")
+      isFull(yield* status(bearer(yield* forge(subject, { claims: { scope: "session operator" } }))), "an operator token")
     }))
 
   it.effect("a wrong device secret or unknown device is 401 invalid_client and stores no token", () =>

@@ -1,5 +1,8 @@
 import { assert, layer } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer, Schema, Stream } from "effect"
+import { HttpRouter, HttpServerResponse } from "effect/http"
+import { createHash } from "node:crypto"
+import { connect, type Socket } from "node:net"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware } from "effect/http-api"
 import { checkMetricsWithPromtool } from "../support/promtool.ts"
 import { Health } from "../../src/layers/Health.ts"
@@ -38,12 +41,14 @@ const withCore = <E, R>(server: Layer.Layer<HttpServer.HttpServer, E, R>) =>
     Layer.provideMerge(testConfig({ HTTP_BODY_LIMIT_BYTES: "1024" })),
     Layer.provide(logs.layer)
   )
+/** The web app origin the real server's CORS_ORIGINS allows. */
+const WEB_APP = "https://app.example"
 // The real API's auth handlers need Postgres and the state store: a fresh database per run.
 const RealServer = Layer.unwrap(Effect.map(freshDatabase, (url) =>
   serveHttp(ApiRoutes, 0, "127.0.0.1").pipe(
     Layer.provideMerge(Layer.mergeAll(Database.layer, StateStore.layerMemory, AudioSink.layer)),
     Layer.provideMerge(Layer.mergeAll(Health.layer, Metrics.layer)),
-    Layer.provideMerge(testConfig({ HTTP_BODY_LIMIT_BYTES: "1024", DATABASE_URL: url })),
+    Layer.provideMerge(testConfig({ HTTP_BODY_LIMIT_BYTES: "1024", DATABASE_URL: url, CORS_ORIGINS: `${WEB_APP}, http://127.0.0.1:5173` })),
     Layer.provide(logs.layer)
   )))
 const ProbeServer = withCore(serveHttp(apiRoutes(ProbeApi, ProbeHandlers), 0, "127.0.0.1"))
@@ -104,6 +109,7 @@ layer(RealServer)("HTTP server: system endpoints", (it) => {
       assert.strictEqual(down.status, 503)
       const downBody = record(yield* json(down))
       assert.strictEqual(downBody["status"], "not_ready")
+      assert.notProperty(downBody, "_tag", "the 503 body is the readiness report, not an internal error tag")
       assert.include(JSON.stringify(downBody["dependencies"]), "connection refused")
       yield* health.register({ name: "primary", critical: true, check: Effect.void })
       assert.strictEqual((yield* get("/ready")).status, 200)
@@ -159,6 +165,72 @@ layer(RealServer)("HTTP server: system endpoints", (it) => {
       assert.strictEqual(body["requestId"], "nf-1")
     }))
 
+  it.effect("every response tells browsers: nosniff, no referrer, never framed, and a CSP (API: nothing may load)", () =>
+    Effect.gen(function*() {
+      for (const [path, init] of [["/health", {}], ["/nope", {}], ["/openapi.json", {}], ["/api/session", { method: "POST", body: "{" }]] as const) {
+        const response = yield* get(path, init)
+        const label = `${path} ${response.status}`
+        assert.strictEqual(response.headers.get("x-content-type-options"), "nosniff", label)
+        assert.strictEqual(response.headers.get("referrer-policy"), "no-referrer", label)
+        assert.strictEqual(response.headers.get("x-frame-options"), "DENY", label)
+        const csp = response.headers.get("content-security-policy") ?? ""
+        assert.include(csp, "default-src 'none'", label)
+        assert.include(csp, "frame-ancestors 'none'", label)
+      }
+    }))
+
+  it.effect("the docs page's CSP allows its own inline scripts by hash and nothing from elsewhere", () =>
+    Effect.gen(function*() {
+      const docs = yield* get("/docs")
+      const html = yield* Effect.promise(() => docs.text())
+      const csp = docs.headers.get("content-security-policy") ?? ""
+      const inline = [...html.matchAll(/<script(?![^>]*\bsrc=)[^>]*>([\s\S]*?)<\/script>/gi)].map((m) => m[1] ?? "")
+      assert.isAbove(inline.length, 0)
+      for (const script of inline) assert.include(csp, `'sha256-${createHash("sha256").update(script).digest("base64")}'`)
+      assert.include(csp, "default-src 'self'")
+      assert.include(csp, "connect-src 'self'")
+      assert.include(csp, "frame-ancestors 'none'")
+      assert.notInclude(csp, "unsafe-eval")
+      assert.notMatch(csp, /script-src[^;]*'unsafe-inline'/)
+    }))
+
+  it.effect("CORS: a preflight from an allowed origin is answered with the methods and headers a web app needs", () =>
+    Effect.gen(function*() {
+      const preflight = yield* get("/api/session", {
+        method: "OPTIONS",
+        headers: { origin: WEB_APP, "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type" }
+      })
+      assert.strictEqual(preflight.status, 204)
+      assert.strictEqual(preflight.headers.get("access-control-allow-origin"), WEB_APP)
+      const methods = preflight.headers.get("access-control-allow-methods") ?? ""
+      for (const method of ["GET", "POST", "PATCH", "DELETE"]) assert.include(methods, method)
+      const allowed = (preflight.headers.get("access-control-allow-headers") ?? "").toLowerCase()
+      for (const header of ["authorization", "content-type", "x-request-id"]) assert.include(allowed, header)
+      assert.include(preflight.headers.get("vary") ?? "", "Origin")
+
+      const actual = yield* get("/health", { headers: { origin: WEB_APP } })
+      assert.strictEqual(actual.headers.get("access-control-allow-origin"), WEB_APP)
+      const exposed = (actual.headers.get("access-control-expose-headers") ?? "").toLowerCase()
+      for (const header of ["location", "etag", "retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "x-request-id"]) {
+        assert.include(exposed, header)
+      }
+      assert.include(actual.headers.get("vary") ?? "", "Origin")
+      // Errors carry them too, so the web app can read a problem.
+      const missing = yield* get("/api/session", { method: "POST", body: "{}", headers: { origin: WEB_APP, "content-type": "application/json" } })
+      assert.strictEqual(missing.status, 401)
+      assert.strictEqual(missing.headers.get("access-control-allow-origin"), WEB_APP)
+    }))
+
+  it.effect("CORS: other origins get no CORS headers, and their preflight is refused", () =>
+    Effect.gen(function*() {
+      const preflight = yield* get("/api/session", { method: "OPTIONS", headers: { origin: "https://evil.example", "access-control-request-method": "POST" } })
+      assert.strictEqual(preflight.status, 403)
+      assert.isNull(preflight.headers.get("access-control-allow-origin"))
+      const actual = yield* get("/health", { headers: { origin: "https://evil.example" } })
+      assert.strictEqual(actual.status, 200)
+      assert.isNull(actual.headers.get("access-control-allow-origin"))
+    }))
+
   // Last in this block: shutdown is one-way for the shared Health service.
   it.effect("turns /ready to 503 once shutdown has begun, while /health stays 200", () =>
     Effect.gen(function*() {
@@ -207,6 +279,17 @@ layer(ProbeServer)("HTTP server: bad input and failures", (it) => {
       assert.strictEqual(record(yield* json(response))["status"], 413)
     }))
 
+  it.effect("CORS is off by default: no CORS headers for any origin, preflights refused", () =>
+    Effect.gen(function*() {
+      const actual = yield* post("/probe/echo", JSON.stringify({ name: "a", count: 1 }), { origin: "https://app.example" })
+      assert.strictEqual(actual.status, 200)
+      assert.isNull(actual.headers.get("access-control-allow-origin"))
+      assert.strictEqual(actual.headers.get("x-content-type-options"), "nosniff")
+      const preflight = yield* get("/probe/echo", { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "POST" } })
+      assert.strictEqual(preflight.status, 403)
+      assert.isNull(preflight.headers.get("access-control-allow-origin"))
+    }))
+
   it.effect("answers a defect with a 500 problem carrying the request id and no internals", () =>
     Effect.gen(function*() {
       const response = yield* get("/probe/crash", { headers: { "x-request-id": "boom-1" } })
@@ -218,5 +301,162 @@ layer(ProbeServer)("HTTP server: bad input and failures", (it) => {
       assert.notInclude(text, ".ts:")
       const logged = logs.lines.find((l) => l["requestId"] === "boom-1" && l["level"] === "error")
       assert.isDefined(logged)
+    }))
+})
+
+// ---- listener limits: timeouts and the connection cap, with raw sockets ----
+
+const HEADERS_TIMEOUT_MS = 1000
+const REQUEST_TIMEOUT_MS = 1500
+const KEEPALIVE_TIMEOUT_MS = 300
+const MAX_CONNECTIONS = 4
+/** A response that takes longer than the request timeout (like an SSE stream): 6 ticks 400 ms apart. */
+const SlowStream = HttpRouter.add("GET", "/probe/stream", HttpServerResponse.stream(
+  // Wall-clock waits: the test layer's clock is the TestClock, which a listener's fiber would wait on forever.
+  Stream.range(1, 6).pipe(Stream.mapEffect((i) =>
+    Effect.promise(() => new Promise<Uint8Array>((resolve) => setTimeout(() => resolve(new TextEncoder().encode(`tick ${i}\n`)), 400))))),
+  { contentType: "text/plain" }
+))
+const LimitedServer = serveHttp(Layer.mergeAll(apiRoutes(ProbeApi, ProbeHandlers), SlowStream), 0, "127.0.0.1").pipe(
+  Layer.provideMerge(Layer.mergeAll(Health.layer, Metrics.layer)),
+  Layer.provideMerge(testConfig({
+    HTTP_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
+    HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+    HTTP_KEEPALIVE_TIMEOUT_MS: String(KEEPALIVE_TIMEOUT_MS),
+    HTTP_MAX_CONNECTIONS: String(MAX_CONNECTIONS)
+  })),
+  Layer.provide(logs.layer)
+)
+
+interface RawConnection {
+  readonly socket: Socket
+  /** Everything the server sent so far. */
+  readonly received: () => string
+  /** Resolves with ms since connect when the server closes the connection, or undefined after `withinMs`. */
+  readonly closed: (withinMs: number) => Promise<number | undefined>
+}
+
+/** A TCP connection to the listener that the test writes to byte by byte, as a slowloris client would. */
+const rawConnection = Effect.fn(function*() {
+  const url = new URL(yield* baseUrl)
+  return yield* Effect.promise(() =>
+    new Promise<RawConnection>((resolve) => {
+      const socket = connect(Number(url.port), url.hostname)
+      const openedAt = performance.now()
+      let data = ""
+      let closedAfter: number | undefined
+      const onClose = new Promise<number>((done) =>
+        socket.once("close", () => {
+          closedAfter = performance.now() - openedAt
+          done(closedAfter)
+        }))
+      socket.on("data", (chunk) => (data += chunk.toString()))
+      socket.on("error", () => {}) // a reset by the server shows as "close"
+      socket.once("connect", () =>
+        resolve({
+          socket,
+          received: () => data,
+          closed: (withinMs) =>
+            closedAfter !== undefined
+              ? Promise.resolve(closedAfter)
+              : Promise.race([onClose, new Promise<undefined>((done) => setTimeout(() => done(undefined), withinMs))])
+        }))
+    })
+  )
+})
+
+/** Writes `text` one byte every `everyMs` until the socket closes (or `stop` is called). */
+const drip = (socket: Socket, text: string, everyMs: number) => {
+  let i = 0
+  const timer = setInterval(() => {
+    if (socket.destroyed) return clearInterval(timer)
+    socket.write(text[i % text.length] ?? " ")
+    i++
+  }, everyMs)
+  return () => clearInterval(timer)
+}
+
+const waitFor = (check: () => boolean, withinMs: number) =>
+  Effect.promise(async () => {
+    const until = performance.now() + withinMs
+    while (!check() && performance.now() < until) await new Promise((r) => setTimeout(r, 20))
+    return check()
+  })
+
+layer(LimitedServer, { timeout: 60_000 })("HTTP server: listener timeouts and connection cap", (it) => {
+  it.effect("slow headers (slowloris) are answered 408 and closed at HTTP_HEADERS_TIMEOUT_MS, not Node's 60 s", () =>
+    Effect.gen(function*() {
+      const conn = yield* rawConnection()
+      conn.socket.write("GET /probe/none HTTP/1.1\r\nHost: probe\r\n")
+      const stop = drip(conn.socket, "X-Slow-Header: aaaaaaaaaaaaaaaaaaaaaaaa", 100)
+      const closedAfter = yield* Effect.promise(() => conn.closed(8000))
+      stop()
+      assert.isDefined(closedAfter, "the connection is still open after 8 s")
+      assert.isAtLeast(closedAfter ?? 0, HEADERS_TIMEOUT_MS * 0.9)
+      assert.match(conn.received(), /^HTTP\/1\.1 408/)
+    }))
+
+  it.effect("a connection that sends nothing is closed at HTTP_HEADERS_TIMEOUT_MS too", () =>
+    Effect.gen(function*() {
+      const conn = yield* rawConnection()
+      const closedAfter = yield* Effect.promise(() => conn.closed(8000))
+      assert.isDefined(closedAfter, "the idle connection is still open after 8 s")
+      assert.isAtLeast(closedAfter ?? 0, HEADERS_TIMEOUT_MS * 0.9)
+    }))
+
+  it.effect("a slow body is cut off at HTTP_REQUEST_TIMEOUT_MS, not Node's 300 s", () =>
+    Effect.gen(function*() {
+      const conn = yield* rawConnection()
+      conn.socket.write("POST /probe/echo HTTP/1.1\r\nHost: probe\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"name\":\"")
+      const stop = drip(conn.socket, "a", 100)
+      const closedAfter = yield* Effect.promise(() => conn.closed(10_000))
+      stop()
+      assert.isDefined(closedAfter, "the slow body is still being accepted after 10 s")
+      assert.isAtLeast(closedAfter ?? 0, REQUEST_TIMEOUT_MS * 0.9)
+      assert.notInclude(conn.received(), "HTTP/1.1 200")
+    }))
+
+  it.effect("a response longer than the request timeout (an SSE-like stream) is not cut", () =>
+    Effect.gen(function*() {
+      const conn = yield* rawConnection()
+      conn.socket.write("GET /probe/stream HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n")
+      const closedAfter = yield* Effect.promise(() => conn.closed(15_000))
+      assert.isDefined(closedAfter, JSON.stringify(conn.received()))
+      assert.isAbove(closedAfter ?? 0, REQUEST_TIMEOUT_MS)
+      assert.match(conn.received(), /^HTTP\/1\.1 200/)
+      for (let i = 1; i <= 6; i++) assert.include(conn.received(), `tick ${i}`)
+    }))
+
+  it.effect("an idle keep-alive connection is closed after HTTP_KEEPALIVE_TIMEOUT_MS (plus Node's 1 s buffer)", () =>
+    Effect.gen(function*() {
+      const conn = yield* rawConnection()
+      conn.socket.write("GET /probe/none HTTP/1.1\r\nHost: probe\r\n\r\n")
+      assert.isTrue(yield* waitFor(() => conn.received().includes("\"status\":404"), 5000), conn.received())
+      const answeredAt = performance.now()
+      const closedAfter = yield* Effect.promise(() => conn.closed(5000))
+      assert.isDefined(closedAfter, "the idle keep-alive connection is still open 5 s after its response (Node's default: 5 s + 1 s)")
+      assert.isAtLeast(performance.now() - answeredAt, KEEPALIVE_TIMEOUT_MS * 0.9)
+    }))
+
+  it.effect("connections past HTTP_MAX_CONNECTIONS are refused at once; a slot frees when one closes", () =>
+    Effect.gen(function*() {
+      const held: Array<RawConnection> = []
+      for (let i = 0; i < MAX_CONNECTIONS; i++) {
+        const conn = yield* rawConnection()
+        conn.socket.write("GET /probe/stream HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n")
+        held.push(conn)
+      }
+      for (const conn of held) assert.isTrue(yield* waitFor(() => conn.received().startsWith("HTTP/1.1 200"), 5000))
+      const extra = yield* rawConnection()
+      extra.socket.write("GET /probe/none HTTP/1.1\r\nHost: probe\r\n\r\n")
+      const refusedAfter = yield* Effect.promise(() => extra.closed(1000))
+      assert.isDefined(refusedAfter, "a connection past the cap was kept")
+      assert.strictEqual(extra.received(), "", "a refused connection gets no response")
+      // The held ones are untouched: each stream completes.
+      for (const conn of held) assert.isDefined(yield* Effect.promise(() => conn.closed(15_000)))
+      for (const conn of held) assert.include(conn.received(), "tick 6")
+      const after = yield* rawConnection()
+      after.socket.write("GET /probe/none HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n")
+      assert.isTrue(yield* waitFor(() => after.received().includes("\"status\":404"), 5000), after.received())
     }))
 })

@@ -4,7 +4,7 @@ import type { types } from "mediasoup"
 import { Counter } from "prom-client"
 import { MediaServer } from "../../src/layers/MediaServer.ts"
 import { Metrics } from "../../src/layers/Metrics.ts"
-import { record, request, signIn } from "../support/auth.ts"
+import { PROVISIONING_KEY, record, request, signIn } from "../support/auth.ts"
 import { capturedLogs } from "../support/http.ts"
 import { eventually, mediaServer, opusRtpParameters, startSession, user } from "../support/media.ts"
 
@@ -86,7 +86,7 @@ layer(Server, { timeout: 60_000 })("MediaServer (real mediasoup workers)", (it) 
       assert.match(metrics, /auralink_media_transports\{kind="direct"\} [1-9]/)
       assert.match(metrics, /auralink_media_producers\{kind="audio"\} [1-9]/)
       assert.match(metrics, /auralink_media_consumers\{kind="audio"\} [1-9]/)
-      const section = record(record((yield* request("GET", "/status")).json["components"])["media"])
+      const section = record(record((yield* request("GET", "/status", undefined, { "x-provisioning-key": PROVISIONING_KEY })).json["components"])["media"])
       const [workers, sessions] = [section["workers"], section["sessions"]]
       assert.strictEqual(Array.isArray(workers) ? workers.length : -1, 2)
       assert.isTrue(Array.isArray(sessions) && sessions.some((x) => record(x)["id"] === stopped.id))

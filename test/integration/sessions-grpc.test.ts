@@ -416,6 +416,24 @@ layer(server(), { timeout: 120_000, excludeTestServices: true })("gRPC SessionSe
       assertStatus(yield* codeOf(rpc(client, "ListUserSessions", { cursor: "nonsense" }, { token: hal.token })), grpc.status.INVALID_ARGUMENT, "cursor")
     }))
 
+  it.effect("NUL or unpaired surrogates in asr options are INVALID_ARGUMENT naming the field, not INTERNAL; nothing is stored", () =>
+    Effect.gen(function*() {
+      const client = yield* clientFor
+      const ivo = yield* signIn(user("ivo"))
+      for (const json of ["{\"k\": \"a\\u0000b\"}", "{\"k\\u0000\": 1}", "{\"k\": \"\\ud800\"}"]) {
+        assertStatus(yield* codeOf(rpc(client, "StartSession", { config: { asrOptionsJson: json } }, { token: ivo.token })), grpc.status.INVALID_ARGUMENT, "config.asr_options_json")
+      }
+      const id = sessionIdOf(yield* rpc(client, "StartSession", {}, { token: ivo.token }))
+      const before = yield* storedRow(id)
+      assertStatus(
+        yield* codeOf(rpc(client, "UpdateSessionConfig", { sessionId: id, config: { asrOptionsJson: "{\"k\": \"\\u0000\"}" } }, { token: ivo.token })),
+        grpc.status.INVALID_ARGUMENT,
+        "config.asr_options_json"
+      )
+      assert.deepStrictEqual(yield* storedRow(id), before)
+      assertStatus(yield* codeOf(rpc(client, "GetSession", { sessionId: "a\u0000" }, { token: ivo.token })), grpc.status.NOT_FOUND)
+    }))
+
   it.effect("a malformed protobuf message is an error status, not a crash", () =>
     Effect.gen(function*() {
       const client = yield* clientFor

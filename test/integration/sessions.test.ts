@@ -10,7 +10,7 @@ import { sweepOnce } from "../../src/programs/sessions/sweep.ts"
 import { watchSession } from "../../src/programs/sessions/watch.ts"
 import { bearer, JWT_SECRET, list, PROVISIONING_KEY, record, registerDevice, request, signIn, str } from "../support/auth.ts"
 import { onFreshDatabase } from "../support/server.ts"
-import { capturedLogs } from "../support/http.ts"
+import { baseUrl, capturedLogs } from "../support/http.ts"
 import { REDIS_URL } from "../support/redis.ts"
 
 /** The `sessions` of a list response body, and their ids. */
@@ -405,6 +405,64 @@ layer(Server, { timeout: 120_000 })("sessions over REST", (it) => {
       const got = yield* request("GET", `/api/session/${id}`, undefined, jill.headers)
       assert.deepStrictEqual(got.json["context"], [])
       assert.strictEqual(record(got.json["config"])["sampleRate"], 16000)
+    }))
+
+  it.effect("storable text: NUL, unpaired surrogates, BOM or invalid UTF-8 bodies and impossible times are 400 naming the field; nothing stored", () =>
+    Effect.gen(function*() {
+      const kim = yield* signIn(user("kim"))
+      const count = Effect.map(request("GET", "/api/sessions?limit=100", undefined, kim.headers), (r) => sessionsOf(r.body).length)
+      const starts: ReadonlyArray<readonly [unknown, string]> = [
+        [{ asr: { "key\u0000": "v" } }, "asr"],
+        [{ asr: { model: "v\u0000" } }, "asr"],
+        [{ asr: { model: "\ud800" } }, "asr"],
+        [{ asr: { ["\udfff"]: true } }, "asr"]
+      ]
+      for (const [body, field] of starts) {
+        const res = yield* request("POST", "/api/session", body, kim.headers)
+        assert.strictEqual(res.status, 400, `${JSON.stringify(body)}: ${res.text}`)
+        assert.strictEqual(res.headers.get("content-type"), "application/problem+json")
+        assert.include(JSON.stringify(res.json["errors"]), field)
+      }
+      // A byte-order mark or bytes that are not UTF-8 (here 0xff inside a string) are not JSON text (RFC 8259 §8.1).
+      const raw = (path: string, method: string, bytes: Uint8Array<ArrayBuffer>) =>
+        Effect.gen(function*() {
+          const url = yield* baseUrl
+          const response = yield* Effect.promise(() => fetch(`${url}${path}`, { method, body: bytes, headers: { ...kim.headers, "content-type": "application/json" } }))
+          return { status: response.status, text: yield* Effect.promise(() => response.text()) }
+        })
+      const utf8 = (text: string) => new TextEncoder().encode(text)
+      const bom = yield* raw("/api/session", "POST", new Uint8Array([0xef, 0xbb, 0xbf, ...utf8("{}")]))
+      assert.strictEqual(bom.status, 400, bom.text)
+      const invalid = yield* raw("/api/session", "POST", new Uint8Array([...utf8("{\"asr\":{\"k\":\""), 0xff, ...utf8("\"}}")]))
+      assert.strictEqual(invalid.status, 400, invalid.text)
+      assert.strictEqual(yield* count, 0)
+
+      const id = yield* start(kim.headers)
+      const before = yield* snapshot(id)
+      const patch = yield* request("PATCH", `/api/session/${id}/config`, { asr: { model: "a\u0000b" } }, kim.headers)
+      assert.strictEqual(patch.status, 400, patch.text)
+      assert.include(JSON.stringify(patch.json["errors"]), "asr")
+      const contexts: ReadonlyArray<readonly [unknown, string]> = [
+        [{ role: "user", text: "hello\u0000" }, "text"],
+        [{ role: "user", text: "\udc00" }, "text"],
+        [{ role: "user", text: "hi", at: "9999-99-99T99:99Z" }, "at"],
+        [{ role: "user", text: "hi", at: "2025-02-30T10:00Z" }, "at"],
+        [{ role: "user", text: "hi", at: "2025-01-01T24:00:00Z" }, "at"],
+        [{ role: "user", text: "hi", at: "2025-01-01T10:00:00+25:00" }, "at"]
+      ]
+      for (const [body, field] of contexts) {
+        const res = yield* request("POST", `/api/session/${id}/context`, body, kim.headers)
+        assert.strictEqual(res.status, 400, `${JSON.stringify(body)}: ${res.text}`)
+        assert.include(JSON.stringify(res.json["errors"]), field)
+      }
+      const badBody = yield* raw(`/api/session/${id}/context`, "POST", new Uint8Array([0xef, 0xbb, 0xbf, ...utf8("{\"role\":\"user\",\"text\":\"x\"}")]))
+      assert.strictEqual(badBody.status, 400, badBody.text)
+      assert.deepStrictEqual(yield* snapshot(id), before)
+      // Real times (leap day, offsets, fractions) still pass.
+      for (const at of ["2024-02-29T23:59:59.123Z", "2025-06-01T08:30+02:00"]) {
+        const ok = yield* request("POST", `/api/session/${id}/context`, { role: "user", text: "ünïcødé ✓ 🎤", at }, kim.headers)
+        assert.strictEqual(ok.status, 200, ok.text)
+      }
     }))
 
   it.effect("/status has a sessions section; the OpenAPI document has the session endpoints", () =>

@@ -176,6 +176,18 @@ describe("SequenceTracker", () => {
     assert.strictEqual(t16.track(40000)._tag, "Late", "more than half the space behind is old, not a jump ahead")
   })
 
+  it("treats a jump ahead beyond the dropout limit as a restart, not loss (RFC 3550 MAX_DROPOUT)", () => {
+    const t32 = new SequenceTracker()
+    assert.deepStrictEqual([7, 8, 8 + 2 ** 31 - 1, 8 + 2 ** 31].map((s) => t32.track(s)._tag), ["InOrder", "InOrder", "InOrder", "InOrder"])
+    assert.strictEqual(t32.lost, 0)
+    assert.strictEqual(t32.track(8 + 2 ** 31 - 1)._tag, "Duplicate")
+    const t16 = new SequenceTracker(16)
+    assert.deepStrictEqual([100, 30_000].map((s) => t16.track(s)._tag), ["InOrder", "InOrder"])
+    assert.strictEqual(t16.lost, 0)
+    // A gap within the limit is still loss.
+    assert.deepStrictEqual(t16.track(30_101), { _tag: "Gap", lost: 100 })
+  })
+
   it("treats anything older than the 64-entry window as late", () => {
     const tracker = new SequenceTracker()
     tracker.track(0)

@@ -48,6 +48,27 @@ describe("configuration", () => {
       assert.deepStrictEqual(settings.media.announcedIp, Option.some("127.0.0.1"))
     }))
 
+  it.effect("HTTP listener limits: API-suited defaults; a request timeout shorter than the headers timeout names its key", () =>
+    Effect.gen(function*() {
+      const { http } = yield* load({ AURALINK_CONFIG: hoconFile("auralink {}") })
+      assert.deepStrictEqual([http.headersTimeoutMs, http.requestTimeoutMs, http.keepAliveTimeoutMs, http.maxConnections], [10_000, 30_000, 5000, 1024])
+      const set = yield* load({ AURALINK_CONFIG: hoconFile("auralink { http { headers_timeout_ms = 2000, max_connections = 64 } }"), HTTP_REQUEST_TIMEOUT_MS: "4000" })
+      assert.deepStrictEqual([set.http.headersTimeoutMs, set.http.requestTimeoutMs, set.http.maxConnections], [2000, 4000, 64])
+      assert.strictEqual((yield* failure({ HTTP_HEADERS_TIMEOUT_MS: "20000", HTTP_REQUEST_TIMEOUT_MS: "5000" })).key, "HTTP_REQUEST_TIMEOUT_MS")
+      assert.strictEqual((yield* failure({ HTTP_MAX_CONNECTIONS: "0" })).key, "HTTP_MAX_CONNECTIONS")
+    }))
+
+  it.effect("CORS_ORIGINS: none by default; exact origins or *; a URL with a path is refused naming the key", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual((yield* load({ AURALINK_CONFIG: hoconFile("auralink {}") })).http.corsOrigins, [])
+      const set = yield* load({ AURALINK_CONFIG: hoconFile("auralink {}"), CORS_ORIGINS: "https://app.example.com, http://localhost:5173" })
+      assert.deepStrictEqual(set.http.corsOrigins, ["https://app.example.com", "http://localhost:5173"])
+      assert.deepStrictEqual((yield* load({ AURALINK_CONFIG: hoconFile("auralink {}"), CORS_ORIGINS: "*" })).http.corsOrigins, ["*"])
+      for (const bad of ["https://app.example.com/", "app.example.com", "ftp://files.example.com"]) {
+        assert.strictEqual((yield* failure({ CORS_ORIGINS: bad })).key, "CORS_ORIGINS", bad)
+      }
+    }))
+
   it.effect("reads the auth keys; the provisioning key is a secret and a bad TTL names its key", () =>
     Effect.gen(function*() {
       const settings = yield* load({ AUTH_PROVISIONING_KEY: "op-key", ACCESS_TOKEN_TTL_SECONDS: "60", JWT_AUDIENCE: "aud-x" })

@@ -2,8 +2,11 @@ import { Cause, Effect, LogLevel } from "effect"
 import { FindMyWay, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApi, type HttpApiGroup } from "effect/http-api"
 import { randomUUID } from "node:crypto"
+import { AppConfig } from "../Config.ts"
 import { Metrics } from "../Metrics.ts"
-import { problemForCause } from "./problem.ts"
+import { browserPolicy } from "./browser-headers.ts"
+import { utf8JsonBody } from "./json-body.ts"
+import { problem, problemForCause } from "./problem.ts"
 
 /** A caller's X-Request-Id is kept when it is a sane token; anything else gets a fresh UUID. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
@@ -36,12 +39,14 @@ const routeLabeller = <Id extends string, Groups extends HttpApiGroup.Constraint
 
 /**
  * The one global middleware every request goes through: request id (accepted or generated,
- * echoed, annotated on every log line of the request), problem details for what escaped the
+ * echoed, annotated on every log line of the request), CORS preflights and the browser security
+ * headers, JSON bodies held to strict UTF-8, problem details for what escaped the
  * endpoints, the request log line and the `http_request_duration_seconds` histogram.
  */
 export const RequestContext = <Id extends string, Groups extends HttpApiGroup.Constraint>(api: HttpApi.HttpApi<Id, Groups>, extraRoutes: ReadonlyArray<RouteSpec>) => HttpRouter.middleware(
   Effect.gen(function*() {
     const { httpRequestDuration } = yield* Metrics
+    const browser = browserPolicy((yield* AppConfig).http.corsOrigins)
     const routeOf = routeLabeller(api, extraRoutes)
     // Read once: building the log line's annotations costs more than the request itself at LOG_LEVEL=warn.
     const logRequests = yield* LogLevel.isEnabled("Info")
@@ -63,7 +68,9 @@ export const RequestContext = <Id extends string, Groups extends HttpApiGroup.Co
         const requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID()
         const path = pathOf(request.url)
         const started = performance.now()
-        return httpEffect.pipe(
+        const badRequest = (detail: string) => problem(400, "Bad Request", { detail, instance: path, requestId })
+        const preflight = browser.preflight(request, requestId, path)
+        return (preflight === undefined ? utf8JsonBody(request, httpEffect, badRequest) : Effect.succeed(preflight)).pipe(
           Effect.catchCause((cause) => {
             if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
             const response = problemForCause(cause, requestId, path)
@@ -73,7 +80,7 @@ export const RequestContext = <Id extends string, Groups extends HttpApiGroup.Co
             const route = routeOf(request.method, path)
             const seconds = (performance.now() - started) / 1000
             observe(request.method, route, response.status, seconds)
-            const withId = HttpServerResponse.setHeader(response, "x-request-id", requestId)
+            const withId = HttpServerResponse.setHeader(browser.decorate(request, response), "x-request-id", requestId)
             if (!logRequests) return Effect.succeed(withId)
             return Effect.as(
               Effect.logInfo("http request").pipe(Effect.annotateLogs({

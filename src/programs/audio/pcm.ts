@@ -122,11 +122,15 @@ const LATE: SequenceVerdict = { _tag: "Late" }
 /** Window of recent sequence numbers remembered to tell duplicates from late arrivals. */
 const WINDOW = 64
 
+/** A jump ahead larger than this is a restart of the sender's counter, not loss (RFC 3550 A.1's MAX_DROPOUT). */
+const MAX_DROPOUT = 3000
+
 /**
  * Per-session sequence bookkeeping with modular arithmetic (wraps at `2^bits`, default 32):
  * gaps are loss, repeats are duplicates, older unseen numbers are late (out of order). Loss is
  * counted when the gap is seen; a late chunk that fills it later does not uncount it.
- * A jump of half the sequence space or more is treated as "behind" (late), as in RFC 3550.
+ * A jump of half the sequence space or more is treated as "behind" (late), as in RFC 3550; a jump
+ * ahead of more than MAX_DROPOUT resynchronises on the new number without counting loss.
  */
 export class SequenceTracker {
   private readonly modulus: number
@@ -161,7 +165,7 @@ export class SequenceTracker {
       this.newest = sequence
       this.seen = ahead >= WINDOW ? 1n : ((this.seen << BigInt(ahead)) | 1n) & ((1n << BigInt(WINDOW)) - 1n)
       this.received++
-      if (ahead === 1) return IN_ORDER
+      if (ahead === 1 || ahead > MAX_DROPOUT) return IN_ORDER
       this.lost += ahead - 1
       return { _tag: "Gap", lost: ahead - 1 }
     }
