@@ -61,7 +61,8 @@ const inChromium = <R>(path: string, ms: number, during: Effect.Effect<void, nev
     const base = yield* baseUrl
     const running = browser
     if (running === undefined) return yield* Effect.die("no browser")
-    const page = yield* Effect.promise(() => running.newPage())
+    // /health is an API answer (CSP `default-src 'none'`, which blocks EventSource); this test is about reconnects, not CSP.
+    const page = yield* Effect.promise(() => running.newPage({ bypassCSP: true }))
     yield* Effect.promise(() => page.goto(`${base}/health`))
     yield* Effect.promise(() => page.evaluate((url) => {
       const source = new EventSource(url)
