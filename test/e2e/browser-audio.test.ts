@@ -3,7 +3,6 @@ import { Effect, Layer, Option } from "effect"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import type { Browser } from "playwright-core"
 import { AppConfig } from "../../src/layers/Config.ts"
 import { DemoRoutes } from "../../src/layers/http/demo.ts"
 import { ApiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
@@ -14,7 +13,7 @@ import { eventually, sessionRecordings, user } from "../support/media.ts"
 import { finalizedWav } from "../support/recording.ts"
 import { onFreshDatabase } from "../support/server.ts"
 import { checkToneSequence, concatSamples, DEFAULT_TONE_MS, DEFAULT_TONES, type ToneCheck, toneSequence, wavFile } from "../support/tones.ts"
-import { launchChromium } from "../support/chromium.ts"
+import { scopedChromium } from "../support/chromium.ts"
 
 /**
  * The browser demo end to end: headless Chromium (Debian's) plays a WAV of pure tones as its fake
@@ -59,18 +58,9 @@ const server = (rtcPorts: [number, number], env: Record<string, string>) =>
 
 // ---- the browser ------------------------------------------------------------------------------
 
-let browser: Browser | undefined
-
 /** Chromium for the scope of a layer: fake microphone playing the tone WAV once, no gesture needed for audio. */
-const Chromium = Layer.effectDiscard(Effect.acquireRelease(
-  Effect.promise(async () => {
-    browser = await launchChromium(wavPath)
-  }),
-  () => Effect.promise(async () => {
-    await browser?.close()
-    browser = undefined
-  })
-))
+const chromium = scopedChromium(wavPath)
+const Chromium = chromium.layer
 
 type PathName = "webrtc" | "pcm"
 
@@ -82,7 +72,7 @@ const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setT
 const openDemo = (path: PathName) =>
   Effect.gen(function*() {
     const base = yield* baseUrl
-    const b = browser
+    const b = chromium.current()
     if (b === undefined) return yield* Effect.die("browser not launched")
     return yield* Effect.acquireRelease(
       Effect.promise(async () => {

@@ -4,11 +4,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createServer } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import type { Browser, Page } from "playwright-core"
+import type { Page } from "playwright-core"
 import { DemoRoutes } from "../../src/layers/http/demo.ts"
 import { ApiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
 import { JWT_SECRET, PROVISIONING_KEY } from "../support/auth.ts"
-import { launchChromium } from "../support/chromium.ts"
+import { scopedChromium } from "../support/chromium.ts"
 import { baseUrl } from "../support/http.ts"
 import { user } from "../support/media.ts"
 import { onFreshDatabase } from "../support/server.ts"
@@ -38,16 +38,8 @@ const WebApp = Effect.acquireRelease(
   (server) => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
 )
 
-let browser: Browser | undefined
-const Chromium = Layer.effectDiscard(Effect.acquireRelease(
-  Effect.promise(async () => {
-    browser = await launchChromium(wavPath)
-  }),
-  () => Effect.promise(async () => {
-    await browser?.close()
-    browser = undefined
-  })
-))
+const chromium = scopedChromium(wavPath)
+const Chromium = chromium.layer
 
 const Server = Layer.unwrap(Effect.gen(function*() {
   const web = yield* WebApp
@@ -72,6 +64,7 @@ const Server = Layer.unwrap(Effect.gen(function*() {
 /** A fresh page that records CSP violations (from the first script on) and console errors. */
 const openPage = Effect.acquireRelease(
   Effect.promise(async () => {
+    const browser = chromium.current()
     if (browser === undefined) throw new Error("browser not launched")
     const context = await browser.newContext()
     const page = await context.newPage()

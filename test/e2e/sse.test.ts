@@ -1,10 +1,8 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import type { Browser } from "playwright-core"
-import { chromium } from "playwright-core"
 import { activateSession } from "../../src/programs/sessions/activate.ts"
 import { request, signIn, str } from "../support/auth.ts"
-import { chromiumOptions } from "../support/chromium.ts"
+import { scopedChromium } from "../support/chromium.ts"
 import { baseUrl } from "../support/http.ts"
 import { eventually, mediaServer, startSession, user } from "../support/media.ts"
 
@@ -47,19 +45,14 @@ declare global {
   interface Window { sseProbe?: Probe }
 }
 
-let browser: Browser | undefined
-const Chromium = Layer.effectDiscard(Effect.acquireRelease(
-  Effect.promise(async () => {
-    browser = await chromium.launch(chromiumOptions("/dev/null"))
-  }),
-  () => Effect.promise(async () => browser?.close())
-))
+const chromium = scopedChromium("/dev/null")
+const Chromium = chromium.layer
 
 /** EventSource in a Chromium page on the server's origin, for `ms`: how often it opened, the state events, and its final readyState. */
 const inChromium = <R>(path: string, ms: number, during: Effect.Effect<void, never, R>) =>
   Effect.gen(function*() {
     const base = yield* baseUrl
-    const running = browser
+    const running = chromium.current()
     if (running === undefined) return yield* Effect.die("no browser")
     // /health is an API answer (CSP `default-src 'none'`, which blocks EventSource); this test is about reconnects, not CSP.
     const page = yield* Effect.promise(() => running.newPage({ bypassCSP: true }))

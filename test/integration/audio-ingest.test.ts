@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { AppConfig } from "../../src/layers/Config.ts"
 import { record, request, signIn, str } from "../support/auth.ts"
-import { baseUrl } from "../support/http.ts"
+import { baseUrl, readEvents } from "../support/http.ts"
 import { startFakeAsr } from "../support/fake-asr.ts"
 import { ffmpegOpusRtpArgs } from "../support/ffmpeg-rtp.ts"
 import { checkMetricsWithPromtool } from "../support/promtool.ts"
@@ -64,21 +64,6 @@ const plainTransportIngest = Effect.gen(function*() {
   yield* ingestInto(id, alice.headers)
   return { id, headers: alice.headers }
 })
-
-/** Reads a server-sent events response in the background; `text()` is what arrived so far. */
-const readEvents = (response: Response) => {
-  let text = ""
-  const reader = response.body?.getReader()
-  const decoder = new TextDecoder()
-  const pump = async (): Promise<void> => {
-    const next = await reader?.read()
-    if (next === undefined || next.done) return
-    text += decoder.decode(next.value, { stream: true })
-    return pump()
-  }
-  void pump().catch(() => {})
-  return { text: () => text, cancel: () => void reader?.cancel().catch(() => {}) }
-}
 
 const pcmSamples = (buffers: ReadonlyArray<Buffer>) =>
   concatSamples(buffers.map((b) => new Int16Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))))

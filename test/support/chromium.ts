@@ -1,3 +1,4 @@
+import { Effect, Layer } from "effect"
 import { type Browser, chromium, type LaunchOptions } from "playwright-core"
 
 /** Debian's Chromium (never a downloaded browser); CHROMIUM_PATH overrides. */
@@ -27,3 +28,19 @@ export const chromiumOptions = (wavPath: string): LaunchOptions => ({
 })
 
 export const launchChromium = (wavPath: string): Promise<Browser> => chromium.launch(chromiumOptions(wavPath))
+
+/** Chromium for the scope of a layer (launched when it is built, closed when it is released); `current()` is the running browser. */
+export const scopedChromium = (wavPath: string) => {
+  let browser: Browser | undefined
+  const layer = Layer.effectDiscard(Effect.acquireRelease(
+    Effect.promise(async () => {
+      browser = await launchChromium(wavPath)
+    }),
+    () =>
+      Effect.promise(async () => {
+        await browser?.close()
+        browser = undefined
+      })
+  ))
+  return { layer, current: (): Browser | undefined => browser }
+}

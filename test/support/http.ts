@@ -39,3 +39,18 @@ export const capturedLogs = () => {
   ])
   return { lines, layer }
 }
+
+/** Reads a server-sent events response in the background; `text()` is what arrived so far. */
+export const readEvents = (response: Response) => {
+  let text = ""
+  const reader = response.body?.getReader()
+  const decoder = new TextDecoder()
+  const pump = async (): Promise<void> => {
+    const next = await reader?.read()
+    if (next === undefined || next.done) return
+    text += decoder.decode(next.value, { stream: true })
+    return pump()
+  }
+  void pump().catch(() => {})
+  return { text: () => text, cancel: () => void reader?.cancel().catch(() => {}) }
+}
