@@ -48,7 +48,7 @@ const fields = {
   /** BCP 47-ish: a 2-3 letter language and optional subtags (`en`, `en-US`, `zh-Hant-TW`). */
   language: Schema.String.check(Schema.isPattern(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$/)),
   /** Free-form options passed to the ASR gateway. */
-  asr: Schema.Record(Schema.String, Schema.Union([Schema.String.check(Schema.isMaxLength(1024), isStorableText()), Schema.Number, Schema.Boolean]))
+  asr: Schema.Record(Schema.String, Schema.Union([Schema.String.check(Schema.isMaxLength(1024), isStorableText()), Schema.Finite, Schema.Boolean]))
     .check(Schema.isMaxProperties(32), hasAsrKeys),
   aic: Schema.Boolean,
   idleTimeoutSeconds: Schema.Int.check(Schema.isBetween(IDLE_TIMEOUT_BOUNDS))
