@@ -35,6 +35,7 @@ export const keys = [
   { env: "ENABLE_AIC", hocon: "auralink.features.enable_aic" },
   { env: "ENABLE_SIP", hocon: "auralink.features.enable_sip" },
   { env: "ENABLE_RTMP", hocon: "auralink.features.enable_rtmp" },
+  { env: "DEMO_ENABLED", hocon: "auralink.demo.enabled" },
   // database
   { env: "DATABASE_URL", hocon: "auralink.database.url", secret: true },
   { env: "DB_HOST", hocon: "auralink.database.host" },

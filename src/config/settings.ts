@@ -34,6 +34,8 @@ export interface Settings {
   readonly log: { readonly level: LogLevel }
   readonly tracing: { readonly otlpEndpoint: Option.Option<string> }
   readonly features: { readonly aic: boolean; readonly sip: boolean; readonly rtmp: boolean }
+  /** The browser demo at /demo (prebuilt by scripts/build-demo.ts); default on in development only. */
+  readonly demo: { readonly enabled: boolean }
   readonly database: {
     /** None: run the embedded Postgres (PGlite). */
     readonly url: Option.Option<Redacted.Redacted<string>>
@@ -429,6 +431,7 @@ export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidC
         sip: yield* flag("ENABLE_SIP", false),
         rtmp: yield* flag("ENABLE_RTMP", false)
       },
+      demo: { enabled: yield* flag("DEMO_ENABLED", environment === "development") },
       database: {
         url: databaseUrl,
         poolMin,

@@ -22,7 +22,7 @@ export const logFirstRunNotes = (config: Settings) =>
     if (auth.provisioningKeyGenerated && Option.isSome(auth.provisioningKey)) {
       yield* Effect.logWarning(
         `development provisioning key (this process only; set AUTH_PROVISIONING_KEY to choose one): ${Redacted.value(auth.provisioningKey.value)} ` +
-          `- paste it into the demo at http://localhost:${http.port}/demo`
+          (config.demo.enabled ? `- paste it into the demo at http://localhost:${http.port}/demo` : "- the demo is off (DEMO_ENABLED=false)")
       ).pipe(Effect.annotateLogs({ event: "development_provisioning_key" }))
     }
   })
