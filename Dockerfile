@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# AuraLink Ingress-Egress. Node 24 runs src/*.ts as-is (type stripping), so there is no build step.
+# AuraLink Ingress-Egress. Node 24 runs src/*.ts as-is (type stripping); only the browser demo is built (stage `demo`).
 ARG NODE_IMAGE=node:24-bookworm-slim
 
 # --- production node_modules -------------------------------------------------------------
@@ -9,6 +9,17 @@ COPY package.json package-lock.json ./
 # --ignore-scripts skips our postinstall (.media/ worker; the image installs it system-wide below),
 # mediasoup's worker build (MEDIASOUP_WORKER_BIN replaces it) and protobufjs's version check.
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+
+# --- the browser demo, prebuilt (esbuild and mediasoup-client are devDependencies) ------------
+FROM ${NODE_IMAGE} AS demo
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts
+COPY tsconfig.json ./
+COPY scripts/build-demo.ts ./scripts/
+COPY src ./src
+# Writes dist/demo/; the runtime serves it only when DEMO_ENABLED=true (production default: off).
+RUN node scripts/build-demo.ts
 
 # --- mediasoup-worker 3.8.4 .deb (only Debian experimental has it) ------------------------
 FROM ${NODE_IMAGE} AS worker-deb
@@ -38,6 +49,7 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY proto ./proto
 COPY src ./src
+COPY --from=demo /app/dist/demo ./dist/demo
 
 # The base image's `node` user (1000), numeric so Kubernetes runAsNonRoot can verify it.
 USER 1000:1000
