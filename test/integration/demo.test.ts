@@ -100,6 +100,21 @@ describe("browser demo (prebuilt, DEMO_ENABLED)", () => {
     it.effect("the operator can turn it on", () => Effect.map(demoStatuses, (statuses) => assert.deepStrictEqual(statuses, allAre(200))))
   })
 
+  it.effect("DEMO_ENABLED: on in development only by default, auralink.demo.enabled in HOCON, a bad value named", () =>
+    Effect.gen(function*() {
+      const enabled = (env: Record<string, string>) => Effect.map(Effect.flatMap(loadRawConfig(env), decodeSettings), (s) => s.demo.enabled)
+      assert.deepStrictEqual(
+        [yield* enabled({}), yield* enabled({ ENVIRONMENT: "staging" }), yield* enabled(PRODUCTION), yield* enabled({ DEMO_ENABLED: "false" })],
+        [true, false, false, false]
+      )
+      const conf = join(mkdtempSync(join(tmpdir(), "auralink-conf-")), "auralink.conf")
+      writeFileSync(conf, "auralink { demo { enabled = true } }")
+      assert.isTrue(yield* enabled({ ...PRODUCTION, AURALINK_CONFIG: conf }))
+      const error = yield* Effect.flip(enabled({ DEMO_ENABLED: "maybe" }))
+      assert.strictEqual(error.key, "DEMO_ENABLED")
+      assert.include(error.message, 'DEMO_ENABLED="maybe": expected ')
+    }))
+
   it.effect("the development key's start-up line points at the demo only when it is on", () =>
     Effect.gen(function*() {
       const keyLine = (env: Record<string, string>) =>
