@@ -21,7 +21,7 @@ import { onFreshDatabase } from "../support/server.ts"
  */
 
 const STRONG_SECRET = "Zx4mQ9vT2kLp7RwE1nYb6HcJ3sGd8FaU0oIt5eVr"
-const PRODUCTION = { ENVIRONMENT: "production", JWT_SECRET: STRONG_SECRET } as const
+const PRODUCTION = { ENVIRONMENT: "production", JWT_SECRET: STRONG_SECRET, MEDIASOUP_LISTEN_IP: "127.0.0.1" } as const
 
 const get = (path: string) =>
   Effect.gen(function*() {
