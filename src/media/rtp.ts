@@ -131,6 +131,7 @@ export type RtpParseErrorReason =
   /** P bit set and the padding count is 0 or reaches into the header. */
   | "bad_padding"
 
+/** A plain tagged value, not an `Error`: a flood of malformed packets builds no stack traces. */
 export interface RtpParseError {
   readonly _tag: "RtpParseError"
   readonly reason: RtpParseErrorReason
