@@ -1,11 +1,13 @@
 import { Schema } from "effect"
-import type { VideoCodec } from "./aic.ts"
 
 /**
  * The AI Core protocol (`proto/aicore.proto`, `auralink.aicore.v1.AiCore/Compress`) as the
  * service sees it. Requests are built here and encoded by grpc-js; results are decoded with
  * {@link FrameResult} at the edge (camelCase fields, as proto-loader gives them).
  */
+
+/** The video codecs the AIC pipeline classifies (see `src/media/classify.ts`). */
+export type VideoCodec = "H264" | "H265" | "VP8" | "VP9"
 
 export const codecEnum: Record<VideoCodec, string> = {
   H264: "CODEC_H264",

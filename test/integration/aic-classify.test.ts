@@ -3,9 +3,9 @@ import { Result } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { classifyPayload, type VideoCodec } from "../../src/programs/aic/classify.ts"
-import { type AssembledFrame, FrameAssembler } from "../../src/programs/aic/frames.ts"
-import { parseRtp, type RtpPacket } from "../../src/programs/audio/opus.ts"
+import { classifyPayload, type VideoCodec } from "../../src/media/classify.ts"
+import { type AssembledFrame, FrameAssembler } from "../../src/media/frames.ts"
+import { parseRtp, type RtpPacket } from "../../src/media/rtp.ts"
 import { captureVideoRtp, probeKeyFrames, VIDEO_FPS, VIDEO_GOP, VIDEO_PAYLOAD_TYPES, VIDEO_SECONDS } from "../support/ffmpeg-video.ts"
 
 const CODECS: ReadonlyArray<VideoCodec> = ["H264", "H265", "VP8", "VP9"]

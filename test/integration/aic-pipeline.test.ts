@@ -5,7 +5,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { AicMetrics } from "../../src/layers/aicore/metrics.ts"
 import { Health } from "../../src/layers/Health.ts"
-import { getExtension, type RtpPacket } from "../../src/programs/aic/rtp.ts"
+import { getExtension, type RtpPacket } from "../../src/media/rtp.ts"
 import {
   AIC_FLAG_FALLBACK,
   AIC_FLAG_KEY_FRAME,
@@ -13,9 +13,9 @@ import {
   type AicMetadata,
   decodeAicMetadata,
   modelTypeHash,
-  ratioToFixed,
-  type VideoCodec
-} from "../../src/schemas/aic.ts"
+  ratioToFixed
+} from "../../src/media/aic-element.ts"
+import type { VideoCodec } from "../../src/schemas/aicore.ts"
 import { aicLayer, type AicLayerServices, framesOf, parseOrDie, runThroughPipeline, VIDEO_CODECS } from "../support/aic.ts"
 import { captureVideoRtp, VIDEO_FPS, VIDEO_GOP, VIDEO_SECONDS } from "../support/ffmpeg-video.ts"
 import { tsharkFields, writeUdpPcap } from "../support/pcap.ts"

@@ -5,10 +5,10 @@ import { AiCore } from "../../src/layers/AiCore.ts"
 import { AppConfig } from "../../src/layers/Config.ts"
 import { Health } from "../../src/layers/Health.ts"
 import { Metrics } from "../../src/layers/Metrics.ts"
-import type { VideoCodec } from "../../src/schemas/aic.ts"
+import type { VideoCodec } from "../../src/schemas/aicore.ts"
 import { udpSink, udpSource } from "../../src/programs/aic/io.ts"
 import { type AicPipelineStats, makeAicPipeline, runToSink } from "../../src/programs/aic/pipeline.ts"
-import { parseRtp, type RtpPacket } from "../../src/programs/aic/rtp.ts"
+import { parseRtp, type RtpPacket } from "../../src/media/rtp.ts"
 import { VIDEO_PAYLOAD_TYPES } from "./ffmpeg-video.ts"
 
 /** AiCore (with AicMetrics), Health and Metrics on a config of `env` over quiet defaults. */

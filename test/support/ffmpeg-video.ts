@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process"
 import { createSocket } from "node:dgram"
 import { runFfmpeg } from "./ffmpeg-rtp.ts"
-import type { VideoCodec } from "../../src/programs/aic/classify.ts"
+import type { VideoCodec } from "../../src/media/classify.ts"
 
 /** Frames between key frames in every encode here (`-g`, and the same minimum). */
 export const VIDEO_GOP = 30

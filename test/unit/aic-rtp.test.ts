@@ -13,7 +13,7 @@ import {
   type RtpParseErrorReason,
   serializeRtp,
   setExtension
-} from "../../src/programs/aic/rtp.ts"
+} from "../../src/media/rtp.ts"
 import {
   AIC_EXTENSION_URI,
   AIC_FLAG_KEY_FRAME,
@@ -28,7 +28,7 @@ import {
   qualityToFixed,
   ratioFromFixed,
   ratioToFixed
-} from "../../src/schemas/aic.ts"
+} from "../../src/media/aic-element.ts"
 
 const RUNS = 300
 

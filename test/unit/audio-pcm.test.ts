@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
-import { encodeChunk, encodeChunkError, parseChunk, SequenceTracker } from "../../src/programs/audio/pcm.ts"
+import { SequenceTracker } from "../../src/media/sequence.ts"
+import { encodeChunk, encodeChunkError, parseChunk } from "../../src/programs/audio/pcm.ts"
 import {
   CHUNK_HEADER_BYTES,
   type ChunkRejected,

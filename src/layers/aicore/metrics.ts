@@ -1,6 +1,6 @@
 import { Context, Effect, Layer } from "effect"
 import { Counter, Gauge, Histogram } from "prom-client"
-import type { RtpParseErrorReason } from "../../programs/aic/rtp.ts"
+import type { RtpParseErrorReason } from "../../media/rtp.ts"
 import type { FallbackReason } from "../../schemas/aicore.ts"
 import { Metrics } from "../Metrics.ts"
 

@@ -1,4 +1,4 @@
-import type { OpusRtpDecoded, OpusRtpDecoderOptions, RtpRejected } from "../../programs/audio/opus.ts"
+import type { OpusRtpDecoded, OpusRtpDecoderOptions, RtpRejected } from "../../media/opus.ts"
 
 /**
  * Messages between the main thread and an Opus decode thread (`decode-worker.ts`). One message

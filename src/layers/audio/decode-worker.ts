@@ -2,7 +2,7 @@
 // answers every batch with the outcomes of its packets, in order. Plain Node: no Effect runtime here.
 import { parentPort } from "node:worker_threads"
 import { Result } from "effect"
-import { OpusRtpDecoder } from "../../programs/audio/opus.ts"
+import { OpusRtpDecoder } from "./opus-rtp-decoder.ts"
 import { type DecodeBatch, type DecodeOutcome, type DecodeResults, PACKET_FIELDS } from "./decode-protocol.ts"
 
 const port = parentPort

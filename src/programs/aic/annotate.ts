@@ -10,9 +10,9 @@ import {
   modelTypeHash,
   qualityToFixed,
   ratioToFixed
-} from "../../schemas/aic.ts"
+} from "../../media/aic-element.ts"
 import type { FrameResult } from "../../schemas/aicore.ts"
-import { type PacketAllocator, type RtpPacket, setExtension, withPayload } from "./rtp.ts"
+import { type PacketAllocator, type RtpPacket, setExtension, withPayload } from "../../media/rtp.ts"
 
 /** What the pipeline writes on a frame's packets. */
 export interface FrameVerdict {

@@ -5,7 +5,7 @@ import { AiCore } from "../../layers/AiCore.ts"
 import { AppConfig } from "../../layers/Config.ts"
 import { MediaServer, type ProducerAdded } from "../../layers/MediaServer.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
-import type { VideoCodec } from "../../schemas/aic.ts"
+import type { VideoCodec } from "../../schemas/aicore.ts"
 import { consumerSource, openUdpSink } from "./io.ts"
 import { makeAicPipeline, runToSink } from "./pipeline.ts"
 

@@ -2,14 +2,13 @@ import { type Cause, Effect, Queue, Result, type Scope, Stream } from "effect"
 import type { AicMode } from "../../config/settings.ts"
 import type { AicMetrics } from "../../layers/aicore/metrics.ts"
 import type { AiCoreOutcome, AiCoreSessionClient } from "../../layers/AiCore.ts"
-import type { VideoCodec } from "../../schemas/aic.ts"
-import type { FallbackReason } from "../../schemas/aicore.ts"
+import { classifyPayload, type PacketClass } from "../../media/classify.ts"
+import { type AssembledFrame, FrameAssembler } from "../../media/frames.ts"
+import { parseRtp, type RtpPacket, type RtpParseError, slabAllocator } from "../../media/rtp.ts"
+import type { FallbackReason, VideoCodec } from "../../schemas/aicore.ts"
 import { answeredVerdict, ElementCache, fallbackVerdict, type FrameVerdict, writePacket } from "./annotate.ts"
-import { classifyPayload, type PacketClass } from "./classify.ts"
-import { type AssembledFrame, FrameAssembler } from "./frames.ts"
 import type { RtpSink, RtpSource } from "./io.ts"
 import { NetworkEstimator } from "./network.ts"
-import { parseRtp, type RtpPacket, type RtpParseError, slabAllocator } from "./rtp.ts"
 
 /** RTP clock rate of every video codec here (RFC 6184, 7798, 7741, 9628). */
 const VIDEO_CLOCK_RATE = 90_000

@@ -1,3 +1,5 @@
+import { extendSequence16 } from "../../media/sequence.ts"
+
 /** Default wait for a missing packet, ms (`AUDIO_JITTER_BUFFER_MS`). */
 export const DEFAULT_JITTER_BUFFER_MS = 60
 
@@ -43,8 +45,7 @@ export class JitterBuffer<T> {
   }
 
   private extend(sequence16: number): number {
-    const delta = ((sequence16 - (this.newest & 0xffff) + 0x8000) & 0xffff) - 0x8000
-    return this.newest + delta
+    return extendSequence16(this.newest, sequence16)
   }
 
   private drain(out: Array<T>): void {

@@ -3,8 +3,9 @@ import { AudioMetrics } from "../../layers/audio/metrics.ts"
 import type { AudioPath, PcmChunk } from "../../schemas/audio.ts"
 import { AudioDecoders } from "../../layers/AudioDecoders.ts"
 import { DEFAULT_JITTER_BUFFER_MS, JitterBuffer } from "./jitter.ts"
-import { MAX_CONCEALMENT_MS, type OpusRtpDecoderOptions, parseRtp } from "./opus.ts"
-import { encodeChunkError, type ParseChunkOptions, parseChunk, SequenceTracker, type SequenceVerdict } from "./pcm.ts"
+import { MAX_CONCEALMENT_MS, type OpusRtpDecoderOptions, parseOpusRtp } from "../../media/opus.ts"
+import { SequenceTracker, type SequenceVerdict } from "../../media/sequence.ts"
+import { encodeChunkError, type ParseChunkOptions, parseChunk } from "./pcm.ts"
 
 /** A validated chunk with where and when it came in. */
 export interface ReceivedChunk extends PcmChunk {
@@ -407,7 +408,7 @@ export const rtpIngest = (
       yield* Effect.addFinalizer(() => Effect.sync(() => timer !== undefined && clearTimeout(timer)))
 
       const receive: Receive = (message, receivedAt) => {
-        const parsed = parseRtp(message)
+        const parsed = parseOpusRtp(message)
         const expected = options.decoder?.payloadType
         // Not for the buffer: the decoder rejects it and counts why.
         if (Result.isFailure(parsed) || (expected !== undefined && parsed.success.payloadType !== expected)) {

@@ -1,5 +1,5 @@
 import { Result } from "effect"
-import type { VideoCodec } from "../../schemas/aic.ts"
+import type { VideoCodec } from "../schemas/aicore.ts"
 
 /**
  * Video frame classification from one RTP payload: depacketizes just far enough to tell whether

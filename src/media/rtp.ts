@@ -10,7 +10,8 @@ import { Result } from "effect"
  * - two-byte form: profile `0x100X` (`X` = the 4 "appbits"); each element is `id(8) len(8)`
  *   then 0..255 data bytes; ids 1..255; zero bytes are padding.
  *
- * Any other profile value is kept as an opaque block (`Raw`).
+ * Any other profile value is kept as an opaque block (`Raw`). One parser serves video and audio:
+ * {@link RtpParseOptions} says what the audio path tolerates that the video path rejects.
  *
  * Parsing never copies: `payload`, the extension `body` and every element's `data` are views
  * (`subarray`) of the packet's bytes. Malformed packets are returned as a {@link RtpParseError}
@@ -64,7 +65,26 @@ export type RtpHeaderExtension =
     readonly body: Uint8Array
     readonly elements: ReadonlyArray<ParsedExtensionElement>
   }
+  /**
+   * Kept opaque: a profile that is not RFC 8285, or any block when parsed with
+   * `extensionElements: "skip"` (then {@link getExtension} and the editors read its elements on demand).
+   */
   | { readonly _tag: "Raw"; readonly profile: number; readonly body: Uint8Array }
+
+/** What {@link parseRtp} checks beyond RFC 3550's framing. */
+export interface RtpParseOptions {
+  /**
+   * `"parse"` (default): RFC 8285 elements are read; one that runs past its block fails the packet
+   * (`extension_element_overflow`). `"skip"`: the block is only bounds-checked by its length word
+   * and kept as `Raw`, its elements neither read nor checked: for a path that uses no element
+   * (Opus audio), where a sender's malformed element must not cost the audio, and no element
+   * objects are made per packet.
+   */
+  readonly extensionElements?: "parse" | "skip"
+}
+
+/** {@link RtpParseOptions} of the audio path: elements skipped (one shared object, nothing made per call). */
+export const SKIP_EXTENSION_ELEMENTS: RtpParseOptions = { extensionElements: "skip" }
 
 /** What {@link serializeRtp} needs. */
 export interface RtpPacketInit {
@@ -111,6 +131,7 @@ export type RtpParseErrorReason =
   /** P bit set and the padding count is 0 or reaches into the header. */
   | "bad_padding"
 
+/** A plain tagged value, not an `Error`: a flood of malformed packets builds no stack traces. */
 export interface RtpParseError {
   readonly _tag: "RtpParseError"
   readonly reason: RtpParseErrorReason
@@ -142,6 +163,8 @@ const extensionError = (reason: RtpExtensionErrorReason, detail: string): Result
   Result.fail({ _tag: "RtpExtensionError", reason, detail })
 
 const isTwoByteProfile = (profile: number): boolean => (profile & 0xfff0) === TWO_BYTE_PROFILE
+/** The profile is one of RFC 8285's two forms. */
+const isRfc8285Profile = (profile: number): boolean => profile === ONE_BYTE_PROFILE || isTwoByteProfile(profile)
 
 /** Parses the elements of a one-byte (`twoByte` false) or two-byte form block. */
 const parseElements = (
@@ -189,8 +212,11 @@ const u32 = (b: Uint8Array, at: number): number => ((b[at]! << 24) | (b[at + 1]!
 /** Shared by every packet without CSRCs (most): one allocation less per packet. */
 const NO_CSRCS: ReadonlyArray<number> = []
 
-/** Parses an RTP packet. Pure and copy-free: all byte fields of the result are views of `bytes`. */
-export const parseRtp = (bytes: Uint8Array): Result.Result<RtpPacket, RtpParseError> => {
+/**
+ * Parses an RTP packet. Pure and copy-free: all byte fields of the result are views of `bytes`.
+ * `options` (default: elements parsed and checked) are described at {@link RtpParseOptions}.
+ */
+export const parseRtp = (bytes: Uint8Array, options?: RtpParseOptions): Result.Result<RtpPacket, RtpParseError> => {
   const length = bytes.byteLength
   if (length < RTP_FIXED_HEADER_BYTES) return parseError("too_short", `${length} bytes, the fixed header is 12`)
   // Byte reads, not a DataView: parsing runs once per packet on the media path.
@@ -221,7 +247,7 @@ export const parseRtp = (bytes: Uint8Array): Result.Result<RtpPacket, RtpParseEr
       return parseError("extension_overflow", `header extension of ${words} words runs past the end`, sequence)
     }
     const body = bytes.subarray(bodyStart, offset)
-    if (profile === ONE_BYTE_PROFILE || isTwoByteProfile(profile)) {
+    if (isRfc8285Profile(profile) && options?.extensionElements !== "skip") {
       const twoByte = profile !== ONE_BYTE_PROFILE
       const elements = parseElements(body, twoByte)
       if (Result.isFailure(elements)) return parseError("extension_element_overflow", elements.failure, sequence)
@@ -404,8 +430,9 @@ const editExtension = (
     return extensionError("data_too_long", `extension data of ${data.byteLength} bytes, at most 255`)
   }
   let packet: RtpPacket
-  if (input instanceof Uint8Array) {
-    const parsed = parseRtp(input)
+  if (input instanceof Uint8Array || (input.extension?._tag === "Raw" && isRfc8285Profile(input.extension.profile))) {
+    // bytes, or a packet parsed with its elements skipped: the edit needs every element read
+    const parsed = parseRtp(input instanceof Uint8Array ? input : input.bytes)
     if (Result.isFailure(parsed)) return Result.fail(parsed.failure)
     packet = parsed.success
   } else {
@@ -560,10 +587,20 @@ export const withPayload = (packet: RtpPacket, payload: Uint8Array, alloc: Packe
   return out
 }
 
-/** The data of the first element with `id`, or undefined (a view of the packet). */
+/**
+ * The data of the first element with `id`, or undefined (a view of the packet). For a block
+ * parsed with its elements skipped, the elements are read now (undefined if they are malformed).
+ */
 export const getExtension = (packet: RtpPacket, id: number): Uint8Array | undefined => {
   const ext = packet.extension
-  if (ext === undefined || ext._tag === "Raw") return undefined
-  for (const e of ext.elements) if (e.id === id) return e.data
+  if (ext === undefined) return undefined
+  let elements: ReadonlyArray<RtpExtensionElement>
+  if (ext._tag !== "Raw") elements = ext.elements
+  else if (isRfc8285Profile(ext.profile)) {
+    const read = parseElements(ext.body, ext.profile !== ONE_BYTE_PROFILE)
+    if (Result.isFailure(read)) return undefined
+    elements = read.success
+  } else return undefined
+  for (const e of elements) if (e.id === id) return e.data
   return undefined
 }

@@ -1,4 +1,4 @@
-import { Result } from "effect"
+import { Data, Result } from "effect"
 
 /**
  * The AIC RTP header extension element (RFC 8285), written on every frame the AIC pipeline
@@ -27,9 +27,6 @@ import { Result } from "effect"
  *
  * Since the element is 16 bytes, it fits the one-byte form (data length 1..16).
  */
-/** The video codecs the AIC pipeline classifies (see `src/programs/aic/classify.ts`). */
-export type VideoCodec = "H264" | "H265" | "VP8" | "VP9"
-
 export const AIC_EXTENSION_URI = "urn:auralink:rtp-hdrext:aic:1"
 export const AIC_METADATA_VERSION = 1
 export const AIC_METADATA_BYTES = 16
@@ -64,14 +61,14 @@ export interface AicMetadata {
 
 export type AicMetadataErrorReason = "bad_length" | "bad_version" | "out_of_range"
 
-export interface AicMetadataError {
-  readonly _tag: "AicMetadataError"
+/** Element data that cannot be encoded or decoded (`reason`), with what was wrong (`detail`). */
+export class AicMetadataError extends Data.TaggedError("AicMetadataError")<{
   readonly reason: AicMetadataErrorReason
   readonly detail: string
-}
+}> {}
 
 const fail = (reason: AicMetadataErrorReason, detail: string): Result.Result<never, AicMetadataError> =>
-  Result.fail({ _tag: "AicMetadataError", reason, detail })
+  Result.fail(new AicMetadataError({ reason, detail }))
 
 const isUint = (n: number, max: number): boolean => Number.isInteger(n) && n >= 0 && n <= max
 

@@ -1,4 +1,5 @@
 import type { PacketClass } from "./classify.ts"
+import { seqDelta16 } from "./sequence.ts"
 
 /**
  * Frame assembly per SSRC: packets of one frame share an RTP timestamp and the last carries the
@@ -56,9 +57,6 @@ interface SsrcState<P> {
   lastEmittedSeq: number | undefined
 }
 
-/** Signed distance a -> b in 16-bit sequence space. */
-const seqDelta = (from: number, to: number): number => (((to - from) & 0xffff) << 16) >> 16
-
 export interface AssemblerStats {
   readonly frames: number
   readonly incomplete: number
@@ -93,7 +91,7 @@ export class FrameAssembler<P extends RtpFields = RtpFields> {
       out.push(this.emit(packet.ssrc, state, pending))
     } else if (
       pending === undefined && state.lastEmittedTimestamp === packet.timestamp && state.lastEmittedSeq !== undefined &&
-      seqDelta(state.lastEmittedSeq, packet.sequence) <= 0
+      seqDelta16(state.lastEmittedSeq, packet.sequence) <= 0
     ) {
       this.late += 1
       this.lastDropped = "late"
@@ -104,7 +102,7 @@ export class FrameAssembler<P extends RtpFields = RtpFields> {
       current = { timestamp: packet.timestamp, reference: packet.sequence, entries: [] }
       state.pending = current
     }
-    const offset = seqDelta(current.reference, packet.sequence)
+    const offset = seqDelta16(current.reference, packet.sequence)
     const entries = current.entries
     let at = entries.length
     while (at > 0 && entries[at - 1]!.offset > offset) at--
@@ -142,7 +140,7 @@ export class FrameAssembler<P extends RtpFields = RtpFields> {
     const lost = last.offset - first.offset + 1 - entries.length
     const markerSeen = last.packet.marker
     const startSeen = first.cls.start
-    const gapBefore = state.lastEmittedSeq === undefined ? 0 : Math.max(0, seqDelta(state.lastEmittedSeq, firstSeq) - 1)
+    const gapBefore = state.lastEmittedSeq === undefined ? 0 : Math.max(0, seqDelta16(state.lastEmittedSeq, firstSeq) - 1)
     const complete = lost === 0 && markerSeen && startSeen
     state.pending = undefined
     state.lastEmittedTimestamp = pending.timestamp
