@@ -7,7 +7,7 @@ import { isTerminal } from "../../schemas/session.ts"
 import { failSession } from "../sessions/fail.ts"
 
 /** The error a session gets when the media worker carrying it dies. */
-export const WORKER_DIED = "media worker died"
+const WORKER_DIED = "media worker died"
 
 /**
  * A session's media lives as long as the session: closed once it ends (stop, expiry, error, from

@@ -34,7 +34,9 @@ type Services = AppConfig | Sessions | SessionEvents | SessionMetrics | MediaSer
  * AI Core client) over the session services (the AudioSink comes from below);
  * build it once, below the listeners (see SharedServices).
  */
-export const MediaServices = Layer.mergeAll(MediaLifecycleLive, AudioIngest.layer, AicIngest.layer).pipe(
+export const MediaServices = Layer.mergeAll(AudioIngest.layer, AicIngest.layer).pipe(
+  // Below the ingest layers: released after them (media closes last, as before the program moved out of MediaServer).
+  Layer.provideMerge(MediaLifecycleLive),
   Layer.provideMerge(Layer.mergeAll(MediaServer.layer, AiCore.layer)),
   Layer.provide(Layer.mergeAll(SessionServices, AudioMetrics.layer, AudioDecoders.layer))
 )
