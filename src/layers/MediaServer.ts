@@ -1,9 +1,7 @@
-import { Context, Deferred, Duration, Effect, FiberSet, Layer, Option, Queue, Redacted, Schedule, Semaphore, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, FiberSet, Layer, Option, PubSub, Queue, Redacted, Schedule, Semaphore, Stream } from "effect"
 import type { Scope } from "effect"
 import type { types } from "mediasoup"
 import { Counter, Gauge } from "prom-client"
-import { failSession } from "../programs/sessions/fail.ts"
-import { isTerminal } from "../schemas/session.ts"
 import { EVENTS_CHANNEL_LABEL, EVENTS_CHANNEL_PROTOCOL } from "../schemas/audio.ts"
 import { type EventsChannel, type IceServer, type MediaNotFound, MediaRejected, mediaNotFound, type PlainTransportInfo, type WebRtcTransportInfo } from "../schemas/webrtc.ts"
 import { serviceUnavailable, type ServiceUnavailable } from "../schemas/unavailable.ts"
@@ -11,14 +9,13 @@ import { AppConfig } from "./Config.ts"
 import { errorMessage } from "./error-message.ts"
 import { Health } from "./Health.ts"
 import { routerCodecs, splitPorts } from "./media/codecs.ts"
+import type { MediaFact } from "./media/facts.ts"
 import { type ProducerAdded, SessionMedia, type TransportEntry } from "./media/session-media.ts"
 import { makeWorkerHealth } from "./media/worker-health.ts"
 import { useBundledMediaWorker } from "./media/workerEnv.ts"
 import { Metrics } from "./Metrics.ts"
-import { SessionEvents } from "./sessions/events.ts"
-import { SessionMetrics } from "./sessions/metrics.ts"
-import { Sessions } from "./SessionStore.ts"
 
+export type { MediaFact } from "./media/facts.ts"
 export type { ProducerAdded } from "./media/session-media.ts"
 
 /** A server-side consumer of one producer over a DirectTransport: `consumer.on("rtp", (packet: Buffer) => …)`. */
@@ -85,7 +82,9 @@ const isWorkerLogTag = (tag: string): tag is types.WorkerLogTag => Object.hasOwn
 /**
  * mediasoup workers (one per core by default, each with its own slice of the RTC port range) and
  * one router per session on the least-loaded worker. Every transport, producer and consumer is
- * made here and filed under its session, so a session's media can be closed in one go.
+ * made here and filed under its session, so a session's media can be closed in one go. It states
+ * facts (`facts`) and offers operations; what a session's end or a worker's death means for the
+ * other is decided by programs/media/lifecycle.ts.
  */
 export class MediaServer extends Context.Service<MediaServer, {
   readonly rtpCapabilities: (sessionId: string) => Effect.Effect<types.RtpCapabilities, ServiceUnavailable>
@@ -114,6 +113,8 @@ export class MediaServer extends Context.Service<MediaServer, {
   readonly createDataConsumer: (sessionId: string, dataProducerId: string) => Effect.Effect<DirectDataConsumer, MediaNotFound | MediaRejected | ServiceUnavailable, Scope.Scope>
   /** The session's producers (existing ones first, then new ones); ends when the session's media closes. */
   readonly onProducer: (sessionId: string) => Stream.Stream<ProducerAdded>
+  /** Media opened and workers died, from now on (subscribed once this succeeds; ends when the server stops). */
+  readonly facts: Effect.Effect<Stream.Stream<MediaFact>, never, Scope.Scope>
   /** Closes everything the session owns (idempotent). */
   readonly closeSession: (sessionId: string) => Effect.Effect<void>
   readonly router: (sessionId: string) => Effect.Effect<Option.Option<types.Router>>
@@ -123,10 +124,8 @@ export class MediaServer extends Context.Service<MediaServer, {
   static readonly layer = Layer.effect(MediaServer, Effect.gen(function*() {
     const { limits, media: config } = yield* AppConfig
     const { registry } = yield* Metrics
-    const events = yield* SessionEvents
-    const sessionStore = yield* Sessions
-    const services = yield* Effect.context<Sessions | SessionEvents | SessionMetrics>()
     const fibers = yield* FiberSet.make()
+    const facts = yield* Effect.acquireRelease(PubSub.unbounded<MediaFact>(), PubSub.shutdown)
     const runFork = yield* FiberSet.runtime(fibers)<never>()
     const mediasoup = yield* Effect.promise(() => {
       useBundledMediaWorker()
@@ -203,7 +202,7 @@ export class MediaServer extends Context.Service<MediaServer, {
         return worker
       })
 
-    // A dead worker took its routers with it: count it, replace it, and fail the sessions it carried.
+    // A dead worker took its routers with it: count it, replace it, and tell which sessions it carried.
     const onDied = (slot: (typeof slots)[number], worker: types.Worker, error: Error) =>
       Effect.gen(function*() {
         const lost = [...sessions.values()].filter((m) => m.workerIndex === slot.index).map((m) => m.id)
@@ -215,11 +214,7 @@ export class MediaServer extends Context.Service<MediaServer, {
         const replacement = yield* Semaphore.withPermit(lock, startWorker(slot))
         health.reset(slot.index)
         yield* Effect.logInfo("mediasoup worker replaced").pipe(Effect.annotateLogs({ worker: slot.index, pid: replacement.pid }))
-        yield* Effect.forEach(lost, (id) =>
-          failSession(id, "media worker died").pipe(
-            Effect.catchCause((cause) => Effect.logWarning("could not fail session after worker death", cause).pipe(Effect.annotateLogs({ sessionId: id }))),
-            Effect.provideContext(services)
-          ), { discard: true })
+        yield* PubSub.publish(facts, { _tag: "WorkerDied", worker: slot.index, pid: worker.pid, error: error.message, sessions: lost })
       })
 
     yield* Effect.acquireRelease(
@@ -247,22 +242,6 @@ export class MediaServer extends Context.Service<MediaServer, {
       })
     })
 
-    // Session end (stop, expiry, error — from this instance or another) arrives as a change on
-    // SessionEvents; watching it here, rather than hooking every program that ends a session,
-    // catches all of them in one place, the sweeper's batch included.
-    const watch = (id: string) =>
-      Effect.scoped(Effect.gen(function*() {
-        // Redis down: keep trying (the media stays up) rather than close a live session's media.
-        const changes = yield* events.subscribe(id).pipe(Effect.retry({ schedule: Schedule.spaced(Duration.millis(500)) }))
-        const now = yield* sessionStore.findFresh(id)
-        if (Option.isSome(now) && isTerminal(now.value.state)) return
-        yield* Stream.runDrain(changes)
-      })).pipe(
-        Effect.catchCause((cause) => Effect.logWarning("session watch failed; closing its media", cause)),
-        Effect.ensuring(Effect.sync(() => forget(id))),
-        Effect.annotateLogs({ sessionId: id })
-      )
-
     // Routers being made, by session: a second request for the same session waits for the first.
     const creating = new Map<string, { readonly worker: number; readonly done: Deferred.Deferred<SessionMedia, ServiceUnavailable> }>()
     const load = (index: number) =>
@@ -288,7 +267,7 @@ export class MediaServer extends Context.Service<MediaServer, {
             sessions.set(id, media)
             // No forget on router close: a dying worker closes its routers before it reports "died",
             // and onDied needs to find their sessions here.
-            runFork(watch(id))
+            PubSub.publishUnsafe(facts, { _tag: "MediaOpened", sessionId: id, worker: slot.index })
             return media
           }),
           Effect.onExit((exit) => Effect.andThen(Effect.sync(() => creating.delete(id)), Deferred.done(done, exit)))
@@ -499,6 +478,7 @@ export class MediaServer extends Context.Service<MediaServer, {
             yield* Effect.addFinalizer(() => Effect.sync(() => media.listeners.delete(listener)))
           })
         ),
+      facts: Effect.map(PubSub.subscribe(facts), Stream.fromSubscription),
       closeSession: (id) => Effect.sync(() => forget(id)),
       router: (id) => Effect.sync(() => Option.fromNullishOr(sessions.get(id)?.router)),
       workers: Effect.sync(() => slots.flatMap((s) => s.worker === undefined ? [] : [s.worker])),

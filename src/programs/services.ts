@@ -6,7 +6,7 @@ import { MediaServices } from "./signaling/http.ts"
 
 /**
  * The services the HTTP API and the gRPC SessionService share: the session store, cache, change
- * events and metrics (with the expiry sweeper), the media server (mediasoup workers), the auth services and the rate limiter. Build it
+ * events and metrics (with the expiry sweeper), the media server (mediasoup workers) with its session lifecycle program, the auth services and the rate limiter. Build it
  * below both listeners (`Layer.provideMerge(SharedServices)`): `HttpRouter.serve` builds its app
  * with a forked memo map, so a layer first built inside it is private to the HTTP server, while one
  * already built below is found by reference and reused. Both adapters still `Layer.provide` these

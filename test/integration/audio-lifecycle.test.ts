@@ -89,13 +89,16 @@ const asrStatus = Effect.map(Effect.flatMap(Health, (h) => h.sections), (s) => r
 
 const sleep = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)))
 
-/** Stops `id`, retrying while it is still pending (409) until the racing produce has activated it. */
+/** Stops `id` once the racing produce has activated it (a pending session's stop now cancels it, so the state is read first). */
 const stopWhenActive = (id: string, headers: Record<string, string>) =>
   Effect.gen(function*() {
     for (let attempt = 0; attempt < 400; attempt++) {
-      const res = yield* request("POST", `/api/session/${id}/stop`, {}, headers)
-      if (res.status === 200) return
-      assert.strictEqual(res.status, 409, res.text)
+      const { state } = (yield* request("GET", `/api/session/${id}`, undefined, headers)).json
+      if (state === "active") {
+        const res = yield* request("POST", `/api/session/${id}/stop`, {}, headers)
+        if (res.status === 200) return
+        assert.strictEqual(res.status, 409, res.text)
+      }
       yield* sleep(attempt < 50 ? 0 : 5)
     }
     assert.fail(`session ${id} never became stoppable`)

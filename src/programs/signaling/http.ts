@@ -11,6 +11,7 @@ import { Sessions } from "../../layers/SessionStore.ts"
 import { Api } from "../../schemas/api.ts"
 import { AicIngest } from "../aic/ingest.ts"
 import { AudioIngest } from "../audio/ingest.ts"
+import { MediaLifecycleLive } from "../media/lifecycle.ts"
 import { SessionServices } from "../sessions/http.ts"
 import { produce, produceData } from "./produce.ts"
 import {
@@ -29,11 +30,13 @@ import { capturedServices, principalRunner } from "../captured.ts"
 type Services = AppConfig | Sessions | SessionEvents | SessionMetrics | MediaServer | AudioIngest | AicIngest
 
 /**
- * The media server, audio ingress and the AIC video pipeline (with its AI Core client) over the
- * session services (the AudioSink comes from below);
+ * The media server with its session lifecycle, audio ingress and the AIC video pipeline (with its
+ * AI Core client) over the session services (the AudioSink comes from below);
  * build it once, below the listeners (see SharedServices).
  */
 export const MediaServices = Layer.mergeAll(AudioIngest.layer, AicIngest.layer).pipe(
+  // Below the ingest layers: released after them (media closes last, as before the program moved out of MediaServer).
+  Layer.provideMerge(MediaLifecycleLive),
   Layer.provideMerge(Layer.mergeAll(MediaServer.layer, AiCore.layer)),
   Layer.provide(Layer.mergeAll(SessionServices, AudioMetrics.layer, AudioDecoders.layer))
 )

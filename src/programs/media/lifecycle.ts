@@ -1,0 +1,50 @@
+import { Duration, Effect, FiberSet, Layer, Option, Schedule, Stream } from "effect"
+import { type MediaFact, MediaServer } from "../../layers/MediaServer.ts"
+import { SessionEvents } from "../../layers/sessions/events.ts"
+import { SessionMetrics } from "../../layers/sessions/metrics.ts"
+import { Sessions } from "../../layers/SessionStore.ts"
+import { isTerminal } from "../../schemas/session.ts"
+import { failSession } from "../sessions/fail.ts"
+
+/** The error a session gets when the media worker carrying it dies. */
+const WORKER_DIED = "media worker died"
+
+/**
+ * A session's media lives as long as the session: closed once it ends (stop, expiry, error, from
+ * this instance or another, the sweeper's batch included), or when its watch fails.
+ */
+const watch = (id: string) =>
+  Effect.scoped(Effect.gen(function*() {
+    // Redis down: keep trying (the media stays up) rather than close a live session's media.
+    const changes = yield* (yield* SessionEvents).subscribe(id).pipe(Effect.retry({ schedule: Schedule.spaced(Duration.millis(500)) }))
+    const now = yield* (yield* Sessions).findFresh(id)
+    if (Option.isSome(now) && isTerminal(now.value.state)) return
+    yield* Stream.runDrain(changes)
+  })).pipe(
+    Effect.catchCause((cause) => Effect.logWarning("session watch failed; closing its media", cause)),
+    Effect.ensuring(MediaServer.use((media) => media.closeSession(id))),
+    Effect.annotateLogs({ sessionId: id })
+  )
+
+/** The sessions a dead worker carried go to error (their media went with it). */
+const failLost = (sessions: ReadonlyArray<string>) =>
+  Effect.forEach(sessions, (id) =>
+    failSession(id, WORKER_DIED).pipe(
+      Effect.catchCause((cause) => Effect.logWarning("could not fail session after worker death", cause).pipe(Effect.annotateLogs({ sessionId: id })))
+    ), { discard: true })
+
+/**
+ * Session-media lifecycle: joins MediaServer's facts with session changes and decides the
+ * transitions (session ended -> its media closed; worker died -> its sessions in error). Runs for
+ * the life of the layer; at release every watch is interrupted, closing the media it watched.
+ */
+export const MediaLifecycleLive = Layer.effectDiscard(Effect.gen(function*() {
+  const media = yield* MediaServer
+  // Subscribed while the layer builds, so no router made after start-up goes unwatched.
+  const facts = yield* media.facts
+  const running = yield* FiberSet.make()
+  const act = (fact: MediaFact): Effect.Effect<void, never, MediaServer | Sessions | SessionEvents | SessionMetrics> =>
+    fact._tag === "MediaOpened" ? watch(fact.sessionId) : failLost(fact.sessions)
+  // Each fact acted on in its own fiber: a slow store does not hold up the next session's watch.
+  yield* facts.pipe(Stream.runForEach((fact) => FiberSet.run(running, act(fact))), Effect.forkScoped)
+}))
