@@ -65,8 +65,9 @@ export const key = (env: string, hocon: string) => {
   const optional = (expected = "a string") => read((name) => Config.option(Config.String(name)), rule(expected))
   return {
     fail,
-    read,
     int: (fallback: number, r: Rule<number>) => read((name) => Config.Int(name).pipe(Config.withDefault(fallback)), r),
+    port: (fallback: number) => read((name) => Config.Port(name).pipe(Config.withDefault(fallback)), rule(PORT)),
+    optionalPort: () => read((name) => Config.option(Config.Port(name)), rule(PORT)),
     flag: (fallback: boolean) => read((name) => Config.Boolean(name).pipe(Config.withDefault(fallback)), rule("true or false")),
     /** A non-empty string. */
     text: (fallback: string, expected = "a non-empty string") =>

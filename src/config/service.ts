@@ -1,6 +1,6 @@
-import { Config, Effect } from "effect"
+import { Effect } from "effect"
 import type { LogLevel } from "effect/LogLevel"
-import { count, key, listenPort, ms, PORT, rule } from "./key.ts"
+import { count, key, listenPort, ms, rule } from "./key.ts"
 
 export const SERVICE_VERSION = "0.1.0"
 
@@ -56,7 +56,7 @@ export const http = Effect.all({
   host: key("HOST", "auralink.http.host").text("0.0.0.0"),
   port: key("PORT", "auralink.http.port").int(8080, listenPort),
   bodyLimitBytes: key("HTTP_BODY_LIMIT_BYTES", "auralink.http.body_limit_bytes").int(1024 * 1024, rule("bytes > 0", (n) => n > 0)),
-  metricsPort: key("METRICS_PORT", "auralink.http.metrics_port").read((name) => Config.option(Config.Port(name)), rule(PORT)),
+  metricsPort: key("METRICS_PORT", "auralink.http.metrics_port").optionalPort(),
   /** Time to receive a request's headers, and the whole request (not the response: SSE streams are not cut). */
   headersTimeoutMs,
   // Node refuses a headers timeout longer than the request timeout.

@@ -1,5 +1,5 @@
-import { Config, Effect, Option, Redacted } from "effect"
-import { countOrZero, key, ms, PORT, rule, secret } from "./key.ts"
+import { Effect, Option, Redacted } from "effect"
+import { countOrZero, key, ms, rule, secret } from "./key.ts"
 
 /** The seed's file writes JDBC URLs; the Postgres driver wants the bare `postgresql://` form. */
 const DATABASE_URL = secret("DATABASE_URL", "auralink.database.url", (text) => text.startsWith("jdbc:") ? text.slice("jdbc:".length) : text)
@@ -8,9 +8,9 @@ const DATABASE_URL = secret("DATABASE_URL", "auralink.database.url", (text) => t
 const discreteDatabaseUrl = Effect.gen(function*() {
   const host = yield* key("DB_HOST", "auralink.database.host").optional("a host name")
   if (Option.isNone(host)) return Option.none<Redacted.Redacted<string>>()
-  const port = yield* key("DB_PORT", "auralink.database.port").read((name) => Config.Port(name).pipe(Config.withDefault(5432)), rule(PORT))
-  const name = yield* key("DB_NAME", "auralink.database.name").read((n) => Config.String(n).pipe(Config.withDefault("auralink")), rule("a database name"))
-  const user = yield* key("DB_USER", "auralink.database.username").read((n) => Config.String(n).pipe(Config.withDefault("postgres")), rule("a user name"))
+  const port = yield* key("DB_PORT", "auralink.database.port").port(5432)
+  const name = yield* key("DB_NAME", "auralink.database.name").text("auralink", "a database name")
+  const user = yield* key("DB_USER", "auralink.database.username").text("postgres", "a user name")
   const password = yield* secret("DB_PASSWORD", "auralink.database.password").optional()
   const target = new URL(`postgresql://${host.value}:${port}/${encodeURIComponent(name)}`)
   target.username = user
@@ -41,7 +41,7 @@ const REDIS_URL = secret("REDIS_URL", "auralink.redis.url")
 const discreteRedisUrl = Effect.gen(function*() {
   const host = yield* key("REDIS_HOST", "auralink.redis.host").optional("a host name")
   if (Option.isNone(host)) return Option.none<Redacted.Redacted<string>>()
-  const port = yield* key("REDIS_PORT", "auralink.redis.port").read((name) => Config.Port(name).pipe(Config.withDefault(6379)), rule(PORT))
+  const port = yield* key("REDIS_PORT", "auralink.redis.port").port(6379)
   return Option.some(Redacted.make(`redis://${host.value}:${port}`))
 })
 
