@@ -1,7 +1,6 @@
 import hocon from "@pushcorn/hocon-parser"
 import { Effect, Schema } from "effect"
 import { existsSync, readFileSync } from "node:fs"
-import { keys } from "./keys.ts"
 
 /** Start-up stops on this: one line naming the key, the bad value and what was expected. */
 export class InvalidConfig extends Schema.TaggedError<InvalidConfig>()("InvalidConfig", {
@@ -16,29 +15,23 @@ export class InvalidConfig extends Schema.TaggedError<InvalidConfig>()("InvalidC
 
 export type RawConfig = Readonly<Record<string, string | undefined>>
 
-const lookup = (root: unknown, path: string): unknown =>
-  path.split(".").reduce<unknown>(
-    (node, part) => (typeof node === "object" && node !== null ? Reflect.get(node, part) : undefined),
-    root
-  )
-
 const asText = (value: unknown): string | undefined => {
   if (typeof value === "string") return value
   if (typeof value === "number" || typeof value === "boolean") return String(value)
   return undefined
 }
 
-/** The seed's file writes JDBC URLs; the Postgres driver wants the bare `postgresql://` form. */
-const normalise = (env: string, value: string): string =>
-  env === "DATABASE_URL" && value.startsWith("jdbc:") ? value.slice("jdbc:".length) : value
-
-/** Flattens a parsed `auralink { ... }` document onto the environment variable names. */
+/** Flattens a parsed `auralink { ... }` document to its dotted paths (`auralink.http.port`), which settings read. */
 export const flattenHocon = (document: unknown): Record<string, string> => {
   const flat: Record<string, string> = {}
-  for (const key of keys) {
-    const value = asText(lookup(document, key.hocon))
-    if (value !== undefined) flat[key.env] = normalise(key.env, value)
+  const walk = (node: unknown, path: string): void => {
+    const text = asText(node)
+    if (text !== undefined) flat[path] = text
+    else if (typeof node === "object" && node !== null && !Array.isArray(node)) {
+      for (const [name, child] of Object.entries(node)) walk(child, `${path}.${name}`)
+    }
   }
+  if (typeof document === "object" && document !== null) walk(Reflect.get(document, "auralink"), "auralink")
   return flat
 }
 
@@ -54,8 +47,9 @@ const parseFile = (path: string) =>
   })
 
 /**
- * The raw key/value view of the configuration: the HOCON file (path from `AURALINK_CONFIG`,
- * else `./auralink.conf` when present) overlaid by the environment, which wins.
+ * The raw key/value view of the configuration: the environment, and the HOCON file (path from
+ * `AURALINK_CONFIG`, else `./auralink.conf` when present) by dotted path; a setting reads its
+ * variable, else its path, so the environment wins.
  */
 export const loadRawConfig = (env: RawConfig): Effect.Effect<RawConfig, InvalidConfig> =>
   Effect.gen(function*() {

@@ -1,0 +1,71 @@
+import { Effect, Option } from "effect"
+import { count, key, ms, nonNegative, rule, secret, within } from "./key.ts"
+
+export type AicMode = "annotate" | "replace"
+
+/** `host:port` (IPv6 hosts in brackets); undefined when it is not one. */
+const hostPort = (value: string): { readonly host: string; readonly port: number } | undefined => {
+  const match = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(value.trim())
+  const port = Number(match?.[3])
+  const host = match?.[1] ?? match?.[2]
+  return host === undefined || !Number.isInteger(port) || port < 1 || port > 65535 ? undefined : { host, port }
+}
+
+export const asr = Effect.all({
+  /** None: audio goes to the embedded recording sink (WAV files under DATA_DIR/recordings). */
+  gatewayUrl: key("ASR_GATEWAY_URL", "auralink.asr.gateway_url").optional(),
+  /** Connect deadline of a stream, and the longest a chunk write may wait before the stream counts as stalled. */
+  deadlineMs: key("ASR_DEADLINE_MS", "auralink.asr.deadline_ms").int(5000, ms),
+  reconnectBaseMs: key("ASR_RECONNECT_BASE_MS", "auralink.asr.reconnect_base_ms").int(100, ms),
+  reconnectMaxMs: key("ASR_RECONNECT_MAX_MS", "auralink.asr.reconnect_max_ms").int(5000, ms),
+  /** Circuit breaker: consecutive failures that open it, and how long it stays open before one probe. */
+  breakerFailures: key("ASR_BREAKER_FAILURES", "auralink.asr.breaker_failures").int(5, count),
+  breakerResetMs: key("ASR_BREAKER_RESET_MS", "auralink.asr.breaker_reset_ms").int(60_000, ms),
+  /** Audio (ms) kept per session and re-sent after a reconnect; beyond it the oldest chunks are dropped. */
+  replayBufferMs: key("ASR_REPLAY_BUFFER_MS", "auralink.asr.replay_buffer_ms").int(5000, rule("milliseconds >= 0", nonNegative)),
+  /** Chunks a session's `send` may queue before it waits (back-pressure). */
+  queueCapacity: key("ASR_QUEUE_CAPACITY", "auralink.asr.queue_capacity").int(50, count)
+})
+
+export const aiCore = Effect.all({
+  /** None: no AI Core; the AIC pipeline forwards every frame unchanged (annotate-only, fallback flag). */
+  grpcUrl: key("AI_CORE_GRPC_URL", "auralink.ai_core.grpc_url").optional(),
+  /** Per-frame deadline: a result not back within it is a failure and the frame passes through. */
+  deadlineMs: key("AI_CORE_DEADLINE_MS", "auralink.ai_core.deadline_ms").int(10, ms),
+  /** Circuit breaker: consecutive failed frames that open it, and how long it stays open before one probe. */
+  breakerFailures: key("AI_CORE_BREAKER_FAILURES", "auralink.ai_core.breaker_failures").int(5, count),
+  breakerResetMs: key("AI_CORE_BREAKER_RESET_MS", "auralink.ai_core.breaker_reset_ms").int(60_000, ms),
+  /** Jittered exponential backoff between attempts to re-open a session's stream. */
+  reconnectBaseMs: key("AI_CORE_RECONNECT_BASE_MS", "auralink.ai_core.reconnect_base_ms").int(100, ms),
+  reconnectMaxMs: key("AI_CORE_RECONNECT_MAX_MS", "auralink.ai_core.reconnect_max_ms").int(5000, ms),
+  /** Frames of one session awaiting a result; further frames bypass the AI Core (fallback `overloaded`). */
+  maxInFlight: key("AI_CORE_MAX_IN_FLIGHT", "auralink.ai_core.max_in_flight").int(32, count)
+})
+
+const AIC_FORWARD_TARGET = key("AIC_FORWARD_TARGET", "auralink.aic.forward_target")
+
+export const aic = Effect.all({
+  /** `annotate`: payload unchanged, AIC metadata only; `replace`: the AI Core's payload is forwarded. */
+  mode: key("AIC_MODE", "auralink.aic.mode").literal(["annotate", "replace"], "annotate", "annotate or replace"),
+  /** RFC 8285 id of the AIC element in forwarded packets (one-byte form, 1-14). */
+  extensionId: key("AIC_EXTENSION_ID", "auralink.aic.extension_id")
+    .int(14, rule("an RFC 8285 one-byte extension id 1-14", within(1, 14))),
+  /** Where live sessions' processed video RTP is sent (`host:port`, UDP); None: live video is not processed. */
+  forwardTarget: Effect.flatMap(AIC_FORWARD_TARGET.optional(), (given) => {
+    if (Option.isNone(given)) return Effect.succeed(Option.none<{ readonly host: string; readonly port: number }>())
+    const target = hostPort(given.value)
+    return target === undefined ? AIC_FORWARD_TARGET.fail("host:port (UDP)") : Effect.succeed(Option.some(target))
+  }),
+  /** RTP packets buffered per pipeline between the pipeline and its sink (beyond it: dropped, counted). */
+  queueCapacity: key("AIC_QUEUE_CAPACITY", "auralink.aic.queue_capacity").int(4096, count)
+})
+
+export const dashboard = Effect.all({
+  url: key("DASHBOARD_URL", "auralink.dashboard.url").endpoint(),
+  apiKey: secret("DASHBOARD_API_KEY", "auralink.dashboard.api_key").optional()
+})
+
+export const webrtcServer = Effect.all({
+  url: key("WEBRTC_SERVER_URL", "auralink.webrtc_server.url").endpoint(),
+  apiKey: secret("WEBRTC_API_KEY", "auralink.webrtc_server.api_key").optional()
+})
