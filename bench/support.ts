@@ -17,7 +17,8 @@ export const freePort = (): Promise<number> =>
 export const waitForOk = async (url: string, timeoutMs: number): Promise<void> => {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
-    const ok = await fetch(url).then((r) => r.ok, () => false)
+    // Bounded: a request that is never answered must not outlast the deadline.
+    const ok = await fetch(url, { signal: AbortSignal.timeout(Math.max(100, Math.min(2_000, deadline - Date.now()))) }).then((r) => r.ok, () => false)
     if (ok) return
     await new Promise((r) => setTimeout(r, 100))
   }

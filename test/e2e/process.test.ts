@@ -50,6 +50,25 @@ describe("the service process", () => {
     expect(lines.some((l) => l["msg"] === "state store backend: in-memory")).toBe(true)
   }, 30_000)
 
+  it("answers every request during start-up (refused, 503 + Retry-After, then 200), none left hanging", async () => {
+    const service = await start({ DATA_DIR: dataDir() })
+    const seen: Array<string> = []
+    const deadline = Date.now() + 25_000
+    while (Date.now() < deadline) {
+      // Polled every 5 ms: the listener binds before the app's handler is attached, and that window must not swallow requests.
+      const answer = await fetch(`${service.httpUrl}/ready`, { signal: AbortSignal.timeout(2_000) }).then(
+        async (r) => `${r.status}${r.status === 503 ? ` retry-after=${r.headers.get("retry-after")}` : ""}`,
+        (e: unknown) => e instanceof Error && e.name === "TimeoutError" ? "hung" : "refused"
+      )
+      if (seen.at(-1) !== answer) seen.push(answer)
+      if (answer === "200") break
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    expect(seen).not.toContain("hung")
+    expect(seen.at(-1)).toBe("200")
+    for (const answer of seen.filter((a) => a.startsWith("503"))) expect(answer).toBe("503 retry-after=1")
+  }, 30_000)
+
   it("uses the machine's Postgres and Redis when DATABASE_URL and REDIS_URL are set, and METRICS_PORT", async () => {
     const metricsPort = await freePort()
     const service = await start({
