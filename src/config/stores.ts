@@ -6,8 +6,11 @@ const DATABASE_URL = secret("DATABASE_URL", "auralink.database.url", (text) => t
 
 /** DB_HOST/DB_PORT/DB_NAME/DB_USER/DB_PASSWORD, the seed's discrete keys, when DATABASE_URL is not given. */
 const discreteDatabaseUrl = Effect.gen(function*() {
-  const host = yield* key("DB_HOST", "auralink.database.host").optional("a host name")
+  const hostKey = key("DB_HOST", "auralink.database.host")
+  const host = yield* hostKey.optional("a host name")
   if (Option.isNone(host)) return Option.none<Redacted.Redacted<string>>()
+  // A value that cannot be a URL's host (e.g. with spaces) is this key's one-line error, not a TypeError at start-up.
+  if (!URL.canParse(`postgresql://${host.value}/`)) return yield* hostKey.fail("a host name")
   const port = yield* key("DB_PORT", "auralink.database.port").port(5432)
   const name = yield* key("DB_NAME", "auralink.database.name").text("auralink", "a database name")
   const user = yield* key("DB_USER", "auralink.database.username").text("postgres", "a user name")

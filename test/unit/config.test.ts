@@ -161,6 +161,7 @@ describe("configuration", () => {
         [{ PG_CONN_TIMEOUT_MS: "-5" }, "PG_CONN_TIMEOUT_MS", '"-5"'],
         [{ RTC_MIN_PORT: "20000", RTC_MAX_PORT: "10000" }, "RTC_MAX_PORT", '"10000"'],
         [{ REDIS_URL: "http://cache" }, "REDIS_URL", "<redacted>"],
+        [{ DB_HOST: "db host" }, "DB_HOST", '"db host"'],
         [{ OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" }, "OTEL_EXPORTER_OTLP_ENDPOINT", '"collector:4318"']
       ]
       for (const [env, key, shown] of cases) {
