@@ -14,6 +14,7 @@ import { type ProducerAdded, SessionMedia, type TransportEntry } from "./media/s
 import { makeWorkerHealth } from "./media/worker-health.ts"
 import { useBundledMediaWorker } from "./media/workerEnv.ts"
 import { Metrics } from "./Metrics.ts"
+import type { DataProducerId, ProducerId, TransportId } from "../schemas/ids.ts"
 
 export type { MediaFact } from "./media/facts.ts"
 export type { ProducerAdded } from "./media/session-media.ts"
@@ -90,10 +91,10 @@ export class MediaServer extends Context.Service<MediaServer, {
   readonly rtpCapabilities: (sessionId: string) => Effect.Effect<types.RtpCapabilities, ServiceUnavailable>
   /** ServiceUnavailable: the worker is stalled, or has no free RTC port. */
   readonly createWebRtcTransport: (sessionId: string) => Effect.Effect<WebRtcTransportInfo, ServiceUnavailable>
-  readonly connectTransport: (sessionId: string, transportId: string, dtlsParameters: types.DtlsParameters) => Op<void>
-  readonly restartIce: (sessionId: string, transportId: string) => Op<types.IceParameters>
-  readonly closeTransport: (sessionId: string, transportId: string) => Lookup<void>
-  readonly transportStats: (sessionId: string, transportId: string) => Op<{ transport: ReadonlyArray<unknown>; producers: ReadonlyArray<{ id: string; kind: string; stats: ReadonlyArray<unknown> }> }>
+  readonly connectTransport: (sessionId: string, transportId: TransportId, dtlsParameters: types.DtlsParameters) => Op<void>
+  readonly restartIce: (sessionId: string, transportId: TransportId) => Op<types.IceParameters>
+  readonly closeTransport: (sessionId: string, transportId: TransportId) => Lookup<void>
+  readonly transportStats: (sessionId: string, transportId: TransportId) => Op<{ transport: ReadonlyArray<unknown>; producers: ReadonlyArray<{ id: string; kind: string; stats: ReadonlyArray<unknown> }> }>
   readonly createPlainTransport: (sessionId: string, options: { readonly rtcpMux?: boolean; readonly enableSrtp?: boolean; readonly srtpCryptoSuite?: types.SrtpCryptoSuite }) => Effect.Effect<PlainTransportInfo, ServiceUnavailable>
   /**
    * Holds a place among the session's client transports (or producers) until the scope closes;
@@ -101,16 +102,16 @@ export class MediaServer extends Context.Service<MediaServer, {
    */
   readonly reserve: (sessionId: string, what: "transports" | "producers", max: number) => Effect.Effect<boolean, ServiceUnavailable, Scope.Scope>
   /** Gives a plain transport the sender's SRTP keying (comedia: the address comes from the first packet). */
-  readonly connectPlainTransport: (sessionId: string, transportId: string, srtpParameters: types.SrtpParameters) => Op<void>
+  readonly connectPlainTransport: (sessionId: string, transportId: TransportId, srtpParameters: types.SrtpParameters) => Op<void>
   /** A data consumer, on the client's WebRTC transport, of the session's server events channel (made on first use). */
-  readonly openEventsChannel: (sessionId: string, transportId: string) => Op<EventsChannel>
+  readonly openEventsChannel: (sessionId: string, transportId: TransportId) => Op<EventsChannel>
   /** Sends one text message on the session's events channel (nothing when no client opened it). Synchronous: called from media callbacks. */
   readonly sendEvent: (sessionId: string, text: string) => void
-  readonly produce: (sessionId: string, transportId: string, options: types.ProducerOptions) => Op<types.Producer>
-  readonly produceData: (sessionId: string, transportId: string, options: types.DataProducerOptions) => Op<types.DataProducer>
+  readonly produce: (sessionId: string, transportId: TransportId, options: types.ProducerOptions) => Op<types.Producer>
+  readonly produceData: (sessionId: string, transportId: TransportId, options: types.DataProducerOptions) => Op<types.DataProducer>
   /** For the audio path: consumes `producerId` server-side; closed with the scope or the session. */
-  readonly createDirectConsumer: (sessionId: string, producerId: string) => Effect.Effect<DirectConsumer, MediaNotFound | MediaRejected | ServiceUnavailable, Scope.Scope>
-  readonly createDataConsumer: (sessionId: string, dataProducerId: string) => Effect.Effect<DirectDataConsumer, MediaNotFound | MediaRejected | ServiceUnavailable, Scope.Scope>
+  readonly createDirectConsumer: (sessionId: string, producerId: ProducerId) => Effect.Effect<DirectConsumer, MediaNotFound | MediaRejected | ServiceUnavailable, Scope.Scope>
+  readonly createDataConsumer: (sessionId: string, dataProducerId: DataProducerId) => Effect.Effect<DirectDataConsumer, MediaNotFound | MediaRejected | ServiceUnavailable, Scope.Scope>
   /** The session's producers (existing ones first, then new ones); ends when the session's media closes. */
   readonly onProducer: (sessionId: string) => Stream.Stream<ProducerAdded>
   /** Media opened and workers died, from now on (subscribed once this succeeds; ends when the server stops). */
@@ -279,15 +280,15 @@ export class MediaServer extends Context.Service<MediaServer, {
       const media = sessions.get(id)
       return media === undefined ? Effect.fail(mediaNotFound("media for session", id)) : Effect.succeed(media)
     })
-    const transportOf = (id: string, transportId: string): Lookup<{ media: SessionMedia; entry: TransportEntry }> =>
+    const transportOf = (id: string, transportId: TransportId): Lookup<{ media: SessionMedia; entry: TransportEntry }> =>
       Effect.flatMap(find(id), (media) => {
         const entry = media.transports.get(transportId)
         return entry === undefined ? Effect.fail(mediaNotFound("transport", transportId)) : Effect.succeed({ media, entry })
       })
-    const webRtcOf = (id: string, transportId: string) =>
+    const webRtcOf = (id: string, transportId: TransportId) =>
       Effect.flatMap(transportOf(id, transportId), ({ media, entry }) =>
         entry.kind === "webrtc" ? Effect.succeed({ worker: media.workerIndex, transport: entry.transport }) : Effect.fail(mediaNotFound("WebRTC transport", transportId)))
-    const plainOf = (id: string, transportId: string) =>
+    const plainOf = (id: string, transportId: TransportId) =>
       Effect.flatMap(transportOf(id, transportId), ({ media, entry }) =>
         entry.kind === "plain" ? Effect.succeed({ worker: media.workerIndex, transport: entry.transport }) : Effect.fail(mediaNotFound("plain transport", transportId)))
 

@@ -19,11 +19,10 @@ import {
   type SessionState,
   sourcesOf
 } from "../schemas/session.ts"
+import { DeviceId, SessionId } from "../schemas/ids.ts"
 import { limitReached, type LimitReached } from "../schemas/limits.ts"
 import { AppConfig } from "./Config.ts"
 import { makeSessionCache } from "./sessions/cache.ts"
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 interface SessionRow {
   readonly id: string
@@ -42,9 +41,9 @@ interface SessionRow {
 
 const iso = (d: Date) => d.toISOString()
 const toSession = (r: SessionRow): Session => ({
-  id: r.id,
+  id: SessionId.make(r.id),
   userId: r.user_id,
-  deviceId: r.device_id,
+  deviceId: DeviceId.make(r.device_id),
   state: r.state,
   config: r.config,
   context: r.context,
@@ -58,7 +57,7 @@ const toSession = (r: SessionRow): Session => ({
 
 export interface SessionEventRow {
   readonly id: string
-  readonly sessionId: string
+  readonly sessionId: SessionId
   readonly at: string
   readonly from: SessionState | null
   readonly to: SessionState
@@ -105,27 +104,27 @@ export class Sessions extends Context.Service<Sessions, {
   readonly create: (
     input: { readonly userId: string; readonly deviceId: string; readonly config: SessionConfig; readonly caps?: SessionCaps } & Cause
   ) => Effect.Effect<Session, SqlError | LimitReached>
-  /** Cached read; None for unknown (or malformed) ids. */
-  readonly find: (id: string) => Effect.Effect<Option.Option<Session>, SqlError>
+  /** Cached read; None for unknown ids (malformed ones are refused where they come in). */
+  readonly find: (id: SessionId) => Effect.Effect<Option.Option<Session>, SqlError>
   /** The same read straight from Postgres (for watchers, which must not start from another instance's stale state). */
-  readonly findFresh: (id: string) => Effect.Effect<Option.Option<Session>, SqlError>
+  readonly findFresh: (id: SessionId) => Effect.Effect<Option.Option<Session>, SqlError>
   /** Moves the session to `to` if the state machine allows it from its current state; otherwise nothing changes. */
   /** `pendingReason`, when given, is the event's reason if the session was pending (decided under the row lock). */
-  readonly transition: (id: string, to: SessionState, cause: Cause & { readonly error?: string; readonly pendingReason?: string }) => Effect.Effect<Transitioned, SessionNotFound | IllegalTransition | SqlError>
+  readonly transition: (id: SessionId, to: SessionState, cause: Cause & { readonly error?: string; readonly pendingReason?: string }) => Effect.Effect<Transitioned, SessionNotFound | IllegalTransition | SqlError>
   /** Shallow-merges the patch into the config of an open session (and restarts its idle clock). */
-  readonly updateConfig: (id: string, patch: SessionConfigPatch) => Effect.Effect<Session, SessionNotFound | SessionClosed | SqlError>
+  readonly updateConfig: (id: SessionId, patch: SessionConfigPatch) => Effect.Effect<Session, SessionNotFound | SessionClosed | SqlError>
   /** Appends to the context of an open session, keeping the newest `cap` entries. */
-  readonly appendContext: (id: string, entry: AppendContext, cap: number) => Effect.Effect<Session, SessionNotFound | SessionClosed | SqlError>
+  readonly appendContext: (id: SessionId, entry: AppendContext, cap: number) => Effect.Effect<Session, SessionNotFound | SessionClosed | SqlError>
   /** Restarts the idle clock of an open session (media activity); false when it is not open. */
-  readonly touch: (id: string) => Effect.Effect<boolean, SqlError>
+  readonly touch: (id: SessionId) => Effect.Effect<boolean, SqlError>
   /** Newest first; fetches `limit` rows. */
   readonly list: (filter: ListFilter) => Effect.Effect<ReadonlyArray<Session>, SqlError>
   /** Expires up to `batch` open sessions past `expires_at`, skipping rows another transaction holds. */
   readonly expireDue: (batch: number, cause: Cause) => Effect.Effect<ReadonlyArray<Transitioned>, SqlError>
   readonly counts: Effect.Effect<Record<SessionState, number>, SqlError>
   /** Sessions this process started that it has not seen end (shutdown ends them; another instance may already have). */
-  readonly openHere: Effect.Effect<ReadonlyArray<string>>
-  readonly events: (id: string) => Effect.Effect<ReadonlyArray<SessionEventRow>, SqlError>
+  readonly openHere: Effect.Effect<ReadonlyArray<SessionId>>
+  readonly events: (id: SessionId) => Effect.Effect<ReadonlyArray<SessionEventRow>, SqlError>
 }>()("auralink/sessions/Sessions") {
   static readonly layer = Layer.effect(
     Sessions,
@@ -134,7 +133,7 @@ export class Sessions extends Context.Service<Sessions, {
       const { limits, sessions: settings } = yield* AppConfig
       const pendingSeconds = limits.pendingSessionTimeoutSeconds
       const cache = makeSessionCache<Session>({ ttlMs: settings.cacheTtlMs, max: settings.cacheMax })
-      const startedHere = new Set<string>()
+      const startedHere = new Set<SessionId>()
       const ended = (session: Session) => {
         if (isTerminal(session.state)) startedHere.delete(session.id)
       }
@@ -202,11 +201,11 @@ export class Sessions extends Context.Service<Sessions, {
             ? insert(input)
             : sql.withTransaction(Effect.andThen(checkCaps(input.userId, input.deviceId, input.caps), insert(input))),
 
-        find: (id) => UUID.test(id) ? cache.get(id, load(id)) : Effect.succeedNone,
-        findFresh: (id) => UUID.test(id) ? load(id) : Effect.succeedNone,
+        find: (id) => cache.get(id, load(id)),
+        findFresh: load,
 
         transition: (id, to, { actor, error, pendingReason, reason }) =>
-          !UUID.test(id) ? Effect.fail(sessionNotFound(id)) : write(id, Effect.gen(function*() {
+          write(id, Effect.gen(function*() {
             // One statement (so one transaction): lock the row and read its state, update it only if the
             // state machine allows `to` from there, and log the event. A concurrent writer waits on the
             // lock, then sees the new state and matches nothing.
@@ -237,7 +236,7 @@ export class Sessions extends Context.Service<Sessions, {
           })),
 
         updateConfig: (id, patch) =>
-          !UUID.test(id) ? Effect.fail(sessionNotFound(id)) : write(id, Effect.gen(function*() {
+          write(id, Effect.gen(function*() {
             const rows = yield* sql<SessionRow>`
               UPDATE sessions SET
                 config = config || ${json(patch)}::jsonb,
@@ -249,7 +248,7 @@ export class Sessions extends Context.Service<Sessions, {
           })),
 
         appendContext: (id, entry, cap) =>
-          !UUID.test(id) ? Effect.fail(sessionNotFound(id)) : write(id, Effect.gen(function*() {
+          write(id, Effect.gen(function*() {
             const item = json({ role: entry.role, text: entry.text, at: entry.at ?? new Date().toISOString() })
             // Append, then keep the newest `cap` elements (ordinality keeps the order).
             const rows = yield* sql<SessionRow>`
@@ -267,7 +266,7 @@ export class Sessions extends Context.Service<Sessions, {
           })),
 
         touch: (id) =>
-          !UUID.test(id) ? Effect.succeed(false) : write(id, Effect.map(sql`
+          write(id, Effect.map(sql`
             UPDATE sessions SET last_activity_at = now(), expires_at = ${nextExpiry(idleOfConfig)}
             WHERE id = ${id} AND state IN ${sql.in(openStates)} RETURNING id`, (rows) => rows.length > 0)),
 
@@ -317,10 +316,10 @@ export class Sessions extends Context.Service<Sessions, {
         ),
 
         events: (id) =>
-          !UUID.test(id) ? Effect.succeed([]) : Effect.map(
+          Effect.map(
             sql<{ id: string; session_id: string; at: Date; from_state: SessionState | null; to_state: SessionState; actor: string; reason: string }>`
               SELECT * FROM session_events WHERE session_id = ${id} ORDER BY id`,
-            (rows) => rows.map((r) => ({ id: String(r.id), sessionId: r.session_id, at: iso(r.at), from: r.from_state, to: r.to_state, actor: r.actor, reason: r.reason }))
+            (rows) => rows.map((r) => ({ id: String(r.id), sessionId: SessionId.make(r.session_id), at: iso(r.at), from: r.from_state, to: r.to_state, actor: r.actor, reason: r.reason }))
           )
       }
     })

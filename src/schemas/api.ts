@@ -21,6 +21,7 @@ import { RateLimit, UserRateLimit } from "./rate-limit.ts"
 import { SessionsApi } from "./sessions-api.ts"
 import { ServiceUnavailableResponse } from "./unavailable.ts"
 import { WebRtcApi } from "./webrtc-api.ts"
+import { DeviceId } from "./ids.ts"
 
 /** The Prometheus text exposition format. */
 export const PrometheusText = Schema.String.pipe(HttpApiSchema.asText({ contentType: "text/plain; version=0.0.4; charset=utf-8" }))
@@ -47,7 +48,7 @@ export class AuthApi extends HttpApiGroup.make("auth")
       error: [Forbidden, ProvisioningUnauthorizedResponse]
     }),
     HttpApiEndpoint.delete("revokeDevice", "/devices/:id", {
-      params: { id: Schema.String },
+      params: { id: DeviceId },
       headers: ProvisioningHeaders,
       error: [ProvisioningUnauthorizedResponse, DeviceNotFound, ServiceUnavailableResponse]
     }),

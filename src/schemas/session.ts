@@ -1,5 +1,6 @@
 import { Schema } from "effect"
 import { HttpApiError } from "effect/http-api"
+import { DeviceId, SessionId } from "./ids.ts"
 import { isStorable, isStorableText, StorableText } from "./text.ts"
 
 // ---- states and the state machine -----------------------------------------------------
@@ -107,9 +108,9 @@ export type AppendContext = typeof AppendContext.Type
 
 const Timestamp = Schema.String
 export const Session = Schema.Struct({
-  id: Schema.String,
+  id: SessionId,
   userId: Schema.String,
-  deviceId: Schema.String,
+  deviceId: DeviceId,
   state: SessionState,
   config: SessionConfig,
   context: Schema.Array(ContextEntry),

@@ -1,6 +1,7 @@
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { Authentication } from "./auth.ts"
+import { SessionId } from "./ids.ts"
 import { LimitReached } from "./limits.ts"
 import { UserRateLimit } from "./rate-limit.ts"
 import {
@@ -16,7 +17,7 @@ import {
   SessionPage
 } from "./session.ts"
 
-const byId = { id: Schema.String }
+const byId = { id: SessionId }
 
 /** Ingest sessions of the bearer's user (operators may read and list all). */
 export class SessionsApi extends HttpApiGroup.make("sessions")

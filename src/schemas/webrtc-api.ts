@@ -1,6 +1,6 @@
-import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { Authentication } from "./auth.ts"
+import { SessionId, TransportId } from "./ids.ts"
 import { LimitReached } from "./limits.ts"
 import { UserRateLimit } from "./rate-limit.ts"
 import { SessionClosed, SessionForbidden, SessionNotFound } from "./session.ts"
@@ -22,8 +22,8 @@ import {
   WebRtcTransportInfo
 } from "./webrtc.ts"
 
-const session = { sessionId: Schema.String }
-const transport = { sessionId: Schema.String, transportId: Schema.String }
+const session = { sessionId: SessionId }
+const transport = { sessionId: SessionId, transportId: TransportId }
 const access = [SessionNotFound, SessionForbidden, SessionClosed] as const
 const media = [...access, MediaNotFound, MediaRejected] as const
 const newTransport = [...access, LimitReached] as const

@@ -131,7 +131,7 @@ layer(Server, { timeout: 120_000 })("browser-facing headers in Chromium", (it) =
       const { page, errors } = yield* openPage
       yield* Effect.promise(() => page.goto(`${webAppOrigin}/`))
       const result = yield* Effect.promise(() => crossOriginCalls(page, api, user("cors-web-app")))
-      assert.deepInclude(result, { registered: 201, session: 201, state: "pending", problemStatus: 404, problemType: "application/problem+json" }, errors.join("\n"))
+      assert.deepInclude(result, { registered: 201, session: 201, state: "pending", problemStatus: 400, problemType: "application/problem+json" }, errors.join("\n"))
       assert.match(result.requestId ?? "", /^[0-9a-f-]{36}$/, "X-Request-Id is exposed")
       assert.match(result.rateLimitRemaining ?? "", /^\d+$/, "RateLimit-Remaining is exposed")
     }))

@@ -14,6 +14,7 @@ import { baseUrl } from "../support/http.ts"
 import { eventually, user } from "../support/media.ts"
 import { onFreshDatabase } from "../support/server.ts"
 import { toneSequence, wavFile } from "../support/tones.ts"
+import { SessionId } from "../../src/schemas/ids.ts"
 
 /**
  * A browser that streams and then vanishes (its processes killed: no DTLS close, no ICE, no HTTP)
@@ -70,7 +71,7 @@ describe("a client that vanishes mid-stream", () => {
           )
           const media = yield* MediaServer
           const sessions = yield* Sessions
-          const stateOf = Effect.map(sessions.findFresh(sessionId), Option.map((s) => s.state))
+          const stateOf = Effect.map(sessions.findFresh(SessionId.make(sessionId)), Option.map((s) => s.state))
           const ownsMedia = Effect.map(media.status, (s) => s.sessions.some((m) => m.id === sessionId && m.producers > 0))
           yield* eventually(ownsMedia, "the session's producer")
           // Streaming for longer than the idle timeout: flowing audio keeps the session alive.

@@ -292,7 +292,7 @@ describe("audio pipeline lifecycle", () => {
             assert.strictEqual(produced.status, 201, produced.text)
             return id
           })
-        const ids = yield* Effect.forEach(Array.from({ length: sessions }, (_, n) => n), run, { concurrency: 16 })
+        const ids: ReadonlyArray<string> = yield* Effect.forEach(Array.from({ length: sessions }, (_, n) => n), run, { concurrency: 16 })
         assert.strictEqual(new Set(ids).size, sessions)
         const media = yield* MediaServer
         yield* eventually(Effect.map(asrStatus, (s) => s["streams"] === 0), "every recording closed", 20_000).pipe(

@@ -7,6 +7,7 @@ import { Metrics } from "../../src/layers/Metrics.ts"
 import { PROVISIONING_KEY, record, request, signIn } from "../support/auth.ts"
 import { capturedLogs } from "../support/http.ts"
 import { eventually, mediaServer, opusRtpParameters, startSession, user } from "../support/media.ts"
+import { ProducerId } from "../../src/schemas/ids.ts"
 
 const logs = capturedLogs()
 const Server = mediaServer({ MEDIASOUP_WORKERS: "2", RTC_MIN_PORT: "41000", RTC_MAX_PORT: "41099" }).pipe(Layer.provide(logs.layer))
@@ -36,7 +37,7 @@ const withMedia = (headers: Record<string, string>) =>
     assert.strictEqual(plain.status, 201, plain.text)
     const produced = yield* request("POST", `/api/webrtc/${id}/plain-transports/${String(plain.json["id"])}/produce`, { kind: "audio", rtpParameters: opusRtpParameters() }, headers)
     assert.strictEqual(produced.status, 201, produced.text)
-    return { id, producerId: String(produced.json["producerId"]) }
+    return { id, producerId: ProducerId.make(String(produced.json["producerId"])) }
   })
 
 layer(Server, { timeout: 60_000 })("MediaServer (real mediasoup workers)", (it) => {

@@ -13,6 +13,7 @@ import { channelOf } from "../../src/layers/sessions/events.ts"
 import { StateStore } from "../../src/layers/StateStore.ts"
 import { activateSession } from "../../src/programs/sessions/activate.ts"
 import { SESSION_SERVICE, SessionGrpcLive } from "../../src/programs/sessions/grpc.ts"
+import { SessionId } from "../../src/schemas/ids.ts"
 import { JWT_SECRET, list, PROVISIONING_KEY, record, request, signIn, str } from "../support/auth.ts"
 import { onFreshDatabase } from "../support/server.ts"
 import { capturedLogs } from "../support/http.ts"
@@ -165,7 +166,7 @@ const methodOf = (p: typeof healthPkg, service: string, name: string): MethodDef
 }
 
 const user = (name: string) => `${name}-${crypto.randomUUID().slice(0, 8)}`
-const sessionIdOf = (message: Record<string, unknown>) => str(message["id"])
+const sessionIdOf = (message: Record<string, unknown>) => SessionId.make(str(message["id"]))
 
 // ---- stored rows, for parity ---------------------------------------------------------------
 
@@ -363,7 +364,7 @@ layer(server(), { timeout: 120_000, excludeTestServices: true })("gRPC SessionSe
         assertStatus(yield* codeOf(rpc(client, name, body, { token: gus.token })), grpc.status.PERMISSION_DENIED)
         assertStatus(yield* codeOf(rpc(client, name, { ...body, sessionId: crypto.randomUUID() }, { token: fay.token })), grpc.status.NOT_FOUND)
       }
-      assertStatus(yield* codeOf(rpc(client, "GetSession", { sessionId: "not-a-uuid" }, { token: fay.token })), grpc.status.NOT_FOUND)
+      assertStatus(yield* codeOf(rpc(client, "GetSession", { sessionId: "not-a-uuid" }, { token: fay.token })), grpc.status.INVALID_ARGUMENT, "session_id")
       assertStatus(yield* codeOf(rpc(client, "GetSession", {}, { token: fay.token })), grpc.status.INVALID_ARGUMENT, "session_id")
 
       // Stop of a pending session cancels it (as over REST); stop twice.
@@ -380,6 +381,28 @@ layer(server(), { timeout: 120_000, excludeTestServices: true })("gRPC SessionSe
         grpc.status.FAILED_PRECONDITION,
         "completed"
       )
+    }))
+
+  it.effect("malformed session ids are INVALID_ARGUMENT naming session_id on every call that takes one (as REST's 400); nothing changes", () =>
+    Effect.gen(function*() {
+      const client = yield* clientFor
+      const ivy = yield* signIn(user("ivy"))
+      const id = sessionIdOf(yield* rpc(client, "StartSession", {}, { token: ivy.token }))
+      for (const malformed of ["not-a-uuid", `${id}x`, "x".repeat(300)]) {
+        for (const [name, body] of [
+          ["GetSession", { sessionId: malformed }],
+          ["StopSession", { sessionId: malformed }],
+          ["UpdateSessionConfig", { sessionId: malformed, config: { language: "fr" } }]
+        ] as const) {
+          assertStatus(yield* codeOf(rpc(client, name, body, { token: ivy.token })), grpc.status.INVALID_ARGUMENT, "session_id")
+        }
+        const watched = yield* watch(client, malformed, { token: ivy.token }).ended
+        assert.strictEqual(watched.code, grpc.status.INVALID_ARGUMENT, watched.details)
+        assert.include(watched.details, "session_id")
+      }
+      const after = yield* rpc(client, "GetSession", { sessionId: id }, { token: ivy.token })
+      assert.strictEqual(after["state"], "pending")
+      assert.notStrictEqual(record(after["config"])["language"], "fr")
     }))
 
   it.effect("bad input is INVALID_ARGUMENT naming the proto field; nothing is stored", () =>
@@ -431,7 +454,7 @@ layer(server(), { timeout: 120_000, excludeTestServices: true })("gRPC SessionSe
         "config.asr_options_json"
       )
       assert.deepStrictEqual(yield* storedRow(id), before)
-      assertStatus(yield* codeOf(rpc(client, "GetSession", { sessionId: "a\u0000" }, { token: ivo.token })), grpc.status.NOT_FOUND)
+      assertStatus(yield* codeOf(rpc(client, "GetSession", { sessionId: "a\u0000" }, { token: ivo.token })), grpc.status.INVALID_ARGUMENT, "session_id")
     }))
 
   it.effect("a malformed protobuf message is an error status, not a crash", () =>
@@ -475,7 +498,7 @@ layer(server(), { timeout: 120_000, excludeTestServices: true })("gRPC SessionSe
       const client = yield* clientFor
       const jo = yield* signIn(user("jo"))
       const created = yield* request("POST", "/api/session", {}, jo.headers)
-      const id = str(created.json["id"])
+      const id = SessionId.make(str(created.json["id"]))
       yield* activateSession(id)
       // Cached by the REST read...
       assert.strictEqual((yield* request("GET", `/api/session/${id}`, undefined, jo.headers)).json["state"], "active")
@@ -499,7 +522,7 @@ layer(server(), { timeout: 120_000, excludeTestServices: true })("gRPC SessionSe
       // REST: start, update config, activate, stop, stop again (refused), update again (refused).
       const restStarted = yield* request("POST", "/api/session", config, viaRest.headers)
       assert.strictEqual(restStarted.status, 201, restStarted.text)
-      const restId = str(restStarted.json["id"])
+      const restId = SessionId.make(str(restStarted.json["id"]))
       assert.strictEqual((yield* request("PATCH", `/api/session/${restId}/config`, patch, viaRest.headers)).status, 200)
       yield* activateSession(restId)
       const restStopped = yield* request("POST", `/api/session/${restId}/stop`, undefined, viaRest.headers)

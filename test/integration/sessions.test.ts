@@ -3,6 +3,7 @@ import { Effect, Fiber, Layer, Stream } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
 import { ApiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
 import { Sessions } from "../../src/layers/SessionStore.ts"
+import { SessionId } from "../../src/schemas/ids.ts"
 import { TokenSigner } from "../../src/layers/Tokens.ts"
 import { activateSession } from "../../src/programs/sessions/activate.ts"
 import { failSession } from "../../src/programs/sessions/fail.ts"
@@ -44,7 +45,7 @@ const start = (headers: Record<string, string>, config: unknown = {}) =>
   Effect.gen(function*() {
     const res = yield* request("POST", "/api/session", config, headers)
     assert.strictEqual(res.status, 201, res.text)
-    return str(res.json["id"])
+    return SessionId.make(str(res.json["id"]))
   })
 
 /** The row and its events, to prove a refused request changed nothing. */
@@ -56,7 +57,7 @@ const snapshot = (id: string) =>
     return { row: row[0]?.row, events: Number(events[0]?.n) }
   }).pipe(Effect.orDie)
 
-const events = (id: string) =>
+const events = (id: SessionId) =>
   Effect.map(Effect.orDie(Sessions.use((s) => s.events(id))), (all) => all.map((e) => ({ from: e.from, to: e.to, actor: e.actor, reason: e.reason })))
 
 /** Makes sessions due for expiry now. */
@@ -88,7 +89,7 @@ layer(Server, { timeout: 120_000 })("sessions over REST", (it) => {
 
       const created = yield* request("POST", "/api/session", { sampleRate: 48000, encoding: "opus", language: "de-DE", asr: { model: "fast" } }, alice.headers)
       assert.strictEqual(created.status, 201, created.text)
-      const id = str(created.json["id"])
+      const id = SessionId.make(str(created.json["id"]))
       assert.strictEqual(created.json["state"], "pending")
       assert.strictEqual(created.json["userId"], alice.userId)
       assert.strictEqual(created.json["deviceId"], alice.deviceId)
@@ -244,10 +245,10 @@ layer(Server, { timeout: 120_000 })("sessions over REST", (it) => {
         assert.strictEqual((yield* request(method, path, body)).status, 401, `${method} ${path} without a token`)
       }
       assert.deepStrictEqual(yield* snapshot(id), before)
-      for (const unknown of [crypto.randomUUID(), "not-a-uuid"]) {
+      for (const [unknown, status] of [[crypto.randomUUID(), 404], ["not-a-uuid", 400]] as const) {
         for (const [method, path, body] of calls) {
           const res = yield* request(method, path.replace(id, unknown), body, owner.headers)
-          assert.strictEqual(res.status, 404, `${method} ${path}: ${res.text}`)
+          assert.strictEqual(res.status, status, `${method} ${path}: ${res.text}`)
         }
       }
       const theirs = yield* request("GET", `/api/sessions?userId=${owner.userId}`, undefined, stranger.headers)
@@ -275,7 +276,7 @@ layer(Server, { timeout: 120_000 })("sessions over REST", (it) => {
       const frank = yield* signIn(user("frank"))
       const ids: Array<string> = []
       for (let i = 0; i < 7; i++) ids.push(yield* start(frank.headers))
-      for (const id of [ids[1], ids[3], ids[4]]) yield* activateSession(str(id))
+      for (const id of [ids[1], ids[3], ids[4]]) yield* activateSession(SessionId.make(str(id)))
       const newestFirst = [...ids].reverse()
 
       const seen: Array<string> = []
@@ -369,6 +370,36 @@ layer(Server, { timeout: 120_000 })("sessions over REST", (it) => {
       const stranger = yield* signIn(user("ivy-stranger"))
       const denied = yield* Effect.flip(watchSession({ ...principal, userId: stranger.userId }, id))
       assert.strictEqual(denied._tag, "SessionForbidden")
+    }))
+
+  it.effect("malformed ids are 400 naming the field on every REST edge (session, signaling, events, device paths); nothing changes", () =>
+    Effect.gen(function*() {
+      const kim = yield* signIn(user("kim"))
+      const id = yield* start(kim.headers)
+      const before = yield* snapshot(id)
+      const longTransport = "t".repeat(65)
+      const cases = [
+        ["GET", "/api/session/not-a-uuid", undefined, "id"],
+        ["POST", "/api/session/not-a-uuid/stop", undefined, "id"],
+        ["PATCH", "/api/session/not-a-uuid/config", { language: "fr" }, "id"],
+        ["POST", "/api/session/not-a-uuid/context", { role: "user", text: "hi" }, "id"],
+        ["GET", "/api/webrtc/not-a-uuid/rtp-capabilities", undefined, "sessionId"],
+        ["POST", "/api/webrtc/not-a-uuid/transports", undefined, "sessionId"],
+        ["POST", "/api/webrtc/not-a-uuid/plain-transports", { comedia: true }, "sessionId"],
+        ["POST", `/api/webrtc/not-a-uuid/transports/${crypto.randomUUID()}/restart-ice`, undefined, "sessionId"],
+        ["POST", `/api/webrtc/${id}/transports/${longTransport}/restart-ice`, undefined, "transportId"],
+        ["DELETE", `/api/webrtc/${id}/transports/${longTransport}`, undefined, "transportId"],
+        ["GET", "/api/webrtc/not-a-uuid/events", undefined, "sessionId"],
+        ["DELETE", "/api/auth/devices/not-a-uuid", undefined, "id"]
+      ] as const
+      for (const [method, path, body, field] of cases) {
+        const headers = path.startsWith("/api/auth/") ? { "x-provisioning-key": PROVISIONING_KEY } : kim.headers
+        const res = yield* request(method, path, body, headers)
+        assert.strictEqual(res.status, 400, `${method} ${path}: ${res.text}`)
+        assert.strictEqual(res.headers.get("content-type"), "application/problem+json", path)
+        assert.include(res.text, `"${field}"`, `${method} ${path} names ${field}: ${res.text}`)
+      }
+      assert.deepStrictEqual(yield* snapshot(id), before)
     }))
 
   it.effect("bad input: malformed JSON, schema failures naming the field, oversized body; nothing stored", () =>

@@ -5,6 +5,7 @@ import { MediaServer } from "../../src/layers/MediaServer.ts"
 import { activateSession } from "../../src/programs/sessions/activate.ts"
 import { list, record, request, signIn, str } from "../support/auth.ts"
 import { eventually, mediaServer, opusRtpParameters, startSession, user } from "../support/media.ts"
+import { DataProducerId, ProducerId, TransportId } from "../../src/schemas/ids.ts"
 
 const STUN = "stun:stun.example.org:3478"
 const Server = mediaServer({ MEDIASOUP_WORKERS: "1", RTC_MIN_PORT: "41200", RTC_MAX_PORT: "41299", STUN_URLS: STUN })
@@ -42,13 +43,13 @@ layer(Server, { timeout: 60_000 })("WebRTC signaling over HTTP", (it) => {
       assert.isNumber(port)
       const rtcpPort = plain.json["rtcpPort"]
       assert.isNumber(rtcpPort)
-      const transportId = str(plain.json["id"])
+      const transportId = TransportId.make(str(plain.json["id"]))
       const media = yield* MediaServer
       const announced = yield* Effect.forkChild(Stream.runCollect(Stream.take(media.onProducer(id), 1)))
 
       const produced = yield* request("POST", `/api/webrtc/${id}/plain-transports/${transportId}/produce`, { kind: "audio", rtpParameters: opusRtpParameters() }, alice.headers)
       assert.strictEqual(produced.status, 201, produced.text)
-      const producerId = str(produced.json["producerId"])
+      const producerId = ProducerId.make(str(produced.json["producerId"]))
       assert.deepInclude((yield* Fiber.join(announced))[0], { kind: "audio", id: producerId, transportId })
       const session = yield* request("GET", `/api/session/${id}`, undefined, alice.headers)
       assert.strictEqual(session.json["state"], "active")
@@ -80,7 +81,7 @@ layer(Server, { timeout: 60_000 })("WebRTC signaling over HTTP", (it) => {
       const created = yield* request("POST", `/api/webrtc/${id}/transports`, undefined, bob.headers)
       assert.strictEqual(created.status, 201, created.text)
       const t = created.json
-      const transportId = str(t["id"])
+      const transportId = TransportId.make(str(t["id"]))
       const ice = record(t["iceParameters"])
       assert.isString(ice["usernameFragment"])
       assert.isString(ice["password"])
@@ -101,7 +102,7 @@ layer(Server, { timeout: 60_000 })("WebRTC signaling over HTTP", (it) => {
         sctpStreamParameters: { streamId: 1, ordered: true }, label: "pcm", protocol: "s16le"
       }, bob.headers)
       assert.strictEqual(data.status, 201, data.text)
-      const dataProducerId = str(data.json["dataProducerId"])
+      const dataProducerId = DataProducerId.make(str(data.json["dataProducerId"]))
       assert.strictEqual((yield* request("GET", `/api/session/${id}`, undefined, bob.headers)).json["state"], "active")
       const [announced] = yield* Stream.runCollect(Stream.take(media.onProducer(id), 1))
       assert.deepStrictEqual(announced, { kind: "data", id: dataProducerId, transportId, label: "pcm", protocol: "s16le" })
@@ -153,7 +154,7 @@ layer(Server, { timeout: 60_000 })("WebRTC signaling over HTTP", (it) => {
       const unknown = yield* produceOn({ kind: "audio", rtpParameters: opusRtpParameters() }, carol.headers, id, "no-such-transport")
       assert.strictEqual(unknown.status, 404, unknown.text)
       assert.strictEqual((yield* request("POST", `/api/webrtc/${id}/transports/nope/restart-ice`, undefined, carol.headers)).status, 404)
-      assert.strictEqual((yield* request("GET", `/api/webrtc/no-such-session/rtp-capabilities`, undefined, carol.headers)).status, 404)
+      assert.strictEqual((yield* request("GET", `/api/webrtc/no-such-session/rtp-capabilities`, undefined, carol.headers)).status, 400)
 
       const foreign = yield* produceOn({ kind: "audio", rtpParameters: opusRtpParameters() }, mallory.headers)
       assert.strictEqual(foreign.status, 403, foreign.text)

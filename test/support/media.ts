@@ -5,6 +5,7 @@ import { join } from "node:path"
 import { ApiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
 import { JWT_SECRET, PROVISIONING_KEY, request, str } from "./auth.ts"
 import { onFreshDatabase } from "./server.ts"
+import { SessionId } from "../../src/schemas/ids.ts"
 
 /** The API on a fresh database with mediasoup workers on loopback, a port range of its own. */
 export const mediaServer = (env: Record<string, string>) =>
@@ -31,7 +32,7 @@ export const startSession = (headers: Record<string, string>) =>
   Effect.gen(function*() {
     const res = yield* request("POST", "/api/session", {}, headers)
     assert.strictEqual(res.status, 201, res.text)
-    return str(res.json["id"])
+    return SessionId.make(str(res.json["id"]))
   })
 
 /** Polls `check` every 50 ms until it holds (or dies after `ms`). */

@@ -1,4 +1,5 @@
 import type { types } from "mediasoup"
+import { DataProducerId, ProducerId, TransportId } from "../../schemas/ids.ts"
 
 export type TransportKind = "webrtc" | "plain" | "direct"
 export type TransportEntry =
@@ -7,14 +8,11 @@ export type TransportEntry =
   | { readonly kind: "direct"; readonly transport: types.DirectTransport }
 
 /** A producer the audio (or video) path can attach to. */
-export interface ProducerAdded {
-  readonly kind: "audio" | "video" | "data"
-  readonly id: string
-  readonly transportId: string
-  /** SCTP label / protocol of a data producer. */
-  readonly label?: string
-  readonly protocol?: string
-}
+export type ProducerAdded =
+  | { readonly kind: "audio"; readonly id: ProducerId; readonly transportId: TransportId }
+  | { readonly kind: "video"; readonly id: ProducerId; readonly transportId: TransportId }
+  /** With the SCTP label / protocol of the data producer. */
+  | { readonly kind: "data"; readonly id: DataProducerId; readonly transportId: TransportId; readonly label?: string; readonly protocol?: string }
 
 export interface ProducerListener {
   readonly added: (producer: ProducerAdded) => void
@@ -26,9 +24,9 @@ export interface ProducerListener {
  * closed (observer `close`), so closing a transport or the router keeps the bookkeeping right.
  */
 export class SessionMedia {
-  readonly transports = new Map<string, TransportEntry>()
-  readonly producers = new Map<string, { readonly producer: types.Producer; readonly transportId: string }>()
-  readonly dataProducers = new Map<string, { readonly dataProducer: types.DataProducer; readonly transportId: string }>()
+  readonly transports = new Map<TransportId, TransportEntry>()
+  readonly producers = new Map<string, { readonly producer: types.Producer; readonly transportId: TransportId }>()
+  readonly dataProducers = new Map<string, { readonly dataProducer: types.DataProducer; readonly transportId: TransportId }>()
   readonly consumers = new Map<string, types.Consumer>()
   readonly dataConsumers = new Map<string, types.DataConsumer>()
   readonly listeners = new Set<ProducerListener>()
@@ -53,20 +51,20 @@ export class SessionMedia {
 
   addTransport(entry: TransportEntry): void {
     const t = entry.transport
-    this.transports.set(t.id, entry)
-    t.observer.on("close", () => this.transports.delete(t.id))
+    this.transports.set(TransportId.make(t.id), entry)
+    t.observer.on("close", () => this.transports.delete(TransportId.make(t.id)))
   }
 
-  addProducer(producer: types.Producer, transportId: string): void {
+  addProducer(producer: types.Producer, transportId: TransportId): void {
     this.producers.set(producer.id, { producer, transportId })
     producer.observer.on("close", () => this.producers.delete(producer.id))
-    this.announce({ kind: producer.kind, id: producer.id, transportId })
+    this.announce({ kind: producer.kind, id: ProducerId.make(producer.id), transportId })
   }
 
-  addDataProducer(dataProducer: types.DataProducer, transportId: string): void {
+  addDataProducer(dataProducer: types.DataProducer, transportId: TransportId): void {
     this.dataProducers.set(dataProducer.id, { dataProducer, transportId })
     dataProducer.observer.on("close", () => this.dataProducers.delete(dataProducer.id))
-    this.announce({ kind: "data", id: dataProducer.id, transportId, label: dataProducer.label, protocol: dataProducer.protocol })
+    this.announce({ kind: "data", id: DataProducerId.make(dataProducer.id), transportId, label: dataProducer.label, protocol: dataProducer.protocol })
   }
 
   addConsumer(consumer: types.Consumer): void {
@@ -92,10 +90,10 @@ export class SessionMedia {
   /** Every producer so far, for a listener that joins late. */
   existing(): ReadonlyArray<ProducerAdded> {
     return [
-      ...[...this.producers.values()].map(({ producer, transportId }) => ({ kind: producer.kind, id: producer.id, transportId })),
+      ...[...this.producers.values()].map(({ producer, transportId }) => ({ kind: producer.kind, id: ProducerId.make(producer.id), transportId })),
       ...[...this.dataProducers.values()].map(({ dataProducer, transportId }) => ({
         kind: "data" as const,
-        id: dataProducer.id,
+        id: DataProducerId.make(dataProducer.id),
         transportId,
         label: dataProducer.label,
         protocol: dataProducer.protocol

@@ -8,6 +8,7 @@ import { Sessions } from "../../layers/SessionStore.ts"
 import type { VideoCodec } from "../../schemas/aicore.ts"
 import { consumerSource, openUdpSink } from "./io.ts"
 import { makeAicPipeline, runToSink } from "./pipeline.ts"
+import type { SessionId } from "../../schemas/ids.ts"
 
 const codecOfMime: Readonly<Record<string, VideoCodec>> = {
   "video/h264": "H264",
@@ -33,7 +34,7 @@ const codecsOf = (parameters: types.RtpParameters): ReadonlyMap<number, VideoCod
  */
 export class AicIngest extends Context.Service<AicIngest, {
   /** Starts the pipeline of one producer (idempotent per producer; ignores audio, sessions without `aic`). */
-  readonly attach: (sessionId: string, producer: ProducerAdded) => Effect.Effect<void>
+  readonly attach: (sessionId: SessionId, producer: ProducerAdded) => Effect.Effect<void>
 }>()("auralink/AicIngest") {
   static readonly layer = Layer.effect(
     AicIngest,
@@ -45,7 +46,7 @@ export class AicIngest extends Context.Service<AicIngest, {
       const { aic, features } = yield* AppConfig
       const pipelines = yield* FiberMap.make<string>()
 
-      const pipeline = (sessionId: string, producer: ProducerAdded, target: { readonly host: string; readonly port: number }) =>
+      const pipeline = (sessionId: SessionId, producer: Extract<ProducerAdded, { readonly kind: "video" }>, target: { readonly host: string; readonly port: number }) =>
         Effect.gen(function*() {
           const { consumer } = yield* media.createDirectConsumer(sessionId, producer.id)
           const taken = consumer.rtpParameters.headerExtensions?.find((e) => e.id === aic.extensionId)
@@ -81,7 +82,7 @@ export class AicIngest extends Context.Service<AicIngest, {
           Effect.annotateLogs({ sessionId, producerId: producer.id, path: "aic" })
         )
 
-      const attach = (sessionId: string, producer: ProducerAdded) =>
+      const attach = (sessionId: SessionId, producer: ProducerAdded) =>
         Effect.gen(function*() {
           if (producer.kind !== "video" || !features.aic || Option.isNone(aic.forwardTarget)) return
           const session = yield* sessions.findFresh(sessionId)

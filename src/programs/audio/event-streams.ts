@@ -2,11 +2,12 @@ import { Context, Effect, Layer } from "effect"
 import type { Scope } from "effect"
 import { AppConfig } from "../../layers/Config.ts"
 import { limitReached, type LimitReached } from "../../schemas/limits.ts"
+import type { SessionId } from "../../schemas/ids.ts"
 
 /** Open server-sent event streams of this instance, by session and by user, under their caps. */
 export class EventStreams extends Context.Service<EventStreams, {
   /** Holds a place for one stream until the scope closes; LimitReached when the session or the user has its cap. */
-  readonly hold: (sessionId: string, userId: string) => Effect.Effect<void, LimitReached, Scope.Scope>
+  readonly hold: (sessionId: SessionId, userId: string) => Effect.Effect<void, LimitReached, Scope.Scope>
   readonly open: Effect.Effect<number>
 }>()("auralink/audio/EventStreams") {
   static readonly layer = Layer.effect(EventStreams, Effect.gen(function*() {

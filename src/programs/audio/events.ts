@@ -1,4 +1,4 @@
-import { Duration, Effect, Layer, Option, Stream } from "effect"
+import { Duration, Effect, Layer, Option, Result, Schema, SchemaIssue, Stream } from "effect"
 import { HttpEffect, HttpRouter, HttpServerRequest, HttpServerResponse, ProblemDetails } from "effect/http"
 import { AuthServices } from "../auth/http.ts"
 import { verifyAccessToken } from "../auth/authenticate.ts"
@@ -7,6 +7,7 @@ import { Health } from "../../layers/Health.ts"
 import { type Decision, RateLimiter, rateLimitedResponse } from "../../layers/RateLimiter.ts"
 import { SessionEvents } from "../../layers/sessions/events.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
+import { SessionId } from "../../schemas/ids.ts"
 import type { LimitReached } from "../../schemas/limits.ts"
 import { isTerminal } from "../../schemas/session.ts"
 import { getSession } from "../sessions/get.ts"
@@ -39,6 +40,18 @@ const tokenOf = (request: HttpServerRequest.HttpServerRequest) => {
 const refuse = (status: number, title: string, headers: Record<string, string> = {}) =>
   ProblemDetails.toResponse({ type: "about:blank", status, title }).pipe(HttpServerResponse.setHeaders(headers))
 
+/** The body HttpApi gives a path parameter that fails its schema (the REST routes), for this hand-made route. */
+const malformedParam = (field: string, issue: SchemaIssue.Issue) => {
+  const [first] = SchemaIssue.makeFormatterStandardSchemaV1()(issue).issues
+  return ProblemDetails.toResponse({
+    type: "about:blank",
+    status: 400,
+    title: "Bad Request",
+    detail: "Request validation failed",
+    errors: [{ path: ["params", field], message: first?.message ?? "invalid" }]
+  })
+}
+
 const limited = (error: LimitReached) =>
   ProblemDetails.toResponse({ type: "urn:auralink:problem:limit-reached", status: 429, title: "Limit reached", detail: error.detail, limit: error.limit, max: error.max })
 
@@ -68,7 +81,9 @@ const sessionEvents = Effect.gen(function*() {
   }
   const budget = yield* userBudget(principal.success.userId)
   if (Option.isSome(budget) && !budget.value.allowed) return rateLimitedResponse(budget.value, path)
-  const session = yield* Effect.result(getSession(principal.success, sessionId ?? ""))
+  const decoded = Schema.decodeUnknownResult(SessionId)(sessionId)
+  if (Result.isFailure(decoded)) return malformedParam("sessionId", decoded.failure.issue)
+  const session = yield* Effect.result(getSession(principal.success, decoded.success))
   if (session._tag === "Failure") {
     const tag = session.failure._tag
     return tag === "SessionForbidden" ? refuse(403, "Forbidden") : tag === "SessionNotFound" ? refuse(404, "Not Found") : yield* Effect.die(session.failure)

@@ -15,6 +15,11 @@ import { SessionEvents } from "../../layers/sessions/events.ts"
 import { SessionMetrics } from "../../layers/sessions/metrics.ts"
 import { failSession } from "../sessions/fail.ts"
 import { type AudioSource, AudioSourceError, dataChannelIngest, rtpIngest, runToSink } from "./pipeline.ts"
+import type { SessionId } from "../../schemas/ids.ts"
+
+
+/** What the audio path consumes: Opus producers and `audio-pcm` data producers. */
+type AudioProducer = Exclude<ProducerAdded, { readonly kind: "video" }>
 
 /** A run of a producer's pipeline failed; `delivered`: it had sent audio to the sink before. */
 class AudioPipelineFailed extends Data.TaggedError("AudioPipelineFailed")<{ readonly reason: string; readonly delivered: boolean }> {}
@@ -70,9 +75,9 @@ export class AudioIngest extends Context.Service<AudioIngest, {
    * Starts the pipeline of one producer (idempotent per producer id; ignores video and other data
    * labels); returns once its consumer exists and is listened to, so no early packet is missed.
    */
-  readonly attach: (sessionId: string, producer: ProducerAdded) => Effect.Effect<void>
+  readonly attach: (sessionId: SessionId, producer: ProducerAdded) => Effect.Effect<void>
   /** The session's transcripts from now on. */
-  readonly transcripts: (sessionId: string) => Effect.Effect<Stream.Stream<Transcript>, never, Scope.Scope>
+  readonly transcripts: (sessionId: SessionId) => Effect.Effect<Stream.Stream<Transcript>, never, Scope.Scope>
 }>()("auralink/AudioIngest") {
   static readonly layer = Layer.effect(
     AudioIngest,
@@ -92,20 +97,21 @@ export class AudioIngest extends Context.Service<AudioIngest, {
       const pipelines = yield* FiberMap.make<string>()
       const published = yield* PubSub.unbounded<Transcript>()
 
-      const recordTranscript = (transcript: Transcript) =>
+      /** `sessionId`: the stream's own session (the transcript's echo of it is plain text). */
+      const recordTranscript = (sessionId: SessionId) => (transcript: Transcript) =>
         Effect.andThen(
           Effect.andThen(
-            Effect.sync(() => media.sendEvent(transcript.sessionId, JSON.stringify({ type: "transcript", ...transcript } satisfies ServerEvent))),
+            Effect.sync(() => media.sendEvent(sessionId, JSON.stringify({ type: "transcript", ...transcript } satisfies ServerEvent))),
             PubSub.publish(published, transcript)
           ),
           transcript.isFinal
-            ? sessions.appendContext(transcript.sessionId, { role: "user", text: transcript.text }, sessionSettings.contextCap).pipe(
+            ? sessions.appendContext(sessionId, { role: "user", text: transcript.text }, sessionSettings.contextCap).pipe(
               Effect.catch((error) => Effect.logWarning("transcript not added to the session context", error))
             )
             : Effect.void
         )
 
-      const sourceOf = (sessionId: string, producer: ProducerAdded) =>
+      const sourceOf = (sessionId: SessionId, producer: AudioProducer) =>
         producer.kind === "audio"
           ? Effect.flatMap(media.createDirectConsumer(sessionId, producer.id), ({ consumer }) =>
             rtpIngest(emitterSource(consumer, "rtp"), {
@@ -121,14 +127,14 @@ export class AudioIngest extends Context.Service<AudioIngest, {
             }))
 
       /** One run of a producer's pipeline: source -> sink until the source ends (normal) or something fails. */
-      const attempt = (sessionId: string, producer: ProducerAdded, listening: Deferred.Deferred<void>) =>
+      const attempt = (sessionId: SessionId, producer: AudioProducer, listening: Deferred.Deferred<void>) =>
         Effect.suspend(() => {
           let delivered = false
           return Effect.gen(function*() {
             const audio = yield* sourceOf(sessionId, producer)
             yield* Deferred.succeed(listening, undefined)
             const stream = yield* sink.openStream({ sessionId, producerId: producer.id, path: producer.kind === "audio" ? "rtp" : "datachannel" })
-            yield* Effect.forkScoped(Stream.runForEach(stream.transcripts, recordTranscript))
+            yield* Effect.forkScoped(Stream.runForEach(stream.transcripts, recordTranscript(sessionId)))
             // The store is only for the keep-alive, and audio never waits for it (a stalled or failing
             // database must not stall or stop the audio): the pace starts at the shortest idle timeout
             // and follows the session's once it is read; a refresh runs beside the audio, one at a time.
@@ -172,7 +178,7 @@ export class AudioIngest extends Context.Service<AudioIngest, {
         })
 
       /** The session fails with the reason; the client hears it on the events channel (and SSE, as the state change). */
-      const giveUp = (sessionId: string, producer: ProducerAdded, reason: string) =>
+      const giveUp = (sessionId: SessionId, producer: AudioProducer, reason: string) =>
         Effect.gen(function*() {
           const detail = `audio pipeline of producer ${producer.id} failed: ${reason}`
           yield* Effect.logError(`${detail}; the session goes to error`)
@@ -190,7 +196,7 @@ export class AudioIngest extends Context.Service<AudioIngest, {
        * (AUDIO_PIPELINE_RESTARTS in a row; a run that delivered audio starts the count again);
        * beyond that its session goes to `error`.
        */
-      const pipeline = (sessionId: string, producer: ProducerAdded, listening: Deferred.Deferred<void>) =>
+      const pipeline = (sessionId: SessionId, producer: AudioProducer, listening: Deferred.Deferred<void>) =>
         Effect.gen(function*() {
           while (true) {
             const outcome = yield* Effect.result(Effect.retry(attempt(sessionId, producer, listening), { schedule: restarts, while: (e: AudioPipelineFailed) => !e.delivered }))

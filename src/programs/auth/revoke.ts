@@ -6,6 +6,7 @@ import { CurrentPrincipal, DeviceNotFound, ProvisioningUnauthorized } from "../.
 import { serviceUnavailable } from "../../schemas/unavailable.ts"
 import { authenticate } from "./authenticate.ts"
 import { type CredentialHeaders, isProvisioningKey, presentedCredential } from "./provisioning.ts"
+import type { DeviceId } from "../../schemas/ids.ts"
 
 /**
  * Signs the caller out: the presented refresh token's family (if it is this device's) is revoked
@@ -27,7 +28,7 @@ export const revokeSession = Effect.fn("auth.revokeSession")(function*(input: { 
 })
 
 /** Revokes a device and all its token families: by the operator key, or by an access token of the device's user. */
-export const revokeDevice = Effect.fn("auth.revokeDevice")(function*(deviceId: string, headers: CredentialHeaders) {
+export const revokeDevice = Effect.fn("auth.revokeDevice")(function*(deviceId: DeviceId, headers: CredentialHeaders) {
   const store = yield* AuthStore
   const metrics = yield* AuthMetrics
   const credential = presentedCredential(headers)

@@ -1,10 +1,11 @@
-import { Duration, Effect, FiberSet, Layer, Option, Schedule, Stream } from "effect"
+import { Duration, Effect, FiberSet, Layer, Option, Schedule, Schema, Stream } from "effect"
 import { type MediaFact, MediaServer } from "../../layers/MediaServer.ts"
 import { SessionEvents } from "../../layers/sessions/events.ts"
 import { SessionMetrics } from "../../layers/sessions/metrics.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
 import { isTerminal } from "../../schemas/session.ts"
 import { failSession } from "../sessions/fail.ts"
+import { SessionId } from "../../schemas/ids.ts"
 
 /** The error a session gets when the media worker carrying it dies. */
 const WORKER_DIED = "media worker died"
@@ -13,7 +14,7 @@ const WORKER_DIED = "media worker died"
  * A session's media lives as long as the session: closed once it ends (stop, expiry, error, from
  * this instance or another, the sweeper's batch included), or when its watch fails.
  */
-const watch = (id: string) =>
+const watch = (id: SessionId) =>
   Effect.scoped(Effect.gen(function*() {
     // Redis down: keep trying (the media stays up) rather than close a live session's media.
     const changes = yield* (yield* SessionEvents).subscribe(id).pipe(Effect.retry({ schedule: Schedule.spaced(Duration.millis(500)) }))
@@ -26,8 +27,11 @@ const watch = (id: string) =>
     Effect.annotateLogs({ sessionId: id })
   )
 
+/** MediaServer keys media by any text; only a session id has a session to follow (others are left to their owner). */
+const asSessionId = Schema.decodeUnknownOption(SessionId)
+
 /** The sessions a dead worker carried go to error (their media went with it). */
-const failLost = (sessions: ReadonlyArray<string>) =>
+const failLost = (sessions: ReadonlyArray<SessionId>) =>
   Effect.forEach(sessions, (id) =>
     failSession(id, WORKER_DIED).pipe(
       Effect.catchCause((cause) => Effect.logWarning("could not fail session after worker death", cause).pipe(Effect.annotateLogs({ sessionId: id })))
@@ -44,7 +48,9 @@ export const MediaLifecycleLive = Layer.effectDiscard(Effect.gen(function*() {
   const facts = yield* media.facts
   const running = yield* FiberSet.make()
   const act = (fact: MediaFact): Effect.Effect<void, never, MediaServer | Sessions | SessionEvents | SessionMetrics> =>
-    fact._tag === "MediaOpened" ? watch(fact.sessionId) : failLost(fact.sessions)
+    fact._tag === "MediaOpened"
+      ? Option.match(asSessionId(fact.sessionId), { onNone: () => Effect.void, onSome: watch })
+      : failLost(fact.sessions.flatMap((id) => Option.toArray(asSessionId(id))))
   // Each fact acted on in its own fiber: a slow store does not hold up the next session's watch.
   yield* facts.pipe(Stream.runForEach((fact) => FiberSet.run(running, act(fact))), Effect.forkScoped)
 }))

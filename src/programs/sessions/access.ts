@@ -2,6 +2,7 @@ import { Effect, Option } from "effect"
 import { Sessions } from "../../layers/SessionStore.ts"
 import type { Principal } from "../../schemas/auth.ts"
 import { type Session, sessionForbidden, sessionNotFound } from "../../schemas/session.ts"
+import type { SessionId } from "../../schemas/ids.ts"
 
 /** Operators (a token whose space-separated scope has "operator") may list and read every session. */
 export const isOperator = (principal: Principal): boolean => principal.scope.split(" ").includes("operator")
@@ -13,7 +14,7 @@ export const actorOf = (principal: Principal): string => `user:${principal.userI
  * The session, if the principal may see it (`read`: its own, or any for an operator) or change it
  * (`write`: its own only). Unknown ids are 404, other users' sessions 403.
  */
-export const authorize = Effect.fn("sessions.authorize")(function*(principal: Principal, id: string, mode: "read" | "write") {
+export const authorize = Effect.fn("sessions.authorize")(function*(principal: Principal, id: SessionId, mode: "read" | "write") {
   const found = yield* (yield* Sessions).find(id)
   if (Option.isNone(found)) return yield* sessionNotFound(id)
   const session: Session = found.value

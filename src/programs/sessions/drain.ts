@@ -1,9 +1,10 @@
-import { Context, Duration, Effect, Fiber, Layer, Option } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Option, Schema } from "effect"
 import { Health } from "../../layers/Health.ts"
 import { MediaServer } from "../../layers/MediaServer.ts"
 import { SessionEvents } from "../../layers/sessions/events.ts"
 import { SessionMetrics } from "../../layers/sessions/metrics.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
+import { SessionId } from "../../schemas/ids.ts"
 import { failSession } from "./fail.ts"
 
 /** The reason (session `error`, session_events) of a session ended because its instance stops. */
@@ -22,7 +23,8 @@ export const endSessionsForShutdown = Effect.gen(function*() {
   const sessions = yield* Sessions
   const media = yield* MediaServer
   const withMedia = (yield* media.status).sessions.map((s) => s.id)
-  const ids = [...new Set([...(yield* sessions.openHere), ...withMedia])]
+  // MediaServer keys media by text: the ones that are session ids have a session to end.
+  const ids = [...new Set([...(yield* sessions.openHere), ...withMedia.flatMap((id) => Option.toArray(Schema.decodeUnknownOption(SessionId)(id)))])]
   if (ids.length === 0) return 0
   for (const id of withMedia) media.sendEvent(id, GOING_AWAY_MESSAGE)
   if (withMedia.length > 0) yield* Effect.sleep(TELL_BEFORE_END)

@@ -47,6 +47,7 @@ import { startSession } from "./start.ts"
 import { stopSession } from "./stop.ts"
 import { updateSessionConfig } from "./update-config.ts"
 import { watchSession } from "./watch.ts"
+import { SessionId } from "../../schemas/ids.ts"
 
 export const SESSION_SERVICE = "auralink.session.v1.SessionService"
 
@@ -178,7 +179,6 @@ const decodeConfig = (raw: unknown, prefix: string) =>
     return yield* decodeWith(SessionConfigPatch, input, prefix, patchNames)
   })
 
-const SessionId = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(256))
 const decodeSessionId = (request: unknown) => decodeWith(SessionId, asRecord(request)["sessionId"], "session_id")
 
 const ListRequest = Schema.Struct({

@@ -3,9 +3,10 @@ import { SessionEvents } from "../../layers/sessions/events.ts"
 import { SessionMetrics } from "../../layers/sessions/metrics.ts"
 import { type Cause, Sessions } from "../../layers/SessionStore.ts"
 import type { Session, SessionState } from "../../schemas/session.ts"
+import type { SessionId } from "../../schemas/ids.ts"
 
 /** Every transition goes through here: the guarded write, then the published change, the metric and a log line. */
-export const applyTransition = Effect.fn("sessions.transition")(function*(id: string, to: SessionState, cause: Cause & { readonly error?: string; readonly pendingReason?: string }) {
+export const applyTransition = Effect.fn("sessions.transition")(function*(id: SessionId, to: SessionState, cause: Cause & { readonly error?: string; readonly pendingReason?: string }) {
   const { from, session } = yield* (yield* Sessions).transition(id, to, cause)
   yield* announce(from, session)
   return session

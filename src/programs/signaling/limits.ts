@@ -3,6 +3,7 @@ import type { Settings } from "../../config/settings.ts"
 import { AppConfig } from "../../layers/Config.ts"
 import { MediaServer } from "../../layers/MediaServer.ts"
 import { limitReached } from "../../schemas/limits.ts"
+import type { SessionId } from "../../schemas/ids.ts"
 
 /** Each per-session cap: its setting's name, how its refusal reads, and its value. */
 const caps = {
@@ -15,7 +16,7 @@ const caps = {
  * `id`) only while the session holds fewer than the cap (those being made count too, so parallel
  * requests cannot overshoot); otherwise LimitReached (429) and nothing is made.
  */
-const withinCap = (kind: keyof typeof caps) => <A, E, R>(id: string, make: Effect.Effect<A, E, R>) =>
+const withinCap = (kind: keyof typeof caps) => <A, E, R>(id: SessionId, make: Effect.Effect<A, E, R>) =>
   Effect.scoped(Effect.gen(function*() {
     const cap = caps[kind]
     const max = cap.max((yield* AppConfig).limits)

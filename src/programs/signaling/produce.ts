@@ -8,6 +8,7 @@ import { AudioIngest } from "../audio/ingest.ts"
 import { activateSession } from "../sessions/activate.ts"
 import { openSession } from "./access.ts"
 import { withinProducerCap } from "./limits.ts"
+import { DataProducerId, ProducerId, type SessionId, type TransportId } from "../../schemas/ids.ts"
 
 /** Media now flows: a pending session becomes active (a concurrent stop or expiry wins; that is not an error here). */
 const activate = (session: Session) =>
@@ -29,7 +30,7 @@ const kindMismatch = (request: Produce): MediaRejected | undefined => {
 }
 
 /** An audio or video producer on a WebRTC or plain transport of the session. */
-export const produce = Effect.fn("signaling.produce")(function*(principal: Principal, id: string, transportId: string, request: Produce) {
+export const produce = Effect.fn("signaling.produce")(function*(principal: Principal, id: SessionId, transportId: TransportId, request: Produce) {
   const session = yield* openSession(principal, id)
   const mismatch = kindMismatch(request)
   if (mismatch !== undefined) return yield* mismatch
@@ -40,7 +41,7 @@ export const produce = Effect.fn("signaling.produce")(function*(principal: Princ
   }))
   yield* Effect.gen(function*() {
     yield* activate(session)
-    const added = { kind: request.kind, id: producer.id, transportId }
+    const added = { kind: request.kind, id: ProducerId.make(producer.id), transportId }
     // Audio goes to the audio path, video to the AIC pipeline (each ignores the other kind).
     yield* (yield* AudioIngest).attach(id, added)
     yield* (yield* AicIngest).attach(id, added)
@@ -49,7 +50,7 @@ export const produce = Effect.fn("signaling.produce")(function*(principal: Princ
 })
 
 /** A data producer (SCTP) on a WebRTC transport of the session. */
-export const produceData = Effect.fn("signaling.produceData")(function*(principal: Principal, id: string, transportId: string, request: ProduceData) {
+export const produceData = Effect.fn("signaling.produceData")(function*(principal: Principal, id: SessionId, transportId: TransportId, request: ProduceData) {
   const session = yield* openSession(principal, id)
   const dataProducer = yield* withinProducerCap(id, (yield* MediaServer).produceData(id, transportId, {
     sctpStreamParameters: request.sctpStreamParameters,
@@ -61,7 +62,7 @@ export const produceData = Effect.fn("signaling.produceData")(function*(principa
     yield* activate(session)
     yield* (yield* AudioIngest).attach(id, {
       kind: "data",
-      id: dataProducer.id,
+      id: DataProducerId.make(dataProducer.id),
       transportId,
       ...(request.label === undefined ? {} : { label: request.label })
     })
