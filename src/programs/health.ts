@@ -50,7 +50,6 @@ const SystemGroup = HttpApiBuilder.group(
         Effect.gen(function*() {
           const operator = yield* isOperatorRequest(headers).pipe(Effect.provideContext(authServices))
           const components = yield* health.sections
-          const memory = process.memoryUsage()
           const identity = {
             service: {
               name: config.service.name,
@@ -66,6 +65,7 @@ const SystemGroup = HttpApiBuilder.group(
           if (!operator) {
             return { view: "summary" as const, ...identity, components: Object.fromEntries(Object.entries(components).map(([name, section]) => [name, summarize(section)])) }
           }
+          const memory = process.memoryUsage()
           return {
             view: "full" as const,
             ...identity,
