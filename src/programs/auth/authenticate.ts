@@ -9,6 +9,9 @@ import { serviceUnavailable } from "../../schemas/unavailable.ts"
 import { capturedServices } from "../captured.ts"
 import { countBadToken } from "./bad-tokens.ts"
 
+/** The 503 of a deny-list read or write the state store cannot do (the deny-list fails closed). */
+export const denyListUnavailable = () => serviceUnavailable("The token deny-list is unavailable; retry shortly")
+
 /**
  * A bearer access token -> its principal: signature (HS256 only), iss, aud, exp/nbf and claims
  * (TokenSigner), then the deny-list (its jti and its refresh-token family) and the device's revocation. The reason is for logs.
@@ -25,7 +28,7 @@ export const verifyAccessToken = Effect.fn("auth.verifyAccessToken")(function*(t
       Effect.catchTag("StateStoreError", (error) =>
         Effect.logWarning("token deny-list unavailable; request refused").pipe(
           Effect.annotateLogs({ event: "deny_list_unavailable", error: error.detail }),
-          Effect.andThen(Effect.fail(serviceUnavailable("The token deny-list is unavailable; retry shortly")))
+          Effect.andThen(Effect.fail(denyListUnavailable()))
         ))
     )
   const familyDenied = principal.familyId === undefined ? Effect.succeed(false) : denyList(familyDenyKey(principal.familyId))

@@ -3,8 +3,7 @@ import { AuthMetrics } from "../../layers/auth/metrics.ts"
 import { sha256 } from "../../layers/auth/secrets.ts"
 import { AuthStore } from "../../layers/AuthStore.ts"
 import { CurrentPrincipal, DeviceNotFound, ProvisioningUnauthorized } from "../../schemas/auth.ts"
-import { serviceUnavailable } from "../../schemas/unavailable.ts"
-import { authenticate } from "./authenticate.ts"
+import { authenticate, denyListUnavailable } from "./authenticate.ts"
 import { type CredentialHeaders, isProvisioningKey, presentedCredential } from "./provisioning.ts"
 import type { DeviceId } from "../../schemas/ids.ts"
 
@@ -21,7 +20,7 @@ export const revokeSession = Effect.fn("auth.revokeSession")(function*(input: { 
   }
   // Fails closed: a sign-out the deny-list cannot record is a 503, not a silent success.
   yield* store.denyAccessToken(principal.jti, principal.exp).pipe(
-    Effect.catchTag("StateStoreError", () => Effect.fail(serviceUnavailable("The token deny-list is unavailable; retry shortly")))
+    Effect.catchTag("StateStoreError", () => Effect.fail(denyListUnavailable()))
   )
   yield* metrics.revoked
   yield* Effect.logInfo("session revoked").pipe(Effect.annotateLogs({ event: "session_revoked", deviceId: principal.deviceId }))
