@@ -29,7 +29,6 @@ const settings = Effect.all({
   redis,
   auth,
   sessions,
-  /** What one client may hold at once (README "Limits"); beyond them: 429 problem naming the setting. */
   limits,
   rateLimit,
   media,
