@@ -190,16 +190,23 @@ export class Sessions extends Context.Service<Sessions, {
               SELECT * FROM created`,
             (rows) => Option.match(single(rows), {
               onNone: () => Effect.die(new Error("INSERT returned no row")),
-              // Seeded so the next read of a session just started (e.g. its stop's ownership check) needs no SELECT.
-              onSome: (session) => Effect.as(Effect.andThen(Effect.sync(() => startedHere.add(session.id)), cache.put(session.id, session)), session)
+              onSome: Effect.succeed
             })
           )
 
+      // After the commit (not inside the caps transaction): seeded so the next read of a session just
+      // started (e.g. its stop's ownership check) needs no SELECT.
+      const started = (session: Session) =>
+        Effect.andThen(Effect.sync(() => startedHere.add(session.id)), cache.put(session.id, session))
+
       return {
         create: (input) =>
-          input.caps === undefined
-            ? insert(input)
-            : sql.withTransaction(Effect.andThen(checkCaps(input.userId, input.deviceId, input.caps), insert(input))),
+          Effect.tap(
+            input.caps === undefined
+              ? insert(input)
+              : sql.withTransaction(Effect.andThen(checkCaps(input.userId, input.deviceId, input.caps), insert(input))),
+            started
+          ),
 
         find: (id) => cache.get(id, load(id)),
         findFresh: load,
