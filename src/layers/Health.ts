@@ -59,14 +59,14 @@ export class Health extends Context.Service<Health, {
     Effect.gen(function*() {
       const checks = yield* Ref.make<ReadonlyArray<ReadinessCheck>>([])
       const sectionsRef = yield* Ref.make<ReadonlyArray<readonly [string, Effect.Effect<unknown>]>>([])
-      const stopping = yield* Ref.make(false)
+      // Done once shutdown began: `shuttingDown` reads it, `goingAway` waits for it.
       const stopped = yield* Deferred.make<void>()
       return {
         register: (check) => Ref.update(checks, (all) => [...all.filter((c) => c.name !== check.name), check]),
         section: (name, stats) => Ref.update(sectionsRef, (all) => [...all.filter(([n]) => n !== name), [name, stats] as const]),
         readiness: Effect.gen(function*() {
           const dependencies = yield* Effect.forEach(yield* Ref.get(checks), probe, { concurrency: "unbounded" })
-          const shuttingDown = yield* Ref.get(stopping)
+          const shuttingDown = yield* Deferred.isDone(stopped)
           const ready = !shuttingDown && dependencies.every((d) => d.status === "up" || !d.critical)
           return { ready, shuttingDown, dependencies }
         }),
@@ -75,8 +75,8 @@ export class Health extends Context.Service<Health, {
             Effect.map(stats, (value) => [name, value] as const))
           return Object.fromEntries(entries)
         }),
-        beginShutdown: Effect.andThen(Ref.set(stopping, true), Deferred.succeed(stopped, undefined)),
-        shuttingDown: Ref.get(stopping),
+        beginShutdown: Effect.asVoid(Deferred.succeed(stopped, undefined)),
+        shuttingDown: Deferred.isDone(stopped),
         goingAway: Deferred.await(stopped)
       }
     })

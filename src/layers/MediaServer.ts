@@ -184,6 +184,9 @@ export class MediaServer extends Context.Service<MediaServer, {
       ...[...m.dataConsumers.keys()].map(() => "data")
     ])
 
+    /** The sessions whose router is on the worker of slot `index`. */
+    const carriedBy = (index: number) => [...sessions.values()].filter((m) => m.workerIndex === index)
+
     const forget = (id: string) => {
       const media = sessions.get(id)
       if (media === undefined) return
@@ -206,7 +209,7 @@ export class MediaServer extends Context.Service<MediaServer, {
     // A dead worker took its routers with it: count it, replace it, and tell which sessions it carried.
     const onDied = (slot: (typeof slots)[number], worker: types.Worker, error: Error) =>
       Effect.gen(function*() {
-        const lost = [...sessions.values()].filter((m) => m.workerIndex === slot.index).map((m) => m.id)
+        const lost = carriedBy(slot.index).map((m) => m.id)
         restarts.inc()
         yield* Effect.logError("mediasoup worker died; replacing it").pipe(
           Effect.annotateLogs({ event: "media_worker_died", pid: worker.pid, worker: slot.index, error: error.message, sessions: lost })
@@ -246,7 +249,7 @@ export class MediaServer extends Context.Service<MediaServer, {
     // Routers being made, by session: a second request for the same session waits for the first.
     const creating = new Map<string, { readonly worker: number; readonly done: Deferred.Deferred<SessionMedia, ServiceUnavailable> }>()
     const load = (index: number) =>
-      [...sessions.values()].filter((m) => m.workerIndex === index).length + [...creating.values()].filter((c) => c.worker === index).length
+      carriedBy(index).length + [...creating.values()].filter((c) => c.worker === index).length
 
     /** The session's router, made on the least-loaded worker that answers (no lock held while a worker works). */
     const ensure = (id: string): Effect.Effect<SessionMedia, ServiceUnavailable> =>
@@ -333,7 +336,7 @@ export class MediaServer extends Context.Service<MediaServer, {
       workers: slots.map((s) => ({
         index: s.index,
         pid: s.worker?.pid ?? 0,
-        routers: [...sessions.values()].filter((m) => m.workerIndex === s.index).length,
+        routers: carriedBy(s.index).length,
         stalled: health.isStalled(s.index)
       })),
       sessions: [...sessions.values()].map((m) => ({

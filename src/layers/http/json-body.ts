@@ -3,6 +3,9 @@ import type { HttpServerRequest, HttpServerResponse } from "effect/http"
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 const BODY_METHODS: ReadonlySet<string> = new Set(["POST", "PUT", "PATCH", "DELETE"])
+/** RFC 9112 §6.3: a request with neither Content-Length nor Transfer-Encoding has no body. */
+const hasBody = (headers: Readonly<Record<string, string | undefined>>) =>
+  headers["transfer-encoding"] !== undefined || (headers["content-length"] !== undefined && headers["content-length"] !== "0")
 const isJson = (contentType: string | undefined) =>
   contentType === undefined || /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(contentType)
 
@@ -18,7 +21,7 @@ const encodingProblem = (bytes: Uint8Array): string | undefined => {
 }
 
 /**
- * Reads a JSON request body up front and refuses one that is not strict UTF-8 (the platform's
+ * Reads a JSON request body (one that is there) up front and refuses one that is not strict UTF-8 (the platform's
  * decoder would drop a BOM and turn bad bytes into U+FFFD, storing what the client never sent).
  * The body is cached on the request, so the endpoint reads the same bytes; a read failure (too
  * large, aborted) is left to the endpoint, which answers it as before.
@@ -28,7 +31,7 @@ export const utf8JsonBody = <E, R>(
   next: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
   badRequest: (detail: string) => HttpServerResponse.HttpServerResponse
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R> => {
-  if (!BODY_METHODS.has(request.method) || !isJson(request.headers["content-type"])) return next
+  if (!BODY_METHODS.has(request.method) || !hasBody(request.headers) || !isJson(request.headers["content-type"])) return next
   return Effect.flatMap(Effect.result(request.arrayBuffer), (read) => {
     if (Result.isFailure(read)) return next
     const problem = encodingProblem(new Uint8Array(read.success))

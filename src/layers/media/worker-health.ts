@@ -7,7 +7,6 @@ const STALLED_RETRY_AFTER_SECONDS = 2
 
 export interface StalledWorker {
   readonly index: number
-  readonly since: number
   readonly reason: string
 }
 
@@ -25,7 +24,7 @@ export const makeWorkerHealth = (options: { readonly timeoutMs: number; readonly
 
   const markStalled = (index: number, reason: string) => {
     if (stalled.has(index)) return
-    const entry = { index, since: Date.now(), reason }
+    const entry = { index, reason }
     stalled.set(index, entry)
     options.onChange(index, entry)
   }
@@ -90,5 +89,3 @@ export const makeWorkerHealth = (options: { readonly timeoutMs: number; readonly
     stalled: (): ReadonlyArray<StalledWorker> => [...stalled.values()]
   }
 }
-
-export type WorkerHealth = ReturnType<typeof makeWorkerHealth>
