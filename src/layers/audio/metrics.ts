@@ -38,18 +38,14 @@ export class AudioMetrics extends Context.Service<AudioMetrics, {
     AudioMetrics,
     Effect.gen(function*() {
       const { registry } = yield* Metrics
-      const chunks = new Counter({
-        name: "auralink_audio_chunks_total",
-        help: "Valid audio chunks accepted, by ingest path",
-        labelNames: ["path"] as const,
-        registers: [registry]
-      })
-      const bytes = new Counter({
-        name: "auralink_audio_bytes_total",
-        help: "Audio bytes received (data channel: whole messages; RTP: Opus payload), by ingest path",
-        labelNames: ["path"] as const,
-        registers: [registry]
-      })
+      // Path-only counters, bound per path: no label lookup on the hot path; series exist from the start.
+      const byPath = <T>(make: (path: AudioPath) => T): Record<AudioPath, T> => ({ datachannel: make("datachannel"), rtp: make("rtp") })
+      const pathCounter = (name: string, help: string) => {
+        const counter = new Counter({ name, help, labelNames: ["path"] as const, registers: [registry] })
+        return byPath((path) => counter.labels(path))
+      }
+      const chunkOf = pathCounter("auralink_audio_chunks_total", "Valid audio chunks accepted, by ingest path")
+      const bytesOf = pathCounter("auralink_audio_bytes_total", "Audio bytes received (data channel: whole messages; RTP: Opus payload), by ingest path")
       const rejects = new Counter({
         name: "auralink_audio_chunk_rejects_total",
         help: "Audio chunks or RTP packets rejected by validation, by path and reason",
@@ -62,24 +58,9 @@ export class AudioMetrics extends Context.Service<AudioMetrics, {
         labelNames: ["path", "reason"] as const,
         registers: [registry]
       })
-      const loss = new Counter({
-        name: "auralink_audio_loss_total",
-        help: "Audio chunks missing from the sequence (gaps), by ingest path",
-        labelNames: ["path"] as const,
-        registers: [registry]
-      })
-      const reordered = new Counter({
-        name: "auralink_audio_reordered_total",
-        help: "RTP packets that arrived out of order and were put back in place by the jitter buffer, by ingest path",
-        labelNames: ["path"] as const,
-        registers: [registry]
-      })
-      const concealed = new Counter({
-        name: "auralink_audio_concealed_total",
-        help: "Lost RTP packets filled with Opus packet-loss concealment, by ingest path",
-        labelNames: ["path"] as const,
-        registers: [registry]
-      })
+      const lossOf = pathCounter("auralink_audio_loss_total", "Audio chunks missing from the sequence (gaps), by ingest path")
+      const reorderedOf = pathCounter("auralink_audio_reordered_total", "RTP packets that arrived out of order and were put back in place by the jitter buffer, by ingest path")
+      const concealedOf = pathCounter("auralink_audio_concealed_total", "Lost RTP packets filled with Opus packet-loss concealment, by ingest path")
       const latency = new Histogram({
         name: "auralink_audio_server_latency_seconds",
         help: "Server-added audio latency, receipt to hand-off to the sink, in ms, by ingest path",
@@ -87,14 +68,7 @@ export class AudioMetrics extends Context.Service<AudioMetrics, {
         buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
         registers: [registry]
       })
-      // Bound children per path: no label lookup on the hot path; series exist from the start.
-      const byPath = <T>(make: (path: AudioPath) => T): Record<AudioPath, T> => ({ datachannel: make("datachannel"), rtp: make("rtp") })
-      const chunkOf = byPath((path) => chunks.labels(path))
-      const bytesOf = byPath((path) => bytes.labels(path))
-      const lossOf = byPath((path) => loss.labels(path))
       const latencyOf = byPath((path) => latency.labels(path))
-      const reorderedOf = byPath((path) => reordered.labels(path))
-      const concealedOf = byPath((path) => concealed.labels(path))
       for (const path of audioPaths) dropped.labels(path, "overflow").inc(0)
       return {
         chunk: (path) => chunkOf[path].inc(),

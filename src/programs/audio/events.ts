@@ -1,5 +1,5 @@
 import { Duration, Effect, Layer, Option, Result, Schema, SchemaIssue, Stream } from "effect"
-import { HttpEffect, HttpRouter, HttpServerRequest, HttpServerResponse, ProblemDetails } from "effect/http"
+import { HttpEffect, HttpRouter, HttpServerRequest, HttpServerRespondable, HttpServerResponse, ProblemDetails } from "effect/http"
 import { AuthServices } from "../auth/http.ts"
 import { verifyAccessToken } from "../auth/authenticate.ts"
 import { countBadToken } from "../auth/bad-tokens.ts"
@@ -8,7 +8,6 @@ import { type Decision, RateLimiter, rateLimitedResponse } from "../../layers/Ra
 import { SessionEvents } from "../../layers/sessions/events.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
 import { SessionId } from "../../schemas/ids.ts"
-import type { LimitReached } from "../../schemas/limits.ts"
 import { isTerminal } from "../../schemas/session.ts"
 import { getSession } from "../sessions/get.ts"
 import { SessionServices } from "../sessions/http.ts"
@@ -52,9 +51,6 @@ const malformedParam = (field: string, issue: SchemaIssue.Issue) => {
   })
 }
 
-const limited = (error: LimitReached) =>
-  ProblemDetails.toResponse({ type: "urn:auralink:problem:limit-reached", status: 429, title: "Limit reached", detail: error.detail, limit: error.limit, max: error.max })
-
 /** The per-user `default` budget (a connect is a request); a limiter outage lets it through, as elsewhere. */
 const userBudget = (userId: string) =>
   Effect.flatMap(Effect.service(RateLimiter), (limiter) =>
@@ -91,7 +87,8 @@ const sessionEvents = Effect.gen(function*() {
   const id = session.success.id
   if (isTerminal(session.success.state)) return HttpServerResponse.empty({ status: 204 })
   const held = yield* Effect.result((yield* EventStreams).hold(id, principal.success.userId))
-  if (held._tag === "Failure") return limited(held.failure)
+  // The cap's problem renders itself, as on the REST routes.
+  if (held._tag === "Failure") return yield* HttpServerRespondable.toResponse(held.failure)
   // Redis down: no change could reach this stream, so refuse it (the client retries) rather than go silent.
   const states = yield* Effect.result((yield* SessionEvents).subscribe(id))
   if (states._tag === "Failure") return refuse(503, "Service Unavailable", { "retry-after": String(OUTAGE_RETRY_AFTER_SECONDS) })

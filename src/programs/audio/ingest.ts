@@ -93,6 +93,7 @@ export class AudioIngest extends Context.Service<AudioIngest, {
         ),
         Schedule.recurs(audioSettings.pipelineRestarts)
       ])
+      const afterDelivery = Schedule.spaced(Duration.millis(audioSettings.pipelineRestartBaseMs))
       const storeRetry = Schedule.max([Schedule.exponential(Duration.millis(200)).pipe(Schedule.jittered), Schedule.recurs(5)])
       const pipelines = yield* FiberMap.make<string>()
       const published = yield* PubSub.unbounded<Transcript>()
@@ -197,14 +198,10 @@ export class AudioIngest extends Context.Service<AudioIngest, {
        * beyond that its session goes to `error`.
        */
       const pipeline = (sessionId: SessionId, producer: AudioProducer, listening: Deferred.Deferred<void>) =>
-        Effect.gen(function*() {
-          while (true) {
-            const outcome = yield* Effect.result(Effect.retry(attempt(sessionId, producer, listening), { schedule: restarts, while: (e: AudioPipelineFailed) => !e.delivered }))
-            if (outcome._tag === "Success") return
-            if (!outcome.failure.delivered) return yield* giveUp(sessionId, producer, outcome.failure.reason)
-            yield* Effect.sleep(Duration.millis(audioSettings.pipelineRestartBaseMs))
-          }
-        }).pipe(
+        Effect.retry(attempt(sessionId, producer, listening), { schedule: restarts, while: (e) => !e.delivered }).pipe(
+          // A run that delivered audio starts the count again (the inner retry's schedule is fresh on every outer one).
+          Effect.retry({ schedule: afterDelivery, while: (e) => e.delivered }),
+          Effect.catch((e) => giveUp(sessionId, producer, e.reason)),
           Effect.annotateLogs({ sessionId, producerId: producer.id, path: producer.kind }),
           Effect.provideContext(services)
         )

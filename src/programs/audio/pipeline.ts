@@ -387,15 +387,19 @@ export const rtpIngest = (
       let jitter = new JitterBuffer<WaitingPacket>(windowMs)
       let ssrc: number | undefined = undefined
       let timer: ReturnType<typeof setTimeout> | undefined = undefined
+      /** The deadline `timer` is set for: a packet that leaves it as it is does not reset the timer. */
+      let armedFor: number | undefined = undefined
       const released: Array<WaitingPacket> = []
       const decodeReleased = () => {
         for (const p of released) decoder.decode(p.message, p.arrivalMs, p.receivedAt)
         released.length = 0
       }
       const arm = () => {
+        const due = jitter.deadline()
+        if (timer !== undefined && due === armedFor) return
         if (timer !== undefined) clearTimeout(timer)
         timer = undefined
-        const due = jitter.deadline()
+        armedFor = due
         if (due === undefined) return
         timer = setTimeout(() => {
           timer = undefined
