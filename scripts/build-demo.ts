@@ -1,14 +1,14 @@
 /**
  * Bundles the browser demo (`src/demo/app.ts` with mediasoup-client, by esbuild) and copies its
  * static files into `dist/demo/` (git-ignored), which the service serves as they are
- * (`src/layers/http/demo.ts`). Run by `npm start` (prestart), `npm run build:demo`, the image's
+ * (`src/adapters/http/demo.ts`). Run by `npm start` (prestart), `npm run build:demo`, the image's
  * build stage and the tests' global setup. esbuild and mediasoup-client are devDependencies: after
  * `npm ci --omit=dev` there is nothing to build with, so a run there says so and changes nothing.
  */
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises"
 import { basename, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { DEMO_BUILD_DIR, DEMO_FILES } from "../src/layers/http/demo.ts"
+import { DEMO_BUILD_DIR, DEMO_FILES } from "../src/adapters/http/demo.ts"
 
 const source = fileURLToPath(new URL("../src/demo/", import.meta.url))
 /** Served as written (nothing inline in the page, so a CSP of 'self' serves it). */

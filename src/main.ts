@@ -1,32 +1,85 @@
 import { Cause, Context, Effect, Exit, Layer } from "effect"
+import { SessionGrpcLive } from "./adapters/grpc/sessions.ts"
+import { DemoRoutes } from "./adapters/http/demo.ts"
+import { ApiRoutes } from "./adapters/http/routes.ts"
+import { AiCore } from "./layers/AiCore.ts"
+import { AudioMetrics } from "./layers/audio/metrics.ts"
+import { AudioDecoders } from "./layers/AudioDecoders.ts"
 import { AudioSink } from "./layers/AudioSink.ts"
+import { AuthMetrics } from "./layers/auth/metrics.ts"
+import { AuthStore } from "./layers/AuthStore.ts"
 import { AppConfig } from "./layers/Config.ts"
 import { Database } from "./layers/Database.ts"
 import { GrpcServer } from "./layers/GrpcServer.ts"
 import { Health } from "./layers/Health.ts"
-import { HttpServerLive } from "./layers/HttpServer.ts"
+import { httpListeners } from "./layers/HttpServer.ts"
 import { LoggerLive } from "./layers/Logger.ts"
+import { MediaServer } from "./layers/MediaServer.ts"
 import { Metrics } from "./layers/Metrics.ts"
+import { RateLimiter } from "./layers/RateLimiter.ts"
+import { SessionEvents } from "./layers/sessions/events.ts"
+import { SessionMetrics } from "./layers/sessions/metrics.ts"
+import { Sessions } from "./layers/SessionStore.ts"
 import { StateStore } from "./layers/StateStore.ts"
+import { TokenSigner } from "./layers/Tokens.ts"
 import { TracingLive } from "./layers/Tracing.ts"
+import { AicIngest } from "./programs/aic/ingest.ts"
+import { EventStreams } from "./programs/audio/event-streams.ts"
+import { AudioIngest } from "./programs/audio/ingest.ts"
 import { logFirstRunNotes } from "./programs/first-run.ts"
-import { SharedServices } from "./programs/services.ts"
+import { MediaLifecycleLive } from "./programs/media/lifecycle.ts"
 import { SessionDrain } from "./programs/sessions/drain.ts"
-import { SessionGrpcLive } from "./programs/sessions/grpc.ts"
+import { SweeperLive } from "./programs/sessions/sweep.ts"
 import { armShutdownDeadline, awaitShutdownSignal } from "./programs/shutdown.ts"
+
+// The one composition root: the whole layer graph, each layer provided once. Adapters (src/adapters)
+// require services and provide none; everything they need is built here, below the listeners.
+
+/** The session store and cache, change events and metrics (with the /status section), and the expiry sweeper. */
+const SessionServices = SweeperLive.pipe(
+  Layer.provideMerge(Layer.mergeAll(SessionEvents.layer, SessionMetrics.layer)),
+  Layer.provideMerge(Sessions.layer)
+)
+
+/** Audio ingress and the AIC video pipeline (with its AI Core client) over the media server and its session lifecycle. */
+const MediaServices = Layer.mergeAll(AudioIngest.layer, AicIngest.layer).pipe(
+  // Below the ingest layers: released after them (media closes last).
+  Layer.provideMerge(MediaLifecycleLive),
+  Layer.provideMerge(Layer.mergeAll(MediaServer.layer, AiCore.layer)),
+  Layer.provideMerge(Layer.mergeAll(AudioMetrics.layer, AudioDecoders.layer))
+)
+
+/**
+ * The services the HTTP API and the gRPC SessionService share: sessions, media, the SSE stream
+ * caps, auth and the rate limiter. Built below both listeners: `HttpRouter.serve` builds its app
+ * with a forked memo map, so a layer first built inside it would be private to the HTTP server;
+ * built here, REST and gRPC share one session store, cache and set of metrics.
+ */
+export const SharedServices = Layer.mergeAll(MediaServices, EventStreams.layer).pipe(
+  Layer.provideMerge(Layer.mergeAll(SessionServices, AuthStore.layer, TokenSigner.layer, AuthMetrics.layer, RateLimiter.layer))
+)
+
+/** Everything below the listeners: the shared services over Postgres, the state store and the AudioSink, over health and metrics. */
+export const AppServices = SharedServices.pipe(
+  Layer.provideMerge(Layer.mergeAll(Database.layer, StateStore.layer, AudioSink.layer)),
+  Layer.provideMerge(Layer.mergeAll(Health.layer, Metrics.layer))
+)
+
+/** The public HTTP listener (the API and the demo, with the optional metrics listener) and the gRPC server with its services. */
+const Listeners = Layer.mergeAll(
+  httpListeners(Layer.mergeAll(ApiRoutes, DemoRoutes)),
+  SessionGrpcLive.pipe(Layer.provideMerge(GrpcServer.layer))
+)
 
 /**
  * The whole service as one layer. Built bottom-up (health and metrics, then Postgres and the
- * state store, then the HTTP and gRPC listeners); released top-down, so listeners stop before
- * the stores they use go away. The session, auth and rate-limit services are built once below both
- * listeners, so REST and gRPC share one session store, cache and set of metrics.
+ * state store, then the services, then the HTTP and gRPC listeners); released top-down, so
+ * listeners stop before the services and stores they use go away.
  */
-export const AppLayer = Layer.mergeAll(HttpServerLive, SessionGrpcLive.pipe(Layer.provideMerge(GrpcServer.layer))).pipe(
+export const AppLayer = Listeners.pipe(
   // Released after the listeners, before the services: ends what requests in flight started.
   Layer.provideMerge(SessionDrain.layer),
-  Layer.provideMerge(SharedServices),
-  Layer.provideMerge(Layer.mergeAll(Database.layer, StateStore.layer, AudioSink.layer)),
-  Layer.provideMerge(Layer.mergeAll(Health.layer, Metrics.layer)),
+  Layer.provideMerge(AppServices),
   Layer.provide(TracingLive)
 )
 

@@ -2,19 +2,11 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { ByteSize, Duration, Effect, Layer, Option } from "effect"
 import { HttpIncomingMessage, HttpRouter, HttpServerResponse } from "effect/http"
 import { type HttpApi, HttpApiBuilder, type HttpApiGroup, HttpApiMiddleware, HttpApiScalar } from "effect/http-api"
-import { AuthHandlers, AuthMiddleware } from "../programs/auth/http.ts"
-import { SystemHandlers } from "../programs/health.ts"
-import { SessionHandlers } from "../programs/sessions/http.ts"
-import { SignalingHandlers } from "../programs/signaling/http.ts"
-import { Api } from "../schemas/api.ts"
 import { AppConfig } from "./Config.ts"
-import { EVENTS_PATH, SessionEventsRoute } from "../programs/audio/events.ts"
-import { DEMO_PATHS, DemoRoutes } from "./http/demo.ts"
 import { createListener } from "./http/listener.ts"
 import { RequestContext, type RouteSpec } from "./http/requestContext.ts"
 import { ShutdownGate } from "./http/shutdown-gate.ts"
 import { Metrics } from "./Metrics.ts"
-import { RateLimiter, RateLimitLive, UserRateLimitLive } from "./RateLimiter.ts"
 
 /** An API's endpoints with their handlers, its OpenAPI document and docs page, and the global middleware. */
 export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constraint, E, R, M = never, ME = never, MR = never>(
@@ -35,18 +27,6 @@ export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constra
     HttpApiScalar.layer(api, { path: "/docs", scalar: { withDefaultFonts: false } }),
     RequestContext(api, [{ method: "GET", path: "/docs" }, { method: "GET", path: "/openapi.json" }, ...plainRoutes])
   )
-
-/** The API's own middleware: bearer authentication, and rate limits by client IP (auth) and by user. */
-const ApiMiddleware = Layer.mergeAll(AuthMiddleware, RateLimitLive("auth"), UserRateLimitLive).pipe(Layer.provide(RateLimiter.layer))
-
-/** The service's API and its server-sent events; handlers need Postgres, the StateStore and the AudioSink from below. */
-export const ApiRoutes = Layer.mergeAll(
-  apiRoutes(Api, Layer.mergeAll(SystemHandlers, AuthHandlers, SessionHandlers, SignalingHandlers), ApiMiddleware, [
-    { method: "GET", path: EVENTS_PATH },
-    ...DEMO_PATHS.map((path) => ({ method: "GET", path }))
-  ]),
-  SessionEventsRoute
-)
 
 /**
  * Serves `routes` on a Node HTTP listener (exposing its `HttpServer`, whose address tells the
@@ -78,8 +58,12 @@ const MetricsListener = Layer.unwrap(Effect.gen(function*() {
   return Layer.effectDiscard(Layer.build(serveHttp(route, config.http.metricsPort.value, config.http.host)))
 }))
 
-/** The public HTTP listener on PORT (the API and the browser demo at /demo), and the optional metrics listener. */
-export const HttpServerLive = Layer.unwrap(Effect.gen(function*() {
-  const config = yield* AppConfig
-  return Layer.mergeAll(serveHttp(Layer.mergeAll(ApiRoutes, DemoRoutes, ShutdownGate), config.http.port, config.http.host), MetricsListener)
-}))
+/**
+ * The public HTTP listener on PORT serving `routes` (the composition root's: the API, the demo)
+ * behind the shutdown gate, and the optional metrics listener.
+ */
+export const httpListeners = <E, R>(routes: Layer.Layer<never, E, R>) =>
+  Layer.unwrap(Effect.gen(function*() {
+    const config = yield* AppConfig
+    return Layer.mergeAll(serveHttp(Layer.mergeAll(routes, ShutdownGate), config.http.port, config.http.host), MetricsListener)
+  }))

@@ -85,7 +85,7 @@ const isWorkerLogTag = (tag: string): tag is types.WorkerLogTag => Object.hasOwn
  * one router per session on the least-loaded worker. Every transport, producer and consumer is
  * made here and filed under its session, so a session's media can be closed in one go. It states
  * facts (`facts`) and offers operations; what a session's end or a worker's death means for the
- * other is decided by programs/media/lifecycle.ts.
+ * other is decided by the media lifecycle program.
  */
 export class MediaServer extends Context.Service<MediaServer, {
   readonly rtpCapabilities: (sessionId: string) => Effect.Effect<types.RtpCapabilities, ServiceUnavailable>

@@ -1,6 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
-import { ApiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
+import { ApiRoutes } from "../../src/adapters/http/routes.ts"
+import { serveHttp } from "../../src/layers/HttpServer.ts"
 import { baseUrl } from "../support/http.ts"
 import { onFreshDatabase } from "../support/server.ts"
 

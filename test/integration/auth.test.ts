@@ -4,8 +4,9 @@ import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/h
 import { SqlClient } from "effect/sql/SqlClient"
 import { SignJWT } from "jose"
 import { Health } from "../../src/layers/Health.ts"
-import { AuthMiddleware } from "../../src/programs/auth/http.ts"
-import { ApiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
+import { AuthenticationLive } from "../../src/adapters/http/authentication.ts"
+import { ApiRoutes } from "../../src/adapters/http/routes.ts"
+import { serveHttp } from "../../src/layers/HttpServer.ts"
 import { Authentication, CurrentPrincipal } from "../../src/schemas/auth.ts"
 import { bearer, JWT_SECRET, login, PROVISIONING_KEY, record, registerDevice, request, str } from "../support/auth.ts"
 import { onFreshDatabase } from "../support/server.ts"
@@ -31,7 +32,7 @@ const ProbeRoutes = HttpApiBuilder.layer(ProbeApi).pipe(
         const { deviceId, scope, userId } = yield* CurrentPrincipal
         return { userId, deviceId, scope }
       }))))),
-  Layer.provideMerge(AuthMiddleware)
+  Layer.provideMerge(AuthenticationLive)
 )
 
 const logs = capturedLogs()

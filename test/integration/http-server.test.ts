@@ -6,11 +6,13 @@ import { connect, type Socket } from "node:net"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware } from "effect/http-api"
 import { checkMetricsWithPromtool } from "../support/promtool.ts"
 import { Health } from "../../src/layers/Health.ts"
-import { ApiRoutes, apiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
+import { ApiRoutes } from "../../src/adapters/http/routes.ts"
+import { apiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
 import { AudioSink } from "../../src/layers/AudioSink.ts"
 import { Database } from "../../src/layers/Database.ts"
 import { Metrics } from "../../src/layers/Metrics.ts"
 import { StateStore } from "../../src/layers/StateStore.ts"
+import { SharedServices } from "../../src/main.ts"
 import { freshDatabase } from "../support/postgres.ts"
 import type { HttpServer } from "effect/http"
 import { baseUrl, capturedLogs, testConfig } from "../support/http.ts"
@@ -46,6 +48,7 @@ const WEB_APP = "https://app.example"
 // The real API's auth handlers need Postgres and the state store: a fresh database per run.
 const RealServer = Layer.unwrap(Effect.map(freshDatabase, (url) =>
   serveHttp(ApiRoutes, 0, "127.0.0.1").pipe(
+    Layer.provideMerge(SharedServices),
     Layer.provideMerge(Layer.mergeAll(Database.layer, StateStore.layerMemory, AudioSink.layer)),
     Layer.provideMerge(Layer.mergeAll(Health.layer, Metrics.layer)),
     Layer.provideMerge(testConfig({ HTTP_BODY_LIMIT_BYTES: "1024", DATABASE_URL: url, CORS_ORIGINS: `${WEB_APP}, http://127.0.0.1:5173` })),

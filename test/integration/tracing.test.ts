@@ -4,10 +4,12 @@ import { SqlClient } from "effect/sql"
 import { AudioSink } from "../../src/layers/AudioSink.ts"
 import { Database } from "../../src/layers/Database.ts"
 import { Health } from "../../src/layers/Health.ts"
-import { ApiRoutes, serveHttp } from "../../src/layers/HttpServer.ts"
+import { ApiRoutes } from "../../src/adapters/http/routes.ts"
+import { serveHttp } from "../../src/layers/HttpServer.ts"
 import { Metrics } from "../../src/layers/Metrics.ts"
 import { StateStore } from "../../src/layers/StateStore.ts"
 import { TracingLive } from "../../src/layers/Tracing.ts"
+import { SharedServices } from "../../src/main.ts"
 import { baseUrl, testConfig } from "../support/http.ts"
 import { otlpReceiver, type ReceivedSpan } from "../support/otlp.ts"
 import { freshDatabase } from "../support/postgres.ts"
@@ -24,6 +26,7 @@ it.live("exports HTTP request and SQL spans over OTLP/HTTP and continues an inco
     const databaseUrl = yield* freshDatabase
     const config = testConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, DATABASE_URL: databaseUrl })
     const stack = serveHttp(ApiRoutes, 0, "127.0.0.1").pipe(
+      Layer.provideMerge(SharedServices),
       Layer.provideMerge(Layer.mergeAll(Database.layer, StateStore.layerMemory, AudioSink.layer)),
       Layer.provideMerge(Layer.mergeAll(Health.layer, Metrics.layer)),
       Layer.provideMerge(TracingLive),

@@ -1,6 +1,6 @@
 /**
  * What MediaServer saw happen to session media, published for programs to act on: it states
- * these facts and decides nothing about the sessions (programs/media/lifecycle.ts does).
+ * these facts and decides nothing about the sessions (the media lifecycle program does).
  */
 export type MediaFact =
   /** A router was made for the session on worker `worker`: the session has media on this instance. */

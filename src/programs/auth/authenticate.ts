@@ -1,13 +1,9 @@
-import { Effect, Layer, Option, Redacted } from "effect"
-import { HttpServerRequest } from "effect/http"
+import { Effect, Option } from "effect"
 import { AuthMetrics } from "../../layers/auth/metrics.ts"
 import { AuthStore, familyDenyKey } from "../../layers/AuthStore.ts"
-import { RateLimiter, rateLimitedResponse } from "../../layers/RateLimiter.ts"
 import { TokenRejected, TokenSigner } from "../../layers/Tokens.ts"
-import { Authentication, CurrentPrincipal, invalidToken } from "../../schemas/auth.ts"
+import { invalidToken } from "../../schemas/auth.ts"
 import { serviceUnavailable } from "../../schemas/unavailable.ts"
-import { capturedServices } from "../captured.ts"
-import { countBadToken } from "./bad-tokens.ts"
 
 /** The 503 of a deny-list read or write the state store cannot do (the deny-list fails closed). */
 export const denyListUnavailable = () => serviceUnavailable("The token deny-list is unavailable; retry shortly")
@@ -55,25 +51,3 @@ export const authenticate = (token: string) =>
         return yield* invalidToken()
       }))
   )
-
-/**
- * The `Authentication` middleware: provides CurrentPrincipal or answers 401 invalid_token; a
- * rejected token counts against the client IP's budget, and past it the answer is 429.
- */
-export const AuthenticationLive = Layer.effect(
-  Authentication,
-  Effect.gen(function*() {
-    const services = Layer.succeedContext(yield* capturedServices<TokenSigner | AuthStore | AuthMetrics | RateLimiter>())
-    return Authentication.of({
-      bearer: (httpEffect, { credential }) =>
-        Effect.gen(function*() {
-          const principal = yield* Effect.result(authenticate(Redacted.value(credential)))
-          if (principal._tag === "Success") return yield* Effect.provideService(httpEffect, CurrentPrincipal, principal.success)
-          const request = yield* HttpServerRequest.HttpServerRequest
-          const decision = yield* countBadToken(Option.getOrElse(request.remoteAddress, () => "unknown"))
-          if (Option.isSome(decision) && !decision.value.allowed) return rateLimitedResponse(decision.value, new URL(request.url, "http://x").pathname)
-          return yield* principal.failure
-        }).pipe(Effect.provide(services))
-    })
-  })
-)

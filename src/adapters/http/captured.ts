@@ -1,6 +1,6 @@
 import { Context, Effect, Scope } from "effect"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
-import { CurrentPrincipal, type Principal } from "../schemas/auth.ts"
+import { CurrentPrincipal, type Principal } from "../../schemas/auth.ts"
 
 /**
  * The services a handler group captures when its layer is built, for its requests. The build's

@@ -1,19 +1,13 @@
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { AppConfig } from "../../layers/Config.ts"
-import { AudioMetrics } from "../../layers/audio/metrics.ts"
-import { AudioDecoders } from "../../layers/AudioDecoders.ts"
-import { AiCore } from "../../layers/AiCore.ts"
 import { MediaServer } from "../../layers/MediaServer.ts"
 import { SessionEvents } from "../../layers/sessions/events.ts"
 import { SessionMetrics } from "../../layers/sessions/metrics.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
-import { Api } from "../../schemas/api.ts"
-import { AicIngest } from "../aic/ingest.ts"
-import { AudioIngest } from "../audio/ingest.ts"
-import { MediaLifecycleLive } from "../media/lifecycle.ts"
-import { SessionServices } from "../sessions/http.ts"
-import { produce, produceData } from "./produce.ts"
+import { AicIngest } from "../../programs/aic/ingest.ts"
+import { AudioIngest } from "../../programs/audio/ingest.ts"
+import { produce, produceData } from "../../programs/signaling/produce.ts"
 import {
   closeTransport,
   connectPlainTransport,
@@ -24,25 +18,14 @@ import {
   restartIce,
   rtpCapabilities,
   transportStats
-} from "./transports.ts"
-import { capturedServices, principalRunner } from "../captured.ts"
+} from "../../programs/signaling/transports.ts"
+import { Api } from "../../schemas/api.ts"
+import { capturedServices, principalRunner } from "./captured.ts"
 
 type Services = AppConfig | Sessions | SessionEvents | SessionMetrics | MediaServer | AudioIngest | AicIngest
 
-/**
- * The media server with its session lifecycle, audio ingress and the AIC video pipeline (with its
- * AI Core client) over the session services (the AudioSink comes from below);
- * build it once, below the listeners (see SharedServices).
- */
-export const MediaServices = Layer.mergeAll(AudioIngest.layer, AicIngest.layer).pipe(
-  // Below the ingest layers: released after them (media closes last, as before the program moved out of MediaServer).
-  Layer.provideMerge(MediaLifecycleLive),
-  Layer.provideMerge(Layer.mergeAll(MediaServer.layer, AiCore.layer)),
-  Layer.provide(Layer.mergeAll(SessionServices, AudioMetrics.layer, AudioDecoders.layer))
-)
-
 /** Thin adapters, as the sessions group: the principal from Authentication, SQL failures as defects (500). */
-const SignalingGroup = HttpApiBuilder.group(
+export const SignalingGroup = HttpApiBuilder.group(
   Api,
   "webrtc",
   Effect.fn(function*(handlers) {
@@ -63,5 +46,3 @@ const SignalingGroup = HttpApiBuilder.group(
     })
   })
 )
-
-export const SignalingHandlers = SignalingGroup.pipe(Layer.provide(Layer.mergeAll(SessionServices, MediaServices)))

@@ -1,20 +1,19 @@
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { AuthMetrics } from "../../layers/auth/metrics.ts"
 import { AuthStore } from "../../layers/AuthStore.ts"
 import { AppConfig } from "../../layers/Config.ts"
 import { TokenSigner } from "../../layers/Tokens.ts"
+import { issueToken } from "../../programs/auth/issue-token.ts"
+import { requireProvisioningKey } from "../../programs/auth/provisioning.ts"
+import { refresh } from "../../programs/auth/refresh.ts"
+import { registerDevice } from "../../programs/auth/register-device.ts"
+import { revokeDevice, revokeSession } from "../../programs/auth/revoke.ts"
 import { Api } from "../../schemas/api.ts"
-import { AuthenticationLive } from "./authenticate.ts"
-import { issueToken } from "./issue-token.ts"
-import { requireProvisioningKey } from "./provisioning.ts"
-import { refresh } from "./refresh.ts"
-import { registerDevice } from "./register-device.ts"
-import { revokeDevice, revokeSession } from "./revoke.ts"
-import { capturedServices } from "../captured.ts"
+import { capturedServices } from "./captured.ts"
 
 /** Infrastructure failures (SQL, state store) are defects here: a generic 500 with the requestId. */
-const AuthGroup = HttpApiBuilder.group(
+export const AuthGroup = HttpApiBuilder.group(
   Api,
   "auth",
   Effect.fn(function*(handlers) {
@@ -32,7 +31,7 @@ const AuthGroup = HttpApiBuilder.group(
   })
 )
 
-const AuthSessionGroup = HttpApiBuilder.group(
+export const AuthSessionGroup = HttpApiBuilder.group(
   Api,
   "authSession",
   Effect.fn(function*(handlers) {
@@ -43,14 +42,5 @@ const AuthSessionGroup = HttpApiBuilder.group(
   })
 )
 
-const JwksGroup = HttpApiBuilder.group(Api, "jwks", (handlers) =>
+export const JwksGroup = HttpApiBuilder.group(Api, "jwks", (handlers) =>
   Effect.map(Effect.service(TokenSigner), (signer) => handlers.handle("jwks", () => Effect.succeed(signer.jwks))))
-
-/** The services auth needs beyond Postgres, the state store, config and metrics. */
-export const AuthServices = Layer.mergeAll(AuthStore.layer, TokenSigner.layer, AuthMetrics.layer)
-
-/** The auth handlers, with their services. */
-export const AuthHandlers = Layer.mergeAll(AuthGroup, AuthSessionGroup, JwksGroup).pipe(Layer.provide(AuthServices))
-
-/** The Authentication middleware, for `apiRoutes`' middleware slot (the router resolves it per request). */
-export const AuthMiddleware = AuthenticationLive.pipe(Layer.provide(AuthServices))

@@ -1,21 +1,18 @@
-import { Duration, Effect, Layer, Option, Result, Schema, SchemaIssue, Stream } from "effect"
+import { Duration, Effect, Option, Result, Schema, SchemaIssue, Stream } from "effect"
 import { HttpEffect, HttpRouter, HttpServerRequest, HttpServerRespondable, HttpServerResponse, ProblemDetails } from "effect/http"
-import { AuthServices } from "../auth/http.ts"
-import { verifyAccessToken } from "../auth/authenticate.ts"
-import { countBadToken } from "../auth/bad-tokens.ts"
 import { Health } from "../../layers/Health.ts"
 import { type Decision, RateLimiter, rateLimitedResponse } from "../../layers/RateLimiter.ts"
 import { SessionEvents } from "../../layers/sessions/events.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
+import { EventStreams } from "../../programs/audio/event-streams.ts"
+import { AudioIngest } from "../../programs/audio/ingest.ts"
+import { verifyAccessToken } from "../../programs/auth/authenticate.ts"
+import { countBadToken } from "../../programs/auth/bad-tokens.ts"
+import { getSession } from "../../programs/sessions/get.ts"
 import { SessionId } from "../../schemas/ids.ts"
 import { isTerminal } from "../../schemas/session.ts"
-import { getSession } from "../sessions/get.ts"
-import { SessionServices } from "../sessions/http.ts"
-import { EventStreams } from "./event-streams.ts"
-import { AudioIngest } from "./ingest.ts"
-import { MediaServices } from "../signaling/http.ts"
-import { capturedServices } from "../captured.ts"
 import { OUTAGE_RETRY_AFTER_SECONDS } from "../../schemas/unavailable.ts"
+import { capturedServices } from "./captured.ts"
 
 export const EVENTS_PATH = "/api/webrtc/:sessionId/events"
 
@@ -114,11 +111,11 @@ const sessionEvents = Effect.gen(function*() {
   }))
 }).pipe(Effect.orDie)
 
-/** The events route, with the services it reads (built once below the listeners, see SharedServices). */
+/** The events route; the services it reads are built once below the listeners (see main.ts). */
 export const SessionEventsRoute = HttpRouter.use((router) =>
   Effect.gen(function*() {
     // What the handler needs beyond the request itself, captured once and given to every request.
     const services = yield* capturedServices<Exclude<Effect.Services<typeof sessionEvents>, HttpRouter.Provided>>()
     yield* router.add("GET", EVENTS_PATH, sessionEvents.pipe(Effect.provideContext(services)))
   })
-).pipe(Layer.provide(Layer.mergeAll(SessionServices, AuthServices, MediaServices, RateLimiter.layer, EventStreams.layer)))
+)

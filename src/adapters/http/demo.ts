@@ -3,7 +3,7 @@ import { HttpRouter, HttpServerResponse } from "effect/http"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { AppConfig } from "../Config.ts"
+import { AppConfig } from "../../layers/Config.ts"
 
 /**
  * The browser demo (`src/demo/`), served as prebuilt static files: `scripts/build-demo.ts` bundles

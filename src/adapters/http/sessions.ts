@@ -1,23 +1,22 @@
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { AppConfig } from "../../layers/Config.ts"
 import { SessionEvents } from "../../layers/sessions/events.ts"
 import { SessionMetrics } from "../../layers/sessions/metrics.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
+import { appendSessionContext } from "../../programs/sessions/append-context.ts"
+import { getSession } from "../../programs/sessions/get.ts"
+import { listSessions } from "../../programs/sessions/list.ts"
+import { startSession } from "../../programs/sessions/start.ts"
+import { stopSession } from "../../programs/sessions/stop.ts"
+import { updateSessionConfig } from "../../programs/sessions/update-config.ts"
 import { Api } from "../../schemas/api.ts"
-import { appendSessionContext } from "./append-context.ts"
-import { getSession } from "./get.ts"
-import { listSessions } from "./list.ts"
-import { startSession } from "./start.ts"
-import { stopSession } from "./stop.ts"
-import { SweeperLive } from "./sweep.ts"
-import { updateSessionConfig } from "./update-config.ts"
-import { capturedServices, principalRunner } from "../captured.ts"
+import { capturedServices, principalRunner } from "./captured.ts"
 
 type Services = AppConfig | Sessions | SessionEvents | SessionMetrics
 
 /** Thin adapters: the principal from the Authentication middleware, SQL failures as defects (500). */
-const SessionsGroup = HttpApiBuilder.group(
+export const SessionsGroup = HttpApiBuilder.group(
   Api,
   "sessions",
   Effect.fn(function*(handlers) {
@@ -32,11 +31,3 @@ const SessionsGroup = HttpApiBuilder.group(
     })
   })
 )
-
-/** The session services (store + cache, change events, metrics and /status section) and the expiry sweeper. */
-export const SessionServices = SweeperLive.pipe(
-  Layer.provideMerge(Layer.mergeAll(SessionEvents.layer, SessionMetrics.layer)),
-  Layer.provideMerge(Sessions.layer)
-)
-
-export const SessionHandlers = SessionsGroup.pipe(Layer.provide(SessionServices))

@@ -1,0 +1,32 @@
+import { Effect, Layer, Option, Redacted } from "effect"
+import { HttpServerRequest } from "effect/http"
+import { AuthMetrics } from "../../layers/auth/metrics.ts"
+import { AuthStore } from "../../layers/AuthStore.ts"
+import { RateLimiter, rateLimitedResponse } from "../../layers/RateLimiter.ts"
+import { TokenSigner } from "../../layers/Tokens.ts"
+import { authenticate } from "../../programs/auth/authenticate.ts"
+import { countBadToken } from "../../programs/auth/bad-tokens.ts"
+import { Authentication, CurrentPrincipal } from "../../schemas/auth.ts"
+import { capturedServices } from "./captured.ts"
+
+/**
+ * The `Authentication` middleware: provides CurrentPrincipal or answers 401 invalid_token; a
+ * rejected token counts against the client IP's budget, and past it the answer is 429.
+ */
+export const AuthenticationLive = Layer.effect(
+  Authentication,
+  Effect.gen(function*() {
+    const services = Layer.succeedContext(yield* capturedServices<TokenSigner | AuthStore | AuthMetrics | RateLimiter>())
+    return Authentication.of({
+      bearer: (httpEffect, { credential }) =>
+        Effect.gen(function*() {
+          const principal = yield* Effect.result(authenticate(Redacted.value(credential)))
+          if (principal._tag === "Success") return yield* Effect.provideService(httpEffect, CurrentPrincipal, principal.success)
+          const request = yield* HttpServerRequest.HttpServerRequest
+          const decision = yield* countBadToken(Option.getOrElse(request.remoteAddress, () => "unknown"))
+          if (Option.isSome(decision) && !decision.value.allowed) return rateLimitedResponse(decision.value, new URL(request.url, "http://x").pathname)
+          return yield* principal.failure
+        }).pipe(Effect.provide(services))
+    })
+  })
+)

@@ -1,0 +1,29 @@
+import { Layer } from "effect"
+import { apiRoutes } from "../../layers/HttpServer.ts"
+import { Api } from "../../schemas/api.ts"
+import { AuthGroup, AuthSessionGroup, JwksGroup } from "./auth.ts"
+import { AuthenticationLive } from "./authentication.ts"
+import { DEMO_PATHS } from "./demo.ts"
+import { EVENTS_PATH, SessionEventsRoute } from "./events.ts"
+import { RateLimitLive, UserRateLimitLive } from "./rate-limit.ts"
+import { SessionsGroup } from "./sessions.ts"
+import { SignalingGroup } from "./signaling.ts"
+import { SystemGroup } from "./system.ts"
+
+/** Every handler group of the API. */
+const ApiHandlers = Layer.mergeAll(SystemGroup, AuthGroup, AuthSessionGroup, JwksGroup, SessionsGroup, SignalingGroup)
+
+/** The API's own middleware: bearer authentication, and rate limits by client IP (auth) and by user. */
+const ApiMiddleware = Layer.mergeAll(AuthenticationLive, RateLimitLive("auth"), UserRateLimitLive)
+
+/**
+ * The service's API and its server-sent events (the demo's routes are `DemoRoutes`, beside them).
+ * They require the services built below the listeners (main.ts) and provide none.
+ */
+export const ApiRoutes = Layer.mergeAll(
+  apiRoutes(Api, ApiHandlers, ApiMiddleware, [
+    { method: "GET", path: EVENTS_PATH },
+    ...DEMO_PATHS.map((path) => ({ method: "GET", path }))
+  ]),
+  SessionEventsRoute
+)

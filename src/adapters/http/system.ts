@@ -1,0 +1,32 @@
+import { Effect } from "effect"
+import { HttpApiBuilder } from "effect/http-api"
+import { AuthMetrics } from "../../layers/auth/metrics.ts"
+import { AuthStore } from "../../layers/AuthStore.ts"
+import { AppConfig } from "../../layers/Config.ts"
+import { Health } from "../../layers/Health.ts"
+import { Metrics } from "../../layers/Metrics.ts"
+import { TokenSigner } from "../../layers/Tokens.ts"
+import { isOperatorRequest } from "../../programs/auth/operator.ts"
+import { liveness, readiness, statusReport } from "../../programs/health.ts"
+import { Api } from "../../schemas/api.ts"
+import { capturedServices } from "./captured.ts"
+
+/** Liveness, readiness, status and metrics: the operator's view of the service. */
+export const SystemGroup = HttpApiBuilder.group(
+  Api,
+  "system",
+  Effect.fn(function*(handlers) {
+    const { registry } = yield* Metrics
+    const services = yield* capturedServices<AppConfig | Health | AuthStore | TokenSigner | AuthMetrics>()
+    const startedAt = new Date()
+
+    return handlers.handleAll({
+      health: () => liveness,
+      healthz: () => liveness,
+      ready: () => readiness.pipe(Effect.provideContext(services)),
+      status: ({ headers }) =>
+        Effect.flatMap(isOperatorRequest(headers), (operator) => statusReport(operator, startedAt)).pipe(Effect.provideContext(services)),
+      metrics: () => Effect.promise(() => registry.metrics())
+    })
+  })
+)
