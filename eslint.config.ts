@@ -45,6 +45,7 @@ const andMain = (folders: ReadonlyArray<string>) => [...folders.map(tier), MAIN]
  * Each zone names the importers (`target`) and what they may not import (`from`), relative to `basePath`;
  * imports are resolved, so `../../programs/x.ts` from a nested layer counts as `src/programs`. `src/demo` is
  * browser code: it may import the wire schemas and media codecs, nothing server-side, and no server code imports it.
+ * An import that does not resolve is skipped by the rule; `tsc`, which runs first in `npm test`, rejects it.
  */
 export const importDirection = (basePath: string) =>
   defineConfig({
@@ -56,7 +57,11 @@ export const importDirection = (basePath: string) =>
       "import-x/no-restricted-paths": ["error", {
         basePath,
         zones: [
-          { target: leaf, from: andMain(["layers", "programs", "adapters", "demo"]), message: "schemas, media and config are the leaf tier: they import only each other." },
+          {
+            target: leaf,
+            from: andMain(["layers", "programs", "adapters", "demo"]),
+            message: "schemas, media and config are the leaf tier: they import only each other."
+          },
           { target: tier("layers"), from: andMain(["programs", "adapters", "demo"]), message: "layers are imported by programs, never the other way." },
           { target: tier("programs"), from: andMain(["adapters", "demo"]), message: "programs are imported by adapters, never the other way." },
           { target: tier("adapters"), from: andMain(["demo"]), message: "adapters are wired by main.ts, never import it." },
