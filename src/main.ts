@@ -115,7 +115,7 @@ const describe = (cause: Cause.Cause<unknown>): string => {
 }
 
 if (import.meta.main) {
-  Effect.runPromiseExit(main).then((exit) => {
+  void Effect.runPromiseExit(main).then((exit) => {
     if (Exit.isSuccess(exit)) {
       process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: "info", msg: "shutdown complete" })}\n`)
       process.exit(0)

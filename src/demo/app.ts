@@ -113,6 +113,8 @@ class Demo {
     const res = await fetch(url, init)
     const text = await res.text()
     if (!res.ok) throw new HttpError(`${method} ${url}: ${res.status} ${text}`)
+    // The demo trusts its own server's JSON (the server validates its answers; mediasoup's parameter types have no schema here).
+    // eslint-disable-next-line @typescript-eslint/consistent-type-assertions
     return (text.length > 0 ? JSON.parse(text) : undefined) as T
   }
 
@@ -361,10 +363,14 @@ class Demo {
     const transport = this.transport
     if (transport === undefined || transport.closed) return
     try {
-      for (const report of (await transport.getStats()).values()) {
-        if (report.type === "outbound-rtp" && report.kind === "audio") this.packetsSent = report.packetsSent ?? 0
-        if (report.type === "candidate-pair" && report.nominated === true && typeof report.currentRoundTripTime === "number") {
-          this.rttMs = report.currentRoundTripTime * 1000
+      // RTCStatsReport's entries are `any` in lib.dom: read them as unknown records.
+      const reports: ReadonlyMap<string, unknown> = await transport.getStats()
+      for (const report of reports.values()) {
+        if (typeof report !== "object" || report === null) continue
+        const stat: Readonly<Record<string, unknown>> = { ...report }
+        if (stat["type"] === "outbound-rtp" && stat["kind"] === "audio") this.packetsSent = typeof stat["packetsSent"] === "number" ? stat["packetsSent"] : 0
+        if (stat["type"] === "candidate-pair" && stat["nominated"] === true && typeof stat["currentRoundTripTime"] === "number") {
+          this.rttMs = stat["currentRoundTripTime"] * 1000
         }
       }
       if (producer !== undefined && this.sessionId !== undefined) {

@@ -20,7 +20,7 @@ const plain = (value: unknown): unknown => {
  */
 export const jsonLogger = (identity: LogIdentity, write: (line: string) => void = (l) => process.stdout.write(l + "\n")) =>
   EffectLogger.make<unknown, void>(({ cause, date, fiber, logLevel, message }) => {
-    const parts = Array.isArray(message) ? message : [message]
+    const parts: ReadonlyArray<unknown> = Array.isArray(message) ? message : [message]
     const [first, ...rest] = parts
     const record: Record<string, unknown> = {
       time: date.toISOString(),

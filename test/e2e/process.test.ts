@@ -57,7 +57,7 @@ describe("the service process", () => {
     while (Date.now() < deadline) {
       // Polled every 5 ms: the listener binds before the app's handler is attached, and that window must not swallow requests.
       const answer = await fetch(`${service.httpUrl}/ready`, { signal: AbortSignal.timeout(2_000) }).then(
-        async (r) => `${r.status}${r.status === 503 ? ` retry-after=${r.headers.get("retry-after")}` : ""}`,
+        (r) => `${r.status}${r.status === 503 ? ` retry-after=${r.headers.get("retry-after")}` : ""}`,
         (e: unknown) => e instanceof Error && e.name === "TimeoutError" ? "hung" : "refused"
       )
       if (seen.at(-1) !== answer) seen.push(answer)

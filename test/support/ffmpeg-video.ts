@@ -100,7 +100,7 @@ export const probeKeyFrames = async (codec: VideoCodec, path: string): Promise<{
       "ffprobe",
       ["-v", "error", "-select_streams", "v:0", "-show_frames", "-show_entries", "frame=key_frame,pict_type", "-of", "csv=p=0", path],
       { maxBuffer: 16 * 1024 * 1024 },
-      (error, out) => (error === null ? resolve(out) : reject(error))
+      (error: Error | null, out) => (error === null ? resolve(out) : reject(error))
     )
   )
   const lines = stdout.split("\n").map((l) => l.trim()).filter((l) => l.length > 0)

@@ -20,7 +20,7 @@ const spansOf = (body: unknown): Array<ReceivedSpan> =>
         name: String(span["name"]),
         traceId: String(span["traceId"]),
         spanId: String(span["spanId"]),
-        parentSpanId: String(span["parentSpanId"] ?? ""),
+        parentSpanId: typeof span["parentSpanId"] === "string" ? span["parentSpanId"] : "",
         attributes: Object.fromEntries(list(span["attributes"]).filter(isRecord).map((a) => {
           const value = isRecord(a["value"]) ? Object.values(a["value"])[0] : undefined
           return [String(a["key"]), value]

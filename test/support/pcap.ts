@@ -58,7 +58,7 @@ export const tsharkFields = (path: string, port: number, fields: ReadonlyArray<s
       ["-r", path, "-d", `udp.port==${port},rtp`, "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=;",
         ...fields.flatMap((f) => ["-e", f])],
       { maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout) => {
+      (error: Error | null, stdout) => {
         if (error !== null) return reject(error)
         const rows = stdout.split("\n").filter((line) => line.length > 0)
         resolve(rows.map((row) => row.split("\t").map((cell) => cell === "" ? [] : cell.split(";"))))

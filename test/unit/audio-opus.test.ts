@@ -43,7 +43,6 @@ const rtp = (f: RtpFields = {}): Uint8Array => {
     for (let i = 0; i < ext * 4; i++) out[offset++] = 0xaa
   }
   out.set(payload, offset)
-  offset += payload.length
   if (padding > 0) out[length - 1] = padding
   return out
 }

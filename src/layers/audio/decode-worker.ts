@@ -33,7 +33,7 @@ const handle = async (batch: DecodeBatch): Promise<void> => {
     const receivedAt = p[i + 4]!
     const decoder = await decoderOf(stream)
     if (decoder === undefined) continue // closed meanwhile
-    const result = decoder.decode(bytes.subarray(p[i + 1]!, p[i + 1]! + p[i + 2]!), p[i + 3]!)
+    const result = decoder.decode(bytes.subarray(p[i + 1], p[i + 1]! + p[i + 2]!), p[i + 3])
     if (Result.isFailure(result)) {
       outcomes.push({ stream, receivedAt, rejected: result.failure })
     } else {

@@ -3,6 +3,6 @@ import { applyTransition } from "./transition.ts"
 import type { SessionId } from "../../schemas/ids.ts"
 
 /** Internal (media path): pending -> active once media flows. No ownership check: the caller owns the transport. */
-export const activateSession = Effect.fn("sessions.activate")(function*(id: SessionId, actor = "media", reason = "media connected") {
+export const activateSession = Effect.fn("sessions.activate")(function*(id: SessionId, actor: string = "media", reason: string = "media connected") {
   return yield* applyTransition(id, "active", { actor, reason })
 })

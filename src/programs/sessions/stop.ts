@@ -10,7 +10,7 @@ export const CANCELLED_REASON = "cancelled by client before media"
  * The owner ends its session: active -> completed, or pending -> completed (a cancellation, so
  * logged with CANCELLED_REASON); an ended session is IllegalTransition (409).
  */
-export const stopSession = Effect.fn("sessions.stop")(function*(principal: Principal, id: SessionId, reason = "stopped by client") {
+export const stopSession = Effect.fn("sessions.stop")(function*(principal: Principal, id: SessionId, reason: string = "stopped by client") {
   yield* authorize(principal, id, "write")
   return yield* applyTransition(id, "completed", { actor: actorOf(principal), reason, pendingReason: CANCELLED_REASON })
 })
