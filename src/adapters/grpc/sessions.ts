@@ -63,7 +63,10 @@ const decodeConfig = (raw: unknown, prefix: string) =>
     const asrJson = message["asrOptionsJson"]
     if (asrJson !== undefined && asrJson !== null) {
       input["asr"] = yield* Effect.try({
-        try: (): unknown => JSON.parse(String(asrJson)),
+        try: (): unknown => {
+          if (typeof asrJson !== "string") throw new TypeError("not a string")
+          return JSON.parse(asrJson)
+        },
         catch: () => invalid(`${prefix}.asr_options_json`, "not valid JSON")
       })
     }
