@@ -12,8 +12,8 @@ import { problem } from "./problem.ts"
 export interface BrowserPolicy {
   /** The answer to a CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`), else undefined. */
   readonly preflight: (request: HttpServerRequest.HttpServerRequest, requestId: string, path: string) => HttpServerResponse.HttpServerResponse | undefined
-  /** `response` with the security headers (and CORS headers for an allowed `Origin`). */
-  readonly decorate: (request: HttpServerRequest.HttpServerRequest, response: HttpServerResponse.HttpServerResponse) => HttpServerResponse.HttpServerResponse
+  /** `response` with the security headers, CORS headers for an allowed `Origin`, and `X-Request-Id`. */
+  readonly decorate: (request: HttpServerRequest.HttpServerRequest, response: HttpServerResponse.HttpServerResponse, requestId: string) => HttpServerResponse.HttpServerResponse
 }
 
 export const CORS_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const
@@ -31,6 +31,7 @@ export const CORS_EXPOSED_HEADERS = [
   "X-Request-Id"
 ] as const
 const PREFLIGHT_MAX_AGE_SECONDS = 600
+const EXPOSED = CORS_EXPOSED_HEADERS.join(", ")
 
 const always = {
   "x-content-type-options": "nosniff",
@@ -111,18 +112,20 @@ export const browserPolicy = (corsOrigins: ReadonlyArray<string>): BrowserPolicy
         }
       })
     },
-    decorate: (request, response) => {
+    // One header copy per response (setHeaders copies them all), the request id set last as before.
+    decorate: (request, response, requestId) => {
       const csp = (isHtml(response) ? pagePolicy(response) : undefined) ?? API_CSP
       const headers: Record<string, string> = { ...always, "content-security-policy": csp }
       const origin = request.headers["origin"]
       if (allowed(origin)) {
         headers["access-control-allow-origin"] = allowOrigin(origin)
-        headers["access-control-expose-headers"] = CORS_EXPOSED_HEADERS.join(", ")
+        headers["access-control-expose-headers"] = EXPOSED
       }
       if (corsOrigins.length > 0 && !anyOrigin) {
         const vary = response.headers["vary"]
         headers["vary"] = vary === undefined || vary.length === 0 ? "Origin" : `${vary}, Origin`
       }
+      headers["x-request-id"] = requestId
       return HttpServerResponse.setHeaders(response, headers)
     }
   }

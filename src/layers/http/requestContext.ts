@@ -1,5 +1,5 @@
 import { Cause, Effect, LogLevel } from "effect"
-import { FindMyWay, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { FindMyWay, HttpRouter, HttpServerRequest, type HttpServerResponse } from "effect/http"
 import { HttpApi, type HttpApiGroup } from "effect/http-api"
 import { randomUUID } from "node:crypto"
 import { AppConfig } from "../Config.ts"
@@ -61,7 +61,7 @@ export const RequestContext = <Id extends string, Groups extends HttpApiGroup.Co
       }
       child.observe(seconds)
     }
-    // Kept as plain flatMaps rather than Effect.gen: this runs on every request.
+    // Kept as plain flatMaps rather than Effect.gen, with one continuation for both outcomes: this runs on every request.
     return (httpEffect) =>
       Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) => {
         const given = request.headers["x-request-id"]
@@ -70,31 +70,32 @@ export const RequestContext = <Id extends string, Groups extends HttpApiGroup.Co
         const started = performance.now()
         const badRequest = (detail: string) => problem(400, "Bad Request", { detail, instance: path, requestId })
         const preflight = browser.preflight(request, requestId, path)
-        return (preflight === undefined ? utf8JsonBody(request, httpEffect, badRequest) : Effect.succeed(preflight)).pipe(
-          Effect.catchCause((cause) => {
+        const finish = (response: HttpServerResponse.HttpServerResponse) => {
+          const route = routeOf(request.method, path)
+          const seconds = (performance.now() - started) / 1000
+          observe(request.method, route, response.status, seconds)
+          const decorated = browser.decorate(request, response, requestId)
+          if (!logRequests) return Effect.succeed(decorated)
+          return Effect.as(
+            Effect.logInfo("http request").pipe(Effect.annotateLogs({
+              method: request.method,
+              route,
+              path,
+              status: response.status,
+              durationMs: Math.round(seconds * 100_000) / 100
+            })),
+            decorated
+          )
+        }
+        const handled = Effect.matchCauseEffect(preflight === undefined ? utf8JsonBody(request, httpEffect, badRequest) : Effect.succeed(preflight), {
+          onFailure: (cause) => {
             if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
             const response = problemForCause(cause, requestId, path)
-            return response.status >= 500 ? Effect.as(Effect.logError("unhandled defect", cause), response) : Effect.succeed(response)
-          }),
-          Effect.flatMap((response) => {
-            const route = routeOf(request.method, path)
-            const seconds = (performance.now() - started) / 1000
-            observe(request.method, route, response.status, seconds)
-            const withId = HttpServerResponse.setHeader(browser.decorate(request, response), "x-request-id", requestId)
-            if (!logRequests) return Effect.succeed(withId)
-            return Effect.as(
-              Effect.logInfo("http request").pipe(Effect.annotateLogs({
-                method: request.method,
-                route,
-                path,
-                status: response.status,
-                durationMs: Math.round(seconds * 100_000) / 100
-              })),
-              withId
-            )
-          }),
-          Effect.annotateLogs("requestId", requestId)
-        )
+            return response.status >= 500 ? Effect.flatMap(Effect.logError("unhandled defect", cause), () => finish(response)) : finish(response)
+          },
+          onSuccess: finish
+        })
+        return Effect.annotateLogs(handled, "requestId", requestId)
       })
   }),
   { global: true }
