@@ -1,6 +1,7 @@
-import { Deferred, Duration, Effect, Exit, Fiber, Schedule, Schema } from "effect"
+import { Deferred, Effect, Exit, Fiber, Schema } from "effect"
 import { type AiCoreFrame, AiCoreFallback, codecEnum, type FallbackReason, FrameResult } from "../../schemas/aicore.ts"
 import type { CircuitBreaker, CircuitOutcome, CircuitPermit } from "../resilience/circuitBreaker.ts"
+import { keepConnected, reconnectBackoff } from "../resilience/reconnect.ts"
 import type { AicMetrics } from "./metrics.ts"
 import type { AiCoreStream, AiCoreTransport, FrameRequestMessage } from "./transport.ts"
 
@@ -89,9 +90,9 @@ const breakerOutcome = (reason: FallbackReason): CircuitOutcome => reason === "c
  * frame always expires first; one timer per session is armed for it and, when it fires, expires
  * every frame whose deadline has passed and re-arms for the next.
  *
- * A connector fiber keeps the stream open: a stream that ends fails its in-flight frames
- * (`unavailable`, counted by the breaker) and is re-opened, at once if it had delivered results,
- * else after a jittered exponential backoff; while there is no stream, frames fall back at once.
+ * A connector fiber keeps the stream open (`keepConnected`): a stream that ends fails its
+ * in-flight frames (`unavailable`, counted by the breaker) and is re-opened, at once if it had
+ * delivered results, else after the backoff schedule; while there is no stream, frames fall back at once.
  */
 export const makeAiCoreSession = (o: AiCoreSessionOptions): Effect.Effect<AiCoreSessionClient> =>
   Effect.gen(function*() {
@@ -188,6 +189,8 @@ export const makeAiCoreSession = (o: AiCoreSessionOptions): Effect.Effect<AiCore
       const ended = Deferred.makeUnsafe<string>()
       delivered = false
       let s: AiCoreStream | undefined
+      // onClosed may run inside open(), before `s` is assigned: a const would still be in its TDZ there.
+      // eslint-disable-next-line prefer-const
       s = o.transport.open({
         onResult,
         onClosed: (reason) => {
@@ -211,25 +214,17 @@ export const makeAiCoreSession = (o: AiCoreSessionOptions): Effect.Effect<AiCore
       return Effect.flatMap(Deferred.await(ended), (reason) => delivered ? Effect.void : Effect.fail(new StreamEnded({ reason })))
     })
 
-    const backoff = Schedule.min([Schedule.exponential(Duration.millis(o.reconnectBaseMs)), Schedule.spaced(Duration.millis(o.reconnectMaxMs))])
-      .pipe(Schedule.jittered)
-    let failedOpens = 0
-    const connector = Effect.gen(function*() {
-      while (true) {
-        yield* runStream.pipe(
-          Effect.tapError((e) =>
-            Effect.suspend(() => {
-              failedOpens++
-              return failedOpens === 1 || failedOpens % 20 === 0
-                ? Effect.logWarning(`AI Core stream not established (attempt ${failedOpens}): ${e.reason}; frames pass through`)
-                : Effect.void
-            })),
-          Effect.retry(backoff)
-        )
-        if (failedOpens > 0) yield* Effect.logInfo("AI Core stream re-established")
-        failedOpens = 0
-        o.stats.reconnects++
-      }
+    const connector = keepConnected(runStream, {
+      backoff: reconnectBackoff(o.reconnectBaseMs, o.reconnectMaxMs),
+      onFailure: (e, attempt) =>
+        attempt === 1 || attempt % 20 === 0
+          ? Effect.logWarning(`AI Core stream not established (attempt ${attempt}): ${e.reason}; frames pass through`)
+          : Effect.void,
+      onEnded: (_, failuresBefore) =>
+        Effect.suspend(() => {
+          o.stats.reconnects++
+          return failuresBefore > 0 ? Effect.logInfo("AI Core stream re-established") : Effect.void
+        })
     }).pipe(Effect.annotateLogs({ sessionId: o.sessionId, component: "ai_core" }))
     const connectorFiber = yield* Effect.forkDetach(connector)
 
@@ -290,9 +285,12 @@ export const makeAiCoreSession = (o: AiCoreSessionOptions): Effect.Effect<AiCore
       compress: (frame) =>
         Effect.callback<FrameResult, AiCoreFallback>((resume) =>
           submit(frame, (outcome) =>
-            resume(outcome._tag === "Answered"
-              ? Effect.succeed(outcome.result)
-              : Effect.fail(new AiCoreFallback({ reason: outcome.reason, detail: outcome.detail }))))),
+            resume(
+              outcome._tag === "Answered"
+                ? Effect.succeed(outcome.result)
+                : Effect.fail(new AiCoreFallback({ reason: outcome.reason, detail: outcome.detail }))
+            ))
+        ),
       close
     }
   })

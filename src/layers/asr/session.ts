@@ -1,14 +1,9 @@
 import type * as grpc from "@grpc/grpc-js"
 import type { MethodDefinition } from "@grpc/proto-loader"
 import { Cause, Deferred, Duration, Effect, Exit, Fiber, Queue, Schedule, Schema, Semaphore, Stream } from "effect"
-import {
-  AudioSinkClosed,
-  chunkDurationMs,
-  SINK_SAMPLE_RATE,
-  type SinkAudioChunk,
-  Transcript
-} from "../../schemas/asr.ts"
+import { AudioSinkClosed, chunkDurationMs, SINK_SAMPLE_RATE, type SinkAudioChunk, Transcript } from "../../schemas/asr.ts"
 import type { CircuitBreaker } from "../resilience/circuitBreaker.ts"
+import { keepConnected, reconnectBackoff } from "../resilience/reconnect.ts"
 import type { AudioSinkStream, AudioStreamKey } from "./types.ts"
 import type { AsrMetrics } from "./metrics.ts"
 import { errorMessage } from "../error-message.ts"
@@ -55,8 +50,8 @@ interface Live {
   readonly call: grpc.ClientDuplexStream<object, object>
   /** Completed (with the reason) when the call ends for any reason. */
   readonly closed: Deferred.Deferred<string>
-  /** The batch being written: failed at once when the call ends, or by the watchdog when it stalls. */
-  pending: { readonly fail: (reason: string) => void; readonly since: number } | undefined
+  /** The batch being written: failed at once when the call ends. */
+  pending: { readonly fail: (reason: string) => void } | undefined
 }
 
 /** Ends a call's bookkeeping: the reason is recorded once and a write in flight is failed with it. */
@@ -70,8 +65,8 @@ const ended = (l: Live, reason: string): void => {
  * moves what is queued, as one batch, into the replay buffer (the last ASR_REPLAY_BUFFER_MS of
  * audio) and writes it to the live call, waiting until grpc-js has taken the whole batch (HTTP/2
  * flow control reaches `send` as back-pressure). A write not taken within the deadline fails the
- * call (a watchdog checks a quarter deadline apart, so no timer or race is set up per write). A connector fiber (re)opens the call through the circuit breaker with jittered
- * exponential backoff; after a reconnect it re-sends the whole replay buffer in order before the
+ * call (`Effect.timeout` on each batch's write). A connector fiber (`keepConnected`, shared with the AI Core client) (re)opens the call
+ * through the circuit breaker with the jittered exponential backoff schedule; after a reconnect it re-sends the whole replay buffer in order before the
  * pump continues, so within the window nothing is lost (the gateway de-duplicates by sequence).
  * While there is no call the pump keeps draining the queue into the buffer, so the media path is
  * never held up by an outage; the oldest unsent chunks beyond the window are dropped and counted.
@@ -137,7 +132,7 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
       })
 
     /** Writes a batch and waits until grpc-js has taken all of it; false (and the call failed) if it did not. */
-    const write = (l: Live, entries: ReadonlyArray<Entry>): Effect.Effect<boolean> =>
+    const writeAll = (l: Live, entries: ReadonlyArray<Entry>): Effect.Effect<boolean> =>
       Effect.callback<boolean>((resume) => {
         if (Deferred.isDoneUnsafe(l.closed)) return resume(Effect.succeed(false))
         let remaining = entries.length
@@ -149,7 +144,7 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
           if (failure === undefined) return resume(Effect.succeed(true))
           resume(Effect.as(fail(l, failure), false))
         }
-        l.pending = { fail: settle, since: performance.now() }
+        l.pending = { fail: settle }
         for (const entry of entries) {
           l.call.write(message(entry.chunk), (error: Error | null | undefined) => {
             if (error) return settle(errorMessage(error))
@@ -160,19 +155,20 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
             if (--remaining === 0) settle(undefined)
           })
         }
+        // Timed out (or interrupted): the write no longer waits; the call's end must not resume it.
+        return Effect.sync(() => {
+          settled = true
+          l.pending = undefined
+        })
       })
 
-    /** Fails a call whose write has not been taken within the deadline (a stalled gateway). */
-    const watchdog = Effect.gen(function*() {
-      while (true) {
-        yield* Effect.sleep(Duration.millis(Math.max(1, o.deadlineMs / 4)))
-        const l = live
-        const since = l?.pending?.since
-        if (l !== undefined && since !== undefined && performance.now() - since > o.deadlineMs) {
-          yield* fail(l, `write not taken within ${o.deadlineMs} ms (stalled)`)
-        }
-      }
-    })
+    const deadline = Duration.millis(o.deadlineMs)
+    /** `writeAll` within the deadline: a write not taken by then (a stalled gateway) fails the call. */
+    const write = (l: Live, entries: ReadonlyArray<Entry>): Effect.Effect<boolean> =>
+      writeAll(l, entries).pipe(Effect.timeoutOrElse({
+        duration: deadline,
+        orElse: () => Effect.as(fail(l, `write not taken within ${o.deadlineMs} ms (stalled)`), false)
+      }))
 
     const pump = Effect.gen(function*() {
       while (true) {
@@ -205,61 +201,56 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
       const call = o.client.makeBidiStreamRequest(o.method.path, o.method.requestSerialize, o.method.responseDeserialize)
       const l: Live = { call, closed: yield* Deferred.make<string>(), pending: undefined }
       call.on("data", onData)
-      call.on("error", (error: grpc.ServiceError) => ended(l, `stream failed: ${error.message}`))
+      call.on("error", (error: grpc.ServiceError) =>
+        ended(l, `stream failed: ${error.message}`))
       call.on("status", (status: grpc.StatusObject) => ended(l, `stream ended: ${status.code} ${status.details}`))
       return l
     })
 
-    const backoff = Schedule.min([Schedule.exponential(Duration.millis(o.reconnectBaseMs)), Schedule.spaced(Duration.millis(o.reconnectMaxMs))]).pipe(
-      Schedule.jittered
-    )
-
-    let attempts = 0
-    const connector = Effect.gen(function*() {
-      while (!closing) {
-        const l = yield* o.breaker.protect(connect).pipe(
-          Effect.tapError((error) =>
-            Effect.sync(() => attempts += 1).pipe(Effect.andThen(
-              attempts === 1 || attempts % 10 === 0
-                ? log(Effect.logWarning(`ASR gateway stream not established (attempt ${attempts}): ${error.message}; audio is buffered (${Math.round(replayMs)} ms)`))
-                : Effect.void
-            ))
-          ),
-          Effect.retry(backoff),
-          Effect.orDie
-        )
-        // Replay the buffer, in order, before the pump writes anything newer.
-        const replayed = yield* lock.withPermit(Effect.gen(function*() {
-          live = l
-          const entries = [...replay]
-          return entries.length > 0 && (yield* write(l, entries)) ? entries.length : 0
-        }))
-        if (replayed > 0) {
-          stats.replayed += replayed
-          o.metrics.chunksReplayed.inc(replayed)
-        }
-        if (droppedThisOutage > 0) {
-          yield* log(Effect.logWarning(`ASR gateway outage exceeded the replay buffer (${o.replayBufferMs} ms): ${droppedThisOutage} oldest chunk(s) dropped`))
-          droppedThisOutage = 0
-        }
-        setState("connected")
-        attempts = 0
-        const reason = yield* Deferred.await(l.closed)
-        yield* lock.withPermit(Effect.sync(() => {
-          live = undefined
-          for (const entry of replay) entry.sent = false
-        }))
-        if (closing) return
-        setState("reconnecting")
-        stats.reconnects += 1
-        o.metrics.reconnects.inc()
-        yield* log(Effect.logWarning(`ASR gateway ${reason}; reconnecting, replaying the last ${Math.round(replayMs)} ms`))
+    /** One connection's life: opened through the breaker, the buffer replayed, then served until the call ends (its reason). */
+    const connection = Effect.gen(function*() {
+      const l = yield* o.breaker.protect(connect)
+      // Replay the buffer, in order, before the pump writes anything newer.
+      const replayed = yield* lock.withPermit(Effect.gen(function*() {
+        live = l
+        const entries = [...replay]
+        return entries.length > 0 && (yield* write(l, entries)) ? entries.length : 0
+      }))
+      if (replayed > 0) {
+        stats.replayed += replayed
+        o.metrics.chunksReplayed.inc(replayed)
       }
+      if (droppedThisOutage > 0) {
+        yield* log(Effect.logWarning(`ASR gateway outage exceeded the replay buffer (${o.replayBufferMs} ms): ${droppedThisOutage} oldest chunk(s) dropped`))
+        droppedThisOutage = 0
+      }
+      setState("connected")
+      const reason = yield* Deferred.await(l.closed)
+      yield* lock.withPermit(Effect.sync(() => {
+        live = undefined
+        for (const entry of replay) entry.sent = false
+      }))
+      return reason
+    })
+
+    const connector = keepConnected(connection, {
+      backoff: reconnectBackoff(o.reconnectBaseMs, o.reconnectMaxMs),
+      onFailure: (error, attempt) =>
+        attempt === 1 || attempt % 10 === 0
+          ? log(Effect.logWarning(`ASR gateway stream not established (attempt ${attempt}): ${error.message}; audio is buffered (${Math.round(replayMs)} ms)`))
+          : Effect.void,
+      stop: () => closing,
+      onEnded: (reason) =>
+        Effect.suspend(() => {
+          setState("reconnecting")
+          stats.reconnects += 1
+          o.metrics.reconnects.inc()
+          return log(Effect.logWarning(`ASR gateway ${reason}; reconnecting, replaying the last ${Math.round(replayMs)} ms`))
+        })
     })
 
     const pumpFiber = yield* Effect.forkDetach(pump)
     const connectorFiber = yield* Effect.forkDetach(connector)
-    const watchdogFiber = yield* Effect.forkDetach(watchdog)
 
     let closed: Deferred.Deferred<void> | undefined
     const close: Effect.Effect<void> = Effect.suspend(() => {
@@ -288,7 +279,6 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
         }
         yield* Fiber.interrupt(pumpFiber)
         yield* Fiber.interrupt(connectorFiber)
-        yield* Fiber.interrupt(watchdogFiber)
         yield* Queue.end(transcripts)
         o.metrics.streams.dec({ state: streamState })
       }).pipe(Effect.ensuring(Deferred.succeed(done, undefined)), Effect.uninterruptible)
