@@ -360,6 +360,13 @@ export const serializeRtp = (p: RtpPacketInit): Uint8Array => {
 /** Memory for a packet the caller then overwrites completely (every writer here does). */
 export type PacketAllocator = (length: number) => Uint8Array
 
+/**
+ * `bytes` as a plain Uint8Array over the same memory (no copy). Node Buffers (mediasoup, dgram)
+ * become plain views, so every later `subarray` is a cheap native one instead of a Buffer.
+ */
+export const plainView = (bytes: Uint8Array): Uint8Array =>
+  Object.getPrototypeOf(bytes) === Uint8Array.prototype ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+
 /** Node's shared pool: one allocation per 8 KiB instead of one per packet. */
 export const pooledAllocator: PacketAllocator = (length) => Buffer.allocUnsafe(length)
 

@@ -4,7 +4,7 @@ import type { AicMetrics } from "../../layers/aicore/metrics.ts"
 import type { AiCoreOutcome, AiCoreSessionClient } from "../../layers/AiCore.ts"
 import { classifyPayload, type PacketClass } from "../../media/classify.ts"
 import { type AssembledFrame, FrameAssembler } from "../../media/frames.ts"
-import { parseRtp, type RtpPacket, type RtpParseError, slabAllocator } from "../../media/rtp.ts"
+import { parseRtp, plainView, type RtpPacket, type RtpParseError, slabAllocator } from "../../media/rtp.ts"
 import type { FallbackReason, VideoCodec } from "../../schemas/aicore.ts"
 import { answeredVerdict, ElementCache, fallbackVerdict, type FrameVerdict, writePacket } from "./annotate.ts"
 import type { RtpSink, RtpSource } from "./io.ts"
@@ -338,8 +338,7 @@ export const makeAicPipeline = (source: RtpSource, o: AicPipelineOptions): Effec
         if (inputDone || closed) return
         s.received++
         o.metrics.received(packet.byteLength)
-        // Node Buffers (mediasoup, dgram) as plain views: every later subarray is then a cheap native one.
-        processPacket(packet instanceof Buffer ? new Uint8Array(packet.buffer, packet.byteOffset, packet.byteLength) : packet, performance.now())
+        processPacket(plainView(packet), performance.now())
         scheduleFlush()
       },
       end: endOfInput
