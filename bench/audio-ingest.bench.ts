@@ -322,7 +322,9 @@ const ms = (n: number): string => (n === Number.POSITIVE_INFINITY ? ">1000" : n.
 
 const describeStep = (s: Step): string =>
   `N=${String(s.n).padStart(3)} (${s.n - s.pcmSessions} rtp, ${s.pcmSessions} pcm): loss ${s.lossPct.toFixed(2)} % (${s.lost}/${s.sent} packets+chunks), ` +
-  `server latency p50 ${ms(s.p50)} ms p99 ${ms(s.p99)} ms (rtp p99 ${ms(s.rtpP99)}, pcm p99 ${ms(s.pcmP99)}), service+workers cpu ${s.cpuPct.toFixed(0)} % (node ${s.mainCpuPct.toFixed(0)} %) rss ${s.rssMb.toFixed(0)} MB, ` +
+  `server latency p50 ${ms(s.p50)} ms p99 ${ms(s.p99)} ms (rtp p99 ${ms(s.rtpP99)}, pcm p99 ${ms(s.pcmP99)}), service+workers cpu ${
+    s.cpuPct.toFixed(0)
+  } % (node ${s.mainCpuPct.toFixed(0)} %) rss ${s.rssMb.toFixed(0)} MB, ` +
   `bench process cpu ${s.benchCpuPct.toFixed(0)} %, sender tick late p99 ${s.sendLateP99.toFixed(1)} ms`
 
 // ---- Chromium: capture -> ASR receipt -------------------------------------------------------

@@ -43,8 +43,10 @@ const handle = (method: string | undefined, url: string, body: string): Reply =>
     return Effect.map(insertSession(sql, "baseline", "baseline", ACTOR), (rows) => ({ status: 201, value: rows[0] }))
   }
   if (method === "POST" && stop?.[1] !== undefined) {
-    return Effect.map(completeSession(sql, stop[1], ACTOR), (rows) =>
-      rows[0] === undefined ? { status: 409, value: { title: "conflict" } } : { status: 200, value: rows[0] })
+    return Effect.map(
+      completeSession(sql, stop[1], ACTOR),
+      (rows) => rows[0] === undefined ? { status: 409, value: { title: "conflict" } } : { status: 200, value: rows[0] }
+    )
   }
   return Effect.succeed({ status: 404, value: { title: "not found" } })
 }

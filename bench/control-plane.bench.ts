@@ -237,13 +237,16 @@ export const run = async (): Promise<BenchResult> => {
     })
     let serviceLoad: Load
     let seq: Sequential
-    const sql = await withScope(scope, PgClient.make({
-      url: Redacted.make(databaseUrl),
-      minConnections: POOL.min,
-      maxConnections: POOL.max,
-      connectTimeout: Duration.millis(2000),
-      idleTimeout: Duration.millis(10_000)
-    }))
+    const sql = await withScope(
+      scope,
+      PgClient.make({
+        url: Redacted.make(databaseUrl),
+        minConnections: POOL.min,
+        maxConnections: POOL.max,
+        connectTimeout: Duration.millis(2000),
+        idleTimeout: Duration.millis(10_000)
+      })
+    )
     try {
       await untilExit(service, waitForOk(`http://127.0.0.1:${port}/ready`, 30_000))
       for (const statement of ACTIVATE_ON_INSERT) await Effect.runPromise(sql.unsafe(statement))

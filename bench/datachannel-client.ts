@@ -10,7 +10,9 @@ import { type RTCDataChannel, RTCPeerConnection } from "werift"
 const Transport = Schema.Struct({
   id: Schema.String,
   iceParameters: Schema.Struct({ usernameFragment: Schema.String, password: Schema.String }),
-  iceCandidates: Schema.Array(Schema.Struct({ foundation: Schema.String, priority: Schema.Number, ip: Schema.String, port: Schema.Number, protocol: Schema.String })),
+  iceCandidates: Schema.Array(
+    Schema.Struct({ foundation: Schema.String, priority: Schema.Number, ip: Schema.String, port: Schema.Number, protocol: Schema.String })
+  ),
   dtlsParameters: Schema.Struct({ fingerprints: Schema.Array(Schema.Struct({ algorithm: Schema.String, value: Schema.String })) }),
   sctpParameters: Schema.Struct({ port: Schema.Number, maxMessageSize: Schema.Number })
 })

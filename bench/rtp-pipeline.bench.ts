@@ -44,8 +44,7 @@ const ROUNDS = 3
 const CALL_ROUNDS = 4
 const CALLS_PER_ROUND = 500
 
-const config = (env: Record<string, string>) =>
-  AppConfig.layerFrom({ LOG_LEVEL: "warn", AI_CORE_MAX_IN_FLIGHT: "4096", AIC_QUEUE_CAPACITY: "16384", ...env })
+const config = (env: Record<string, string>) => AppConfig.layerFrom({ LOG_LEVEL: "warn", AI_CORE_MAX_IN_FLIGHT: "4096", AIC_QUEUE_CAPACITY: "16384", ...env })
 
 /** The AI Core client over `transport`, with what it needs. */
 const aiLayer = (transport: AiCoreTransport, env: Record<string, string> = {}) =>
@@ -230,7 +229,12 @@ const udpRun = async (
   rate?: number
 ): Promise<{ sent: number; received: number }> => {
   const worker = new Worker(new URL("./rtp-udp-peer.ts", import.meta.url), {
-    workerData: { packets: packets.map((p) => new Uint8Array(p)), target: receiver.address().port, seconds: IO_SECONDS, ...(rate === undefined ? {} : { rate }) }
+    workerData: {
+      packets: packets.map((p) => new Uint8Array(p)),
+      target: receiver.address().port,
+      seconds: IO_SECONDS,
+      ...(rate === undefined ? {} : { rate })
+    }
   })
   const messages: Array<unknown> = []
   const next = () => new Promise<unknown>((resolve) => messages.length > 0 ? resolve(messages.shift()) : worker.once("message", resolve))
@@ -240,7 +244,10 @@ const udpRun = async (
   worker.postMessage("start")
   const result = await next()
   await worker.terminate()
-  if (typeof result === "object" && result !== null && "sent" in result && "received" in result && typeof result.sent === "number" && typeof result.received === "number") {
+  if (
+    typeof result === "object" && result !== null && "sent" in result && "received" in result && typeof result.sent === "number" &&
+    typeof result.received === "number"
+  ) {
     return { sent: result.sent, received: result.received }
   }
   throw new Error("rtp-udp-peer: no result")
@@ -257,20 +264,31 @@ const baselineUdp = async (packets: ReadonlyArray<Buffer>): Promise<number> => {
   return result.received / IO_SECONDS
 }
 
-const pipelineUdp = (packets: ReadonlyArray<Buffer>, rate?: number): Effect.Effect<{ pps: number; sentPps: number; answered: number; fallbacks: object }, never, AiCore | AicMetrics | Scope.Scope> =>
+const pipelineUdp = (
+  packets: ReadonlyArray<Buffer>,
+  rate?: number
+): Effect.Effect<{ pps: number; sentPps: number; answered: number; fallbacks: object }, never, AiCore | AicMetrics | Scope.Scope> =>
   Effect.gen(function*() {
     const ai = yield* AiCore
     const metrics = yield* AicMetrics
     const receiver = yield* Effect.promise(bound)
     const client = yield* ai.openSession("bench-udp")
-    const pipeline = yield* makeAicPipeline(udpSource(receiver), { ai: client, metrics, mode: "annotate", extensionId: 14, codecs: testCodecs, queueCapacity: 16_384 })
+    const pipeline = yield* makeAicPipeline(udpSource(receiver), {
+      ai: client,
+      metrics,
+      mode: "annotate",
+      extensionId: 14,
+      codecs: testCodecs,
+      queueCapacity: 16_384
+    })
     // The worker's sink port is known once it runs: the sink is made then.
     let sink: RtpSink = { send: () => undefined }
     yield* Effect.forkScoped(runToSink(pipeline, { send: (out) => sink.send(out) }))
     const result = yield* Effect.promise(() =>
       udpRun(packets, receiver, (sinkPort) => {
         sink = udpSink(receiver, "127.0.0.1", sinkPort)
-      }, rate))
+      }, rate)
+    )
     receiver.close()
     const stats = pipeline.stats()
     return { pps: result.received / IO_SECONDS, sentPps: result.sent / IO_SECONDS, answered: stats.answered, fallbacks: stats.fallbacks }
@@ -304,11 +322,13 @@ const wrapperCalls = (frame: AiCoreFrame, n: number) =>
     yield* Effect.promise(async () => {
       for (let i = 0; i < n; i++) {
         const started = performance.now()
-        await new Promise<void>((resolve) => client.submit(frame, (outcome) => {
-          if (outcome._tag !== "Answered") throw new Error(`wrapper call: ${outcome.reason} ${outcome.detail}`)
-          times.push(performance.now() - started)
-          resolve()
-        }))
+        await new Promise<void>((resolve) =>
+          client.submit(frame, (outcome) => {
+            if (outcome._tag !== "Answered") throw new Error(`wrapper call: ${outcome.reason} ${outcome.detail}`)
+            times.push(performance.now() - started)
+            resolve()
+          })
+        )
       }
     })
     return times
@@ -330,7 +350,15 @@ const bareCalls = async (url: string, frame: AiCoreFrame, n: number): Promise<Ar
   for (let i = 0; i < n; i++) {
     const started = performance.now()
     const answered = once(call, "data")
-    call.write({ sessionId: "bare", frameNumber: i, frameType: "FRAME_TYPE_DELTA", codec: "CODEC_H264", payload: frame.payload, metadata: frame.metadata, network: frame.network })
+    call.write({
+      sessionId: "bare",
+      frameNumber: i,
+      frameType: "FRAME_TYPE_DELTA",
+      codec: "CODEC_H264",
+      payload: frame.payload,
+      metadata: frame.metadata,
+      network: frame.network
+    })
     await answered
     times.push(performance.now() - started)
   }
@@ -354,20 +382,26 @@ export const run = async (): Promise<BenchResult> => {
   // (a): one pipeline (the headline), then STREAMS pipelines side by side; the bare loop last
   // (run first, its garbage and type feedback slow the pipeline runs after it).
   // Rounds, and their medians: run-to-run spread on this (virtual, shared) machine is large.
-  const inMemory = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-    yield* pipelineInMemory(capture, 1, 20_000) // warm-up
-    const ones: Array<{ pps: number; p50: number; p99: number }> = []
-    for (let round = 0; round < ROUNDS; round++) ones.push(yield* pipelineInMemory(capture, 1, PACKETS))
-    const many = yield* pipelineInMemory(capture, STREAMS, PACKETS)
-    return { ones, many }
-  })).pipe(Effect.provide(aiLayer(noopTransport))))
+  const inMemory = await Effect.runPromise(
+    Effect.scoped(Effect.gen(function*() {
+      yield* pipelineInMemory(capture, 1, 20_000) // warm-up
+      const ones: Array<{ pps: number; p50: number; p99: number }> = []
+      for (let round = 0; round < ROUNDS; round++) ones.push(yield* pipelineInMemory(capture, 1, PACKETS))
+      const many = yield* pipelineInMemory(capture, STREAMS, PACKETS)
+      return { ones, many }
+    })).pipe(Effect.provide(aiLayer(noopTransport)))
+  )
   baselineInMemory(capture, 1, 20_000) // warm-up
   const baselinePps = median(Array.from({ length: ROUNDS }, () => baselineInMemory(capture, 1, PACKETS)))
   const { ones, many } = inMemory
   const one = { pps: median(ones.map((r) => r.pps)), p50: median(ones.map((r) => r.p50)), p99: median(ones.map((r) => r.p99)) }
   console.log(`(a) rounds of one pipeline: ${ones.map((r) => `${fmt(r.pps)} pps p50 ${fmt(r.p50)} us p99 ${fmt(r.p99)} us`).join("; ")}`)
-  console.log(`(a) in memory, ${PACKETS} packets (ffmpeg H.264, bursts of ${BURST}), no-op AI Core: one pipeline ${fmt(one.pps)} pps, added p50 ${fmt(one.p50)} us p99 ${fmt(one.p99)} us (medians); ` +
-    `${STREAMS} pipelines ${fmt(many.pps)} pps, p50 ${fmt(many.p50)} us p99 ${fmt(many.p99)} us; bare parse+copy loop ${fmt(baselinePps)} pps`)
+  console.log(
+    `(a) in memory, ${PACKETS} packets (ffmpeg H.264, bursts of ${BURST}), no-op AI Core: one pipeline ${fmt(one.pps)} pps, added p50 ${fmt(one.p50)} us p99 ${
+      fmt(one.p99)
+    } us (medians); ` +
+      `${STREAMS} pipelines ${fmt(many.pps)} pps, p50 ${fmt(many.p50)} us p99 ${fmt(many.p99)} us; bare parse+copy loop ${fmt(baselinePps)} pps`
+  )
 
   // (b)
   const ioBaseline = await baselineUdp(udpPackets)
@@ -397,12 +431,18 @@ export const run = async (): Promise<BenchResult> => {
     const bare: Array<number> = []
     for (let round = 0; round < CALL_ROUNDS; round++) {
       bare.push(...(await bareCalls(reference.url, frame, CALLS_PER_ROUND)).slice(50))
-      wrapper.push(...(await Effect.runPromise(wrapperCalls(frame, CALLS_PER_ROUND).pipe(Effect.provide(grpcLayer({ AI_CORE_DEADLINE_MS: "1000" }))))).slice(50))
+      wrapper.push(
+        ...(await Effect.runPromise(wrapperCalls(frame, CALLS_PER_ROUND).pipe(Effect.provide(grpcLayer({ AI_CORE_DEADLINE_MS: "1000" }))))).slice(50)
+      )
     }
     const wrapperP50 = percentile(wrapper, 50) * 1000
     const bareP50 = percentile(bare, 50) * 1000
-    console.log(`(c) reference AI Core over gRPC (own process): UDP at ${fmt(grpcIo.sentPps)} pps offered, ${fmt(grpcIo.pps)} pps out (frames answered ${grpcIo.answered}, passed through ${JSON.stringify(grpcIo.fallbacks)}); ` +
-      `one frame at a time, p50 ${fmt(wrapperP50)} us through the client (deadline + breaker) vs ${fmt(bareP50)} us bare grpc-js`)
+    console.log(
+      `(c) reference AI Core over gRPC (own process): UDP at ${fmt(grpcIo.sentPps)} pps offered, ${
+        fmt(grpcIo.pps)
+      } pps out (frames answered ${grpcIo.answered}, passed through ${JSON.stringify(grpcIo.fallbacks)}); ` +
+        `one frame at a time, p50 ${fmt(wrapperP50)} us through the client (deadline + breaker) vs ${fmt(bareP50)} us bare grpc-js`
+    )
     return {
       summary: `rtp-pipeline pps=${fmt(one.pps)} baseline_pps=${fmt(baselinePps)} ratio=${fmt(one.pps / baselinePps, 3)} ` +
         `p50_us=${fmt(one.p50)} p99_us=${fmt(one.p99)} io_pps=${fmt(io.pps)} io_baseline_pps=${fmt(ioBaseline)} ` +

@@ -14,8 +14,7 @@ if (unknown.length > 0) {
   process.exit(2)
 }
 
-const isBench = (m: unknown): m is { run: () => Promise<BenchResult> } =>
-  typeof m === "object" && m !== null && "run" in m && typeof m.run === "function"
+const isBench = (m: unknown): m is { run: () => Promise<BenchResult> } => typeof m === "object" && m !== null && "run" in m && typeof m.run === "function"
 
 for (const name of wanted.length > 0 ? wanted : all) {
   console.log(`== ${name}`)

@@ -86,8 +86,7 @@ export const auth = Effect.all({
   refreshTokenTtlSeconds: key("REFRESH_TOKEN_TTL_SECONDS", "auralink.auth.refresh_token_ttl_seconds").int(2_592_000, seconds),
   /** The operator key that may register and revoke devices; None: registration is refused. */
   // Development only: a first run with no configuration can use the demo (the key is logged once at start).
-  provisioningKey: Effect.map(provisioningKey, ({ generate, given }) =>
-    generate ? Option.some(Redacted.make(randomBytes(24).toString("base64url"))) : given),
+  provisioningKey: Effect.map(provisioningKey, ({ generate, given }) => generate ? Option.some(Redacted.make(randomBytes(24).toString("base64url"))) : given),
   /** true when ENVIRONMENT=development gave no key and a random one was made for this process (logged once at start). */
   provisioningKeyGenerated: Effect.map(provisioningKey, ({ generate }) => generate)
 })

@@ -93,8 +93,7 @@ export const key = (env: string, hocon: string) => {
 /** A secret key: read as `Redacted`, never shown in an error. `fromFile` adjusts a value that came from the file. */
 export const secret = (env: string, hocon: string, fromFile?: (text: string) => string) => {
   const { fail, read } = makeKey(env, hocon, fromFile === undefined ? { secret: true } : { secret: true, fromFile })
-  const optional = (): Read<Option.Option<Redacted.Redacted<string>>> =>
-    read((name) => Config.option(Config.Redacted(name)), rule("a string"))
+  const optional = (): Read<Option.Option<Redacted.Redacted<string>>> => read((name) => Config.option(Config.Redacted(name)), rule("a string"))
   return {
     fail,
     optional,

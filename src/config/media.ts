@@ -7,8 +7,10 @@ import { environment } from "./service.ts"
 export const UNSPECIFIED_IPS: ReadonlySet<string> = new Set(["0.0.0.0", "::", "[::]"])
 
 const rtcMinPort = key("RTC_MIN_PORT", "auralink.mediasoup.rtc_min_port").int(10000, rule(PORT, within(1, 65535)))
-const rtcMaxPort = Effect.flatMap(rtcMinPort, (min) =>
-  key("RTC_MAX_PORT", "auralink.mediasoup.rtc_max_port").int(10100, rule(`${PORT}, at least RTC_MIN_PORT`, within(min, 65535))))
+const rtcMaxPort = Effect.flatMap(
+  rtcMinPort,
+  (min) => key("RTC_MAX_PORT", "auralink.mediasoup.rtc_max_port").int(10100, rule(`${PORT}, at least RTC_MIN_PORT`, within(min, 65535)))
+)
 const rtcPortCount = Effect.all([rtcMinPort, rtcMaxPort]).pipe(Effect.map(([min, max]) => max - min + 1))
 
 const listenIp = key("MEDIASOUP_LISTEN_IP", "auralink.mediasoup.listen_ip").text("0.0.0.0")

@@ -46,5 +46,4 @@ type Decoded = Effect.Success<typeof settings>
 export type Settings = { readonly [Group in keyof Decoded]: Readonly<Decoded[Group]> }
 
 /** Decodes and checks every setting; the first invalid key stops start-up. */
-export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidConfig> =>
-  Effect.provideService(settings, ConfigSource, raw)
+export const decodeSettings = (raw: RawConfig): Effect.Effect<Settings, InvalidConfig> => Effect.provideService(settings, ConfigSource, raw)

@@ -62,7 +62,7 @@ export interface DemoStats {
 }
 
 /** The element `id` if it is a `kind` (e.g. `HTMLInputElement`), else null. */
-const $ = <T extends HTMLElement>(id: string, kind: new () => T): T | null => {
+const $ = <T extends HTMLElement>(id: string, kind: new() => T): T | null => {
   const element = document.getElementById(id)
   return element instanceof kind ? element : null
 }
@@ -431,8 +431,18 @@ class Demo {
         ? `${s.packetsAcknowledged} packets at the server; ${(s.audioMsAcknowledged / 1000).toFixed(1)} s transcribed`
         : `${(s.audioMsAcknowledged / 1000).toFixed(1)} s transcribed`
     )
-    set("latency", `${s.rttMs === undefined ? "-" : `${s.rttMs.toFixed(1)} ms RTT`}; ${s.transcriptLagMs === undefined ? "-" : `${Math.round(s.transcriptLagMs)} ms transcript lag`}`)
-    set("errors", [...s.errors, ...s.channelErrors.map((e) => `server rejected a chunk: ${e.reason}${e.sequence === undefined ? "" : ` (sequence ${e.sequence})`}`)].join("\n"))
+    set(
+      "latency",
+      `${s.rttMs === undefined ? "-" : `${s.rttMs.toFixed(1)} ms RTT`}; ${
+        s.transcriptLagMs === undefined ? "-" : `${Math.round(s.transcriptLagMs)} ms transcript lag`
+      }`
+    )
+    set(
+      "errors",
+      [...s.errors, ...s.channelErrors.map((e) => `server rejected a chunk: ${e.reason}${e.sequence === undefined ? "" : ` (sequence ${e.sequence})`}`)].join(
+        "\n"
+      )
+    )
     const list = $("transcripts", HTMLElement)
     if (list !== null) list.textContent = s.transcripts.map((t) => `${t.isFinal ? "✓" : "…"} [${t.startMs}-${t.endMs} ms] ${t.text}`).join("\n")
   }

@@ -49,7 +49,9 @@ const statusSection = (
       frames_processed: totals.framesProcessed,
       frames_compressed: totals.framesCompressed,
       compression_rate_percent: percent(totals.framesCompressed, totals.framesProcessed),
-      average_compression_ratio: totals.framesCompressed === 0 ? null : Math.round((totals.compressedBytes / Math.max(1, totals.originalBytes)) * 10_000) / 10_000,
+      average_compression_ratio: totals.framesCompressed === 0
+        ? null
+        : Math.round((totals.compressedBytes / Math.max(1, totals.originalBytes)) * 10_000) / 10_000,
       bandwidth_saved_bytes: totals.bandwidthSavedBytes,
       total_bandwidth_saved_mb: (totals.bandwidthSavedBytes / 1_000_000).toFixed(2),
       fallbacks: totals.fallbacks,
@@ -204,8 +206,9 @@ export class AiCore extends Context.Service<AiCore, AiCoreService>()("auralink/A
   static readonly layerTransport = (transport: AiCoreTransport) => Layer.effect(AiCore, makeAiCore(transport))
   static readonly layerGrpc = (url: string) => Layer.effect(AiCore, Effect.flatMap(grpcClientTransport(url), makeAiCore))
   static readonly layerDisabled = Layer.effect(AiCore, makeDisabled)
-  static readonly layer = Layer.unwrap(Effect.map(AppConfig, (settings) =>
-    Option.match(settings.aiCore.grpcUrl, { onNone: () => AiCore.layerDisabled, onSome: AiCore.layerGrpc }))).pipe(
-      Layer.provideMerge(AicMetrics.layer)
-    )
+  static readonly layer = Layer.unwrap(
+    Effect.map(AppConfig, (settings) => Option.match(settings.aiCore.grpcUrl, { onNone: () => AiCore.layerDisabled, onSome: AiCore.layerGrpc }))
+  ).pipe(
+    Layer.provideMerge(AicMetrics.layer)
+  )
 }

@@ -62,24 +62,27 @@ export const makeAsrGateway = (gatewayUrl: string): Effect.Effect<AsrGatewayServ
         }
       })
     })
-    yield* health.section("asr", Effect.gen(function*() {
-      const all = yield* Effect.forEach([...streams.values()], (s) => s.stats)
-      const sum = (pick: (s: (typeof all)[number]) => number) => all.reduce((n, s) => n + pick(s), 0)
-      return {
-        sink: "asr_gateway",
-        target,
-        channel: grpc.connectivityState[client.getChannel().getConnectivityState(false)],
-        breaker: yield* breaker.state,
-        streams: all.length,
-        connected: all.filter((s) => s.connected).length,
-        chunksSent: sum((s) => s.sent),
-        chunksReplayed: sum((s) => s.replayed),
-        chunksDropped: sum((s) => s.dropped),
-        reconnects: sum((s) => s.reconnects),
-        transcripts: sum((s) => s.transcripts),
-        bufferedMs: Math.round(sum((s) => s.bufferedMs))
-      }
-    }))
+    yield* health.section(
+      "asr",
+      Effect.gen(function*() {
+        const all = yield* Effect.forEach([...streams.values()], (s) => s.stats)
+        const sum = (pick: (s: (typeof all)[number]) => number) => all.reduce((n, s) => n + pick(s), 0)
+        return {
+          sink: "asr_gateway",
+          target,
+          channel: grpc.connectivityState[client.getChannel().getConnectivityState(false)],
+          breaker: yield* breaker.state,
+          streams: all.length,
+          connected: all.filter((s) => s.connected).length,
+          chunksSent: sum((s) => s.sent),
+          chunksReplayed: sum((s) => s.replayed),
+          chunksDropped: sum((s) => s.dropped),
+          reconnects: sum((s) => s.reconnects),
+          transcripts: sum((s) => s.transcripts),
+          bufferedMs: Math.round(sum((s) => s.bufferedMs))
+        }
+      })
+    )
 
     // Streams still open when the layer goes away are closed (flushed, half-closed) first.
     yield* Effect.addFinalizer(() => Effect.forEach([...streams.values()], (s) => s.close, { concurrency: "unbounded", discard: true }))

@@ -4,8 +4,8 @@ import type { AudioSinkService } from "./asr/types.ts"
 import { AppConfig } from "./Config.ts"
 import { makeRecordingSink } from "./RecordingSink.ts"
 
-export type { AudioSinkService, AudioSinkStream } from "./asr/types.ts"
 export { AudioSinkClosed, AudioSinkError, type SinkAudioChunk, Transcript } from "../schemas/asr.ts"
+export type { AudioSinkService, AudioSinkStream } from "./asr/types.ts"
 
 /**
  * Where session audio goes: the ASR gateway (ASR_GATEWAY_URL set) or, the embedded default, WAV

@@ -53,7 +53,10 @@ export class AuthStore extends Context.Service<AuthStore, {
    * In one transaction (the row locked FOR UPDATE): a live token is marked used and `next`
    * is stored in its family; a used one revokes the whole family (reuse detection).
    */
-  readonly rotate: (hash: string, next: (current: { familyId: string; deviceId: string; userId: string }) => NewRefreshToken) => Effect.Effect<Rotation, SqlError>
+  readonly rotate: (
+    hash: string,
+    next: (current: { familyId: string; deviceId: string; userId: string }) => NewRefreshToken
+  ) => Effect.Effect<Rotation, SqlError>
   /** Revokes the family of the token with this hash, if it belongs to `deviceId`; true when it did. */
   readonly revokeFamilyOf: (hash: string, deviceId: string) => Effect.Effect<boolean, SqlError>
   readonly denyAccessToken: (jti: string, expSeconds: number) => Effect.Effect<void, StateStoreError>
@@ -74,8 +77,7 @@ export class AuthStore extends Context.Service<AuthStore, {
           VALUES (${t.hash}, ${t.familyId}, ${t.deviceId}, ${t.userId}, now() + make_interval(secs => ${t.ttlSeconds}))
         `.pipe(Effect.asVoid)
 
-      const revokeFamily = (familyId: string) =>
-        sql`UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = ${familyId} AND revoked_at IS NULL`
+      const revokeFamily = (familyId: string) => sql`UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = ${familyId} AND revoked_at IS NULL`
 
       const rotate: AuthStore["Service"]["rotate"] = (hash, next) =>
         sql.withTransaction(Effect.gen(function*() {
@@ -106,14 +108,15 @@ export class AuthStore extends Context.Service<AuthStore, {
           UUID.test(id)
             ? sql<{ id: string; user_id: string; secret_hash: string; revoked_at: Date | null }>`
                 SELECT id, user_id, secret_hash, revoked_at FROM devices WHERE id = ${id}`.pipe(
-                Effect.map((rows) =>
-                  Option.map(Option.fromNullishOr(rows[0]), (r) => ({
-                    id: r.id,
-                    userId: r.user_id,
-                    secretHash: r.secret_hash,
-                    revoked: r.revoked_at !== null
-                  })))
+              Effect.map((rows) =>
+                Option.map(Option.fromNullishOr(rows[0]), (r) => ({
+                  id: r.id,
+                  userId: r.user_id,
+                  secretHash: r.secret_hash,
+                  revoked: r.revoked_at !== null
+                }))
               )
+            )
             : Effect.succeedNone,
         revokeDevice: (id) =>
           UUID.test(id)

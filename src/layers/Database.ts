@@ -126,10 +126,12 @@ const recordInstance = (sql: SqlClient, target: Target, service: Settings["servi
       INSERT INTO service_instances (bridge_id, version, environment)
       VALUES (${service.bridgeId}, ${service.version}, ${service.environment})
       RETURNING id`.pipe(
-      Effect.flatMap((rows) => Option.match(Option.fromNullishOr(rows[0]), {
-        onNone: () => Effect.fail(new Error("INSERT returned no row")),
-        onSome: (row) => Effect.succeed(row.id)
-      })),
+      Effect.flatMap((rows) =>
+        Option.match(Option.fromNullishOr(rows[0]), {
+          onNone: () => Effect.fail(new Error("INSERT returned no row")),
+          onSome: (row) => Effect.succeed(row.id)
+        })
+      ),
       Effect.mapError((error) => new DatabaseStartFailed({ stage: "instance", target: target.display, reason: describe(error, target.secrets) }))
     ),
     (id) =>
@@ -181,6 +183,7 @@ export class Database extends Context.Service<Database, {
   readonly instanceId: string
   readonly stats: DatabaseStats
 }>()("auralink/Database") {
-  static readonly layer: Layer.Layer<Database | SqlClient | PgClient.PgClient, DatabaseError, AppConfig | Health> =
-    Layer.effectContext(make).pipe(Layer.provide(Reactivity.layer))
+  static readonly layer: Layer.Layer<Database | SqlClient | PgClient.PgClient, DatabaseError, AppConfig | Health> = Layer.effectContext(make).pipe(
+    Layer.provide(Reactivity.layer)
+  )
 }

@@ -102,8 +102,12 @@ export class GrpcServer extends Context.Service<GrpcServer, {
       const address = `${host.includes(":") ? `[${host}]` : host}:${settings.grpc.port}`
       const port = yield* Effect.acquireRelease(
         Effect.callback<number, GrpcServerError>((resume) => {
-          server.bindAsync(address, ServerCredentials.createInsecure(), (error, bound) =>
-            resume(error === null ? Effect.succeed(bound) : Effect.fail(new GrpcServerError({ message: `gRPC bind ${address}: ${error.message}` }))))
+          server.bindAsync(
+            address,
+            ServerCredentials.createInsecure(),
+            (error, bound) =>
+              resume(error === null ? Effect.succeed(bound) : Effect.fail(new GrpcServerError({ message: `gRPC bind ${address}: ${error.message}` })))
+          )
         }),
         () => drain
       )

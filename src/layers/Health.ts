@@ -23,8 +23,7 @@ export interface Readiness {
 
 const CHECK_TIMEOUT = Duration.seconds(2)
 
-const describe = (error: unknown): string =>
-  error instanceof Error ? error.message : typeof error === "string" ? error : "check failed"
+const describe = (error: unknown): string => error instanceof Error ? error.message : typeof error === "string" ? error : "check failed"
 
 const probe = (c: ReadinessCheck): Effect.Effect<DependencyState> =>
   Effect.gen(function*() {
@@ -71,8 +70,7 @@ export class Health extends Context.Service<Health, {
           return { ready, shuttingDown, dependencies }
         }),
         sections: Effect.gen(function*() {
-          const entries = yield* Effect.forEach(yield* Ref.get(sectionsRef), ([name, stats]) =>
-            Effect.map(stats, (value) => [name, value] as const))
+          const entries = yield* Effect.forEach(yield* Ref.get(sectionsRef), ([name, stats]) => Effect.map(stats, (value) => [name, value] as const))
           return Object.fromEntries(entries)
         }),
         beginShutdown: Effect.asVoid(Deferred.succeed(stopped, undefined)),

@@ -49,11 +49,15 @@ export const serveHttp = <E, R>(routes: Layer.Layer<never, E, R>, port: number, 
 const MetricsListener = Layer.unwrap(Effect.gen(function*() {
   const config = yield* AppConfig
   if (Option.isNone(config.http.metricsPort)) return Layer.empty
-  const route = HttpRouter.add("GET", "/metrics", Effect.gen(function*() {
-    const { registry } = yield* Metrics
-    const text = yield* Effect.promise(() => registry.metrics())
-    return HttpServerResponse.text(text, { contentType: registry.contentType, headers: { "x-content-type-options": "nosniff" } })
-  }))
+  const route = HttpRouter.add(
+    "GET",
+    "/metrics",
+    Effect.gen(function*() {
+      const { registry } = yield* Metrics
+      const text = yield* Effect.promise(() => registry.metrics())
+      return HttpServerResponse.text(text, { contentType: registry.contentType, headers: { "x-content-type-options": "nosniff" } })
+    })
+  )
   // Built for its effect only, so its HttpServer does not shadow the public listener's.
   return Layer.effectDiscard(Layer.build(serveHttp(route, config.http.metricsPort.value, config.http.host)))
 }))

@@ -3,7 +3,15 @@ import type { Scope } from "effect"
 import type { types } from "mediasoup"
 import { Counter, Gauge } from "prom-client"
 import { EVENTS_CHANNEL_LABEL, EVENTS_CHANNEL_PROTOCOL } from "../schemas/audio.ts"
-import { type EventsChannel, type IceServer, type MediaNotFound, MediaRejected, mediaNotFound, type PlainTransportInfo, type WebRtcTransportInfo } from "../schemas/webrtc.ts"
+import {
+  type EventsChannel,
+  type IceServer,
+  type MediaNotFound,
+  MediaRejected,
+  mediaNotFound,
+  type PlainTransportInfo,
+  type WebRtcTransportInfo
+} from "../schemas/webrtc.ts"
 import { serviceUnavailable, type ServiceUnavailable } from "../schemas/unavailable.ts"
 import { AppConfig } from "./Config.ts"
 import { errorMessage } from "./error-message.ts"
@@ -76,7 +84,19 @@ interface WorkerSlot {
 
 /** mediasoup's worker log tags (the worker ignores any other tag, so MEDIASOUP_LOG_TAGS' others are dropped). */
 const workerLogTags: Readonly<Record<types.WorkerLogTag, true>> = {
-  info: true, ice: true, dtls: true, rtp: true, srtp: true, rtcp: true, rtx: true, bwe: true, score: true, simulcast: true, svc: true, sctp: true, message: true
+  info: true,
+  ice: true,
+  dtls: true,
+  rtp: true,
+  srtp: true,
+  rtcp: true,
+  rtx: true,
+  bwe: true,
+  score: true,
+  simulcast: true,
+  svc: true,
+  sctp: true,
+  message: true
 }
 const isWorkerLogTag = (tag: string): tag is types.WorkerLogTag => Object.hasOwn(workerLogTags, tag)
 
@@ -94,8 +114,14 @@ export class MediaServer extends Context.Service<MediaServer, {
   readonly connectTransport: (sessionId: string, transportId: TransportId, dtlsParameters: types.DtlsParameters) => Op<void>
   readonly restartIce: (sessionId: string, transportId: TransportId) => Op<types.IceParameters>
   readonly closeTransport: (sessionId: string, transportId: TransportId) => Lookup<void>
-  readonly transportStats: (sessionId: string, transportId: TransportId) => Op<{ transport: ReadonlyArray<unknown>; producers: ReadonlyArray<{ id: string; kind: string; stats: ReadonlyArray<unknown> }> }>
-  readonly createPlainTransport: (sessionId: string, options: { readonly rtcpMux?: boolean; readonly enableSrtp?: boolean; readonly srtpCryptoSuite?: types.SrtpCryptoSuite }) => Effect.Effect<PlainTransportInfo, ServiceUnavailable>
+  readonly transportStats: (
+    sessionId: string,
+    transportId: TransportId
+  ) => Op<{ transport: ReadonlyArray<unknown>; producers: ReadonlyArray<{ id: string; kind: string; stats: ReadonlyArray<unknown> }> }>
+  readonly createPlainTransport: (
+    sessionId: string,
+    options: { readonly rtcpMux?: boolean; readonly enableSrtp?: boolean; readonly srtpCryptoSuite?: types.SrtpCryptoSuite }
+  ) => Effect.Effect<PlainTransportInfo, ServiceUnavailable>
   /**
    * Holds a place among the session's client transports (or producers) until the scope closes;
    * false when `max` are already made or being made (the caller decides what that means).
@@ -110,8 +136,14 @@ export class MediaServer extends Context.Service<MediaServer, {
   readonly produce: (sessionId: string, transportId: TransportId, options: types.ProducerOptions) => Op<types.Producer>
   readonly produceData: (sessionId: string, transportId: TransportId, options: types.DataProducerOptions) => Op<types.DataProducer>
   /** For the audio path: consumes `producerId` server-side; closed with the scope or the session. */
-  readonly createDirectConsumer: (sessionId: string, producerId: ProducerId) => Effect.Effect<DirectConsumer, MediaNotFound | MediaRejected | ServiceUnavailable, Scope.Scope>
-  readonly createDataConsumer: (sessionId: string, dataProducerId: DataProducerId) => Effect.Effect<DirectDataConsumer, MediaNotFound | MediaRejected | ServiceUnavailable, Scope.Scope>
+  readonly createDirectConsumer: (
+    sessionId: string,
+    producerId: ProducerId
+  ) => Effect.Effect<DirectConsumer, MediaNotFound | MediaRejected | ServiceUnavailable, Scope.Scope>
+  readonly createDataConsumer: (
+    sessionId: string,
+    dataProducerId: DataProducerId
+  ) => Effect.Effect<DirectDataConsumer, MediaNotFound | MediaRejected | ServiceUnavailable, Scope.Scope>
   /** The session's producers (existing ones first, then new ones); ends when the session's media closes. */
   readonly onProducer: (sessionId: string) => Stream.Stream<ProducerAdded>
   /** Media opened and workers died, from now on (subscribed once this succeeds; ends when the server stops). */
@@ -120,373 +152,443 @@ export class MediaServer extends Context.Service<MediaServer, {
   readonly closeSession: (sessionId: string) => Effect.Effect<void>
   readonly router: (sessionId: string) => Effect.Effect<Option.Option<types.Router>>
   readonly workers: Effect.Effect<ReadonlyArray<types.Worker>>
-  readonly status: Effect.Effect<{ workers: ReadonlyArray<WorkerStatus>; sessions: ReadonlyArray<{ id: string; worker: number; transports: number; producers: number; consumers: number }> }>
+  readonly status: Effect.Effect<
+    { workers: ReadonlyArray<WorkerStatus>; sessions: ReadonlyArray<{ id: string; worker: number; transports: number; producers: number; consumers: number }> }
+  >
 }>()("auralink/MediaServer") {
-  static readonly layer = Layer.effect(MediaServer, Effect.gen(function*() {
-    const { limits, media: config } = yield* AppConfig
-    const { registry } = yield* Metrics
-    const fibers = yield* FiberSet.make()
-    const facts = yield* Effect.acquireRelease(PubSub.unbounded<MediaFact>(), PubSub.shutdown)
-    const runFork = yield* FiberSet.runtime(fibers)<never>()
-    const mediasoup = yield* Effect.promise(() => {
-      useBundledMediaWorker()
-      return import("mediasoup")
-    })
-
-    const sessions = new Map<string, SessionMedia>()
-    const slots = splitPorts(config.rtcMinPort, config.rtcMaxPort, config.workers).map((ports, index): WorkerSlot => ({ index, ports, worker: undefined }))
-    const lock = yield* Semaphore.make(1)
-    // Each client transport binds a port of its worker's slice: a slice smaller than what one user may hold
-    // (open sessions x transports) lets one user starve a worker (new transports then get 503).
-    const share = Math.min(...slots.map((s) => s.ports.rtcMaxPort - s.ports.rtcMinPort + 1))
-    const oneUser = limits.maxOpenSessionsPerUser * limits.maxTransportsPerSession
-    if (share < oneUser) {
-      yield* Effect.logWarning(`RTC port range is small for ${slots.length} media worker(s): ${share} ports per worker, fewer than one user may hold (${oneUser}); widen RTC_MIN_PORT..RTC_MAX_PORT or lower MEDIASOUP_WORKERS`).pipe(
-        Effect.annotateLogs({ event: "rtc_port_range_small", portsPerWorker: share, workers: slots.length, perUser: oneUser })
-      )
-    }
-    let stopping = false
-    const health = makeWorkerHealth({
-      timeoutMs: config.workerTimeoutMs,
-      onChange: (index, stalled) =>
-        runFork(stalled === undefined
-          ? Effect.logInfo("mediasoup worker answers again").pipe(Effect.annotateLogs({ event: "media_worker_recovered", worker: index }))
-          : Effect.logError("mediasoup worker stalled: new sessions avoid it, its requests get 503").pipe(
-            Effect.annotateLogs({ event: "media_worker_stalled", worker: index, pid: slots[index]?.worker?.pid, reason: stalled.reason })
-          ))
-    })
-    /** A request to the worker of slot `index`, bounded by MEDIASOUP_WORKER_TIMEOUT_MS. */
-    const onWorker = health.call
-
-    const restarts = new Counter({ name: "auralink_media_worker_restarts_total", help: "mediasoup workers that died and were replaced", registers: [registry] })
-    const portsExhausted = new Counter({ name: "auralink_media_ports_exhausted_total", help: "Transports refused (503) because the worker had no free RTC port", registers: [registry] })
-    const onPortsExhausted = () => portsExhausted.inc()
-    const count = (pick: (m: SessionMedia) => Iterable<string>) => {
-      const by: Record<string, number> = {}
-      for (const media of sessions.values()) for (const k of pick(media)) by[k] = (by[k] ?? 0) + 1
-      return by
-    }
-    const gauge = (name: string, help: string, kinds: ReadonlyArray<string>, pick: (m: SessionMedia) => Iterable<string>) =>
-      new Gauge({
-        name, help, labelNames: ["kind"] as const, registers: [registry],
-        collect() {
-          const by = count(pick)
-          for (const kind of kinds) this.set({ kind }, by[kind] ?? 0)
-        }
+  static readonly layer = Layer.effect(
+    MediaServer,
+    Effect.gen(function*() {
+      const { limits, media: config } = yield* AppConfig
+      const { registry } = yield* Metrics
+      const fibers = yield* FiberSet.make()
+      const facts = yield* Effect.acquireRelease(PubSub.unbounded<MediaFact>(), PubSub.shutdown)
+      const runFork = yield* FiberSet.runtime(fibers)<never>()
+      const mediasoup = yield* Effect.promise(() => {
+        useBundledMediaWorker()
+        return import("mediasoup")
       })
-    gauge("auralink_media_transports", "Open mediasoup transports by kind", ["webrtc", "plain", "direct"], (m) => [...m.transports.values()].map((t) => t.kind))
-    gauge("auralink_media_producers", "Open producers by kind (data: data producers)", ["audio", "video", "data"], (m) => [
-      ...[...m.producers.values()].map((p) => p.producer.kind),
-      ...[...m.dataProducers.keys()].map(() => "data")
-    ])
-    gauge("auralink_media_consumers", "Open consumers by kind (data: data consumers)", ["audio", "video", "data"], (m) => [
-      ...[...m.consumers.values()].map((c) => c.kind),
-      ...[...m.dataConsumers.keys()].map(() => "data")
-    ])
 
-    /** The sessions whose router is on the worker of slot `index`. */
-    const carriedBy = (index: number) => [...sessions.values()].filter((m) => m.workerIndex === index)
-
-    const forget = (id: string) => {
-      const media = sessions.get(id)
-      if (media === undefined) return
-      sessions.delete(id)
-      media.close()
-    }
-
-    const startWorker = (slot: (typeof slots)[number]): Effect.Effect<types.Worker> =>
-      Effect.gen(function*() {
-        const worker = yield* Effect.promise(() =>
-          mediasoup.createWorker({ logLevel: config.logLevel, logTags: config.logTags.filter(isWorkerLogTag), ...slot.ports })
+      const sessions = new Map<string, SessionMedia>()
+      const slots = splitPorts(config.rtcMinPort, config.rtcMaxPort, config.workers).map((ports, index): WorkerSlot => ({ index, ports, worker: undefined }))
+      const lock = yield* Semaphore.make(1)
+      // Each client transport binds a port of its worker's slice: a slice smaller than what one user may hold
+      // (open sessions x transports) lets one user starve a worker (new transports then get 503).
+      const share = Math.min(...slots.map((s) => s.ports.rtcMaxPort - s.ports.rtcMinPort + 1))
+      const oneUser = limits.maxOpenSessionsPerUser * limits.maxTransportsPerSession
+      if (share < oneUser) {
+        yield* Effect.logWarning(
+          `RTC port range is small for ${slots.length} media worker(s): ${share} ports per worker, fewer than one user may hold (${oneUser}); widen RTC_MIN_PORT..RTC_MAX_PORT or lower MEDIASOUP_WORKERS`
+        ).pipe(
+          Effect.annotateLogs({ event: "rtc_port_range_small", portsPerWorker: share, workers: slots.length, perUser: oneUser })
         )
-        slot.worker = worker
-        worker.on("died", (error: Error) => {
-          if (!stopping) runFork(onDied(slot, worker, error))
-        })
-        return worker
-      })
-
-    // A dead worker took its routers with it: count it, replace it, and tell which sessions it carried.
-    const onDied = (slot: (typeof slots)[number], worker: types.Worker, error: Error) =>
-      Effect.gen(function*() {
-        const lost = carriedBy(slot.index).map((m) => m.id)
-        restarts.inc()
-        yield* Effect.logError("mediasoup worker died; replacing it").pipe(
-          Effect.annotateLogs({ event: "media_worker_died", pid: worker.pid, worker: slot.index, error: error.message, sessions: lost })
-        )
-        for (const id of lost) forget(id)
-        const replacement = yield* Semaphore.withPermit(lock, startWorker(slot))
-        health.reset(slot.index)
-        yield* Effect.logInfo("mediasoup worker replaced").pipe(Effect.annotateLogs({ worker: slot.index, pid: replacement.pid }))
-        yield* PubSub.publish(facts, { _tag: "WorkerDied", worker: slot.index, pid: worker.pid, error: error.message, sessions: lost })
-      })
-
-    yield* Effect.acquireRelease(
-      Effect.forEach(slots, startWorker, { discard: true }),
-      () =>
-        Effect.sync(() => {
-          stopping = true
-          for (const id of [...sessions.keys()]) forget(id)
-          for (const slot of slots) slot.worker?.close()
-        })
-    )
-
-    runFork(Effect.forEach(slots, (slot) => slot.worker === undefined ? Effect.void : health.probe(slot.index, slot.worker), { concurrency: "unbounded", discard: true }).pipe(
-      Effect.repeat(Schedule.spaced(Duration.millis(config.workerProbeIntervalMs)))
-    ))
-    yield* (yield* Health).register({
-      name: "media_workers",
-      // One stalled worker does not take the instance out: new sessions go to the others.
-      critical: false,
-      check: Effect.suspend(() => {
-        const stalled = health.stalled()
-        return stalled.length === 0
-          ? Effect.void
-          : Effect.fail(stalled.map((w) => `worker ${w.index} (pid ${slots[w.index]?.worker?.pid ?? 0}) stalled: ${w.reason}`).join("; "))
-      })
-    })
-
-    // Routers being made, by session: a second request for the same session waits for the first.
-    const creating = new Map<string, { readonly worker: number; readonly done: Deferred.Deferred<SessionMedia, ServiceUnavailable> }>()
-    const load = (index: number) =>
-      carriedBy(index).length + [...creating.values()].filter((c) => c.worker === index).length
-
-    /** The session's router, made on the least-loaded worker that answers (no lock held while a worker works). */
-    const ensure = (id: string): Effect.Effect<SessionMedia, ServiceUnavailable> =>
-      Effect.suspend(() => {
-        const existing = sessions.get(id)
-        if (existing !== undefined) return Effect.succeed(existing)
-        const pending = creating.get(id)
-        if (pending !== undefined) return Deferred.await(pending.done)
-        const healthy = slots.filter((s) => s.worker !== undefined && !health.isStalled(s.index))
-        const slot = healthy.reduce<WorkerSlot | undefined>((best, s) => best === undefined || load(s.index) < load(best.index) ? s : best, undefined)
-        const worker = slot?.worker
-        if (slot === undefined || worker === undefined) return Effect.fail(serviceUnavailable("No media worker is answering; retry shortly"))
-        const done = Deferred.makeUnsafe<SessionMedia, ServiceUnavailable>()
-        creating.set(id, { worker: slot.index, done })
-        // Made on its own fiber: a caller that goes away does not leave the others waiting.
-        runFork(onWorker(slot.index, () => worker.createRouter({ mediaCodecs: routerCodecs() }), defect, closeLate).pipe(
-          Effect.map((router) => {
-            const media = new SessionMedia(id, router, slot.index)
-            sessions.set(id, media)
-            // No forget on router close: a dying worker closes its routers before it reports "died",
-            // and onDied needs to find their sessions here.
-            PubSub.publishUnsafe(facts, { _tag: "MediaOpened", sessionId: id, worker: slot.index })
-            return media
-          }),
-          Effect.onExit((exit) => Effect.andThen(Effect.sync(() => creating.delete(id)), Deferred.done(done, exit)))
-        ))
-        return Deferred.await(done)
-      })
-
-    const find = (id: string): Lookup<SessionMedia> => Effect.suspend(() => {
-      const media = sessions.get(id)
-      return media === undefined ? Effect.fail(mediaNotFound("media for session", id)) : Effect.succeed(media)
-    })
-    const transportOf = (id: string, transportId: TransportId): Lookup<{ media: SessionMedia; entry: TransportEntry }> =>
-      Effect.flatMap(find(id), (media) => {
-        const entry = media.transports.get(transportId)
-        return entry === undefined ? Effect.fail(mediaNotFound("transport", transportId)) : Effect.succeed({ media, entry })
-      })
-    const webRtcOf = (id: string, transportId: TransportId) =>
-      Effect.flatMap(transportOf(id, transportId), ({ media, entry }) =>
-        entry.kind === "webrtc" ? Effect.succeed({ worker: media.workerIndex, transport: entry.transport }) : Effect.fail(mediaNotFound("WebRTC transport", transportId)))
-    const plainOf = (id: string, transportId: TransportId) =>
-      Effect.flatMap(transportOf(id, transportId), ({ media, entry }) =>
-        entry.kind === "plain" ? Effect.succeed({ worker: media.workerIndex, transport: entry.transport }) : Effect.fail(mediaNotFound("plain transport", transportId)))
-
-    // One lock per session (not the global one): a stalled worker must not hold up other sessions.
-    const eventsLocks = new WeakMap<SessionMedia, Semaphore.Semaphore>()
-    /** The session's server data producer (on a DirectTransport of its router), made once. */
-    const eventsProducer = (media: SessionMedia): Op<types.DataProducer> =>
-      Effect.suspend(() => {
-        const sessionLock = eventsLocks.get(media) ?? Semaphore.makeUnsafe(1)
-        eventsLocks.set(media, sessionLock)
-        return Semaphore.withPermit(sessionLock, Effect.gen(function*() {
-          if (media.events !== undefined && !media.events.closed) return media.events
-          const transport = yield* onWorker(media.workerIndex, () => media.router.createDirectTransport(), rejected, closeLate)
-          media.addTransport({ kind: "direct", transport })
-          const producer = yield* onWorker(media.workerIndex, () => transport.produceData({ label: EVENTS_CHANNEL_LABEL, protocol: EVENTS_CHANNEL_PROTOCOL }), rejected, closeLate)
-          media.events = producer
-          return producer
-        }))
-      })
-
-    const iceServers: ReadonlyArray<IceServer> = [
-      ...(config.stunUrls.length > 0 ? [{ urls: config.stunUrls }] : []),
-      ...(config.turnUrls.length > 0
-        ? [{
-          urls: config.turnUrls,
-          ...Option.match(config.turnUsername, { onNone: () => ({}), onSome: (username) => ({ username }) }),
-          ...Option.match(config.turnCredential, { onNone: () => ({}), onSome: (c) => ({ credential: Redacted.value(c) }) })
-        }]
-        : [])
-    ]
-    const listenIps = [{ ip: config.listenIp, ...Option.match(config.announcedIp, { onNone: () => ({}), onSome: (announcedIp) => ({ announcedIp }) }) }]
-
-    const directTransport = (media: SessionMedia) =>
-      Effect.acquireRelease(
-        onWorker(media.workerIndex, () => media.router.createDirectTransport(), defect, closeLate).pipe(
-          Effect.tap((transport) => Effect.sync(() => media.addTransport({ kind: "direct", transport })))
-        ),
-        (transport) => Effect.sync(() => transport.close())
-      )
-
-    const status = Effect.sync(() => ({
-      workers: slots.map((s) => ({
-        index: s.index,
-        pid: s.worker?.pid ?? 0,
-        routers: carriedBy(s.index).length,
-        stalled: health.isStalled(s.index)
-      })),
-      sessions: [...sessions.values()].map((m) => ({
-        id: m.id,
-        worker: m.workerIndex,
-        transports: m.transports.size,
-        producers: m.producers.size + m.dataProducers.size,
-        consumers: m.consumers.size + m.dataConsumers.size
-      }))
-    }))
-    yield* (yield* Health).section("media", status)
-
-    return MediaServer.of({
-      rtpCapabilities: (id) => Effect.map(ensure(id), (m) => m.router.rtpCapabilities),
-      createWebRtcTransport: (id) =>
-        Effect.gen(function*() {
-          const media = yield* ensure(id)
-          const transport = yield* onWorker(media.workerIndex, () =>
-            media.router.createWebRtcTransport({ listenIps, enableUdp: true, enableTcp: true, preferUdp: true, enableSctp: true, numSctpStreams: { OS: 1024, MIS: 1024 } }), portsOrDefect(onPortsExhausted), closeLate)
-          media.addTransport({ kind: "webrtc", transport })
-          return {
-            id: transport.id,
-            iceParameters: transport.iceParameters,
-            iceCandidates: transport.iceCandidates,
-            dtlsParameters: transport.dtlsParameters,
-            ...(transport.sctpParameters === undefined ? {} : { sctpParameters: transport.sctpParameters }),
-            iceServers
-          }
-        }),
-      connectTransport: (id, transportId, dtlsParameters) =>
-        Effect.flatMap(webRtcOf(id, transportId), (t) => onWorker(t.worker, () => t.transport.connect({ dtlsParameters }), rejected)),
-      restartIce: (id, transportId) => Effect.flatMap(webRtcOf(id, transportId), (t) => onWorker(t.worker, () => t.transport.restartIce(), rejected)),
-      closeTransport: (id, transportId) => Effect.map(transportOf(id, transportId), ({ entry }) => entry.transport.close()),
-      transportStats: (id, transportId) =>
-        Effect.gen(function*() {
-          const { media, entry } = yield* transportOf(id, transportId)
-          const transport: ReadonlyArray<unknown> = yield* onWorker(media.workerIndex, () => entry.transport.getStats(), rejected)
-          const producers = yield* Effect.forEach(
-            [...media.producers.values()].filter((p) => p.transportId === transportId),
-            ({ producer }) => Effect.map(onWorker(media.workerIndex, () => producer.getStats(), rejected), (stats: ReadonlyArray<unknown>) => ({ id: producer.id, kind: producer.kind, stats }))
+      }
+      let stopping = false
+      const health = makeWorkerHealth({
+        timeoutMs: config.workerTimeoutMs,
+        onChange: (index, stalled) =>
+          runFork(
+            stalled === undefined
+              ? Effect.logInfo("mediasoup worker answers again").pipe(Effect.annotateLogs({ event: "media_worker_recovered", worker: index }))
+              : Effect.logError("mediasoup worker stalled: new sessions avoid it, its requests get 503").pipe(
+                Effect.annotateLogs({ event: "media_worker_stalled", worker: index, pid: slots[index]?.worker?.pid, reason: stalled.reason })
+              )
           )
-          return { transport, producers }
-        }),
-      createPlainTransport: (id, options) =>
-        Effect.gen(function*() {
-          const media = yield* ensure(id)
-          const transport = yield* onWorker(media.workerIndex, () =>
-            media.router.createPlainTransport({
-              listenIp: listenIps[0] ?? { ip: config.listenIp },
-              rtcpMux: options.rtcpMux ?? true,
-              comedia: true,
-              enableSrtp: options.enableSrtp ?? false,
-              ...(options.srtpCryptoSuite === undefined ? {} : { srtpCryptoSuite: options.srtpCryptoSuite })
-            }), portsOrDefect(onPortsExhausted), closeLate)
-          media.addTransport({ kind: "plain", transport })
-          return {
-            id: transport.id,
-            ip: Option.getOrElse(config.announcedIp, () => transport.tuple.localIp),
-            port: transport.tuple.localPort,
-            ...(transport.rtcpTuple === undefined ? {} : { rtcpPort: transport.rtcpTuple.localPort }),
-            ...(transport.srtpParameters === undefined ? {} : { srtpParameters: transport.srtpParameters })
+      })
+      /** A request to the worker of slot `index`, bounded by MEDIASOUP_WORKER_TIMEOUT_MS. */
+      const onWorker = health.call
+
+      const restarts = new Counter({
+        name: "auralink_media_worker_restarts_total",
+        help: "mediasoup workers that died and were replaced",
+        registers: [registry]
+      })
+      const portsExhausted = new Counter({
+        name: "auralink_media_ports_exhausted_total",
+        help: "Transports refused (503) because the worker had no free RTC port",
+        registers: [registry]
+      })
+      const onPortsExhausted = () => portsExhausted.inc()
+      const count = (pick: (m: SessionMedia) => Iterable<string>) => {
+        const by: Record<string, number> = {}
+        for (const media of sessions.values()) for (const k of pick(media)) by[k] = (by[k] ?? 0) + 1
+        return by
+      }
+      const gauge = (name: string, help: string, kinds: ReadonlyArray<string>, pick: (m: SessionMedia) => Iterable<string>) =>
+        new Gauge({
+          name,
+          help,
+          labelNames: ["kind"] as const,
+          registers: [registry],
+          collect() {
+            const by = count(pick)
+            for (const kind of kinds) this.set({ kind }, by[kind] ?? 0)
           }
-        }),
-      reserve: (id, what, max) =>
+        })
+      gauge(
+        "auralink_media_transports",
+        "Open mediasoup transports by kind",
+        ["webrtc", "plain", "direct"],
+        (m) => [...m.transports.values()].map((t) => t.kind)
+      )
+      gauge("auralink_media_producers", "Open producers by kind (data: data producers)", ["audio", "video", "data"], (m) => [
+        ...[...m.producers.values()].map((p) => p.producer.kind),
+        ...[...m.dataProducers.keys()].map(() => "data")
+      ])
+      gauge("auralink_media_consumers", "Open consumers by kind (data: data consumers)", ["audio", "video", "data"], (m) => [
+        ...[...m.consumers.values()].map((c) => c.kind),
+        ...[...m.dataConsumers.keys()].map(() => "data")
+      ])
+
+      /** The sessions whose router is on the worker of slot `index`. */
+      const carriedBy = (index: number) => [...sessions.values()].filter((m) => m.workerIndex === index)
+
+      const forget = (id: string) => {
+        const media = sessions.get(id)
+        if (media === undefined) return
+        sessions.delete(id)
+        media.close()
+      }
+
+      const startWorker = (slot: (typeof slots)[number]): Effect.Effect<types.Worker> =>
         Effect.gen(function*() {
-          // A producer needs a transport, so a session without media has none to count.
-          const media = what === "transports" ? yield* ensure(id) : sessions.get(id)
-          if (media === undefined) return true
-          if (media.held(what) + media.reserved[what] >= max) return false
-          media.reserved[what]++
-          yield* Effect.addFinalizer(() => Effect.sync(() => void media.reserved[what]--))
-          return true
-        }),
-      connectPlainTransport: (id, transportId, srtpParameters) =>
-        Effect.flatMap(plainOf(id, transportId), (t) => onWorker(t.worker, () => t.transport.connect({ srtpParameters }), rejected)),
-      openEventsChannel: (id, transportId) =>
-        Effect.gen(function*() {
-          const transport = yield* webRtcOf(id, transportId)
-          const media = yield* find(id)
-          const producer = yield* eventsProducer(media)
-          const consumer = yield* onWorker(transport.worker, () => transport.transport.consumeData({ dataProducerId: producer.id }), rejected, closeLate)
-          media.addDataConsumer(consumer)
-          return {
-            id: consumer.id,
-            dataProducerId: producer.id,
-            sctpStreamParameters: consumer.sctpStreamParameters,
-            label: consumer.label,
-            protocol: consumer.protocol
-          }
-        }),
-      sendEvent: (id, text) => {
-        const producer = sessions.get(id)?.events
-        if (producer === undefined || producer.closed) return
-        try {
-          producer.send(text)
-        } catch {
-          // The channel closed under us (the session is ending): the message is not delivered.
-        }
-      },
-      produce: (id, transportId, options) =>
-        Effect.gen(function*() {
-          const { media, entry } = yield* transportOf(id, transportId)
-          const producer = yield* onWorker(media.workerIndex, () => entry.transport.produce(options), rejected, closeLate)
-          media.addProducer(producer, transportId)
-          return producer
-        }),
-      produceData: (id, transportId, options) =>
-        Effect.gen(function*() {
-          const { media, entry } = yield* transportOf(id, transportId)
-          const dataProducer = yield* onWorker(media.workerIndex, () => entry.transport.produceData(options), rejected, closeLate)
-          media.addDataProducer(dataProducer, transportId)
-          return dataProducer
-        }),
-      createDirectConsumer: (id, producerId) =>
-        Effect.gen(function*() {
-          const media = yield* find(id)
-          if (!media.producers.has(producerId)) return yield* Effect.fail(mediaNotFound("producer", producerId))
-          const transport = yield* directTransport(media)
-          const consumer = yield* onWorker(media.workerIndex, () => transport.consume({ producerId, rtpCapabilities: media.router.rtpCapabilities }), rejected, closeLate)
-          media.addConsumer(consumer)
-          return { transport, consumer }
-        }),
-      createDataConsumer: (id, dataProducerId) =>
-        Effect.gen(function*() {
-          const media = yield* find(id)
-          if (!media.dataProducers.has(dataProducerId)) return yield* Effect.fail(mediaNotFound("data producer", dataProducerId))
-          const transport = yield* directTransport(media)
-          const dataConsumer = yield* onWorker(media.workerIndex, () => transport.consumeData({ dataProducerId }), rejected, closeLate)
-          media.addDataConsumer(dataConsumer)
-          return { transport, dataConsumer }
-        }),
-      onProducer: (id) =>
-        Stream.callback<ProducerAdded>((queue) =>
-          Effect.gen(function*() {
-            // No worker answers: no producers can come either, so the stream ends.
-            const found = yield* Effect.option(ensure(id))
-            if (Option.isNone(found)) return Queue.endUnsafe(queue)
-            const media = found.value
-            for (const p of media.existing()) Queue.offerUnsafe(queue, p)
-            if (sessions.get(id) !== media) return Queue.endUnsafe(queue)
-            const listener = { added: (p: ProducerAdded) => void Queue.offerUnsafe(queue, p), ended: () => void Queue.endUnsafe(queue) }
-            media.listeners.add(listener)
-            yield* Effect.addFinalizer(() => Effect.sync(() => media.listeners.delete(listener)))
+          const worker = yield* Effect.promise(() =>
+            mediasoup.createWorker({ logLevel: config.logLevel, logTags: config.logTags.filter(isWorkerLogTag), ...slot.ports })
+          )
+          slot.worker = worker
+          worker.on("died", (error: Error) => {
+            if (!stopping) runFork(onDied(slot, worker, error))
           })
-        ),
-      facts: Effect.map(PubSub.subscribe(facts), Stream.fromSubscription),
-      closeSession: (id) => Effect.sync(() => forget(id)),
-      router: (id) => Effect.sync(() => Option.fromNullishOr(sessions.get(id)?.router)),
-      workers: Effect.sync(() => slots.flatMap((s) => s.worker === undefined ? [] : [s.worker])),
-      status
+          return worker
+        })
+
+      // A dead worker took its routers with it: count it, replace it, and tell which sessions it carried.
+      const onDied = (slot: (typeof slots)[number], worker: types.Worker, error: Error) =>
+        Effect.gen(function*() {
+          const lost = carriedBy(slot.index).map((m) => m.id)
+          restarts.inc()
+          yield* Effect.logError("mediasoup worker died; replacing it").pipe(
+            Effect.annotateLogs({ event: "media_worker_died", pid: worker.pid, worker: slot.index, error: error.message, sessions: lost })
+          )
+          for (const id of lost) forget(id)
+          const replacement = yield* Semaphore.withPermit(lock, startWorker(slot))
+          health.reset(slot.index)
+          yield* Effect.logInfo("mediasoup worker replaced").pipe(Effect.annotateLogs({ worker: slot.index, pid: replacement.pid }))
+          yield* PubSub.publish(facts, { _tag: "WorkerDied", worker: slot.index, pid: worker.pid, error: error.message, sessions: lost })
+        })
+
+      yield* Effect.acquireRelease(
+        Effect.forEach(slots, startWorker, { discard: true }),
+        () =>
+          Effect.sync(() => {
+            stopping = true
+            for (const id of [...sessions.keys()]) forget(id)
+            for (const slot of slots) slot.worker?.close()
+          })
+      )
+
+      runFork(
+        Effect.forEach(slots, (slot) => slot.worker === undefined ? Effect.void : health.probe(slot.index, slot.worker), {
+          concurrency: "unbounded",
+          discard: true
+        }).pipe(
+          Effect.repeat(Schedule.spaced(Duration.millis(config.workerProbeIntervalMs)))
+        )
+      )
+      yield* (yield* Health).register({
+        name: "media_workers",
+        // One stalled worker does not take the instance out: new sessions go to the others.
+        critical: false,
+        check: Effect.suspend(() => {
+          const stalled = health.stalled()
+          return stalled.length === 0
+            ? Effect.void
+            : Effect.fail(stalled.map((w) => `worker ${w.index} (pid ${slots[w.index]?.worker?.pid ?? 0}) stalled: ${w.reason}`).join("; "))
+        })
+      })
+
+      // Routers being made, by session: a second request for the same session waits for the first.
+      const creating = new Map<string, { readonly worker: number; readonly done: Deferred.Deferred<SessionMedia, ServiceUnavailable> }>()
+      const load = (index: number) => carriedBy(index).length + [...creating.values()].filter((c) => c.worker === index).length
+
+      /** The session's router, made on the least-loaded worker that answers (no lock held while a worker works). */
+      const ensure = (id: string): Effect.Effect<SessionMedia, ServiceUnavailable> =>
+        Effect.suspend(() => {
+          const existing = sessions.get(id)
+          if (existing !== undefined) return Effect.succeed(existing)
+          const pending = creating.get(id)
+          if (pending !== undefined) return Deferred.await(pending.done)
+          const healthy = slots.filter((s) => s.worker !== undefined && !health.isStalled(s.index))
+          const slot = healthy.reduce<WorkerSlot | undefined>((best, s) => best === undefined || load(s.index) < load(best.index) ? s : best, undefined)
+          const worker = slot?.worker
+          if (slot === undefined || worker === undefined) return Effect.fail(serviceUnavailable("No media worker is answering; retry shortly"))
+          const done = Deferred.makeUnsafe<SessionMedia, ServiceUnavailable>()
+          creating.set(id, { worker: slot.index, done })
+          // Made on its own fiber: a caller that goes away does not leave the others waiting.
+          runFork(
+            onWorker(slot.index, () => worker.createRouter({ mediaCodecs: routerCodecs() }), defect, closeLate).pipe(
+              Effect.map((router) => {
+                const media = new SessionMedia(id, router, slot.index)
+                sessions.set(id, media)
+                // No forget on router close: a dying worker closes its routers before it reports "died",
+                // and onDied needs to find their sessions here.
+                PubSub.publishUnsafe(facts, { _tag: "MediaOpened", sessionId: id, worker: slot.index })
+                return media
+              }),
+              Effect.onExit((exit) => Effect.andThen(Effect.sync(() => creating.delete(id)), Deferred.done(done, exit)))
+            )
+          )
+          return Deferred.await(done)
+        })
+
+      const find = (id: string): Lookup<SessionMedia> =>
+        Effect.suspend(() => {
+          const media = sessions.get(id)
+          return media === undefined ? Effect.fail(mediaNotFound("media for session", id)) : Effect.succeed(media)
+        })
+      const transportOf = (id: string, transportId: TransportId): Lookup<{ media: SessionMedia; entry: TransportEntry }> =>
+        Effect.flatMap(find(id), (media) => {
+          const entry = media.transports.get(transportId)
+          return entry === undefined ? Effect.fail(mediaNotFound("transport", transportId)) : Effect.succeed({ media, entry })
+        })
+      const webRtcOf = (id: string, transportId: TransportId) =>
+        Effect.flatMap(transportOf(id, transportId), ({ media, entry }) =>
+          entry.kind === "webrtc"
+            ? Effect.succeed({ worker: media.workerIndex, transport: entry.transport })
+            : Effect.fail(mediaNotFound("WebRTC transport", transportId)))
+      const plainOf = (id: string, transportId: TransportId) =>
+        Effect.flatMap(transportOf(id, transportId), ({ media, entry }) =>
+          entry.kind === "plain"
+            ? Effect.succeed({ worker: media.workerIndex, transport: entry.transport })
+            : Effect.fail(mediaNotFound("plain transport", transportId)))
+
+      // One lock per session (not the global one): a stalled worker must not hold up other sessions.
+      const eventsLocks = new WeakMap<SessionMedia, Semaphore.Semaphore>()
+      /** The session's server data producer (on a DirectTransport of its router), made once. */
+      const eventsProducer = (media: SessionMedia): Op<types.DataProducer> =>
+        Effect.suspend(() => {
+          const sessionLock = eventsLocks.get(media) ?? Semaphore.makeUnsafe(1)
+          eventsLocks.set(media, sessionLock)
+          return Semaphore.withPermit(
+            sessionLock,
+            Effect.gen(function*() {
+              if (media.events !== undefined && !media.events.closed) return media.events
+              const transport = yield* onWorker(media.workerIndex, () => media.router.createDirectTransport(), rejected, closeLate)
+              media.addTransport({ kind: "direct", transport })
+              const producer = yield* onWorker(
+                media.workerIndex,
+                () => transport.produceData({ label: EVENTS_CHANNEL_LABEL, protocol: EVENTS_CHANNEL_PROTOCOL }),
+                rejected,
+                closeLate
+              )
+              media.events = producer
+              return producer
+            })
+          )
+        })
+
+      const iceServers: ReadonlyArray<IceServer> = [
+        ...(config.stunUrls.length > 0 ? [{ urls: config.stunUrls }] : []),
+        ...(config.turnUrls.length > 0
+          ? [{
+            urls: config.turnUrls,
+            ...Option.match(config.turnUsername, { onNone: () => ({}), onSome: (username) => ({ username }) }),
+            ...Option.match(config.turnCredential, { onNone: () => ({}), onSome: (c) => ({ credential: Redacted.value(c) }) })
+          }]
+          : [])
+      ]
+      const listenIps = [{ ip: config.listenIp, ...Option.match(config.announcedIp, { onNone: () => ({}), onSome: (announcedIp) => ({ announcedIp }) }) }]
+
+      const directTransport = (media: SessionMedia) =>
+        Effect.acquireRelease(
+          onWorker(media.workerIndex, () => media.router.createDirectTransport(), defect, closeLate).pipe(
+            Effect.tap((transport) => Effect.sync(() => media.addTransport({ kind: "direct", transport })))
+          ),
+          (transport) => Effect.sync(() => transport.close())
+        )
+
+      const status = Effect.sync(() => ({
+        workers: slots.map((s) => ({
+          index: s.index,
+          pid: s.worker?.pid ?? 0,
+          routers: carriedBy(s.index).length,
+          stalled: health.isStalled(s.index)
+        })),
+        sessions: [...sessions.values()].map((m) => ({
+          id: m.id,
+          worker: m.workerIndex,
+          transports: m.transports.size,
+          producers: m.producers.size + m.dataProducers.size,
+          consumers: m.consumers.size + m.dataConsumers.size
+        }))
+      }))
+      yield* (yield* Health).section("media", status)
+
+      return MediaServer.of({
+        rtpCapabilities: (id) => Effect.map(ensure(id), (m) => m.router.rtpCapabilities),
+        createWebRtcTransport: (id) =>
+          Effect.gen(function*() {
+            const media = yield* ensure(id)
+            const transport = yield* onWorker(
+              media.workerIndex,
+              () =>
+                media.router.createWebRtcTransport({
+                  listenIps,
+                  enableUdp: true,
+                  enableTcp: true,
+                  preferUdp: true,
+                  enableSctp: true,
+                  numSctpStreams: { OS: 1024, MIS: 1024 }
+                }),
+              portsOrDefect(onPortsExhausted),
+              closeLate
+            )
+            media.addTransport({ kind: "webrtc", transport })
+            return {
+              id: transport.id,
+              iceParameters: transport.iceParameters,
+              iceCandidates: transport.iceCandidates,
+              dtlsParameters: transport.dtlsParameters,
+              ...(transport.sctpParameters === undefined ? {} : { sctpParameters: transport.sctpParameters }),
+              iceServers
+            }
+          }),
+        connectTransport: (id, transportId, dtlsParameters) =>
+          Effect.flatMap(webRtcOf(id, transportId), (t) => onWorker(t.worker, () => t.transport.connect({ dtlsParameters }), rejected)),
+        restartIce: (id, transportId) => Effect.flatMap(webRtcOf(id, transportId), (t) => onWorker(t.worker, () => t.transport.restartIce(), rejected)),
+        closeTransport: (id, transportId) => Effect.map(transportOf(id, transportId), ({ entry }) => entry.transport.close()),
+        transportStats: (id, transportId) =>
+          Effect.gen(function*() {
+            const { media, entry } = yield* transportOf(id, transportId)
+            const transport: ReadonlyArray<unknown> = yield* onWorker(media.workerIndex, () => entry.transport.getStats(), rejected)
+            const producers = yield* Effect.forEach(
+              [...media.producers.values()].filter((p) => p.transportId === transportId),
+              ({ producer }) =>
+                Effect.map(
+                  onWorker(media.workerIndex, () => producer.getStats(), rejected),
+                  (stats: ReadonlyArray<unknown>) => ({ id: producer.id, kind: producer.kind, stats })
+                )
+            )
+            return { transport, producers }
+          }),
+        createPlainTransport: (id, options) =>
+          Effect.gen(function*() {
+            const media = yield* ensure(id)
+            const transport = yield* onWorker(
+              media.workerIndex,
+              () =>
+                media.router.createPlainTransport({
+                  listenIp: listenIps[0] ?? { ip: config.listenIp },
+                  rtcpMux: options.rtcpMux ?? true,
+                  comedia: true,
+                  enableSrtp: options.enableSrtp ?? false,
+                  ...(options.srtpCryptoSuite === undefined ? {} : { srtpCryptoSuite: options.srtpCryptoSuite })
+                }),
+              portsOrDefect(onPortsExhausted),
+              closeLate
+            )
+            media.addTransport({ kind: "plain", transport })
+            return {
+              id: transport.id,
+              ip: Option.getOrElse(config.announcedIp, () => transport.tuple.localIp),
+              port: transport.tuple.localPort,
+              ...(transport.rtcpTuple === undefined ? {} : { rtcpPort: transport.rtcpTuple.localPort }),
+              ...(transport.srtpParameters === undefined ? {} : { srtpParameters: transport.srtpParameters })
+            }
+          }),
+        reserve: (id, what, max) =>
+          Effect.gen(function*() {
+            // A producer needs a transport, so a session without media has none to count.
+            const media = what === "transports" ? yield* ensure(id) : sessions.get(id)
+            if (media === undefined) return true
+            if (media.held(what) + media.reserved[what] >= max) return false
+            media.reserved[what]++
+            yield* Effect.addFinalizer(() => Effect.sync(() => void media.reserved[what]--))
+            return true
+          }),
+        connectPlainTransport: (id, transportId, srtpParameters) =>
+          Effect.flatMap(plainOf(id, transportId), (t) => onWorker(t.worker, () => t.transport.connect({ srtpParameters }), rejected)),
+        openEventsChannel: (id, transportId) =>
+          Effect.gen(function*() {
+            const transport = yield* webRtcOf(id, transportId)
+            const media = yield* find(id)
+            const producer = yield* eventsProducer(media)
+            const consumer = yield* onWorker(transport.worker, () => transport.transport.consumeData({ dataProducerId: producer.id }), rejected, closeLate)
+            media.addDataConsumer(consumer)
+            return {
+              id: consumer.id,
+              dataProducerId: producer.id,
+              sctpStreamParameters: consumer.sctpStreamParameters,
+              label: consumer.label,
+              protocol: consumer.protocol
+            }
+          }),
+        sendEvent: (id, text) => {
+          const producer = sessions.get(id)?.events
+          if (producer === undefined || producer.closed) return
+          try {
+            producer.send(text)
+          } catch {
+            // The channel closed under us (the session is ending): the message is not delivered.
+          }
+        },
+        produce: (id, transportId, options) =>
+          Effect.gen(function*() {
+            const { media, entry } = yield* transportOf(id, transportId)
+            const producer = yield* onWorker(media.workerIndex, () => entry.transport.produce(options), rejected, closeLate)
+            media.addProducer(producer, transportId)
+            return producer
+          }),
+        produceData: (id, transportId, options) =>
+          Effect.gen(function*() {
+            const { media, entry } = yield* transportOf(id, transportId)
+            const dataProducer = yield* onWorker(media.workerIndex, () => entry.transport.produceData(options), rejected, closeLate)
+            media.addDataProducer(dataProducer, transportId)
+            return dataProducer
+          }),
+        createDirectConsumer: (id, producerId) =>
+          Effect.gen(function*() {
+            const media = yield* find(id)
+            if (!media.producers.has(producerId)) return yield* Effect.fail(mediaNotFound("producer", producerId))
+            const transport = yield* directTransport(media)
+            const consumer = yield* onWorker(
+              media.workerIndex,
+              () => transport.consume({ producerId, rtpCapabilities: media.router.rtpCapabilities }),
+              rejected,
+              closeLate
+            )
+            media.addConsumer(consumer)
+            return { transport, consumer }
+          }),
+        createDataConsumer: (id, dataProducerId) =>
+          Effect.gen(function*() {
+            const media = yield* find(id)
+            if (!media.dataProducers.has(dataProducerId)) return yield* Effect.fail(mediaNotFound("data producer", dataProducerId))
+            const transport = yield* directTransport(media)
+            const dataConsumer = yield* onWorker(media.workerIndex, () => transport.consumeData({ dataProducerId }), rejected, closeLate)
+            media.addDataConsumer(dataConsumer)
+            return { transport, dataConsumer }
+          }),
+        onProducer: (id) =>
+          Stream.callback<ProducerAdded>((queue) =>
+            Effect.gen(function*() {
+              // No worker answers: no producers can come either, so the stream ends.
+              const found = yield* Effect.option(ensure(id))
+              if (Option.isNone(found)) return Queue.endUnsafe(queue)
+              const media = found.value
+              for (const p of media.existing()) Queue.offerUnsafe(queue, p)
+              if (sessions.get(id) !== media) return Queue.endUnsafe(queue)
+              const listener = { added: (p: ProducerAdded) => void Queue.offerUnsafe(queue, p), ended: () => void Queue.endUnsafe(queue) }
+              media.listeners.add(listener)
+              yield* Effect.addFinalizer(() => Effect.sync(() => media.listeners.delete(listener)))
+            })
+          ),
+        facts: Effect.map(PubSub.subscribe(facts), Stream.fromSubscription),
+        closeSession: (id) => Effect.sync(() => forget(id)),
+        router: (id) => Effect.sync(() => Option.fromNullishOr(sessions.get(id)?.router)),
+        workers: Effect.sync(() => slots.flatMap((s) => s.worker === undefined ? [] : [s.worker])),
+        status
+      })
     })
-  }))
+  )
 }

@@ -50,8 +50,7 @@ export interface RateLimiterApi {
   readonly check: (endpointClass: EndpointClass, subject: string) => Effect.Effect<Decision, StateStoreError>
 }
 
-const invalidPolicy = (detail: string) =>
-  Effect.fail(new StateStoreError({ operation: "rateLimit", reason: "InvalidArgument", detail }))
+const invalidPolicy = (detail: string) => Effect.fail(new StateStoreError({ operation: "rateLimit", reason: "InvalidArgument", detail }))
 
 const validate = (key: string, policy: RateLimitPolicy): Effect.Effect<void, StateStoreError> => {
   if (key.length === 0) return invalidPolicy("key must be a non-empty string")
@@ -128,8 +127,7 @@ export class RateLimiter extends Context.Service<RateLimiter, RateLimiterApi>()(
   )
 
   /** The defaults with some classes' policies replaced (e.g. from config). */
-  static readonly layerWith = (overrides: Partial<RateLimitPolicies>) =>
-    Layer.effect(RateLimiter, make({ ...DEFAULT_RATE_LIMIT_POLICIES, ...overrides }))
+  static readonly layerWith = (overrides: Partial<RateLimitPolicies>) => Layer.effect(RateLimiter, make({ ...DEFAULT_RATE_LIMIT_POLICIES, ...overrides }))
 }
 
 /** `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (seconds), and `Retry-After` when rejected. */

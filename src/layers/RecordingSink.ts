@@ -57,13 +57,16 @@ export const makeRecordingSink: Effect.Effect<RecordingSinkService, AudioSinkErr
   })
   const open_ = new Map<string, Recording>()
   let finished = 0
-  yield* health.section("asr", Effect.sync(() => ({
-    sink: "recording",
-    directory,
-    streams: open_.size,
-    recordingsFinished: finished,
-    bytesOpen: [...open_.values()].reduce((n, s) => n + s.bytes, 0)
-  })))
+  yield* health.section(
+    "asr",
+    Effect.sync(() => ({
+      sink: "recording",
+      directory,
+      streams: open_.size,
+      recordingsFinished: finished,
+      bytesOpen: [...open_.values()].reduce((n, s) => n + s.bytes, 0)
+    }))
+  )
   yield* Effect.logInfo(`audio sink: recording WAV files under ${directory} (no ASR_GATEWAY_URL)`)
 
   const pathOf = (sessionId: string, producerId: string) => join(directory, sessionId, `${producerId}.wav`)
@@ -136,8 +139,7 @@ export const makeRecordingSink: Effect.Effect<RecordingSinkService, AudioSinkErr
     })
 
   // Recordings still open at shutdown are finalized, so the files stay playable.
-  yield* Effect.addFinalizer(() =>
-    Effect.forEach([...open_.values()], (s) => s.close, { concurrency: "unbounded", discard: true }))
+  yield* Effect.addFinalizer(() => Effect.forEach([...open_.values()], (s) => s.close, { concurrency: "unbounded", discard: true }))
   const service_: RecordingSinkService = { kind: "recording", openStream, pathOf }
   return service_
 })

@@ -106,9 +106,11 @@ export const connect = (options: RedisConnectOptions, name: string): Effect.Effe
       state.reconnects += 1
       // Start-up retries are reported once, by the timeout error; afterwards every reconnect is logged.
       if (state.everReady) {
-        runFork(Effect.logWarning("redis connection lost, reconnecting").pipe(
-          Effect.annotateLogs({ connection: name, url: shownUrl, delayMs, attempt: state.reconnects, error: Option.getOrUndefined(state.lastError) })
-        ))
+        runFork(
+          Effect.logWarning("redis connection lost, reconnecting").pipe(
+            Effect.annotateLogs({ connection: name, url: shownUrl, delayMs, attempt: state.reconnects, error: Option.getOrUndefined(state.lastError) })
+          )
+        )
       }
     })
     client.on("ready", () => {
@@ -120,10 +122,12 @@ export const connect = (options: RedisConnectOptions, name: string): Effect.Effe
       Effect.timeoutOrElse({
         duration: Duration.millis(options.connectTimeoutMs),
         orElse: () =>
-          Effect.fail(new RedisConnectError({
-            url: shownUrl,
-            detail: `not ready within ${options.connectTimeoutMs} ms (${Option.getOrElse(state.lastError, () => `status ${client.status}`)})`
-          }))
+          Effect.fail(
+            new RedisConnectError({
+              url: shownUrl,
+              detail: `not ready within ${options.connectTimeoutMs} ms (${Option.getOrElse(state.lastError, () => `status ${client.status}`)})`
+            })
+          )
       })
     )
     return {

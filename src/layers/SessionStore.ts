@@ -110,7 +110,11 @@ export class Sessions extends Context.Service<Sessions, {
   readonly findFresh: (id: SessionId) => Effect.Effect<Option.Option<Session>, SqlError>
   /** Moves the session to `to` if the state machine allows it from its current state; otherwise nothing changes. */
   /** `pendingReason`, when given, is the event's reason if the session was pending (decided under the row lock). */
-  readonly transition: (id: SessionId, to: SessionState, cause: Cause & { readonly error?: string; readonly pendingReason?: string }) => Effect.Effect<Transitioned, SessionNotFound | IllegalTransition | SqlError>
+  readonly transition: (
+    id: SessionId,
+    to: SessionState,
+    cause: Cause & { readonly error?: string; readonly pendingReason?: string }
+  ) => Effect.Effect<Transitioned, SessionNotFound | IllegalTransition | SqlError>
   /** Shallow-merges the patch into the config of an open session (and restarts its idle clock). */
   readonly updateConfig: (id: SessionId, patch: SessionConfigPatch) => Effect.Effect<Session, SessionNotFound | SessionClosed | SqlError>
   /** Appends to the context of an open session, keeping the newest `cap` entries. */
@@ -148,8 +152,7 @@ export class Sessions extends Context.Service<Sessions, {
         Effect.flatMap(stateOf(id), (state) => Effect.fail<E | SessionNotFound>(Option.isNone(state) ? sessionNotFound(id) : onState(state.value)))
       const single = (rows: ReadonlyArray<SessionRow>) => Option.map(Option.fromNullishOr(rows[0]), toSession)
 
-      const load = (id: string) =>
-        Effect.map(sql<SessionRow>`SELECT * FROM sessions WHERE id = ${id}`, single)
+      const load = (id: string) => Effect.map(sql<SessionRow>`SELECT * FROM sessions WHERE id = ${id}`, single)
 
       // A pending session expires PENDING_SESSION_TIMEOUT_SECONDS after creation (activity does not extend it);
       // once active, last activity + idle timeout.
@@ -170,34 +173,46 @@ export class Sessions extends Context.Service<Sessions, {
                    count(*) FILTER (WHERE device_id = ${deviceId})::int AS open_device
             FROM sessions WHERE user_id = ${userId} AND state IN ${sql.in(openStates)} AND expires_at > now()`
           const n = rows[0] ?? { pending_user: 0, open_user: 0, pending_device: 0, open_device: 0 }
-          if (n.pending_device >= caps.pendingPerDevice) return yield* limitReached("MAX_PENDING_SESSIONS_PER_DEVICE", caps.pendingPerDevice, "pending sessions per device")
-          if (n.pending_user >= caps.pendingPerUser) return yield* limitReached("MAX_PENDING_SESSIONS_PER_USER", caps.pendingPerUser, "pending sessions per user")
-          if (n.open_device >= caps.openPerDevice) return yield* limitReached("MAX_OPEN_SESSIONS_PER_DEVICE", caps.openPerDevice, "open (pending or active) sessions per device")
-          if (n.open_user >= caps.openPerUser) return yield* limitReached("MAX_OPEN_SESSIONS_PER_USER", caps.openPerUser, "open (pending or active) sessions per user")
+          if (n.pending_device >= caps.pendingPerDevice) {
+            return yield* limitReached("MAX_PENDING_SESSIONS_PER_DEVICE", caps.pendingPerDevice, "pending sessions per device")
+          }
+          if (n.pending_user >= caps.pendingPerUser) {
+            return yield* limitReached("MAX_PENDING_SESSIONS_PER_USER", caps.pendingPerUser, "pending sessions per user")
+          }
+          if (n.open_device >= caps.openPerDevice) {
+            return yield* limitReached("MAX_OPEN_SESSIONS_PER_DEVICE", caps.openPerDevice, "open (pending or active) sessions per device")
+          }
+          if (n.open_user >= caps.openPerUser) {
+            return yield* limitReached("MAX_OPEN_SESSIONS_PER_USER", caps.openPerUser, "open (pending or active) sessions per user")
+          }
         })
 
-      const insert = ({ actor, config, deviceId, reason, userId }: { readonly userId: string; readonly deviceId: string; readonly config: SessionConfig } & Cause) =>
-          Effect.flatMap(
-            sql<SessionRow>`
+      const insert = (
+        { actor, config, deviceId, reason, userId }: { readonly userId: string; readonly deviceId: string; readonly config: SessionConfig } & Cause
+      ) =>
+        Effect.flatMap(
+          sql<SessionRow>`
               WITH created AS (
                 INSERT INTO sessions (user_id, device_id, state, config, expires_at)
-                VALUES (${userId}, ${deviceId}, 'pending', ${json(config)}::jsonb, now() + make_interval(secs => ${Math.min(config.idleTimeoutSeconds, pendingSeconds)}))
+                VALUES (${userId}, ${deviceId}, 'pending', ${json(config)}::jsonb, now() + make_interval(secs => ${
+            Math.min(config.idleTimeoutSeconds, pendingSeconds)
+          }))
                 RETURNING *
               ), logged AS (
                 INSERT INTO session_events (session_id, from_state, to_state, actor, reason)
                 SELECT id, NULL, 'pending', ${actor}, ${reason} FROM created
               )
               SELECT * FROM created`,
-            (rows) => Option.match(single(rows), {
+          (rows) =>
+            Option.match(single(rows), {
               onNone: () => Effect.die(new Error("INSERT returned no row")),
               onSome: Effect.succeed
             })
-          )
+        )
 
       // After the commit (not inside the caps transaction): seeded so the next read of a session just
       // started (e.g. its stop's ownership check) needs no SELECT.
-      const started = (session: Session) =>
-        Effect.andThen(Effect.sync(() => startedHere.add(session.id)), cache.put(session.id, session))
+      const started = (session: Session) => Effect.andThen(Effect.sync(() => startedHere.add(session.id)), cache.put(session.id, session))
 
       return {
         create: (input) =>
@@ -212,11 +227,13 @@ export class Sessions extends Context.Service<Sessions, {
         findFresh: load,
 
         transition: (id, to, { actor, error, pendingReason, reason }) =>
-          write(id, Effect.gen(function*() {
-            // One statement (so one transaction): lock the row and read its state, update it only if the
-            // state machine allows `to` from there, and log the event. A concurrent writer waits on the
-            // lock, then sees the new state and matches nothing.
-            const rows = yield* sql<SessionRow & { from_state: SessionState }>`
+          write(
+            id,
+            Effect.gen(function*() {
+              // One statement (so one transaction): lock the row and read its state, update it only if the
+              // state machine allows `to` from there, and log the event. A concurrent writer waits on the
+              // lock, then sees the new state and matches nothing.
+              const rows = yield* sql<SessionRow & { from_state: SessionState }>`
               WITH old AS (
                 SELECT id, state FROM sessions WHERE id = ${id} FOR UPDATE
               ), moved AS (
@@ -235,30 +252,36 @@ export class Sessions extends Context.Service<Sessions, {
                 SELECT id, from_state, ${to}, ${actor}, CASE WHEN from_state = 'pending' THEN ${pendingReason ?? reason} ELSE ${reason} END FROM moved
               )
               SELECT * FROM moved`
-            const row = rows[0]
-            if (row === undefined) return yield* refuse(id, (state) => illegalTransition(state, to))
-            const session = toSession(row)
-            ended(session)
-            return { session, from: row.from_state }
-          })),
+              const row = rows[0]
+              if (row === undefined) return yield* refuse(id, (state) => illegalTransition(state, to))
+              const session = toSession(row)
+              ended(session)
+              return { session, from: row.from_state }
+            })
+          ),
 
         updateConfig: (id, patch) =>
-          write(id, Effect.gen(function*() {
-            const rows = yield* sql<SessionRow>`
+          write(
+            id,
+            Effect.gen(function*() {
+              const rows = yield* sql<SessionRow>`
               UPDATE sessions SET
                 config = config || ${json(patch)}::jsonb,
                 last_activity_at = now(),
                 expires_at = ${nextExpiry(sql`((config || ${json(patch)}::jsonb)->>'idleTimeoutSeconds')::int`)}
               WHERE id = ${id} AND state IN ${sql.in(openStates)}
               RETURNING *`
-            return yield* Option.match(single(rows), { onNone: () => refuse(id, sessionClosed), onSome: Effect.succeed })
-          })),
+              return yield* Option.match(single(rows), { onNone: () => refuse(id, sessionClosed), onSome: Effect.succeed })
+            })
+          ),
 
         appendContext: (id, entry, cap) =>
-          write(id, Effect.gen(function*() {
-            const item = json({ role: entry.role, text: entry.text, at: entry.at ?? new Date().toISOString() })
-            // Append, then keep the newest `cap` elements (ordinality keeps the order).
-            const rows = yield* sql<SessionRow>`
+          write(
+            id,
+            Effect.gen(function*() {
+              const item = json({ role: entry.role, text: entry.text, at: entry.at ?? new Date().toISOString() })
+              // Append, then keep the newest `cap` elements (ordinality keeps the order).
+              const rows = yield* sql<SessionRow>`
               UPDATE sessions SET
                 context = (
                   SELECT COALESCE(jsonb_agg(e ORDER BY i), '[]'::jsonb)
@@ -269,13 +292,20 @@ export class Sessions extends Context.Service<Sessions, {
                 expires_at = ${nextExpiry(idleOfConfig)}
               WHERE id = ${id} AND state IN ${sql.in(openStates)}
               RETURNING *`
-            return yield* Option.match(single(rows), { onNone: () => refuse(id, sessionClosed), onSome: Effect.succeed })
-          })),
+              return yield* Option.match(single(rows), { onNone: () => refuse(id, sessionClosed), onSome: Effect.succeed })
+            })
+          ),
 
         touch: (id) =>
-          write(id, Effect.map(sql`
+          write(
+            id,
+            Effect.map(
+              sql`
             UPDATE sessions SET last_activity_at = now(), expires_at = ${nextExpiry(idleOfConfig)}
-            WHERE id = ${id} AND state IN ${sql.in(openStates)} RETURNING id`, (rows) => rows.length > 0)),
+            WHERE id = ${id} AND state IN ${sql.in(openStates)} RETURNING id`,
+              (rows) => rows.length > 0
+            )
+          ),
 
         list: ({ after, limit, state, userId }) => {
           const where = [
@@ -308,7 +338,9 @@ export class Sessions extends Context.Service<Sessions, {
             )
             SELECT * FROM moved`.pipe(
             Effect.map((rows) => rows.map((r) => ({ session: toSession(r), from: r.from_state }))),
-            Effect.tap((done) => Effect.forEach(done, ({ session }) => Effect.andThen(Effect.sync(() => ended(session)), cache.invalidate(session.id)), { discard: true }))
+            Effect.tap((done) =>
+              Effect.forEach(done, ({ session }) => Effect.andThen(Effect.sync(() => ended(session)), cache.invalidate(session.id)), { discard: true })
+            )
           ),
 
         openHere: Effect.sync(() => [...startedHere]),
@@ -326,7 +358,16 @@ export class Sessions extends Context.Service<Sessions, {
           Effect.map(
             sql<{ id: string; session_id: string; at: Date; from_state: SessionState | null; to_state: SessionState; actor: string; reason: string }>`
               SELECT * FROM session_events WHERE session_id = ${id} ORDER BY id`,
-            (rows) => rows.map((r) => ({ id: String(r.id), sessionId: SessionId.make(r.session_id), at: iso(r.at), from: r.from_state, to: r.to_state, actor: r.actor, reason: r.reason }))
+            (rows) =>
+              rows.map((r) => ({
+                id: String(r.id),
+                sessionId: SessionId.make(r.session_id),
+                at: iso(r.at),
+                from: r.from_state,
+                to: r.to_state,
+                actor: r.actor,
+                reason: r.reason
+              }))
           )
       }
     })

@@ -84,7 +84,9 @@ export interface SignedToken {
  * claims this service relies on.
  */
 export class TokenSigner extends Context.Service<TokenSigner, {
-  readonly sign: (subject: { readonly userId: string; readonly deviceId: string; readonly scope: string; readonly familyId?: string }) => Effect.Effect<SignedToken>
+  readonly sign: (
+    subject: { readonly userId: string; readonly deviceId: string; readonly scope: string; readonly familyId?: string }
+  ) => Effect.Effect<SignedToken>
   readonly verify: (token: string) => Effect.Effect<Principal, TokenRejected>
   readonly jwks: JwkSet
 }>()("auralink/auth/TokenSigner") {

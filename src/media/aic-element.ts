@@ -67,8 +67,7 @@ export class AicMetadataError extends Data.TaggedError("AicMetadataError")<{
   readonly detail: string
 }> {}
 
-const fail = (reason: AicMetadataErrorReason, detail: string): Result.Result<never, AicMetadataError> =>
-  Result.fail(new AicMetadataError({ reason, detail }))
+const fail = (reason: AicMetadataErrorReason, detail: string): Result.Result<never, AicMetadataError> => Result.fail(new AicMetadataError({ reason, detail }))
 
 const isUint = (n: number, max: number): boolean => Number.isInteger(n) && n >= 0 && n <= max
 
@@ -79,8 +78,7 @@ export const ratioToFixed = (compressedBytes: number, originalBytes: number): nu
 export const ratioFromFixed = (fixed: number): number => fixed / AIC_RATIO_SCALE
 
 /** A quality in 0..1 as fixed point, clamped. */
-export const qualityToFixed = (quality: number): number =>
-  Math.min(AIC_QUALITY_MAX, Math.max(0, Math.round(quality * AIC_QUALITY_SCALE)))
+export const qualityToFixed = (quality: number): number => Math.min(AIC_QUALITY_MAX, Math.max(0, Math.round(quality * AIC_QUALITY_SCALE)))
 
 export const qualityFromFixed = (fixed: number): number => fixed / AIC_QUALITY_SCALE
 

@@ -270,8 +270,7 @@ export const classifyVp9 = (payload: Uint8Array): Classified => {
   const e = (b0 & 0x04) !== 0
   const v = (b0 & 0x02) !== 0
   let offset = 1
-  const need = (n: number, what: string): string | undefined =>
-    offset + n > payload.length ? `${what} runs past the end` : undefined
+  const need = (n: number, what: string): string | undefined => offset + n > payload.length ? `${what} runs past the end` : undefined
   if (i) {
     const err = need(1, "PictureID")
     if (err !== undefined) return reject("VP9", err)
@@ -284,7 +283,7 @@ export const classifyVp9 = (payload: Uint8Array): Classified => {
   }
   if (f && p) {
     if (!i) return reject("VP9", "flexible mode requires a PictureID")
-    for (let count = 0; ; count++) {
+    for (let count = 0;; count++) {
       if (count === 3) return reject("VP9", "more than 3 P_DIFF references")
       const err = need(1, "P_DIFF")
       if (err !== undefined) return reject("VP9", err)

@@ -281,8 +281,7 @@ export const parseRtp = (bytes: Uint8Array, options?: RtpParseOptions): Result.R
 }
 
 /** True when an element must use the two-byte form (RFC 8285 4.2/4.3). */
-export const needsTwoByteForm = (id: number, dataLength: number): boolean =>
-  id > ONE_BYTE_MAX_ID || dataLength === 0 || dataLength > ONE_BYTE_MAX_DATA
+export const needsTwoByteForm = (id: number, dataLength: number): boolean => id > ONE_BYTE_MAX_ID || dataLength === 0 || dataLength > ONE_BYTE_MAX_DATA
 
 const pad4 = (n: number): number => (n + 3) & ~3
 
@@ -459,8 +458,7 @@ const editExtension = (
     chunks.push(chunk)
     bodyLength += chunk.byteLength
   }
-  const header = (elementId: number, length: number): Uint8Array =>
-    twoByte ? Uint8Array.of(elementId, length) : Uint8Array.of((elementId << 4) | (length - 1))
+  const header = (elementId: number, length: number): Uint8Array => twoByte ? Uint8Array.of(elementId, length) : Uint8Array.of((elementId << 4) | (length - 1))
   let written = false
   let kept = 0
   if (ext !== undefined && twoByte === currentTwoByte) {

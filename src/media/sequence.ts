@@ -7,8 +7,7 @@
 export const seqDelta16 = (from: number, to: number): number => (((to - from) & 0xffff) << 16) >> 16
 
 /** The extended number of the 16-bit `sequence16` nearest to the extended `reference` (RFC 3550 A.1). */
-export const extendSequence16 = (reference: number, sequence16: number): number =>
-  reference + seqDelta16(reference & 0xffff, sequence16)
+export const extendSequence16 = (reference: number, sequence16: number): number => reference + seqDelta16(reference & 0xffff, sequence16)
 
 /** What {@link SequenceTracker.track} made of one sequence number. */
 export type SequenceVerdict =

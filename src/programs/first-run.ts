@@ -17,7 +17,9 @@ export const logFirstRunNotes = (config: Settings) =>
       yield* Effect.logWarning(`media: MEDIASOUP_ANNOUNCED_IP is unset: ICE candidates carry ${media.listenIp}, which clients cannot reach`)
     }
     if (auth.jwtSecretEphemeral && auth.algorithm === "HS256" && service.environment === "staging") {
-      yield* Effect.logWarning("auth: JWT_SECRET is unset: access tokens are signed with a random per-process secret (other instances and restarts refuse them)")
+      yield* Effect.logWarning(
+        "auth: JWT_SECRET is unset: access tokens are signed with a random per-process secret (other instances and restarts refuse them)"
+      )
     }
     if (auth.provisioningKeyGenerated && Option.isSome(auth.provisioningKey)) {
       yield* Effect.logWarning(

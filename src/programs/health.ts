@@ -47,7 +47,11 @@ export const statusReport = (operator: boolean, startedAt: Date) =>
       features: config.features
     }
     if (!operator) {
-      return { view: "summary" as const, ...identity, components: Object.fromEntries(Object.entries(components).map(([name, section]) => [name, summarize(section)])) }
+      return {
+        view: "summary" as const,
+        ...identity,
+        components: Object.fromEntries(Object.entries(components).map(([name, section]) => [name, summarize(section)]))
+      }
     }
     const memory = process.memoryUsage()
     return {

@@ -29,7 +29,13 @@ const sessionEventsOperation = {
   security: [{ bearer: [] }, {}],
   parameters: [
     { name: "sessionId", in: "path", required: true, schema: { type: "string" } },
-    { name: "access_token", in: "query", required: false, description: "The access token, for clients that cannot set headers (EventSource)", schema: { type: "string" } }
+    {
+      name: "access_token",
+      in: "query",
+      required: false,
+      description: "The access token, for clients that cannot set headers (EventSource)",
+      schema: { type: "string" }
+    }
   ],
   responses: {
     "200": {

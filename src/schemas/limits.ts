@@ -8,5 +8,4 @@ export class LimitReached extends HttpApiError.Problem<LimitReached>()("LimitRea
   title: "Limit reached"
 }, { detail: Schema.String, limit: Schema.String, max: Schema.Int }) {}
 
-export const limitReached = (limit: string, max: number, what: string) =>
-  new LimitReached({ detail: `At most ${max} ${what} (${limit})`, limit, max })
+export const limitReached = (limit: string, max: number, what: string) => new LimitReached({ detail: `At most ${max} ${what} (${limit})`, limit, max })

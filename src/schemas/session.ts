@@ -39,7 +39,10 @@ export const IDLE_TIMEOUT_BOUNDS = { minimum: 10, maximum: 86_400 } as const
 /** Checked on the record, not as its key schema: a key failing that is dropped silently, not refused. */
 const hasAsrKeys = Schema.makeFilter<Readonly<Record<string, unknown>>>(
   (record) => Object.keys(record).every((key) => key.length <= 64 && isStorable(key)),
-  { expected: "keys of at most 64 characters without NUL or unpaired surrogates", message: "keys must be at most 64 characters, without NUL (U+0000) or unpaired surrogates" }
+  {
+    expected: "keys of at most 64 characters without NUL or unpaired surrogates",
+    message: "keys must be at most 64 characters, without NUL (U+0000) or unpaired surrogates"
+  }
 )
 
 const fields = {
@@ -176,7 +179,5 @@ export class InvalidCursor extends HttpApiError.Problem<InvalidCursor>()("Invali
 
 export const sessionNotFound = (id: string) => new SessionNotFound({ detail: `No session ${id}` })
 export const sessionForbidden = () => new SessionForbidden({ detail: "The session belongs to another user" })
-export const illegalTransition = (from: SessionState, to: SessionState) =>
-  new IllegalTransition({ detail: `A ${from} session cannot become ${to}`, from, to })
-export const sessionClosed = (state: SessionState) =>
-  new SessionClosed({ detail: `The session is ${state}; only pending or active sessions change`, state })
+export const illegalTransition = (from: SessionState, to: SessionState) => new IllegalTransition({ detail: `A ${from} session cannot become ${to}`, from, to })
+export const sessionClosed = (state: SessionState) => new SessionClosed({ detail: `The session is ${state}; only pending or active sessions change`, state })

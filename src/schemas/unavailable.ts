@@ -23,5 +23,4 @@ export const ServiceUnavailableResponse = ServiceUnavailable.pipe(HttpApiSchema.
 /** How long a client should wait after a 503 for a dependency outage. */
 export const OUTAGE_RETRY_AFTER_SECONDS = 2
 
-export const serviceUnavailable = (detail: string, retryAfterSeconds = OUTAGE_RETRY_AFTER_SECONDS) =>
-  new ServiceUnavailable({ detail, retryAfterSeconds })
+export const serviceUnavailable = (detail: string, retryAfterSeconds = OUTAGE_RETRY_AFTER_SECONDS) => new ServiceUnavailable({ detail, retryAfterSeconds })

@@ -20,22 +20,28 @@ export const RtpCodecParameters = Schema.Struct({
 export const RtpParameters = Schema.Struct({
   mid: Schema.optionalKey(Name(32)),
   codecs: list(RtpCodecParameters, 16).check(Schema.isMinLength(1)),
-  headerExtensions: Schema.optionalKey(list(Schema.Struct({
-    uri: Name(256),
-    id: Int(1, 255),
-    encrypt: Schema.optionalKey(Schema.Boolean),
-    parameters: Schema.optionalKey(Params)
-  }), 32)),
-  encodings: Schema.optionalKey(list(Schema.Struct({
-    ssrc: Schema.optionalKey(Int(0, 0xffff_ffff)),
-    rid: Schema.optionalKey(Name(32)),
-    codecPayloadType: Schema.optionalKey(Int(0, 127)),
-    rtx: Schema.optionalKey(Schema.Struct({ ssrc: Int(0, 0xffff_ffff) })),
-    dtx: Schema.optionalKey(Schema.Boolean),
-    scalabilityMode: Schema.optionalKey(Name(16)),
-    scaleResolutionDownBy: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(1))),
-    maxBitrate: Schema.optionalKey(Int(1, 1_000_000_000))
-  }), 8)),
+  headerExtensions: Schema.optionalKey(list(
+    Schema.Struct({
+      uri: Name(256),
+      id: Int(1, 255),
+      encrypt: Schema.optionalKey(Schema.Boolean),
+      parameters: Schema.optionalKey(Params)
+    }),
+    32
+  )),
+  encodings: Schema.optionalKey(list(
+    Schema.Struct({
+      ssrc: Schema.optionalKey(Int(0, 0xffff_ffff)),
+      rid: Schema.optionalKey(Name(32)),
+      codecPayloadType: Schema.optionalKey(Int(0, 127)),
+      rtx: Schema.optionalKey(Schema.Struct({ ssrc: Int(0, 0xffff_ffff) })),
+      dtx: Schema.optionalKey(Schema.Boolean),
+      scalabilityMode: Schema.optionalKey(Name(16)),
+      scaleResolutionDownBy: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(1))),
+      maxBitrate: Schema.optionalKey(Int(1, 1_000_000_000))
+    }),
+    8
+  )),
   rtcp: Schema.optionalKey(Schema.Struct({
     cname: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(256))),
     reducedSize: Schema.optionalKey(Schema.Boolean),
@@ -46,10 +52,13 @@ export type RtpParameters = typeof RtpParameters.Type
 
 export const DtlsParameters = Schema.Struct({
   role: Schema.optionalKey(Schema.Literals(["auto", "client", "server"])),
-  fingerprints: list(Schema.Struct({
-    algorithm: Schema.Literals(["sha-1", "sha-224", "sha-256", "sha-384", "sha-512"]),
-    value: Schema.String.check(Schema.isPattern(/^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){15,63}$/))
-  }), 8).check(Schema.isMinLength(1))
+  fingerprints: list(
+    Schema.Struct({
+      algorithm: Schema.Literals(["sha-1", "sha-224", "sha-256", "sha-384", "sha-512"]),
+      value: Schema.String.check(Schema.isPattern(/^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){15,63}$/))
+    }),
+    8
+  ).check(Schema.isMinLength(1))
 })
 
 export type DtlsParameters = typeof DtlsParameters.Type
@@ -61,7 +70,10 @@ export const SctpStreamParameters = Schema.Struct({
   maxRetransmits: Schema.optionalKey(Int(0, 65535))
 })
 
-const AppData = Schema.Record(Schema.String.check(Schema.isMaxLength(64)), Schema.Union([Schema.String.check(Schema.isMaxLength(256)), Schema.Number, Schema.Boolean]))
+const AppData = Schema.Record(
+  Schema.String.check(Schema.isMaxLength(64)),
+  Schema.Union([Schema.String.check(Schema.isMaxLength(256)), Schema.Number, Schema.Boolean])
+)
   .check(Schema.isMaxProperties(16))
 
 // ---- requests ---------------------------------------------------------------------------------
@@ -106,7 +118,11 @@ export type ConnectPlainTransport = typeof ConnectPlainTransport.Type
 // ---- responses (mediasoup's own objects, passed through) ---------------------------------------
 
 const Json = Schema.Unknown
-export const IceServer = Schema.Struct({ urls: Schema.Array(Schema.String), username: Schema.optionalKey(Schema.String), credential: Schema.optionalKey(Schema.String) })
+export const IceServer = Schema.Struct({
+  urls: Schema.Array(Schema.String),
+  username: Schema.optionalKey(Schema.String),
+  credential: Schema.optionalKey(Schema.String)
+})
 export type IceServer = typeof IceServer.Type
 
 export const WebRtcTransportInfo = Schema.Struct({

@@ -156,10 +156,12 @@ const viaAsr = (path: PathName) =>
       // Bad chunks are answered on the events channel (and go nowhere else): a 3-byte message, and a
       // well-sized chunk of version 2 whose sequence the answer names.
       const badVersion = [2, 0, 0, 0, 0xee, 0x6b, 0x28, 0x00, ...new Array<number>(8).fill(0), ...new Array<number>(640).fill(0)]
-      yield* Effect.promise(() => demo.page.evaluate((bad) => {
-        window.demo.sendRaw([1, 2, 3])
-        window.demo.sendRaw(bad)
-      }, badVersion))
+      yield* Effect.promise(() =>
+        demo.page.evaluate((bad) => {
+          window.demo.sendRaw([1, 2, 3])
+          window.demo.sendRaw(bad)
+        }, badVersion)
+      )
       yield* eventually(Effect.promise(() => demo.page.evaluate(() => window.demo.stats().channelErrors.length >= 2)), "the error answers on the page", 5000)
       assert.deepStrictEqual((yield* stats(demo)).channelErrors, [{ reason: "too_short" }, { reason: "bad_version", sequence: 0xee6b2800 }])
       assert.isFalse(fake.chunks(id).some((c) => c.sequence === 0xee6b2800), "a rejected chunk reached the gateway")

@@ -132,7 +132,11 @@ layer(Server, { timeout: 120_000 })("browser-facing headers in Chromium", (it) =
       const { page, errors } = yield* openPage
       yield* Effect.promise(() => page.goto(`${webAppOrigin}/`))
       const result = yield* Effect.promise(() => crossOriginCalls(page, api, user("cors-web-app")))
-      assert.deepInclude(result, { registered: 201, session: 201, state: "pending", problemStatus: 400, problemType: "application/problem+json" }, errors.join("\n"))
+      assert.deepInclude(
+        result,
+        { registered: 201, session: 201, state: "pending", problemStatus: 400, problemType: "application/problem+json" },
+        errors.join("\n")
+      )
       assert.match(result.requestId ?? "", /^[0-9a-f-]{36}$/, "X-Request-Id is exposed")
       assert.match(result.rateLimitRemaining ?? "", /^\d+$/, "RateLimit-Remaining is exposed")
     }))
@@ -147,7 +151,11 @@ layer(Server, { timeout: 120_000 })("browser-facing headers in Chromium", (it) =
       const outcome = yield* Effect.promise(() =>
         page.evaluate(async (api) => {
           try {
-            const res = await fetch(`${api}/api/session`, { method: "POST", headers: { "content-type": "application/json", authorization: "Bearer x" }, body: "{}" })
+            const res = await fetch(`${api}/api/session`, {
+              method: "POST",
+              headers: { "content-type": "application/json", authorization: "Bearer x" },
+              body: "{}"
+            })
             return `answered ${res.status}`
           } catch (error) {
             return `refused: ${String(error)}`
@@ -164,7 +172,9 @@ layer(Server, { timeout: 120_000 })("browser-facing headers in Chromium", (it) =
       const response = yield* Effect.promise(() => page.goto(`${api}/docs`))
       assert.include(response?.headers()["content-security-policy"] ?? "", "script-src 'self' blob: 'sha256-")
       // The group descriptions appear only once Scalar has rendered the document.
-      yield* Effect.promise(() => page.waitForFunction(() => document.body.innerText.includes("Start, stop, read and list ingest sessions"), undefined, { timeout: 30_000 }))
+      yield* Effect.promise(() =>
+        page.waitForFunction(() => document.body.innerText.includes("Start, stop, read and list ingest sessions"), undefined, { timeout: 30_000 })
+      )
       // Scalar's bundled Zod probes `new Function("")` once (in a try, falling back to no JIT): the only
       // report allowed is that eval probe; nothing blocked from anywhere (no fonts.scalar.com, no CDN).
       const blocked = violations.filter((v) => !v.startsWith("script-src eval "))

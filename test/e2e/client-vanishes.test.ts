@@ -63,12 +63,15 @@ describe("a client that vanishes mid-stream", () => {
           const page = yield* Effect.promise(() => browser.newContext().then((c) => c.newPage()))
           yield* Effect.promise(() => page.goto(`${base}/demo`))
           const sessionId = yield* Effect.promise(() =>
-            page.evaluate(([p, key, userId, idle]) => window.demo.start(p, { provisioningKey: key, userId, idleTimeoutSeconds: idle }), [
-              path,
-              PROVISIONING_KEY,
-              user("vanishing"),
-              IDLE_SECONDS
-            ] as const)
+            page.evaluate(
+              ([p, key, userId, idle]) => window.demo.start(p, { provisioningKey: key, userId, idleTimeoutSeconds: idle }),
+              [
+                path,
+                PROVISIONING_KEY,
+                user("vanishing"),
+                IDLE_SECONDS
+              ] as const
+            )
           )
           const media = yield* MediaServer
           const sessions = yield* Sessions

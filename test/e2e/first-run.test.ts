@@ -126,10 +126,13 @@ describe("start-up refuses what only works by accident", () => {
 
   it("an ENVIRONMENT typo, a weak secret or key, and production without an announced media address: one line naming the key, exit 1", async () => {
     const cases: ReadonlyArray<readonly [Record<string, string>, string]> = [
-      [{ ENVIRONMENT: "Production", JWT_SECRET: secret }, 'ENVIRONMENT="Production": expected one of development, staging, production'],
-      [{ ENVIRONMENT: "prod", JWT_SECRET: secret }, 'ENVIRONMENT="prod": expected one of development, staging, production'],
+      [{ ENVIRONMENT: "Production", JWT_SECRET: secret }, "ENVIRONMENT=\"Production\": expected one of development, staging, production"],
+      [{ ENVIRONMENT: "prod", JWT_SECRET: secret }, "ENVIRONMENT=\"prod\": expected one of development, staging, production"],
       [{ ENVIRONMENT: "production", JWT_SECRET: "x".repeat(40), MEDIASOUP_ANNOUNCED_IP: "127.0.0.1" }, "JWT_SECRET=<redacted>: expected a random secret"],
-      [{ ENVIRONMENT: "production", JWT_SECRET: secret, AUTH_PROVISIONING_KEY: "op-key-hunter2", MEDIASOUP_ANNOUNCED_IP: "127.0.0.1" }, "AUTH_PROVISIONING_KEY=<redacted>: expected at least 32 characters"],
+      [
+        { ENVIRONMENT: "production", JWT_SECRET: secret, AUTH_PROVISIONING_KEY: "op-key-hunter2", MEDIASOUP_ANNOUNCED_IP: "127.0.0.1" },
+        "AUTH_PROVISIONING_KEY=<redacted>: expected at least 32 characters"
+      ],
       [{ ENVIRONMENT: "production", JWT_SECRET: secret }, "MEDIASOUP_ANNOUNCED_IP=(unset): expected the IP clients send media to"]
     ]
     for (const [env, expected] of cases) {
@@ -144,10 +147,12 @@ describe("start-up refuses what only works by accident", () => {
 
 describe("outside development nothing is made up", () => {
   it("production and staging print no provisioning key and refuse registration (403); staging warns about what it lacks", async () => {
-    for (const env of [
-      { ENVIRONMENT: "production", JWT_SECRET: "Zx4mQ9vT2kLp7RwE1nYb6HcJ3sGd8FaU0oIt5eVr", MEDIASOUP_ANNOUNCED_IP: "127.0.0.1" },
-      { ENVIRONMENT: "staging" }
-    ]) {
+    for (
+      const env of [
+        { ENVIRONMENT: "production", JWT_SECRET: "Zx4mQ9vT2kLp7RwE1nYb6HcJ3sGd8FaU0oIt5eVr", MEDIASOUP_ANNOUNCED_IP: "127.0.0.1" },
+        { ENVIRONMENT: "staging" }
+      ]
+    ) {
       const started = await startService({ DATA_DIR: join(work, `no-dev-${env.ENVIRONMENT}`), ...env })
       try {
         await waitForOk(`${started.httpUrl}/ready`, 30_000)

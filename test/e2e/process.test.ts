@@ -17,8 +17,7 @@ const start = async (env: Record<string, string>) => {
 }
 const dataDir = () => mkdtempSync(join(tmpdir(), "auralink-data-"))
 
-const logLines = (text: string) =>
-  text.split("\n").filter((l) => l.startsWith("{")).map((l): Record<string, unknown> => JSON.parse(l))
+const logLines = (text: string) => text.split("\n").filter((l) => l.startsWith("{")).map((l): Record<string, unknown> => JSON.parse(l))
 
 /** A private real Redis on a free port, so the test can pause it without touching other tests. */
 const privateRedis = async () => {
@@ -93,7 +92,7 @@ describe("the service process", () => {
     expect(code).toBe(1)
     const text = service.output().trim()
     expect(text.split("\n")).toHaveLength(1)
-    expect(text).toContain('RTC_MIN_PORT="not-a-port": expected')
+    expect(text).toContain("RTC_MIN_PORT=\"not-a-port\": expected")
   }, 15_000)
 
   it("shuts down gracefully on SIGTERM: in-flight request completes, new requests refused, exit 0", async () => {

@@ -39,10 +39,19 @@ const grpcGetSession = (service: ServiceProcess, token: string, sessionId: strin
   const metadata = new grpc.Metadata()
   metadata.set("authorization", `Bearer ${token}`)
   return new Promise((resolve) =>
-    client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, { sessionId }, metadata, { deadline: Date.now() + 5_000 }, (error) => {
-      client.close()
-      resolve(error === null ? "OK" : error.code)
-    }))
+    client.makeUnaryRequest(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      { sessionId },
+      metadata,
+      { deadline: Date.now() + 5_000 },
+      (error) => {
+        client.close()
+        resolve(error === null ? "OK" : error.code)
+      }
+    )
+  )
 }
 
 const setUp = async (): Promise<{ service: ServiceProcess; redis: PrivateRedis }> => {
@@ -90,9 +99,18 @@ const outageUnderLoad = async (fault: "kill" | "pause") => {
   expect(await grpcGetSession(service, token, sessionId)).toBe("OK")
   // An active session (a plain transport and an Opus producer) followed over SSE across the outage.
   const watched = String((await json(await fetch(`${url}/api/session`, { method: "POST", headers: auth, body: "null" })))["id"])
-  const plain = await json(await fetch(`${url}/api/webrtc/${watched}/plain-transports`, { method: "POST", headers: auth, body: JSON.stringify({ comedia: true }) }))
-  const opus = { kind: "audio", rtpParameters: { codecs: [{ mimeType: "audio/opus", payloadType: 100, clockRate: 48000, channels: 2 }], encodings: [{ ssrc: 1111 }] } }
-  const produced = await fetch(`${url}/api/webrtc/${watched}/plain-transports/${String(plain["id"])}/produce`, { method: "POST", headers: auth, body: JSON.stringify(opus) })
+  const plain = await json(
+    await fetch(`${url}/api/webrtc/${watched}/plain-transports`, { method: "POST", headers: auth, body: JSON.stringify({ comedia: true }) })
+  )
+  const opus = {
+    kind: "audio",
+    rtpParameters: { codecs: [{ mimeType: "audio/opus", payloadType: 100, clockRate: 48000, channels: 2 }], encodings: [{ ssrc: 1111 }] }
+  }
+  const produced = await fetch(`${url}/api/webrtc/${watched}/plain-transports/${String(plain["id"])}/produce`, {
+    method: "POST",
+    headers: auth,
+    body: JSON.stringify(opus)
+  })
   expect(produced.status).toBe(201)
   const sse = await fetch(`${url}/api/webrtc/${watched}/events`, { headers: auth })
   expect(sse.status).toBe(200)

@@ -11,7 +11,13 @@ import { eventually, mediaServer, startSession, user } from "../support/media.ts
  * reconnecting (measured with Debian's Chromium), and open streams are capped per session and user.
  */
 
-const Server = mediaServer({ MEDIASOUP_WORKERS: "1", RTC_MIN_PORT: "47440", RTC_MAX_PORT: "47459", MAX_SSE_STREAMS_PER_SESSION: "2", MAX_SSE_STREAMS_PER_USER: "3" })
+const Server = mediaServer({
+  MEDIASOUP_WORKERS: "1",
+  RTC_MIN_PORT: "47440",
+  RTC_MAX_PORT: "47459",
+  MAX_SSE_STREAMS_PER_SESSION: "2",
+  MAX_SSE_STREAMS_PER_USER: "3"
+})
 
 /** An open stream (fetch), its text so far, and a way to close it. */
 const open = (id: string, token: string) =>
@@ -40,9 +46,16 @@ const open = (id: string, token: string) =>
     return { status: response.status, response, text: () => text, ended: () => ended, close: () => abort.abort() }
   })
 
-interface Probe { opens: number; errors: number; states: Array<string>; source: EventSource }
+interface Probe {
+  opens: number
+  errors: number
+  states: Array<string>
+  source: EventSource
+}
 declare global {
-  interface Window { sseProbe?: Probe }
+  interface Window {
+    sseProbe?: Probe
+  }
 }
 
 const chromium = scopedChromium("/dev/null")
@@ -57,23 +70,27 @@ const inChromium = <R>(path: string, ms: number, during: Effect.Effect<void, nev
     // /health is an API answer (CSP `default-src 'none'`, which blocks EventSource); this test is about reconnects, not CSP.
     const page = yield* Effect.promise(() => running.newPage({ bypassCSP: true }))
     yield* Effect.promise(() => page.goto(`${base}/health`))
-    yield* Effect.promise(() => page.evaluate((url) => {
-      const source = new EventSource(url)
-      const probe: Probe = { opens: 0, errors: 0, states: [], source }
-      window.sseProbe = probe
-      source.onopen = () => void probe.opens++
-      source.onerror = () => void probe.errors++
-      source.addEventListener("state", (e) => {
-        if (e instanceof MessageEvent && typeof e.data === "string") probe.states.push(String(JSON.parse(e.data).state))
-      })
-    }, path))
+    yield* Effect.promise(() =>
+      page.evaluate((url) => {
+        const source = new EventSource(url)
+        const probe: Probe = { opens: 0, errors: 0, states: [], source }
+        window.sseProbe = probe
+        source.onopen = () => void probe.opens++
+        source.onerror = () => void probe.errors++
+        source.addEventListener("state", (e) => {
+          if (e instanceof MessageEvent && typeof e.data === "string") probe.states.push(String(JSON.parse(e.data).state))
+        })
+      }, path)
+    )
     yield* Effect.promise(() => new Promise((r) => setTimeout(r, 1000)))
     yield* during
     yield* Effect.promise(() => new Promise((r) => setTimeout(r, ms)))
-    const probe = yield* Effect.promise(() => page.evaluate(() => {
-      const p = window.sseProbe
-      return { opens: p?.opens ?? -1, errors: p?.errors ?? -1, states: p?.states ?? [], readyState: p?.source.readyState ?? -1 }
-    }))
+    const probe = yield* Effect.promise(() =>
+      page.evaluate(() => {
+        const p = window.sseProbe
+        return { opens: p?.opens ?? -1, errors: p?.errors ?? -1, states: p?.states ?? [], readyState: p?.source.readyState ?? -1 }
+      })
+    )
     yield* Effect.promise(() => page.close())
     return probe
   })
@@ -146,14 +163,18 @@ layer(Layer.mergeAll(Server, Chromium), { timeout: 120_000 })("session events (S
       const d1 = yield* open(yield* startSession(dave.headers), dave.token)
       assert.strictEqual(d1.status, 200)
       a1.close()
-      yield* eventually(Effect.map(open(b, carol.token), (r) => {
-        if (r.status === 200) r.close()
-        return r.status === 200
-      }), "a place freed by the closed stream", 5000)
+      yield* eventually(
+        Effect.map(open(b, carol.token), (r) => {
+          if (r.status === 200) r.close()
+          return r.status === 200
+        }),
+        "a place freed by the closed stream",
+        5000
+      )
       // A stream ends after the session's final state.
       yield* Effect.orDie(request("POST", `/api/session/${a}/stop`, undefined, carol.headers))
       yield* eventually(Effect.sync(() => a2.ended()), "the stream of the stopped session to end", 5000)
-      assert.include(a2.text(), 'event: state\ndata: {"state":"completed"}')
+      assert.include(a2.text(), "event: state\ndata: {\"state\":\"completed\"}")
       for (const s of [b1, d1]) s.close()
       assert.strictEqual(str(a), a)
     }))

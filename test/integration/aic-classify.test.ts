@@ -32,8 +32,7 @@ const assemble = (codec: VideoCodec, packets: ReadonlyArray<RtpPacket>): Array<A
   return frames
 }
 
-const keyIndices = (frames: ReadonlyArray<AssembledFrame<RtpPacket>>): Array<number> =>
-  frames.flatMap((f, i) => (f.key ? [i] : []))
+const keyIndices = (frames: ReadonlyArray<AssembledFrame<RtpPacket>>): Array<number> => frames.flatMap((f, i) => (f.key ? [i] : []))
 
 const dir = mkdtempSync(join(tmpdir(), "aic-classify-"))
 const captures = new Map<VideoCodec, Array<RtpPacket>>()

@@ -103,7 +103,11 @@ const assertWithinDeadline = (result: RunResult, latencies: ReadonlyArray<number
 const breakerState = Effect.flatMap(AiCore, (ai) => Option.isSome(ai.breaker) ? ai.breaker.value.state : Effect.succeed("none"))
 const gauge = Effect.flatMap(Metrics, ({ registry }) => Effect.promise(() => registry.getSingleMetricAsString("auralink_circuit_breaker_state")))
 const report = (name: string, result: RunResult, latencies: ReadonlyArray<number>) =>
-  console.log(`aic-failures ${name} fallbacks=${JSON.stringify(result.stats.fallbacks)} answered=${result.stats.answered} p95_added_ms=${p95(latencies).toFixed(2)} max_added_ms=${maxOf(latencies).toFixed(2)}`)
+  console.log(
+    `aic-failures ${name} fallbacks=${JSON.stringify(result.stats.fallbacks)} answered=${result.stats.answered} p95_added_ms=${
+      p95(latencies).toFixed(2)
+    } max_added_ms=${maxOf(latencies).toFixed(2)}`
+  )
 
 // The process's first frames pay for JIT compilation and first-use set-up (tens of ms, nothing to do
 // with the AI Core): one run against a working and one against an absent AI Core first.
@@ -116,95 +120,119 @@ beforeAll(() =>
 )
 
 describe("AIC pipeline when the AI Core misbehaves (reference AI Core, H.264 from ffmpeg)", () => {
-  it.live("down: every packet passes through in order; the breaker opens after exactly 5 failures; no frame waits past the deadline", () =>
-    Effect.gen(function*() {
-      const port = yield* closedPort
-      const packets = yield* h264
-      yield* run(`127.0.0.1:${port}`, 60_000, DEADLINE_MS, Effect.gen(function*() {
-        const result = yield* runThroughPipeline("s-down", packets, { frameGapMs: GAP_MS })
-        const latencies = assertDeliveredInOrder(packets, result)
-        report("down", result, latencies)
-        assert.deepStrictEqual(result.stats.fallbacks, { unavailable: FAILURES, circuit_open: FRAMES - FAILURES })
-        assert.isTrue(fallbackFlags(result).every((f) => f))
-        assert.strictEqual(yield* breakerState, "open")
-        assert.include(yield* gauge, 'auralink_circuit_breaker_state{name="ai_core"} 2')
-        assertWithinDeadline(result, latencies, DEADLINE_MS)
-      }))
-    }), 30_000)
-
-  it.live("slow past the deadline: exactly 5 frames reach it and time out, then the breaker is open; added latency stays within the deadline", () =>
-    withCore(60_000, DEADLINE_MS, (core) =>
+  it.live(
+    "down: every packet passes through in order; the breaker opens after exactly 5 failures; no frame waits past the deadline",
+    () =>
       Effect.gen(function*() {
-        core.latencyMs = 50
+        const port = yield* closedPort
         const packets = yield* h264
-        const result = yield* runThroughPipeline("s-slow", packets, { frameGapMs: GAP_MS })
-        const latencies = assertDeliveredInOrder(packets, result)
-        report("slow", result, latencies)
-        assert.strictEqual(core.frames, FAILURES, "frames the AI Core saw")
-        assert.deepStrictEqual(result.stats.fallbacks, { timeout: FAILURES, circuit_open: FRAMES - FAILURES })
-        assert.strictEqual(yield* breakerState, "open")
-        assertWithinDeadline(result, latencies, DEADLINE_MS)
-        // The timed-out frames waited the deadline, not the AI Core's 50 ms.
-        const timedOut = result.delivered.slice(0, framesOf(packets).slice(0, FAILURES).flat().length).map((d, i) => d.at - result.sentAt[i]!)
-        assert.isAtLeast(Math.min(...timedOut), DEADLINE_MS - 1)
-      })), 30_000)
+        yield* run(
+          `127.0.0.1:${port}`,
+          60_000,
+          DEADLINE_MS,
+          Effect.gen(function*() {
+            const result = yield* runThroughPipeline("s-down", packets, { frameGapMs: GAP_MS })
+            const latencies = assertDeliveredInOrder(packets, result)
+            report("down", result, latencies)
+            assert.deepStrictEqual(result.stats.fallbacks, { unavailable: FAILURES, circuit_open: FRAMES - FAILURES })
+            assert.isTrue(fallbackFlags(result).every((f) => f))
+            assert.strictEqual(yield* breakerState, "open")
+            assert.include(yield* gauge, "auralink_circuit_breaker_state{name=\"ai_core\"} 2")
+            assertWithinDeadline(result, latencies, DEADLINE_MS)
+          })
+        )
+      }),
+    30_000
+  )
 
-  it.live("erroring: 5 errors open the breaker; after the reset one probe goes through, succeeds and closes it", () =>
-    withCore(300, RELAXED_DEADLINE_MS, (core) =>
-      Effect.gen(function*() {
-        core.errorEvery = 1
-        const packets = yield* h264
-        const result = yield* runThroughPipeline("s-error", packets, {
-          frameGapMs: GAP_MS,
-          // The AI Core recovers while the breaker is open: only the probe can tell.
-          beforeFrame: (i) => Effect.sync(() => i === FAILURES && (core.errorEvery = 0))
-        })
-        const latencies = assertDeliveredInOrder(packets, result)
-        report("erroring", result, latencies)
-        const open = result.stats.fallbacks.circuit_open ?? 0
-        assert.deepStrictEqual(result.stats.fallbacks, { error: FAILURES, circuit_open: open })
-        assert.isAtLeast(open, 1)
-        // Frames 0-4 failed, the next `open` bypassed it, the probe and everything after were answered.
-        const flags = fallbackFlags(result)
-        assert.deepStrictEqual(flags, Array.from({ length: FRAMES }, (_, i) => i < FAILURES + open))
-        assert.strictEqual(core.frames, FRAMES - open, "the AI Core saw no frame while the breaker was open")
-        assert.strictEqual(result.stats.answered, FRAMES - FAILURES - open)
-        assert.strictEqual(yield* breakerState, "closed")
-        assert.include(yield* gauge, 'auralink_circuit_breaker_state{name="ai_core"} 0')
-        assertWithinDeadline(result, latencies, RELAXED_DEADLINE_MS)
-      })), 30_000)
+  it.live(
+    "slow past the deadline: exactly 5 frames reach it and time out, then the breaker is open; added latency stays within the deadline",
+    () =>
+      withCore(60_000, DEADLINE_MS, (core) =>
+        Effect.gen(function*() {
+          core.latencyMs = 50
+          const packets = yield* h264
+          const result = yield* runThroughPipeline("s-slow", packets, { frameGapMs: GAP_MS })
+          const latencies = assertDeliveredInOrder(packets, result)
+          report("slow", result, latencies)
+          assert.strictEqual(core.frames, FAILURES, "frames the AI Core saw")
+          assert.deepStrictEqual(result.stats.fallbacks, { timeout: FAILURES, circuit_open: FRAMES - FAILURES })
+          assert.strictEqual(yield* breakerState, "open")
+          assertWithinDeadline(result, latencies, DEADLINE_MS)
+          // The timed-out frames waited the deadline, not the AI Core's 50 ms.
+          const timedOut = result.delivered.slice(0, framesOf(packets).slice(0, FAILURES).flat().length).map((d, i) => d.at - result.sentAt[i]!)
+          assert.isAtLeast(Math.min(...timedOut), DEADLINE_MS - 1)
+        })),
+    30_000
+  )
 
-  it.live("disconnecting mid-stream: the frame in flight passes through, the stream is re-opened, later frames are answered", () =>
-    withCore(60_000, RELAXED_DEADLINE_MS, (core) =>
-      Effect.gen(function*() {
-        core.disconnectAfter(10)
-        const packets = yield* h264
-        const result = yield* runThroughPipeline("s-cut", packets, { frameGapMs: GAP_MS })
-        const latencies = assertDeliveredInOrder(packets, result)
-        report("disconnect", result, latencies)
-        assert.deepStrictEqual(result.stats.fallbacks, { unavailable: 1 })
-        assert.deepStrictEqual(fallbackFlags(result), Array.from({ length: FRAMES }, (_, i) => i === 9))
-        assert.strictEqual(core.streams, 2)
-        assert.strictEqual((yield* AiCore).stats().reconnects, 1)
-        assert.strictEqual(yield* breakerState, "closed")
-        assertWithinDeadline(result, latencies, RELAXED_DEADLINE_MS)
-      })), 30_000)
+  it.live(
+    "erroring: 5 errors open the breaker; after the reset one probe goes through, succeeds and closes it",
+    () =>
+      withCore(300, RELAXED_DEADLINE_MS, (core) =>
+        Effect.gen(function*() {
+          core.errorEvery = 1
+          const packets = yield* h264
+          const result = yield* runThroughPipeline("s-error", packets, {
+            frameGapMs: GAP_MS,
+            // The AI Core recovers while the breaker is open: only the probe can tell.
+            beforeFrame: (i) => Effect.sync(() => i === FAILURES && (core.errorEvery = 0))
+          })
+          const latencies = assertDeliveredInOrder(packets, result)
+          report("erroring", result, latencies)
+          const open = result.stats.fallbacks.circuit_open ?? 0
+          assert.deepStrictEqual(result.stats.fallbacks, { error: FAILURES, circuit_open: open })
+          assert.isAtLeast(open, 1)
+          // Frames 0-4 failed, the next `open` bypassed it, the probe and everything after were answered.
+          const flags = fallbackFlags(result)
+          assert.deepStrictEqual(flags, Array.from({ length: FRAMES }, (_, i) => i < FAILURES + open))
+          assert.strictEqual(core.frames, FRAMES - open, "the AI Core saw no frame while the breaker was open")
+          assert.strictEqual(result.stats.answered, FRAMES - FAILURES - open)
+          assert.strictEqual(yield* breakerState, "closed")
+          assert.include(yield* gauge, "auralink_circuit_breaker_state{name=\"ai_core\"} 0")
+          assertWithinDeadline(result, latencies, RELAXED_DEADLINE_MS)
+        })),
+    30_000
+  )
 
-  it.live("dies and comes back: open after 5 failures, reconnected in the background, closed by the probe", () =>
-    withCore(500, RELAXED_DEADLINE_MS, (core) =>
-      Effect.gen(function*() {
-        const packets = yield* h264
-        const result = yield* runThroughPipeline("s-restart", packets, {
-          frameGapMs: GAP_MS,
-          beforeFrame: (i) =>
-            i === 8 ? Effect.sync(() => core.stop()) : i === 16 ? Effect.promise(() => core.start()) : Effect.void
-        })
-        const latencies = assertDeliveredInOrder(packets, result)
-        report("restart", result, latencies)
-        const open = result.stats.fallbacks.circuit_open ?? 0
-        assert.deepStrictEqual(result.stats.fallbacks, { unavailable: FAILURES, circuit_open: open })
-        assert.deepStrictEqual(fallbackFlags(result), Array.from({ length: FRAMES }, (_, i) => i >= 8 && i < 8 + FAILURES + open))
-        assert.strictEqual(yield* breakerState, "closed")
-        assertWithinDeadline(result, latencies, RELAXED_DEADLINE_MS)
-      })), 30_000)
+  it.live(
+    "disconnecting mid-stream: the frame in flight passes through, the stream is re-opened, later frames are answered",
+    () =>
+      withCore(60_000, RELAXED_DEADLINE_MS, (core) =>
+        Effect.gen(function*() {
+          core.disconnectAfter(10)
+          const packets = yield* h264
+          const result = yield* runThroughPipeline("s-cut", packets, { frameGapMs: GAP_MS })
+          const latencies = assertDeliveredInOrder(packets, result)
+          report("disconnect", result, latencies)
+          assert.deepStrictEqual(result.stats.fallbacks, { unavailable: 1 })
+          assert.deepStrictEqual(fallbackFlags(result), Array.from({ length: FRAMES }, (_, i) => i === 9))
+          assert.strictEqual(core.streams, 2)
+          assert.strictEqual((yield* AiCore).stats().reconnects, 1)
+          assert.strictEqual(yield* breakerState, "closed")
+          assertWithinDeadline(result, latencies, RELAXED_DEADLINE_MS)
+        })),
+    30_000
+  )
+
+  it.live(
+    "dies and comes back: open after 5 failures, reconnected in the background, closed by the probe",
+    () =>
+      withCore(500, RELAXED_DEADLINE_MS, (core) =>
+        Effect.gen(function*() {
+          const packets = yield* h264
+          const result = yield* runThroughPipeline("s-restart", packets, {
+            frameGapMs: GAP_MS,
+            beforeFrame: (i) => i === 8 ? Effect.sync(() => core.stop()) : i === 16 ? Effect.promise(() => core.start()) : Effect.void
+          })
+          const latencies = assertDeliveredInOrder(packets, result)
+          report("restart", result, latencies)
+          const open = result.stats.fallbacks.circuit_open ?? 0
+          assert.deepStrictEqual(result.stats.fallbacks, { unavailable: FAILURES, circuit_open: open })
+          assert.deepStrictEqual(fallbackFlags(result), Array.from({ length: FRAMES }, (_, i) => i >= 8 && i < 8 + FAILURES + open))
+          assert.strictEqual(yield* breakerState, "closed")
+          assertWithinDeadline(result, latencies, RELAXED_DEADLINE_MS)
+        })),
+    30_000
+  )
 })

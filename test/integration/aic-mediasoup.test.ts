@@ -79,9 +79,12 @@ layer(Server, { timeout: 90_000 })("AIC and mediasoup 3.8.4 (real workers)", (it
         inbound.produce({
           kind: "video",
           rtpParameters: vp8Parameters([{ uri: AIC_EXTENSION_URI, id: AIC_ID }, { uri: VIDEO_ORIENTATION_URI, id: VIDEO_ORIENTATION_ID }])
-        }))
+        })
+      )
       assert.isTrue(producer.rtpParameters.headerExtensions?.some((e) => e.uri === AIC_EXTENSION_URI), "the producer accepts the URI")
-      const direct = yield* Effect.promise(() => router.createDirectTransport().then((t) => t.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities })))
+      const direct = yield* Effect.promise(() =>
+        router.createDirectTransport().then((t) => t.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities }))
+      )
       const viaDirect: Array<Buffer> = []
       direct.on("rtp", (p: Buffer) => viaDirect.push(p))
       const socket = createSocket("udp4")
@@ -130,7 +133,9 @@ layer(Server, { timeout: 90_000 })("AIC and mediasoup 3.8.4 (real workers)", (it
           assert.isFalse(elementIds(p).some((eid) => dataOf(eid)?.byteLength === 16), `${name}: a 16-byte element survived (ids ${elementIds(p).join(",")})`)
           assert.deepStrictEqual(dataOf(orientation ?? -1), Uint8Array.of(0x01), `${name}: video-orientation survives (remapped to ${orientation})`)
         }
-        console.log(`aic-mediasoup ${name}: ${packets.length} packets, element ids ${elementIds(packets[0]!).join(",")}; AIC element absent, video-orientation present`)
+        console.log(
+          `aic-mediasoup ${name}: ${packets.length} packets, element ids ${elementIds(packets[0]!).join(",")}; AIC element absent, video-orientation present`
+        )
       }
       socket.close()
       plain.close()
@@ -146,7 +151,10 @@ layer(Server, { timeout: 90_000 })("AIC and mediasoup 3.8.4 (real workers)", (it
           const id = str(created.json["id"])
           const plain = yield* request("POST", `/api/webrtc/${id}/plain-transports`, { comedia: true }, bob.headers)
           assert.strictEqual(plain.status, 201, plain.text)
-          const produced = yield* request("POST", `/api/webrtc/${id}/plain-transports/${str(plain.json["id"])}/produce`, { kind: "video", rtpParameters: vp8Parameters() }, bob.headers)
+          const produced = yield* request("POST", `/api/webrtc/${id}/plain-transports/${str(plain.json["id"])}/produce`, {
+            kind: "video",
+            rtpParameters: vp8Parameters()
+          }, bob.headers)
           assert.strictEqual(produced.status, 201, produced.text)
           return { id, port: Number(plain.json["port"]), transportId: str(plain.json["id"]) }
         })
@@ -195,10 +203,24 @@ layer(Server, { timeout: 90_000 })("AIC and mediasoup 3.8.4 (real workers)", (it
       const metrics = (yield* request("GET", "/metrics")).text
       const promtool = checkMetricsWithPromtool(metrics)
       assert.strictEqual(promtool.status, 0, promtool.output)
-      for (const line of [`auralink_aic_frames_processed_total ${2 * FRAMES}`, `auralink_aic_packets_forwarded_total ${2 * vp8.length}`, 'auralink_circuit_breaker_state{name="ai_core"} 0']) {
+      for (
+        const line of [
+          `auralink_aic_frames_processed_total ${2 * FRAMES}`,
+          `auralink_aic_packets_forwarded_total ${2 * vp8.length}`,
+          "auralink_circuit_breaker_state{name=\"ai_core\"} 0"
+        ]
+      ) {
         assert.include(metrics, line)
       }
-      for (const name of ["auralink_aic_frames_compressed_total", "auralink_aic_compression_ratio_bucket", "auralink_aic_bandwidth_saved_bytes", "auralink_aic_latency_seconds_bucket", "auralink_aic_fallbacks_total"]) {
+      for (
+        const name of [
+          "auralink_aic_frames_compressed_total",
+          "auralink_aic_compression_ratio_bucket",
+          "auralink_aic_bandwidth_saved_bytes",
+          "auralink_aic_latency_seconds_bucket",
+          "auralink_aic_fallbacks_total"
+        ]
+      ) {
         assert.include(metrics, name)
       }
       const readiness = list((yield* request("GET", "/ready")).json["dependencies"]).map(record)

@@ -8,14 +8,18 @@ import { onFreshDatabase } from "../support/server.ts"
 const PROVISIONING_KEY = "prov-key-for-rate-limit-tests-0123"
 
 // Limits as configured; without REDIS_URL the store is in memory and new per server, so budgets start empty.
-const server = (limits: Record<string, string>) =>
-  onFreshDatabase(serveHttp(ApiRoutes, 0, "127.0.0.1"), { AUTH_PROVISIONING_KEY: PROVISIONING_KEY, ...limits })
+const server = (limits: Record<string, string>) => onFreshDatabase(serveHttp(ApiRoutes, 0, "127.0.0.1"), { AUTH_PROVISIONING_KEY: PROVISIONING_KEY, ...limits })
 
 const call = (method: string, path: string, body: unknown, headers: Record<string, string> = {}) =>
   Effect.gen(function*() {
     const url = yield* baseUrl
     const response = yield* Effect.promise(() =>
-      fetch(`${url}${path}`, { method, headers: { "content-type": "application/json", ...headers }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) }))
+      fetch(`${url}${path}`, {
+        method,
+        headers: { "content-type": "application/json", ...headers },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) })
+      })
+    )
     const text = yield* Effect.promise(() => response.text())
     return { status: response.status, headers: response.headers, body: text.length > 0 ? JSON.parse(text) : undefined }
   })
@@ -85,44 +89,47 @@ layer(server({ RATE_LIMIT_DEFAULT_PER_MINUTE: "2" }), { timeout: 60_000, exclude
     }))
 })
 
-layer(server({ RATE_LIMIT_AUTH_PER_MINUTE: "5", RATE_LIMIT_DEFAULT_PER_MINUTE: "3" }), { timeout: 60_000, excludeTestServices: true })("bad tokens and event streams count", (it) => {
-  it.effect("requests with forged tokens count per client IP (REST and SSE): 401 until the auth budget is spent, then 429 with Retry-After", () =>
-    withinOneWindow(Effect.gen(function*() {
-      const forged = { authorization: "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.forged" }
-      const statuses: Array<number> = []
-      for (let i = 0; i < 4; i++) statuses.push((yield* call("GET", "/api/sessions", undefined, forged)).status)
-      const url = yield* baseUrl
-      const sse = yield* Effect.promise(() => fetch(`${url}/api/webrtc/${crypto.randomUUID()}/events?access_token=forged`))
-      statuses.push(sse.status)
-      const refused = yield* call("GET", "/api/sessions", undefined, forged)
-      const refusedSse = yield* Effect.promise(() => fetch(`${url}/api/webrtc/${crypto.randomUUID()}/events?access_token=forged`))
-      return { statuses, refused, refusedSse: { status: refusedSse.status, retryAfter: refusedSse.headers.get("retry-after") } }
-    })).pipe(Effect.map(({ refused, refusedSse, statuses }) => {
-      assert.deepStrictEqual(statuses, [401, 401, 401, 401, 401])
-      assert.strictEqual(refused.status, 429)
-      assert.isAtLeast(Number(refused.headers.get("retry-after")), 1)
-      assert.strictEqual(refused.body.status, 429)
-      assert.strictEqual(refusedSse.status, 429)
-      assert.isAtLeast(Number(refusedSse.retryAfter), 1)
-    })))
+layer(server({ RATE_LIMIT_AUTH_PER_MINUTE: "5", RATE_LIMIT_DEFAULT_PER_MINUTE: "3" }), { timeout: 60_000, excludeTestServices: true })(
+  "bad tokens and event streams count",
+  (it) => {
+    it.effect("requests with forged tokens count per client IP (REST and SSE): 401 until the auth budget is spent, then 429 with Retry-After", () =>
+      withinOneWindow(Effect.gen(function*() {
+        const forged = { authorization: "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.forged" }
+        const statuses: Array<number> = []
+        for (let i = 0; i < 4; i++) statuses.push((yield* call("GET", "/api/sessions", undefined, forged)).status)
+        const url = yield* baseUrl
+        const sse = yield* Effect.promise(() => fetch(`${url}/api/webrtc/${crypto.randomUUID()}/events?access_token=forged`))
+        statuses.push(sse.status)
+        const refused = yield* call("GET", "/api/sessions", undefined, forged)
+        const refusedSse = yield* Effect.promise(() => fetch(`${url}/api/webrtc/${crypto.randomUUID()}/events?access_token=forged`))
+        return { statuses, refused, refusedSse: { status: refusedSse.status, retryAfter: refusedSse.headers.get("retry-after") } }
+      })).pipe(Effect.map(({ refused, refusedSse, statuses }) => {
+        assert.deepStrictEqual(statuses, [401, 401, 401, 401, 401])
+        assert.strictEqual(refused.status, 429)
+        assert.isAtLeast(Number(refused.headers.get("retry-after")), 1)
+        assert.strictEqual(refused.body.status, 429)
+        assert.strictEqual(refusedSse.status, 429)
+        assert.isAtLeast(Number(refusedSse.retryAfter), 1)
+      })))
 
-  it.effect("SSE connects count against the user's budget (the default class, as the other /api/webrtc requests)", () =>
-    Effect.gen(function*() {
-      const device = yield* call("POST", "/api/auth/devices", { userId: "sse-user" }, { "x-provisioning-key": PROVISIONING_KEY })
-      const tokens = yield* call("POST", "/api/auth/token", { deviceId: device.body.deviceId, deviceSecret: device.body.deviceSecret })
-      const token = String(tokens.body.accessToken)
-      const url = yield* baseUrl
-      return yield* withinOneWindow(Effect.gen(function*() {
-        const started = yield* call("POST", "/api/session", {}, { authorization: `Bearer ${token}` })
-        const id = String(started.body.id)
-        const statuses: Array<number> = [started.status]
-        for (let i = 0; i < 4; i++) {
-          const abort = new AbortController()
-          const res = yield* Effect.promise(() => fetch(`${url}/api/webrtc/${id}/events?access_token=${token}`, { signal: abort.signal }))
-          statuses.push(res.status)
-          abort.abort()
-        }
-        return statuses
-      }))
-    }).pipe(Effect.map((statuses) => assert.deepStrictEqual(statuses, [201, 200, 200, 200, 429]))))
-})
+    it.effect("SSE connects count against the user's budget (the default class, as the other /api/webrtc requests)", () =>
+      Effect.gen(function*() {
+        const device = yield* call("POST", "/api/auth/devices", { userId: "sse-user" }, { "x-provisioning-key": PROVISIONING_KEY })
+        const tokens = yield* call("POST", "/api/auth/token", { deviceId: device.body.deviceId, deviceSecret: device.body.deviceSecret })
+        const token = String(tokens.body.accessToken)
+        const url = yield* baseUrl
+        return yield* withinOneWindow(Effect.gen(function*() {
+          const started = yield* call("POST", "/api/session", {}, { authorization: `Bearer ${token}` })
+          const id = String(started.body.id)
+          const statuses: Array<number> = [started.status]
+          for (let i = 0; i < 4; i++) {
+            const abort = new AbortController()
+            const res = yield* Effect.promise(() => fetch(`${url}/api/webrtc/${id}/events?access_token=${token}`, { signal: abort.signal }))
+            statuses.push(res.status)
+            abort.abort()
+          }
+          return statuses
+        }))
+      }).pipe(Effect.map((statuses) => assert.deepStrictEqual(statuses, [201, 200, 200, 200, 429]))))
+  }
+)

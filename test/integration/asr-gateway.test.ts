@@ -48,19 +48,19 @@ const assertInOrderPerStream = (fake: FakeAsrGateway, sessionId: string) => {
   }
 }
 
-const metric = (name: string) =>
-  Effect.flatMap(Metrics, ({ registry }) => Effect.promise(() => registry.getSingleMetricAsString(name)))
+const metric = (name: string) => Effect.flatMap(Metrics, ({ registry }) => Effect.promise(() => registry.getSingleMetricAsString(name)))
 
 let fakes: Array<FakeAsrGateway> = []
 afterEach(() => {
   for (const f of fakes) f.stop()
   fakes = []
 })
-const fake = () => Effect.promise(async () => {
-  const f = await startFakeAsr()
-  fakes.push(f)
-  return f
-})
+const fake = () =>
+  Effect.promise(async () => {
+    const f = await startFakeAsr()
+    fakes.push(f)
+    return f
+  })
 
 describe("AsrGateway", () => {
   it.live("delivers chunks in order with no gaps and streams transcripts back", () =>
@@ -122,7 +122,7 @@ describe("AsrGateway", () => {
       const stream = yield* gateway.openStream(key("s2"))
       for (const n of range(0, 20)) yield* stream.send(chunk(n))
       yield* eventually(Effect.map(gateway.breaker.state, (s) => s === "open"))
-      assert.include(yield* metric("auralink_circuit_breaker_state"), 'auralink_circuit_breaker_state{name="asr_gateway"} 2')
+      assert.include(yield* metric("auralink_circuit_breaker_state"), "auralink_circuit_breaker_state{name=\"asr_gateway\"} 2")
       const health = yield* Health
       const dep = (yield* health.readiness).dependencies.find((d) => d.name === "asr_gateway")
       assert.strictEqual(dep?.status, "down")
@@ -134,7 +134,7 @@ describe("AsrGateway", () => {
       assert.deepStrictEqual(asr.sequences("s2"), range(0, 30))
       assertInOrderPerStream(asr, "s2")
       assert.strictEqual(yield* gateway.breaker.state, "closed")
-      assert.notInclude(yield* metric("auralink_asr_chunks_dropped_total"), 'reason="replay_buffer_full"')
+      assert.notInclude(yield* metric("auralink_asr_chunks_dropped_total"), "reason=\"replay_buffer_full\"")
     }).pipe(Effect.provide(deps({ ASR_DEADLINE_MS: "300", ASR_BREAKER_FAILURES: "3", ASR_BREAKER_RESET_MS: "1000" }))))
 
   it.live("killed mid-stream and restarted on the same port: nothing lost within the buffer window", () =>
@@ -157,7 +157,7 @@ describe("AsrGateway", () => {
       const stats = yield* Effect.flatMap(gateway.streams, (all) => Effect.succeed(all.size))
       assert.strictEqual(stats, 0)
       assert.include(yield* metric("auralink_asr_reconnects_total"), "auralink_asr_reconnects_total 1")
-      assert.notInclude(yield* metric("auralink_asr_chunks_dropped_total"), 'reason="replay_buffer_full"')
+      assert.notInclude(yield* metric("auralink_asr_chunks_dropped_total"), "reason=\"replay_buffer_full\"")
     }).pipe(Effect.provide(deps({ ASR_DEADLINE_MS: "300" }))))
 
   it.live("an outage longer than the buffer window drops the oldest chunks and counts them", () =>
@@ -175,7 +175,7 @@ describe("AsrGateway", () => {
       yield* Effect.promise(() => asr.start())
       yield* eventually(Effect.sync(() => sameList(asr.sequences("s4"), [...range(0, 3), ...range(18, 23)])))
       yield* stream.close
-      assert.include(yield* metric("auralink_asr_chunks_dropped_total"), 'auralink_asr_chunks_dropped_total{reason="replay_buffer_full"} 15')
+      assert.include(yield* metric("auralink_asr_chunks_dropped_total"), "auralink_asr_chunks_dropped_total{reason=\"replay_buffer_full\"} 15")
       assertInOrderPerStream(asr, "s4")
     }).pipe(Effect.provide(deps({ ASR_REPLAY_BUFFER_MS: "500", ASR_DEADLINE_MS: "300" }))))
 

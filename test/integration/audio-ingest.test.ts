@@ -20,7 +20,10 @@ interface SrtpKey {
   readonly cryptoSuite: "AES_CM_128_HMAC_SHA1_80" | "AES_CM_128_HMAC_SHA1_32"
   readonly keyBase64: string
 }
-const newSrtpKey = (cryptoSuite: SrtpKey["cryptoSuite"] = "AES_CM_128_HMAC_SHA1_80"): SrtpKey => ({ cryptoSuite, keyBase64: randomBytes(30).toString("base64") })
+const newSrtpKey = (cryptoSuite: SrtpKey["cryptoSuite"] = "AES_CM_128_HMAC_SHA1_80"): SrtpKey => ({
+  cryptoSuite,
+  keyBase64: randomBytes(30).toString("base64")
+})
 
 /** ffmpeg sends the test's tone sequence as Opus RTP (real time) to a comedia plain transport, SRTP with `srtp`. */
 const sendTones = (port: number, rtcpPort: number, srtp?: SrtpKey) =>
@@ -41,21 +44,27 @@ const sendTones = (port: number, rtcpPort: number, srtp?: SrtpKey) =>
  * with SRTP on, connected with `srtp.receiver` (the key the server decrypts with) and ffmpeg encrypts
  * with `srtp.sender` (the same key, or a wrong one).
  */
-const ingestInto = (id: string, headers: Record<string, string>, srtp?: { readonly receiver: SrtpKey; readonly sender: SrtpKey }) => Effect.gen(function*() {
-  const alice = { headers }
-  const srtpOptions = srtp === undefined ? {} : { enableSrtp: true, srtpCryptoSuite: srtp.receiver.cryptoSuite }
-  const plain = yield* request("POST", `/api/webrtc/${id}/plain-transports`, { comedia: true, rtcpMux: false, ...srtpOptions }, alice.headers)
-  assert.strictEqual(plain.status, 201, plain.text)
-  const transportId = str(plain.json["id"])
-  if (srtp !== undefined) {
-    assert.strictEqual(record(plain.json["srtpParameters"])["cryptoSuite"], srtp.receiver.cryptoSuite)
-    const connected = yield* request("POST", `/api/webrtc/${id}/plain-transports/${transportId}/connect`, { srtpParameters: srtp.receiver }, alice.headers)
-    assert.strictEqual(connected.status, 204, connected.text)
-  }
-  const produced = yield* request("POST", `/api/webrtc/${id}/plain-transports/${transportId}/produce`, { kind: "audio", rtpParameters: opusRtpParameters() }, alice.headers)
-  assert.strictEqual(produced.status, 201, produced.text)
-  assert.strictEqual(yield* sendTones(Number(plain.json["port"]), Number(plain.json["rtcpPort"]), srtp?.sender), 0)
-})
+const ingestInto = (id: string, headers: Record<string, string>, srtp?: { readonly receiver: SrtpKey; readonly sender: SrtpKey }) =>
+  Effect.gen(function*() {
+    const alice = { headers }
+    const srtpOptions = srtp === undefined ? {} : { enableSrtp: true, srtpCryptoSuite: srtp.receiver.cryptoSuite }
+    const plain = yield* request("POST", `/api/webrtc/${id}/plain-transports`, { comedia: true, rtcpMux: false, ...srtpOptions }, alice.headers)
+    assert.strictEqual(plain.status, 201, plain.text)
+    const transportId = str(plain.json["id"])
+    if (srtp !== undefined) {
+      assert.strictEqual(record(plain.json["srtpParameters"])["cryptoSuite"], srtp.receiver.cryptoSuite)
+      const connected = yield* request("POST", `/api/webrtc/${id}/plain-transports/${transportId}/connect`, { srtpParameters: srtp.receiver }, alice.headers)
+      assert.strictEqual(connected.status, 204, connected.text)
+    }
+    const produced = yield* request(
+      "POST",
+      `/api/webrtc/${id}/plain-transports/${transportId}/produce`,
+      { kind: "audio", rtpParameters: opusRtpParameters() },
+      alice.headers
+    )
+    assert.strictEqual(produced.status, 201, produced.text)
+    assert.strictEqual(yield* sendTones(Number(plain.json["port"]), Number(plain.json["rtcpPort"]), srtp?.sender), 0)
+  })
 
 /** A session of a new user fed by ffmpeg over a plain transport. */
 const plainTransportIngest = Effect.gen(function*() {
@@ -79,8 +88,8 @@ const followIngest = (id: string, headers: { readonly authorization: string }) =
     const events = readEvents(response)
     yield* ingestInto(id, headers)
     yield* eventually(Effect.sync(() => events.text().includes("event: transcript")), "a transcript event")
-    assert.include(events.text(), 'event: state\ndata: {"state":"pending"}')
-    assert.include(events.text(), 'event: state\ndata: {"state":"active"}')
+    assert.include(events.text(), "event: state\ndata: {\"state\":\"pending\"}")
+    assert.include(events.text(), "event: state\ndata: {\"state\":\"active\"}")
     assert.include(events.text(), `"sessionId":"${id}"`)
     events.cancel()
   })
@@ -99,7 +108,7 @@ describe("audio ingress over a PlainTransport (ffmpeg Opus RTP)", () => {
         assert.isTrue(check.ok, check.reason)
         // With the audio, media and ASR series filled in, /metrics still passes promtool.
         const metrics = (yield* request("GET", "/metrics")).text
-        assert.include(metrics, 'auralink_audio_server_latency_seconds_bucket{le="0.005",path="rtp"}')
+        assert.include(metrics, "auralink_audio_server_latency_seconds_bucket{le=\"0.005\",path=\"rtp\"}")
         const promtool = checkMetricsWithPromtool(metrics)
         assert.strictEqual(promtool.status, 0, promtool.output)
       }))
@@ -137,7 +146,11 @@ describe("audio ingress over a PlainTransport (ffmpeg Opus RTP)", () => {
         const plain = yield* request("POST", `/api/webrtc/${id}/plain-transports`, { comedia: true, enableSrtp: true }, alice.headers)
         const transportId = str(plain.json["id"])
         const connect = (transport: string, body: unknown) => request("POST", `/api/webrtc/${id}/plain-transports/${transport}/connect`, body, alice.headers)
-        for (const body of [{}, { srtpParameters: { cryptoSuite: "AES_CM_128_HMAC_SHA1_80", keyBase64: "c2hvcnQ=" } }, { srtpParameters: { cryptoSuite: "NULL", keyBase64: newSrtpKey().keyBase64 } }]) {
+        for (
+          const body of [{}, { srtpParameters: { cryptoSuite: "AES_CM_128_HMAC_SHA1_80", keyBase64: "c2hvcnQ=" } }, {
+            srtpParameters: { cryptoSuite: "NULL", keyBase64: newSrtpKey().keyBase64 }
+          }]
+        ) {
           const res = yield* connect(transportId, body)
           assert.strictEqual(res.status, 400, res.text)
           assert.include(res.text, "srtpParameters")
@@ -174,7 +187,7 @@ describe("audio ingress over a PlainTransport (ffmpeg Opus RTP)", () => {
         assert.strictEqual(foreign.status, 403)
         const anonymous = yield* Effect.promise(() => fetch(`${url}/api/webrtc/${id}/events?access_token=forged`))
         assert.strictEqual(anonymous.status, 401)
-        assert.strictEqual(anonymous.headers.get("www-authenticate"), 'Bearer error="invalid_token"')
+        assert.strictEqual(anonymous.headers.get("www-authenticate"), "Bearer error=\"invalid_token\"")
         const unknown = yield* Effect.promise(() => fetch(`${url}/api/webrtc/${crypto.randomUUID()}/events`, { headers: alice.headers }))
         assert.strictEqual(unknown.status, 404)
       }))
@@ -190,13 +203,16 @@ describe("audio ingress over a PlainTransport (ffmpeg Opus RTP)", () => {
         // ffmpeg has finished; give the pipeline a moment to drain before the stop closes it.
         yield* Effect.promise(() => new Promise((r) => setTimeout(r, 500)))
         assert.strictEqual((yield* request("POST", `/api/session/${id}/stop`, {}, headers)).status, 200)
-        yield* eventually(Effect.sync(() => {
-          try {
-            return readFileSync(path).readUInt32LE(40) > 0
-          } catch {
-            return false
-          }
-        }), "the WAV header to be finalized")
+        yield* eventually(
+          Effect.sync(() => {
+            try {
+              return readFileSync(path).readUInt32LE(40) > 0
+            } catch {
+              return false
+            }
+          }),
+          "the WAV header to be finalized"
+        )
         const wav = readFileSync(path)
         assert.strictEqual(wav.toString("ascii", 0, 4), "RIFF")
         assert.strictEqual(wav.readUInt32LE(24), 16000)

@@ -60,7 +60,10 @@ const opusProducer = (id: string, headers: Record<string, string>) =>
   Effect.gen(function*() {
     const plain = yield* request("POST", `/api/webrtc/${id}/plain-transports`, { comedia: true, rtcpMux: false }, headers)
     assert.strictEqual(plain.status, 201, plain.text)
-    const produced = yield* request("POST", `/api/webrtc/${id}/plain-transports/${str(plain.json["id"])}/produce`, { kind: "audio", rtpParameters: opusRtpParameters() }, headers)
+    const produced = yield* request("POST", `/api/webrtc/${id}/plain-transports/${str(plain.json["id"])}/produce`, {
+      kind: "audio",
+      rtpParameters: opusRtpParameters()
+    }, headers)
     assert.strictEqual(produced.status, 201, produced.text)
     const args = ffmpegOpusRtpArgs("127.0.0.1", Number(plain.json["port"]), { realtime: true, payloadType: 100 })
     args.splice(args.length - 3, 3, "-ssrc", "1111", "-f", "rtp", `rtp://127.0.0.1:${Number(plain.json["port"])}?rtcpport=${Number(plain.json["rtcpPort"])}`)
@@ -153,7 +156,10 @@ describe("audio pipeline lifecycle", () => {
       }))
   })
 
-  layer(mediaServer({ AUDIO_PIPELINE_RESTARTS: "8", AUDIO_PIPELINE_RESTART_BASE_MS: "100", AUDIO_PIPELINE_RESTART_MAX_MS: "400" }), { timeout: 60_000, excludeTestServices: true })("a failing sink that recovers", (it) => {
+  layer(mediaServer({ AUDIO_PIPELINE_RESTARTS: "8", AUDIO_PIPELINE_RESTART_BASE_MS: "100", AUDIO_PIPELINE_RESTART_MAX_MS: "400" }), {
+    timeout: 60_000,
+    excludeTestServices: true
+  })("a failing sink that recovers", (it) => {
     it.effect("the pipeline is restarted with backoff: once the sink opens again the audio is recorded, the session stays active", () =>
       Effect.gen(function*() {
         const { service } = yield* AppConfig
@@ -176,7 +182,10 @@ describe("audio pipeline lifecycle", () => {
       }))
   })
 
-  layer(mediaServer({ AUDIO_PIPELINE_RESTARTS: "2", AUDIO_PIPELINE_RESTART_BASE_MS: "700", AUDIO_PIPELINE_RESTART_MAX_MS: "2000" }), { timeout: 60_000, excludeTestServices: true })("a sink that stays broken", (it) => {
+  layer(mediaServer({ AUDIO_PIPELINE_RESTARTS: "2", AUDIO_PIPELINE_RESTART_BASE_MS: "700", AUDIO_PIPELINE_RESTART_MAX_MS: "2000" }), {
+    timeout: 60_000,
+    excludeTestServices: true
+  })("a sink that stays broken", (it) => {
     it.effect("after its restarts the session goes to error with the reason, told on the events channel and over SSE", () =>
       Effect.gen(function*() {
         const { service } = yield* AppConfig
@@ -188,18 +197,25 @@ describe("audio pipeline lifecycle", () => {
         const pcm = yield* pcmChannel(id, alice.headers)
         // The server's events channel on the same transport.
         const events = record(yield* Effect.promise(() => pcm.api("POST", `/api/webrtc/${id}/transports/${pcm.transportId}/events-channel`, undefined, 201)))
-        const channel = pcm.pc.createDataChannel("auralink-events", { negotiated: true, id: Number(record(events["sctpStreamParameters"])["streamId"]), protocol: "json" })
+        const channel = pcm.pc.createDataChannel("auralink-events", {
+          negotiated: true,
+          id: Number(record(events["sctpStreamParameters"])["streamId"]),
+          protocol: "json"
+        })
         const messages: Array<string> = []
         channel.onMessage.subscribe((data) => void messages.push(data.toString()))
-        yield* eventually(Effect.map(request("GET", `/api/session/${id}`, undefined, alice.headers), (s) => s.json["state"] === "error"), "the session in error")
+        yield* eventually(
+          Effect.map(request("GET", `/api/session/${id}`, undefined, alice.headers), (s) => s.json["state"] === "error"),
+          "the session in error"
+        )
         const session = yield* request("GET", `/api/session/${id}`, undefined, alice.headers)
         assert.include(String(session.json["error"]), "audio pipeline of producer")
         assert.include(String(session.json["error"]), "recording")
-        yield* eventually(Effect.sync(() => messages.some((m) => m.includes('"type":"session_error"'))), "a session_error on the events channel")
+        yield* eventually(Effect.sync(() => messages.some((m) => m.includes("\"type\":\"session_error\""))), "a session_error on the events channel")
         const message = record(JSON.parse(messages.find((m) => m.includes("session_error"))!))
         assert.strictEqual(message["reason"], "audio_pipeline_failed")
         assert.strictEqual(message["detail"], session.json["error"])
-        yield* eventually(Effect.sync(() => sse.text().includes('"state":"error"')), "the error state over SSE")
+        yield* eventually(Effect.sync(() => sse.text().includes("\"state\":\"error\"")), "the error state over SSE")
         assert.include(sse.text(), `"error":${JSON.stringify(session.json["error"])}`)
         sse.cancel()
         // Its media is closed with it.
@@ -258,7 +274,13 @@ describe("audio pipeline lifecycle", () => {
         const id = yield* startSession(alice.headers)
         const plain = yield* request("POST", `/api/webrtc/${id}/plain-transports`, { comedia: true }, alice.headers)
         assert.strictEqual(plain.status, 201, plain.text)
-        const produce = () => request("POST", `/api/webrtc/${id}/plain-transports/${str(plain.json["id"])}/produce`, { kind: "audio", rtpParameters: opusRtpParameters() }, alice.headers)
+        const produce = () =>
+          request(
+            "POST",
+            `/api/webrtc/${id}/plain-transports/${str(plain.json["id"])}/produce`,
+            { kind: "audio", rtpParameters: opusRtpParameters() },
+            alice.headers
+          )
         const failed = yield* produce()
         assert.strictEqual(failed.status, 500, failed.text)
         const media = yield* MediaServer
@@ -286,7 +308,12 @@ describe("audio pipeline lifecycle", () => {
             const plain = yield* request("POST", `/api/webrtc/${id}/plain-transports`, { comedia: true }, alice.headers)
             assert.strictEqual(plain.status, 201, plain.text)
             const transportId = str(plain.json["id"])
-            const produce = request("POST", `/api/webrtc/${id}/plain-transports/${transportId}/produce`, { kind: "audio", rtpParameters: opusRtpParameters() }, alice.headers)
+            const produce = request(
+              "POST",
+              `/api/webrtc/${id}/plain-transports/${transportId}/produce`,
+              { kind: "audio", rtpParameters: opusRtpParameters() },
+              alice.headers
+            )
             // The stop lands at varying points of the produce and of the pipeline start it forks.
             const [produced] = yield* Effect.all([produce, Effect.andThen(sleep(n % 7), stopWhenActive(id, alice.headers))], { concurrency: 2 })
             assert.strictEqual(produced.status, 201, produced.text)

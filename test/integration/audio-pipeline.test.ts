@@ -152,7 +152,10 @@ describe("audio pipeline", () => {
       const bytes = good.filter((_, i) => i !== 30 && i !== 31).reduce((n, c) => n + c.byteLength, 0) + good[40]!.byteLength
       const badBytes = 8 + 656 + 337 + 176 + 32_336 + 80_016 + 656
       assert.strictEqual(yield* metricValue("auralink_audio_bytes_total", { path: "datachannel" }), bytes + badBytes)
-      assert.strictEqual(yield* metricValue("auralink_audio_server_latency_seconds", { path: "datachannel" }, "auralink_audio_server_latency_seconds_count"), sent)
+      assert.strictEqual(
+        yield* metricValue("auralink_audio_server_latency_seconds", { path: "datachannel" }, "auralink_audio_server_latency_seconds_count"),
+        sent
+      )
     }).pipe(Effect.provide(TestLayer)))
 
   it.effect("data channel: a jump in sequence numbers (a client restarting its counter) is not counted as ~2^31 lost chunks", () =>
@@ -293,8 +296,8 @@ describe("audio pipeline", () => {
       const audio = yield* dataChannelIngest(fake.source, { capacity })
       const chunks = chunksOf(toneSequence({ tones: [440], toneMs: 4000 }), 10) // 400 chunks
       const received: Array<ReceivedChunk> = []
-      const consumer = yield* Stream.runForEach(audio.stream, (chunk) =>
-        Effect.andThen(Effect.sync(() => received.push(chunk)), Effect.sleep("2 millis"))).pipe(Effect.forkChild)
+      const consumer = yield* Stream.runForEach(audio.stream, (chunk) => Effect.andThen(Effect.sync(() => received.push(chunk)), Effect.sleep("2 millis")))
+        .pipe(Effect.forkChild)
       let maxDepth = 0
       // Bursts of 20 chunks per macrotask: far faster than the consumer.
       for (let i = 0; i < chunks.length; i += 20) {
@@ -326,8 +329,8 @@ describe("audio pipeline", () => {
       const audio = yield* dataChannelIngest(fake.source, { capacity })
       const chunks = chunksOf(toneSequence({ tones: [440], toneMs: 2000 }), 10) // 200 chunks
       const received: Array<ReceivedChunk> = []
-      const consumer = yield* Stream.runForEach(audio.stream, (chunk) =>
-        Effect.andThen(Effect.sync(() => received.push(chunk)), Effect.sleep("1 millis"))).pipe(Effect.forkChild)
+      const consumer = yield* Stream.runForEach(audio.stream, (chunk) => Effect.andThen(Effect.sync(() => received.push(chunk)), Effect.sleep("1 millis")))
+        .pipe(Effect.forkChild)
       let next = 0
       while (next < chunks.length) {
         // A producer that honours pause(), like a socket reader: it stops pushing until resume().
@@ -377,6 +380,9 @@ describe("audio pipeline", () => {
       now += 3
       audio.delivered(chunk!)
       assert.strictEqual(yield* metricValue("auralink_audio_server_latency_seconds", { path: "datachannel" }, "auralink_audio_server_latency_seconds_count"), 1)
-      assert.strictEqual(yield* metricValue("auralink_audio_server_latency_seconds", { path: "datachannel" }, "auralink_audio_server_latency_seconds_sum"), 0.003)
+      assert.strictEqual(
+        yield* metricValue("auralink_audio_server_latency_seconds", { path: "datachannel" }, "auralink_audio_server_latency_seconds_sum"),
+        0.003
+      )
     }).pipe(Effect.provide(TestLayer)))
 })

@@ -41,7 +41,10 @@ const plainProducer = Effect.gen(function*() {
   const plain = yield* request("POST", `/api/webrtc/${id}/plain-transports`, { comedia: true, rtcpMux: false }, alice.headers)
   assert.strictEqual(plain.status, 201, plain.text)
   const transportId = str(plain.json["id"])
-  const produced = yield* request("POST", `/api/webrtc/${id}/plain-transports/${transportId}/produce`, { kind: "audio", rtpParameters: opusRtpParameters(PT, SSRC) }, alice.headers)
+  const produced = yield* request("POST", `/api/webrtc/${id}/plain-transports/${transportId}/produce`, {
+    kind: "audio",
+    rtpParameters: opusRtpParameters(PT, SSRC)
+  }, alice.headers)
   assert.strictEqual(produced.status, 201, produced.text)
   return { id, port: Number(plain.json["port"]) }
 })
@@ -100,68 +103,71 @@ describe("Opus RTP over a PlainTransport to the ASR gateway", () => {
         assertNoGaps(sequences)
         const check = checkToneSequence(samples, 16_000, { tones: TONES })
         assert.isTrue(check.ok, check.reason)
-        assert.strictEqual(yield* metric('auralink_audio_loss_total{path="rtp"}'), 0)
-        assert.strictEqual(yield* metric('auralink_audio_chunks_dropped_total{path="rtp",reason="overflow"}'), 0)
+        assert.strictEqual(yield* metric("auralink_audio_loss_total{path=\"rtp\"}"), 0)
+        assert.strictEqual(yield* metric("auralink_audio_chunks_dropped_total{path=\"rtp\",reason=\"overflow\"}"), 0)
       }))
   })
 
   for (const threads of ["0", "1"]) {
-    layer(mediaServer({ ASR_GATEWAY_URL: fakeAsr.url, AUDIO_JITTER_BUFFER_MS: "60", AUDIO_DECODE_THREADS: threads }), { timeout: 60_000 })(`jitter buffer (AUDIO_DECODE_THREADS=${threads})`, (it) => {
-      it.effect("swapped packets lose nothing, padding-only probes leave no gap, a lost packet is concealed and counted", () =>
-        Effect.gen(function*() {
-          const { id, port } = yield* plainProducer
-          // The stream as sent by the client: audio, with two padding-only probes after packets 30 and 60.
-          const stream: Array<Outgoing> = []
-          captured.forEach((_, index) => {
-            stream.push({ kind: "audio", index })
-            if (index === 30 || index === 60) stream.push({ kind: "padding", after: index }, { kind: "padding", after: index })
-          })
-          const numbered = stream.map((packet, i) => ({ packet, bytes: bytesOf(packet, 5000 + i) }))
-          // The network: swaps two pairs, loses audio packet 70.
-          const at = (index: number) => numbered.findIndex((p) => p.packet.kind === "audio" && p.packet.index === index)
-          const wire = [...numbered]
-          for (const index of [20, 50]) {
-            const i = at(index)
-            ;[wire[i], wire[i + 1]] = [wire[i + 1]!, wire[i]!]
-          }
-          wire.splice(wire.findIndex((p) => p.packet.kind === "audio" && p.packet.index === 70), 1)
-          const before = {
-            loss: yield* metric('auralink_audio_loss_total{path="rtp"}'),
-            reordered: yield* metric('auralink_audio_reordered_total{path="rtp"}'),
-            concealed: yield* metric('auralink_audio_concealed_total{path="rtp"}'),
-            late: yield* metric('auralink_audio_chunks_dropped_total{path="rtp",reason="late"}')
-          }
-          yield* sendAll(port, wire.map((p) => p.bytes), 10)
-          yield* eventually(Effect.sync(() => fakeAsr.chunks(id).length >= captured.length), `${captured.length} chunks at the gateway`)
-          yield* Effect.promise(() => new Promise((r) => setTimeout(r, 300)))
-          const { sequences, samples } = gatewayAudio(id)
-          // Every audio packet's place is there (packet 70's by concealment); the probes took none.
-          assert.strictEqual(sequences.length, captured.length)
-          assertNoGaps(sequences)
-          const check = checkToneSequence(samples, 16_000, { tones: TONES })
-          assert.isTrue(check.ok, check.reason)
-          assert.strictEqual((yield* metric('auralink_audio_loss_total{path="rtp"}')) - before.loss, 1)
-          assert.strictEqual((yield* metric('auralink_audio_concealed_total{path="rtp"}')) - before.concealed, 1)
-          assert.strictEqual((yield* metric('auralink_audio_reordered_total{path="rtp"}')) - before.reordered, 2)
-          assert.strictEqual((yield* metric('auralink_audio_chunks_dropped_total{path="rtp",reason="late"}')) - before.late, 0)
-        }))
+    layer(mediaServer({ ASR_GATEWAY_URL: fakeAsr.url, AUDIO_JITTER_BUFFER_MS: "60", AUDIO_DECODE_THREADS: threads }), { timeout: 60_000 })(
+      `jitter buffer (AUDIO_DECODE_THREADS=${threads})`,
+      (it) => {
+        it.effect("swapped packets lose nothing, padding-only probes leave no gap, a lost packet is concealed and counted", () =>
+          Effect.gen(function*() {
+            const { id, port } = yield* plainProducer
+            // The stream as sent by the client: audio, with two padding-only probes after packets 30 and 60.
+            const stream: Array<Outgoing> = []
+            captured.forEach((_, index) => {
+              stream.push({ kind: "audio", index })
+              if (index === 30 || index === 60) stream.push({ kind: "padding", after: index }, { kind: "padding", after: index })
+            })
+            const numbered = stream.map((packet, i) => ({ packet, bytes: bytesOf(packet, 5000 + i) }))
+            // The network: swaps two pairs, loses audio packet 70.
+            const at = (index: number) => numbered.findIndex((p) => p.packet.kind === "audio" && p.packet.index === index)
+            const wire = [...numbered]
+            for (const index of [20, 50]) {
+              const i = at(index)
+              ;[wire[i], wire[i + 1]] = [wire[i + 1]!, wire[i]!]
+            }
+            wire.splice(wire.findIndex((p) => p.packet.kind === "audio" && p.packet.index === 70), 1)
+            const before = {
+              loss: yield* metric("auralink_audio_loss_total{path=\"rtp\"}"),
+              reordered: yield* metric("auralink_audio_reordered_total{path=\"rtp\"}"),
+              concealed: yield* metric("auralink_audio_concealed_total{path=\"rtp\"}"),
+              late: yield* metric("auralink_audio_chunks_dropped_total{path=\"rtp\",reason=\"late\"}")
+            }
+            yield* sendAll(port, wire.map((p) => p.bytes), 10)
+            yield* eventually(Effect.sync(() => fakeAsr.chunks(id).length >= captured.length), `${captured.length} chunks at the gateway`)
+            yield* Effect.promise(() => new Promise((r) => setTimeout(r, 300)))
+            const { sequences, samples } = gatewayAudio(id)
+            // Every audio packet's place is there (packet 70's by concealment); the probes took none.
+            assert.strictEqual(sequences.length, captured.length)
+            assertNoGaps(sequences)
+            const check = checkToneSequence(samples, 16_000, { tones: TONES })
+            assert.isTrue(check.ok, check.reason)
+            assert.strictEqual((yield* metric("auralink_audio_loss_total{path=\"rtp\"}")) - before.loss, 1)
+            assert.strictEqual((yield* metric("auralink_audio_concealed_total{path=\"rtp\"}")) - before.concealed, 1)
+            assert.strictEqual((yield* metric("auralink_audio_reordered_total{path=\"rtp\"}")) - before.reordered, 2)
+            assert.strictEqual((yield* metric("auralink_audio_chunks_dropped_total{path=\"rtp\",reason=\"late\"}")) - before.late, 0)
+          }))
 
-      it.effect("a packet later than the window is dropped and counted as late; the hole was loss", () =>
-        Effect.gen(function*() {
-          const { id, port } = yield* plainProducer
-          const numbered = captured.slice(0, 40).map((_, index) => bytesOf({ kind: "audio", index }, 9000 + index))
-          // Packet 10 arrives after packets 11..30 (well past 60 ms at 10 ms spacing).
-          const wire = [...numbered.slice(0, 10), ...numbered.slice(11, 31), numbered[10]!, ...numbered.slice(31)]
-          const late = yield* metric('auralink_audio_chunks_dropped_total{path="rtp",reason="late"}')
-          const loss = yield* metric('auralink_audio_loss_total{path="rtp"}')
-          yield* sendAll(port, wire, 10)
-          yield* eventually(Effect.sync(() => fakeAsr.chunks(id).length >= 40), "40 chunks at the gateway (one concealed)")
-          yield* Effect.promise(() => new Promise((r) => setTimeout(r, 300)))
-          assert.strictEqual(fakeAsr.chunks(id).length, 40)
-          assertNoGaps(gatewayAudio(id).sequences)
-          assert.strictEqual((yield* metric('auralink_audio_chunks_dropped_total{path="rtp",reason="late"}')) - late, 1)
-          assert.strictEqual((yield* metric('auralink_audio_loss_total{path="rtp"}')) - loss, 1)
-        }))
-    })
+        it.effect("a packet later than the window is dropped and counted as late; the hole was loss", () =>
+          Effect.gen(function*() {
+            const { id, port } = yield* plainProducer
+            const numbered = captured.slice(0, 40).map((_, index) => bytesOf({ kind: "audio", index }, 9000 + index))
+            // Packet 10 arrives after packets 11..30 (well past 60 ms at 10 ms spacing).
+            const wire = [...numbered.slice(0, 10), ...numbered.slice(11, 31), numbered[10]!, ...numbered.slice(31)]
+            const late = yield* metric("auralink_audio_chunks_dropped_total{path=\"rtp\",reason=\"late\"}")
+            const loss = yield* metric("auralink_audio_loss_total{path=\"rtp\"}")
+            yield* sendAll(port, wire, 10)
+            yield* eventually(Effect.sync(() => fakeAsr.chunks(id).length >= 40), "40 chunks at the gateway (one concealed)")
+            yield* Effect.promise(() => new Promise((r) => setTimeout(r, 300)))
+            assert.strictEqual(fakeAsr.chunks(id).length, 40)
+            assertNoGaps(gatewayAudio(id).sequences)
+            assert.strictEqual((yield* metric("auralink_audio_chunks_dropped_total{path=\"rtp\",reason=\"late\"}")) - late, 1)
+            assert.strictEqual((yield* metric("auralink_audio_loss_total{path=\"rtp\"}")) - loss, 1)
+          }))
+      }
+    )
   }
 })

@@ -239,7 +239,8 @@ layer(Server, { timeout: 60_000 })("device-token authentication", (it) => {
         "revoked jti": revokedJti,
         "garbage": "not-a-jwt",
         "missing claims": yield* Effect.promise(() =>
-          new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime(now() + 600).sign(key(JWT_SECRET))),
+          new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime(now() + 600).sign(key(JWT_SECRET))
+        ),
         "device of another user": yield* forge({ userId: "someone-else", deviceId: device.deviceId }),
         "revoked device": doomedToken,
         "unknown device": yield* forge({ userId: "user-forgery", deviceId: crypto.randomUUID() })
@@ -294,23 +295,35 @@ layer(Server, { timeout: 60_000 })("device-token authentication", (it) => {
   it.effect("/status: a public summary; pids, session ids, paths and process details only for operators", () =>
     Effect.gen(function*() {
       const health = yield* Health
-      yield* health.section("probe", Effect.succeed({
-        streams: 2,
-        healthy: true,
-        state: "ready",
-        target: "asr-gateway.internal:50052",
-        channel: { state: "READY", url: "redis://user:pw@cache:6379", sent: 7 },
-        directory: "/secret/data/dir",
-        workers: [{ pid: 4242 }, { pid: 4343 }],
-        sessions: [{ id: "session-id-visible-to-operators" }]
-      }))
+      yield* health.section(
+        "probe",
+        Effect.succeed({
+          streams: 2,
+          healthy: true,
+          state: "ready",
+          target: "asr-gateway.internal:50052",
+          channel: { state: "READY", url: "redis://user:pw@cache:6379", sent: 7 },
+          directory: "/secret/data/dir",
+          workers: [{ pid: 4242 }, { pid: 4343 }],
+          sessions: [{ id: "session-id-visible-to-operators" }]
+        })
+      )
       const status = (headers: Record<string, string> = {}) => request("GET", "/status", undefined, headers)
       const isSummary = (res: { status: number; json: Record<string, unknown>; text: string }, label: string) => {
         assert.strictEqual(res.status, 200, label)
         assert.strictEqual(res.json["view"], "summary", label)
         assert.notProperty(res.json, "process", label)
-        assert.deepStrictEqual(record(res.json["components"])["probe"], { streams: 2, healthy: true, state: "ready", channel: { state: "READY", sent: 7 }, workers: 2, sessions: 1 }, label)
-        for (const secret of ["/secret/data/dir", "asr-gateway.internal", "redis://", "4242", "session-id-visible-to-operators", String(process.pid)]) assert.notInclude(res.text, secret, label)
+        assert.deepStrictEqual(record(res.json["components"])["probe"], {
+          streams: 2,
+          healthy: true,
+          state: "ready",
+          channel: { state: "READY", sent: 7 },
+          workers: 2,
+          sessions: 1
+        }, label)
+        for (const secret of ["/secret/data/dir", "asr-gateway.internal", "redis://", "4242", "session-id-visible-to-operators", String(process.pid)]) {
+          assert.notInclude(res.text, secret, label)
+        }
         assert.strictEqual(record(res.json["service"])["name"], "ingress-egress", label)
       }
       const isFull = (res: { status: number; json: Record<string, unknown>; text: string }, label: string) => {

@@ -26,8 +26,7 @@ const captureLogs = (lines: Array<LogLine>) =>
     })
   ])
 
-const stack = (raw: RawConfig) =>
-  Database.layer.pipe(Layer.provideMerge(Health.layer), Layer.provide(AppConfig.layerFrom(raw)))
+const stack = (raw: RawConfig) => Database.layer.pipe(Layer.provideMerge(Health.layer), Layer.provide(AppConfig.layerFrom(raw)))
 
 /** Starts the layer in a child scope of the test, so a test can stop it (and start it again) midway. */
 const start = (raw: RawConfig, logs: Array<LogLine> = []) =>
@@ -50,8 +49,7 @@ const inspect = <A, E>(url: string, f: (sql: SqlClient) => Effect.Effect<A, E>) 
     Effect.provide(Reactivity.layer)
   )
 
-const postgresStatus = (health: Health["Service"]) =>
-  Effect.map(health.readiness, (r) => r.dependencies.find((d) => d.name === "postgres"))
+const postgresStatus = (health: Health["Service"]) => Effect.map(health.readiness, (r) => r.dependencies.find((d) => d.name === "postgres"))
 
 const migrationRows = (sql: SqlClient) =>
   sql<{ migration_id: number; name: string }>`SELECT migration_id, name FROM ${sql(MIGRATIONS_TABLE)} ORDER BY migration_id`
@@ -86,7 +84,8 @@ describe("Database on a real Postgres", () => {
       const first = yield* start(config, firstLogs)
       expect(first.db.backend).toBe("postgres")
       yield* checkRunning(first, "postgres", 20)
-      expect(firstLogs.some((l) => l.level === "Info" && l.text.includes("database backend: postgres (postgres://postgres@127.0.0.1:5432/auralink_test_"))).toBe(true)
+      expect(firstLogs.some((l) => l.level === "Info" && l.text.includes("database backend: postgres (postgres://postgres@127.0.0.1:5432/auralink_test_")))
+        .toBe(true)
       expect(migrationLogs(firstLogs)).toHaveLength(1)
       const spans: Array<string> = []
       const recording = Tracer.make({

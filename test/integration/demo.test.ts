@@ -113,7 +113,7 @@ describe("browser demo (prebuilt, DEMO_ENABLED)", () => {
       assert.isTrue(yield* enabled({ ...PRODUCTION, AURALINK_CONFIG: conf }))
       const error = yield* Effect.flip(enabled({ DEMO_ENABLED: "maybe" }))
       assert.strictEqual(error.key, "DEMO_ENABLED")
-      assert.include(error.message, 'DEMO_ENABLED="maybe": expected ')
+      assert.include(error.message, "DEMO_ENABLED=\"maybe\": expected ")
     }))
 
   it.effect("the development key's start-up line points at the demo only when it is on", () =>

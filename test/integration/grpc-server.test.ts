@@ -13,12 +13,15 @@ import { Health } from "../../src/layers/Health.ts"
 
 // A test service, so addService, reflection of later services and graceful stop can be checked.
 const echoProto = join(mkdtempSync(join(tmpdir(), "grpc-test-")), "echo.proto")
-writeFileSync(echoProto, `syntax = "proto3";
+writeFileSync(
+  echoProto,
+  `syntax = "proto3";
 package auralink.test.v1;
 message EchoRequest { string text = 1; uint32 delay_ms = 2; }
 message EchoReply { string text = 1; }
 service Echo { rpc Echo(EchoRequest) returns (EchoReply); }
-`)
+`
+)
 const ECHO = "auralink.test.v1.Echo"
 const echoPkg = loadSync(echoProto, protoOptions)
 const healthPkg = loadProto("health.proto")
@@ -50,8 +53,14 @@ const ListServices = Schema.Struct({
 
 const unary = (client: grpc.Client, m: MethodDefinition<object, object>, request: object, options: grpc.CallOptions = {}) =>
   Effect.callback<object, grpc.ServiceError>((resume) => {
-    client.makeUnaryRequest(m.path, m.requestSerialize, m.responseDeserialize, request, options, (error, value) =>
-      resume(error === null ? Effect.succeed(value ?? {}) : Effect.fail(error)))
+    client.makeUnaryRequest(
+      m.path,
+      m.requestSerialize,
+      m.responseDeserialize,
+      request,
+      options,
+      (error, value) => resume(error === null ? Effect.succeed(value ?? {}) : Effect.fail(error))
+    )
   })
 
 const check = (client: grpc.Client, service: string) =>
@@ -224,8 +233,13 @@ describe("GrpcServer", () => {
       const raw = (bytes: Buffer) => (b: Buffer) => (void b, bytes)
       const malformed = Effect.callback<Buffer, grpc.ServiceError>((resume) => {
         // a length-delimited field 2 claiming 3 bytes where there is 1 (protobufjs does not bounds-check field 1 strings)
-        client.makeUnaryRequest(Check.path, raw(Buffer.from([0x12, 0x03, 0x41])), (b: Buffer) => b, Buffer.alloc(0), (error, value) =>
-          resume(error === null ? Effect.succeed(value ?? Buffer.alloc(0)) : Effect.fail(error)))
+        client.makeUnaryRequest(
+          Check.path,
+          raw(Buffer.from([0x12, 0x03, 0x41])),
+          (b: Buffer) => b,
+          Buffer.alloc(0),
+          (error, value) => resume(error === null ? Effect.succeed(value ?? Buffer.alloc(0)) : Effect.fail(error))
+        )
       })
       expect([grpc.status.INTERNAL, grpc.status.INVALID_ARGUMENT]).toContain(yield* code(malformed))
       expect(yield* check(client, "")).toBe("SERVING")

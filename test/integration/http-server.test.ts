@@ -56,11 +56,9 @@ const RealServer = Layer.unwrap(Effect.map(freshDatabase, (url) =>
   )))
 const ProbeServer = withCore(serveHttp(apiRoutes(ProbeApi, ProbeHandlers), 0, "127.0.0.1"))
 
-const get = (path: string, init?: RequestInit) =>
-  Effect.flatMap(baseUrl, (url) => Effect.promise(() => fetch(`${url}${path}`, init)))
+const get = (path: string, init?: RequestInit) => Effect.flatMap(baseUrl, (url) => Effect.promise(() => fetch(`${url}${path}`, init)))
 const json = (response: Response) => Effect.promise((): Promise<unknown> => response.json())
-const record = (value: unknown): Record<string, unknown> =>
-  typeof value === "object" && value !== null ? Object.fromEntries(Object.entries(value)) : {}
+const record = (value: unknown): Record<string, unknown> => typeof value === "object" && value !== null ? Object.fromEntries(Object.entries(value)) : {}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
@@ -138,8 +136,8 @@ layer(RealServer)("HTTP server: system endpoints", (it) => {
       assert.strictEqual(response.status, 200)
       assert.include(response.headers.get("content-type") ?? "", "text/plain")
       const text = yield* Effect.promise(() => response.text())
-      assert.include(text, 'http_request_duration_seconds_count{method="GET",route="/health",status="200"}')
-      assert.include(text, 'route="unmatched",status="404"')
+      assert.include(text, "http_request_duration_seconds_count{method=\"GET\",route=\"/health\",status=\"200\"}")
+      assert.include(text, "route=\"unmatched\",status=\"404\"")
       assert.include(text, "process_cpu_seconds_total")
       const verdict = checkMetricsWithPromtool(text)
       assert.strictEqual(verdict.status, 0, verdict.output)
@@ -314,12 +312,19 @@ const REQUEST_TIMEOUT_MS = 1500
 const KEEPALIVE_TIMEOUT_MS = 300
 const MAX_CONNECTIONS = 4
 /** A response that takes longer than the request timeout (like an SSE stream): 6 ticks 400 ms apart. */
-const SlowStream = HttpRouter.add("GET", "/probe/stream", HttpServerResponse.stream(
-  // Wall-clock waits: the test layer's clock is the TestClock, which a listener's fiber would wait on forever.
-  Stream.range(1, 6).pipe(Stream.mapEffect((i) =>
-    Effect.promise(() => new Promise<Uint8Array>((resolve) => setTimeout(() => resolve(new TextEncoder().encode(`tick ${i}\n`)), 400))))),
-  { contentType: "text/plain" }
-))
+const SlowStream = HttpRouter.add(
+  "GET",
+  "/probe/stream",
+  HttpServerResponse.stream(
+    // Wall-clock waits: the test layer's clock is the TestClock, which a listener's fiber would wait on forever.
+    Stream.range(1, 6).pipe(
+      Stream.mapEffect((i) =>
+        Effect.promise(() => new Promise<Uint8Array>((resolve) => setTimeout(() => resolve(new TextEncoder().encode(`tick ${i}\n`)), 400)))
+      )
+    ),
+    { contentType: "text/plain" }
+  )
+)
 const LimitedServer = serveHttp(Layer.mergeAll(apiRoutes(ProbeApi, ProbeHandlers), SlowStream), 0, "127.0.0.1").pipe(
   Layer.provideMerge(Layer.mergeAll(Health.layer, Metrics.layer)),
   Layer.provideMerge(testConfig({
@@ -352,7 +357,8 @@ const rawConnection = Effect.fn(function*() {
         socket.once("close", () => {
           closedAfter = performance.now() - openedAt
           done(closedAfter)
-        }))
+        })
+      )
       socket.on("data", (chunk) => (data += chunk.toString()))
       socket.on("error", () => {}) // a reset by the server shows as "close"
       socket.once("connect", () =>

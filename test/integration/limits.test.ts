@@ -73,7 +73,12 @@ layer(Capped, { timeout: 120_000 })("limits on what one client can take", (it) =
       const plain = yield* request("POST", `/api/webrtc/${id}/plain-transports`, { comedia: true }, carol.headers)
       assert.strictEqual(plain.status, 201, plain.text)
       const produce = (ssrc: number) =>
-        request("POST", `/api/webrtc/${id}/plain-transports/${str(plain.json["id"])}/produce`, { kind: "audio", rtpParameters: opusRtpParameters(100, ssrc) }, carol.headers)
+        request(
+          "POST",
+          `/api/webrtc/${id}/plain-transports/${str(plain.json["id"])}/produce`,
+          { kind: "audio", rtpParameters: opusRtpParameters(100, ssrc) },
+          carol.headers
+        )
       const results = yield* Effect.all([1, 2, 3, 4, 5].map((i) => produce(1000 + i)), { concurrency: "unbounded" })
       assert.strictEqual(results.filter((r) => r.status === 201).length, 2, results.map((r) => r.text).join("\n"))
       for (const r of results.filter((r) => r.status !== 201)) assertLimit(r, "MAX_PRODUCERS_PER_SESSION")
@@ -98,7 +103,11 @@ layer(Capped, { timeout: 120_000 })("limits on what one client can take", (it) =
       assert.strictEqual(stopped.status, 200, stopped.text)
       assert.strictEqual(stopped.json["state"], "completed")
       const events = yield* Effect.orDie(Sessions.use((s) => s.events(other)))
-      assert.deepStrictEqual(events.map((e) => [e.from, e.to, e.reason]), [[null, "pending", "start"], ["pending", "completed", "cancelled by client before media"]])
+      assert.deepStrictEqual(events.map((e) => [e.from, e.to, e.reason]), [[null, "pending", "start"], [
+        "pending",
+        "completed",
+        "cancelled by client before media"
+      ]])
       const again = yield* request("POST", `/api/session/${other}/stop`, undefined, dora.headers)
       assert.strictEqual(again.status, 409, again.text)
 
@@ -114,7 +123,9 @@ layer(Capped, { timeout: 120_000 })("limits on what one client can take", (it) =
 
 const logs = capturedLogs()
 // Four RTC ports for one worker: a handful of transports exhaust them.
-const Tiny = mediaServer({ MEDIASOUP_WORKERS: "1", RTC_MIN_PORT: "47420", RTC_MAX_PORT: "47423", MAX_TRANSPORTS_PER_SESSION: "100" }).pipe(Layer.provide(logs.layer))
+const Tiny = mediaServer({ MEDIASOUP_WORKERS: "1", RTC_MIN_PORT: "47420", RTC_MAX_PORT: "47423", MAX_TRANSPORTS_PER_SESSION: "100" }).pipe(
+  Layer.provide(logs.layer)
+)
 
 layer(Tiny, { timeout: 60_000 })("RTC port exhaustion", (it) => {
   it.effect("is a 503 with Retry-After and a counter, never a 500; start-up warned about the small range", () =>

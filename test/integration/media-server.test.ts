@@ -12,8 +12,7 @@ import { ProducerId } from "../../src/schemas/ids.ts"
 const logs = capturedLogs()
 const Server = mediaServer({ MEDIASOUP_WORKERS: "2", RTC_MIN_PORT: "41000", RTC_MAX_PORT: "41099" }).pipe(Layer.provide(logs.layer))
 
-const workerOf = (id: string) =>
-  Effect.map(MediaServer.use((m) => m.status), (s) => s.sessions.find((x) => x.id === id)?.worker)
+const workerOf = (id: string) => Effect.map(MediaServer.use((m) => m.status), (s) => s.sessions.find((x) => x.id === id)?.worker)
 
 const routerOf = (id: string) =>
   Effect.flatMap(MediaServer.use((m) => m.router(id)), (r) => Option.isSome(r) ? Effect.succeed(r.value) : Effect.die(`no router for ${id}`))
@@ -35,7 +34,10 @@ const withMedia = (headers: Record<string, string>) =>
     assert.strictEqual(webrtc.status, 201, webrtc.text)
     const plain = yield* request("POST", `/api/webrtc/${id}/plain-transports`, { comedia: true }, headers)
     assert.strictEqual(plain.status, 201, plain.text)
-    const produced = yield* request("POST", `/api/webrtc/${id}/plain-transports/${String(plain.json["id"])}/produce`, { kind: "audio", rtpParameters: opusRtpParameters() }, headers)
+    const produced = yield* request("POST", `/api/webrtc/${id}/plain-transports/${String(plain.json["id"])}/produce`, {
+      kind: "audio",
+      rtpParameters: opusRtpParameters()
+    }, headers)
     assert.strictEqual(produced.status, 201, produced.text)
     return { id, producerId: ProducerId.make(String(produced.json["producerId"])) }
   })
@@ -154,14 +156,17 @@ it.effect("layer shutdown closes every router, transport and worker", () =>
     const held = yield* Effect.scoped(Effect.gen(function*() {
       const context = yield* Layer.build(mediaServer({ MEDIASOUP_WORKERS: "1", RTC_MIN_PORT: "41100", RTC_MAX_PORT: "41149" }))
       const media = Context.get(context, MediaServer)
-      const seen = yield* Effect.provideContext(Effect.gen(function*() {
-        const dave = yield* signIn(user("dave"))
-        const { id, producerId } = yield* withMedia(dave.headers)
-        const direct = yield* media.createDirectConsumer(id, producerId)
-        const producers = yield* Stream.runCollect(Stream.take(media.onProducer(id), 1))
-        assert.strictEqual(producers[0]?.id, producerId)
-        return { router: yield* routerOf(id), direct }
-      }), context)
+      const seen = yield* Effect.provideContext(
+        Effect.gen(function*() {
+          const dave = yield* signIn(user("dave"))
+          const { id, producerId } = yield* withMedia(dave.headers)
+          const direct = yield* media.createDirectConsumer(id, producerId)
+          const producers = yield* Stream.runCollect(Stream.take(media.onProducer(id), 1))
+          assert.strictEqual(producers[0]?.id, producerId)
+          return { router: yield* routerOf(id), direct }
+        }),
+        context
+      )
       const workers = yield* media.workers
       return { ...seen, workers }
     }))
@@ -169,13 +174,16 @@ it.effect("layer shutdown closes every router, transport and worker", () =>
     assert.isTrue(held.direct.transport.closed && held.direct.consumer.closed)
     for (const worker of held.workers) {
       assert.isTrue(worker.closed)
-      yield* eventually(Effect.sync(() => {
-        try {
-          process.kill(worker.pid, 0)
-          return false
-        } catch {
-          return true
-        }
-      }), "the worker process to exit")
+      yield* eventually(
+        Effect.sync(() => {
+          try {
+            process.kill(worker.pid, 0)
+            return false
+          } catch {
+            return true
+          }
+        }),
+        "the worker process to exit"
+      )
     }
   }), 60_000)

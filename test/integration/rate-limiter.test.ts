@@ -32,8 +32,7 @@ const probeServer = HttpRouter.serve(
 ).pipe(Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" })))
 
 /** Each run (and each backend) under a prefix of its own, so runs on one Redis never share a budget. */
-const isolated = (label: string) =>
-  Layer.effect(StateStore, StateStore.use((store) => Effect.succeed(store.namespace(`${RUN}:${label}`))))
+const isolated = (label: string) => Layer.effect(StateStore, StateStore.use((store) => Effect.succeed(store.namespace(`${RUN}:${label}`))))
 
 const fetchPing = Effect.flatMap(baseUrl, (url) => Effect.promise(() => fetch(`${url}/probe/ping`)))
 

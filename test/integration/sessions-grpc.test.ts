@@ -155,8 +155,13 @@ const firstReply = (client: grpc.Client, definition: MethodDefinition<object, ob
       call.on("error", (error: grpc.ServiceError) => resume(Effect.fail(error)))
       call.write(body)
     } else {
-      client.makeUnaryRequest(definition.path, definition.requestSerialize, definition.responseDeserialize, body, (error, value) =>
-        resume(error === null ? Effect.succeed(record(value)) : Effect.fail(error)))
+      client.makeUnaryRequest(
+        definition.path,
+        definition.requestSerialize,
+        definition.responseDeserialize,
+        body,
+        (error, value) => resume(error === null ? Effect.succeed(record(value)) : Effect.fail(error))
+      )
     }
   })
 const methodOf = (p: typeof healthPkg, service: string, name: string): MethodDefinition<object, object> => {
@@ -201,7 +206,13 @@ layer(server(), { timeout: 120_000, excludeTestServices: true })("gRPC SessionSe
       const defaults = yield* rpc(client, "StartSession", {}, caller)
       assert.strictEqual(defaults["state"], "pending")
       assert.deepInclude(record(defaults["config"]), {
-        sampleRate: 16000, channels: 1, encoding: "s16le", language: "en-US", asrOptionsJson: "{}", aic: true, idleTimeoutSeconds: 300
+        sampleRate: 16000,
+        channels: 1,
+        encoding: "s16le",
+        language: "en-US",
+        asrOptionsJson: "{}",
+        aic: true,
+        idleTimeoutSeconds: 300
       })
 
       const started = yield* rpc(client, "StartSession", {
@@ -357,11 +368,13 @@ layer(server(), { timeout: 120_000, excludeTestServices: true })("gRPC SessionSe
       const fay = yield* signIn(user("fay"))
       const gus = yield* signIn(user("gus"))
       const id = sessionIdOf(yield* rpc(client, "StartSession", {}, { token: fay.token }))
-      for (const [name, body] of [
-        ["GetSession", { sessionId: id }],
-        ["StopSession", { sessionId: id }],
-        ["UpdateSessionConfig", { sessionId: id, config: { language: "fr" } }]
-      ] as const) {
+      for (
+        const [name, body] of [
+          ["GetSession", { sessionId: id }],
+          ["StopSession", { sessionId: id }],
+          ["UpdateSessionConfig", { sessionId: id, config: { language: "fr" } }]
+        ] as const
+      ) {
         assertStatus(yield* codeOf(rpc(client, name, body, { token: gus.token })), grpc.status.PERMISSION_DENIED)
         assertStatus(yield* codeOf(rpc(client, name, { ...body, sessionId: crypto.randomUUID() }, { token: fay.token })), grpc.status.NOT_FOUND)
       }
@@ -390,11 +403,13 @@ layer(server(), { timeout: 120_000, excludeTestServices: true })("gRPC SessionSe
       const ivy = yield* signIn(user("ivy"))
       const id = sessionIdOf(yield* rpc(client, "StartSession", {}, { token: ivy.token }))
       for (const malformed of ["not-a-uuid", `${id}x`, "x".repeat(300)]) {
-        for (const [name, body] of [
-          ["GetSession", { sessionId: malformed }],
-          ["StopSession", { sessionId: malformed }],
-          ["UpdateSessionConfig", { sessionId: malformed, config: { language: "fr" } }]
-        ] as const) {
+        for (
+          const [name, body] of [
+            ["GetSession", { sessionId: malformed }],
+            ["StopSession", { sessionId: malformed }],
+            ["UpdateSessionConfig", { sessionId: malformed, config: { language: "fr" } }]
+          ] as const
+        ) {
           assertStatus(yield* codeOf(rpc(client, name, body, { token: ivy.token })), grpc.status.INVALID_ARGUMENT, "session_id")
         }
         const watched = yield* watch(client, malformed, { token: ivy.token }).ended
@@ -423,7 +438,11 @@ layer(server(), { timeout: 120_000, excludeTestServices: true })("gRPC SessionSe
       for (const [config, field] of cases) {
         assertStatus(yield* codeOf(rpc(client, "StartSession", { config }, { token: hal.token })), grpc.status.INVALID_ARGUMENT, field)
       }
-      assertStatus(yield* codeOf(rpc(client, "StartSession", { config: { asrOptionsJson: "{not json" } }, { token: hal.token })), grpc.status.INVALID_ARGUMENT, "not valid JSON")
+      assertStatus(
+        yield* codeOf(rpc(client, "StartSession", { config: { asrOptionsJson: "{not json" } }, { token: hal.token })),
+        grpc.status.INVALID_ARGUMENT,
+        "not valid JSON"
+      )
       const id = sessionIdOf(yield* rpc(client, "StartSession", {}, { token: hal.token }))
       const before = yield* storedRow(id)
       assertStatus(
@@ -445,7 +464,11 @@ layer(server(), { timeout: 120_000, excludeTestServices: true })("gRPC SessionSe
       const client = yield* clientFor
       const ivo = yield* signIn(user("ivo"))
       for (const json of ["{\"k\": \"a\\u0000b\"}", "{\"k\\u0000\": 1}", "{\"k\": \"\\ud800\"}"]) {
-        assertStatus(yield* codeOf(rpc(client, "StartSession", { config: { asrOptionsJson: json } }, { token: ivo.token })), grpc.status.INVALID_ARGUMENT, "config.asr_options_json")
+        assertStatus(
+          yield* codeOf(rpc(client, "StartSession", { config: { asrOptionsJson: json } }, { token: ivo.token })),
+          grpc.status.INVALID_ARGUMENT,
+          "config.asr_options_json"
+        )
       }
       const id = sessionIdOf(yield* rpc(client, "StartSession", {}, { token: ivo.token }))
       const before = yield* storedRow(id)
@@ -485,8 +508,15 @@ layer(server(), { timeout: 120_000, excludeTestServices: true })("gRPC SessionSe
       }
       // Still authenticated first: garbage without a token learns nothing about the message.
       const anonymous = yield* codeOf(Effect.callback<Buffer, grpc.ServiceError>((resume) => {
-        client.makeUnaryRequest(method("GetSession").path, (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0xff]), new grpc.Metadata(), {}, (error, value) =>
-          resume(error === null ? Effect.succeed(value ?? Buffer.alloc(0)) : Effect.fail(error)))
+        client.makeUnaryRequest(
+          method("GetSession").path,
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.from([0xff]),
+          new grpc.Metadata(),
+          {},
+          (error, value) => resume(error === null ? Effect.succeed(value ?? Buffer.alloc(0)) : Effect.fail(error))
+        )
       }))
       assertStatus(anonymous, grpc.status.UNAUTHENTICATED)
       // The server is still there, and nothing was started.
@@ -513,7 +543,14 @@ layer(server(), { timeout: 120_000, excludeTestServices: true })("gRPC SessionSe
       const client = yield* clientFor
       const viaRest = yield* signIn(user("rest"))
       const viaGrpc = yield* signIn(user("grpc"))
-      const config = { sampleRate: 48000, encoding: "opus", language: "de-DE", asr: { model: "fast", beam: 4, punctuate: true }, aic: false, idleTimeoutSeconds: 120 }
+      const config = {
+        sampleRate: 48000,
+        encoding: "opus",
+        language: "de-DE",
+        asr: { model: "fast", beam: 4, punctuate: true },
+        aic: false,
+        idleTimeoutSeconds: 120
+      }
       const patch = { language: "fr-FR", asr: { model: "accurate" }, idleTimeoutSeconds: 600 }
       const toProto = (c: Record<string, unknown>) => {
         const { asr, ...rest } = c
@@ -596,7 +633,9 @@ layer(isolated, { timeout: 60_000, excludeTestServices: true })("gRPC bad tokens
       const left = 60_000 - (Date.now() % 60_000)
       if (left < 5_000) yield* Effect.sleep(left + 10)
       const forged = { token: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.forged" }
-      for (let i = 0; i < 3; i++) assertStatus(yield* codeOf(rpc(client, "GetSession", { sessionId: crypto.randomUUID() }, forged)), grpc.status.UNAUTHENTICATED)
+      for (let i = 0; i < 3; i++) {
+        assertStatus(yield* codeOf(rpc(client, "GetSession", { sessionId: crypto.randomUUID() }, forged)), grpc.status.UNAUTHENTICATED)
+      }
       const refused = yield* codeOf(rpc(client, "GetSession", { sessionId: crypto.randomUUID() }, forged))
       assertStatus(refused, grpc.status.RESOURCE_EXHAUSTED, "bad tokens")
       assert.isAbove(Number(refused.metadata.get("retry-after")[0]), 0)

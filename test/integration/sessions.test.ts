@@ -85,7 +85,13 @@ layer(Server, { timeout: 120_000 })("sessions over REST", (it) => {
       const empty = yield* request("POST", "/api/session", undefined, alice.headers)
       assert.strictEqual(empty.status, 201, empty.text)
       assert.deepStrictEqual(empty.json["config"], {
-        sampleRate: 16000, channels: 1, encoding: "s16le", language: "en-US", asr: {}, aic: true, idleTimeoutSeconds: 300
+        sampleRate: 16000,
+        channels: 1,
+        encoding: "s16le",
+        language: "en-US",
+        asr: {},
+        aic: true,
+        idleTimeoutSeconds: 300
       })
 
       const created = yield* request("POST", "/api/session", { sampleRate: 48000, encoding: "opus", language: "de-DE", asr: { model: "fast" } }, alice.headers)
@@ -461,7 +467,9 @@ layer(Server, { timeout: 120_000 })("sessions over REST", (it) => {
       const raw = (path: string, method: string, bytes: Uint8Array<ArrayBuffer>) =>
         Effect.gen(function*() {
           const url = yield* baseUrl
-          const response = yield* Effect.promise(() => fetch(`${url}${path}`, { method, body: bytes, headers: { ...kim.headers, "content-type": "application/json" } }))
+          const response = yield* Effect.promise(() =>
+            fetch(`${url}${path}`, { method, body: bytes, headers: { ...kim.headers, "content-type": "application/json" } })
+          )
           return { status: response.status, text: yield* Effect.promise(() => response.text()) }
         })
       const utf8 = (text: string) => new TextEncoder().encode(text)
@@ -506,7 +514,9 @@ layer(Server, { timeout: 120_000 })("sessions over REST", (it) => {
       assert.hasAllKeys(sessions, ["pending", "active", "completed", "error", "expired"])
       assert.isAbove(Number(sessions["completed"]), 0)
       const paths = record((yield* request("GET", "/openapi.json")).json["paths"])
-      for (const path of ["/api/session", "/api/session/{id}", "/api/session/{id}/stop", "/api/session/{id}/config", "/api/session/{id}/context", "/api/sessions"]) {
+      for (
+        const path of ["/api/session", "/api/session/{id}", "/api/session/{id}/stop", "/api/session/{id}/config", "/api/session/{id}/context", "/api/sessions"]
+      ) {
         assert.property(paths, path)
       }
     }))

@@ -18,8 +18,27 @@ const Server = mediaServer({ MEDIASOUP_WORKERS: "1", RTC_MIN_PORT: "41200", RTC_
 const sendOpus = (port: number, rtcpPort: number) =>
   Effect.callback<number>((resume) => {
     const ffmpeg = spawn("ffmpeg", [
-      "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "sine=frequency=440:duration=2",
-      "-c:a", "libopus", "-ar", "48000", "-ac", "2", "-payload_type", "100", "-ssrc", "1111", "-f", "rtp", `rtp://127.0.0.1:${port}?rtcpport=${rtcpPort}`
+      "-hide_banner",
+      "-loglevel",
+      "error",
+      "-re",
+      "-f",
+      "lavfi",
+      "-i",
+      "sine=frequency=440:duration=2",
+      "-c:a",
+      "libopus",
+      "-ar",
+      "48000",
+      "-ac",
+      "2",
+      "-payload_type",
+      "100",
+      "-ssrc",
+      "1111",
+      "-f",
+      "rtp",
+      `rtp://127.0.0.1:${port}?rtcpport=${rtcpPort}`
     ], { stdio: ["ignore", "ignore", "inherit"] })
     ffmpeg.on("exit", (code) => resume(Effect.succeed(code ?? -1)))
     ffmpeg.on("error", (error) => resume(Effect.die(error)))
@@ -47,7 +66,10 @@ layer(Server, { timeout: 60_000 })("WebRTC signaling over HTTP", (it) => {
       const media = yield* MediaServer
       const announced = yield* Effect.forkChild(Stream.runCollect(Stream.take(media.onProducer(id), 1)))
 
-      const produced = yield* request("POST", `/api/webrtc/${id}/plain-transports/${transportId}/produce`, { kind: "audio", rtpParameters: opusRtpParameters() }, alice.headers)
+      const produced = yield* request("POST", `/api/webrtc/${id}/plain-transports/${transportId}/produce`, {
+        kind: "audio",
+        rtpParameters: opusRtpParameters()
+      }, alice.headers)
       assert.strictEqual(produced.status, 201, produced.text)
       const producerId = ProducerId.make(str(produced.json["producerId"]))
       assert.deepInclude((yield* Fiber.join(announced))[0], { kind: "audio", id: producerId, transportId })
@@ -99,7 +121,9 @@ layer(Server, { timeout: 60_000 })("WebRTC signaling over HTTP", (it) => {
 
       const media = yield* MediaServer
       const data = yield* request("POST", `/api/webrtc/${id}/transports/${transportId}/produce-data`, {
-        sctpStreamParameters: { streamId: 1, ordered: true }, label: "pcm", protocol: "s16le"
+        sctpStreamParameters: { streamId: 1, ordered: true },
+        label: "pcm",
+        protocol: "s16le"
       }, bob.headers)
       assert.strictEqual(data.status, 201, data.text)
       const dataProducerId = DataProducerId.make(str(data.json["dataProducerId"]))
@@ -146,7 +170,10 @@ layer(Server, { timeout: 60_000 })("WebRTC signaling over HTTP", (it) => {
       assert.strictEqual(unknownKind.status, 400, unknownKind.text)
       assert.include(unknownKind.text, "kind")
 
-      const rejected = yield* produceOn({ kind: "audio", rtpParameters: { codecs: [{ mimeType: "audio/nosuchcodec", payloadType: 100, clockRate: 48000 }], encodings: [{ ssrc: 5 }] } })
+      const rejected = yield* produceOn({
+        kind: "audio",
+        rtpParameters: { codecs: [{ mimeType: "audio/nosuchcodec", payloadType: 100, clockRate: 48000 }], encodings: [{ ssrc: 5 }] }
+      })
       assert.strictEqual(rejected.status, 400, rejected.text)
       assert.strictEqual(rejected.json["type"], "urn:auralink:problem:media-rejected")
       assert.match(str(rejected.json["detail"]), /codec/i)

@@ -35,8 +35,7 @@ it.live("exports HTTP request and SQL spans over OTLP/HTTP and continues an inco
     const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
     yield* Effect.gen(function*() {
       const url = yield* baseUrl
-      const response = yield* Effect.promise(() =>
-        fetch(`${url}/ready`, { headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } }))
+      const response = yield* Effect.promise(() => fetch(`${url}/ready`, { headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } }))
       assert.strictEqual(response.status, 200)
       const sql = yield* SqlClient.SqlClient
       yield* sql`SELECT 42 AS answer`.pipe(Effect.withSpan("test.query"))
@@ -44,7 +43,12 @@ it.live("exports HTTP request and SQL spans over OTLP/HTTP and continues an inco
 
     const gotAll = yield* waitFor(receiver.spans, (all) =>
       all.some((s) => s.traceId === traceId) && all.some((s) => String(s.attributes["db.query.text"]).includes("42")))
-    assert.isTrue(gotAll, `spans received: ${receiver.spans.map((s) => s.name).join(", ")}`)
+    assert.isTrue(
+      gotAll,
+      `spans received: ${
+        receiver.spans.map((s) => s.name).join(", ")
+      }`
+    )
 
     const server = receiver.spans.find((s) => s.traceId === traceId && s.parentSpanId === "00f067aa0ba902b7")
     assert.isDefined(server, "the HTTP server span continues the caller's trace")

@@ -15,8 +15,7 @@ export interface JsonResponse {
   readonly text: string
 }
 
-export const record = (value: unknown): Record<string, unknown> =>
-  typeof value === "object" && value !== null ? Object.fromEntries(Object.entries(value)) : {}
+export const record = (value: unknown): Record<string, unknown> => typeof value === "object" && value !== null ? Object.fromEntries(Object.entries(value)) : {}
 
 /** `value` as an array (asserted). */
 export const list = (value: unknown): ReadonlyArray<unknown> => {

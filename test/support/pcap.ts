@@ -55,8 +55,21 @@ export const tsharkFields = (path: string, port: number, fields: ReadonlyArray<s
   new Promise((resolve, reject) =>
     execFile(
       "tshark",
-      ["-r", path, "-d", `udp.port==${port},rtp`, "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=;",
-        ...fields.flatMap((f) => ["-e", f])],
+      [
+        "-r",
+        path,
+        "-d",
+        `udp.port==${port},rtp`,
+        "-T",
+        "fields",
+        "-E",
+        "separator=/t",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=;",
+        ...fields.flatMap((f) => ["-e", f])
+      ],
       { maxBuffer: 64 * 1024 * 1024 },
       (error: Error | null, stdout) => {
         if (error !== null) return reject(error)

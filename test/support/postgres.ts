@@ -20,8 +20,7 @@ const nameOf = (url: string): string => decodeURIComponent(new URL(url).pathname
 const quoted = (name: string): string => `"${name.replaceAll("\"", "\"\"")}"`
 
 /** Drops the database a URL names, closing its open connections first; no error if it is gone. */
-export const dropDatabase = (url: string): Effect.Effect<void> =>
-  admin(`DROP DATABASE IF EXISTS ${quoted(nameOf(url))} WITH (FORCE)`)
+export const dropDatabase = (url: string): Effect.Effect<void> => admin(`DROP DATABASE IF EXISTS ${quoted(nameOf(url))} WITH (FORCE)`)
 
 /**
  * A new, empty, uniquely named database on the real server for the current scope; yields its

@@ -21,7 +21,8 @@ export const startService = async (env: Record<string, string>): Promise<Service
   child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
   child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal })))
+    child.once("exit", (code, signal) => resolve({ code, signal }))
+  )
   return { child, httpUrl: `http://127.0.0.1:${port}`, output: () => output, exited }
 }
 

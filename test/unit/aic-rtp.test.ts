@@ -207,7 +207,7 @@ describe("RTP parse/serialize", () => {
         assert.strictEqual(p.bytes, view)
         if (p.extension !== undefined) {
           assert.strictEqual(p.extension.body.buffer, host.buffer)
-          if (p.extension._tag !== "Raw") for (const e of p.extension.elements) assert.strictEqual(e.data.buffer, host.buffer)
+          if (p.extension._tag !== "Raw") { for (const e of p.extension.elements) assert.strictEqual(e.data.buffer, host.buffer) }
         }
         assert.deepStrictEqual(bytesOf(p.payload), bytesOf(init.payload))
       }),
@@ -217,7 +217,9 @@ describe("RTP parse/serialize", () => {
 
   it("parses one-byte padding between elements and stops at id 15", () => {
     const body = Uint8Array.of(0x10, 0xaa, 0, 0, 0x21, 0xbb, 0xcc, 0xf3, 0x31, 1, 2, 0)
-    const p = parsed(serializeRtp({ payloadType: 96, sequence: 1, timestamp: 2, ssrc: 3, payload: Uint8Array.of(9), extension: { _tag: "Raw", profile: 0xbede, body } }))
+    const p = parsed(
+      serializeRtp({ payloadType: 96, sequence: 1, timestamp: 2, ssrc: 3, payload: Uint8Array.of(9), extension: { _tag: "Raw", profile: 0xbede, body } })
+    )
     assert.strictEqual(p.extension?._tag, "OneByte")
     assert.deepStrictEqual(elementsOf(p), [{ id: 1, data: [0xaa] }, { id: 2, data: [0xbb, 0xcc] }])
     assert.deepStrictEqual(bytesOf(p.payload), [9])
@@ -235,7 +237,9 @@ describe("RTP parse/serialize", () => {
 
   it("parses two-byte elements of length 0 and padding", () => {
     const body = Uint8Array.of(0x20, 0, 0, 0xff, 2, 7, 8, 0)
-    const p = parsed(serializeRtp({ payloadType: 0, sequence: 0, timestamp: 0, ssrc: 0, payload: new Uint8Array(), extension: { _tag: "Raw", profile: 0x1003, body } }))
+    const p = parsed(
+      serializeRtp({ payloadType: 0, sequence: 0, timestamp: 0, ssrc: 0, payload: new Uint8Array(), extension: { _tag: "Raw", profile: 0x1003, body } })
+    )
     assert.strictEqual(p.extension?._tag, "TwoByte")
     if (p.extension?._tag === "TwoByte") assert.strictEqual(p.extension.appBits, 3)
     assert.deepStrictEqual(elementsOf(p), [{ id: 0x20, data: [] }, { id: 0xff, data: [7, 8] }])
@@ -243,10 +247,13 @@ describe("RTP parse/serialize", () => {
 
   it("never throws on arbitrary bytes", () => {
     fc.assert(
-      fc.property(fc.oneof(bytes(0, 80), packetInit.map(serializeRtp).chain((b) => fc.integer({ min: 0, max: b.length }).map((n) => b.subarray(0, n)))), (b) => {
-        const r = parseRtp(b)
-        assert.isTrue(Result.isSuccess(r) || Result.isFailure(r))
-      }),
+      fc.property(
+        fc.oneof(bytes(0, 80), packetInit.map(serializeRtp).chain((b) => fc.integer({ min: 0, max: b.length }).map((n) => b.subarray(0, n)))),
+        (b) => {
+          const r = parseRtp(b)
+          assert.isTrue(Result.isSuccess(r) || Result.isFailure(r))
+        }
+      ),
       { numRuns: RUNS }
     )
   })
@@ -374,13 +381,23 @@ describe("setExtension / removeExtension", () => {
         const hasId = getExtension(before, id) !== undefined
         if (!hasId) {
           // appended: the old block up to its last element is a prefix of the new one
-          assert.deepStrictEqual(bytesOf(after.extension?.body.subarray(0, lastEnd) ?? new Uint8Array()), bytesOf(ext?.body.subarray(0, lastEnd) ?? new Uint8Array()))
+          assert.deepStrictEqual(
+            bytesOf(after.extension?.body.subarray(0, lastEnd) ?? new Uint8Array()),
+            bytesOf(ext?.body.subarray(0, lastEnd) ?? new Uint8Array())
+          )
         }
       }),
       { numRuns: RUNS }
     )
     const body = Uint8Array.of(0, 0x10, 0xaa, 0, 0, 0x21, 0xbb, 0xcc)
-    const b = serializeRtp({ payloadType: 96, sequence: 1, timestamp: 2, ssrc: 3, payload: Uint8Array.of(9), extension: { _tag: "Raw", profile: 0xbede, body } })
+    const b = serializeRtp({
+      payloadType: 96,
+      sequence: 1,
+      timestamp: 2,
+      ssrc: 3,
+      payload: Uint8Array.of(9),
+      extension: { _tag: "Raw", profile: 0xbede, body }
+    })
     const replaced = parsed(ok(setExtension(b, 1, Uint8Array.of(1, 2))))
     assert.deepStrictEqual(bytesOf(replaced.extension?.body ?? new Uint8Array()), [0, 0x11, 1, 2, 0, 0, 0x21, 0xbb, 0xcc, 0, 0, 0])
     const removed = parsed(ok(removeExtension(b, 2)))
@@ -461,7 +478,14 @@ describe("setExtension / removeExtension", () => {
     assert.strictEqual(reason(setExtension(b, 1.5, Uint8Array.of(1))), "bad_id")
     assert.strictEqual(reason(removeExtension(b, 0)), "bad_id")
     assert.strictEqual(reason(setExtension(b, 1, new Uint8Array(256))), "data_too_long")
-    const foreign = serializeRtp({ payloadType: 96, sequence: 0, timestamp: 0, ssrc: 0, payload: Uint8Array.of(1), extension: { _tag: "Raw", profile: 0xabcd, body: new Uint8Array(4) } })
+    const foreign = serializeRtp({
+      payloadType: 96,
+      sequence: 0,
+      timestamp: 0,
+      ssrc: 0,
+      payload: Uint8Array.of(1),
+      extension: { _tag: "Raw", profile: 0xabcd, body: new Uint8Array(4) }
+    })
     assert.strictEqual(reason(setExtension(foreign, 1, Uint8Array.of(1))), "foreign_extension")
     assert.strictEqual(reason(setExtension(b.subarray(0, 5), 1, Uint8Array.of(1))), "too_short")
   })
@@ -542,8 +566,21 @@ describe("AIC metadata extension", () => {
   })
 
   it("travels in an RTP packet through setExtension", () => {
-    const m: AicMetadata = { version: 1, compressionRatio: ratioToFixed(300, 1200), qualityScore: qualityToFixed(0.9), modelTypeHash: modelTypeHash("h264-v1"), flags: 0 }
-    const b = serializeRtp({ payloadType: 96, sequence: 1, timestamp: 1, ssrc: 1, payload: Uint8Array.of(1, 2), extension: { _tag: "OneByte", elements: [{ id: 2, data: Uint8Array.of(7) }] } })
+    const m: AicMetadata = {
+      version: 1,
+      compressionRatio: ratioToFixed(300, 1200),
+      qualityScore: qualityToFixed(0.9),
+      modelTypeHash: modelTypeHash("h264-v1"),
+      flags: 0
+    }
+    const b = serializeRtp({
+      payloadType: 96,
+      sequence: 1,
+      timestamp: 1,
+      ssrc: 1,
+      payload: Uint8Array.of(1, 2),
+      extension: { _tag: "OneByte", elements: [{ id: 2, data: Uint8Array.of(7) }] }
+    })
     const p = parsed(ok(setExtension(b, 5, ok(encodeAicMetadata(m)))))
     assert.strictEqual(p.extension?._tag, "OneByte")
     assert.deepStrictEqual(ok(decodeAicMetadata(getExtension(p, 5) ?? new Uint8Array())), m)

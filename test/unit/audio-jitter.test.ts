@@ -114,7 +114,8 @@ describe("Opus RTP jitter buffer", () => {
         (start, fates) => {
           const seqs = sequenceFrom(start, fates.length)
           const arrivals = seqs.flatMap((seq, i) =>
-            fates[i] === "drop" ? [] : fates[i] === "twice" ? [{ seq, at: i * 20 }, { seq, at: i * 20 + 1 }] : [{ seq, at: i * 20 }])
+            fates[i] === "drop" ? [] : fates[i] === "twice" ? [{ seq, at: i * 20 }, { seq, at: i * 20 + 1 }] : [{ seq, at: i * 20 }]
+          )
           if (arrivals.length === 0) return
           const last = arrivals[arrivals.length - 1]!.at
           const { out, buffer } = run(60, arrivals, last + 60)

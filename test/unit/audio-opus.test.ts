@@ -224,7 +224,10 @@ describe("Opus RTP: no-audio packets, concealment, libopus errors", () => {
       if (i % 5 === 4) {
         const timestamp = parsed(packet).timestamp
         for (let k = 0; k < 2; k++) {
-          out.push({ packet: rtp({ sequence: seq++ & 0xffff, timestamp, ssrc: first.ssrc, payloadType: 111, payload: new Uint8Array(0), padding: 224 }), arrivalMs })
+          out.push({
+            packet: rtp({ sequence: seq++ & 0xffff, timestamp, ssrc: first.ssrc, payloadType: 111, payload: new Uint8Array(0), padding: 224 }),
+            arrivalMs
+          })
         }
       }
     })

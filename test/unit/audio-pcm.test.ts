@@ -2,13 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
 import { SequenceTracker } from "../../src/media/sequence.ts"
 import { encodeChunk, encodeChunkError, parseChunk } from "../../src/programs/audio/pcm.ts"
-import {
-  CHUNK_HEADER_BYTES,
-  type ChunkRejected,
-  type ChunkRejectReason,
-  chunkRejectReasons,
-  type PcmChunk
-} from "../../src/schemas/audio.ts"
+import { CHUNK_HEADER_BYTES, type ChunkRejected, type ChunkRejectReason, chunkRejectReasons, type PcmChunk } from "../../src/schemas/audio.ts"
 
 const NOW = 1_750_000_000_000
 

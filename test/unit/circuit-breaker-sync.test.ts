@@ -89,6 +89,6 @@ describe("circuit breaker, synchronous admission (tryAcquire / release)", () => 
       yield* Effect.yieldNow
       assert.deepStrictEqual(seen, ["open", "half_open", "closed"])
       const text = yield* Effect.promise(() => registry.getSingleMetricAsString("auralink_circuit_breaker_state"))
-      assert.include(text, 'auralink_circuit_breaker_state{name="sync"} 0')
+      assert.include(text, "auralink_circuit_breaker_state{name=\"sync\"} 0")
     }))
 })

@@ -2,12 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Ref } from "effect"
 import { TestClock } from "effect/testing"
 import { Registry } from "prom-client"
-import {
-  breakerStateGauge,
-  type CircuitState,
-  CircuitOpen,
-  makeCircuitBreaker
-} from "../../src/layers/resilience/circuitBreaker.ts"
+import { breakerStateGauge, type CircuitState, CircuitOpen, makeCircuitBreaker } from "../../src/layers/resilience/circuitBreaker.ts"
 
 const failing = Effect.fail("boom" as const)
 
@@ -76,8 +71,7 @@ describe("circuit breaker", () => {
       const gate = yield* Deferred.make<void>()
       const started = yield* Ref.make(0)
       const probe = Ref.update(started, (n) => n + 1).pipe(Effect.andThen(Deferred.await(gate)), Effect.as("probed"))
-      const fibers = yield* Effect.forEach(Array.from({ length: 10 }), () =>
-        Effect.forkChild(Effect.result(breaker.protect(probe))))
+      const fibers = yield* Effect.forEach(Array.from({ length: 10 }), () => Effect.forkChild(Effect.result(breaker.protect(probe))))
       yield* Effect.yieldNow
       assert.strictEqual(yield* breaker.state, "half_open")
       yield* Deferred.succeed(gate, undefined)
@@ -126,17 +120,16 @@ describe("circuit breaker", () => {
         resetTimeout: "1 second",
         onStateChange: (next, previous) => Effect.andThen(hook(next, previous), Effect.sync(() => seen.push(next)))
       })
-      const value = () =>
-        Effect.promise(() => registry.getSingleMetricAsString("auralink_circuit_breaker_state"))
-      assert.include(yield* value(), 'auralink_circuit_breaker_state{name="asr"} 0')
+      const value = () => Effect.promise(() => registry.getSingleMetricAsString("auralink_circuit_breaker_state"))
+      assert.include(yield* value(), "auralink_circuit_breaker_state{name=\"asr\"} 0")
       yield* Effect.flip(breaker.protect(failing))
-      assert.include(yield* value(), 'auralink_circuit_breaker_state{name="asr"} 2')
+      assert.include(yield* value(), "auralink_circuit_breaker_state{name=\"asr\"} 2")
       yield* TestClock.adjust("1 second")
       yield* breaker.protect(Effect.void)
       assert.deepStrictEqual(seen, ["open", "half_open", "closed"])
-      assert.include(yield* value(), 'auralink_circuit_breaker_state{name="asr"} 0')
+      assert.include(yield* value(), "auralink_circuit_breaker_state{name=\"asr\"} 0")
       // A second breaker on the same registry shares the gauge.
       breakerStateGauge(registry, "aicore")
-      assert.include(yield* value(), 'auralink_circuit_breaker_state{name="aicore"} 0')
+      assert.include(yield* value(), "auralink_circuit_breaker_state{name=\"aicore\"} 0")
     }))
 })

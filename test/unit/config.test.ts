@@ -52,7 +52,10 @@ describe("configuration", () => {
     Effect.gen(function*() {
       const { http } = yield* load({ AURALINK_CONFIG: hoconFile("auralink {}") })
       assert.deepStrictEqual([http.headersTimeoutMs, http.requestTimeoutMs, http.keepAliveTimeoutMs, http.maxConnections], [10_000, 30_000, 5000, 1024])
-      const set = yield* load({ AURALINK_CONFIG: hoconFile("auralink { http { headers_timeout_ms = 2000, max_connections = 64 } }"), HTTP_REQUEST_TIMEOUT_MS: "4000" })
+      const set = yield* load({
+        AURALINK_CONFIG: hoconFile("auralink { http { headers_timeout_ms = 2000, max_connections = 64 } }"),
+        HTTP_REQUEST_TIMEOUT_MS: "4000"
+      })
       assert.deepStrictEqual([set.http.headersTimeoutMs, set.http.requestTimeoutMs, set.http.maxConnections], [2000, 4000, 64])
       assert.strictEqual((yield* failure({ HTTP_HEADERS_TIMEOUT_MS: "20000", HTTP_REQUEST_TIMEOUT_MS: "5000" })).key, "HTTP_REQUEST_TIMEOUT_MS")
       assert.strictEqual((yield* failure({ HTTP_MAX_CONNECTIONS: "0" })).key, "HTTP_MAX_CONNECTIONS")
@@ -109,7 +112,10 @@ describe("configuration", () => {
       assert.deepStrictEqual([settings.http.port, settings.grpc.port], [9000, 9001])
       assert.deepStrictEqual(settings.http.metricsPort, Option.some(9002))
       assert.strictEqual(Redacted.value(Option.getOrThrow(settings.database.url)), "postgres://u:pw@db:5432/x")
-      assert.deepStrictEqual([settings.database.poolMax, settings.database.connectTimeoutMs, settings.database.idleTimeoutMs, settings.database.connectRetries], [7, 1500, 3000, 9])
+      assert.deepStrictEqual(
+        [settings.database.poolMax, settings.database.connectTimeoutMs, settings.database.idleTimeoutMs, settings.database.connectRetries],
+        [7, 1500, 3000, 9]
+      )
       assert.strictEqual(settings.log.level, "Debug")
       assert.deepStrictEqual(settings.media.announcedIp, Option.some("203.0.113.7"))
       assert.strictEqual(settings.service.bridgeId, "bridge-eu-1")
@@ -151,18 +157,18 @@ describe("configuration", () => {
   it.effect("rejects a bad value with one line naming the key, the value and what was expected", () =>
     Effect.gen(function*() {
       const cases: ReadonlyArray<readonly [Record<string, string>, string, string]> = [
-        [{ PORT: "eighty" }, "PORT", '"eighty"'],
-        [{ PORT: "70000" }, "PORT", '"70000"'],
-        [{ GRPC_PORT: "-1" }, "GRPC_PORT", '"-1"'],
-        [{ METRICS_PORT: "0x" }, "METRICS_PORT", '"0x"'],
-        [{ LOG_LEVEL: "loud" }, "LOG_LEVEL", '"loud"'],
-        [{ ENABLE_AIC: "maybe" }, "ENABLE_AIC", '"maybe"'],
-        [{ PGPOOL_MAX_INGRESS: "0" }, "PGPOOL_MAX_INGRESS", '"0"'],
-        [{ PG_CONN_TIMEOUT_MS: "-5" }, "PG_CONN_TIMEOUT_MS", '"-5"'],
-        [{ RTC_MIN_PORT: "20000", RTC_MAX_PORT: "10000" }, "RTC_MAX_PORT", '"10000"'],
+        [{ PORT: "eighty" }, "PORT", "\"eighty\""],
+        [{ PORT: "70000" }, "PORT", "\"70000\""],
+        [{ GRPC_PORT: "-1" }, "GRPC_PORT", "\"-1\""],
+        [{ METRICS_PORT: "0x" }, "METRICS_PORT", "\"0x\""],
+        [{ LOG_LEVEL: "loud" }, "LOG_LEVEL", "\"loud\""],
+        [{ ENABLE_AIC: "maybe" }, "ENABLE_AIC", "\"maybe\""],
+        [{ PGPOOL_MAX_INGRESS: "0" }, "PGPOOL_MAX_INGRESS", "\"0\""],
+        [{ PG_CONN_TIMEOUT_MS: "-5" }, "PG_CONN_TIMEOUT_MS", "\"-5\""],
+        [{ RTC_MIN_PORT: "20000", RTC_MAX_PORT: "10000" }, "RTC_MAX_PORT", "\"10000\""],
         [{ REDIS_URL: "http://cache" }, "REDIS_URL", "<redacted>"],
-        [{ DB_HOST: "db host" }, "DB_HOST", '"db host"'],
-        [{ OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" }, "OTEL_EXPORTER_OTLP_ENDPOINT", '"collector:4318"']
+        [{ DB_HOST: "db host" }, "DB_HOST", "\"db host\""],
+        [{ OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" }, "OTEL_EXPORTER_OTLP_ENDPOINT", "\"collector:4318\""]
       ]
       for (const [env, key, shown] of cases) {
         const error = yield* failure(env)
@@ -195,7 +201,12 @@ describe("configuration", () => {
       assert.strictEqual(mismatched.key, "JWT_PRIVATE_KEY")
       assert.notInclude(mismatched.message, "PRIVATE KEY-----")
       assert.strictEqual((yield* failure({ JWT_ALGORITHM: "ES256", JWT_PRIVATE_KEY: "not a pem" })).key, "JWT_PRIVATE_KEY")
-      const settings = yield* load({ JWT_ALGORITHM: "ES256", JWT_PRIVATE_KEY: ec.replaceAll("\n", "\\n"), ENVIRONMENT: "production", MEDIASOUP_ANNOUNCED_IP: "192.0.2.10" })
+      const settings = yield* load({
+        JWT_ALGORITHM: "ES256",
+        JWT_PRIVATE_KEY: ec.replaceAll("\n", "\\n"),
+        ENVIRONMENT: "production",
+        MEDIASOUP_ANNOUNCED_IP: "192.0.2.10"
+      })
       assert.strictEqual(settings.auth.algorithm, "ES256")
       assert.isTrue(Option.isSome(settings.auth.privateKey))
       assert.strictEqual((yield* load({ JWT_ALGORITHM: "EdDSA", JWT_PRIVATE_KEY: ed })).auth.algorithm, "EdDSA")

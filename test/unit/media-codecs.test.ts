@@ -5,15 +5,7 @@ import { join } from "node:path"
 import { OpusRtpDecoder } from "../../src/layers/audio/opus-rtp-decoder.ts"
 import { AicMetadataError, decodeAicMetadata, encodeAicMetadata } from "../../src/media/aic-element.ts"
 import { parseOpusRtp } from "../../src/media/opus.ts"
-import {
-  getExtension,
-  parseRtp,
-  type RtpPacket,
-  removeExtension,
-  serializeRtp,
-  setExtension,
-  SKIP_EXTENSION_ELEMENTS
-} from "../../src/media/rtp.ts"
+import { getExtension, parseRtp, type RtpPacket, removeExtension, serializeRtp, setExtension, SKIP_EXTENSION_ELEMENTS } from "../../src/media/rtp.ts"
 import { extendSequence16, seqDelta16, SequenceTracker } from "../../src/media/sequence.ts"
 import { captureOpusRtp } from "../support/ffmpeg-rtp.ts"
 

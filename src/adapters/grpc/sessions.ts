@@ -125,14 +125,21 @@ export const toProtoSession = (session: Session) => ({
 export const SessionGrpcLive = serveGrpc<SessionError, AppConfig | Sessions | SessionEvents | SessionMetrics>(
   { service: SESSION_SERVICE, proto: "session.proto", rateLimit: "session", statuses },
   ({ serverStream, unary }) => ({
-    StartSession: unary("StartSession", (request, principal) =>
-      Effect.flatMap(decodeConfig(asRecord(request)["config"], "config"), (config) => startSession(principal, config)).pipe(
-        Effect.map(toProtoSession)
-      )),
-    StopSession: unary("StopSession", (request, principal) =>
-      Effect.flatMap(decodeSessionId(request), (id) => stopSession(principal, id)).pipe(Effect.map(toProtoSession))),
-    GetSession: unary("GetSession", (request, principal) =>
-      Effect.flatMap(decodeSessionId(request), (id) => getSession(principal, id)).pipe(Effect.map(toProtoSession))),
+    StartSession: unary(
+      "StartSession",
+      (request, principal) =>
+        Effect.flatMap(decodeConfig(asRecord(request)["config"], "config"), (config) => startSession(principal, config)).pipe(
+          Effect.map(toProtoSession)
+        )
+    ),
+    StopSession: unary(
+      "StopSession",
+      (request, principal) => Effect.flatMap(decodeSessionId(request), (id) => stopSession(principal, id)).pipe(Effect.map(toProtoSession))
+    ),
+    GetSession: unary(
+      "GetSession",
+      (request, principal) => Effect.flatMap(decodeSessionId(request), (id) => getSession(principal, id)).pipe(Effect.map(toProtoSession))
+    ),
     UpdateSessionConfig: unary("UpdateSessionConfig", (request, principal) =>
       Effect.gen(function*() {
         const id = yield* decodeSessionId(request)
@@ -146,7 +153,10 @@ export const SessionGrpcLive = serveGrpc<SessionError, AppConfig | Sessions | Se
         )
         return { sessions: page.sessions.map(toProtoSession), nextCursor: page.nextCursor ?? "" }
       })),
-    WatchSession: serverStream("WatchSession", (request, principal) =>
-      Effect.flatMap(decodeSessionId(request), (id) => watchSession(principal, id)), toProtoSession)
+    WatchSession: serverStream(
+      "WatchSession",
+      (request, principal) => Effect.flatMap(decodeSessionId(request), (id) => watchSession(principal, id)),
+      toProtoSession
+    )
   })
 )

@@ -19,11 +19,9 @@ export const AuthGroup = HttpApiBuilder.group(
   Effect.fn(function*(handlers) {
     const services = yield* capturedServices<AppConfig | AuthStore | AuthMetrics | TokenSigner>()
     const { auth } = yield* AppConfig
-    const run = <A, E>(effect: Effect.Effect<A, E, AppConfig | AuthStore | AuthMetrics | TokenSigner>) =>
-      effect.pipe(Effect.provideContext(services))
+    const run = <A, E>(effect: Effect.Effect<A, E, AppConfig | AuthStore | AuthMetrics | TokenSigner>) => effect.pipe(Effect.provideContext(services))
     return handlers.handleAll({
-      registerDevice: ({ headers, payload }) =>
-        run(requireProvisioningKey(headers).pipe(Effect.andThen(Effect.orDie(registerDevice(payload))))),
+      registerDevice: ({ headers, payload }) => run(requireProvisioningKey(headers).pipe(Effect.andThen(Effect.orDie(registerDevice(payload))))),
       revokeDevice: ({ headers, params }) => run(revokeDevice(params.id, headers).pipe(Effect.catchTag("SqlError", Effect.die))),
       token: ({ payload }) => run(issueToken(payload, auth.refreshTokenTtlSeconds).pipe(Effect.catchTag("SqlError", Effect.die))),
       refresh: ({ payload }) => run(refresh(payload, auth.refreshTokenTtlSeconds).pipe(Effect.catchTag("SqlError", Effect.die)))
@@ -42,5 +40,8 @@ export const AuthSessionGroup = HttpApiBuilder.group(
   })
 )
 
-export const JwksGroup = HttpApiBuilder.group(Api, "jwks", (handlers) =>
-  Effect.map(Effect.service(TokenSigner), (signer) => handlers.handle("jwks", () => Effect.succeed(signer.jwks))))
+export const JwksGroup = HttpApiBuilder.group(
+  Api,
+  "jwks",
+  (handlers) => Effect.map(Effect.service(TokenSigner), (signer) => handlers.handle("jwks", () => Effect.succeed(signer.jwks)))
+)

@@ -15,7 +15,8 @@ export const capturedServices = <R>(): Effect.Effect<Context.Context<Exclude<R, 
  * program gets the caller's principal and the group's captured services; SQL failures become
  * defects (a 500 with the request id, details only in the log).
  */
-export const principalRunner = <Services>(services: Context.Context<Exclude<Services, Scope.Scope>>) =>
+export const principalRunner =
+  <Services>(services: Context.Context<Exclude<Services, Scope.Scope>>) =>
   <A, E>(program: (principal: Principal) => Effect.Effect<A, E | SqlError, Services>) =>
     Effect.flatMap(Effect.service(CurrentPrincipal), (principal) =>
       program(principal).pipe(

@@ -50,8 +50,10 @@ const malformedParam = (field: string, issue: SchemaIssue.Issue) => {
 
 /** The per-user `default` budget (a connect is a request); a limiter outage lets it through, as elsewhere. */
 const userBudget = (userId: string) =>
-  Effect.flatMap(Effect.service(RateLimiter), (limiter) =>
-    limiter.check("default", userId).pipe(Effect.map(Option.some), Effect.catch(() => Effect.succeed(Option.none<Decision>()))))
+  Effect.flatMap(
+    Effect.service(RateLimiter),
+    (limiter) => limiter.check("default", userId).pipe(Effect.map(Option.some), Effect.catch(() => Effect.succeed(Option.none<Decision>())))
+  )
 
 /**
  * Server-sent events of one session for its owner: `event: state` ({state}, and `error` once
@@ -70,7 +72,7 @@ const sessionEvents = Effect.gen(function*() {
     }
     const decision = yield* countBadToken(Option.getOrElse(request.remoteAddress, () => "unknown"))
     if (Option.isSome(decision) && !decision.value.allowed) return rateLimitedResponse(decision.value, path)
-    return refuse(401, "Unauthorized", { "www-authenticate": 'Bearer error="invalid_token"' })
+    return refuse(401, "Unauthorized", { "www-authenticate": "Bearer error=\"invalid_token\"" })
   }
   const budget = yield* userBudget(principal.success.userId)
   if (Option.isSome(budget) && !budget.value.allowed) return rateLimitedResponse(budget.value, path)

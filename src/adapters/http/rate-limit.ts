@@ -17,9 +17,7 @@ const limited = <E, R>(
   Effect.gen(function*() {
     const decision = yield* decide.pipe(
       Effect.map(Option.some),
-      Effect.catch((error) =>
-        Effect.as(Effect.logWarning("rate limiter unavailable, request let through", { error: error.message }), Option.none())
-      )
+      Effect.catch((error) => Effect.as(Effect.logWarning("rate limiter unavailable, request let through", { error: error.message }), Option.none()))
     )
     if (Option.isNone(decision)) return yield* httpEffect
     if (!decision.value.allowed) {
@@ -36,7 +34,15 @@ export const RateLimitLive = (endpointClass: EndpointClass) =>
     Effect.map(Effect.service(RateLimiter), (limiter) =>
       RateLimit.of((httpEffect) =>
         Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) =>
-          limited(limiter.check(endpointClass, Option.getOrElse(request.remoteAddress, () => "unknown")), httpEffect))))
+          limited(
+            limiter.check(
+              endpointClass,
+              Option.getOrElse(request.remoteAddress, () =>
+                "unknown")
+            ),
+            httpEffect
+          ))
+      ))
   )
 
 /** `UserRateLimit` keyed by user: the `session` class under /api/session(s), `default` elsewhere. */
@@ -49,5 +55,6 @@ export const UserRateLimitLive = Layer.effect(
         const request = yield* HttpServerRequest.HttpServerRequest
         const endpointClass: EndpointClass = request.url.startsWith("/api/session") ? "session" : "default"
         return yield* limited(limiter.check(endpointClass, userId), httpEffect)
-      })))
+      })
+    ))
 )

@@ -121,7 +121,11 @@ export class AicMetrics extends Context.Service<AicMetrics, {
         buckets: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1],
         registers
       })
-      gauge("auralink_aic_bandwidth_saved_bytes", "Payload bytes saved by AI Core compression (original - compressed), summed since start", () => t.bandwidthSavedBytes)
+      gauge(
+        "auralink_aic_bandwidth_saved_bytes",
+        "Payload bytes saved by AI Core compression (original - compressed), summed since start",
+        () => t.bandwidthSavedBytes
+      )
       const latency = new Histogram({
         name: "auralink_aic_latency_seconds",
         help: "AI Core round trip per frame sent to it (result, failure or deadline), seconds",

@@ -59,7 +59,10 @@ export class AudioMetrics extends Context.Service<AudioMetrics, {
         registers: [registry]
       })
       const lossOf = pathCounter("auralink_audio_loss_total", "Audio chunks missing from the sequence (gaps), by ingest path")
-      const reorderedOf = pathCounter("auralink_audio_reordered_total", "RTP packets that arrived out of order and were put back in place by the jitter buffer, by ingest path")
+      const reorderedOf = pathCounter(
+        "auralink_audio_reordered_total",
+        "RTP packets that arrived out of order and were put back in place by the jitter buffer, by ingest path"
+      )
       const concealedOf = pathCounter("auralink_audio_concealed_total", "Lost RTP packets filled with Opus packet-loss concealment, by ingest path")
       const latency = new Histogram({
         name: "auralink_audio_server_latency_seconds",

@@ -6,7 +6,9 @@ import { serviceError } from "./status.ts"
 export const HEALTH_SERVICE = "grpc.health.v1.Health"
 
 type ServingStatus = "SERVING" | "NOT_SERVING" | "SERVICE_UNKNOWN"
-interface HealthCheckResponse { readonly status: ServingStatus }
+interface HealthCheckResponse {
+  readonly status: ServingStatus
+}
 
 const decodeRequest = Schema.decodeUnknownOption(Schema.Struct({ service: Schema.String }))
 const WATCH_POLL = "1 second"
@@ -30,8 +32,7 @@ export const makeHealthService = (options: {
   Effect.gen(function*() {
     const { readiness, isKnown, run } = options
     const watchers = new Set<Watcher>()
-    const servingStatus = (ready: boolean, service: string): ServingStatus =>
-      !isKnown(service) ? "SERVICE_UNKNOWN" : ready ? "SERVING" : "NOT_SERVING"
+    const servingStatus = (ready: boolean, service: string): ServingStatus => !isKnown(service) ? "SERVICE_UNKNOWN" : ready ? "SERVING" : "NOT_SERVING"
     const push = (watcher: Watcher, next: ServingStatus) => {
       if (watcher.last === next || watcher.call.cancelled) return
       watcher.last = next

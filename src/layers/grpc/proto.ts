@@ -5,8 +5,7 @@ import { fileURLToPath } from "node:url"
 export const protoOptions: Options = { longs: String, enums: String, defaults: true, oneofs: true }
 
 /** Loads `proto/<file>` from the repository's proto folder (throws if missing or invalid). */
-export const loadProto = (file: string): PackageDefinition =>
-  loadSync(fileURLToPath(new URL(`../../../proto/${file}`, import.meta.url)), protoOptions)
+export const loadProto = (file: string): PackageDefinition => loadSync(fileURLToPath(new URL(`../../../proto/${file}`, import.meta.url)), protoOptions)
 
 /** The method `service`/`method` of `proto/<file>` (path and (de)serializers); throws when it is not there. */
 export const loadMethod = (file: string, service: string, method: string): MethodDefinition<object, object> => {

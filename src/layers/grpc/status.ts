@@ -1,8 +1,7 @@
 import { type ServerErrorResponse, status } from "@grpc/grpc-js"
 
 /** A grpc-js error response: pass it to a unary callback or `emit("error", ...)` it on a stream. */
-export const serviceError = (code: status, details: string): ServerErrorResponse =>
-  Object.assign(new Error(details), { code, details })
+export const serviceError = (code: status, details: string): ServerErrorResponse => Object.assign(new Error(details), { code, details })
 
 // Matched against the end of a `_tag`, so "SessionNotFound" and "RoomNotFound" both map to NOT_FOUND.
 const byKind: ReadonlyArray<readonly [string, status]> = [

@@ -13,11 +13,23 @@ export interface BrowserPolicy {
   /** The answer to a CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`), else undefined. */
   readonly preflight: (request: HttpServerRequest.HttpServerRequest, requestId: string, path: string) => HttpServerResponse.HttpServerResponse | undefined
   /** `response` with the security headers, CORS headers for an allowed `Origin`, and `X-Request-Id`. */
-  readonly decorate: (request: HttpServerRequest.HttpServerRequest, response: HttpServerResponse.HttpServerResponse, requestId: string) => HttpServerResponse.HttpServerResponse
+  readonly decorate: (
+    request: HttpServerRequest.HttpServerRequest,
+    response: HttpServerResponse.HttpServerResponse,
+    requestId: string
+  ) => HttpServerResponse.HttpServerResponse
 }
 
 export const CORS_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const
-export const CORS_ALLOWED_HEADERS = ["Authorization", "Content-Type", "X-Request-Id", "X-Provisioning-Key", "Last-Event-ID", "If-Match", "If-None-Match"] as const
+export const CORS_ALLOWED_HEADERS = [
+  "Authorization",
+  "Content-Type",
+  "X-Request-Id",
+  "X-Provisioning-Key",
+  "Last-Event-ID",
+  "If-Match",
+  "If-None-Match"
+] as const
 export const CORS_EXPOSED_HEADERS = [
   "Location",
   "ETag",

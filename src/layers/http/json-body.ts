@@ -6,8 +6,7 @@ const BODY_METHODS: ReadonlySet<string> = new Set(["POST", "PUT", "PATCH", "DELE
 /** RFC 9112 §6.3: a request with neither Content-Length nor Transfer-Encoding has no body. */
 const hasBody = (headers: Readonly<Record<string, string | undefined>>) =>
   headers["transfer-encoding"] !== undefined || (headers["content-length"] !== undefined && headers["content-length"] !== "0")
-const isJson = (contentType: string | undefined) =>
-  contentType === undefined || /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(contentType)
+const isJson = (contentType: string | undefined) => contentType === undefined || /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(contentType)
 
 /** Why a JSON body's bytes are not JSON text (RFC 8259 §8.1: UTF-8, no byte-order mark), if they are not. */
 const encodingProblem = (bytes: Uint8Array): string | undefined => {

@@ -43,60 +43,64 @@ const routeLabeller = <Id extends string, Groups extends HttpApiGroup.Constraint
  * headers, JSON bodies held to strict UTF-8, problem details for what escaped the
  * endpoints, the request log line and the `http_request_duration_seconds` histogram.
  */
-export const RequestContext = <Id extends string, Groups extends HttpApiGroup.Constraint>(api: HttpApi.HttpApi<Id, Groups>, extraRoutes: ReadonlyArray<RouteSpec>) => HttpRouter.middleware(
-  Effect.gen(function*() {
-    const { httpRequestDuration } = yield* Metrics
-    const browser = browserPolicy((yield* AppConfig).http.corsOrigins)
-    const routeOf = routeLabeller(api, extraRoutes)
-    // Read once: building the log line's annotations costs more than the request itself at LOG_LEVEL=warn.
-    const logRequests = yield* LogLevel.isEnabled("Info")
-    // One histogram child per label set: prom-client otherwise hashes the label object on every observe.
-    const series = new Map<string, { observe: (seconds: number) => void }>()
-    const observe = (method: string, route: string, status: number, seconds: number) => {
-      const key = `${method} ${route} ${status}`
-      let child = series.get(key)
-      if (child === undefined) {
-        child = httpRequestDuration.labels({ method, route, status: String(status) })
-        series.set(key, child)
-      }
-      child.observe(seconds)
-    }
-    // Kept as plain flatMaps rather than Effect.gen, with one continuation for both outcomes: this runs on every request.
-    return (httpEffect) =>
-      Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) => {
-        const given = request.headers["x-request-id"]
-        const requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID()
-        const path = pathOf(request.url)
-        const started = performance.now()
-        const badRequest = (detail: string) => problem(400, "Bad Request", { detail, instance: path, requestId })
-        const preflight = browser.preflight(request, requestId, path)
-        const finish = (response: HttpServerResponse.HttpServerResponse) => {
-          const route = routeOf(request.method, path)
-          const seconds = (performance.now() - started) / 1000
-          observe(request.method, route, response.status, seconds)
-          const decorated = browser.decorate(request, response, requestId)
-          if (!logRequests) return Effect.succeed(decorated)
-          return Effect.as(
-            Effect.logInfo("http request").pipe(Effect.annotateLogs({
-              method: request.method,
-              route,
-              path,
-              status: response.status,
-              durationMs: Math.round(seconds * 100_000) / 100
-            })),
-            decorated
-          )
+export const RequestContext = <Id extends string, Groups extends HttpApiGroup.Constraint>(
+  api: HttpApi.HttpApi<Id, Groups>,
+  extraRoutes: ReadonlyArray<RouteSpec>
+) =>
+  HttpRouter.middleware(
+    Effect.gen(function*() {
+      const { httpRequestDuration } = yield* Metrics
+      const browser = browserPolicy((yield* AppConfig).http.corsOrigins)
+      const routeOf = routeLabeller(api, extraRoutes)
+      // Read once: building the log line's annotations costs more than the request itself at LOG_LEVEL=warn.
+      const logRequests = yield* LogLevel.isEnabled("Info")
+      // One histogram child per label set: prom-client otherwise hashes the label object on every observe.
+      const series = new Map<string, { observe: (seconds: number) => void }>()
+      const observe = (method: string, route: string, status: number, seconds: number) => {
+        const key = `${method} ${route} ${status}`
+        let child = series.get(key)
+        if (child === undefined) {
+          child = httpRequestDuration.labels({ method, route, status: String(status) })
+          series.set(key, child)
         }
-        const handled = Effect.matchCauseEffect(preflight === undefined ? utf8JsonBody(request, httpEffect, badRequest) : Effect.succeed(preflight), {
-          onFailure: (cause) => {
-            if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
-            const response = problemForCause(cause, requestId, path)
-            return response.status >= 500 ? Effect.flatMap(Effect.logError("unhandled defect", cause), () => finish(response)) : finish(response)
-          },
-          onSuccess: finish
+        child.observe(seconds)
+      }
+      // Kept as plain flatMaps rather than Effect.gen, with one continuation for both outcomes: this runs on every request.
+      return (httpEffect) =>
+        Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) => {
+          const given = request.headers["x-request-id"]
+          const requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID()
+          const path = pathOf(request.url)
+          const started = performance.now()
+          const badRequest = (detail: string) => problem(400, "Bad Request", { detail, instance: path, requestId })
+          const preflight = browser.preflight(request, requestId, path)
+          const finish = (response: HttpServerResponse.HttpServerResponse) => {
+            const route = routeOf(request.method, path)
+            const seconds = (performance.now() - started) / 1000
+            observe(request.method, route, response.status, seconds)
+            const decorated = browser.decorate(request, response, requestId)
+            if (!logRequests) return Effect.succeed(decorated)
+            return Effect.as(
+              Effect.logInfo("http request").pipe(Effect.annotateLogs({
+                method: request.method,
+                route,
+                path,
+                status: response.status,
+                durationMs: Math.round(seconds * 100_000) / 100
+              })),
+              decorated
+            )
+          }
+          const handled = Effect.matchCauseEffect(preflight === undefined ? utf8JsonBody(request, httpEffect, badRequest) : Effect.succeed(preflight), {
+            onFailure: (cause) => {
+              if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+              const response = problemForCause(cause, requestId, path)
+              return response.status >= 500 ? Effect.flatMap(Effect.logError("unhandled defect", cause), () => finish(response)) : finish(response)
+            },
+            onSuccess: finish
+          })
+          return Effect.annotateLogs(handled, "requestId", requestId)
         })
-        return Effect.annotateLogs(handled, "requestId", requestId)
-      })
-  }),
-  { global: true }
-)
+    }),
+    { global: true }
+  )

@@ -7,8 +7,7 @@ import { problem } from "./problem.ts"
 const SHUTDOWN_RETRY_AFTER_SECONDS = 1
 
 /** What starts new work: a session, or any transport, producer or channel of one. */
-const startsWork = (method: string, path: string): boolean =>
-  method === "POST" && (/^\/api\/session\/?$/.test(path) || path.startsWith("/api/webrtc/"))
+const startsWork = (method: string, path: string): boolean => method === "POST" && (/^\/api\/session\/?$/.test(path) || path.startsWith("/api/webrtc/"))
 
 /**
  * Once shutdown began: requests that would start a session, transport or producer get 503 (with
@@ -24,11 +23,13 @@ export const ShutdownGate = HttpRouter.middleware(
         return Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) => {
           const path = new URL(request.url, "http://x").pathname
           const response = startsWork(request.method, path)
-            ? Effect.succeed(problem(503, "Service Unavailable", {
-              detail: "The server is shutting down; retry on another instance",
-              instance: path,
-              retryAfterSeconds: SHUTDOWN_RETRY_AFTER_SECONDS
-            }).pipe(HttpServerResponse.setHeader("retry-after", String(SHUTDOWN_RETRY_AFTER_SECONDS))))
+            ? Effect.succeed(
+              problem(503, "Service Unavailable", {
+                detail: "The server is shutting down; retry on another instance",
+                instance: path,
+                retryAfterSeconds: SHUTDOWN_RETRY_AFTER_SECONDS
+              }).pipe(HttpServerResponse.setHeader("retry-after", String(SHUTDOWN_RETRY_AFTER_SECONDS)))
+            )
             : httpEffect
           return Effect.map(response, HttpServerResponse.setHeader("connection", "close"))
         })

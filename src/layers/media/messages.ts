@@ -11,8 +11,7 @@ export interface MessageHandlers {
  * consumer until it closes (at once if it already has); returns the function that stops it. The
  * shape of the audio and AIC pipelines' sources.
  */
-export const consumerMessages = (emitter: types.Consumer | types.DataConsumer, event: "rtp" | "message") =>
-(handlers: MessageHandlers): (() => void) => {
+export const consumerMessages = (emitter: types.Consumer | types.DataConsumer, event: "rtp" | "message") => (handlers: MessageHandlers): () => void => {
   const onMessage = (message: Buffer) => handlers.push(message)
   emitter.on(event, onMessage)
   emitter.observer.once("close", handlers.end)

@@ -32,15 +32,19 @@ export const makeWorkerHealth = (options: { readonly timeoutMs: number; readonly
     if (!stalled.delete(index)) return
     options.onChange(index, undefined)
   }
-  const refused = (index: number) =>
-    serviceUnavailable(`Media worker ${index} is not answering; retry shortly`, STALLED_RETRY_AFTER_SECONDS)
+  const refused = (index: number) => serviceUnavailable(`Media worker ${index} is not answering; retry shortly`, STALLED_RETRY_AFTER_SECONDS)
 
   /**
    * Runs one request on worker `index`: at once 503 when it is stalled, 503 (and the worker
    * marked stalled) when it does not answer within the timeout; a late answer is `discard`ed
    * (e.g. a router made after its caller gave up is closed).
    */
-  const call = <A, E>(index: number, run: () => Promise<A>, onReject: (error: unknown) => E, discard?: (late: A) => void): Effect.Effect<A, E | ServiceUnavailable> =>
+  const call = <A, E>(
+    index: number,
+    run: () => Promise<A>,
+    onReject: (error: unknown) => E,
+    discard?: (late: A) => void
+  ): Effect.Effect<A, E | ServiceUnavailable> =>
     Effect.suspend(() => {
       if (stalled.has(index)) return Effect.fail(refused(index))
       const promise = run()
@@ -65,14 +69,16 @@ export const makeWorkerHealth = (options: { readonly timeoutMs: number; readonly
       return Effect.tryPromise(() => pending).pipe(
         Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail("timeout") }),
         Effect.matchEffect({
-          onSuccess: () => Effect.sync(() => {
-            probing.delete(index)
-            markHealthy(index)
-          }),
-          onFailure: (error) => Effect.sync(() => {
-            if (error !== "timeout") probing.delete(index) // a closed worker is onDied's business
-            else markStalled(index, `no answer to a probe within ${options.timeoutMs} ms`)
-          })
+          onSuccess: () =>
+            Effect.sync(() => {
+              probing.delete(index)
+              markHealthy(index)
+            }),
+          onFailure: (error) =>
+            Effect.sync(() => {
+              if (error !== "timeout") probing.delete(index) // a closed worker is onDied's business
+              else markStalled(index, `no answer to a probe within ${options.timeoutMs} ms`)
+            })
         })
       )
     })

@@ -133,9 +133,12 @@ export const makeCircuitBreaker = (options: CircuitBreakerOptions): Effect.Effec
         Effect.suspend((): Effect.Effect<A, E | CircuitOpen, R> => {
           const [decision, hook] = admitAt(now)
           if (decision._tag === "Rejected") return Effect.fail(new CircuitOpen({ name: options.name, retryInMs: decision.retryInMs }))
-          return Effect.andThen(hook ?? Effect.void, restore(effect).pipe(Effect.onExit((exit) =>
-            Effect.suspend(() => recordAt(now, decision.probe, outcomeOf(exit)) ?? Effect.void))))
-        }))
+          return Effect.andThen(
+            hook ?? Effect.void,
+            restore(effect).pipe(Effect.onExit((exit) => Effect.suspend(() => recordAt(now, decision.probe, outcomeOf(exit)) ?? Effect.void)))
+          )
+        })
+      )
     const tryAcquire = (): CircuitPermit | CircuitRejected => {
       const [decision, hook] = admitAt(now)
       if (hook !== undefined) runFork(hook)

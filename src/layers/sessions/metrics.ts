@@ -28,7 +28,7 @@ export class SessionMetrics extends Context.Service<SessionMetrics, {
         registers: [registry],
         async collect() {
           const byState = await Effect.runPromiseWith(services)(Effect.option(counts))
-          if (byState._tag === "Some") for (const state of sessionStates) this.set({ state }, byState.value[state])
+          if (byState._tag === "Some") { for (const state of sessionStates) this.set({ state }, byState.value[state]) }
         }
       })
       const transitions = new Counter({

@@ -62,8 +62,7 @@ export type Backend = Omit<StateStoreApi, "prefix" | "namespace" | "del" | "hdel
 
 export const DEFAULT_PREFIX = "auralink:"
 
-export const wrongType = (operation: string) =>
-  new StateStoreError({ operation, reason: "WrongType", detail: "the key holds another kind of value" })
+export const wrongType = (operation: string) => new StateStoreError({ operation, reason: "WrongType", detail: "the key holds another kind of value" })
 
 type Check = readonly [ok: boolean, problem: string]
 
@@ -75,8 +74,7 @@ const checks = (operation: string, ...all: ReadonlyArray<Check>): Effect.Effect<
 }
 const nonEmpty = (what: string, value: string): Check => [value.length > 0, `${what} must be a non-empty string`]
 const integer = (what: string, value: number): Check => [Number.isSafeInteger(value), `${what} must be a whole number, got ${value}`]
-const positive = (what: string, value: number): Check =>
-  [Number.isSafeInteger(value) && value > 0, `${what} must be a whole number > 0, got ${value}`]
+const positive = (what: string, value: number): Check => [Number.isSafeInteger(value) && value > 0, `${what} must be a whole number > 0, got ${value}`]
 const ttl = (value: number | undefined): Check => value === undefined ? [true, ""] : positive("ttlMs", value)
 
 /** Checks arguments (a bad call fails before touching the backend) and applies the prefix. */
@@ -88,37 +86,31 @@ export const makeStateStore = (backend: Backend, prefix: string): StateStoreApi 
     prefix,
     namespace: (name) => makeStateStore(backend, `${prefix}${name}:`),
     get: (key) => guarded(checks("get", nonEmpty("key", key)), () => backend.get(k(key))),
-    set: (key, value, options = {}) =>
-      guarded(checks("set", nonEmpty("key", key), ttl(options.ttlMs)), () => backend.set(k(key), value, options)),
+    set: (key, value, options = {}) => guarded(checks("set", nonEmpty("key", key), ttl(options.ttlMs)), () => backend.set(k(key), value, options)),
     setIfAbsent: (key, value, options = {}) =>
-      guarded(checks("setIfAbsent", nonEmpty("key", key), ttl(options.ttlMs)), () =>
-        backend.setIfAbsent(k(key), value, options)),
+      guarded(checks("setIfAbsent", nonEmpty("key", key), ttl(options.ttlMs)), () => backend.setIfAbsent(k(key), value, options)),
     del: (...keys) =>
-      guarded(checks("del", ...keys.map((key) => nonEmpty("key", key))), () =>
-        keys.length === 0 ? Effect.succeed(0) : backend.del(keys.map(k))),
-    expire: (key, ttlMs) =>
-      guarded(checks("expire", nonEmpty("key", key), positive("ttlMs", ttlMs)), () => backend.expire(k(key), ttlMs)),
+      guarded(checks("del", ...keys.map((key) => nonEmpty("key", key))), () => keys.length === 0 ? Effect.succeed(0) : backend.del(keys.map(k))),
+    expire: (key, ttlMs) => guarded(checks("expire", nonEmpty("key", key), positive("ttlMs", ttlMs)), () => backend.expire(k(key), ttlMs)),
     ttl: (key) => guarded(checks("ttl", nonEmpty("key", key)), () => backend.ttl(k(key))),
     incr: (key, by = 1, options = {}) =>
-      guarded(checks("incr", nonEmpty("key", key), integer("by", by), ttl(options.ttlMs)), () =>
-        backend.incr(k(key), by, options)),
-    hget: (key, field) =>
-      guarded(checks("hget", nonEmpty("key", key), nonEmpty("field", field)), () => backend.hget(k(key), field)),
+      guarded(checks("incr", nonEmpty("key", key), integer("by", by), ttl(options.ttlMs)), () => backend.incr(k(key), by, options)),
+    hget: (key, field) => guarded(checks("hget", nonEmpty("key", key), nonEmpty("field", field)), () => backend.hget(k(key), field)),
     hset: (key, fields) =>
-      guarded(checks("hset", nonEmpty("key", key), ...Object.keys(fields).map((f) => nonEmpty("field", f))), () =>
-        Object.keys(fields).length === 0 ? Effect.void : backend.hset(k(key), fields)),
+      guarded(
+        checks("hset", nonEmpty("key", key), ...Object.keys(fields).map((f) => nonEmpty("field", f))),
+        () => Object.keys(fields).length === 0 ? Effect.void : backend.hset(k(key), fields)
+      ),
     hgetAll: (key) => guarded(checks("hgetAll", nonEmpty("key", key)), () => backend.hgetAll(k(key))),
     hdel: (key, ...fields) =>
-      guarded(checks("hdel", nonEmpty("key", key), ...fields.map((f) => nonEmpty("field", f))), () =>
-        fields.length === 0 ? Effect.succeed(0) : backend.hdel(k(key), fields)),
-    listPush: (key, value, { cap }) =>
-      guarded(checks("listPush", nonEmpty("key", key), positive("cap", cap)), () =>
-        backend.listPush(k(key), value, { cap })),
+      guarded(
+        checks("hdel", nonEmpty("key", key), ...fields.map((f) => nonEmpty("field", f))),
+        () => fields.length === 0 ? Effect.succeed(0) : backend.hdel(k(key), fields)
+      ),
+    listPush: (key, value, { cap }) => guarded(checks("listPush", nonEmpty("key", key), positive("cap", cap)), () => backend.listPush(k(key), value, { cap })),
     listRange: (key, start, stop) =>
-      guarded(checks("listRange", nonEmpty("key", key), integer("start", start), integer("stop", stop)), () =>
-        backend.listRange(k(key), start, stop)),
-    publish: (channel, message) =>
-      guarded(checks("publish", nonEmpty("channel", channel)), () => backend.publish(k(channel), message)),
+      guarded(checks("listRange", nonEmpty("key", key), integer("start", start), integer("stop", stop)), () => backend.listRange(k(key), start, stop)),
+    publish: (channel, message) => guarded(checks("publish", nonEmpty("channel", channel)), () => backend.publish(k(channel), message)),
     subscribe: (channel) =>
       guarded(checks("subscribe", nonEmpty("channel", channel)), () =>
         Effect.gen(function*() {

@@ -103,8 +103,7 @@ export const makeMemoryBackend: Effect.Effect<Backend, never, Scope.Scope> = Eff
           return Effect.succeed(next)
         })
       ),
-    hget: (key, field) =>
-      at((now) => typed("hget", key, now, hash).pipe(Effect.map((h) => Option.fromNullishOr(h?.fields.get(field))))),
+    hget: (key, field) => at((now) => typed("hget", key, now, hash).pipe(Effect.map((h) => Option.fromNullishOr(h?.fields.get(field))))),
     hset: (key, fields) =>
       at((now) =>
         Effect.map(typed("hset", key, now, hash), (found) => {
@@ -113,8 +112,7 @@ export const makeMemoryBackend: Effect.Effect<Backend, never, Scope.Scope> = Eff
           for (const [field, value] of Object.entries(fields)) target.set(field, value)
         })
       ),
-    hgetAll: (key) =>
-      at((now) => typed("hgetAll", key, now, hash).pipe(Effect.map((h) => Object.fromEntries(h?.fields ?? [])))),
+    hgetAll: (key) => at((now) => typed("hgetAll", key, now, hash).pipe(Effect.map((h) => Object.fromEntries(h?.fields ?? [])))),
     hdel: (key, fields) =>
       at((now) =>
         Effect.map(typed("hdel", key, now, hash), (found) => {
@@ -133,8 +131,7 @@ export const makeMemoryBackend: Effect.Effect<Backend, never, Scope.Scope> = Eff
           return target.items.length
         })
       ),
-    listRange: (key, start, stop) =>
-      at((now) => typed("listRange", key, now, list).pipe(Effect.map((l) => range(l?.items ?? [], start, stop)))),
+    listRange: (key, start, stop) => at((now) => typed("listRange", key, now, list).pipe(Effect.map((l) => range(l?.items ?? [], start, stop)))),
     publish: (channel, message) =>
       Effect.suspend(() => {
         const target = channels.get(channel)

@@ -26,7 +26,8 @@ const script = (source: string) => {
   const sha = createHash("sha1").update(source).digest("hex")
   return (client: IORedis, key: string, ...args: Array<string | number>): Promise<unknown> =>
     client.evalsha(sha, 1, key, ...args).catch((error: unknown) =>
-      error instanceof Error && error.message.startsWith("NOSCRIPT") ? client.eval(source, 1, key, ...args) : Promise.reject(error))
+      error instanceof Error && error.message.startsWith("NOSCRIPT") ? client.eval(source, 1, key, ...args) : Promise.reject(error)
+    )
 }
 const incrScript = script(INCR)
 const listPushScript = script(LIST_PUSH)
@@ -44,8 +45,7 @@ const failure = (operation: string) => (cause: unknown) => {
 const BREAKER_TIMEOUTS = 3
 const BREAKER_RESET = Duration.seconds(1)
 
-const call = <A>(operation: string, run: () => PromiseLike<A>): Effect.Effect<A, StateStoreError> =>
-  Effect.tryPromise({ try: run, catch: failure(operation) })
+const call = <A>(operation: string, run: () => PromiseLike<A>): Effect.Effect<A, StateStoreError> => Effect.tryPromise({ try: run, catch: failure(operation) })
 
 /** Script replies are untyped: check the shape once here. */
 const integerReply = (operation: string) => (reply: unknown): Effect.Effect<number, StateStoreError> =>
@@ -66,8 +66,7 @@ interface Channel {
 export const makeRedisBackend = (client: IORedis, subscriber: IORedis): Effect.Effect<Backend, never, Scope.Scope> =>
   Effect.gen(function*() {
     const channels = new Map<string, Channel>()
-    const onMessage = (channel: string, message: string) =>
-      channels.get(channel)?.queues.forEach((queue) => Queue.offerUnsafe(queue, message))
+    const onMessage = (channel: string, message: string) => channels.get(channel)?.queues.forEach((queue) => Queue.offerUnsafe(queue, message))
     yield* Effect.acquireRelease(
       Effect.sync(() => subscriber.on("message", onMessage)),
       () => Effect.sync(() => subscriber.off("message", onMessage))
@@ -115,22 +114,19 @@ export const makeRedisBackend = (client: IORedis, subscriber: IORedis): Effect.E
           Effect.asVoid
         ),
       setIfAbsent: (key, value, options) =>
-        guarded("setIfAbsent", () =>
-          options?.ttlMs === undefined ? client.set(key, value, "NX") : client.set(key, value, "PX", options.ttlMs, "NX")).pipe(
-            Effect.map((reply) => reply === "OK")
-          ),
+        guarded("setIfAbsent", () => options?.ttlMs === undefined ? client.set(key, value, "NX") : client.set(key, value, "PX", options.ttlMs, "NX")).pipe(
+          Effect.map((reply) => reply === "OK")
+        ),
       del: (keys) => guarded("del", () => client.del(...keys)),
       expire: (key, ttlMs) => guarded("expire", () => client.pexpire(key, ttlMs)).pipe(Effect.map((n) => n === 1)),
       // PTTL: -2 no key, -1 no expiry.
       ttl: (key) => guarded("ttl", () => client.pttl(key)).pipe(Effect.map((ms) => ms >= 0 ? Option.some(ms) : Option.none())),
-      incr: (key, by = 1, options) =>
-        guarded("incr", () => incrScript(client, key, by, options?.ttlMs ?? "")).pipe(Effect.flatMap(integerReply("incr"))),
+      incr: (key, by = 1, options) => guarded("incr", () => incrScript(client, key, by, options?.ttlMs ?? "")).pipe(Effect.flatMap(integerReply("incr"))),
       hget: (key, field) => guarded("hget", () => client.hget(key, field)).pipe(Effect.map(Option.fromNullishOr)),
       hset: (key, fields) => guarded("hset", () => client.hset(key, fields)).pipe(Effect.asVoid),
       hgetAll: (key) => guarded("hgetAll", () => client.hgetall(key)),
       hdel: (key, fields) => guarded("hdel", () => client.hdel(key, ...fields)),
-      listPush: (key, value, { cap }) =>
-        guarded("listPush", () => listPushScript(client, key, value, cap)).pipe(Effect.flatMap(integerReply("listPush"))),
+      listPush: (key, value, { cap }) => guarded("listPush", () => listPushScript(client, key, value, cap)).pipe(Effect.flatMap(integerReply("listPush"))),
       listRange: (key, start, stop) => guarded("listRange", () => client.lrange(key, start, stop)),
       // Redis unreachable: this instance's own subscribers still get the message (then the error is
       // raised): a session stopped here during an outage still closes its media here.

@@ -46,7 +46,11 @@ export class AicIngest extends Context.Service<AicIngest, {
       const { aic, features } = yield* AppConfig
       const pipelines = yield* FiberMap.make<string>()
 
-      const pipeline = (sessionId: SessionId, producer: Extract<ProducerAdded, { readonly kind: "video" }>, target: { readonly host: string; readonly port: number }) =>
+      const pipeline = (
+        sessionId: SessionId,
+        producer: Extract<ProducerAdded, { readonly kind: "video" }>,
+        target: { readonly host: string; readonly port: number }
+      ) =>
         Effect.gen(function*() {
           const { consumer } = yield* media.createDirectConsumer(sessionId, producer.id)
           const taken = consumer.rtpParameters.headerExtensions?.find((e) => e.id === aic.extensionId)

@@ -17,7 +17,6 @@ import { failSession } from "../sessions/fail.ts"
 import { type AudioSource, AudioSourceError, dataChannelIngest, rtpIngest, runToSink } from "./pipeline.ts"
 import type { SessionId } from "../../schemas/ids.ts"
 
-
 /** What the audio path consumes: Opus producers and `audio-pcm` data producers. */
 type AudioProducer = Exclude<ProducerAdded, { readonly kind: "video" }>
 
@@ -88,7 +87,10 @@ export class AudioIngest extends Context.Service<AudioIngest, {
       const { sessions: sessionSettings, audio: audioSettings } = yield* AppConfig
       const services = yield* Effect.context<AudioMetrics | AudioDecoders | Sessions | SessionEvents | SessionMetrics>()
       const restarts = Schedule.max([
-        Schedule.min([Schedule.exponential(Duration.millis(audioSettings.pipelineRestartBaseMs)), Schedule.spaced(Duration.millis(audioSettings.pipelineRestartMaxMs))]).pipe(
+        Schedule.min([
+          Schedule.exponential(Duration.millis(audioSettings.pipelineRestartBaseMs)),
+          Schedule.spaced(Duration.millis(audioSettings.pipelineRestartMaxMs))
+        ]).pipe(
           Schedule.jittered
         ),
         Schedule.recurs(audioSettings.pipelineRestarts)
@@ -122,10 +124,13 @@ export class AudioIngest extends Context.Service<AudioIngest, {
               decoder: { payloadType: consumer.rtpParameters.codecs[0]?.payloadType ?? 100 }
             }))
           : Effect.flatMap(media.createDataConsumer(sessionId, producer.id), ({ dataConsumer }) =>
-            dataChannelIngest(emitterSource(dataConsumer, "message", (text) => media.sendEvent(sessionId, text)), {
-              capacity: BUFFER_CHUNKS,
-              latency: "manual"
-            }))
+            dataChannelIngest(
+              emitterSource(dataConsumer, "message", (text) => media.sendEvent(sessionId, text)),
+              {
+                capacity: BUFFER_CHUNKS,
+                latency: "manual"
+              }
+            ))
 
       /** One run of a producer's pipeline: source -> sink until the source ends (normal) or something fails. */
       const attempt = (sessionId: SessionId, producer: AudioProducer, listening: Deferred.Deferred<void>) =>
@@ -140,10 +145,12 @@ export class AudioIngest extends Context.Service<AudioIngest, {
             // database must not stall or stop the audio): the pace starts at the shortest idle timeout
             // and follows the session's once it is read; a refresh runs beside the audio, one at a time.
             let everyMs = touchEveryMs(IDLE_TIMEOUT_BOUNDS.minimum)
-            yield* Effect.forkScoped(sessions.find(sessionId).pipe(
-              Effect.tap((found) => Effect.sync(() => Option.map(found, (s) => everyMs = touchEveryMs(s.config.idleTimeoutSeconds)))),
-              Effect.ignore
-            ))
+            yield* Effect.forkScoped(
+              sessions.find(sessionId).pipe(
+                Effect.tap((found) => Effect.sync(() => Option.map(found, (s) => everyMs = touchEveryMs(s.config.idleTimeoutSeconds)))),
+                Effect.ignore
+              )
+            )
             let touched = Date.now()
             let touching = false
             const keepAlive = Effect.suspend(() => {
@@ -183,7 +190,10 @@ export class AudioIngest extends Context.Service<AudioIngest, {
         Effect.gen(function*() {
           const detail = `audio pipeline of producer ${producer.id} failed: ${reason}`
           yield* Effect.logError(`${detail}; the session goes to error`)
-          media.sendEvent(sessionId, JSON.stringify({ type: "session_error", reason: "audio_pipeline_failed", producerId: producer.id, detail } satisfies ServerEvent))
+          media.sendEvent(
+            sessionId,
+            JSON.stringify({ type: "session_error", reason: "audio_pipeline_failed", producerId: producer.id, detail } satisfies ServerEvent)
+          )
           yield* failSession(sessionId, detail).pipe(
             // The store may be what failed: try a few times; a session that has already ended stays as it is.
             Effect.retry({ schedule: storeRetry, while: (e: { readonly _tag: string }) => e._tag !== "IllegalTransition" && e._tag !== "SessionNotFound" }),
@@ -218,8 +228,7 @@ export class AudioIngest extends Context.Service<AudioIngest, {
               yield* Effect.ignore(Effect.timeout(Deferred.await(listening), ATTACH_WAIT_MS))
             }),
         transcripts: (sessionId) =>
-          Effect.map(PubSub.subscribe(published), (subscription) =>
-            Stream.fromSubscription(subscription).pipe(Stream.filter((t) => t.sessionId === sessionId)))
+          Effect.map(PubSub.subscribe(published), (subscription) => Stream.fromSubscription(subscription).pipe(Stream.filter((t) => t.sessionId === sessionId)))
       }
     })
   )

@@ -101,5 +101,4 @@ export const chunkErrorMessage = (rejected: Pick<ChunkRejected, "reason" | "sequ
     : { type: "error", reason: rejected.reason, sequence: rejected.sequence }
 
 /** {@link chunkErrorMessage} as the JSON text sent on the data channel. */
-export const encodeChunkError = (rejected: Pick<ChunkRejected, "reason" | "sequence">): string =>
-  JSON.stringify(chunkErrorMessage(rejected))
+export const encodeChunkError = (rejected: Pick<ChunkRejected, "reason" | "sequence">): string => JSON.stringify(chunkErrorMessage(rejected))

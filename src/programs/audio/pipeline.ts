@@ -238,7 +238,7 @@ const ingest = <R>(
         counters.paused = false
         source.resume?.()
       }
-      if (observeOnEmit) for (const chunk of chunks) delivered(chunk)
+      if (observeOnEmit) { for (const chunk of chunks) delivered(chunk) }
       return chunks
     })
     const stream: Stream.Stream<ReceivedChunk, AudioSourceError> = Stream.fromPull(Effect.succeed(takeBatch))

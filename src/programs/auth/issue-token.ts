@@ -23,20 +23,22 @@ export const newRefreshToken = () => {
 }
 
 /** Device credentials -> token pair. Unknown device, wrong secret and revoked device all look the same. */
-export const issueToken = Effect.fn("auth.issueToken")(function*(input: { readonly deviceId: string; readonly deviceSecret: string }, refreshTtlSeconds: number) {
-  const store = yield* AuthStore
-  const metrics = yield* AuthMetrics
-  const device = yield* store.findDevice(input.deviceId)
-  // The scrypt runs for unknown devices too, so timing does not tell them apart.
-  const stored = Option.match(device, { onNone: () => DECOY_HASH, onSome: (d) => d.secretHash })
-  const matches = yield* verifySecret(input.deviceSecret, stored)
-  if (Option.isNone(device) || !matches || device.value.revoked) {
-    yield* metrics.rejected("invalid_client")
-    return yield* invalidClient()
+export const issueToken = Effect.fn("auth.issueToken")(
+  function*(input: { readonly deviceId: string; readonly deviceSecret: string }, refreshTtlSeconds: number) {
+    const store = yield* AuthStore
+    const metrics = yield* AuthMetrics
+    const device = yield* store.findDevice(input.deviceId)
+    // The scrypt runs for unknown devices too, so timing does not tell them apart.
+    const stored = Option.match(device, { onNone: () => DECOY_HASH, onSome: (d) => d.secretHash })
+    const matches = yield* verifySecret(input.deviceSecret, stored)
+    if (Option.isNone(device) || !matches || device.value.revoked) {
+      yield* metrics.rejected("invalid_client")
+      return yield* invalidClient()
+    }
+    const subject = { userId: device.value.userId, deviceId: device.value.id, familyId: crypto.randomUUID() }
+    const refresh = newRefreshToken()
+    yield* store.insertRefreshToken({ hash: refresh.hash, ...subject, ttlSeconds: refreshTtlSeconds })
+    yield* metrics.issued
+    return yield* tokenResponse(subject, refresh.token)
   }
-  const subject = { userId: device.value.userId, deviceId: device.value.id, familyId: crypto.randomUUID() }
-  const refresh = newRefreshToken()
-  yield* store.insertRefreshToken({ hash: refresh.hash, ...subject, ttlSeconds: refreshTtlSeconds })
-  yield* metrics.issued
-  return yield* tokenResponse(subject, refresh.token)
-})
+)

@@ -19,8 +19,7 @@ export const presentedCredential = (headers: CredentialHeaders): Option.Option<s
 
 /** true when `credential` is the configured provisioning key (compared in constant time). */
 export const isProvisioningKey = (credential: string) =>
-  Effect.map(AppConfig, ({ auth }) =>
-    Option.isSome(auth.provisioningKey) && constantTimeEquals(credential, Redacted.value(auth.provisioningKey.value)))
+  Effect.map(AppConfig, ({ auth }) => Option.isSome(auth.provisioningKey) && constantTimeEquals(credential, Redacted.value(auth.provisioningKey.value)))
 
 /** Operator-only actions: 403 when no key is configured, 401 when it is missing or wrong. */
 export const requireProvisioningKey = (headers: CredentialHeaders) =>

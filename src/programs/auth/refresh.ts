@@ -28,7 +28,8 @@ export const refresh = Effect.fn("auth.refresh")(function*(input: { readonly ref
         Effect.catch((error) =>
           Effect.logError("could not deny the reused family's access tokens; they stay valid until they expire", error).pipe(
             Effect.annotateLogs({ event: "refresh_token_reuse", familyId: outcome.familyId })
-          ))
+          )
+        )
       )
       yield* Effect.logWarning("refresh token reuse detected; token family revoked").pipe(
         Effect.annotateLogs({ event: "refresh_token_reuse", familyId: outcome.familyId, deviceId: outcome.deviceId })

@@ -13,8 +13,7 @@ const CursorJson = Schema.fromJsonString(Schema.Tuple([
 ]))
 const decodeCursor = Schema.decodeUnknownOption(CursorJson)
 
-export const encodeCursor = (session: Session): string =>
-  Buffer.from(JSON.stringify([session.createdAt, session.id])).toString("base64url")
+export const encodeCursor = (session: Session): string => Buffer.from(JSON.stringify([session.createdAt, session.id])).toString("base64url")
 
 const parseCursor = (cursor: string) => {
   const position = /^[A-Za-z0-9_-]+$/.test(cursor) ? decodeCursor(Buffer.from(cursor, "base64url").toString("utf8")) : Option.none()

@@ -6,11 +6,13 @@ import type { Session, SessionState } from "../../schemas/session.ts"
 import type { SessionId } from "../../schemas/ids.ts"
 
 /** Every transition goes through here: the guarded write, then the published change, the metric and a log line. */
-export const applyTransition = Effect.fn("sessions.transition")(function*(id: SessionId, to: SessionState, cause: Cause & { readonly error?: string; readonly pendingReason?: string }) {
-  const { from, session } = yield* (yield* Sessions).transition(id, to, cause)
-  yield* announce(from, session)
-  return session
-})
+export const applyTransition = Effect.fn("sessions.transition")(
+  function*(id: SessionId, to: SessionState, cause: Cause & { readonly error?: string; readonly pendingReason?: string }) {
+    const { from, session } = yield* (yield* Sessions).transition(id, to, cause)
+    yield* announce(from, session)
+    return session
+  }
+)
 
 /** What follows a committed transition (also used by the sweeper for its batch). */
 export const announce = Effect.fn("sessions.announce")(function*(from: SessionState, session: Session) {

@@ -34,11 +34,14 @@ export const produce = Effect.fn("signaling.produce")(function*(principal: Princ
   const session = yield* openSession(principal, id)
   const mismatch = kindMismatch(request)
   if (mismatch !== undefined) return yield* mismatch
-  const producer = yield* withinProducerCap(id, (yield* MediaServer).produce(id, transportId, {
-    kind: request.kind,
-    rtpParameters: request.rtpParameters,
-    ...(request.appData === undefined ? {} : { appData: { ...request.appData } })
-  }))
+  const producer = yield* withinProducerCap(
+    id,
+    (yield* MediaServer).produce(id, transportId, {
+      kind: request.kind,
+      rtpParameters: request.rtpParameters,
+      ...(request.appData === undefined ? {} : { appData: { ...request.appData } })
+    })
+  )
   yield* Effect.gen(function*() {
     yield* activate(session)
     const added = { kind: request.kind, id: ProducerId.make(producer.id), transportId }
@@ -52,12 +55,15 @@ export const produce = Effect.fn("signaling.produce")(function*(principal: Princ
 /** A data producer (SCTP) on a WebRTC transport of the session. */
 export const produceData = Effect.fn("signaling.produceData")(function*(principal: Principal, id: SessionId, transportId: TransportId, request: ProduceData) {
   const session = yield* openSession(principal, id)
-  const dataProducer = yield* withinProducerCap(id, (yield* MediaServer).produceData(id, transportId, {
-    sctpStreamParameters: request.sctpStreamParameters,
-    ...(request.label === undefined ? {} : { label: request.label }),
-    ...(request.protocol === undefined ? {} : { protocol: request.protocol }),
-    ...(request.appData === undefined ? {} : { appData: { ...request.appData } })
-  }))
+  const dataProducer = yield* withinProducerCap(
+    id,
+    (yield* MediaServer).produceData(id, transportId, {
+      sctpStreamParameters: request.sctpStreamParameters,
+      ...(request.label === undefined ? {} : { label: request.label }),
+      ...(request.protocol === undefined ? {} : { protocol: request.protocol }),
+      ...(request.appData === undefined ? {} : { appData: { ...request.appData } })
+    })
+  )
   yield* Effect.gen(function*() {
     yield* activate(session)
     yield* (yield* AudioIngest).attach(id, {

@@ -25,10 +25,12 @@ export const createPlainTransport = Effect.fn("signaling.createPlainTransport")(
   return yield* withinTransportCap(id, media.createPlainTransport(id, options))
 })
 
-export const connectTransport = Effect.fn("signaling.connect")(function*(principal: Principal, id: SessionId, transportId: TransportId, dtlsParameters: DtlsParameters) {
-  yield* openSession(principal, id)
-  yield* (yield* MediaServer).connectTransport(id, transportId, dtlsParameters)
-})
+export const connectTransport = Effect.fn("signaling.connect")(
+  function*(principal: Principal, id: SessionId, transportId: TransportId, dtlsParameters: DtlsParameters) {
+    yield* openSession(principal, id)
+    yield* (yield* MediaServer).connectTransport(id, transportId, dtlsParameters)
+  }
+)
 
 export const restartIce = Effect.fn("signaling.restartIce")(function*(principal: Principal, id: SessionId, transportId: TransportId) {
   yield* openSession(principal, id)
@@ -46,10 +48,12 @@ export const transportStats = Effect.fn("signaling.transportStats")(function*(pr
 })
 
 /** SRTP keying of the sender on a plain transport made with `enableSrtp`. */
-export const connectPlainTransport = Effect.fn("signaling.connectPlain")(function*(principal: Principal, id: SessionId, transportId: TransportId, request: ConnectPlainTransport) {
-  yield* openSession(principal, id)
-  yield* (yield* MediaServer).connectPlainTransport(id, transportId, request.srtpParameters)
-})
+export const connectPlainTransport = Effect.fn("signaling.connectPlain")(
+  function*(principal: Principal, id: SessionId, transportId: TransportId, request: ConnectPlainTransport) {
+    yield* openSession(principal, id)
+    yield* (yield* MediaServer).connectPlainTransport(id, transportId, request.srtpParameters)
+  }
+)
 
 /** The server events data channel (chunk errors, transcripts) on one of the client's WebRTC transports. */
 export const openEventsChannel = Effect.fn("signaling.eventsChannel")(function*(principal: Principal, id: SessionId, transportId: TransportId) {

@@ -46,11 +46,13 @@ const authenticateCall = (call: IncomingCall) =>
   authenticate(bearerToken(call.metadata)).pipe(Effect.catchTag("InvalidToken", () =>
     Effect.flatMap(countBadToken(peerIp(call.getPeer())), (decision) => {
       if (Option.isNone(decision) || decision.value.allowed) return Effect.fail(unauthenticated)
-      return Effect.fail(new GrpcFailure({
-        code: status.RESOURCE_EXHAUSTED,
-        details: `Too many requests with bad tokens; retry after ${decision.value.retryAfterSeconds} s`,
-        metadata: limitMetadata(decision.value)
-      }))
+      return Effect.fail(
+        new GrpcFailure({
+          code: status.RESOURCE_EXHAUSTED,
+          details: `Too many requests with bad tokens; retry after ${decision.value.retryAfterSeconds} s`,
+          metadata: limitMetadata(decision.value)
+        })
+      )
     })))
 
 /** The per-user rate limit of `endpointClass`; like REST, a rate-limiter outage lets the call through (logged). */

@@ -14,16 +14,18 @@ export const tolerantRequests = (pkg: PackageDefinition, service: string): Packa
   const definition = pkg[service]
   // Messages and enums carry a `format`; services are plain method maps.
   if (definition === undefined || "format" in definition) return pkg
-  const methods: ServiceDefinition = Object.fromEntries(Object.entries(definition).map(([name, m]) => [name, {
-    ...m,
-    requestDeserialize: (bytes: Buffer): object => {
-      try {
-        return m.requestDeserialize(bytes)
-      } catch {
-        return { [MALFORMED]: true }
+  const methods: ServiceDefinition = Object.fromEntries(
+    Object.entries(definition).map(([name, m]) => [name, {
+      ...m,
+      requestDeserialize: (bytes: Buffer): object => {
+        try {
+          return m.requestDeserialize(bytes)
+        } catch {
+          return { [MALFORMED]: true }
+        }
       }
-    }
-  }]))
+    }])
+  )
   return { ...pkg, [service]: methods }
 }
 

@@ -63,13 +63,15 @@ export const serveGrpc = <D extends DomainError, R>(
         if (error === null) callback(null, value)
         else callback(error)
       }
-      const fiber = runUnaryCall(guarded(spec, method, call, (principal) => work(call.request, principal)).pipe(
-        Effect.matchCauseEffect({
-          onSuccess: (value) => Effect.sync(() => answer(null, value)),
-          onFailure: (cause) => Effect.map(responseOf(method, cause, spec.statuses), (response) => answer(response))
-        }),
-        Effect.onInterrupt(() => Effect.sync(() => answer(shuttingDown())))
-      ))
+      const fiber = runUnaryCall(
+        guarded(spec, method, call, (principal) => work(call.request, principal)).pipe(
+          Effect.matchCauseEffect({
+            onSuccess: (value) => Effect.sync(() => answer(null, value)),
+            onFailure: (cause) => Effect.map(responseOf(method, cause, spec.statuses), (response) => answer(response))
+          }),
+          Effect.onInterrupt(() => Effect.sync(() => answer(shuttingDown())))
+        )
+      )
       call.on("cancelled", () => fiber.interruptUnsafe())
     }
 
@@ -83,14 +85,16 @@ export const serveGrpc = <D extends DomainError, R>(
       }
       const send = (message: unknown) =>
         call.write(message) ? Effect.void : Effect.callback<void>((resume) => void call.once("drain", () => resume(Effect.void)))
-      const fiber = runStreamCall(guarded(spec, method, call, (principal) =>
-        Effect.flatMap(work(call.request, principal), (stream) => Stream.runForEach(stream, (a) => send(encode(a))))).pipe(
-          Effect.matchCauseEffect({
-            onSuccess: () => Effect.sync(() => close(null)),
-            onFailure: (cause) => Effect.map(responseOf(method, cause, spec.statuses), close)
-          }),
-          Effect.onInterrupt(() => Effect.sync(() => close(shuttingDown())))
-        ))
+      const fiber = runStreamCall(
+        guarded(spec, method, call, (principal) => Effect.flatMap(work(call.request, principal), (stream) => Stream.runForEach(stream, (a) => send(encode(a)))))
+          .pipe(
+            Effect.matchCauseEffect({
+              onSuccess: () => Effect.sync(() => close(null)),
+              onFailure: (cause) => Effect.map(responseOf(method, cause, spec.statuses), close)
+            }),
+            Effect.onInterrupt(() => Effect.sync(() => close(shuttingDown())))
+          )
+      )
       call.on("cancelled", () => fiber.interruptUnsafe())
     }
 
