@@ -1,13 +1,14 @@
 import { Duration, Effect, Option, Result, Schema, SchemaIssue, Stream } from "effect"
 import { HttpEffect, HttpRouter, HttpServerRequest, HttpServerRespondable, HttpServerResponse, ProblemDetails } from "effect/http"
 import { Health } from "../../layers/Health.ts"
-import { type Decision, RateLimiter, rateLimitedResponse } from "../../layers/RateLimiter.ts"
+import { rateLimitedResponse } from "../../layers/RateLimiter.ts"
 import { SessionEvents } from "../../layers/sessions/events.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
 import { EventStreams } from "../../programs/audio/event-streams.ts"
 import { AudioIngest } from "../../programs/audio/ingest.ts"
 import { verifyAccessToken } from "../../programs/auth/authenticate.ts"
 import { countBadToken } from "../../programs/auth/bad-tokens.ts"
+import { checkRateLimit } from "../../programs/rate-limit.ts"
 import { getSession } from "../../programs/sessions/get.ts"
 import { SessionId } from "../../schemas/ids.ts"
 import { isTerminal } from "../../schemas/session.ts"
@@ -48,13 +49,6 @@ const malformedParam = (field: string, issue: SchemaIssue.Issue) => {
   })
 }
 
-/** The per-user `default` budget (a connect is a request); a limiter outage lets it through, as elsewhere. */
-const userBudget = (userId: string) =>
-  Effect.flatMap(
-    Effect.service(RateLimiter),
-    (limiter) => limiter.check("default", userId).pipe(Effect.map(Option.some), Effect.catch(() => Effect.succeed(Option.none<Decision>())))
-  )
-
 /**
  * Server-sent events of one session for its owner: `event: state` ({state}, and `error` once
  * it failed) now and on every change, and `event: transcript` (the ASR gateway's transcripts). Ends after the session's
@@ -74,7 +68,8 @@ const sessionEvents = Effect.gen(function*() {
     if (Option.isSome(decision) && !decision.value.allowed) return rateLimitedResponse(decision.value, path)
     return refuse(401, "Unauthorized", { "www-authenticate": "Bearer error=\"invalid_token\"" })
   }
-  const budget = yield* userBudget(principal.success.userId)
+  // A connect is a request: the per-user `default` budget.
+  const budget = yield* checkRateLimit("default", principal.success.userId)
   if (Option.isSome(budget) && !budget.value.allowed) return rateLimitedResponse(budget.value, path)
   const decoded = Schema.decodeUnknownResult(SessionId)(sessionId)
   if (Result.isFailure(decoded)) return malformedParam("sessionId", decoded.failure.issue)

@@ -1,24 +1,20 @@
 import { Effect, Layer, Option } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { type Decision, type EndpointClass, RateLimiter, rateLimitedResponse, rateLimitHeaders } from "../../layers/RateLimiter.ts"
-import type { StateStoreError } from "../../layers/StateStore.ts"
+import { checkRateLimit } from "../../programs/rate-limit.ts"
 import { CurrentPrincipal } from "../../schemas/auth.ts"
 import { RateLimit, UserRateLimit } from "../../schemas/rate-limit.ts"
 
 /**
- * Runs `decide` before the endpoint: over the limit it answers 429 itself (so the headers go out
- * with it); under it, the endpoint's response gets the RateLimit-* headers. A store failure lets
- * the request through (logged): the limiter must not take the API down with it.
+ * Runs `decide` (`checkRateLimit`) before the endpoint: over the limit it answers 429 itself (so
+ * the headers go out with it); under it, the endpoint's response gets the RateLimit-* headers.
  */
 const limited = <E, R>(
-  decide: Effect.Effect<Decision, StateStoreError>,
+  decide: Effect.Effect<Option.Option<Decision>>,
   httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
 ) =>
   Effect.gen(function*() {
-    const decision = yield* decide.pipe(
-      Effect.map(Option.some),
-      Effect.catch((error) => Effect.as(Effect.logWarning("rate limiter unavailable, request let through", { error: error.message }), Option.none()))
-    )
+    const decision = yield* decide
     if (Option.isNone(decision)) return yield* httpEffect
     if (!decision.value.allowed) {
       const request = yield* HttpServerRequest.HttpServerRequest
@@ -33,15 +29,11 @@ export const RateLimitLive = (endpointClass: EndpointClass) =>
     RateLimit,
     Effect.map(Effect.service(RateLimiter), (limiter) =>
       RateLimit.of((httpEffect) =>
-        Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) =>
-          limited(
-            limiter.check(
-              endpointClass,
-              Option.getOrElse(request.remoteAddress, () =>
-                "unknown")
-            ),
-            httpEffect
-          ))
+        Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) => {
+          const ip = Option.getOrElse(request.remoteAddress, () =>
+            "unknown")
+          return limited(checkRateLimit(endpointClass, ip).pipe(Effect.provideService(RateLimiter, limiter)), httpEffect)
+        })
       ))
   )
 
@@ -54,7 +46,7 @@ export const UserRateLimitLive = Layer.effect(
         const { userId } = yield* CurrentPrincipal
         const request = yield* HttpServerRequest.HttpServerRequest
         const endpointClass: EndpointClass = request.url.startsWith("/api/session") ? "session" : "default"
-        return yield* limited(limiter.check(endpointClass, userId), httpEffect)
+        return yield* limited(checkRateLimit(endpointClass, userId).pipe(Effect.provideService(RateLimiter, limiter)), httpEffect)
       })
     ))
 )

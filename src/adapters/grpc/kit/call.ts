@@ -2,10 +2,11 @@ import { type Deadline, Metadata, status } from "@grpc/grpc-js"
 import { Duration, Effect, Option } from "effect"
 import { AuthMetrics } from "../../../layers/auth/metrics.ts"
 import { AuthStore } from "../../../layers/AuthStore.ts"
-import { type Decision, type EndpointClass, RateLimiter, rateLimitHeaders } from "../../../layers/RateLimiter.ts"
+import { type Decision, type EndpointClass, type RateLimiter, rateLimitHeaders } from "../../../layers/RateLimiter.ts"
 import { TokenSigner } from "../../../layers/Tokens.ts"
 import { authenticate } from "../../../programs/auth/authenticate.ts"
 import { countBadToken } from "../../../programs/auth/bad-tokens.ts"
+import { checkRateLimit } from "../../../programs/rate-limit.ts"
 import type { Principal } from "../../../schemas/auth.ts"
 import { GrpcFailure, invalid } from "./failure.ts"
 import { isMalformed } from "./request.ts"
@@ -34,11 +35,11 @@ const unauthenticated = new GrpcFailure({ code: status.UNAUTHENTICATED, details:
 /** The client IP of a grpc-js peer (`ipv4:1.2.3.4:5678`, `ipv6:[::1]:5678`). */
 const peerIp = (peer: string) => peer.replace(/^ipv[46]:/, "").replace(/^\[([^\]]*)\]:\d+$/, "$1").replace(/^([^:]*):\d+$/, "$1")
 
-/** The RateLimit-* headers of a decision as call metadata. */
-const limitMetadata = (decision: Decision) => {
+/** RESOURCE_EXHAUSTED with the decision's RateLimit-* headers as metadata. */
+const exhausted = (details: string, decision: Decision) => {
   const metadata = new Metadata()
   for (const [key, value] of Object.entries(rateLimitHeaders(decision))) metadata.set(key, value)
-  return metadata
+  return new GrpcFailure({ code: status.RESOURCE_EXHAUSTED, details, metadata })
 }
 
 /** As over REST: a rejected token counts against the peer's IP budget, and past it the call is RESOURCE_EXHAUSTED. */
@@ -46,30 +47,15 @@ const authenticateCall = (call: IncomingCall) =>
   authenticate(bearerToken(call.metadata)).pipe(Effect.catchTag("InvalidToken", () =>
     Effect.flatMap(countBadToken(peerIp(call.getPeer())), (decision) => {
       if (Option.isNone(decision) || decision.value.allowed) return Effect.fail(unauthenticated)
-      return Effect.fail(
-        new GrpcFailure({
-          code: status.RESOURCE_EXHAUSTED,
-          details: `Too many requests with bad tokens; retry after ${decision.value.retryAfterSeconds} s`,
-          metadata: limitMetadata(decision.value)
-        })
-      )
+      return Effect.fail(exhausted(`Too many requests with bad tokens; retry after ${decision.value.retryAfterSeconds} s`, decision.value))
     })))
 
-/** The per-user rate limit of `endpointClass`; like REST, a rate-limiter outage lets the call through (logged). */
+/** The per-user rate limit of `endpointClass` (a limiter outage lets the call through, as over REST). */
 const rateLimit = (endpointClass: EndpointClass, userId: string) =>
-  Effect.gen(function*() {
-    const limiter = yield* RateLimiter
-    const decision = yield* limiter.check(endpointClass, userId).pipe(
-      Effect.map(Option.some),
-      Effect.catch((error) => Effect.as(Effect.logWarning("rate limiter unavailable, call let through", { error: error.message }), Option.none()))
-    )
-    if (Option.isNone(decision) || decision.value.allowed) return
-    return yield* new GrpcFailure({
-      code: status.RESOURCE_EXHAUSTED,
-      details: `Rate limit of ${decision.value.limit} requests exceeded; retry after ${decision.value.retryAfterSeconds} s`,
-      metadata: limitMetadata(decision.value)
-    })
-  })
+  Effect.flatMap(checkRateLimit(endpointClass, userId), (decision) =>
+    Option.isNone(decision) || decision.value.allowed
+      ? Effect.void
+      : Effect.fail(exhausted(`Rate limit of ${decision.value.limit} requests exceeded; retry after ${decision.value.retryAfterSeconds} s`, decision.value)))
 
 const deadlineMillis = (deadline: Deadline): number => deadline instanceof Date ? deadline.getTime() : deadline
 const deadlineExceeded = new GrpcFailure({ code: status.DEADLINE_EXCEEDED, details: "Deadline exceeded" })
