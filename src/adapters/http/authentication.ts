@@ -16,17 +16,17 @@ import { capturedServices } from "./captured.ts"
 export const AuthenticationLive = Layer.effect(
   Authentication,
   Effect.gen(function*() {
-    const services = Layer.succeedContext(yield* capturedServices<TokenSigner | AuthStore | AuthMetrics | RateLimiter>())
+    const services = yield* capturedServices<TokenSigner | AuthStore | AuthMetrics | RateLimiter>()
     return Authentication.of({
       bearer: (httpEffect, { credential }) =>
         Effect.gen(function*() {
-          const principal = yield* Effect.result(authenticate(Redacted.value(credential)))
+          const principal = yield* Effect.result(authenticate(Redacted.value(credential)).pipe(Effect.provideContext(services)))
           if (principal._tag === "Success") return yield* Effect.provideService(httpEffect, CurrentPrincipal, principal.success)
           const request = yield* HttpServerRequest.HttpServerRequest
-          const decision = yield* countBadToken(Option.getOrElse(request.remoteAddress, () => "unknown"))
+          const decision = yield* countBadToken(Option.getOrElse(request.remoteAddress, () => "unknown")).pipe(Effect.provideContext(services))
           if (Option.isSome(decision) && !decision.value.allowed) return rateLimitedResponse(decision.value, new URL(request.url, "http://x").pathname)
           return yield* principal.failure
-        }).pipe(Effect.provide(services))
+        })
     })
   })
 )
