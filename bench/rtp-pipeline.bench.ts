@@ -12,6 +12,7 @@ import { AppConfig } from "../src/layers/Config.ts"
 import { Health } from "../src/layers/Health.ts"
 import { Metrics } from "../src/layers/Metrics.ts"
 import { type RtpSink, type RtpSource, udpSink, udpSource } from "../src/programs/aic/io.ts"
+import { guardedCall } from "../src/programs/aic/compress.ts"
 import { makeAicPipeline, runToSink } from "../src/programs/aic/pipeline.ts"
 import { parseRtp } from "../src/media/rtp.ts"
 import type { AiCoreFrame } from "../src/schemas/aicore.ts"
@@ -317,20 +318,13 @@ const sampleFrame = (payload: Uint8Array): AiCoreFrame => ({
 
 const wrapperCalls = (frame: AiCoreFrame, n: number) =>
   Effect.gen(function*() {
-    const client = yield* (yield* AiCore).openSession("bench-calls")
+    const call = guardedCall(yield* (yield* AiCore).openSession("bench-calls"))
     const times: Array<number> = []
-    yield* Effect.promise(async () => {
-      for (let i = 0; i < n; i++) {
-        const started = performance.now()
-        await new Promise<void>((resolve) =>
-          client.submit(frame, (outcome) => {
-            if (outcome._tag !== "Answered") throw new Error(`wrapper call: ${outcome.reason} ${outcome.detail}`)
-            times.push(performance.now() - started)
-            resolve()
-          })
-        )
-      }
-    })
+    for (let i = 0; i < n; i++) {
+      const started = performance.now()
+      yield* call(frame).pipe(Effect.catch((reason) => Effect.die(new Error(`wrapper call: ${reason}`))))
+      times.push(performance.now() - started)
+    }
     return times
   }).pipe(Effect.scoped)
 
@@ -338,7 +332,7 @@ const wrapperCalls = (frame: AiCoreFrame, n: number) =>
 const untilAnswered = (frame: AiCoreFrame) =>
   Effect.gen(function*() {
     const client = yield* (yield* AiCore).openSession("bench-connect")
-    yield* client.compress(frame).pipe(Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 50 }), Effect.orDie)
+    yield* client.call(frame).pipe(Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 50 }), Effect.orDie)
   }).pipe(Effect.scoped)
 
 const bareCalls = async (url: string, frame: AiCoreFrame, n: number): Promise<Array<number>> => {
@@ -441,7 +435,7 @@ export const run = async (): Promise<BenchResult> => {
       `(c) reference AI Core over gRPC (own process): UDP at ${fmt(grpcIo.sentPps)} pps offered, ${
         fmt(grpcIo.pps)
       } pps out (frames answered ${grpcIo.answered}, passed through ${JSON.stringify(grpcIo.fallbacks)}); ` +
-        `one frame at a time, p50 ${fmt(wrapperP50)} us through the client (deadline + breaker) vs ${fmt(bareP50)} us bare grpc-js`
+        `one frame at a time, p50 ${fmt(wrapperP50)} us through the client (Effect.timeout + breaker.protect) vs ${fmt(bareP50)} us bare grpc-js`
     )
     return {
       summary: `rtp-pipeline pps=${fmt(one.pps)} baseline_pps=${fmt(baselinePps)} ratio=${fmt(one.pps / baselinePps, 3)} ` +

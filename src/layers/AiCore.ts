@@ -1,4 +1,4 @@
-import { Context, Effect, Layer, Option, type Scope } from "effect"
+import { Context, Duration, Effect, Layer, Option, type Scope } from "effect"
 import { Counter } from "prom-client"
 import { AiCoreFallback, AiCoreSetupError } from "../schemas/aicore.ts"
 import { AicMetrics } from "./aicore/metrics.ts"
@@ -12,7 +12,7 @@ import { Health } from "./Health.ts"
 import { Metrics } from "./Metrics.ts"
 import { type CircuitBreaker, makeObservedCircuitBreaker } from "./resilience/circuitBreaker.ts"
 
-export type { AiCoreOutcome, AiCoreSessionClient } from "./aicore/session.ts"
+export type { AiCorePolicy, AiCoreSessionClient } from "./aicore/session.ts"
 
 export interface AiCoreService {
   /** `client`: an AI Core is configured; `disabled`: none (every frame falls back with reason `disabled`). */
@@ -97,7 +97,10 @@ export const makeAiCore = (transport: AiCoreTransport): Effect.Effect<AiCoreServ
       label: "AI Core",
       failureThreshold: aiCore.breakerFailures,
       resetTimeoutMs: aiCore.breakerResetMs,
-      whileOpen: `frames pass through for ${aiCore.breakerResetMs} ms, then one probe`
+      whileOpen: `frames pass through for ${aiCore.breakerResetMs} ms, then one probe`,
+      // A call turned away before it reached the AI Core (too many in flight) or cut by our own
+      // close proves nothing about the AI Core.
+      isFailure: (error) => !(error instanceof AiCoreFallback && (error.reason === "overloaded" || error.reason === "closed"))
     })
     const stats = emptyClientStats()
     new Counter({
@@ -164,8 +167,8 @@ export const makeAiCore = (transport: AiCoreTransport): Effect.Effect<AiCoreServ
 /** No AI Core configured: every frame passes through (fallback `disabled`); the pipeline still annotates. */
 export const disabledSession = (sessionId: string): AiCoreSessionClient => ({
   sessionId,
-  submit: (_frame, done) => done({ _tag: "Fallback", reason: "disabled", detail: "no AI Core configured", latencyMs: 0 }),
-  compress: () => Effect.fail(new AiCoreFallback({ reason: "disabled", detail: "no AI Core configured" })),
+  call: () => Effect.fail(new AiCoreFallback({ reason: "disabled", detail: "no AI Core configured" })),
+  policy: { deadline: Duration.infinity, breaker: Option.none() },
   close: Effect.void
 })
 

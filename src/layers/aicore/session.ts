@@ -1,14 +1,9 @@
-import { Deferred, Effect, Exit, Fiber, Schema } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Option, Schema } from "effect"
 import { type AiCoreFrame, AiCoreFallback, codecEnum, type FallbackReason, FrameResult } from "../../schemas/aicore.ts"
-import type { CircuitBreaker, CircuitOutcome, CircuitPermit } from "../resilience/circuitBreaker.ts"
+import type { CircuitBreaker } from "../resilience/circuitBreaker.ts"
 import { keepConnected, reconnectBackoff } from "../resilience/reconnect.ts"
 import type { AicMetrics } from "./metrics.ts"
 import type { AiCoreStream, AiCoreTransport, FrameRequestMessage } from "./transport.ts"
-
-/** How one frame's AI Core call ended (plain data: the hot path builds no Error per frame). */
-export type AiCoreOutcome =
-  | { readonly _tag: "Answered"; readonly result: FrameResult; readonly latencyMs: number }
-  | { readonly _tag: "Fallback"; readonly reason: FallbackReason; readonly detail: string; readonly latencyMs: number }
 
 /** Client counters shared by every session of one AI Core (for `/status`). */
 export interface AiCoreClientStats {
@@ -35,19 +30,25 @@ export const emptyClientStats = (): AiCoreClientStats => ({
   latencyMsTotal: 0
 })
 
-/** One media session's client: frames in, outcomes out, never later than the deadline. */
+/** One media session's client: one frame's call as an Effect, and the policy its callers wrap it in. */
 export interface AiCoreSessionClient {
   readonly sessionId: string
   /**
-   * Sends one frame; `done` is called exactly once: with the result, or with a fallback reason at
-   * once (breaker open, too many in flight, no stream: before `submit` returns) or when the
-   * deadline passes. Never throws.
+   * One frame's round trip on the session's stream: its result, or why there is none as a typed
+   * error (`overloaded`, `unavailable`, `error`, `invalid_result`, `closed`, `disabled`). No
+   * deadline and no breaker of its own (callers add them, see `policy`); interrupting it forgets
+   * the frame (a result that comes later is counted as late).
    */
-  readonly submit: (frame: AiCoreFrame, done: (outcome: AiCoreOutcome) => void) => void
-  /** `submit` as an Effect: the result, or the fallback as a typed error. */
-  readonly compress: (frame: AiCoreFrame) => Effect.Effect<FrameResult, AiCoreFallback>
-  /** Settles what is in flight (`closed`), ends the stream and stops reconnecting. Idempotent. */
+  readonly call: (frame: AiCoreFrame) => Effect.Effect<FrameResult, AiCoreFallback>
+  /** What callers wrap `call` in: the per-frame deadline and the shared breaker (none when disabled). */
+  readonly policy: AiCorePolicy
+  /** Fails what is in flight (`closed`), ends the stream and stops reconnecting. Idempotent. */
   readonly close: Effect.Effect<void>
+}
+
+export interface AiCorePolicy {
+  readonly deadline: Duration.Duration
+  readonly breaker: Option.Option<CircuitBreaker>
 }
 
 export interface AiCoreSessionOptions {
@@ -64,13 +65,10 @@ export interface AiCoreSessionOptions {
 
 interface Pending {
   readonly frameNumber: number
-  readonly permit: CircuitPermit
   readonly stream: AiCoreStream
   readonly payloadCount: number
   readonly sentAt: number
-  readonly deadline: number
-  readonly done: (outcome: AiCoreOutcome) => void
-  settled: boolean
+  readonly resume: (effect: Effect.Effect<FrameResult, AiCoreFallback>) => void
 }
 
 class StreamEnded extends Schema.TaggedError<StreamEnded>()("StreamEnded", { reason: Schema.String }) {}
@@ -78,82 +76,40 @@ class StreamEnded extends Schema.TaggedError<StreamEnded>()("StreamEnded", { rea
 // A check, not a decode: proto-loader already gives the decoded shape (camelCase, defaults filled),
 // so the message itself is the value once it passes (no copy per frame).
 const isFrameResult = Schema.is(FrameResult)
-const fallback = (reason: FallbackReason, detail: string, latencyMs = 0): AiCoreOutcome => ({ _tag: "Fallback", reason, detail, latencyMs })
-const breakerOutcome = (reason: FallbackReason): CircuitOutcome => reason === "closed" ? "ignored" : "failure"
+const fallback = (reason: FallbackReason, detail: string) => Effect.fail(new AiCoreFallback({ reason, detail }))
 
 /**
  * The per-session AI Core client. Frames are written to the session's `Compress` stream as they
- * come and matched to results by frame number; up to `maxInFlight` may await results (more
- * bypass: `overloaded`). Every frame passes the shared circuit breaker's synchronous admission.
- *
- * Deadlines without a timer per frame: all frames get the same deadline, so the oldest pending
- * frame always expires first; one timer per session is armed for it and, when it fires, expires
- * every frame whose deadline has passed and re-arms for the next.
+ * come and matched to results by frame number; up to `maxInFlight` may await results (more fail
+ * at once: `overloaded`).
  *
  * A connector fiber keeps the stream open (`keepConnected`): a stream that ends fails its
- * in-flight frames (`unavailable`, counted by the breaker) and is re-opened, at once if it had
- * delivered results, else after the backoff schedule; while there is no stream, frames fall back at once.
+ * in-flight frames (`unavailable`) and is re-opened, at once if it had delivered results, else
+ * after the backoff schedule; while there is no stream, calls fail at once (`unavailable`).
  */
 export const makeAiCoreSession = (o: AiCoreSessionOptions): Effect.Effect<AiCoreSessionClient> =>
   Effect.gen(function*() {
     const pending = new Map<number, Pending>()
-    // Pending frames in send order (= deadline order); settled ones leave from the head, and their
-    // slots are cleared at once so a settled frame (and the packets its callback holds) dies young.
-    let fifo: Array<Pending | undefined> = []
-    let head = 0
-    let timer: ReturnType<typeof setTimeout> | undefined
     let stream: AiCoreStream | undefined
     let delivered = false
     let nextFrame = 0
     let closing = false
     o.stats.sessions++
 
-    const advance = (): void => {
-      while (head < fifo.length && fifo[head]!.settled) fifo[head++] = undefined
-      if (head === fifo.length) {
-        fifo = []
-        head = 0
-      } else if (head > 1024 && head * 2 > fifo.length) {
-        fifo = fifo.slice(head)
-        head = 0
-      }
-    }
-
-    const settle = (p: Pending, outcome: AiCoreOutcome): void => {
-      if (p.settled) return
-      p.settled = true
-      pending.delete(p.frameNumber)
-      advance()
-      o.breaker.release(p.permit, outcome._tag === "Answered" ? "success" : breakerOutcome(outcome.reason))
-      o.metrics.latency(outcome.latencyMs)
-      o.stats.latencyMsTotal += outcome.latencyMs
-      if (outcome._tag === "Answered") o.stats.answered++
+    /** Ends a pending frame's call (once: it leaves `pending`), with its latency counted. */
+    const settle = (p: Pending, answered: boolean, effect: Effect.Effect<FrameResult, AiCoreFallback> | undefined): void => {
+      if (!pending.delete(p.frameNumber)) return
+      const latencyMs = performance.now() - p.sentAt
+      o.metrics.latency(latencyMs)
+      o.stats.latencyMsTotal += latencyMs
+      if (answered) o.stats.answered++
       else o.stats.failed++
-      p.done(outcome)
-    }
-
-    const arm = (): void => {
-      if (timer !== undefined || head >= fifo.length) return
-      timer = setTimeout(expire, Math.max(1, Math.ceil(fifo[head]!.deadline - performance.now())))
-      timer.unref()
-    }
-
-    function expire(): void {
-      timer = undefined
-      const now = performance.now()
-      // Settling the head advances it; a timer may fire a fraction of a millisecond early
-      // (libuv's cached loop time): then it is re-armed.
-      while (head < fifo.length) {
-        const p = fifo[head]!
-        if (p.deadline > now + 0.1) break
-        settle(p, fallback("timeout", `no result within ${o.deadlineMs} ms`, now - p.sentAt))
-      }
-      arm()
+      if (effect !== undefined) p.resume(effect)
     }
 
     const onResult = (message: unknown): void => {
       if (!isFrameResult(message)) {
-        // Without a valid frame number it cannot be matched: that frame meets its deadline.
+        // Without a valid frame number it cannot be matched: that frame meets its caller's deadline.
         o.stats.invalidResults++
         return
       }
@@ -164,12 +120,11 @@ export const makeAiCoreSession = (o: AiCoreSessionOptions): Effect.Effect<AiCore
         return
       }
       delivered = true
-      const latencyMs = performance.now() - p.sentAt
-      if (!result.success) return settle(p, fallback("error", result.error === "" ? "the AI Core reported a failure" : result.error, latencyMs))
+      if (!result.success) return settle(p, false, fallback("error", result.error === "" ? "the AI Core reported a failure" : result.error))
       if (result.payload.length !== p.payloadCount) {
-        return settle(p, fallback("invalid_result", `${result.payload.length} payloads for ${p.payloadCount} packets`, latencyMs))
+        return settle(p, false, fallback("invalid_result", `${result.payload.length} payloads for ${p.payloadCount} packets`))
       }
-      settle(p, { _tag: "Answered", result, latencyMs })
+      settle(p, true, Effect.succeed(result))
     }
 
     /** The stream `s` ended: its frames in flight fail now (they were sent and will not be answered). */
@@ -178,9 +133,8 @@ export const makeAiCoreSession = (o: AiCoreSessionOptions): Effect.Effect<AiCore
         stream = undefined
         o.stats.connected--
       }
-      const now = performance.now()
       for (const p of [...pending.values()]) {
-        if (p.stream === s) settle(p, fallback(closing ? "closed" : "unavailable", reason, now - p.sentAt))
+        if (p.stream === s) settle(p, false, fallback(closing ? "closed" : "unavailable", reason))
       }
     }
 
@@ -238,27 +192,24 @@ export const makeAiCoreSession = (o: AiCoreSessionOptions): Effect.Effect<AiCore
       network: frame.network
     })
 
-    const submit = (frame: AiCoreFrame, done: (outcome: AiCoreOutcome) => void): void => {
-      if (closing) return done(fallback("closed", "the AI Core client is closed"))
-      if (pending.size >= o.maxInFlight) return done(fallback("overloaded", `${o.maxInFlight} frames already in flight`))
-      const permit = o.breaker.tryAcquire()
-      if (permit._tag === "Rejected") return done(fallback("circuit_open", `circuit breaker open (probe in ${permit.retryInMs} ms)`))
-      const s = stream
-      if (s === undefined) {
-        o.breaker.release(permit, "failure")
-        o.stats.failed++
-        return done(fallback("unavailable", "no stream to the AI Core"))
-      }
-      const frameNumber = nextFrame
-      nextFrame = (nextFrame + 1) >>> 0
-      const sentAt = performance.now()
-      const p: Pending = { frameNumber, permit, stream: s, payloadCount: frame.payload.length, sentAt, deadline: sentAt + o.deadlineMs, done, settled: false }
-      pending.set(frameNumber, p)
-      fifo.push(p)
-      o.stats.requests++
-      arm()
-      s.write(message(frameNumber, frame))
-    }
+    const call = (frame: AiCoreFrame): Effect.Effect<FrameResult, AiCoreFallback> =>
+      Effect.callback<FrameResult, AiCoreFallback>((resume) => {
+        if (closing) return resume(fallback("closed", "the AI Core client is closed"))
+        if (pending.size >= o.maxInFlight) return resume(fallback("overloaded", `${o.maxInFlight} frames already in flight`))
+        const s = stream
+        if (s === undefined) {
+          o.stats.failed++
+          return resume(fallback("unavailable", "no stream to the AI Core"))
+        }
+        const frameNumber = nextFrame
+        nextFrame = (nextFrame + 1) >>> 0
+        const p: Pending = { frameNumber, stream: s, payloadCount: frame.payload.length, sentAt: performance.now(), resume }
+        pending.set(frameNumber, p)
+        o.stats.requests++
+        s.write(message(frameNumber, frame))
+        // Interrupted (the caller's deadline, shutdown): the frame is forgotten; its result, if any, is late.
+        return Effect.sync(() => settle(p, false, undefined))
+      })
 
     let closed = false
     const close = Effect.suspend(() => {
@@ -272,25 +223,14 @@ export const makeAiCoreSession = (o: AiCoreSessionOptions): Effect.Effect<AiCore
           s.close()
           streamEnded(s, "client closed")
         }
-        if (timer !== undefined) clearTimeout(timer)
-        timer = undefined
-        const now = performance.now()
-        for (const p of [...pending.values()]) settle(p, fallback("closed", "the AI Core client closed", now - p.sentAt))
+        for (const p of [...pending.values()]) settle(p, false, fallback("closed", "the AI Core client closed"))
       })))
     })
 
     return {
       sessionId: o.sessionId,
-      submit,
-      compress: (frame) =>
-        Effect.callback<FrameResult, AiCoreFallback>((resume) =>
-          submit(frame, (outcome) =>
-            resume(
-              outcome._tag === "Answered"
-                ? Effect.succeed(outcome.result)
-                : Effect.fail(new AiCoreFallback({ reason: outcome.reason, detail: outcome.detail }))
-            ))
-        ),
+      call,
+      policy: { deadline: Duration.millis(o.deadlineMs), breaker: Option.some(o.breaker) },
       close
     }
   })

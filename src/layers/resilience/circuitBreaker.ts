@@ -190,12 +190,14 @@ export const makeObservedCircuitBreaker = (registry: Registry, options: {
   readonly resetTimeoutMs: number
   /** What happens while it is open, for the warning. */
   readonly whileOpen: string
+  readonly isFailure?: (error: unknown) => boolean
 }): Effect.Effect<CircuitBreaker> => {
   const gauge = breakerStateGauge(registry, options.name)
   return makeCircuitBreaker({
     name: options.name,
     failureThreshold: options.failureThreshold,
     resetTimeout: Duration.millis(options.resetTimeoutMs),
+    ...(options.isFailure === undefined ? {} : { isFailure: options.isFailure }),
     onStateChange: (next, previous) =>
       gauge(next, previous).pipe(Effect.andThen(
         next === "open"
