@@ -1,4 +1,4 @@
-import { afterAll, assert, describe, it } from "@effect/vitest"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Result, type Scope } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -46,6 +46,10 @@ afterAll(() => {
   for (const core of cores) core.stop()
   rmSync(dir, { recursive: true, force: true })
 })
+
+// The process's first frames pay for JIT compilation and first-use set-up (tens of ms, nothing to do
+// with the AI Core; as in aic-failures): one short run against a working AI Core first.
+beforeAll(() => Effect.runPromise(withCore({}, () => Effect.flatMap(capture("H264"), (input) => runThroughPipeline("warm-up", input.slice(0, 30))))))
 
 const metadataOf = (packet: RtpPacket): AicMetadata => {
   const data = getExtension(packet, AIC_ID)

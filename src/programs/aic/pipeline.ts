@@ -19,6 +19,14 @@ const BATCHES_IN_FLIGHT = 16
 /** How often frames being collected are checked against FRAME_HOLD_MS. */
 const HOLD_CHECK_MS = FRAME_HOLD_MS / 4
 
+/**
+ * The scheduler of the pipeline's fibers and of its consumer (`runToSink`): they hand over on the
+ * microtask queue, not one event-loop turn per hop (the default), so a frame's hops (input, batch,
+ * call, output) cost no I/O turns (each turn of a busy loop costs milliseconds of a 10 ms deadline). Every fiber here waits
+ * on input or the AI Core between bursts, so the loop is not starved.
+ */
+const handOverAtOnce = new Scheduler.MixedScheduler("sync")
+
 /** Marks the hold check in the input queue. */
 const HOLD_CHECK = Symbol("hold check")
 
@@ -196,11 +204,7 @@ export const makeAicPipeline = (source: RtpSource, o: AicPipelineOptions): Effec
       Stream.filter(Arr.isReadonlyArrayNonEmpty),
       // Each batch's packets stay one chunk: the sink wakes once per batch.
       Stream.flattenArray,
-      // The pipeline's fibers hand over on the microtask queue, not one event-loop turn per hop (the
-      // default): a frame's hops (input, batch, call, output) then cost no I/O turns, measured as
-      // 3 to 7 more frames of 90 past a 10 ms deadline on a busy loop without it. Every fiber here
-      // waits on input or the AI Core between bursts, so the loop is not starved.
-      Stream.provideService(Scheduler.Scheduler, new Scheduler.MixedScheduler("sync"))
+      Stream.provideService(Scheduler.Scheduler, handOverAtOnce)
     )
 
     return {
@@ -222,4 +226,6 @@ export const makeAicPipeline = (source: RtpSource, o: AicPipelineOptions): Effec
 
 /** Runs a pipeline's output into a sink, one batch at a time, until the output ends. */
 export const runToSink = (pipeline: AicPipeline, sink: RtpSink): Effect.Effect<void> =>
-  Stream.runForEachArray(pipeline.output, (packets) => Effect.sync(() => sink.send(packets)))
+  Stream.runForEachArray(pipeline.output, (packets) => Effect.sync(() => sink.send(packets))).pipe(
+    Effect.provideService(Scheduler.Scheduler, handOverAtOnce)
+  )
