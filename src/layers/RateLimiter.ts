@@ -89,11 +89,13 @@ const make = (policies: RateLimitPolicies) =>
         validate(key, policy),
         Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
-          // Windows aligned to the epoch, the start in the key (`ratelimit:<class>:<subject>:<windowStart>`):
-          // every instance agrees on the window without a second round trip; the TTL only cleans up.
+          // Windows aligned to the epoch, their length and start in the key
+          // (`ratelimit:<class>:<subject>:<windowMs>:<windowStart>`): every instance agrees on the window
+          // without a second round trip, and two window lengths never share a counter (a minute and an
+          // hour start together at the top of each hour); the TTL only cleans up.
           const windowStart = Math.floor(now / policy.windowMs) * policy.windowMs
           const resetMs = Math.max(1, windowStart + policy.windowMs - now)
-          const count = yield* store.incr(`${key}:${windowStart}`, 1, { ttlMs: resetMs })
+          const count = yield* store.incr(`${key}:${policy.windowMs}:${windowStart}`, 1, { ttlMs: resetMs })
           const allowed = count <= policy.limit
           if (!allowed) rejections.inc({ class: key.split(":", 1)[0] ?? key })
           return {

@@ -1,4 +1,5 @@
 import { afterAll, assert, layer } from "@effect/vitest"
+import { TestClock } from "effect/testing"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer, Schema } from "effect"
 import { HttpRouter } from "effect/http"
@@ -105,6 +106,16 @@ const contract = (name: string, label: string, storeLayer: Layer.Layer<StateStor
         assert.strictEqual((yield* limiter.check("default", "carol")).limit, 500)
         assert.strictEqual((yield* limiter.check("auth", "10.9.9.9")).limit, 3)
       }))
+
+    it.effect("a minute and an hour window do not share a count, even at the top of the hour where both start", () =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter
+        yield* TestClock.setTime(Date.UTC(2026, 11, 1, 21, 0, 0, 500))
+        assert.isTrue((yield* limiter.consume("window:frank", { limit: 1, windowMs: HOUR })).allowed)
+        const minute = yield* limiter.consume("window:frank", { limit: 1, windowMs: 60_000 })
+        assert.isTrue(minute.allowed)
+        assert.strictEqual(minute.remaining, 0)
+      }).pipe(Effect.provide(TestClock.layer())))
 
     it.effect("invalid policies fail with a typed error and count nothing", () =>
       Effect.gen(function*() {
