@@ -22,8 +22,8 @@ const HOLD_CHECK_MS = FRAME_HOLD_MS / 4
 /**
  * The scheduler of the pipeline's fibers and of its consumer (`runToSink`): they hand over on the
  * microtask queue, not one event-loop turn per hop (the default), so a frame's hops (input, batch,
- * call, output) cost no I/O turns (each turn of a busy loop costs milliseconds of a 10 ms deadline). Every fiber here waits
- * on input or the AI Core between bursts, so the loop is not starved.
+ * call, output) cost no I/O turns, each of which costs milliseconds of a 10 ms deadline on a busy
+ * loop. Every fiber here waits on input or the AI Core between bursts, so the loop is not starved.
  */
 const handOverAtOnce = new Scheduler.MixedScheduler("sync")
 
@@ -83,8 +83,8 @@ export interface AicPipeline {
  *          payloads) -> output
  *
  * Cost per packet: the steps up to the AI Core are plain synchronous code over a chunk (a fiber or
- * an Effect per packet would cost more than the steps themselves); there is one fiber per batch
- * and one per frame call, and the sink wakes once per batch.
+ * an Effect per packet would cost more than the steps themselves); there is one fiber per batch,
+ * a few per frame call (the deadline's race), and the sink wakes once per batch.
  *
  * Order and loss: batches leave in the order they came, and within a batch the units do, so every
  * SSRC's packets leave in arrival order whatever order the AI Core answers in, and no frame waits
