@@ -1,4 +1,4 @@
-import { Cause, Effect, LogLevel } from "effect"
+import { Cause, Context, Effect, LogLevel } from "effect"
 import { FindMyWay, HttpRouter, HttpServerRequest, type HttpServerResponse } from "effect/http"
 import { HttpApi, type HttpApiGroup } from "effect/http-api"
 import { randomUUID } from "node:crypto"
@@ -55,19 +55,26 @@ export const RequestContext = <Id extends string, Groups extends HttpApiGroup.Co
       // Read once: building the log line's annotations costs more than the request itself at LOG_LEVEL=warn.
       const logRequests = yield* LogLevel.isEnabled("Info")
       // One histogram child per label set: prom-client otherwise hashes the label object on every observe.
-      const series = new Map<string, { observe: (seconds: number) => void }>()
+      // Keyed route -> method -> status rather than by a joined string, so a request builds no key.
+      type Child = { observe: (seconds: number) => void }
+      const series = new Map<string, Map<string, Map<number, Child>>>()
       const observe = (method: string, route: string, status: number, seconds: number) => {
-        const key = `${method} ${route} ${status}`
-        let child = series.get(key)
+        let byMethod = series.get(route)
+        if (byMethod === undefined) series.set(route, byMethod = new Map<string, Map<number, Child>>())
+        let byStatus = byMethod.get(method)
+        if (byStatus === undefined) byMethod.set(method, byStatus = new Map<number, Child>())
+        let child = byStatus.get(status)
         if (child === undefined) {
           child = httpRequestDuration.labels({ method, route, status: String(status) })
-          series.set(key, child)
+          byStatus.set(status, child)
         }
         child.observe(seconds)
       }
-      // Kept as plain flatMaps rather than Effect.gen, with one continuation for both outcomes: this runs on every request.
+      // Kept as plain combinators rather than Effect.gen, with one continuation for both outcomes, and the
+      // request read straight from the fiber's context: this runs on every request.
       return (httpEffect) =>
-        Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) => {
+        Effect.withFiber((fiber) => {
+          const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
           const given = request.headers["x-request-id"]
           const requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID()
           const path = pathOf(request.url)
