@@ -24,8 +24,10 @@ RUN node scripts/build-demo.ts
 # --- mediasoup-worker 3.8.4 .deb (only Debian experimental has it) ------------------------
 FROM ${NODE_IMAGE} AS worker-deb
 WORKDIR /tmp/debs
-# experimental is enabled in this throwaway stage only; the runtime's apt sources never see it.
-RUN echo 'deb http://deb.debian.org/debian experimental main' > /etc/apt/sources.list.d/experimental.list \
+COPY scripts/apt-archive.sh /tmp/apt-archive.sh
+# experimental is enabled in this throwaway stage only, on the archive the image's own apt sources
+# use; the runtime's apt sources never see it.
+RUN echo "deb $(bash /tmp/apt-archive.sh) experimental main" > /etc/apt/sources.list.d/experimental.list \
  && apt-get update \
  && apt-get download mediasoup-worker=3.8.4~dfsg1-1
 

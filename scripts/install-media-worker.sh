@@ -20,9 +20,11 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/debs"
+# The archive (host, mirror or snapshot) is the one this machine's apt sources use.
+archive=$(bash scripts/apt-archive.sh)
 cat > "$work/sources.list" <<LIST
-deb http://deb.debian.org/debian bookworm main
-deb http://deb.debian.org/debian experimental main
+deb $archive bookworm main
+deb $archive experimental main
 LIST
 apt_opts=(-q -o "Dir::Etc::sourcelist=$work/sources.list" -o Dir::Etc::sourceparts=/nonexistent
   -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o Debug::NoLocking=1
