@@ -89,14 +89,13 @@ const openDemo = (path: PathName) =>
         page.on("pageerror", (error) => log.push(`pageerror: ${error.message}`))
         await page.goto(`${base}/demo`)
         await page.waitForFunction(() => typeof window.demo?.start === "function")
-        const startedAt = Date.now()
         const sessionId = await page.evaluate(
           ([p, key, userId]) => window.demo.start(p, { provisioningKey: key, userId, chunkMs: 40 }),
           [path, PROVISIONING_KEY, user(`demo-${path}`)] as const
         ).catch((error: unknown) => {
           throw new Error(`demo.start(${path}) failed: ${String(error)}\n${log.join("\n")}`)
         })
-        return { context, page, sessionId, startedAt, log }
+        return { context, page, sessionId, readyAt: Date.now(), log }
       }),
       ({ context }) => Effect.promise(() => context.close())
     )
@@ -107,13 +106,13 @@ type Demo = Effect.Success<ReturnType<typeof openDemo>>
 const stats = (demo: Demo) => Effect.promise(() => demo.page.evaluate(() => window.demo.stats()))
 const stopDemo = (demo: Demo) => Effect.promise(() => demo.page.evaluate(() => window.demo.stop()))
 
-/** Lets the whole WAV play (it started when the page opened the microphone), plus a margin. */
 /**
- * Lets the whole WAV play (it started when the page opened the microphone), plus the length of its
- * leading silence and a bit: were the file looped (no `%noloop`), the first tone would play again
- * before the stop and the tone check would see it.
+ * Lets the whole WAV play, plus the length of its leading silence and a bit for the pipeline. The
+ * WAV starts when the page opens the microphone, which is before `demo.start` resolves, so the time
+ * it resolved bounds the end of the WAV however long the set-up took (a slow set-up used to cut the
+ * last tone off); the file is not looped (`%noloop`), so waiting longer only records silence.
  */
-const untilPlayed = (demo: Demo) => sleep(Math.max(0, demo.startedAt + TOTAL_MS + LEAD_MS + 300 - Date.now()))
+const untilPlayed = (demo: Demo) => sleep(Math.max(0, demo.readyAt + TOTAL_MS + LEAD_MS + 300 - Date.now()))
 
 const describeCheck = (check: ToneCheck) =>
   `${check.reason ?? "ok"}; track: ${check.track.filter((r) => r.rms >= 0.01).map((r) => `${Math.round(r.startMs)}:${r.frequency.toFixed(0)}`).join(" ")}`
