@@ -55,18 +55,13 @@ export const RequestContext = <Id extends string, Groups extends HttpApiGroup.Co
       // Read once: building the log line's annotations costs more than the request itself at LOG_LEVEL=warn.
       const logRequests = yield* LogLevel.isEnabled("Info")
       // One histogram child per label set: prom-client otherwise hashes the label object on every observe.
-      // Keyed route -> method -> status rather than by a joined string, so a request builds no key.
-      type Child = { observe: (seconds: number) => void }
-      const series = new Map<string, Map<string, Map<number, Child>>>()
+      const series = new Map<string, { observe: (seconds: number) => void }>()
       const observe = (method: string, route: string, status: number, seconds: number) => {
-        let byMethod = series.get(route)
-        if (byMethod === undefined) series.set(route, byMethod = new Map<string, Map<number, Child>>())
-        let byStatus = byMethod.get(method)
-        if (byStatus === undefined) byMethod.set(method, byStatus = new Map<number, Child>())
-        let child = byStatus.get(status)
+        const key = `${method} ${route} ${status}`
+        let child = series.get(key)
         if (child === undefined) {
           child = httpRequestDuration.labels({ method, route, status: String(status) })
-          byStatus.set(status, child)
+          series.set(key, child)
         }
         child.observe(seconds)
       }
