@@ -67,6 +67,12 @@ export class Lanes {
     this.metrics = metrics
   }
 
+  /** Whether some SSRC is collecting a frame (only then can `release` have anything to do). */
+  collecting(): boolean {
+    for (const lane of this.lanes.values()) if (lane.collectingSince !== undefined) return true
+    return false
+  }
+
   /** Frames collected for longer than FRAME_HOLD_MS go on incomplete. */
   release(now: number, out: Array<Unit>): void {
     for (const [ssrc, lane] of this.lanes) {

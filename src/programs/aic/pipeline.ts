@@ -120,8 +120,12 @@ export const makeAicPipeline = (source: RtpSource, o: AicPipelineOptions): Effec
         Queue.endUnsafe(input)
       })
     )
-    // Frames being collected when their source pauses are released by this check.
-    yield* Queue.offer(input, HOLD_CHECK).pipe(Effect.repeat(Schedule.spaced(HOLD_CHECK_MS)), Effect.forkScoped)
+    // Frames being collected when their source pauses are released by this check; it wakes the
+    // stream only while some frame is being collected.
+    yield* Effect.suspend(() => lanes.collecting() ? Queue.offer(input, HOLD_CHECK) : Effect.void).pipe(
+      Effect.repeat(Schedule.spaced(HOLD_CHECK_MS)),
+      Effect.forkScoped
+    )
 
     /** The synchronous step: one chunk of input -> one batch of units. */
     const assemble = (chunk: ReadonlyArray<Uint8Array | typeof HOLD_CHECK>): Array<Unit> => {
