@@ -90,24 +90,35 @@ const assertDeliveredInOrder = (packets: ReadonlyArray<Buffer>, result: RunResul
 
 const maxOf = (xs: ReadonlyArray<number>) => xs.reduce((a, b) => Math.max(a, b), 0)
 const p95 = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.ceil(xs.length * 0.95) - 1] ?? 0
+/** Each output frame's added latency (its slowest packet: a key frame's several packets count once) and fallback flag. */
+const frameLatencies = (result: RunResult, latencies: ReadonlyArray<number>) =>
+  framesOf(result.delivered.map((d, i) => ({ bytes: d.bytes, latency: latencies[i]! })), (p) => p.bytes).map((frame) => ({
+    fallback: isFallback(frame[0]!.bytes),
+    latency: maxOf(frame.map((p) => p.latency))
+  }))
+
 /**
- * The latency the outage added: packets of frames that passed through (fallback flag), 95% within
- * deadline + slack, all within deadline + an event-loop stall.
+ * The latency the outage added to frames that passed through (fallback flag): 95% within deadline +
+ * slack, all within deadline + an event-loop stall. Per frame, not per packet: the session's first
+ * frame (a key frame of several packets) is also the one that waits while grpc-js connects in this
+ * same process, a one-time cost the max bound covers.
  */
 const assertWithinDeadline = (result: RunResult, latencies: ReadonlyArray<number>, deadlineMs: number) => {
-  const outage = latencies.filter((_, i) => isFallback(result.delivered[i]!.bytes))
+  const outage = frameLatencies(result, latencies).filter((f) => f.fallback).map((f) => f.latency)
   assert.isAbove(outage.length, 0)
-  assert.isAtMost(p95(outage), deadlineMs + SLACK_MS, "p95 added latency during the outage")
+  assert.isAtMost(p95(outage), deadlineMs + SLACK_MS, "p95 added latency per frame during the outage")
   assert.isAtMost(maxOf(outage), deadlineMs + STALL_MS, "max added latency during the outage")
 }
 const breakerState = Effect.flatMap(AiCore, (ai) => Option.isSome(ai.breaker) ? ai.breaker.value.state : Effect.succeed("none"))
 const gauge = Effect.flatMap(Metrics, ({ registry }) => Effect.promise(() => registry.getSingleMetricAsString("auralink_circuit_breaker_state")))
-const report = (name: string, result: RunResult, latencies: ReadonlyArray<number>) =>
+const report = (name: string, result: RunResult, latencies: ReadonlyArray<number>) => {
+  const frames = frameLatencies(result, latencies).map((f) => f.latency)
   console.log(
-    `aic-failures ${name} fallbacks=${JSON.stringify(result.stats.fallbacks)} answered=${result.stats.answered} p95_added_ms=${
-      p95(latencies).toFixed(2)
-    } max_added_ms=${maxOf(latencies).toFixed(2)}`
+    `aic-failures ${name} fallbacks=${JSON.stringify(result.stats.fallbacks)} answered=${result.stats.answered} frame_p95_added_ms=${
+      p95(frames).toFixed(2)
+    } max_added_ms=${maxOf(frames).toFixed(2)}`
   )
+}
 
 // The process's first frames pay for JIT compilation and first-use set-up (tens of ms, nothing to do
 // with the AI Core): one run against a working and one against an absent AI Core first.
