@@ -1,6 +1,6 @@
 import { Effect, Option } from "effect"
 import { availableParallelism } from "node:os"
-import { between, countOrZero, key, ms, PORT, rule, secret, within } from "./key.ts"
+import { between, countOrZero, key, ms, nonNegative, PORT, rule, secret, within } from "./key.ts"
 import { environment } from "./service.ts"
 
 /** Addresses that mean "every interface": not something a client can send media to. */
@@ -13,7 +13,39 @@ const rtcMaxPort = Effect.flatMap(
 )
 const rtcPortCount = Effect.all([rtcMinPort, rtcMaxPort]).pipe(Effect.map(([min, max]) => max - min + 1))
 
+/** mediasoup worker processes (default: one per core); the RTC port range is split between them. */
+const workerCount = Effect.flatMap(rtcPortCount, (ports) =>
+  key("MEDIASOUP_WORKERS", "auralink.mediasoup.workers")
+    .int(Math.min(availableParallelism(), ports), rule("a whole number >= 1, at most the RTC port count", within(1, ports))))
+
+/**
+ * WebRTC transports share one UDP and one TCP port per worker (a mediasoup WebRtcServer on
+ * RTC_PORT + worker index): what firewalls, load balancers and Kubernetes want. Off: each
+ * transport binds a port of its worker's slice of RTC_MIN_PORT..RTC_MAX_PORT. Plain (RTP)
+ * transports always take ports from that range.
+ */
+const webRtcServer = key("MEDIASOUP_WEBRTC_SERVER", "auralink.mediasoup.webrtc_server").flag(true)
+/** 0: each worker's WebRtcServer takes a free port of its slice of the range (tests, several instances on one host). */
+const RTC_PORT = key("RTC_PORT", "auralink.mediasoup.rtc_port")
+const rtcPort = Effect.gen(function*() {
+  const port = yield* RTC_PORT.int(40000, rule(`0 or ${PORT}`, within(0, 65535)))
+  const min = yield* rtcMinPort
+  const max = yield* rtcMaxPort
+  const workers = yield* workerCount
+  const last = port + workers - 1
+  if (port !== 0 && (yield* webRtcServer) && last > 65535) {
+    return yield* RTC_PORT.fail(`a port such that RTC_PORT + MEDIASOUP_WORKERS - 1 <= 65535 (${workers} workers)`)
+  }
+  if (port !== 0 && (yield* webRtcServer) && port <= max && last >= min) {
+    return yield* RTC_PORT.fail(
+      `ports ${port}-${last} (one per worker) outside RTC_MIN_PORT..RTC_MAX_PORT (${min}-${max}), or 0`
+    )
+  }
+  return port
+})
+
 const listenIp = key("MEDIASOUP_LISTEN_IP", "auralink.mediasoup.listen_ip").text("0.0.0.0")
+/** An IP or a host name (mediasoup's announcedAddress: clients resolve it). */
 const MEDIASOUP_ANNOUNCED_IP = key("MEDIASOUP_ANNOUNCED_IP", "auralink.mediasoup.announced_ip")
 /** Development listening on every interface announces 127.0.0.1; production must be told. */
 const announcedIp = Effect.gen(function*() {
@@ -28,6 +60,10 @@ const announcedIp = Effect.gen(function*() {
   return { given, defaulted: Option.isNone(given) && UNSPECIFIED_IPS.has(listen) && env === "development" }
 })
 
+/** mediasoup accepts 0 (no consent checks) or 10-60 s (RFC 7675's 30 s by default). */
+const iceConsentTimeoutSeconds = key("MEDIASOUP_ICE_CONSENT_TIMEOUT_SECONDS", "auralink.mediasoup.ice_consent_timeout_seconds")
+  .int(30, rule("0 (off) or seconds 10-60", (n) => n === 0 || within(10, 60)(n)))
+
 export const media = Effect.all({
   rtcMinPort,
   rtcMaxPort,
@@ -35,10 +71,15 @@ export const media = Effect.all({
   announcedIp: Effect.map(announcedIp, ({ defaulted, given }) => defaulted ? Option.some("127.0.0.1") : given),
   /** true when ENVIRONMENT=development listens on all interfaces with nothing announced, so 127.0.0.1 is announced. */
   announcedIpDefaulted: Effect.map(announcedIp, ({ defaulted }) => defaulted),
-  /** mediasoup worker processes (default: one per core); the RTC port range is split between them. */
-  workers: Effect.flatMap(rtcPortCount, (ports) =>
-    key("MEDIASOUP_WORKERS", "auralink.mediasoup.workers")
-      .int(Math.min(availableParallelism(), ports), rule("a whole number >= 1, at most the RTC port count", within(1, ports)))),
+  workers: workerCount,
+  webRtcServer,
+  rtcPort,
+  iceConsentTimeoutSeconds,
+  /**
+   * A WebRTC transport that lost ICE consent (its client vanished) is closed at once; its session
+   * ends (reason consent_lost) when, this long after, it has no connected WebRTC transport left.
+   */
+  consentGraceMs: key("MEDIA_CONSENT_GRACE_MS", "auralink.mediasoup.consent_grace_ms").int(5000, rule("milliseconds >= 0", nonNegative)),
   logLevel: key("MEDIASOUP_LOG_LEVEL", "auralink.mediasoup.log_level")
     .literal(["debug", "warn", "error", "none"], "warn", "one of debug, warn, error, none"),
   logTags: key("MEDIASOUP_LOG_TAGS", "auralink.mediasoup.log_tags").list(),

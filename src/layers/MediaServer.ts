@@ -16,13 +16,15 @@ import { serviceUnavailable, type ServiceUnavailable } from "../schemas/unavaila
 import { AppConfig } from "./Config.ts"
 import { errorMessage } from "./error-message.ts"
 import { Health } from "./Health.ts"
-import { routerCodecs, splitPorts } from "./media/codecs.ts"
+import { routerCodecs } from "./media/codecs.ts"
 import type { MediaFact } from "./media/facts.ts"
+import { plainJson } from "./media/plain-json.ts"
+import { plainListenInfo, type PortRange, splitPorts, webRtcServerOptions, webRtcTransportOptions } from "./media/listen.ts"
 import { type ProducerAdded, SessionMedia, type TransportEntry } from "./media/session-media.ts"
 import { makeWorkerHealth } from "./media/worker-health.ts"
 import { useBundledMediaWorker } from "./media/workerEnv.ts"
 import { Metrics } from "./Metrics.ts"
-import type { DataProducerId, ProducerId, TransportId } from "../schemas/ids.ts"
+import { type DataProducerId, type ProducerId, TransportId } from "../schemas/ids.ts"
 
 export type { MediaFact } from "./media/facts.ts"
 export type { ProducerAdded } from "./media/session-media.ts"
@@ -42,6 +44,8 @@ export interface WorkerStatus {
   readonly index: number
   readonly pid: number
   readonly routers: number
+  /** The ports of its WebRtcServer, which every WebRTC transport of the worker shares (none in port-range mode). */
+  readonly webRtcServer?: { readonly udp: number; readonly tcp: number }
   /** No answer to a probe or request within MEDIASOUP_WORKER_TIMEOUT_MS: new sessions avoid it, its requests get 503. */
   readonly stalled: boolean
 }
@@ -61,12 +65,8 @@ const closeLate = (late: { close: () => void }) => late.close()
 /** How long a client should wait after a 503 for lack of RTC ports. */
 export const PORTS_RETRY_AFTER_SECONDS = 5
 
-/**
- * The worker's refusal for lack of a free port. Debian's mediasoup-worker 3.8.4 loses the reason
- * text ("Error:  [method:router.createWebRtcTransport]"), so a reason-less refusal of a transport
- * we parameterise ourselves counts as one too (measured: with 4 ports the 5th transport gets it).
- */
-const isPortsExhausted = (message: string) => /no more available ports/i.test(message) || /^\s*\[method:[^\]]*\]\s*$/.test(message)
+/** The worker's refusal for lack of a free port ("no more available ports [protocol:udp, ...]"). */
+const isPortsExhausted = (message: string) => /no more available ports/i.test(message)
 
 /** The refusal of a mediasoup call that binds RTC ports: none free is a 503 (retry later); any other failure stays a defect. */
 const portsOrDefect = (exhausted: () => void) => (e: unknown): ServiceUnavailable => {
@@ -75,11 +75,30 @@ const portsOrDefect = (exhausted: () => void) => (e: unknown): ServiceUnavailabl
   return serviceUnavailable("No free RTC port on the media server; retry later", PORTS_RETRY_AFTER_SECONDS)
 }
 
-/** A worker slot: its index, its slice of the RTC port range, and its worker once started. */
+/** A worker slot: its index, its slice of the RTC port range, and its worker (and WebRtcServer) once started. */
 interface WorkerSlot {
   readonly index: number
-  readonly ports: { readonly rtcMinPort: number; readonly rtcMaxPort: number }
+  readonly ports: PortRange
   worker: types.Worker | undefined
+  server: { readonly server: types.WebRtcServer; readonly udp: number; readonly tcp: number } | undefined
+}
+
+const closingSignals = ["SIGINT", "SIGTERM"] as const
+/**
+ * Runs `create` (a worker's creation) and takes away the SIGINT/SIGTERM listeners it added:
+ * mediasoup (since 3.19.22) closes its workers on those signals itself, which would cut every
+ * session's media before the service's drain has told clients and ended the sessions; the
+ * layer's release closes the workers after that.
+ */
+const withoutSignalClose = async <A>(create: () => Promise<A>): Promise<A> => {
+  const before = closingSignals.map((signal) => new Set(process.listeners(signal)))
+  try {
+    return await create()
+  } finally {
+    closingSignals.forEach((signal, i) => {
+      for (const listener of process.listeners(signal)) if (!before[i]!.has(listener)) process.removeListener(signal, listener)
+    })
+  }
 }
 
 /** mediasoup's worker log tags (the worker ignores any other tag, so MEDIASOUP_LOG_TAGS' others are dropped). */
@@ -148,6 +167,8 @@ export class MediaServer extends Context.Service<MediaServer, {
   readonly onProducer: (sessionId: string) => Stream.Stream<ProducerAdded>
   /** Media opened and workers died, from now on (subscribed once this succeeds; ends when the server stops). */
   readonly facts: Effect.Effect<Stream.Stream<MediaFact>, never, Scope.Scope>
+  /** The session's client transports (WebRTC and plain) on this instance. */
+  readonly clientTransports: (sessionId: string) => Effect.Effect<number>
   /** Closes everything the session owns (idempotent). */
   readonly closeSession: (sessionId: string) => Effect.Effect<void>
   readonly router: (sessionId: string) => Effect.Effect<Option.Option<types.Router>>
@@ -164,19 +185,22 @@ export class MediaServer extends Context.Service<MediaServer, {
       const fibers = yield* FiberSet.make()
       const facts = yield* Effect.acquireRelease(PubSub.unbounded<MediaFact>(), PubSub.shutdown)
       const runFork = yield* FiberSet.runtime(fibers)<never>()
-      const mediasoup = yield* Effect.promise(() => {
-        useBundledMediaWorker()
-        return import("mediasoup")
-      })
+      const workerBin = useBundledMediaWorker()
+      const mediasoup = yield* Effect.promise(() => import("mediasoup"))
 
       const sessions = new Map<string, SessionMedia>()
-      const slots = splitPorts(config.rtcMinPort, config.rtcMaxPort, config.workers).map((ports, index): WorkerSlot => ({ index, ports, worker: undefined }))
+      const slots = splitPorts(config.rtcMinPort, config.rtcMaxPort, config.workers).map((ports, index): WorkerSlot => ({
+        index,
+        ports,
+        worker: undefined,
+        server: undefined
+      }))
       const lock = yield* Semaphore.make(1)
-      // Each client transport binds a port of its worker's slice: a slice smaller than what one user may hold
-      // (open sessions x transports) lets one user starve a worker (new transports then get 503).
-      const share = Math.min(...slots.map((s) => s.ports.rtcMaxPort - s.ports.rtcMinPort + 1))
+      // In port-range mode each client transport binds a port of its worker's slice: a slice smaller than what
+      // one user may hold (open sessions x transports) lets one user starve a worker (new transports then get 503).
+      const share = Math.min(...slots.map((s) => s.ports.max - s.ports.min + 1))
       const oneUser = limits.maxOpenSessionsPerUser * limits.maxTransportsPerSession
-      if (share < oneUser) {
+      if (!config.webRtcServer && share < oneUser) {
         yield* Effect.logWarning(
           `RTC port range is small for ${slots.length} media worker(s): ${share} ports per worker, fewer than one user may hold (${oneUser}); widen RTC_MIN_PORT..RTC_MAX_PORT or lower MEDIASOUP_WORKERS`
         ).pipe(
@@ -253,14 +277,28 @@ export class MediaServer extends Context.Service<MediaServer, {
       const startWorker = (slot: (typeof slots)[number]): Effect.Effect<types.Worker> =>
         Effect.gen(function*() {
           const worker = yield* Effect.promise(() =>
-            mediasoup.createWorker({ logLevel: config.logLevel, logTags: config.logTags.filter(isWorkerLogTag), ...slot.ports })
+            withoutSignalClose(() => mediasoup.createWorker({ workerBin, logLevel: config.logLevel, logTags: config.logTags.filter(isWorkerLogTag) }))
           )
-          slot.worker = worker
           worker.on("died", (error: Error) => {
             if (!stopping) runFork(onDied(slot, worker, error))
           })
+          // A port taken by another program is a start-up failure naming it, not a defect later.
+          slot.server = config.webRtcServer ? yield* startServer(worker, slot) : undefined
+          slot.worker = worker
           return worker
         })
+
+      /** The worker's WebRtcServer (its UDP and TCP port, read back: RTC_PORT=0 picks free ones). */
+      const startServer = (worker: types.Worker, slot: WorkerSlot) =>
+        Effect.tryPromise(async () => {
+          const server = await worker.createWebRtcServer(webRtcServerOptions(config, slot.index, slot.ports))
+          const dump = await server.dump()
+          return { server, udp: dump.udpSockets[0]?.port ?? 0, tcp: dump.tcpServers[0]?.port ?? 0 }
+        }).pipe(
+          Effect.tapError(() => Effect.sync(() => worker.close())),
+          Effect.mapError((e) => new Error(`media worker ${slot.index}: WebRtcServer on ${config.listenIp} failed: ${errorMessage(e.cause)}`)),
+          Effect.orDie
+        )
 
       // A dead worker took its routers with it: count it, replace it, and tell which sessions it carried.
       const onDied = (slot: (typeof slots)[number], worker: types.Worker, error: Error) =>
@@ -397,7 +435,12 @@ export class MediaServer extends Context.Service<MediaServer, {
           }]
           : [])
       ]
-      const listenIps = [{ ip: config.listenIp, ...Option.match(config.announcedIp, { onNone: () => ({}), onSome: (announcedIp) => ({ announcedIp }) }) }]
+
+      /** ICE lost on a client's transport is a fact for the media lifecycle (a later reconnect by ICE restart is not: the transport is gone by then). */
+      const watchIce = (id: string, transport: types.WebRtcTransport) =>
+        transport.on("icestatechange", (state) => {
+          if (state === "disconnected") PubSub.publishUnsafe(facts, { _tag: "IceLost", sessionId: id, transportId: TransportId.make(transport.id) })
+        })
 
       const directTransport = (media: SessionMedia) =>
         Effect.acquireRelease(
@@ -412,6 +455,7 @@ export class MediaServer extends Context.Service<MediaServer, {
           index: s.index,
           pid: s.worker?.pid ?? 0,
           routers: carriedBy(s.index).length,
+          ...(s.server === undefined ? {} : { webRtcServer: { udp: s.server.udp, tcp: s.server.tcp } }),
           stalled: health.isStalled(s.index)
         })),
         sessions: [...sessions.values()].map((m) => ({
@@ -429,27 +473,21 @@ export class MediaServer extends Context.Service<MediaServer, {
         createWebRtcTransport: (id) =>
           Effect.gen(function*() {
             const media = yield* ensure(id)
+            const slot = slots[media.workerIndex]!
             const transport = yield* onWorker(
               media.workerIndex,
-              () =>
-                media.router.createWebRtcTransport({
-                  listenIps,
-                  enableUdp: true,
-                  enableTcp: true,
-                  preferUdp: true,
-                  enableSctp: true,
-                  numSctpStreams: { OS: 1024, MIS: 1024 }
-                }),
+              () => media.router.createWebRtcTransport(webRtcTransportOptions(config, slot.server?.server, slot.ports)),
               portsOrDefect(onPortsExhausted),
               closeLate
             )
             media.addTransport({ kind: "webrtc", transport })
+            watchIce(id, transport)
             return {
               id: transport.id,
-              iceParameters: transport.iceParameters,
-              iceCandidates: transport.iceCandidates,
-              dtlsParameters: transport.dtlsParameters,
-              ...(transport.sctpParameters === undefined ? {} : { sctpParameters: transport.sctpParameters }),
+              iceParameters: plainJson(transport.iceParameters),
+              iceCandidates: transport.iceCandidates.map(plainJson),
+              dtlsParameters: plainJson(transport.dtlsParameters),
+              ...(transport.sctpParameters === undefined ? {} : { sctpParameters: plainJson(transport.sctpParameters) }),
               iceServers
             }
           }),
@@ -460,13 +498,13 @@ export class MediaServer extends Context.Service<MediaServer, {
         transportStats: (id, transportId) =>
           Effect.gen(function*() {
             const { media, entry } = yield* transportOf(id, transportId)
-            const transport: ReadonlyArray<unknown> = yield* onWorker(media.workerIndex, () => entry.transport.getStats(), rejected)
+            const transport = (yield* onWorker(media.workerIndex, () => entry.transport.getStats(), rejected)).map(plainJson)
             const producers = yield* Effect.forEach(
               [...media.producers.values()].filter((p) => p.transportId === transportId),
               ({ producer }) =>
                 Effect.map(
                   onWorker(media.workerIndex, () => producer.getStats(), rejected),
-                  (stats: ReadonlyArray<unknown>) => ({ id: producer.id, kind: producer.kind, stats })
+                  (stats) => ({ id: producer.id, kind: producer.kind, stats: stats.map(plainJson) })
                 )
             )
             return { transport, producers }
@@ -478,7 +516,7 @@ export class MediaServer extends Context.Service<MediaServer, {
               media.workerIndex,
               () =>
                 media.router.createPlainTransport({
-                  listenIp: listenIps[0] ?? { ip: config.listenIp },
+                  listenInfo: plainListenInfo(config, slots[media.workerIndex]!.ports),
                   rtcpMux: options.rtcpMux ?? true,
                   comedia: true,
                   enableSrtp: options.enableSrtp ?? false,
@@ -490,10 +528,10 @@ export class MediaServer extends Context.Service<MediaServer, {
             media.addTransport({ kind: "plain", transport })
             return {
               id: transport.id,
-              ip: Option.getOrElse(config.announcedIp, () => transport.tuple.localIp),
+              ip: Option.getOrElse(config.announcedIp, () => transport.tuple.localAddress),
               port: transport.tuple.localPort,
               ...(transport.rtcpTuple === undefined ? {} : { rtcpPort: transport.rtcpTuple.localPort }),
-              ...(transport.srtpParameters === undefined ? {} : { srtpParameters: transport.srtpParameters })
+              ...(transport.srtpParameters === undefined ? {} : { srtpParameters: plainJson(transport.srtpParameters) })
             }
           }),
         reserve: (id, what, max) =>
@@ -518,7 +556,7 @@ export class MediaServer extends Context.Service<MediaServer, {
             return {
               id: consumer.id,
               dataProducerId: producer.id,
-              sctpStreamParameters: consumer.sctpStreamParameters,
+              sctpStreamParameters: plainJson(consumer.sctpStreamParameters),
               label: consumer.label,
               protocol: consumer.protocol
             }
@@ -584,6 +622,7 @@ export class MediaServer extends Context.Service<MediaServer, {
             })
           ),
         facts: Effect.map(PubSub.subscribe(facts), Stream.fromSubscription),
+        clientTransports: (id) => Effect.sync(() => sessions.get(id)?.held("transports") ?? 0),
         closeSession: (id) => Effect.sync(() => forget(id)),
         router: (id) => Effect.sync(() => Option.fromNullishOr(sessions.get(id)?.router)),
         workers: Effect.sync(() => slots.flatMap((s) => s.worker === undefined ? [] : [s.worker])),

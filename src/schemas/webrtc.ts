@@ -17,12 +17,31 @@ export const RtpCodecParameters = Schema.Struct({
   rtcpFeedback: Schema.optionalKey(list(Schema.Struct({ type: Name(32), parameter: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(32))) }), 32))
 })
 
+/**
+ * The RTP header extensions mediasoup knows (it refuses any other URI): the AIC element's URI is
+ * not among them, it is added after mediasoup. An unknown URI is a 400 naming the field.
+ */
+export const RTP_HEADER_EXTENSION_URIS = [
+  "urn:ietf:params:rtp-hdrext:sdes:mid",
+  "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",
+  "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id",
+  "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+  "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
+  "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+  "https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension",
+  "urn:3gpp:video-orientation",
+  "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time",
+  "urn:ietf:params:rtp-hdrext:toffset",
+  "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay",
+  "urn:mediasoup:params:rtp-hdrext:packet-id"
+] as const
+
 export const RtpParameters = Schema.Struct({
   mid: Schema.optionalKey(Name(32)),
   codecs: list(RtpCodecParameters, 16).check(Schema.isMinLength(1)),
   headerExtensions: Schema.optionalKey(list(
     Schema.Struct({
-      uri: Name(256),
+      uri: Schema.Literals(RTP_HEADER_EXTENSION_URIS),
       id: Int(1, 255),
       encrypt: Schema.optionalKey(Schema.Boolean),
       parameters: Schema.optionalKey(Params)
@@ -89,14 +108,28 @@ export const ProduceData = Schema.Struct({
   appData: Schema.optionalKey(AppData)
 })
 export type ProduceData = typeof ProduceData.Type
-/** The SRTP crypto suites mediasoup 3.8 supports (RFC 4568 names; ffmpeg's `-srtp_out_suite` takes the same). */
-export const SrtpCryptoSuite = Schema.Literals(["AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32"])
+/**
+ * The SRTP crypto suites mediasoup supports (RFC 4568 / RFC 7714 names; ffmpeg's `-srtp_out_suite`
+ * takes the AES_CM ones), with the bytes of master key + salt each needs.
+ */
+const SRTP_KEY_BYTES = { AES_CM_128_HMAC_SHA1_80: 30, AES_CM_128_HMAC_SHA1_32: 30, AEAD_AES_128_GCM: 28, AEAD_AES_256_GCM: 44 } as const
+export const SrtpCryptoSuite = Schema.Literals(["AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32", "AEAD_AES_128_GCM", "AEAD_AES_256_GCM"])
 
-/** SDES keying (RFC 4568): base64 of the 30-byte master key (16) and salt (14), as ffmpeg's `-srtp_out_params`. */
+const keyFitsSuite = Schema.makeFilter<{ readonly cryptoSuite: typeof SrtpCryptoSuite.Type; readonly keyBase64: string }>(
+  (p) => atob(p.keyBase64).length === SRTP_KEY_BYTES[p.cryptoSuite],
+  {
+    expected: "keyBase64 of the suite's master key + salt (30 bytes for AES_CM, 28 for AEAD_AES_128_GCM, 44 for AEAD_AES_256_GCM)",
+    message: "keyBase64 must hold the suite's master key + salt: 30 bytes for AES_CM_*, 28 for AEAD_AES_128_GCM, 44 for AEAD_AES_256_GCM"
+  }
+)
+
+/** SDES keying (RFC 4568): base64 of the master key and salt, as ffmpeg's `-srtp_out_params`. */
 export const SrtpParameters = Schema.Struct({
   cryptoSuite: SrtpCryptoSuite,
-  keyBase64: Schema.String.check(Schema.isPattern(/^[A-Za-z0-9+/]{40}$/, { expected: "base64 of a 30-byte key and salt (40 characters)" }))
-})
+  keyBase64: Schema.String.check(
+    Schema.isPattern(/^(?:[A-Za-z0-9+/]{4}){9,14}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, { expected: "base64 (36-60 characters)" })
+  )
+}).check(keyFitsSuite)
 export type SrtpParameters = typeof SrtpParameters.Type
 
 export const CreatePlainTransport = Schema.Struct({

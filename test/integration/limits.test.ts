@@ -122,12 +122,16 @@ layer(Capped, { timeout: 120_000 })("limits on what one client can take", (it) =
 })
 
 const logs = capturedLogs()
-// Four RTC ports for one worker: a handful of transports exhaust them.
-const Tiny = mediaServer({ MEDIASOUP_WORKERS: "1", RTC_MIN_PORT: "47420", RTC_MAX_PORT: "47423", MAX_TRANSPORTS_PER_SESSION: "100" }).pipe(
-  Layer.provide(logs.layer)
-)
+// Four RTC ports for one worker, each WebRTC transport on its own port (the WebRtcServer off): a handful of transports exhaust them.
+const Tiny = mediaServer({
+  MEDIASOUP_WORKERS: "1",
+  RTC_MIN_PORT: "47420",
+  RTC_MAX_PORT: "47423",
+  MAX_TRANSPORTS_PER_SESSION: "100",
+  MEDIASOUP_WEBRTC_SERVER: "false"
+}).pipe(Layer.provide(logs.layer))
 
-layer(Tiny, { timeout: 60_000 })("RTC port exhaustion", (it) => {
+layer(Tiny, { timeout: 60_000 })("RTC port exhaustion (port-range mode)", (it) => {
   it.effect("is a 503 with Retry-After and a counter, never a 500; start-up warned about the small range", () =>
     Effect.gen(function*() {
       assert.isTrue(logs.lines.some((l) => l["event"] === "rtc_port_range_small" && l["portsPerWorker"] === 4), "start-up warning")
@@ -151,5 +155,24 @@ layer(Tiny, { timeout: 60_000 })("RTC port exhaustion", (it) => {
       assert.strictEqual(plain.headers.get("retry-after"), "5")
       const metrics = (yield* request("GET", "/metrics")).text
       assert.match(metrics, /^auralink_media_ports_exhausted_total [2-9]/m)
+    }))
+})
+
+// The same four ports with the WebRtcServer on (RTC_PORT=0: it takes one of them for UDP and TCP).
+const TinyWithServer = mediaServer({ MEDIASOUP_WORKERS: "1", RTC_MIN_PORT: "47424", RTC_MAX_PORT: "47427", MAX_TRANSPORTS_PER_SESSION: "100" })
+
+layer(TinyWithServer, { timeout: 60_000 })("RTC port exhaustion (WebRtcServer)", (it) => {
+  it.effect("WebRTC transports take no port of their own; plain transports exhaust the rest of the range with a 503", () =>
+    Effect.gen(function*() {
+      const frank = yield* signIn(user("frank"))
+      const id = yield* startSession(frank.headers)
+      for (let i = 0; i < 10; i++) {
+        const res = yield* request("POST", `/api/webrtc/${id}/transports`, undefined, frank.headers)
+        assert.strictEqual(res.status, 201, res.text)
+      }
+      const statuses: Array<number> = []
+      for (let i = 0; i < 6; i++) statuses.push((yield* request("POST", `/api/webrtc/${id}/plain-transports`, { comedia: true }, frank.headers)).status)
+      // The server holds one UDP port of the four: three plain transports, then 503s.
+      assert.deepStrictEqual(statuses, [201, 201, 201, 503, 503, 503])
     }))
 })

@@ -166,6 +166,13 @@ layer(Server, { timeout: 60_000 })("WebRTC signaling over HTTP", (it) => {
       const video = yield* produceOn({ kind: "video", rtpParameters: opusRtpParameters() })
       assert.strictEqual(video.status, 400, video.text)
       assert.include(video.text, "does not match kind video")
+      // mediasoup refuses any header extension it does not know: the edge names the field instead.
+      const extension = yield* produceOn({
+        kind: "audio",
+        rtpParameters: { ...opusRtpParameters(), headerExtensions: [{ uri: "urn:example:no-such-extension", id: 3 }] }
+      })
+      assert.strictEqual(extension.status, 400, extension.text)
+      assert.include(extension.text, "headerExtensions")
       const unknownKind = yield* produceOn({ kind: "data", rtpParameters: opusRtpParameters() })
       assert.strictEqual(unknownKind.status, 400, unknownKind.text)
       assert.include(unknownKind.text, "kind")

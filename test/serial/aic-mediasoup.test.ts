@@ -63,8 +63,8 @@ const Server = mediaServer({
   AIC_FORWARD_TARGET: `127.0.0.1:${far.address().port}`
 })
 
-layer(Server, { timeout: 90_000 })("AIC and mediasoup 3.8.4 (real workers)", (it) => {
-  it.effect("a router strips the AIC element: produced with it over a DirectTransport, no consumer gets it; a known extension survives", () =>
+layer(Server, { timeout: 90_000 })("AIC and mediasoup (real workers)", (it) => {
+  it.effect("a router strips the AIC element: in the packets of a DirectTransport producer, no consumer gets it; a known extension survives", () =>
     Effect.gen(function*() {
       const media = yield* MediaServer
       const alice = yield* signIn(user("alice"))
@@ -72,16 +72,14 @@ layer(Server, { timeout: 90_000 })("AIC and mediasoup 3.8.4 (real workers)", (it
       const id = str(created.json["id"])
       yield* media.rtpCapabilities(id)
       const router = Option.getOrThrow(yield* media.router(id))
-      assert.isFalse(router.rtpCapabilities.headerExtensions?.some((e) => e.uri === AIC_EXTENSION_URI), "the router does not offer the AIC URI")
+      assert.isFalse(router.rtpCapabilities.headerExtensions?.some((e) => String(e.uri) === AIC_EXTENSION_URI), "the router does not offer the AIC URI")
 
       const inbound = yield* Effect.promise(() => router.createDirectTransport())
+      // mediasoup refuses a URI it does not know (the signaling edge answers 400, see signaling.test.ts), so
+      // the element rides in the packets undeclared.
       const producer = yield* Effect.promise(() =>
-        inbound.produce({
-          kind: "video",
-          rtpParameters: vp8Parameters([{ uri: AIC_EXTENSION_URI, id: AIC_ID }, { uri: VIDEO_ORIENTATION_URI, id: VIDEO_ORIENTATION_ID }])
-        })
+        inbound.produce({ kind: "video", rtpParameters: vp8Parameters([{ uri: VIDEO_ORIENTATION_URI, id: VIDEO_ORIENTATION_ID }]) })
       )
-      assert.isTrue(producer.rtpParameters.headerExtensions?.some((e) => e.uri === AIC_EXTENSION_URI), "the producer accepts the URI")
       const direct = yield* Effect.promise(() =>
         router.createDirectTransport().then((t) => t.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities }))
       )
@@ -91,11 +89,13 @@ layer(Server, { timeout: 90_000 })("AIC and mediasoup 3.8.4 (real workers)", (it
       const viaPlain: Array<Buffer> = []
       socket.on("message", (p) => viaPlain.push(p))
       yield* Effect.promise(() => new Promise<void>((r) => socket.bind(0, "127.0.0.1", r)))
-      const plain = yield* Effect.promise(() => router.createPlainTransport({ listenIp: "127.0.0.1", rtcpMux: true, comedia: false }))
+      const plain = yield* Effect.promise(() =>
+        router.createPlainTransport({ listenInfo: { protocol: "udp", ip: "127.0.0.1", portRange: { min: 43050, max: 43059 } }, rtcpMux: true, comedia: false })
+      )
       yield* Effect.promise(() => plain.connect({ ip: "127.0.0.1", port: socket.address().port }))
       const plainConsumer = yield* Effect.promise(() => plain.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities }))
       for (const consumer of [direct, plainConsumer]) {
-        assert.isFalse(consumer.rtpParameters.headerExtensions?.some((e) => e.uri === AIC_EXTENSION_URI), "no consumer negotiates it")
+        assert.isFalse(consumer.rtpParameters.headerExtensions?.some((e) => String(e.uri) === AIC_EXTENSION_URI), "no consumer negotiates it")
       }
 
       // ffmpeg's VP8 with a video-orientation element, through the pipeline (AIC element added), into the producer.

@@ -24,6 +24,8 @@ export const testConfig = (env: RawConfig = {}) =>
     HOST: "127.0.0.1",
     LOG_LEVEL: "info",
     MEDIASOUP_LISTEN_IP: "127.0.0.1",
+    // Each worker's WebRtcServer on a free port of the test's own RTC range (files run in parallel).
+    RTC_PORT: "0",
     DATA_DIR: mkdtempSync(join(tmpdir(), "auralink-test-")),
     ...env
   })

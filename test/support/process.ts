@@ -14,7 +14,7 @@ export interface ServiceProcess {
 export const startService = async (env: Record<string, string>): Promise<ServiceProcess> => {
   const port = env["PORT"] ?? String(await freePort())
   const child = spawn(process.execPath, ["src/main.ts"], {
-    env: { ...process.env, GRPC_PORT: "0", HOST: "127.0.0.1", ...env, PORT: port },
+    env: { ...process.env, GRPC_PORT: "0", HOST: "127.0.0.1", RTC_PORT: "0", ...env, PORT: port },
     stdio: ["ignore", "pipe", "pipe"]
   })
   let output = ""

@@ -34,6 +34,10 @@ describe("configuration", () => {
         [5, 20, 2000, 10_000]
       )
       assert.deepStrictEqual([settings.media.rtcMinPort, settings.media.rtcMaxPort], [10000, 10100])
+      assert.deepStrictEqual(
+        [settings.media.webRtcServer, settings.media.rtcPort, settings.media.iceConsentTimeoutSeconds, settings.media.consentGraceMs],
+        [true, 40000, 30, 5000]
+      )
       assert.strictEqual(settings.log.level, "Info")
       assert.strictEqual(settings.service.shutdownTimeoutMs, 30_000)
       assert.isTrue(settings.auth.jwtSecretEphemeral)
@@ -166,6 +170,13 @@ describe("configuration", () => {
         [{ PGPOOL_MAX_INGRESS: "0" }, "PGPOOL_MAX_INGRESS", "\"0\""],
         [{ PG_CONN_TIMEOUT_MS: "-5" }, "PG_CONN_TIMEOUT_MS", "\"-5\""],
         [{ RTC_MIN_PORT: "20000", RTC_MAX_PORT: "10000" }, "RTC_MAX_PORT", "\"10000\""],
+        // The WebRtcServer ports (one per worker) may not fall into the range plain transports use.
+        [{ RTC_PORT: "10050" }, "RTC_PORT", "\"10050\""],
+        [{ RTC_PORT: "9999", MEDIASOUP_WORKERS: "2" }, "RTC_PORT", "\"9999\""],
+        [{ RTC_PORT: "65535", MEDIASOUP_WORKERS: "2" }, "RTC_PORT", "\"65535\""],
+        [{ MEDIASOUP_ICE_CONSENT_TIMEOUT_SECONDS: "5" }, "MEDIASOUP_ICE_CONSENT_TIMEOUT_SECONDS", "\"5\""],
+        [{ MEDIASOUP_ICE_CONSENT_TIMEOUT_SECONDS: "61" }, "MEDIASOUP_ICE_CONSENT_TIMEOUT_SECONDS", "\"61\""],
+        [{ MEDIA_CONSENT_GRACE_MS: "-1" }, "MEDIA_CONSENT_GRACE_MS", "\"-1\""],
         [{ REDIS_URL: "http://cache" }, "REDIS_URL", "<redacted>"],
         [{ DB_HOST: "db host" }, "DB_HOST", "\"db host\""],
         [{ OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" }, "OTEL_EXPORTER_OTLP_ENDPOINT", "\"collector:4318\""]

@@ -39,9 +39,9 @@ export class SessionMedia {
   readonly router: types.Router
   readonly workerIndex: number
 
-  // mediasoup 3.8 files a consumer whose router or producer closed while it was being made under
-  // an already closed transport: it never emits "close", and whoever reads it waits forever. The
-  // add* methods below close such a consumer at once (one stuck consumer kept a WAV file open).
+  // A consumer finished after its router or producer closed may sit under an already closed
+  // transport (mediasoup 3.8 then never emitted "close", and whoever read it waited forever; one
+  // stuck consumer kept a WAV file open). The add* methods below close such a consumer at once.
 
   constructor(id: string, router: types.Router, workerIndex: number) {
     this.id = id
@@ -50,7 +50,8 @@ export class SessionMedia {
   }
 
   addTransport(entry: TransportEntry): void {
-    const t = entry.transport
+    // Every kind's observer has "close"; the union of their typed `on`s is not callable as such.
+    const t: { readonly id: string; readonly observer: { on: (event: "close", listener: () => void) => unknown } } = entry.transport
     this.transports.set(TransportId.make(t.id), entry)
     t.observer.on("close", () => this.transports.delete(TransportId.make(t.id)))
   }

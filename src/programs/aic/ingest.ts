@@ -28,8 +28,8 @@ const codecsOf = (parameters: types.RtpParameters): ReadonlyMap<number, VideoCod
  * The AIC pipeline on live sessions: every video producer (signaling's produce attaches it) of a
  * session whose config has `aic` (with ENABLE_AIC on) is consumed server-side over a DirectTransport and run through the AIC
  * pipeline; the processed RTP goes out over UDP to AIC_FORWARD_TARGET. Not back into the
- * router: mediasoup 3.8 rewrites header extensions on the way in and keeps only the URIs it
- * knows, so the AIC element cannot reach a router's consumers (README, "What survives
+ * router: mediasoup refuses header extension URIs it does not know, and rewrites the
+ * extensions of packets on the way in keeping only the ones it knows, so the AIC element cannot reach a router's consumers (README, "What survives
  * mediasoup"). A pipeline ends with its consumer (producer closed, session ended) or at shutdown.
  */
 export class AicIngest extends Context.Service<AicIngest, {

@@ -1,7 +1,7 @@
 import { Effect, type Scope } from "effect"
 import { createSocket, type Socket } from "node:dgram"
 import type { types } from "mediasoup"
-import { consumerMessages, type MessageHandlers } from "../../layers/media/messages.ts"
+import { consumerRtp, type MessageHandlers } from "../../layers/media/messages.ts"
 
 /** Where a pipeline's packets come from: a mediasoup consumer's `rtp` events, a UDP socket, a test. */
 export interface RtpSource {
@@ -19,7 +19,7 @@ export interface RtpSink {
 }
 
 /** A mediasoup DirectTransport consumer: its `rtp` events until it closes. */
-export const consumerSource = (consumer: types.Consumer): RtpSource => ({ subscribe: consumerMessages(consumer, "rtp") })
+export const consumerSource = (consumer: types.Consumer): RtpSource => ({ subscribe: consumerRtp(consumer) })
 
 /** Datagrams arriving on a bound UDP socket; ends when the socket closes. */
 export const udpSource = (socket: Socket): RtpSource => ({

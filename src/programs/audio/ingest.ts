@@ -1,9 +1,8 @@
 import { Context, Data, Deferred, Duration, Effect, FiberMap, Layer, Option, PubSub, Schedule, Scope, Stream } from "effect"
-import type { types } from "mediasoup"
 import { AudioMetrics } from "../../layers/audio/metrics.ts"
 import { AudioDecoders } from "../../layers/AudioDecoders.ts"
 import { AudioSink } from "../../layers/AudioSink.ts"
-import { consumerMessages } from "../../layers/media/messages.ts"
+import { consumerRtp, dataConsumerMessages, type MessageHandlers } from "../../layers/media/messages.ts"
 import { AppConfig } from "../../layers/Config.ts"
 import { MediaServer, type ProducerAdded } from "../../layers/MediaServer.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
@@ -51,13 +50,9 @@ const TOUCH_EVERY_MS = 10_000
 const touchEveryMs = (idleTimeoutSeconds: number) => Math.min(TOUCH_EVERY_MS, (idleTimeoutSeconds * 1000) / 4)
 
 /** A mediasoup consumer's messages as an ingest source (data channel: with the events channel for replies). */
-const emitterSource = (
-  emitter: types.Consumer | types.DataConsumer,
-  event: "rtp" | "message",
-  reply?: (text: string) => void
-): AudioSource => ({
+const emitterSource = (subscribe: (handlers: MessageHandlers) => () => void, reply?: (text: string) => void): AudioSource => ({
   ...(reply === undefined ? {} : { reply }),
-  subscribe: consumerMessages(emitter, event)
+  subscribe
 })
 
 /**
@@ -117,7 +112,7 @@ export class AudioIngest extends Context.Service<AudioIngest, {
       const sourceOf = (sessionId: SessionId, producer: AudioProducer) =>
         producer.kind === "audio"
           ? Effect.flatMap(media.createDirectConsumer(sessionId, producer.id), ({ consumer }) =>
-            rtpIngest(emitterSource(consumer, "rtp"), {
+            rtpIngest(emitterSource(consumerRtp(consumer)), {
               capacity: BUFFER_CHUNKS,
               latency: "manual",
               jitterBufferMs: audioSettings.jitterBufferMs,
@@ -125,7 +120,7 @@ export class AudioIngest extends Context.Service<AudioIngest, {
             }))
           : Effect.flatMap(media.createDataConsumer(sessionId, producer.id), ({ dataConsumer }) =>
             dataChannelIngest(
-              emitterSource(dataConsumer, "message", (text) => media.sendEvent(sessionId, text)),
+              emitterSource(dataConsumerMessages(dataConsumer), (text) => media.sendEvent(sessionId, text)),
               {
                 capacity: BUFFER_CHUNKS,
                 latency: "manual"

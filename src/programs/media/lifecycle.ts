@@ -1,11 +1,13 @@
 import { Duration, Effect, FiberSet, Layer, Option, Schedule, Schema, Stream } from "effect"
+import { AppConfig } from "../../layers/Config.ts"
 import { type MediaFact, MediaServer } from "../../layers/MediaServer.ts"
 import { SessionEvents } from "../../layers/sessions/events.ts"
 import { SessionMetrics } from "../../layers/sessions/metrics.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
 import { isTerminal } from "../../schemas/session.ts"
 import { failSession } from "../sessions/fail.ts"
-import { SessionId } from "../../schemas/ids.ts"
+import { applyTransition } from "../sessions/transition.ts"
+import { SessionId, type TransportId } from "../../schemas/ids.ts"
 
 /** The error a session gets when the media worker carrying it dies. */
 const WORKER_DIED = "media worker died"
@@ -27,6 +29,35 @@ const watch = (id: SessionId) =>
     Effect.annotateLogs({ sessionId: id })
   )
 
+/** The reason a session ends with when its client vanished (ICE consent lost) and did not come back. */
+export const CONSENT_LOST = "consent_lost"
+
+/**
+ * A client gone from a WebRTC transport (ICE consent lost, or its TCP connection closed): the
+ * transport is closed at once (its producers, and the audio and AIC pipelines on them, end), and
+ * the session ends (expired, reason consent_lost) when MEDIA_CONSENT_GRACE_MS later it has no
+ * client transport left here; a client that came back on a new transport keeps it.
+ */
+const iceLost = (id: SessionId, transportId: TransportId) =>
+  Effect.gen(function*() {
+    const media = yield* MediaServer
+    const { media: config } = yield* AppConfig
+    yield* Effect.logInfo("client gone from its WebRTC transport (ICE consent lost): transport closed").pipe(
+      Effect.annotateLogs({ event: "ice_consent_lost", transportId })
+    )
+    yield* Effect.ignore(media.closeTransport(id, transportId))
+    yield* Effect.sleep(Duration.millis(config.consentGraceMs))
+    if ((yield* media.clientTransports(id)) > 0) return
+    const now = yield* (yield* Sessions).findFresh(id)
+    if (Option.isNone(now) || isTerminal(now.value.state)) return
+    yield* applyTransition(id, "expired", { actor: "media", reason: CONSENT_LOST })
+  }).pipe(
+    // Ended meanwhile by someone else (stop, expiry): nothing to do.
+    Effect.catchTag("IllegalTransition", () => Effect.void),
+    Effect.catchCause((cause) => Effect.logWarning("could not end session after ICE consent loss", cause)),
+    Effect.annotateLogs({ sessionId: id })
+  )
+
 /** MediaServer keys media by any text; only a session id has a session to follow (others are left to their owner). */
 const asSessionId = Schema.decodeUnknownOption(SessionId)
 
@@ -39,7 +70,8 @@ const failLost = (sessions: ReadonlyArray<SessionId>) =>
 
 /**
  * Session-media lifecycle: joins MediaServer's facts with session changes and decides the
- * transitions (session ended -> its media closed; worker died -> its sessions in error). Runs for
+ * transitions (session ended -> its media closed; worker died -> its sessions in error; client
+ * gone -> its transport closed, then its session expired). Runs for
  * the life of the layer; at release every watch is interrupted, closing the media it watched.
  */
 export const MediaLifecycleLive = Layer.effectDiscard(Effect.gen(function*() {
@@ -47,10 +79,16 @@ export const MediaLifecycleLive = Layer.effectDiscard(Effect.gen(function*() {
   // Subscribed while the layer builds, so no router made after start-up goes unwatched.
   const facts = yield* media.facts
   const running = yield* FiberSet.make()
-  const act = (fact: MediaFact): Effect.Effect<void, never, MediaServer | Sessions | SessionEvents | SessionMetrics> =>
-    fact._tag === "MediaOpened"
-      ? Option.match(asSessionId(fact.sessionId), { onNone: () => Effect.void, onSome: watch })
-      : failLost(fact.sessions.flatMap((id) => Option.toArray(asSessionId(id))))
+  const act = (fact: MediaFact): Effect.Effect<void, never, AppConfig | MediaServer | Sessions | SessionEvents | SessionMetrics> => {
+    switch (fact._tag) {
+      case "MediaOpened":
+        return Option.match(asSessionId(fact.sessionId), { onNone: () => Effect.void, onSome: watch })
+      case "IceLost":
+        return Option.match(asSessionId(fact.sessionId), { onNone: () => Effect.void, onSome: (id) => iceLost(id, fact.transportId) })
+      case "WorkerDied":
+        return failLost(fact.sessions.flatMap((id) => Option.toArray(asSessionId(id))))
+    }
+  }
   // Each fact acted on in its own fiber: a slow store does not hold up the next session's watch.
   yield* facts.pipe(Stream.runForEach((fact) => FiberSet.run(running, act(fact))), Effect.forkScoped)
 }))

@@ -20,7 +20,7 @@ const activate = (session: Session) =>
 const undoOnFailure = (made: { readonly close: () => void }) => <A, E, R>(rest: Effect.Effect<A, E, R>) =>
   Effect.onError(rest, () => Effect.sync(() => made.close()))
 
-/** A codec of another kind than the producer's (mediasoup 3.8 would take `video` with `audio/opus`). */
+/** A codec of another kind than the producer's (mediasoup, 3.27 included, takes `video` with `audio/opus`). */
 const kindMismatch = (request: Produce): MediaRejected | undefined => {
   const index = request.rtpParameters.codecs.findIndex((c) => !c.mimeType.toLowerCase().startsWith(`${request.kind}/`))
   const codec = request.rtpParameters.codecs[index]

@@ -2,6 +2,7 @@ import { Effect } from "effect"
 import { MediaServer } from "../../layers/MediaServer.ts"
 import type { Principal } from "../../schemas/auth.ts"
 import type { ConnectPlainTransport, CreatePlainTransport, DtlsParameters } from "../../schemas/webrtc.ts"
+import { plainJson } from "../../layers/media/plain-json.ts"
 import { openSession } from "./access.ts"
 import { withinTransportCap } from "./limits.ts"
 import type { SessionId, TransportId } from "../../schemas/ids.ts"
@@ -10,7 +11,7 @@ import type { SessionId, TransportId } from "../../schemas/ids.ts"
 export const rtpCapabilities = Effect.fn("signaling.rtpCapabilities")(function*(principal: Principal, id: SessionId) {
   yield* openSession(principal, id)
   const caps = yield* (yield* MediaServer).rtpCapabilities(id)
-  return { codecs: caps.codecs ?? [], headerExtensions: caps.headerExtensions ?? [] }
+  return { codecs: (caps.codecs ?? []).map(plainJson), headerExtensions: (caps.headerExtensions ?? []).map(plainJson) }
 })
 
 export const createWebRtcTransport = Effect.fn("signaling.createWebRtcTransport")(function*(principal: Principal, id: SessionId) {
