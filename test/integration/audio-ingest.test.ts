@@ -147,9 +147,13 @@ describe("audio ingress over a PlainTransport (ffmpeg Opus RTP)", () => {
         const transportId = str(plain.json["id"])
         const connect = (transport: string, body: unknown) => request("POST", `/api/webrtc/${id}/plain-transports/${transport}/connect`, body, alice.headers)
         for (
-          const body of [{}, { srtpParameters: { cryptoSuite: "AES_CM_128_HMAC_SHA1_80", keyBase64: "c2hvcnQ=" } }, {
-            srtpParameters: { cryptoSuite: "NULL", keyBase64: newSrtpKey().keyBase64 }
-          }]
+          const body of [
+            {},
+            { srtpParameters: { cryptoSuite: "AES_CM_128_HMAC_SHA1_80", keyBase64: "c2hvcnQ=" } },
+            { srtpParameters: { cryptoSuite: "NULL", keyBase64: newSrtpKey().keyBase64 } },
+            // A 30-byte AES_CM key for a GCM suite (which needs 28 or 44 bytes).
+            { srtpParameters: { cryptoSuite: "AEAD_AES_256_GCM", keyBase64: newSrtpKey().keyBase64 } }
+          ]
         ) {
           const res = yield* connect(transportId, body)
           assert.strictEqual(res.status, 400, res.text)
@@ -160,6 +164,22 @@ describe("audio ingress over a PlainTransport (ffmpeg Opus RTP)", () => {
         assert.strictEqual((yield* connect(crypto.randomUUID(), { srtpParameters: newSrtpKey() })).status, 404)
         // The transport still takes its keying.
         assert.strictEqual((yield* connect(transportId, { srtpParameters: newSrtpKey() })).status, 204)
+      }))
+
+    it.effect("the AEAD GCM suites: the transport answers with a key of the suite's length and takes the sender's", () =>
+      Effect.gen(function*() {
+        const alice = yield* signIn(user("alice"))
+        const id = yield* startSession(alice.headers)
+        for (const [cryptoSuite, bytes] of [["AEAD_AES_128_GCM", 28], ["AEAD_AES_256_GCM", 44]] as const) {
+          const plain = yield* request("POST", `/api/webrtc/${id}/plain-transports`, { comedia: true, enableSrtp: true, srtpCryptoSuite: cryptoSuite }, alice.headers)
+          assert.strictEqual(plain.status, 201, plain.text)
+          const answered = record(plain.json["srtpParameters"])
+          assert.strictEqual(answered["cryptoSuite"], cryptoSuite)
+          assert.strictEqual(Buffer.from(str(answered["keyBase64"]), "base64").byteLength, bytes)
+          const sender = { cryptoSuite, keyBase64: randomBytes(bytes).toString("base64") }
+          const connected = yield* request("POST", `/api/webrtc/${id}/plain-transports/${str(plain.json["id"])}/connect`, { srtpParameters: sender }, alice.headers)
+          assert.strictEqual(connected.status, 204, connected.text)
+        }
       }))
   })
 
