@@ -54,7 +54,7 @@ const announcedIp = Effect.gen(function*() {
   const env = yield* environment
   if (Option.isNone(given) && UNSPECIFIED_IPS.has(listen) && env === "production") {
     return yield* MEDIASOUP_ANNOUNCED_IP.fail(
-      `the IP clients send media to (required when ENVIRONMENT=production and MEDIASOUP_LISTEN_IP=${listen})`
+      `the IP or host name clients send media to (required when ENVIRONMENT=production and MEDIASOUP_LISTEN_IP=${listen})`
     )
   }
   return { given, defaulted: Option.isNone(given) && UNSPECIFIED_IPS.has(listen) && env === "development" }

@@ -135,7 +135,7 @@ describe("start-up refuses what only works by accident", () => {
         { ENVIRONMENT: "production", JWT_SECRET: secret, AUTH_PROVISIONING_KEY: "op-key-hunter2", MEDIASOUP_ANNOUNCED_IP: "127.0.0.1" },
         "AUTH_PROVISIONING_KEY=<redacted>: expected at least 32 characters"
       ],
-      [{ ENVIRONMENT: "production", JWT_SECRET: secret }, "MEDIASOUP_ANNOUNCED_IP=(unset): expected the IP clients send media to"]
+      [{ ENVIRONMENT: "production", JWT_SECRET: secret }, "MEDIASOUP_ANNOUNCED_IP=(unset): expected the IP or host name clients send media to"]
     ]
     for (const [env, expected] of cases) {
       const { code, lines } = await refused(env)

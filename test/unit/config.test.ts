@@ -302,7 +302,7 @@ describe("configuration", () => {
       for (const listen of ["0.0.0.0", "::"]) {
         const error = yield* failure({ ...unannounced, MEDIASOUP_LISTEN_IP: listen })
         assert.strictEqual(error.key, "MEDIASOUP_ANNOUNCED_IP")
-        assert.include(error.message, "MEDIASOUP_ANNOUNCED_IP=(unset): expected the IP clients send media to")
+        assert.include(error.message, "MEDIASOUP_ANNOUNCED_IP=(unset): expected the IP or host name clients send media to")
       }
       assert.deepStrictEqual((yield* load({ ...unannounced, MEDIASOUP_LISTEN_IP: "10.0.0.5" })).media.announcedIp, Option.none())
       assert.deepStrictEqual((yield* load(PRODUCTION)).media.announcedIp, Option.some("192.0.2.10"))
