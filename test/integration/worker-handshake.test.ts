@@ -1,3 +1,4 @@
+import type { types } from "mediasoup"
 import { describe, expect, it } from "vitest"
 import { RTCPeerConnection, RTCRtpCodecParameters, RtpHeader, RtpPacket } from "werift"
 import { useBundledMediaWorker } from "../../src/layers/media/workerEnv.ts"
@@ -135,6 +136,43 @@ describe("mediasoup-worker: a real DTLS handshake with a WebRTC peer", () => {
       expect(died).toBeUndefined()
     } finally {
       await pc.close()
+      worker.close()
+    }
+  })
+})
+
+describe("mediasoup-worker: SRTP with every crypto suite (libsrtp)", () => {
+  const suites: Array<types.SrtpCryptoSuite> = ["AEAD_AES_256_GCM", "AEAD_AES_128_GCM", "AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32"]
+  it.each(suites)("%s: RTP encrypted by one plain transport is decrypted by another", async (srtpCryptoSuite) => {
+    useBundledMediaWorker()
+    const mediasoup = await import("mediasoup")
+    const worker = await mediasoup.createWorker({ logLevel: "warn" })
+    try {
+      const mediaCodecs: Array<types.RouterRtpCodecCapability> = [{ kind: "audio", mimeType: "audio/opus", clockRate: 48000, channels: 2 }]
+      const [sending, receiving] = [await worker.createRouter({ mediaCodecs }), await worker.createRouter({ mediaCodecs })]
+      const plain = () => ({ listenInfo: { protocol: "udp" as const, ip: "127.0.0.1" }, rtcpMux: true, comedia: false, enableSrtp: true, srtpCryptoSuite })
+      const [out, into] = [await sending.createPlainTransport(plain()), await receiving.createPlainTransport(plain())]
+      const [outKeys, intoKeys] = [out.srtpParameters, into.srtpParameters]
+      if (outKeys === undefined || intoKeys === undefined) throw new Error("plain transports without SRTP parameters")
+      expect(outKeys.cryptoSuite).toBe(srtpCryptoSuite)
+      await out.connect({ ip: "127.0.0.1", port: into.tuple.localPort, srtpParameters: intoKeys })
+      await into.connect({ ip: "127.0.0.1", port: out.tuple.localPort, srtpParameters: outKeys })
+
+      // Opus into the sending router (a direct transport), out through `out` (encrypted), into `into`.
+      const direct = await sending.createDirectTransport()
+      const source = await direct.produce({
+        kind: "audio",
+        rtpParameters: { codecs: [{ mimeType: "audio/opus", payloadType: OPUS_PT, clockRate: 48000, channels: 2 }], encodings: [{ ssrc: 1111 }] }
+      })
+      const consumer = await out.consume({ producerId: source.id, rtpCapabilities: receiving.rtpCapabilities })
+      const producer = await into.produce({ kind: "audio", rtpParameters: consumer.rtpParameters })
+      for (let i = 0; i < 20; i++) {
+        const header = new RtpHeader({ payloadType: OPUS_PT, ssrc: 1111, sequenceNumber: 500 + i, timestamp: i * 960, marker: i === 0 })
+        source.send(new RtpPacket(header, Buffer.from([0xf8, 0xff, 0xfe])).serialize())
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+      await until("the receiving producer's RTP", async () => (await producer.getStats()).some((s) => s.byteCount > 0))
+    } finally {
       worker.close()
     }
   })
