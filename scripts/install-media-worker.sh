@@ -140,6 +140,9 @@ if [ -x "$cache_dir/mediasoup-worker" ] && worker_starts "$cache_dir/mediasoup-w
   link_to "$cache_dir/mediasoup-worker"; exit 0
 fi
 
+# Work directories of builds killed outright (the lock is ours: no build of this cache is running).
+rm -rf "$cache_root"/.build-*
+
 started=$SECONDS
 phase() { say "[$((SECONDS - started)) s] $*"; }
 # Built next to the cache (same file system), moved into place whole only when it works.
