@@ -6,7 +6,7 @@ ARG NODE_IMAGE=node:24-bookworm-slim
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-# --ignore-scripts skips our postinstall (.media/ worker; the image installs it system-wide below),
+# --ignore-scripts skips our postinstall (.media/ worker; the `worker` stage below runs it),
 # mediasoup's worker build (MEDIASOUP_WORKER_BIN replaces it) and protobufjs's version check.
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 
@@ -21,28 +21,39 @@ COPY src ./src
 # Writes dist/demo/; the runtime serves it only when DEMO_ENABLED=true (production default: off).
 RUN node scripts/build-demo.ts
 
-# --- mediasoup-worker 3.8.4 .deb (only Debian experimental has it) ------------------------
-FROM ${NODE_IMAGE} AS worker-deb
-WORKDIR /tmp/debs
-COPY scripts/apt-archive.sh /tmp/apt-archive.sh
-# experimental is enabled in this throwaway stage only, on the archive the image's own apt sources
-# use; the runtime's apt sources never see it.
-RUN echo "deb $(bash /tmp/apt-archive.sh) experimental main" > /etc/apt/sources.list.d/experimental.list \
- && apt-get update \
- && apt-get download mediasoup-worker=3.8.4~dfsg1-1
+# --- mediasoup-worker for node_modules/mediasoup, built by the same script as `npm ci`'s postinstall --
+# It tries mediasoup's own install first (a prebuilt worker from GitHub, bounded to 120 s) and
+# otherwise builds the npm package's worker sources offline from the Debian archive the image's
+# apt sources use (see scripts/mediasoup-worker/README.md). The cache mount keeps FlatBuffers and
+# the worker between image builds (keyed by mediasoup's version and the recipe's hash).
+FROM ${NODE_IMAGE} AS worker
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends g++ cmake ninja-build pkg-config patch xz-utils python3 \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY scripts/install-media-worker.sh scripts/apt-archive.sh ./scripts/
+COPY scripts/mediasoup-worker ./scripts/mediasoup-worker
+ENV XDG_CACHE_HOME=/cache
+RUN --mount=type=cache,target=/cache \
+    bash scripts/install-media-worker.sh \
+ && install -D -m 0755 "$(readlink -f .media/mediasoup-worker)" /opt/mediasoup/mediasoup-worker
 
 # --- runtime -------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
-COPY --from=worker-deb /tmp/debs/ /tmp/debs/
-# The .deb's dependencies (libsrtp2-1, libusrsctp2, libssl3, libuv1) all come from bookworm.
+COPY --from=worker /opt/mediasoup/mediasoup-worker /usr/local/lib/mediasoup/mediasoup-worker
+# The worker links libuv, libsrtp2 and abseil statically; OpenSSL and NSS (libsrtp2's crypto) come
+# from bookworm here (a prebuilt worker from mediasoup's own install needs neither). Run without
+# MEDIASOUP_VERSION the worker exits with 41: it starts, no library is missing.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini /tmp/debs/mediasoup-worker_*.deb \
- && rm -rf /var/lib/apt/lists/* /tmp/debs \
+ && apt-get install -y --no-install-recommends tini libssl3 libnss3 \
+ && rm -rf /var/lib/apt/lists/* \
+ && { /usr/local/lib/mediasoup/mediasoup-worker >/dev/null 2>&1; test $? -eq 41; } \
  && install -d -o node -g node -m 0750 /var/lib/auralink
 
-# The worker path is the amd64 one (x86_64-linux-gnu); workerEnv.ts uses it instead of .media/.
+# workerEnv.ts uses MEDIASOUP_WORKER_BIN instead of .media/mediasoup-worker.
 ENV NODE_ENV=production \
-    MEDIASOUP_WORKER_BIN=/usr/lib/x86_64-linux-gnu/mediasoup/mediasoup-worker \
+    MEDIASOUP_WORKER_BIN=/usr/local/lib/mediasoup/mediasoup-worker \
     DATA_DIR=/var/lib/auralink
 
 WORKDIR /app
@@ -56,8 +67,9 @@ COPY --from=demo /app/dist/demo ./dist/demo
 # The base image's `node` user (1000), numeric so Kubernetes runAsNonRoot can verify it.
 USER 1000:1000
 
-# HTTP (PORT), gRPC (GRPC_PORT), RTC media (RTC_MIN_PORT-RTC_MAX_PORT).
-EXPOSE 8080 50051 10000-10100/udp
+# HTTP (PORT), gRPC (GRPC_PORT), WebRTC media (worker i's WebRtcServer on RTC_PORT + i, UDP and TCP;
+# four workers shown), plain RTP (RTC_MIN_PORT-RTC_MAX_PORT).
+EXPOSE 8080 50051 40000-40003/udp 40000-40003/tcp 10000-10100/udp
 
 # No curl in slim: probe /health with node's fetch.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
