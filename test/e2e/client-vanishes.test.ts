@@ -94,7 +94,7 @@ describe("a client that vanishes mid-stream", () => {
             const killedAt = Date.now()
             yield* eventually(Effect.map(stateOf, (s) => Option.getOrUndefined(s) === "expired"), "consent loss", 40_000)
             const after = (Date.now() - killedAt) / 1000
-          console.log(`client-vanishes ${path}: session expired ${after.toFixed(1)} s after the kill`)
+            console.log(`client-vanishes ${path}: session expired ${after.toFixed(1)} s after the kill`)
             // The last consent check came up to ~6 s (RFC 7675: 4-6 s apart) before the kill; mediasoup
             // checks consent once a second.
             assert.isAtLeast(after, CONSENT_SECONDS - 6 + GRACE_MS / 1000 - 0.5)

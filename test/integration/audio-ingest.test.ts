@@ -171,13 +171,23 @@ describe("audio ingress over a PlainTransport (ffmpeg Opus RTP)", () => {
         const alice = yield* signIn(user("alice"))
         const id = yield* startSession(alice.headers)
         for (const [cryptoSuite, bytes] of [["AEAD_AES_128_GCM", 28], ["AEAD_AES_256_GCM", 44]] as const) {
-          const plain = yield* request("POST", `/api/webrtc/${id}/plain-transports`, { comedia: true, enableSrtp: true, srtpCryptoSuite: cryptoSuite }, alice.headers)
+          const plain = yield* request(
+            "POST",
+            `/api/webrtc/${id}/plain-transports`,
+            { comedia: true, enableSrtp: true, srtpCryptoSuite: cryptoSuite },
+            alice.headers
+          )
           assert.strictEqual(plain.status, 201, plain.text)
           const answered = record(plain.json["srtpParameters"])
           assert.strictEqual(answered["cryptoSuite"], cryptoSuite)
           assert.strictEqual(Buffer.from(str(answered["keyBase64"]), "base64").byteLength, bytes)
           const sender = { cryptoSuite, keyBase64: randomBytes(bytes).toString("base64") }
-          const connected = yield* request("POST", `/api/webrtc/${id}/plain-transports/${str(plain.json["id"])}/connect`, { srtpParameters: sender }, alice.headers)
+          const connected = yield* request(
+            "POST",
+            `/api/webrtc/${id}/plain-transports/${str(plain.json["id"])}/connect`,
+            { srtpParameters: sender },
+            alice.headers
+          )
           assert.strictEqual(connected.status, 204, connected.text)
         }
       }))
