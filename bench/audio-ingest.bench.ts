@@ -429,6 +429,8 @@ export const run = async (): Promise<BenchResult> => {
       MEDIASOUP_LISTEN_IP: "127.0.0.1",
       RTC_MIN_PORT: "40000",
       RTC_MAX_PORT: "44999",
+      // WebRTC transports share each worker's WebRtcServer port (the default); plain ones take the range.
+      RTC_PORT: "45000",
       SESSION_SWEEP_INTERVAL_MS: "3600000",
       RATE_LIMIT_AUTH_PER_MINUTE: HIGH,
       RATE_LIMIT_SESSION_PER_MINUTE: HIGH,

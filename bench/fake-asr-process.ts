@@ -16,6 +16,14 @@ const decodeRequest = Schema.decodeUnknownSync(Request)
 
 const send = (message: unknown) => process.send?.(message)
 const fake = new FakeAsrGateway()
+// A session's first chunk sequence: the index 0 of what the bench sent. mediasoup (3.19+) starts
+// a consumer's RTP sequence numbers at a random value, so Opus chunks count from there.
+const bases = new Map<string, number>()
+const relative = (sessionId: string, sequence: number): number => {
+  const base = bases.get(sessionId) ?? sequence
+  bases.set(sessionId, base)
+  return (sequence - base) >>> 0
+}
 await fake.start(0)
 
 process.on("message", (raw: unknown) => {
@@ -25,9 +33,12 @@ process.on("message", (raw: unknown) => {
     let received = 0
     for (const { sessionId, from, to } of request.ranges) {
       const seen = new Set<number>()
-      for (const c of fake.chunks(sessionId)) if (c.sequence >= from && c.sequence < to) seen.add(c.sequence)
+      for (const c of fake.chunks(sessionId)) {
+        const index = relative(sessionId, c.sequence)
+        if (index >= from && index < to) seen.add(index)
+      }
       received += seen.size
-      fake.received.set(sessionId, fake.chunks(sessionId).filter((c) => c.sequence >= to))
+      fake.received.set(sessionId, fake.chunks(sessionId).filter((c) => relative(sessionId, c.sequence) >= to))
     }
     send({ id: request.id, received })
   } else {
