@@ -111,8 +111,10 @@ if [ ! -x "$own" ] && [ "${MEDIASOUP_OWN_TIMEOUT:-120}" != 0 ] && node=$(pick_no
   if (cd "$ms" && timeout -k 10 "${MEDIASOUP_OWN_TIMEOUT:-120}" "$node" npm-scripts.mjs postinstall) >"$own_log" 2>&1; then
     say "mediasoup's own install finished in $((SECONDS - started)) s"
   else
-    say "mediasoup's own install failed after $((SECONDS - started)) s; its first error:"
-    sed 's/\x1b\[[0-9;]*m//g' "$own_log" | grep -m 1 'ERROR' | cut -c 1-200 || true
+    # Its first error line, else its last line (its log has colours).
+    reason=$(sed 's/\x1b\[[0-9;]*m//g' "$own_log" | { grep -m 1 'ERROR' || true; })
+    [ -n "$reason" ] || reason=$(sed 's/\x1b\[[0-9;]*m//g' "$own_log" | grep -v '^[[:space:]]*$' | tail -n 1)
+    say "mediasoup's own install failed after $((SECONDS - started)) s: ${reason:0:200}"
   fi
   rm -f "$own_log"
 fi
