@@ -33,10 +33,11 @@ const rtcPort = Effect.gen(function*() {
   const max = yield* rtcMaxPort
   const workers = yield* workerCount
   const last = port + workers - 1
-  if (port !== 0 && (yield* webRtcServer) && last > 65535) {
+  if (port === 0 || !(yield* webRtcServer)) return port
+  if (last > 65535) {
     return yield* RTC_PORT.fail(`a port such that RTC_PORT + MEDIASOUP_WORKERS - 1 <= 65535 (${workers} workers)`)
   }
-  if (port !== 0 && (yield* webRtcServer) && port <= max && last >= min) {
+  if (port <= max && last >= min) {
     return yield* RTC_PORT.fail(
       `ports ${port}-${last} (one per worker) outside RTC_MIN_PORT..RTC_MAX_PORT (${min}-${max}), or 0`
     )

@@ -6,37 +6,34 @@ export interface MessageHandlers {
   readonly end: () => void
 }
 
-/** Listens (returns how to stop); `onClose` watches for the end (returns how to stop watching). */
-const subscription = (
-  listen: (push: (message: Buffer) => void) => () => void,
-  onClose: (end: () => void) => () => void,
-  isClosed: () => boolean
-) =>
-(handlers: MessageHandlers): () => void => {
-  const stopListening = listen((message) => handlers.push(message))
-  const stopWatching = onClose(handlers.end)
-  if (isClosed()) handlers.end()
-  return () => {
-    stopListening()
-    stopWatching()
+/** What the audio and AIC sources need of a mediasoup consumer (`rtp`) or data consumer (`message`). */
+interface MessageEmitter<E extends string> {
+  readonly closed: boolean
+  readonly on: (event: E, listener: (message: Buffer) => void) => unknown
+  readonly off: (event: E, listener: (message: Buffer) => void) => unknown
+  readonly observer: {
+    readonly once: (event: "close", listener: () => void) => unknown
+    readonly off: (event: "close", listener: () => void) => unknown
   }
 }
 
 /**
- * Subscribes to the `rtp` events of a mediasoup consumer until it closes (at once if it already
- * has); returns the function that stops it. The shape of the audio and AIC pipelines' sources.
+ * Subscribes to the `event` messages of an emitter until it closes (at once if it already has);
+ * returns the function that stops it. The shape of the audio and AIC pipelines' sources.
  */
-export const consumerRtp = (consumer: types.Consumer) =>
-  subscription(
-    (push) => (consumer.on("rtp", push), () => consumer.off("rtp", push)),
-    (end) => (consumer.observer.once("close", end), () => consumer.observer.off("close", end)),
-    () => consumer.closed
-  )
+const messagesOf = <E extends string>(emitter: MessageEmitter<E>, event: E) => (handlers: MessageHandlers): () => void => {
+  const onMessage = (message: Buffer) => handlers.push(message)
+  emitter.on(event, onMessage)
+  emitter.observer.once("close", handlers.end)
+  if (emitter.closed) handlers.end()
+  return () => {
+    emitter.off(event, onMessage)
+    emitter.observer.off("close", handlers.end)
+  }
+}
 
-/** The same for the `message` events of a data consumer. */
-export const dataConsumerMessages = (dataConsumer: types.DataConsumer) =>
-  subscription(
-    (push) => (dataConsumer.on("message", push), () => dataConsumer.off("message", push)),
-    (end) => (dataConsumer.observer.once("close", end), () => dataConsumer.observer.off("close", end)),
-    () => dataConsumer.closed
-  )
+/** The RTP packets of a mediasoup consumer. */
+export const consumerRtp = (consumer: types.Consumer) => messagesOf(consumer, "rtp")
+
+/** The messages of a mediasoup data consumer. */
+export const dataConsumerMessages = (dataConsumer: types.DataConsumer) => messagesOf(dataConsumer, "message")

@@ -48,12 +48,10 @@ const iceLost = (id: SessionId, transportId: TransportId) =>
     yield* Effect.ignore(media.closeTransport(id, transportId))
     yield* Effect.sleep(Duration.millis(config.consentGraceMs))
     if ((yield* media.clientTransports(id)) > 0) return
-    const now = yield* (yield* Sessions).findFresh(id)
-    if (Option.isNone(now) || isTerminal(now.value.state)) return
     yield* applyTransition(id, "expired", { actor: "media", reason: CONSENT_LOST })
   }).pipe(
     // Ended meanwhile by someone else (stop, expiry): nothing to do.
-    Effect.catchTag("IllegalTransition", () => Effect.void),
+    Effect.catchTags({ IllegalTransition: () => Effect.void, SessionNotFound: () => Effect.void }),
     Effect.catchCause((cause) => Effect.logWarning("could not end session after ICE consent loss", cause)),
     Effect.annotateLogs({ sessionId: id })
   )
