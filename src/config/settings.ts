@@ -6,7 +6,8 @@ import { audio, media } from "./media.ts"
 import { demo, features, grpc, http, log, service, tracing } from "./service.ts"
 import type { InvalidConfig, RawConfig } from "./source.ts"
 import { database, redis } from "./stores.ts"
-import { aic, aiCore, asr, dashboard, webrtcServer } from "./upstreams.ts"
+import { participants, rooms, webrtcServer } from "./rooms.ts"
+import { aic, aiCore, asr, dashboard } from "./upstreams.ts"
 
 export { isLowEntropy, type JwtAlgorithm } from "./auth.ts"
 export { UNSPECIFIED_IPS } from "./media.ts"
@@ -37,7 +38,9 @@ const settings = Effect.all({
   aiCore,
   aic,
   dashboard,
-  webrtcServer
+  webrtcServer,
+  rooms,
+  participants
 })
 
 type Decoded = Effect.Success<typeof settings>

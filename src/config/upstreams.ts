@@ -64,8 +64,3 @@ export const dashboard = Effect.all({
   url: key("DASHBOARD_URL", "auralink.dashboard.url").endpoint(),
   apiKey: secret("DASHBOARD_API_KEY", "auralink.dashboard.api_key").optional()
 })
-
-export const webrtcServer = Effect.all({
-  url: key("WEBRTC_SERVER_URL", "auralink.webrtc_server.url").endpoint(),
-  apiKey: secret("WEBRTC_API_KEY", "auralink.webrtc_server.api_key").optional()
-})

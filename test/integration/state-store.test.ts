@@ -132,6 +132,38 @@ const contract = (name: string, storeLayer: Layer.Layer<StateStore, unknown>) =>
         yield* store.del("p")
       }))
 
+    it.effect("hsetIfNewer: a later stamp wins, a removal is remembered, an older write changes nothing", () =>
+      Effect.gen(function*() {
+        const store = yield* fresh("newer")
+        assert.isTrue(yield* store.hsetIfNewer("room", "ada", "joined", 100))
+        assert.isFalse(yield* store.hsetIfNewer("room", "ada", "stale", 99))
+        assert.deepStrictEqual(yield* store.hgetAll("room"), { ada: "joined" })
+        assert.isTrue(yield* store.hsetIfNewer("room", "ada", null, 200))
+        // The late join of before the leave does not bring the participant back.
+        assert.isFalse(yield* store.hsetIfNewer("room", "ada", "joined", 150))
+        assert.deepStrictEqual(yield* store.hgetAll("room"), {})
+        // Equal stamps apply in arrival order.
+        assert.isTrue(yield* store.hsetIfNewer("room", "ada", "again", 200))
+        assert.deepStrictEqual(yield* store.hget("room", "ada"), Option.some("again"))
+        yield* rejects(store.hsetIfNewer("room", "ada", "x", Number.NaN))
+        yield* store.del("room", "room:stamps")
+      }))
+
+    it.effect("leases: one holder at a time, renewed by its holder, free again after release or expiry", () =>
+      Effect.gen(function*() {
+        const store = yield* fresh("lease")
+        assert.isTrue(yield* store.holdLease("sync", "a", 200))
+        assert.isFalse(yield* store.holdLease("sync", "b", 200))
+        assert.isTrue(yield* store.holdLease("sync", "a", 200))
+        assert.isFalse(yield* store.releaseLease("sync", "b"))
+        assert.isTrue(yield* store.releaseLease("sync", "a"))
+        assert.isTrue(yield* store.holdLease("sync", "b", 50))
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 80)))
+        assert.isTrue(yield* store.holdLease("sync", "a", 200))
+        yield* rejects(store.holdLease("sync", "", 200))
+        yield* store.del("sync")
+      }))
+
     it.effect("a capped list keeps only the newest N", () =>
       Effect.gen(function*() {
         const store = yield* fresh("list")

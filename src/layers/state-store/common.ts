@@ -37,6 +37,20 @@ export interface StateStoreApi {
   readonly hgetAll: (key: string) => Effect.Effect<Record<string, string>, StateStoreError>
   /** How many of the fields existed. */
   readonly hdel: (key: string, ...fields: ReadonlyArray<string>) => Effect.Effect<number, StateStoreError>
+  /**
+   * Last-writer-by-time for one hash field: sets `field` to `value` (or removes it, for `null`)
+   * only if no change with a later `stamp` was applied to it, atomically. The stamps are kept in
+   * the hash `<key>:stamps`, also for removed fields, so a late older write cannot bring one back.
+   * true when applied.
+   */
+  readonly hsetIfNewer: (key: string, field: string, value: string | null, stamp: number) => Effect.Effect<boolean, StateStoreError>
+  /**
+   * A lease: takes `key` for `holder` when it is free (or expired), or extends it when `holder`
+   * already has it; true when `holder` holds it for the next `ttlMs`.
+   */
+  readonly holdLease: (key: string, holder: string, ttlMs: number) => Effect.Effect<boolean, StateStoreError>
+  /** Gives the lease up if `holder` has it; true when it did. */
+  readonly releaseLease: (key: string, holder: string) => Effect.Effect<boolean, StateStoreError>
   /** Appends and keeps only the newest `cap` items, atomically; returns the list's length. */
   readonly listPush: (key: string, value: string, options: { readonly cap: number }) => Effect.Effect<number, StateStoreError>
   /** Inclusive range, oldest first; negative indexes count from the end (-1 is the newest). */
@@ -61,6 +75,9 @@ export type Backend = Omit<StateStoreApi, "prefix" | "namespace" | "del" | "hdel
 }
 
 export const DEFAULT_PREFIX = "auralink:"
+
+/** Where `hsetIfNewer` keeps a hash's stamps. */
+export const stampsKey = (key: string) => `${key}:stamps`
 
 export const wrongType = (operation: string) => new StateStoreError({ operation, reason: "WrongType", detail: "the key holds another kind of value" })
 
@@ -107,6 +124,14 @@ export const makeStateStore = (backend: Backend, prefix: string): StateStoreApi 
         checks("hdel", nonEmpty("key", key), ...fields.map((f) => nonEmpty("field", f))),
         () => fields.length === 0 ? Effect.succeed(0) : backend.hdel(k(key), fields)
       ),
+    hsetIfNewer: (key, field, value, stamp) =>
+      guarded(
+        checks("hsetIfNewer", nonEmpty("key", key), nonEmpty("field", field), [Number.isFinite(stamp), `stamp must be a finite number, got ${stamp}`]),
+        () => backend.hsetIfNewer(k(key), field, value, stamp)
+      ),
+    holdLease: (key, holder, ttlMs) =>
+      guarded(checks("holdLease", nonEmpty("key", key), nonEmpty("holder", holder), positive("ttlMs", ttlMs)), () => backend.holdLease(k(key), holder, ttlMs)),
+    releaseLease: (key, holder) => guarded(checks("releaseLease", nonEmpty("key", key), nonEmpty("holder", holder)), () => backend.releaseLease(k(key), holder)),
     listPush: (key, value, { cap }) => guarded(checks("listPush", nonEmpty("key", key), positive("cap", cap)), () => backend.listPush(k(key), value, { cap })),
     listRange: (key, start, stop) =>
       guarded(checks("listRange", nonEmpty("key", key), integer("start", start), integer("stop", stop)), () => backend.listRange(k(key), start, stop)),

@@ -1,5 +1,5 @@
 import { Clock, Duration, Effect, Option, PubSub, Schedule, type Scope, Stream } from "effect"
-import { type Backend, type StateStoreError, wrongType } from "./common.ts"
+import { type Backend, type StateStoreError, stampsKey, wrongType } from "./common.ts"
 
 type Value =
   | { readonly kind: "string"; value: string }
@@ -122,6 +122,35 @@ export const makeMemoryBackend: Effect.Effect<Backend, never, Scope.Scope> = Eff
           return removed
         })
       ),
+    hsetIfNewer: (key, field, value, stamp) =>
+      at((now) =>
+        Effect.flatMap(Effect.all([typed("hsetIfNewer", key, now, hash), typed("hsetIfNewer", stampsKey(key), now, hash)]), ([data, stamps]) => {
+          const previous = Number(stamps?.fields.get(field) ?? Number.NEGATIVE_INFINITY)
+          if (previous > stamp) return Effect.succeed(false)
+          const stampFields = stamps?.fields ?? new Map<string, string>()
+          if (stamps === undefined) entries.set(stampsKey(key), { value: { kind: "hash", fields: stampFields }, expiresAt: undefined })
+          stampFields.set(field, String(stamp))
+          if (value !== null) {
+            const target = data?.fields ?? new Map<string, string>()
+            if (data === undefined) entries.set(key, { value: { kind: "hash", fields: target }, expiresAt: undefined })
+            target.set(field, value)
+          } else if (data !== undefined) {
+            data.fields.delete(field)
+            if (data.fields.size === 0) entries.delete(key)
+          }
+          return Effect.succeed(true)
+        })
+      ),
+    holdLease: (key, holder, ttlMs) =>
+      at((now) =>
+        Effect.map(typed("holdLease", key, now, string), (found) => {
+          if (found !== undefined && found.value !== holder) return false
+          entries.set(key, { value: { kind: "string", value: holder }, expiresAt: now + ttlMs })
+          return true
+        })
+      ),
+    releaseLease: (key, holder) =>
+      at((now) => Effect.map(typed("releaseLease", key, now, string), (found) => found?.value === holder && entries.delete(key))),
     listPush: (key, value, { cap }) =>
       at((now) =>
         Effect.map(typed("listPush", key, now, list), (found) => {

@@ -2,7 +2,7 @@ import { type Cause, Duration, Effect, Option, Queue, type Scope, Stream } from 
 import type { Redis as IORedis } from "ioredis"
 import { createHash } from "node:crypto"
 import { makeCircuitBreaker } from "../resilience/circuitBreaker.ts"
-import { type Backend, StateStoreError } from "./common.ts"
+import { type Backend, StateStoreError, stampsKey } from "./common.ts"
 
 /** INCRBY that sets the TTL only when it created the key: a fixed window starts at its first hit. */
 const INCR = `
@@ -18,19 +18,43 @@ local cap = tonumber(ARGV[2])
 redis.call('LTRIM', KEYS[1], -cap, -1)
 return math.min(length, cap)`
 
+/** hsetIfNewer: KEYS[1] the hash, KEYS[2] its stamps; ARGV field, stamp, "1"/"0" (set/remove), value. */
+const SET_IF_NEWER = `
+local previous = tonumber(redis.call('HGET', KEYS[2], ARGV[1]))
+if previous ~= nil and previous > tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+if ARGV[3] == '1' then redis.call('HSET', KEYS[1], ARGV[1], ARGV[4]) else redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 1`
+
+/** Take the lease if free or extend it if ours. */
+const HOLD_LEASE = `
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`
+
+const RELEASE_LEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`
+
 /**
  * A Lua script sent by its SHA1 (EVALSHA), so its text crosses the wire once per server rather
  * than on every call; a server that does not know it yet (NOSCRIPT, e.g. after a restart) gets EVAL.
  */
 const script = (source: string) => {
   const sha = createHash("sha1").update(source).digest("hex")
-  return (client: IORedis, key: string, ...args: Array<string | number>): Promise<unknown> =>
-    client.evalsha(sha, 1, key, ...args).catch((error: unknown) =>
-      error instanceof Error && error.message.startsWith("NOSCRIPT") ? client.eval(source, 1, key, ...args) : Promise.reject(error)
+  return (client: IORedis, keys: string | ReadonlyArray<string>, ...args: Array<string | number>): Promise<unknown> => {
+    const all = typeof keys === "string" ? [keys] : keys
+    return client.evalsha(sha, all.length, ...all, ...args).catch((error: unknown) =>
+      error instanceof Error && error.message.startsWith("NOSCRIPT") ? client.eval(source, all.length, ...all, ...args) : Promise.reject(error)
     )
+  }
 }
 const incrScript = script(INCR)
 const listPushScript = script(LIST_PUSH)
+const setIfNewerScript = script(SET_IF_NEWER)
+const holdLeaseScript = script(HOLD_LEASE)
+const releaseLeaseScript = script(RELEASE_LEASE)
 
 const failure = (operation: string) => (cause: unknown) => {
   const detail = cause instanceof Error ? cause.message : String(cause)
@@ -126,6 +150,13 @@ export const makeRedisBackend = (client: IORedis, subscriber: IORedis): Effect.E
       hset: (key, fields) => guarded("hset", () => client.hset(key, fields)).pipe(Effect.asVoid),
       hgetAll: (key) => guarded("hgetAll", () => client.hgetall(key)),
       hdel: (key, fields) => guarded("hdel", () => client.hdel(key, ...fields)),
+      hsetIfNewer: (key, field, value, stamp) =>
+        guarded("hsetIfNewer", () => setIfNewerScript(client, [key, stampsKey(key)], field, stamp, value === null ? "0" : "1", value ?? ""))
+          .pipe(Effect.flatMap(integerReply("hsetIfNewer")), Effect.map((n) => n === 1)),
+      holdLease: (key, holder, ttlMs) =>
+        guarded("holdLease", () => holdLeaseScript(client, key, holder, ttlMs)).pipe(Effect.flatMap(integerReply("holdLease")), Effect.map((n) => n === 1)),
+      releaseLease: (key, holder) =>
+        guarded("releaseLease", () => releaseLeaseScript(client, key, holder)).pipe(Effect.flatMap(integerReply("releaseLease")), Effect.map((n) => n === 1)),
       listPush: (key, value, { cap }) => guarded("listPush", () => listPushScript(client, key, value, cap)).pipe(Effect.flatMap(integerReply("listPush"))),
       listRange: (key, start, stop) => guarded("listRange", () => client.lrange(key, start, stop)),
       // Redis unreachable: this instance's own subscribers still get the message (then the error is
