@@ -24,3 +24,17 @@ export type ProducerId = typeof ProducerId.Type
 /** A mediasoup data producer's id. */
 export const DataProducerId = opaque.pipe(Schema.brand("DataProducerId"))
 export type DataProducerId = typeof DataProducerId.Type
+
+/** No control characters (C0, DEL, C1): names end up in keys, logs and URLs. */
+const printable = Schema.makeFilter<string>((s) => !/[\u0000-\u001f\u007f-\u009f]/.test(s) && s.isWellFormed(), {
+  expected: "text without control characters or unpaired surrogates",
+  message: "must not contain control characters or unpaired UTF-16 surrogates"
+})
+
+/** A LiveKit room's name (LiveKit allows any string; bounded here). */
+export const RoomName = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(256), printable).pipe(Schema.brand("RoomName"))
+export type RoomName = typeof RoomName.Type
+
+/** A participant's identity, as LiveKit knows it (for this service's devices: their user id). */
+export const ParticipantIdentity = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(256), printable).pipe(Schema.brand("ParticipantIdentity"))
+export type ParticipantIdentity = typeof ParticipantIdentity.Type
