@@ -126,6 +126,8 @@ export class Sessions extends Context.Service<Sessions, {
   /** Expires up to `batch` open sessions past `expires_at`, skipping rows another transaction holds. */
   readonly expireDue: (batch: number, cause: Cause) => Effect.Effect<ReadonlyArray<Transitioned>, SqlError>
   readonly counts: Effect.Effect<Record<SessionState, number>, SqlError>
+  /** The rooms open (pending or active) sessions of any instance name. */
+  readonly openRooms: Effect.Effect<ReadonlySet<string>, SqlError>
   /** Sessions this process started that it has not seen end (shutdown ends them; another instance may already have). */
   readonly openHere: Effect.Effect<ReadonlyArray<SessionId>>
   readonly events: (id: SessionId) => Effect.Effect<ReadonlyArray<SessionEventRow>, SqlError>
@@ -344,6 +346,11 @@ export class Sessions extends Context.Service<Sessions, {
           ),
 
         openHere: Effect.sync(() => [...startedHere]),
+
+        openRooms: Effect.map(
+          sql<{ room: string }>`SELECT DISTINCT config->>'room' AS room FROM sessions WHERE state IN ('pending', 'active') AND config ? 'room'`,
+          (rows) => new Set(rows.map((r) => r.room))
+        ),
 
         counts: Effect.map(
           sql<{ state: SessionState; n: string }>`SELECT state, count(*)::text AS n FROM sessions GROUP BY state`,

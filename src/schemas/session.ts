@@ -1,6 +1,6 @@
 import { Schema } from "effect"
 import { HttpApiError } from "effect/http-api"
-import { DeviceId, SessionId } from "./ids.ts"
+import { DeviceId, ParticipantIdentity, RoomName, SessionId } from "./ids.ts"
 import { isStorable, isStorableText, StorableText } from "./text.ts"
 
 // ---- states and the state machine -----------------------------------------------------
@@ -55,10 +55,18 @@ const fields = {
   asr: Schema.Record(Schema.String, Schema.Union([Schema.String.check(Schema.isMaxLength(1024), isStorableText()), Schema.Finite, Schema.Boolean]))
     .check(Schema.isMaxProperties(32), hasAsrKeys),
   aic: Schema.Boolean,
-  idleTimeoutSeconds: Schema.Int.check(Schema.isBetween(IDLE_TIMEOUT_BOUNDS))
+  idleTimeoutSeconds: Schema.Int.check(Schema.isBetween(IDLE_TIMEOUT_BOUNDS)),
+  /** The LiveKit room this session's media belongs to (its media state is published there). */
+  room: RoomName,
+  /** The participant (LiveKit identity) whose media this is: its QoS is measured from this session. */
+  participantIdentity: ParticipantIdentity
 }
 
-export const SessionConfig = Schema.Struct(fields)
+export const SessionConfig = Schema.Struct({
+  ...fields,
+  room: Schema.optionalKey(fields.room),
+  participantIdentity: Schema.optionalKey(fields.participantIdentity)
+})
 export type SessionConfig = typeof SessionConfig.Type
 
 /** Start body and PATCH body: any subset of the config; missing fields keep their default / current value. */
@@ -69,7 +77,9 @@ export const SessionConfigPatch = Schema.Struct({
   language: Schema.optionalKey(fields.language),
   asr: Schema.optionalKey(fields.asr),
   aic: Schema.optionalKey(fields.aic),
-  idleTimeoutSeconds: Schema.optionalKey(fields.idleTimeoutSeconds)
+  idleTimeoutSeconds: Schema.optionalKey(fields.idleTimeoutSeconds),
+  room: Schema.optionalKey(fields.room),
+  participantIdentity: Schema.optionalKey(fields.participantIdentity)
 })
 export type SessionConfigPatch = typeof SessionConfigPatch.Type
 

@@ -121,6 +121,8 @@ const contract = (name: string, storeLayer: Layer.Layer<StateStore, unknown>) =>
         assert.deepStrictEqual(yield* store.hget("p", "role"), Option.some("guest"))
         assert.deepStrictEqual(yield* store.hget("p", "missing"), Option.none())
         assert.deepStrictEqual(yield* store.hgetAll("p"), { name: "ada", role: "guest", muted: "true" })
+        assert.strictEqual(yield* store.hlen("p"), 3)
+        assert.strictEqual(yield* store.hlen("absent"), 0)
         assert.strictEqual(yield* store.hdel("p", "muted", "missing"), 1)
         yield* wrongType(store.get("p"))
         yield* wrongType(store.listPush("p", "x", { cap: 2 }))

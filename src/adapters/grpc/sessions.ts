@@ -47,7 +47,9 @@ const configFields = {
   encoding: "encoding",
   language: "language",
   aic: "aic",
-  idleTimeoutSeconds: "idle_timeout_seconds"
+  idleTimeoutSeconds: "idle_timeout_seconds",
+  room: "room",
+  participantIdentity: "participant_identity"
 } as const
 const patchNames: Record<string, string> = { ...configFields, asr: "asr_options_json" }
 
@@ -105,7 +107,9 @@ export const toProtoSession = (session: Session) => ({
     language: session.config.language,
     asrOptionsJson: JSON.stringify(session.config.asr),
     aic: session.config.aic,
-    idleTimeoutSeconds: session.config.idleTimeoutSeconds
+    idleTimeoutSeconds: session.config.idleTimeoutSeconds,
+    ...(session.config.room === undefined ? {} : { room: session.config.room }),
+    ...(session.config.participantIdentity === undefined ? {} : { participantIdentity: session.config.participantIdentity })
   },
   context: session.context.map(({ at, role, text }) => ({ role, text, at })),
   createdAt: session.createdAt,

@@ -35,6 +35,8 @@ export interface StateStoreApi {
   readonly hget: (key: string, field: string) => Effect.Effect<Option.Option<string>, StateStoreError>
   readonly hset: (key: string, fields: Readonly<Record<string, string>>) => Effect.Effect<void, StateStoreError>
   readonly hgetAll: (key: string) => Effect.Effect<Record<string, string>, StateStoreError>
+  /** How many fields the hash has (0 when absent). */
+  readonly hlen: (key: string) => Effect.Effect<number, StateStoreError>
   /** How many of the fields existed. */
   readonly hdel: (key: string, ...fields: ReadonlyArray<string>) => Effect.Effect<number, StateStoreError>
   /**
@@ -119,6 +121,7 @@ export const makeStateStore = (backend: Backend, prefix: string): StateStoreApi 
         () => Object.keys(fields).length === 0 ? Effect.void : backend.hset(k(key), fields)
       ),
     hgetAll: (key) => guarded(checks("hgetAll", nonEmpty("key", key)), () => backend.hgetAll(k(key))),
+    hlen: (key) => guarded(checks("hlen", nonEmpty("key", key)), () => backend.hlen(k(key))),
     hdel: (key, ...fields) =>
       guarded(
         checks("hdel", nonEmpty("key", key), ...fields.map((f) => nonEmpty("field", f))),

@@ -113,6 +113,7 @@ export const makeMemoryBackend: Effect.Effect<Backend, never, Scope.Scope> = Eff
         })
       ),
     hgetAll: (key) => at((now) => typed("hgetAll", key, now, hash).pipe(Effect.map((h) => Object.fromEntries(h?.fields ?? [])))),
+    hlen: (key) => at((now) => typed("hlen", key, now, hash).pipe(Effect.map((h) => h?.fields.size ?? 0))),
     hdel: (key, fields) =>
       at((now) =>
         Effect.map(typed("hdel", key, now, hash), (found) => {

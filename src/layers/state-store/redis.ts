@@ -149,6 +149,7 @@ export const makeRedisBackend = (client: IORedis, subscriber: IORedis): Effect.E
       hget: (key, field) => guarded("hget", () => client.hget(key, field)).pipe(Effect.map(Option.fromNullishOr)),
       hset: (key, fields) => guarded("hset", () => client.hset(key, fields)).pipe(Effect.asVoid),
       hgetAll: (key) => guarded("hgetAll", () => client.hgetall(key)),
+      hlen: (key) => guarded("hlen", () => client.hlen(key)),
       hdel: (key, fields) => guarded("hdel", () => client.hdel(key, ...fields)),
       hsetIfNewer: (key, field, value, stamp) =>
         guarded("hsetIfNewer", () => setIfNewerScript(client, [key, stampsKey(key)], field, stamp, value === null ? "0" : "1", value ?? ""))
