@@ -1,0 +1,51 @@
+// A fake LiveKit server for development: `npm run livekit:fake -- [--port 7880] [--host 127.0.0.1] [--api-key devkey]
+// [--api-secret secret] [--webhook-url <url>]... [--rooms 0] [--participants 0] [--latency-ms 0]`, then point the
+// service's LiveKit URL at http://127.0.0.1:7880 with the same key and secret. `--rooms`/`--participants` seed
+// `room-<i>` with `user-<i>-<j>` (one audio track each). Prints a line of counters every 10 s; stops on SIGINT/SIGTERM.
+import { parseArgs } from "node:util"
+import { FakeLiveKit } from "./fake-livekit.ts"
+
+const { values } = parseArgs({
+  options: {
+    port: { type: "string", default: "7880" },
+    host: { type: "string", default: "127.0.0.1" },
+    "api-key": { type: "string", default: "devkey" },
+    "api-secret": { type: "string", default: "secret" },
+    "webhook-url": { type: "string", multiple: true, default: [] },
+    rooms: { type: "string", default: "0" },
+    participants: { type: "string", default: "0" },
+    "latency-ms": { type: "string", default: "0" }
+  }
+})
+
+const whole = (name: string, text: string, max: number): number => {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 0 || n > max) {
+    process.stderr.write(`--${name}: expected a whole number 0-${max}, got ${JSON.stringify(text)}\n`)
+    process.exit(2)
+  }
+  return n
+}
+
+const fake = new FakeLiveKit({ apiKey: values["api-key"], apiSecret: values["api-secret"], webhookUrls: values["webhook-url"] })
+fake.latencyMs = whole("latency-ms", values["latency-ms"], 60_000)
+fake.seed(whole("rooms", values.rooms, 100_000), whole("participants", values.participants, 10_000))
+await fake.start(whole("port", values.port, 65535), values.host)
+const webhooks = fake.webhookUrls.length === 0 ? "no webhooks" : `webhooks to ${fake.webhookUrls.join(", ")}`
+process.stdout.write(
+  `fake LiveKit (${fake.url}): api key ${fake.apiKey}, ${fake.rooms().length} rooms, latency ${fake.latencyMs} ms, ${webhooks}\n`
+)
+const counters = () => {
+  const calls = [...fake.calls].map(([method, n]) => `${method}=${n}`).join(" ")
+  const participants = fake.rooms().reduce((sum, room) => sum + room.numParticipants, 0)
+  return `rooms=${fake.rooms().length} participants=${participants} webhooks=${fake.webhooksSent} calls: ${calls === "" ? "none" : calls}\n`
+}
+const report = setInterval(() => process.stdout.write(counters()), 10_000)
+const stop = () => {
+  clearInterval(report)
+  void fake.stop().finally(() => process.exit(0))
+}
+// A parent that reads our stdout and went away: stop quietly.
+process.stdout.on("error", stop)
+process.once("SIGINT", stop)
+process.once("SIGTERM", stop)
