@@ -14,10 +14,14 @@ import { Database } from "./layers/Database.ts"
 import { GrpcServer } from "./layers/GrpcServer.ts"
 import { Health } from "./layers/Health.ts"
 import { httpListeners } from "./layers/HttpServer.ts"
+import { Instance } from "./layers/Instance.ts"
+import { LiveKit } from "./layers/LiveKit.ts"
 import { LoggerLive } from "./layers/Logger.ts"
 import { MediaServer } from "./layers/MediaServer.ts"
 import { Metrics } from "./layers/Metrics.ts"
 import { RateLimiter } from "./layers/RateLimiter.ts"
+import { RoomMetrics } from "./layers/rooms/metrics.ts"
+import { RoomStore } from "./layers/RoomStore.ts"
 import { SessionEvents } from "./layers/sessions/events.ts"
 import { SessionMetrics } from "./layers/sessions/metrics.ts"
 import { Sessions } from "./layers/SessionStore.ts"
@@ -27,6 +31,7 @@ import { TracingLive } from "./layers/Tracing.ts"
 import { AicIngest } from "./programs/aic/ingest.ts"
 import { EventStreams } from "./programs/audio/event-streams.ts"
 import { AudioIngest } from "./programs/audio/ingest.ts"
+import { RoomSyncLive } from "./programs/rooms/room-sync.ts"
 import { logFirstRunNotes } from "./programs/first-run.ts"
 import { MediaLifecycleLive } from "./programs/media/lifecycle.ts"
 import { SessionDrain } from "./programs/sessions/drain.ts"
@@ -40,6 +45,12 @@ import { armShutdownDeadline, awaitShutdownSignal } from "./programs/shutdown.ts
 const SessionServices = SweeperLive.pipe(
   Layer.provideMerge(Layer.mergeAll(SessionEvents.layer, SessionMetrics.layer)),
   Layer.provideMerge(Sessions.layer)
+)
+
+/** Rooms and participants: LiveKit room sync (one instance at a time) and webhooks over the room store. */
+const RoomServices = RoomSyncLive.pipe(
+  Layer.provideMerge(RoomMetrics.layer),
+  Layer.provideMerge(Layer.mergeAll(RoomStore.layer, LiveKit.layer, Instance.layer))
 )
 
 /** Audio ingress and the AIC video pipeline (with its AI Core client) over the media server and its session lifecycle. */
@@ -56,7 +67,7 @@ const MediaServices = Layer.mergeAll(AudioIngest.layer, AicIngest.layer).pipe(
  * with a forked memo map, so a layer first built inside it would be private to the HTTP server;
  * built here, REST and gRPC share one session store, cache and set of metrics.
  */
-export const SharedServices = Layer.mergeAll(MediaServices, EventStreams.layer).pipe(
+export const SharedServices = Layer.mergeAll(MediaServices, EventStreams.layer, RoomServices).pipe(
   Layer.provideMerge(Layer.mergeAll(SessionServices, AuthStore.layer, TokenSigner.layer, AuthMetrics.layer, RateLimiter.layer))
 )
 

@@ -60,6 +60,8 @@ export const redis = Effect.all({
   reconnectMaxMs: Effect.flatMap(reconnectBaseMs, (base) =>
     key("REDIS_RECONNECT_MAX_MS", "auralink.redis.reconnect_max_ms")
       .int(1000, rule("milliseconds >= REDIS_RECONNECT_BASE_MS", (n) => n >= base))),
+  /** Every key and channel of the state store starts with it: several deployments (or test runs) can share one Redis. */
+  keyPrefix: key("REDIS_KEY_PREFIX", "auralink.redis.key_prefix").text("auralink:", "a non-empty key prefix"),
   /** A command without a reply within this fails (and with the connection down, at once). */
   commandTimeoutMs: key("REDIS_COMMAND_TIMEOUT_MS", "auralink.redis.command_timeout_ms").int(300, ms)
 })

@@ -20,8 +20,9 @@ export class StateStore extends Context.Service<StateStore, StateStoreApi>()("au
     StateStore,
     Effect.gen(function*() {
       const redis = yield* Redis
+      const { redis: settings } = yield* AppConfig
       const subscriber = yield* redis.duplicate("subscriber")
-      return makeStateStore(yield* makeRedisBackend(redis.client, subscriber), DEFAULT_PREFIX)
+      return makeStateStore(yield* makeRedisBackend(redis.client, subscriber), settings.keyPrefix)
     })
   )
 

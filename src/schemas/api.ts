@@ -18,6 +18,7 @@ import {
 import { withSessionEvents } from "./events-api.ts"
 import { Liveness, NotReady, Readiness, ServiceStatus } from "./health.ts"
 import { RateLimit, UserRateLimit } from "./rate-limit.ts"
+import { RoomsApi } from "./rooms-api.ts"
 import { SessionsApi } from "./sessions-api.ts"
 import { ServiceUnavailableResponse } from "./unavailable.ts"
 import { WebRtcApi } from "./webrtc-api.ts"
@@ -85,6 +86,7 @@ export class Api extends HttpApi.make("auralink-ingress-egress")
   .add(AuthSessionApi)
   .add(SessionsApi)
   .add(WebRtcApi)
+  .add(RoomsApi)
   .middleware(HttpApiMiddleware.ProblemDetails)
   .annotateMerge(OpenApi.annotations({ title: "AuraLink Ingress-Egress API", version: "0.1.0", transform: withSessionEvents }))
 {}

@@ -19,7 +19,7 @@ describe("Redis layer", () => {
       assert.strictEqual(yield* store.incr("n", 2), 3)
       assert.strictEqual(yield* store.listPush("l", "a", { cap: 2 }), 1)
       yield* store.del("n", "l")
-    }).pipe(Effect.provide(StateStore.layerRedis.pipe(Layer.provideMerge(redisWithHealth())))))
+    }).pipe(Effect.provide(StateStore.layerRedis.pipe(Layer.provideMerge(redisWithHealth()), Layer.provide(configLayer())))))
 
   it.live("connects, reports readiness up and a /status section", () =>
     Effect.gen(function*() {

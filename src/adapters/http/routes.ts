@@ -6,12 +6,14 @@ import { AuthenticationLive } from "./authentication.ts"
 import { DEMO_PATHS } from "./demo.ts"
 import { EVENTS_PATH, SessionEventsRoute } from "./events.ts"
 import { RateLimitLive, UserRateLimitLive } from "./rate-limit.ts"
+import { LIVEKIT_WEBHOOK_PATH, LiveKitWebhookRoute } from "./livekit-webhook.ts"
+import { RoomsGroup } from "./rooms.ts"
 import { SessionsGroup } from "./sessions.ts"
 import { SignalingGroup } from "./signaling.ts"
 import { SystemGroup } from "./system.ts"
 
 /** Every handler group of the API. */
-const ApiHandlers = Layer.mergeAll(SystemGroup, AuthGroup, AuthSessionGroup, JwksGroup, SessionsGroup, SignalingGroup)
+const ApiHandlers = Layer.mergeAll(SystemGroup, AuthGroup, AuthSessionGroup, JwksGroup, SessionsGroup, SignalingGroup, RoomsGroup)
 
 /** The API's own middleware: bearer authentication, and rate limits by client IP (auth) and by user. */
 const ApiMiddleware = Layer.mergeAll(AuthenticationLive, RateLimitLive("auth"), UserRateLimitLive)
@@ -23,7 +25,9 @@ const ApiMiddleware = Layer.mergeAll(AuthenticationLive, RateLimitLive("auth"), 
 export const ApiRoutes = Layer.mergeAll(
   apiRoutes(Api, ApiHandlers, ApiMiddleware, [
     { method: "GET", path: EVENTS_PATH },
+    { method: "POST", path: LIVEKIT_WEBHOOK_PATH },
     ...DEMO_PATHS.map((path) => ({ method: "GET", path }))
   ]),
-  SessionEventsRoute
+  SessionEventsRoute,
+  LiveKitWebhookRoute
 )
