@@ -17,6 +17,7 @@ import {
 } from "./auth.ts"
 import { withSessionEvents } from "./events-api.ts"
 import { Liveness, NotReady, Readiness, ServiceStatus } from "./health.ts"
+import { ParticipantsApi } from "./participants-api.ts"
 import { RateLimit, UserRateLimit } from "./rate-limit.ts"
 import { SessionsApi } from "./sessions-api.ts"
 import { ServiceUnavailableResponse } from "./unavailable.ts"
@@ -85,6 +86,7 @@ export class Api extends HttpApi.make("auralink-ingress-egress")
   .add(AuthSessionApi)
   .add(SessionsApi)
   .add(WebRtcApi)
+  .add(ParticipantsApi)
   .middleware(HttpApiMiddleware.ProblemDetails)
   .annotateMerge(OpenApi.annotations({ title: "AuraLink Ingress-Egress API", version: "0.1.0", transform: withSessionEvents }))
 {}
