@@ -219,6 +219,14 @@ layer(Server, { timeout: 120_000, excludeTestServices: true })("participants ove
       assert.isAbove(Date.parse(str(back["lastSeenAt"])), Date.parse(str(silent["lastSeenAt"])))
     }))
 
+  it.effect("the endpoints are in the OpenAPI document", () =>
+    Effect.gen(function*() {
+      const paths = record(record((yield* request("GET", "/openapi.json")).body)["paths"])
+      for (const [template, methods] of [["", ["get"]], ["/capabilities", ["put"]], ["/qos", ["get", "post"]], ["/presence", ["put"]]] as const) {
+        assert.hasAllKeys(record(paths[`/api/participants/{identity}${template}`]), methods, template)
+      }
+    }))
+
   it.effect("reads are counted (hit/miss) and the cache is on /status", () =>
     Effect.gen(function*() {
       const frank = yield* signIn(user("frank"))
