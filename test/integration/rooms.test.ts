@@ -45,7 +45,7 @@ const Server = Layer.unwrap(Fake.use((fake) =>
       ROOM_STALE_GRACE_MS: String(GRACE_MS),
       RATE_LIMIT_DEFAULT_PER_MINUTE: "100000",
       // Sign-ins and unsigned webhooks each count against a budget of their own per client IP.
-    RATE_LIMIT_AUTH_PER_MINUTE: String(AUTH_BUDGET),
+      RATE_LIMIT_AUTH_PER_MINUTE: String(AUTH_BUDGET),
       RATE_LIMIT_SESSION_PER_MINUTE: "100000"
     })
   )
@@ -178,7 +178,9 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("rooms and L
       assert.strictEqual((yield* postWebhook(late.body, late.authorization)).json["result"], "stale")
       assert.deepStrictEqual(yield* identitiesIn(headers, name), [])
       // A leave and a join stamped in the same second: the leave wins whatever the order.
-      const sameSecondJoin = yield* Effect.promise(() => signer.signedWebhook({ event: "participant_joined", room: name, identity: "lin", createdAt: ahead + 4 }))
+      const sameSecondJoin = yield* Effect.promise(() =>
+        signer.signedWebhook({ event: "participant_joined", room: name, identity: "lin", createdAt: ahead + 4 })
+      )
       assert.strictEqual((yield* postWebhook(sameSecondJoin.body, sameSecondJoin.authorization)).json["result"], "stale")
       // Events this service does not keep are accepted and ignored.
       const egress = yield* Effect.promise(() => signer.signedWebhook({ event: "egress_started", room: name }))
