@@ -17,6 +17,7 @@ import { SESSION_SERVICE, SessionGrpcLive } from "../../src/adapters/grpc/sessio
 import { SessionId } from "../../src/schemas/ids.ts"
 import { JWT_SECRET, list, PROVISIONING_KEY, record, request, signIn, str } from "../support/auth.ts"
 import { onFreshDatabase } from "../support/server.ts"
+import { assertStatus, type Caller, clientFor, codeOf, metadataOf, methodOf, serviceClient } from "../support/grpc-client.ts"
 import { capturedLogs } from "../support/http.ts"
 import { REDIS_URL } from "../support/redis.ts"
 
@@ -43,80 +44,9 @@ const server = (env: Record<string, string> = {}) =>
 
 // ---- a real grpc-js client -------------------------------------------------------------------
 
-const pkg = loadProto("session.proto")
-const method = (name: string): MethodDefinition<object, object> => {
-  const definition = pkg[SESSION_SERVICE]
-  const found = definition !== undefined && !("format" in definition) ? definition[name] : undefined
-  if (found === undefined) throw new Error(`no method ${name}`)
-  return found
-}
-
-const metadataOf = (token: string | undefined, raw?: string) => {
-  const metadata = new grpc.Metadata()
-  if (raw !== undefined) metadata.set("authorization", raw)
-  else if (token !== undefined) metadata.set("authorization", `Bearer ${token}`)
-  return metadata
-}
-
-const clientFor = Effect.gen(function*() {
-  const { port } = yield* GrpcServer
-  return yield* Effect.acquireRelease(
-    Effect.sync(() => new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure())),
-    (c) => Effect.sync(() => c.close())
-  )
-})
-
-interface Caller {
-  readonly token?: string
-  /** The whole `authorization` value, instead of `Bearer <token>`. */
-  readonly authorization?: string
-  readonly options?: grpc.CallOptions
-}
-
-/** A unary call; fails with the ServiceError. */
-const rpc = (client: grpc.Client, name: string, body: object, caller: Caller = {}) =>
-  Effect.callback<Record<string, unknown>, grpc.ServiceError>((resume) => {
-    const m = method(name)
-    const call = client.makeUnaryRequest(
-      m.path,
-      m.requestSerialize,
-      m.responseDeserialize,
-      body,
-      metadataOf(caller.token, caller.authorization),
-      caller.options ?? {},
-      (error, value) => resume(error === null ? Effect.succeed(record(value)) : Effect.fail(error))
-    )
-    return Effect.sync(() => call.cancel())
-  })
-
-const codeOf = <A>(effect: Effect.Effect<A, grpc.ServiceError>) => Effect.flip(effect)
-
-const assertStatus = (error: grpc.ServiceError, code: grpc.status, ...mentions: ReadonlyArray<string>) => {
-  assert.strictEqual(error.code, code, `${grpc.status[error.code]}: ${error.details}`)
-  for (const text of mentions) assert.include(error.details, text)
-}
-
-/** A server stream: its messages as they come, and how it ended (code OK or the error). */
-const watch = (client: grpc.Client, sessionId: string, caller: Caller = {}) => {
-  const m = method("WatchSession")
-  const stream = client.makeServerStreamRequest(
-    m.path,
-    m.requestSerialize,
-    m.responseDeserialize,
-    { sessionId },
-    metadataOf(caller.token, caller.authorization),
-    caller.options ?? {}
-  )
-  const messages: Array<Record<string, unknown>> = []
-  stream.on("data", (message: Record<string, unknown>) => messages.push(message))
-  stream.on("error", () => undefined) // the outcome is read from "status"
-  const ended = new Promise<grpc.StatusObject>((resolve) => stream.on("status", resolve))
-  return {
-    messages,
-    cancel: () => stream.cancel(),
-    ended: Effect.promise(() => ended).pipe(Effect.timeout("10 seconds"), Effect.orDie)
-  }
-}
+const sessions = serviceClient("session.proto", SESSION_SERVICE)
+const { method, rpc } = sessions
+const watch = (client: grpc.Client, sessionId: string, caller: Caller = {}) => sessions.watch(client, "WatchSession", { sessionId }, caller)
 
 /** Retries `probe` every 20 ms until it holds (up to 5 s). */
 const eventually = <R>(probe: Effect.Effect<boolean, never, R>) =>
@@ -164,12 +94,6 @@ const firstReply = (client: grpc.Client, definition: MethodDefinition<object, ob
       )
     }
   })
-const methodOf = (p: typeof healthPkg, service: string, name: string): MethodDefinition<object, object> => {
-  const definition = p[service]
-  const found = definition !== undefined && !("format" in definition) ? definition[name] : undefined
-  if (found === undefined) throw new Error(`no method ${service}/${name}`)
-  return found
-}
 
 const user = (name: string) => `${name}-${crypto.randomUUID().slice(0, 8)}`
 const sessionIdOf = (message: Record<string, unknown>) => SessionId.make(str(message["id"]))

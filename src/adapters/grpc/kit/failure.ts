@@ -2,6 +2,7 @@ import { type Metadata, type ServerErrorResponse, status } from "@grpc/grpc-js"
 import { Cause, Data, Effect, Option } from "effect"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import { serviceError } from "../../../layers/grpc/status.ts"
+import { ParticipantStoreError } from "../../../layers/ParticipantStore.ts"
 import { StateStoreError } from "../../../layers/StateStore.ts"
 import { ServiceUnavailable } from "../../../schemas/unavailable.ts"
 
@@ -16,7 +17,7 @@ export class GrpcFailure extends Data.TaggedError("GrpcFailure")<{
 export const invalid = (field: string, message: string) => new GrpcFailure({ code: status.INVALID_ARGUMENT, details: `${field}: ${message}` })
 
 /** The failures any service's calls may meet; the kit answers them alike. */
-export type CommonError = GrpcFailure | SqlError | StateStoreError | ServiceUnavailable
+export type CommonError = GrpcFailure | SqlError | StateStoreError | ParticipantStoreError | ServiceUnavailable
 
 /** A service's own (domain) error: a tag and a detail a client may read. */
 export interface DomainError {
@@ -39,7 +40,8 @@ const toServiceError = <D extends DomainError>(error: CommonError | D, statuses:
   if (error instanceof StateStoreError) {
     return error.reason === "Backend" ? serviceError(status.UNAVAILABLE, "The state store is unavailable; retry shortly") : internal()
   }
-  if (isSqlError(error)) return internal()
+  // A corrupt stored value or a refused write: a defect of ours, logged by responseOf, never shown.
+  if (isSqlError(error) || error instanceof ParticipantStoreError) return internal()
   const byTag: Readonly<Record<string, status | undefined>> = statuses
   const code = byTag[error._tag]
   return code === undefined ? internal() : serviceError(code, error.detail)

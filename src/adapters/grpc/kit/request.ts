@@ -54,3 +54,7 @@ export const decodeWith = <S extends Schema.Top & { readonly DecodingServices: n
   names: Readonly<Record<string, string>> = {}
 ): Effect.Effect<S["Type"], GrpcFailure> =>
   Schema.decodeUnknownEffect(schema)(input).pipe(Effect.mapError((error) => describeIssue(error.issue, prefix, names)))
+
+/** Schema key -> proto field name (camelCase -> snake_case) for every key of a Struct's `fields`, as `decodeWith`'s `names`. */
+export const protoFieldNames = (fields: object): Readonly<Record<string, string>> =>
+  Object.fromEntries(Object.keys(fields).map((key) => [key, key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)]))
