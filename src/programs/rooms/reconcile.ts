@@ -19,12 +19,25 @@ export interface ListedRoom {
   readonly participants: ReadonlyArray<ParticipantRecord> | undefined
 }
 
-const event = (type: RoomEventType, room: RoomName, at: number, extra: { identity?: ParticipantIdentity; trackSid?: string } = {}): RoomEvent => ({
-  type,
+/** Events as one source (the sync or a webhook) announces them. */
+export const eventsFrom =
+  (source: RoomEvent["source"]) =>
+  (type: RoomEventType, room: RoomName, at: number, extra: { identity?: ParticipantIdentity; trackSid?: string } = {}): RoomEvent => ({
+    type,
+    room,
+    source,
+    at,
+    ...extra
+  })
+
+const event = eventsFrom("sync")
+
+/** A participant leaving, with its event. */
+export const leaveChange = (room: RoomName, identity: ParticipantIdentity, at: number, source: RoomEvent["source"]): Change => ({
+  kind: "leave",
   room,
-  source: "sync",
-  at,
-  ...extra
+  identity,
+  events: [eventsFrom(source)("participant_left", room, at, { identity })]
 })
 
 const sameTrack = (a: TrackRecord, b: TrackRecord) =>
@@ -65,7 +78,7 @@ const participantChanges = (room: RoomName, kept: ReadonlyArray<ParticipantRecor
   }
   for (const before of kept) {
     if (!listedIds.has(before.identity)) {
-      changes.push({ kind: "leave", room, identity: before.identity, events: [event("participant_left", room, at, { identity: before.identity })] })
+      changes.push(leaveChange(room, before.identity, at, "sync"))
     }
   }
   return changes

@@ -5,10 +5,9 @@ import type { ParticipantStore } from "../../layers/ParticipantStore.ts"
 import { RoomMetrics, type WebhookResult } from "../../layers/rooms/metrics.ts"
 import { RoomStore } from "../../layers/RoomStore.ts"
 import type { StateStoreError } from "../../layers/StateStore.ts"
-import type { RoomName } from "../../schemas/ids.ts"
-import type { ParticipantRecord, RoomEvent, RoomEventType, RoomRecord } from "../../schemas/rooms.ts"
+import type { ParticipantRecord, RoomRecord } from "../../schemas/rooms.ts"
 import { applyChanges } from "./apply.ts"
-import type { Change } from "./reconcile.ts"
+import { type Change, eventsFrom, leaveChange } from "./reconcile.ts"
 
 /**
  * LiveKit stamps events in whole seconds: a webhook counts as the end of its second (so it wins
@@ -20,13 +19,7 @@ const stampOf = (webhook: LiveKitWebhook, removal: boolean) => webhook.createdAt
 
 const REMOVALS: ReadonlySet<string> = new Set(["room_finished", "participant_left", "participant_connection_aborted", "track_unpublished"])
 
-const event = (type: RoomEventType, room: RoomName, at: number, extra: Partial<Pick<RoomEvent, "identity" | "trackSid">> = {}): RoomEvent => ({
-  type,
-  room,
-  source: "webhook",
-  at,
-  ...extra
-})
+const event = eventsFrom("webhook")
 
 const activeRecord = (webhook: LiveKitWebhook, room: NonNullable<Option.Option.Value<LiveKitWebhook["room"]>>): RoomRecord => ({
   name: room.name,
@@ -60,12 +53,7 @@ const changesOf = (webhook: LiveKitWebhook) =>
         const finished: RoomRecord = { ...activeRecord(webhook, room), state: "finished", finishedAt: at }
         return [
           { kind: "room", record: finished, events: [event("room_finished", room.name, at)] } satisfies Change,
-          ...participants.map((p): Change => ({
-            kind: "leave",
-            room: room.name,
-            identity: p.identity,
-            events: [event("participant_left", room.name, at, { identity: p.identity })]
-          }))
+          ...participants.map((p) => leaveChange(room.name, p.identity, at, "webhook"))
         ]
       }
       case "participant_joined":
@@ -74,9 +62,7 @@ const changesOf = (webhook: LiveKitWebhook) =>
         ) => [...starts(), { kind: "participant", room: room.name, record: p, events: [event("participant_joined", room.name, at, { identity: p.identity })] }])
       case "participant_left":
       case "participant_connection_aborted":
-        return withParticipant((
-          p
-        ) => [{ kind: "leave", room: room.name, identity: p.identity, events: [event("participant_left", room.name, at, { identity: p.identity })] }])
+        return withParticipant((p) => [leaveChange(room.name, p.identity, at, "webhook")])
       case "track_published":
       case "track_unpublished": {
         if (Option.isNone(webhook.track)) return []
