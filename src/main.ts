@@ -1,5 +1,6 @@
 import { Cause, Context, Effect, Exit, Layer } from "effect"
 import { setFlagsFromString } from "node:v8"
+import { RoomGrpcLive } from "./adapters/grpc/rooms.ts"
 import { SessionGrpcLive } from "./adapters/grpc/sessions.ts"
 import { DemoRoutes } from "./adapters/http/demo.ts"
 import { ApiRoutes } from "./adapters/http/routes.ts"
@@ -18,6 +19,7 @@ import { Instance } from "./layers/Instance.ts"
 import { LiveKit } from "./layers/LiveKit.ts"
 import { LoggerLive } from "./layers/Logger.ts"
 import { MediaServer } from "./layers/MediaServer.ts"
+import { ParticipantStore } from "./layers/ParticipantStore.ts"
 import { Metrics } from "./layers/Metrics.ts"
 import { RateLimiter } from "./layers/RateLimiter.ts"
 import { RoomMetrics } from "./layers/rooms/metrics.ts"
@@ -71,7 +73,7 @@ const MediaServices = Layer.mergeAll(AudioIngest.layer, AicIngest.layer).pipe(
 export const SharedServices = Layer.mergeAll(EventStreams.layer, RoomServices).pipe(
   // Below the rooms: their media state reads the media server's stats.
   Layer.provideMerge(MediaServices),
-  Layer.provideMerge(Layer.mergeAll(SessionServices, AuthStore.layer, TokenSigner.layer, AuthMetrics.layer, RateLimiter.layer))
+  Layer.provideMerge(Layer.mergeAll(SessionServices, AuthStore.layer, TokenSigner.layer, AuthMetrics.layer, RateLimiter.layer, ParticipantStore.layer))
 )
 
 /** Everything below the listeners: the shared services over Postgres, the state store and the AudioSink, over health and metrics. */
@@ -83,7 +85,7 @@ export const AppServices = SharedServices.pipe(
 /** The public HTTP listener (the API and the demo, with the optional metrics listener) and the gRPC server with its services. */
 const Listeners = Layer.mergeAll(
   httpListeners(Layer.mergeAll(ApiRoutes, DemoRoutes)),
-  SessionGrpcLive.pipe(Layer.provideMerge(GrpcServer.layer))
+  Layer.mergeAll(SessionGrpcLive, RoomGrpcLive).pipe(Layer.provideMerge(GrpcServer.layer))
 )
 
 /**
