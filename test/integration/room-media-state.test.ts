@@ -4,7 +4,7 @@ import { spawn } from "node:child_process"
 import { RoomStore } from "../../src/layers/RoomStore.ts"
 import { RoomName } from "../../src/schemas/ids.ts"
 import type { MediaState } from "../../src/schemas/rooms.ts"
-import { record, request, signIn, str } from "../support/auth.ts"
+import { list, record, request, signIn, str } from "../support/auth.ts"
 import { FakeLiveKit } from "../support/fake-livekit.ts"
 import { ffmpegOpusRtpArgs } from "../support/ffmpeg-rtp.ts"
 import { ffmpegVideoArgs, VIDEO_PAYLOAD_TYPES } from "../support/ffmpeg-video.ts"
@@ -129,6 +129,28 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("a room's me
       assert.strictEqual(published["conferenceId"], room)
       assert.strictEqual(published["sessions"], 1)
       assert.isAtLeast(Number(published["activeStreams"]), 1)
+
+      // The participant's QoS history: measured samples of this session, one per interval while it had streams.
+      const history = yield* request("GET", `/api/participants/${encodeURIComponent(identity)}/qos?limit=100`, undefined, ada.headers)
+      assert.strictEqual(history.status, 200, history.text)
+      const samples = list(history.json["samples"]).map(record)
+      assert.isAtLeast(samples.length, 5, history.text)
+      assert.isTrue(samples.every((q) => q["source"] === "measured" && q["sessionId"] === id && q["mosSource"] === "e-model"))
+      const flowing = samples.filter((q) => Number(q["bandwidthKbps"]) > 64)
+      assert.isAtLeast(flowing.length, 3, history.text)
+      for (const q of flowing) {
+        // Loopback: next to no loss, jitter of a few ms; ffmpeg sends no RTCP XR, so no round trip.
+        assert.isAtMost(Number(q["packetLossPercent"]), 5)
+        assert.isAbove(Number(q["jitterMs"]), 0)
+        assert.isBelow(Number(q["jitterMs"]), 50)
+        assert.isNull(q["rttMs"])
+        assert.isAbove(Number(q["mosScore"]), 3.5)
+      }
+      console.log(
+        `measured QoS samples: ${samples.length}; while flowing: ${
+          JSON.stringify(flowing.map((q) => [q["packetLossPercent"], q["jitterMs"], q["bandwidthKbps"], q["mosScore"]]))
+        }`
+      )
 
       // The session ends: this instance's state leaves the room, and the auralink key leaves LiveKit's metadata.
       const stopped = yield* request("POST", `/api/session/${id}/stop`, undefined, ada.headers)

@@ -49,7 +49,7 @@ describe("room media figures", () => {
     assert.deepStrictEqual([video(200), video(700), video(2500), video(4000)], ["LD", "SD", "HD", "FHD"])
   })
 
-  it("loss over the interval from counter differences; jitter and RTT of the worst stream; bandwidth summed", () => {
+  it("loss over the interval from counter differences; jitter of the worst audio stream, RTT of the worst; bandwidth summed", () => {
     const first = intervalFigures(stats(producer("audio", [stream({ packetCount: 100, packetsLost: 0, jitterMs: 3, bitrateBps: 64_000 })])), new Map())
     assert.deepStrictEqual(first.figures, { packetLossPercent: 0, jitterMs: 3, rttMs: null, bandwidthKbps: 64 })
     const second = intervalFigures(
@@ -59,7 +59,9 @@ describe("room media figures", () => {
       ),
       first.counters
     )
-    assert.deepStrictEqual(second.figures, { packetLossPercent: 10, jitterMs: 12, rttMs: 40, bandwidthKbps: 564 })
+    assert.deepStrictEqual(second.figures, { packetLossPercent: 10, jitterMs: 4, rttMs: 40, bandwidthKbps: 564 })
+    const videoOnly = intervalFigures(stats(producer("video", [stream({ ssrc: 5, packetCount: 50, jitterMs: 12, bitrateBps: 500_000 })])), new Map())
+    assert.strictEqual(videoOnly.figures?.jitterMs, 12)
     assert.isUndefined(intervalFigures(stats(), second.counters).figures)
   })
 

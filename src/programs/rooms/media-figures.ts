@@ -37,17 +37,19 @@ export interface MeasuredFigures {
 const clamp = (value: number, min: number, max: number) => Math.min(max, Math.max(min, value))
 
 /**
- * The interval's figures from this read and the counters of the previous one: loss from the
- * counters' differences (a stream first seen counts from its start); jitter and round trip of the
- * worst stream (the participant's media is as good as its worst path); bandwidth summed. The
- * counters to keep for the next interval come with it. None without live streams.
+ * The interval's figures from this read and the counters of the previous one: loss from all streams'
+ * counter differences (a stream first seen counts from its start); jitter of the worst audio stream
+ * (of the worst video stream without audio: MOS is a voice-quality model, and a video stream's RFC
+ * 3550 jitter also counts frame pacing, its packets of one frame sharing a timestamp); round trip of
+ * the worst stream that has one; bandwidth summed. The counters to keep for the next interval come
+ * with it. None without live streams.
  */
 export const intervalFigures = (
   stats: SessionStats,
   previous: StreamCounters
 ): { readonly figures: MeasuredFigures | undefined; readonly counters: StreamCounters } => {
   const producers = liveProducers(stats)
-  const streams = producers.flatMap((p) => p.streams.map((s) => ({ key: `${p.id}/${s.ssrc}`, ...s })))
+  const streams = producers.flatMap((p) => p.streams.map((s) => ({ key: `${p.id}/${s.ssrc}`, kind: p.kind, ...s })))
   const counters = new Map(streams.map((s) => [s.key, { packetCount: s.packetCount, packetsLost: s.packetsLost }]))
   if (streams.length === 0) return { figures: undefined, counters }
   let received = 0
@@ -58,11 +60,13 @@ export const intervalFigures = (
     // mediasoup's lost count can fall back (late packets arrive): the interval then lost none.
     lost += Math.max(0, s.packetsLost - before.packetsLost)
   }
+  const audio = streams.filter((s) => s.kind === "audio")
+  const timed = audio.length > 0 ? audio : streams
   const rtts = streams.flatMap((s) => s.roundTripTimeMs === null ? [] : [s.roundTripTimeMs])
   return {
     figures: {
       packetLossPercent: received + lost === 0 ? 0 : clamp((lost / (received + lost)) * 100, 0, 100),
-      jitterMs: clamp(Math.max(...streams.map((s) => s.jitterMs)), 0, 60_000),
+      jitterMs: clamp(Math.max(...timed.map((s) => s.jitterMs)), 0, 60_000),
       rttMs: rtts.length === 0 ? null : clamp(Math.max(...rtts), 0, 60_000),
       bandwidthKbps: bandwidthKbps(producers)
     },

@@ -1,36 +1,16 @@
-import { Clock, Duration, Effect, Layer, Option } from "effect"
+import { Clock, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { AiCore } from "../../layers/AiCore.ts"
 import { AppConfig } from "../../layers/Config.ts"
 import { Instance } from "../../layers/Instance.ts"
 import { LiveKit, type LiveKitApi } from "../../layers/LiveKit.ts"
-import { MediaServer, type SessionStats } from "../../layers/MediaServer.ts"
 import { RoomStore } from "../../layers/RoomStore.ts"
-import { Sessions } from "../../layers/SessionStore.ts"
 import type { RoomName } from "../../schemas/ids.ts"
 import type { MediaState } from "../../schemas/rooms.ts"
-import { openStates, type Session } from "../../schemas/session.ts"
+import { type CarriedSession, carriedSessions } from "./carried-sessions.ts"
 import { bandwidthKbps, liveProducers, qualityLevelOf } from "./media-figures.ts"
 import { publishedValue, withMediaState } from "./livekit-metadata.ts"
+import { makeQosSampler } from "./qos-sampler.ts"
 import { combineMediaStates } from "./read.ts"
-
-/** One open session this instance carries, with what mediasoup measures of it (no media here yet: no producers). */
-export interface CarriedSession {
-  readonly session: Session
-  readonly stats: SessionStats
-}
-
-const noMedia: SessionStats = { producers: [], transports: [] }
-
-/** The open sessions this instance started, each with its media stats. */
-export const carriedSessions = Effect.gen(function*() {
-  const sessions = yield* Sessions
-  const media = yield* MediaServer
-  const found = yield* Effect.forEach(yield* sessions.openHere, sessions.find, { concurrency: 16 })
-  const open = found.flatMap((s) => Option.isSome(s) && openStates.includes(s.value.state) ? [s.value] : [])
-  return yield* Effect.forEach(open, (session) =>
-    // No media on this instance yet, or its worker stalled: nothing measured this time.
-    Effect.map(Effect.orElseSucceed(media.sessionStats(session.id), () => noMedia), (stats): CarriedSession => ({ session, stats })), { concurrency: 16 })
-})
 
 /**
  * This instance's contribution to `room`'s media state. AIC counts as enabled when a session asks
@@ -130,20 +110,23 @@ const makeMediaStateTick = Effect.gen(function*() {
 })
 
 /**
- * Every QOS_SAMPLE_INTERVAL_MS: this instance's media state of each room its open sessions name,
- * into the room store (and out of the rooms it no longer has sessions in), then, with LiveKit
- * configured, all instances' combined state into each such LiveKit room's metadata. A failed run is
- * logged and the next one follows; at shutdown this instance's states are taken out.
+ * Every QOS_SAMPLE_INTERVAL_MS, from one read of the mediasoup stats of this instance's open
+ * sessions: a measured QoS sample per session that names its participant; this instance's media
+ * state of each room the sessions name, into the room store (and out of the rooms it no longer has
+ * sessions in); then, with LiveKit configured, all instances' combined state into each such LiveKit
+ * room's metadata. A failed run is logged and the next one follows; at shutdown this instance's
+ * states are taken out.
  */
 export const RoomMediaStateLive = Layer.effectDiscard(Effect.gen(function*() {
   const { participants } = yield* AppConfig
   const { tick, leaveAll } = yield* makeMediaStateTick
+  const sampleQos = makeQosSampler()
   yield* Effect.addFinalizer(() => leaveAll)
-  yield* Effect.sleep(Duration.millis(participants.qosSampleIntervalMs)).pipe(
-    Effect.andThen(carriedSessions),
-    Effect.flatMap(tick),
+  yield* carriedSessions.pipe(
+    Effect.flatMap((carried) => Effect.andThen(sampleQos(carried), tick(carried))),
     Effect.catchCause((cause) => Effect.logWarning("room media state failed", cause)),
-    Effect.forever,
+    // At a fixed rate (a run's own time not added to the interval); one that overruns is followed at once, not piled up.
+    Effect.repeat(Schedule.fixed(Duration.millis(participants.qosSampleIntervalMs))),
     Effect.forkScoped
   )
 }))
