@@ -34,6 +34,7 @@ import { TracingLive } from "./layers/Tracing.ts"
 import { AicIngest } from "./programs/aic/ingest.ts"
 import { EventStreams } from "./programs/audio/event-streams.ts"
 import { AudioIngest } from "./programs/audio/ingest.ts"
+import { RoomMediaStateLive } from "./programs/rooms/media-state.ts"
 import { RoomSyncLive } from "./programs/rooms/room-sync.ts"
 import { logFirstRunNotes } from "./programs/first-run.ts"
 import { MediaLifecycleLive } from "./programs/media/lifecycle.ts"
@@ -50,8 +51,8 @@ const SessionServices = SweeperLive.pipe(
   Layer.provideMerge(Sessions.layer)
 )
 
-/** Rooms and participants: LiveKit room sync (one instance at a time) and webhooks over the room store. */
-const RoomServices = RoomSyncLive.pipe(
+/** Rooms and participants: LiveKit room sync (one instance at a time), webhooks and this instance's media state per room, over the room store. */
+const RoomServices = Layer.mergeAll(RoomSyncLive, RoomMediaStateLive).pipe(
   Layer.provideMerge(RoomMetrics.layer),
   Layer.provideMerge(Layer.mergeAll(RoomStore.layer, LiveKit.layer, Instance.layer))
 )
@@ -70,7 +71,9 @@ const MediaServices = Layer.mergeAll(AudioIngest.layer, AicIngest.layer).pipe(
  * with a forked memo map, so a layer first built inside it would be private to the HTTP server;
  * built here, REST and gRPC share one session store, cache and set of metrics.
  */
-export const SharedServices = Layer.mergeAll(MediaServices, EventStreams.layer, RoomServices).pipe(
+export const SharedServices = Layer.mergeAll(EventStreams.layer, RoomServices).pipe(
+  // Below the rooms: their media state reads the media server's stats.
+  Layer.provideMerge(MediaServices),
   Layer.provideMerge(Layer.mergeAll(SessionServices, AuthStore.layer, TokenSigner.layer, AuthMetrics.layer, RateLimiter.layer, ParticipantStore.layer))
 )
 

@@ -21,6 +21,7 @@ import type { MediaFact } from "./media/facts.ts"
 import { plainJson } from "./media/plain-json.ts"
 import { plainListenInfo, type PortRange, splitPorts, webRtcServerOptions, webRtcTransportOptions } from "./media/listen.ts"
 import { type ProducerAdded, SessionMedia, type TransportEntry } from "./media/session-media.ts"
+import { producerStats, type SessionStats, transportStats } from "./media/stats.ts"
 import { makeWorkerHealth } from "./media/worker-health.ts"
 import { useBundledMediaWorker } from "./media/workerEnv.ts"
 import { Metrics } from "./Metrics.ts"
@@ -28,6 +29,7 @@ import { type DataProducerId, type ProducerId, TransportId } from "../schemas/id
 
 export type { MediaFact } from "./media/facts.ts"
 export type { ProducerAdded } from "./media/session-media.ts"
+export type { ProducerStats, RtpStreamStats, SessionStats, TransportStats } from "./media/stats.ts"
 
 /** A server-side consumer of one producer over a DirectTransport: `consumer.on("rtp", (packet: Buffer) => …)`. */
 export interface DirectConsumer {
@@ -137,6 +139,11 @@ export class MediaServer extends Context.Service<MediaServer, {
     sessionId: string,
     transportId: TransportId
   ) => Op<{ transport: ReadonlyArray<unknown>; producers: ReadonlyArray<{ id: string; kind: string; stats: ReadonlyArray<unknown> }> }>
+  /**
+   * What mediasoup measures of the session's producers (per RTP stream) and client transports, as plain numbers.
+   * Objects that close while being read are left out; MediaNotFound: no media for the session on this instance.
+   */
+  readonly sessionStats: (sessionId: string) => Effect.Effect<SessionStats, MediaNotFound | ServiceUnavailable>
   readonly createPlainTransport: (
     sessionId: string,
     options: { readonly rtcpMux?: boolean; readonly enableSrtp?: boolean; readonly srtpCryptoSuite?: types.SrtpCryptoSuite }
@@ -508,6 +515,25 @@ export class MediaServer extends Context.Service<MediaServer, {
                 )
             )
             return { transport, producers }
+          }),
+        sessionStats: (id) =>
+          Effect.gen(function*() {
+            const media = yield* find(id)
+            // A read of an object that closed meanwhile rejects: undefined, and the object is left out.
+            const read = <A>(run: () => Promise<A>) => onWorker(media.workerIndex, () => run().catch(() => undefined), defect)
+            const producers = yield* Effect.forEach([...media.producers.values()], ({ producer, transportId }) =>
+              Effect.map(
+                read(() => producer.getStats()),
+                (stats) => stats === undefined ? [] : [producerStats(producer, transportId, stats)]
+              ))
+            const transports = yield* Effect.forEach([...media.transports.entries()], ([transportId, entry]) =>
+              entry.kind === "direct"
+                ? Effect.succeed([])
+                : Effect.map(
+                  read((): Promise<ReadonlyArray<types.BaseTransportStats>> => entry.transport.getStats()),
+                  (stats) => stats === undefined ? [] : [transportStats(transportId, entry.kind, stats)]
+                ))
+            return { producers: producers.flat(), transports: transports.flat() }
           }),
         createPlainTransport: (id, options) =>
           Effect.gen(function*() {
