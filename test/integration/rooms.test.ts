@@ -11,8 +11,8 @@ import { onFreshDatabase } from "../support/server.ts"
 
 const API_KEY = "rooms-test-key"
 const API_SECRET = "rooms-test-secret-0123456789abcdef"
-const INTERVAL_MS = 400
-const GRACE_MS = 600
+const INTERVAL_MS = 1000
+const GRACE_MS = 1000
 const AUTH_BUDGET = 60
 
 class Fake extends Context.Service<Fake, FakeLiveKit>()("test/FakeLiveKit") {}
@@ -83,6 +83,18 @@ const statusSection = Effect.map(
   (res) => record(record(res.json["components"])["room_sync"])
 )
 
+/**
+ * Webhooks signed with the right key by a LiveKit this service does not sync from, stamped a
+ * minute ahead: no sync (stamped now) can overrule these events while a test runs.
+ */
+const unsyncedSigner = (room: string, identity: string) =>
+  Effect.promise(async () => {
+    const signer = new FakeLiveKit({ apiKey: API_KEY, apiSecret: API_SECRET })
+    await signer.addRoom(room)
+    await signer.join(room, identity)
+    return { signer, ahead: Math.floor(Date.now() / 1000) + 60 }
+  })
+
 const postWebhook = (body: string, authorization?: string) =>
   Effect.gen(function*() {
     const url = `${yield* baseUrl}${LIVEKIT_WEBHOOK_PATH}`
@@ -129,12 +141,10 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("rooms and L
 
   it.effect("forged, unsigned and tampered webhooks are 401 and change nothing", () =>
     Effect.gen(function*() {
-      const fake = yield* Fake
       const { headers } = yield* signIn(unique("reader"))
       const name = unique("guarded")
-      yield* Effect.promise(() => fake.addRoom(name))
-      yield* Effect.promise(() => fake.join(name, "mallory"))
-      const genuine = yield* Effect.promise(() => fake.signedWebhook({ event: "participant_joined", room: name, identity: "mallory" }))
+      const { ahead, signer } = yield* unsyncedSigner(name, "mallory")
+      const genuine = yield* Effect.promise(() => signer.signedWebhook({ event: "participant_joined", room: name, identity: "mallory", createdAt: ahead }))
       const forger = new FakeLiveKit({ apiKey: API_KEY, apiSecret: "not-the-secret-0123456789abcdef" })
       yield* Effect.promise(() => forger.addRoom(name))
       yield* Effect.promise(() => forger.join(name, "mallory"))
@@ -158,13 +168,8 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("rooms and L
   it.effect("a replayed or out-of-order delivery changes nothing", () =>
     Effect.gen(function*() {
       const { headers } = yield* signIn(unique("reader"))
-      // Signed with the right key by a LiveKit this service does not sync from, stamped a minute
-      // ahead: no sync (stamped now) can overrule these events while the test runs.
-      const signer = new FakeLiveKit({ apiKey: API_KEY, apiSecret: API_SECRET })
       const name = unique("ordering")
-      yield* Effect.promise(() => signer.addRoom(name))
-      yield* Effect.promise(() => signer.join(name, "lin"))
-      const ahead = Math.floor(Date.now() / 1000) + 60
+      const { ahead, signer } = yield* unsyncedSigner(name, "lin")
       const joined = yield* Effect.promise(() => signer.signedWebhook({ event: "participant_joined", room: name, identity: "lin", createdAt: ahead + 1 }))
       const left = yield* Effect.promise(() => signer.signedWebhook({ event: "participant_left", room: name, identity: "lin", createdAt: ahead + 4 }))
       assert.strictEqual((yield* postWebhook(joined.body, joined.authorization)).json["result"], "applied")
