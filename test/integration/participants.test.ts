@@ -7,6 +7,7 @@ import { Metrics } from "../../src/layers/Metrics.ts"
 import { TokenSigner } from "../../src/layers/Tokens.ts"
 import { bearer, JWT_SECRET, list, PROVISIONING_KEY, record, registerDevice, request, signIn, str } from "../support/auth.ts"
 import { deleteKeys, REDIS_URL, runPrefix } from "../support/redis.ts"
+import { SEED_CAPABILITIES, SEED_QOS } from "../support/livekit.ts"
 import { onFreshDatabase } from "../support/server.ts"
 
 const RUN = runPrefix()
@@ -30,17 +31,6 @@ afterAll(() => deleteKeys(`auralink:participants:*${RUN}*`))
 /** A user id unique to this run. */
 const user = (name: string) => `${name}-${RUN}-${crypto.randomUUID().slice(0, 6)}`
 const path = (identity: string, rest = "") => `/api/participants/${encodeURIComponent(identity)}${rest}`
-
-const CAPABILITIES = {
-  videoCodecs: ["H.264", "VP8", "VP9"],
-  audioCodecs: ["Opus", "G.722"],
-  maxResolution: "1080p",
-  maxFrameRate: 30,
-  maxBitrate: 2500,
-  supportsAic: true,
-  supportsSimulcast: true
-}
-const SEED_QOS = { packetLossPercent: 2.5, jitterMs: 15, rttMs: 45, bandwidthKbps: 2000 }
 
 const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
 
@@ -72,10 +62,10 @@ layer(Server, { timeout: 120_000, excludeTestServices: true })("participants ove
   it.effect("a device writes its own capabilities, QoS and presence and reads them back", () =>
     Effect.gen(function*() {
       const alice = yield* signIn(user("alice"))
-      const caps = yield* request("PUT", path(alice.userId, "/capabilities"), CAPABILITIES, alice.headers)
+      const caps = yield* request("PUT", path(alice.userId, "/capabilities"), SEED_CAPABILITIES, alice.headers)
       assert.strictEqual(caps.status, 200, caps.text)
       assert.strictEqual(caps.json["identity"], alice.userId)
-      assert.deepStrictEqual(caps.json["capabilities"], CAPABILITIES)
+      assert.deepStrictEqual(caps.json["capabilities"], SEED_CAPABILITIES)
       assert.isNull(caps.json["qos"])
       assert.deepInclude(record(caps.json["presence"]), { status: "active", setStatus: "active" })
 
@@ -94,7 +84,7 @@ layer(Server, { timeout: 120_000, excludeTestServices: true })("participants ove
 
       const state = yield* request("GET", path(alice.userId), undefined, alice.headers)
       assert.strictEqual(state.status, 200, state.text)
-      assert.deepStrictEqual(state.json["capabilities"], CAPABILITIES)
+      assert.deepStrictEqual(state.json["capabilities"], SEED_CAPABILITIES)
       assert.deepStrictEqual(state.json["qos"], reported.json)
       const presence = record(state.json["presence"])
       assert.deepInclude(presence, { status: "away", setStatus: "away", updatedAt: away.json["updatedAt"] })
@@ -111,13 +101,13 @@ layer(Server, { timeout: 120_000, excludeTestServices: true })("participants ove
     Effect.gen(function*() {
       const owner = yield* signIn(user("owner"))
       const stranger = yield* signIn(user("stranger"))
-      assert.strictEqual((yield* request("PUT", path(owner.userId, "/capabilities"), CAPABILITIES, owner.headers)).status, 200)
+      assert.strictEqual((yield* request("PUT", path(owner.userId, "/capabilities"), SEED_CAPABILITIES, owner.headers)).status, 200)
       assert.strictEqual((yield* request("POST", path(owner.userId, "/qos"), SEED_QOS, owner.headers)).status, 201)
       const before = yield* snapshot(owner.userId, owner.headers)
 
       const calls = [
         ["GET", "", undefined],
-        ["PUT", "/capabilities", { ...CAPABILITIES, maxFrameRate: 60 }],
+        ["PUT", "/capabilities", { ...SEED_CAPABILITIES, maxFrameRate: 60 }],
         ["POST", "/qos", { ...SEED_QOS, packetLossPercent: 50 }],
         ["GET", "/qos", undefined],
         ["PUT", "/presence", { status: "offline" }]
@@ -133,7 +123,7 @@ layer(Server, { timeout: 120_000, excludeTestServices: true })("participants ove
       const op = yield* operator
       const read = yield* request("GET", path(owner.userId), undefined, op)
       assert.strictEqual(read.status, 200, read.text)
-      assert.deepStrictEqual(read.json["capabilities"], CAPABILITIES)
+      assert.deepStrictEqual(read.json["capabilities"], SEED_CAPABILITIES)
       const history = yield* request("GET", path(owner.userId, "/qos"), undefined, op)
       assert.strictEqual(list(history.json["samples"]).length, 1)
       const set = yield* request("PUT", path(owner.userId, "/presence"), { status: "idle" }, op)
@@ -144,15 +134,15 @@ layer(Server, { timeout: 120_000, excludeTestServices: true })("participants ove
   it.effect("bad bodies and queries are 400 problem details naming the field, and change nothing", () =>
     Effect.gen(function*() {
       const bob = yield* signIn(user("bob"))
-      assert.strictEqual((yield* request("PUT", path(bob.userId, "/capabilities"), CAPABILITIES, bob.headers)).status, 200)
+      assert.strictEqual((yield* request("PUT", path(bob.userId, "/capabilities"), SEED_CAPABILITIES, bob.headers)).status, 200)
       assert.strictEqual((yield* request("POST", path(bob.userId, "/qos"), SEED_QOS, bob.headers)).status, 201)
       const before = yield* snapshot(bob.userId, bob.headers)
       const cases = [
-        ["PUT", "/capabilities", { ...CAPABILITIES, maxResolution: "huge" }, "maxResolution"],
-        ["PUT", "/capabilities", { ...CAPABILITIES, maxFrameRate: "30" }, "maxFrameRate"],
-        ["PUT", "/capabilities", { ...CAPABILITIES, maxFrameRate: 0 }, "maxFrameRate"],
-        ["PUT", "/capabilities", { ...CAPABILITIES, videoCodecs: "H.264" }, "videoCodecs"],
-        ["PUT", "/capabilities", { ...CAPABILITIES, supportsAic: "yes" }, "supportsAic"],
+        ["PUT", "/capabilities", { ...SEED_CAPABILITIES, maxResolution: "huge" }, "maxResolution"],
+        ["PUT", "/capabilities", { ...SEED_CAPABILITIES, maxFrameRate: "30" }, "maxFrameRate"],
+        ["PUT", "/capabilities", { ...SEED_CAPABILITIES, maxFrameRate: 0 }, "maxFrameRate"],
+        ["PUT", "/capabilities", { ...SEED_CAPABILITIES, videoCodecs: "H.264" }, "videoCodecs"],
+        ["PUT", "/capabilities", { ...SEED_CAPABILITIES, supportsAic: "yes" }, "supportsAic"],
         ["POST", "/qos", { ...SEED_QOS, packetLossPercent: 150 }, "packetLossPercent"],
         ["POST", "/qos", { ...SEED_QOS, packetLossPercent: -1 }, "packetLossPercent"],
         ["POST", "/qos", { ...SEED_QOS, jitterMs: "15" }, "jitterMs"],

@@ -1,11 +1,11 @@
 import { assert, layer } from "@effect/vitest"
-import { Context, Effect, Fiber, Layer } from "effect"
+import { Effect, Fiber, Layer } from "effect"
 import { spawn } from "node:child_process"
 import { RoomStore } from "../../src/layers/RoomStore.ts"
 import { RoomName } from "../../src/schemas/ids.ts"
 import type { MediaState } from "../../src/schemas/rooms.ts"
 import { list, record, request, signIn, str } from "../support/auth.ts"
-import { FakeLiveKit } from "../support/fake-livekit.ts"
+import { Fake, fakeLiveKitLayer, liveKitEnv } from "../support/livekit.ts"
 import { ffmpegOpusRtpArgs } from "../support/ffmpeg-rtp.ts"
 import { ffmpegVideoArgs, VIDEO_PAYLOAD_TYPES } from "../support/ffmpeg-video.ts"
 import { eventually, mediaServer, opusRtpParameters, user } from "../support/media.ts"
@@ -16,27 +16,13 @@ const API_SECRET = "media-state-test-secret-0123456789abcdef"
 const INTERVAL_MS = 300
 const VIDEO_SSRC = 2222
 
-class Fake extends Context.Service<Fake, FakeLiveKit>()("test/FakeLiveKit") {}
-
-const FakeLayer = Layer.effect(
-  Fake,
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const fake = new FakeLiveKit({ apiKey: API_KEY, apiSecret: API_SECRET })
-      await fake.start()
-      return fake
-    }),
-    (fake) => Effect.promise(() => fake.stop())
-  )
-)
+const FakeLayer = fakeLiveKitLayer(API_KEY, API_SECRET)
 
 const Server = Layer.unwrap(Fake.use((fake) =>
   Effect.succeed(mediaServer({
     REDIS_URL,
     REDIS_KEY_PREFIX: `${runPrefix()}:`,
-    WEBRTC_SERVER_URL: fake.url,
-    WEBRTC_API_KEY: API_KEY,
-    WEBRTC_API_SECRET: API_SECRET,
+    ...liveKitEnv(fake, API_KEY, API_SECRET),
     QOS_SAMPLE_INTERVAL_MS: String(INTERVAL_MS),
     ROOM_SYNC_INTERVAL_MS: "1000"
   }))

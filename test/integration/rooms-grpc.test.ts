@@ -1,6 +1,6 @@
 import { afterAll, assert, layer } from "@effect/vitest"
 import * as grpc from "@grpc/grpc-js"
-import { Context, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { PARTICIPANT_SERVICE, ParticipantGrpcLive } from "../../src/adapters/grpc/participants.ts"
 import { ROOM_SERVICE, RoomGrpcLive } from "../../src/adapters/grpc/rooms.ts"
 import { SessionGrpcLive } from "../../src/adapters/grpc/sessions.ts"
@@ -14,7 +14,7 @@ import { TokenSigner } from "../../src/layers/Tokens.ts"
 import { recordMeasuredQos } from "../../src/programs/participants/record-measured-qos.ts"
 import { ParticipantIdentity, SessionId } from "../../src/schemas/ids.ts"
 import { JWT_SECRET, list, PROVISIONING_KEY, record, registerDevice, request, signIn } from "../support/auth.ts"
-import { FakeLiveKit } from "../support/fake-livekit.ts"
+import { Fake, fakeLiveKitLayer, liveKitEnv, SEED_CAPABILITIES, SEED_QOS } from "../support/livekit.ts"
 import { assertStatus, type Caller, clientFor, codeOf, serviceClient } from "../support/grpc-client.ts"
 import { baseUrl, capturedLogs } from "../support/http.ts"
 import { deleteKeys, eventually, REDIS_URL, runPrefix } from "../support/redis.ts"
@@ -27,19 +27,7 @@ const logs = capturedLogs()
 
 afterAll(() => deleteKeys(`${PREFIX}*`))
 
-class Fake extends Context.Service<Fake, FakeLiveKit>()("test/FakeLiveKit") {}
-
-const FakeLayer = Layer.effect(
-  Fake,
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const fake = new FakeLiveKit({ apiKey: API_KEY, apiSecret: API_SECRET })
-      await fake.start()
-      return fake
-    }),
-    (fake) => Effect.promise(() => fake.stop())
-  )
-)
+const FakeLayer = fakeLiveKitLayer(API_KEY, API_SECRET)
 
 /** REST and gRPC over one build, as in main.ts; rooms change by webhook only (the poll is an hour apart). */
 const Server = Layer.unwrap(Fake.use((fake) =>
@@ -54,9 +42,7 @@ const Server = Layer.unwrap(Fake.use((fake) =>
         REDIS_KEY_PREFIX: PREFIX,
         JWT_SECRET,
         AUTH_PROVISIONING_KEY: PROVISIONING_KEY,
-        WEBRTC_SERVER_URL: fake.url,
-        WEBRTC_API_KEY: API_KEY,
-        WEBRTC_API_SECRET: API_SECRET,
+        ...liveKitEnv(fake, API_KEY, API_SECRET),
         ROOM_SYNC_INTERVAL_MS: "3600000",
         ROOM_STALE_CLEANUP_INTERVAL_MS: "3600000",
         RATE_LIMIT_DEFAULT_PER_MINUTE: "100000",
@@ -117,17 +103,6 @@ const operator = Effect.gen(function*() {
   const signed = yield* TokenSigner.use((s) => s.sign({ userId: id, deviceId: device.deviceId, scope: "session operator" }))
   return { token: signed.token }
 })
-
-const CAPABILITIES = {
-  videoCodecs: ["H.264", "VP8", "VP9"],
-  audioCodecs: ["Opus", "G.722"],
-  maxResolution: "1080p",
-  maxFrameRate: 30,
-  maxBitrate: 2500,
-  supportsAic: true,
-  supportsSimulcast: true
-}
-const SEED_QOS = { packetLossPercent: 2.5, jitterMs: 15, rttMs: 45, bandwidthKbps: 2000 }
 
 /** What the owner reads of a participant over gRPC: state (its presence clock left out) and the whole history. */
 const snapshot = (client: grpc.Client, identity: string, caller: Caller) =>
@@ -239,9 +214,9 @@ layer(Server, { timeout: 120_000, excludeTestServices: true })("gRPC RoomService
       const caller = { token: alice.token }
       const identity = alice.userId
 
-      const caps = yield* participants.rpc(client, "UpdateCapabilities", { identity, capabilities: CAPABILITIES }, caller)
+      const caps = yield* participants.rpc(client, "UpdateCapabilities", { identity, capabilities: SEED_CAPABILITIES }, caller)
       assert.strictEqual(caps["identity"], identity)
-      assert.deepStrictEqual(caps["capabilities"], CAPABILITIES)
+      assert.deepStrictEqual(caps["capabilities"], SEED_CAPABILITIES)
       assert.isFalse("qos" in caps)
       assert.deepInclude(record(caps["presence"]), { status: "active", setStatus: "active" })
 
@@ -257,7 +232,7 @@ layer(Server, { timeout: 120_000, excludeTestServices: true })("gRPC RoomService
       assert.hasAllKeys(away, ["status", "setStatus", "updatedAt", "lastSeenAt"])
 
       const state = yield* participants.rpc(client, "GetParticipant", { identity }, caller)
-      assert.deepStrictEqual(state["capabilities"], CAPABILITIES)
+      assert.deepStrictEqual(state["capabilities"], SEED_CAPABILITIES)
       assert.deepStrictEqual(data(state["qos"]), data(reported))
       assert.deepInclude(record(state["presence"]), { status: "away", setStatus: "away", updatedAt: away["updatedAt"] })
       const restState = yield* request("GET", `/api/participants/${encodeURIComponent(identity)}`, undefined, alice.headers)
@@ -287,14 +262,14 @@ layer(Server, { timeout: 120_000, excludeTestServices: true })("gRPC RoomService
       const stranger = yield* signIn(unique("stranger"))
       const identity = owner.userId
       const mine = { token: owner.token }
-      yield* participants.rpc(client, "UpdateCapabilities", { identity, capabilities: CAPABILITIES }, mine)
+      yield* participants.rpc(client, "UpdateCapabilities", { identity, capabilities: SEED_CAPABILITIES }, mine)
       yield* participants.rpc(client, "ReportQos", { identity, qos: SEED_QOS }, mine)
       const before = yield* snapshot(client, identity, mine)
 
       const calls = (id: string) =>
         [
           ["GetParticipant", { identity: id }],
-          ["UpdateCapabilities", { identity: id, capabilities: { ...CAPABILITIES, maxFrameRate: 60 } }],
+          ["UpdateCapabilities", { identity: id, capabilities: { ...SEED_CAPABILITIES, maxFrameRate: 60 } }],
           ["ReportQos", { identity: id, qos: { ...SEED_QOS, packetLossPercent: 50 } }],
           ["GetQosHistory", { identity: id }],
           ["UpdatePresence", { identity: id, status: "offline" }]
@@ -311,7 +286,7 @@ layer(Server, { timeout: 120_000, excludeTestServices: true })("gRPC RoomService
 
       const op = yield* operator
       const read = yield* participants.rpc(client, "GetParticipant", { identity }, op)
-      assert.deepStrictEqual(read["capabilities"], CAPABILITIES)
+      assert.deepStrictEqual(read["capabilities"], SEED_CAPABILITIES)
       assert.lengthOf(list((yield* participants.rpc(client, "GetQosHistory", { identity }, op))["samples"]), 1)
       assert.strictEqual((yield* participants.rpc(client, "UpdatePresence", { identity, status: "idle" }, op))["setStatus"], "idle")
       assert.strictEqual(record((yield* participants.rpc(client, "GetParticipant", { identity }, mine))["presence"])["setStatus"], "idle")
@@ -327,17 +302,17 @@ layer(Server, { timeout: 120_000, excludeTestServices: true })("gRPC RoomService
       const bob = yield* signIn(unique("bob"))
       const caller = { token: bob.token }
       const identity = bob.userId
-      yield* participants.rpc(client, "UpdateCapabilities", { identity, capabilities: CAPABILITIES }, caller)
+      yield* participants.rpc(client, "UpdateCapabilities", { identity, capabilities: SEED_CAPABILITIES }, caller)
       yield* participants.rpc(client, "ReportQos", { identity, qos: SEED_QOS }, caller)
       const before = yield* snapshot(client, identity, caller)
 
       const cases: ReadonlyArray<readonly [string, object, string]> = [
         ["UpdateCapabilities", { identity }, "capabilities"],
-        ["UpdateCapabilities", { identity, capabilities: { ...CAPABILITIES, maxResolution: "huge" } }, "capabilities.max_resolution"],
-        ["UpdateCapabilities", { identity, capabilities: { ...CAPABILITIES, maxFrameRate: 0 } }, "capabilities.max_frame_rate"],
-        ["UpdateCapabilities", { identity, capabilities: { ...CAPABILITIES, maxBitrate: 0 } }, "capabilities.max_bitrate"],
-        ["UpdateCapabilities", { identity, capabilities: { ...CAPABILITIES, videoCodecs: ["H 264"] } }, "capabilities.video_codecs.0"],
-        ["UpdateCapabilities", { identity, capabilities: { ...CAPABILITIES, audioCodecs: Array(17).fill("Opus") } }, "capabilities.audio_codecs"],
+        ["UpdateCapabilities", { identity, capabilities: { ...SEED_CAPABILITIES, maxResolution: "huge" } }, "capabilities.max_resolution"],
+        ["UpdateCapabilities", { identity, capabilities: { ...SEED_CAPABILITIES, maxFrameRate: 0 } }, "capabilities.max_frame_rate"],
+        ["UpdateCapabilities", { identity, capabilities: { ...SEED_CAPABILITIES, maxBitrate: 0 } }, "capabilities.max_bitrate"],
+        ["UpdateCapabilities", { identity, capabilities: { ...SEED_CAPABILITIES, videoCodecs: ["H 264"] } }, "capabilities.video_codecs.0"],
+        ["UpdateCapabilities", { identity, capabilities: { ...SEED_CAPABILITIES, audioCodecs: Array(17).fill("Opus") } }, "capabilities.audio_codecs"],
         ["ReportQos", { identity }, "qos"],
         ["ReportQos", { identity, qos: { ...SEED_QOS, packetLossPercent: 150 } }, "qos.packet_loss_percent"],
         ["ReportQos", { identity, qos: { ...SEED_QOS, jitterMs: -1 } }, "qos.jitter_ms"],

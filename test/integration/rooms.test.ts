@@ -1,10 +1,11 @@
 import { assert, layer } from "@effect/vitest"
-import { Context, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { ApiRoutes } from "../../src/adapters/http/routes.ts"
 import { LIVEKIT_WEBHOOK_PATH } from "../../src/adapters/http/livekit-webhook.ts"
 import { serveHttp } from "../../src/layers/HttpServer.ts"
 import { JWT_SECRET, list, PROVISIONING_KEY, record, request, signIn, str } from "../support/auth.ts"
 import { FakeLiveKit } from "../support/fake-livekit.ts"
+import { Fake, fakeLiveKitLayer, liveKitEnv } from "../support/livekit.ts"
 import { baseUrl } from "../support/http.ts"
 import { REDIS_URL, runPrefix } from "../support/redis.ts"
 import { onFreshDatabase } from "../support/server.ts"
@@ -15,19 +16,7 @@ const INTERVAL_MS = 1000
 const GRACE_MS = 1000
 const AUTH_BUDGET = 60
 
-class Fake extends Context.Service<Fake, FakeLiveKit>()("test/FakeLiveKit") {}
-
-const FakeLayer = Layer.effect(
-  Fake,
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const fake = new FakeLiveKit({ apiKey: API_KEY, apiSecret: API_SECRET })
-      await fake.start()
-      return fake
-    }),
-    (fake) => Effect.promise(() => fake.stop())
-  )
-)
+const FakeLayer = fakeLiveKitLayer(API_KEY, API_SECRET)
 
 const Server = Layer.unwrap(Fake.use((fake) =>
   Effect.succeed(
@@ -36,9 +25,7 @@ const Server = Layer.unwrap(Fake.use((fake) =>
       REDIS_KEY_PREFIX: `${runPrefix()}:`,
       JWT_SECRET,
       AUTH_PROVISIONING_KEY: PROVISIONING_KEY,
-      WEBRTC_SERVER_URL: fake.url,
-      WEBRTC_API_KEY: API_KEY,
-      WEBRTC_API_SECRET: API_SECRET,
+      ...liveKitEnv(fake, API_KEY, API_SECRET),
       WEBRTC_REQUEST_TIMEOUT_MS: "300",
       ROOM_SYNC_INTERVAL_MS: String(INTERVAL_MS),
       ROOM_STALE_CLEANUP_INTERVAL_MS: String(INTERVAL_MS),
