@@ -26,7 +26,8 @@ export const DataProducerId = opaque.pipe(Schema.brand("DataProducerId"))
 export type DataProducerId = typeof DataProducerId.Type
 
 /** No control characters (C0, DEL, C1): names end up in keys, logs and URLs. */
-const printable = Schema.makeFilter<string>((s) => !/[\u0000-\u001f\u007f-\u009f]/.test(s) && s.isWellFormed(), {
+const isControl = (code: number) => code < 0x20 || (code >= 0x7f && code <= 0x9f)
+const printable = Schema.makeFilter<string>((s) => s.isWellFormed() && ![...s].some((c) => isControl(c.codePointAt(0) ?? 0)), {
   expected: "text without control characters or unpaired surrogates",
   message: "must not contain control characters or unpaired UTF-16 surrogates"
 })

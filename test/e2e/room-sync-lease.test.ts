@@ -13,7 +13,7 @@ const INTERVAL_MS = 600
 const API_KEY = "lease-test-key"
 const API_SECRET = "lease-test-secret-0123456789abcdef"
 
-const cleanup: Array<() => Promise<unknown> | unknown> = []
+const cleanup: Array<() => unknown> = []
 afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step()
 })
