@@ -1,5 +1,6 @@
 import { Cause, Context, Effect, Exit, Layer } from "effect"
 import { setFlagsFromString } from "node:v8"
+import { RoomGrpcLive } from "./adapters/grpc/rooms.ts"
 import { SessionGrpcLive } from "./adapters/grpc/sessions.ts"
 import { DemoRoutes } from "./adapters/http/demo.ts"
 import { ApiRoutes } from "./adapters/http/routes.ts"
@@ -80,7 +81,7 @@ export const AppServices = SharedServices.pipe(
 /** The public HTTP listener (the API and the demo, with the optional metrics listener) and the gRPC server with its services. */
 const Listeners = Layer.mergeAll(
   httpListeners(Layer.mergeAll(ApiRoutes, DemoRoutes)),
-  SessionGrpcLive.pipe(Layer.provideMerge(GrpcServer.layer))
+  Layer.mergeAll(SessionGrpcLive, RoomGrpcLive).pipe(Layer.provideMerge(GrpcServer.layer))
 )
 
 /**

@@ -35,7 +35,8 @@ export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constra
 export const serveHttp = <E, R>(routes: Layer.Layer<never, E, R>, port: number, host: string) =>
   Layer.unwrap(Effect.gen(function*() {
     const config = yield* AppConfig
-    return HttpRouter.serve(routes, { disableLogger: true }).pipe(
+    // Path parameters up to a percent-encoded 256-character room name or identity (find-my-way's default is 100).
+    return HttpRouter.serve(routes, { disableLogger: true, routerConfig: { maxParamLength: 3072 } }).pipe(
       Layer.provideMerge(NodeHttpServer.layer(() => createListener(config.http), {
         port,
         host,

@@ -39,7 +39,9 @@ export interface LiveKitWebhook {
 export interface LiveKitApi {
   readonly url: string
   readonly listRooms: Effect.Effect<{ readonly rooms: ReadonlyArray<LiveKitRoom>; readonly skipped: number }, LiveKitError>
-  readonly listParticipants: (room: RoomName) => Effect.Effect<{ readonly participants: ReadonlyArray<ParticipantRecord>; readonly skipped: number }, LiveKitError>
+  readonly listParticipants: (
+    room: RoomName
+  ) => Effect.Effect<{ readonly participants: ReadonlyArray<ParticipantRecord>; readonly skipped: number }, LiveKitError>
   /** The room's current metadata (None: no such room). */
   readonly roomMetadata: (room: RoomName) => Effect.Effect<Option.Option<string>, LiveKitError>
   readonly updateRoomMetadata: (room: RoomName, metadata: string) => Effect.Effect<void, LiveKitError>
@@ -72,7 +74,10 @@ const makeApi = (url: string, apiKey: string, apiSecret: string, timeout: Durati
         return new LiveKitError({ operation, detail: errorMessage(error), ...(status === undefined ? {} : { status }) })
       }
     }).pipe(
-      Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(new LiveKitError({ operation, detail: `no answer within ${Duration.format(timeout)}` })) })
+      Effect.timeoutOrElse({
+        duration: timeout,
+        orElse: () => Effect.fail(new LiveKitError({ operation, detail: `no answer within ${Duration.format(timeout)}` }))
+      })
     )
   return {
     url,
@@ -85,7 +90,8 @@ const makeApi = (url: string, apiKey: string, apiSecret: string, timeout: Durati
         const { kept, skipped } = keepDecoded(infos, toParticipant)
         return { participants: kept, skipped }
       }),
-    roomMetadata: (room) => Effect.map(call("ListRooms", () => client.listRooms([room])), (rooms) => Option.fromNullishOr(rooms.find((r) => r.name === room)?.metadata)),
+    roomMetadata: (room) =>
+      Effect.map(call("ListRooms", () => client.listRooms([room])), (rooms) => Option.fromNullishOr(rooms.find((r) => r.name === room)?.metadata)),
     updateRoomMetadata: (room, metadata) => Effect.asVoid(call("UpdateRoomMetadata", () => client.updateRoomMetadata(room, metadata)))
   }
 }
@@ -95,7 +101,8 @@ const makeReceiver = (apiKey: string, apiSecret: string) => {
   return (body: string, authorization: string | undefined): Effect.Effect<LiveKitWebhook, WebhookRejected> =>
     Effect.tryPromise({
       // An empty header would make the SDK skip nothing but fail with its own message; say it plainly.
-      try: () => authorization === undefined || authorization === "" ? Promise.reject(new Error("no Authorization header")) : receiver.receive(body, authorization),
+      try: () =>
+        authorization === undefined || authorization === "" ? Promise.reject(new Error("no Authorization header")) : receiver.receive(body, authorization),
       catch: (error) => new WebhookRejected({ detail: errorMessage(error) })
     }).pipe(Effect.map((event) => ({
       id: event.id,

@@ -28,23 +28,26 @@ const FakeLayer = Layer.effect(
   )
 )
 
-const Server = Layer.unwrap(Fake.use((fake) => Effect.succeed(
-  onFreshDatabase(serveHttp(ApiRoutes, 0, "127.0.0.1"), {
-    REDIS_URL,
-    REDIS_KEY_PREFIX: `${runPrefix()}:`,
-    JWT_SECRET,
-    AUTH_PROVISIONING_KEY: PROVISIONING_KEY,
-    WEBRTC_SERVER_URL: fake.url,
-    WEBRTC_API_KEY: API_KEY,
-    WEBRTC_API_SECRET: API_SECRET,
-    WEBRTC_REQUEST_TIMEOUT_MS: "300",
-    ROOM_SYNC_INTERVAL_MS: String(INTERVAL_MS),
-    ROOM_STALE_CLEANUP_INTERVAL_MS: String(INTERVAL_MS),
-    ROOM_STALE_GRACE_MS: String(GRACE_MS),
-    RATE_LIMIT_DEFAULT_PER_MINUTE: "100000",
-    RATE_LIMIT_AUTH_PER_MINUTE: "100000",
-    RATE_LIMIT_SESSION_PER_MINUTE: "100000"
-  })))).pipe(Layer.provideMerge(FakeLayer))
+const Server = Layer.unwrap(Fake.use((fake) =>
+  Effect.succeed(
+    onFreshDatabase(serveHttp(ApiRoutes, 0, "127.0.0.1"), {
+      REDIS_URL,
+      REDIS_KEY_PREFIX: `${runPrefix()}:`,
+      JWT_SECRET,
+      AUTH_PROVISIONING_KEY: PROVISIONING_KEY,
+      WEBRTC_SERVER_URL: fake.url,
+      WEBRTC_API_KEY: API_KEY,
+      WEBRTC_API_SECRET: API_SECRET,
+      WEBRTC_REQUEST_TIMEOUT_MS: "300",
+      ROOM_SYNC_INTERVAL_MS: String(INTERVAL_MS),
+      ROOM_STALE_CLEANUP_INTERVAL_MS: String(INTERVAL_MS),
+      ROOM_STALE_GRACE_MS: String(GRACE_MS),
+      RATE_LIMIT_DEFAULT_PER_MINUTE: "100000",
+      RATE_LIMIT_AUTH_PER_MINUTE: "100000",
+      RATE_LIMIT_SESSION_PER_MINUTE: "100000"
+    })
+  )
+)).pipe(Layer.provideMerge(FakeLayer))
 
 const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
 
@@ -252,7 +255,16 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("rooms and L
   it.effect("/metrics has the seed's room metrics and still passes promtool with room traffic", () =>
     Effect.gen(function*() {
       const metrics = yield* request("GET", "/metrics")
-      for (const name of ["auralink_rooms_active", "auralink_participants", "auralink_participants_total", "auralink_sync_success_rate", "auralink_room_sync_duration_seconds_bucket", "auralink_livekit_webhooks_total"]) {
+      for (
+        const name of [
+          "auralink_rooms_active",
+          "auralink_participants",
+          "auralink_participants_total",
+          "auralink_sync_success_rate",
+          "auralink_room_sync_duration_seconds_bucket",
+          "auralink_livekit_webhooks_total"
+        ]
+      ) {
         assert.match(metrics.text, new RegExp(`^${name}[ {]`, "m"), name)
       }
       const { checkMetricsWithPromtool } = yield* Effect.promise(() => import("../support/promtool.ts"))

@@ -11,7 +11,11 @@ type Services = RoomStore
 
 /** The state store down: 503 with Retry-After, as for the other reads that need it. */
 const storeDown = <A, E, R>(effect: Effect.Effect<A, E | StateStoreError, R>) =>
-  Effect.catchIf(effect, (e): e is StateStoreError => e instanceof StateStoreError, () => Effect.fail(serviceUnavailable("room state is unavailable (state store)")))
+  Effect.catchIf(
+    effect,
+    (e): e is StateStoreError => e instanceof StateStoreError,
+    () => Effect.fail(serviceUnavailable("room state is unavailable (state store)"))
+  )
 
 export const RoomsGroup = HttpApiBuilder.group(
   Api,

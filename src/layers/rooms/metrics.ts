@@ -40,8 +40,14 @@ export class RoomMetrics extends Context.Service<RoomMetrics, {
         help: "Participants in active LiveKit rooms (all instances, read from the state store at scrape time)",
         registers: [registry],
         async collect() {
-          const total = await scrape(Effect.flatMap(store.rooms, (rooms) =>
-            Effect.forEach(rooms.filter((r) => r.state === "active"), (r) => store.participantCount(r.name), { concurrency: 16 })))
+          const total = await scrape(
+            Effect.flatMap(store.rooms, (rooms) =>
+              Effect.forEach(
+                rooms.filter((r) => r.state === "active"),
+                (r) => store.participantCount(r.name),
+                { concurrency: 16 }
+              ))
+          )
           if (Option.isSome(total)) this.set(total.value.reduce((a, b) => a + b, 0))
         }
       })
@@ -57,8 +63,17 @@ export class RoomMetrics extends Context.Service<RoomMetrics, {
           }
         }
       })
-      const joins = new Counter({ name: "auralink_participants_total", help: "Participant joins this instance applied (sync or webhook)", registers: [registry] })
-      const syncs = new Counter({ name: "auralink_room_syncs_total", help: "Room syncs this instance ran, by result", labelNames: ["result"] as const, registers: [registry] })
+      const joins = new Counter({
+        name: "auralink_participants_total",
+        help: "Participant joins this instance applied (sync or webhook)",
+        registers: [registry]
+      })
+      const syncs = new Counter({
+        name: "auralink_room_syncs_total",
+        help: "Room syncs this instance ran, by result",
+        labelNames: ["result"] as const,
+        registers: [registry]
+      })
       const duration = new Histogram({
         name: "auralink_room_sync_duration_seconds",
         help: "Duration of one room sync (list rooms, list participants, reconcile, write)",
@@ -71,7 +86,12 @@ export class RoomMetrics extends Context.Service<RoomMetrics, {
         labelNames: ["event", "result"] as const,
         registers: [registry]
       })
-      const events = new Counter({ name: "auralink_room_events_total", help: "Room events published, by type and source", labelNames: ["type", "source"] as const, registers: [registry] })
+      const events = new Counter({
+        name: "auralink_room_events_total",
+        help: "Room events published, by type and source",
+        labelNames: ["type", "source"] as const,
+        registers: [registry]
+      })
       const stale = new Counter({ name: "auralink_rooms_stale_removed_total", help: "Finished rooms removed by stale cleanup", registers: [registry] })
       return {
         sync: (result, seconds) =>

@@ -134,7 +134,8 @@ export const makeStateStore = (backend: Backend, prefix: string): StateStoreApi 
       ),
     holdLease: (key, holder, ttlMs) =>
       guarded(checks("holdLease", nonEmpty("key", key), nonEmpty("holder", holder), positive("ttlMs", ttlMs)), () => backend.holdLease(k(key), holder, ttlMs)),
-    releaseLease: (key, holder) => guarded(checks("releaseLease", nonEmpty("key", key), nonEmpty("holder", holder)), () => backend.releaseLease(k(key), holder)),
+    releaseLease: (key, holder) =>
+      guarded(checks("releaseLease", nonEmpty("key", key), nonEmpty("holder", holder)), () => backend.releaseLease(k(key), holder)),
     listPush: (key, value, { cap }) => guarded(checks("listPush", nonEmpty("key", key), positive("cap", cap)), () => backend.listPush(k(key), value, { cap })),
     listRange: (key, start, stop) =>
       guarded(checks("listRange", nonEmpty("key", key), integer("start", start), integer("stop", stop)), () => backend.listRange(k(key), start, stop)),

@@ -150,8 +150,7 @@ export const makeMemoryBackend: Effect.Effect<Backend, never, Scope.Scope> = Eff
           return true
         })
       ),
-    releaseLease: (key, holder) =>
-      at((now) => Effect.map(typed("releaseLease", key, now, string), (found) => found?.value === holder && entries.delete(key))),
+    releaseLease: (key, holder) => at((now) => Effect.map(typed("releaseLease", key, now, string), (found) => found?.value === holder && entries.delete(key))),
     listPush: (key, value, { cap }) =>
       at((now) =>
         Effect.map(typed("listPush", key, now, list), (found) => {

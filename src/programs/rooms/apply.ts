@@ -19,7 +19,10 @@ export const applyChanges = Effect.fn("rooms.apply")(function*(changes: Readonly
       : change.kind === "participant"
       ? store.putParticipant(change.room, change.record, stamp)
       : store.removeParticipant(change.room, change.identity, stamp)
-    return Effect.tap(write, (done) => done ? Effect.andThen(Effect.forEach(change.events, store.publish, { discard: true }), metrics.events(change.events)) : Effect.void)
+    return Effect.tap(
+      write,
+      (done) => done ? Effect.andThen(Effect.forEach(change.events, store.publish, { discard: true }), metrics.events(change.events)) : Effect.void
+    )
   }, { concurrency: WRITE_CONCURRENCY })
   return applied.filter(Boolean).length
 })

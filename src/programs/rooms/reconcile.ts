@@ -35,7 +35,13 @@ const sameParticipant = (a: ParticipantRecord, b: ParticipantRecord) =>
   a.tracks.length === b.tracks.length && a.tracks.every((t, i) => b.tracks[i] !== undefined && sameTrack(t, b.tracks[i]))
 
 /** Track events between what was kept and what LiveKit lists now. */
-export const trackEvents = (room: RoomName, identity: ParticipantIdentity, before: ReadonlyArray<TrackRecord>, after: ReadonlyArray<TrackRecord>, at: number) => {
+export const trackEvents = (
+  room: RoomName,
+  identity: ParticipantIdentity,
+  before: ReadonlyArray<TrackRecord>,
+  after: ReadonlyArray<TrackRecord>,
+  at: number
+) => {
   const had = new Set(before.map((t) => t.sid))
   const has = new Set(after.map((t) => t.sid))
   return [

@@ -19,7 +19,11 @@ export interface SyncOutcome {
 const readStored = Effect.fn("rooms.readStored")(function*(concurrency: number) {
   const store = yield* RoomStore
   const rooms = yield* store.rooms
-  const entries = yield* Effect.forEach(rooms, (room) => Effect.map(store.participants(room.name), (participants): readonly [RoomName, StoredRoom] => [room.name, { room, participants }]), { concurrency })
+  const entries = yield* Effect.forEach(
+    rooms,
+    (room) => Effect.map(store.participants(room.name), (participants): readonly [RoomName, StoredRoom] => [room.name, { room, participants }]),
+    { concurrency }
+  )
   return new Map(entries)
 })
 
@@ -39,10 +43,14 @@ export const syncRooms = Effect.fn("rooms.sync")(function*() {
     if (Option.isNone(livekit.api)) return yield* new LiveKitError({ operation: "sync", detail: Option.getOrElse(livekit.disabledReason, () => "off") })
     const api = livekit.api.value
     const { rooms } = yield* api.listRooms
-    const listed: ReadonlyArray<ListedRoom> = yield* Effect.forEach(rooms, (room) =>
-      Effect.map(Effect.result(api.listParticipants(room.name)), (r) => ({ room, participants: Result.isSuccess(r) ? r.success.participants : undefined })), {
-      concurrency: settings.syncConcurrency
-    })
+    const listed: ReadonlyArray<ListedRoom> = yield* Effect.forEach(
+      rooms,
+      (room) =>
+        Effect.map(Effect.result(api.listParticipants(room.name)), (r) => ({ room, participants: Result.isSuccess(r) ? r.success.participants : undefined })),
+      {
+        concurrency: settings.syncConcurrency
+      }
+    )
     const changes = reconcile(yield* readStored(settings.syncConcurrency), listed, at)
     const applied = yield* applyChanges(changes, at)
     const roomsFailed = listed.filter((l) => l.participants === undefined).length
@@ -52,7 +60,9 @@ export const syncRooms = Effect.fn("rooms.sync")(function*() {
       changes: applied,
       roomsFailed
     }
-    if (roomsFailed > 0) return yield* new LiveKitError({ operation: "ListParticipants", detail: `${roomsFailed} of ${rooms.length} rooms could not be listed` })
+    if (roomsFailed > 0) {
+      return yield* new LiveKitError({ operation: "ListParticipants", detail: `${roomsFailed} of ${rooms.length} rooms could not be listed` })
+    }
     return result
   }).pipe(Effect.result)
   const seconds = (performance.now() - started) / 1000

@@ -47,7 +47,9 @@ const changesOf = (webhook: LiveKitWebhook) =>
     const kept = yield* store.room(room.name)
     // A participant or track event for a room not kept as active also starts it.
     const starts = (): Array<Change> =>
-      Option.isSome(kept) && kept.value.state === "active" ? [] : [{ kind: "room", record: activeRecord(webhook, room), events: [event("room_started", room.name, at)] }]
+      Option.isSome(kept) && kept.value.state === "active"
+        ? []
+        : [{ kind: "room", record: activeRecord(webhook, room), events: [event("room_started", room.name, at)] }]
     const withParticipant = (f: (p: ParticipantRecord) => Array<Change>): Array<Change> => Option.match(webhook.participant, { onNone: () => [], onSome: f })
     switch (webhook.event) {
       case "room_started":
@@ -57,14 +59,23 @@ const changesOf = (webhook: LiveKitWebhook) =>
         const finished: RoomRecord = { ...activeRecord(webhook, room), state: "finished", finishedAt: at }
         return [
           { kind: "room", record: finished, events: [event("room_finished", room.name, at)] } satisfies Change,
-          ...participants.map((p): Change => ({ kind: "leave", room: room.name, identity: p.identity, events: [event("participant_left", room.name, at, { identity: p.identity })] }))
+          ...participants.map((p): Change => ({
+            kind: "leave",
+            room: room.name,
+            identity: p.identity,
+            events: [event("participant_left", room.name, at, { identity: p.identity })]
+          }))
         ]
       }
       case "participant_joined":
-        return withParticipant((p) => [...starts(), { kind: "participant", room: room.name, record: p, events: [event("participant_joined", room.name, at, { identity: p.identity })] }])
+        return withParticipant((
+          p
+        ) => [...starts(), { kind: "participant", room: room.name, record: p, events: [event("participant_joined", room.name, at, { identity: p.identity })] }])
       case "participant_left":
       case "participant_connection_aborted":
-        return withParticipant((p) => [{ kind: "leave", room: room.name, identity: p.identity, events: [event("participant_left", room.name, at, { identity: p.identity })] }])
+        return withParticipant((
+          p
+        ) => [{ kind: "leave", room: room.name, identity: p.identity, events: [event("participant_left", room.name, at, { identity: p.identity })] }])
       case "track_published":
       case "track_unpublished": {
         if (Option.isNone(webhook.track)) return []
@@ -74,7 +85,12 @@ const changesOf = (webhook: LiveKitWebhook) =>
           const others = p.tracks.filter((t) => t.sid !== track.sid)
           const record = { ...p, tracks: published ? [...others, track] : others }
           const type = published ? "track_published" : "track_unpublished"
-          return [...starts(), { kind: "participant", room: room.name, record, events: [event(type, room.name, at, { identity: p.identity, trackSid: track.sid })] }]
+          return [...starts(), {
+            kind: "participant",
+            room: room.name,
+            record,
+            events: [event(type, room.name, at, { identity: p.identity, trackSid: track.sid })]
+          }]
         })
       }
       default:
@@ -95,7 +111,9 @@ export const receiveWebhook = Effect.fn("rooms.webhook")(function*(body: string,
   const store = yield* RoomStore
   const metrics = yield* RoomMetrics
   const { rooms: settings } = yield* AppConfig
-  if (Option.isNone(livekit.receiveWebhook)) return yield* Effect.fail(new WebhooksOff({ detail: "LiveKit webhooks are off: WEBRTC_API_KEY and WEBRTC_API_SECRET are not both set" }))
+  if (Option.isNone(livekit.receiveWebhook)) {
+    return yield* Effect.fail(new WebhooksOff({ detail: "LiveKit webhooks are off: WEBRTC_API_KEY and WEBRTC_API_SECRET are not both set" }))
+  }
   const webhook = yield* livekit.receiveWebhook.value(body, authorization).pipe(
     Effect.tapError(() => metrics.webhook("unverified", "rejected"))
   )
@@ -107,7 +125,9 @@ export const receiveWebhook = Effect.fn("rooms.webhook")(function*(body: string,
     return applied === 0 ? "stale" : "applied"
   }).pipe(
     // Not applied: let LiveKit's retry of the same id be applied.
-    Effect.tapError(() => Effect.andThen(metrics.webhook(webhook.event, "failed"), webhook.id === "" ? Effect.void : Effect.ignore(store.forgetWebhook(webhook.id))))
+    Effect.tapError(() =>
+      Effect.andThen(metrics.webhook(webhook.event, "failed"), webhook.id === "" ? Effect.void : Effect.ignore(store.forgetWebhook(webhook.id)))
+    )
   )
   yield* metrics.webhook(webhook.event, result)
   return { event: webhook.event, id: webhook.id, result }
