@@ -103,7 +103,9 @@ export const cycleWatcher = async (redis: Redis, statsPrefix: string, urls: Read
           seen = now
           break
         }
-        if (performance.now() > deadline) throw new Error(`no room sync ended within ${timeoutMs} ms`)
+        if (performance.now() > deadline) {
+          throw new Error(`no room sync ended within ${timeoutMs} ms (one that outlasts half the interval is interrupted and counted nowhere)`)
+        }
         await sleep(5)
       }
       const after = await syncTotals(urls)

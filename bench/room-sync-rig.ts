@@ -1,7 +1,9 @@
 // What bench/room-sync.bench.ts runs against: a fresh Postgres database, the fake LiveKit server (in
 // this process), two service processes on one Redis key prefix, and a Redis connection of its own.
 // `close` undoes all of it (processes killed, keys under the prefix deleted, database dropped), once.
-import { Effect, Exit, Scope } from "effect"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { Effect, Redacted } from "effect"
+import * as Reactivity from "effect/reactivity/Reactivity"
 import { Redis } from "ioredis"
 import { randomBytes } from "node:crypto"
 import { existsSync, realpathSync, rmSync } from "node:fs"
@@ -10,7 +12,7 @@ import { dirname, join } from "node:path"
 import { setTimeout as sleep } from "node:timers/promises"
 import { fileURLToPath } from "node:url"
 import { FakeLiveKit } from "../test/support/fake-livekit.ts"
-import { freshDatabase } from "../test/support/postgres.ts"
+import { ADMIN_URL, dropDatabase } from "../test/support/postgres.ts"
 import { type ServiceProcess, startService } from "../test/support/process.ts"
 import { deleteKeys, REDIS_URL } from "../test/support/redis.ts"
 import { agent } from "./room-sync-probe.ts"
@@ -64,17 +66,48 @@ const ready = async (service: ServiceProcess, name: string): Promise<void> => {
   await Promise.race([waitForOk(`${service.httpUrl}/ready`, 90_000), exited])
 }
 
+/** A database named for this bench and run (`auralink_bench_room_sync_<run>`), so a leftover is never mistaken for another's. */
+const databaseFor = (run: string): string => {
+  const url = new URL(ADMIN_URL)
+  url.pathname = `/auralink_bench_room_sync_${run}`
+  return url.toString()
+}
+
+const createDatabase = (url: string): Promise<void> =>
+  Effect.runPromise(
+    PgClient.makeClient({ url: Redacted.make(ADMIN_URL) }).pipe(
+      Effect.flatMap((sql) => sql.unsafe(`CREATE DATABASE "${new URL(url).pathname.slice(1)}"`)),
+      Effect.scoped,
+      Effect.provide(Reactivity.layer),
+      Effect.asVoid
+    )
+  )
+
 export const startRig = async (syncIntervalMs: number): Promise<Rig> => {
   const run = randomBytes(4).toString("hex")
   const prefix = `bench-room-sync-${run}:`
-  const scope = Scope.makeUnsafe()
+  const databaseUrl = databaseFor(run)
   const services: Array<ServiceProcess> = []
   const dataDirs: Array<string> = []
   const fake = new FakeLiveKit({ apiKey: API_KEY, apiSecret: API_SECRET })
   const redis = new Redis(REDIS_URL, { lazyConnect: true })
   let closed: Promise<void> | undefined
+  const creating = new Set<Promise<unknown>>()
+  /** Each thing is made through here: `close` waits for what is being made, so nothing made is left behind. */
+  const make = async <A>(create: () => Promise<A>): Promise<A> => {
+    if (closed !== undefined) throw new Error("interrupted")
+    const making = create()
+    creating.add(making)
+    try {
+      return await making
+    } finally {
+      creating.delete(making)
+    }
+  }
+  const interrupted = () => void close().finally(() => process.exit(130))
   const close = () =>
     closed ??= (async () => {
+      await Promise.allSettled([...creating])
       await Promise.allSettled(services.map(stopService))
       await fake.stop().catch(() => undefined)
       agent.destroy()
@@ -85,13 +118,19 @@ export const startRig = async (syncIntervalMs: number): Promise<Rig> => {
         return 0
       })
       console.log(`cleanup: ${services.length} instance(s) stopped, ${deleted} Redis keys under ${prefix} deleted, database dropped`)
-      await Effect.runPromise(Scope.close(scope, Exit.void))
+      await Effect.runPromise(dropDatabase(databaseUrl))
       for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true })
+      // Only now: a second ^C (or `timeout` signalling both the process and its group) must not cut the cleanup short.
+      process.off("SIGINT", interrupted)
+      process.off("SIGTERM", interrupted)
     })()
+  // From the first thing made on: an interrupted run (^C, a CI timeout) cleans up too.
+  process.on("SIGINT", interrupted)
+  process.on("SIGTERM", interrupted)
   try {
-    await redis.connect()
-    await fake.start()
-    const databaseUrl = await Effect.runPromise(freshDatabase.pipe(Scope.provide(scope)))
+    await make(() => redis.connect())
+    await make(() => fake.start())
+    await make(() => createDatabase(databaseUrl))
     const env = (name: string): Record<string, string> => {
       const dataDir = join(tmpdir(), `auralink-bench-room-sync-${run}-${name}`)
       dataDirs.push(dataDir)
@@ -115,11 +154,15 @@ export const startRig = async (syncIntervalMs: number): Promise<Rig> => {
       }
     }
     // One after the other: the first runs the migrations on the fresh database.
-    const a = await startService(env("a"))
-    services.push(a)
+    const service = (name: string) =>
+      make(async () => {
+        const started = await startService(env(name))
+        services.push(started)
+        return started
+      })
+    const a = await service("a")
     await ready(a, "A")
-    const b = await startService(env("b"))
-    services.push(b)
+    const b = await service("b")
     await ready(b, "B")
     return { fake, a, b, redis, prefix, close }
   } catch (error) {

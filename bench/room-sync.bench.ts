@@ -18,9 +18,9 @@ import { type BenchResult, percentile } from "./support.ts"
 
 const ROOMS = 100
 const PER_ROOM = 10
-const SYNC_INTERVAL_MS = Number(process.env["BENCH_SYNC_INTERVAL_MS"] ?? 2000)
+const SYNC_INTERVAL_MS = Number(process.env["BENCH_SYNC_INTERVAL_MS"] ?? 4000)
 const FULL_WRITES = 3
-const STEADY_CYCLES = Number(process.env["BENCH_STEADY_CYCLES"] ?? 12)
+const STEADY_CYCLES = Number(process.env["BENCH_STEADY_CYCLES"] ?? 8)
 const PROPAGATION_SAMPLES = 200
 const READS = Number(process.env["BENCH_READS"] ?? 4000)
 const POLL_MS = 2
@@ -77,7 +77,7 @@ const cycles = async (rig: Rig) => {
     return cycle.ms / Math.max(1, cycle.syncs)
   }
   // Warm-up on an empty LiveKit: connections open, code paths compiled.
-  for (let i = 0; i < 2; i++) await one("warm-up")
+  await one("warm-up")
   const metricsA = await call(`${rig.a.httpUrl}/metrics`, "GET")
   const syncing = sample(metricsA.body, "auralink_room_sync_duration_seconds_count") > 0 ? "A" : "B"
 
@@ -214,9 +214,6 @@ const participantReads = async (rig: Rig, auth: Record<string, string>) => {
 export const run = async (): Promise<BenchResult> => {
   const started = performance.now()
   const rig = await startRig(SYNC_INTERVAL_MS)
-  const interrupted = () => void rig.close().finally(() => process.exit(130))
-  process.once("SIGINT", interrupted)
-  process.once("SIGTERM", interrupted)
   try {
     console.log(
       `instances: A ${rig.a.httpUrl}, B ${rig.b.httpUrl}; Redis prefix ${rig.prefix}; sync every ${SYNC_INTERVAL_MS} ms (ready after ${
@@ -282,8 +279,6 @@ export const run = async (): Promise<BenchResult> => {
     console.error(`instance A output (tail):\n${rig.a.output().slice(-2000)}\ninstance B output (tail):\n${rig.b.output().slice(-2000)}`)
     throw error
   } finally {
-    process.off("SIGINT", interrupted)
-    process.off("SIGTERM", interrupted)
     await rig.close()
   }
 }
