@@ -19,6 +19,7 @@ import { Instance } from "./layers/Instance.ts"
 import { LiveKit } from "./layers/LiveKit.ts"
 import { LoggerLive } from "./layers/Logger.ts"
 import { MediaServer } from "./layers/MediaServer.ts"
+import { ParticipantStore } from "./layers/ParticipantStore.ts"
 import { Metrics } from "./layers/Metrics.ts"
 import { RateLimiter } from "./layers/RateLimiter.ts"
 import { RoomMetrics } from "./layers/rooms/metrics.ts"
@@ -69,7 +70,7 @@ const MediaServices = Layer.mergeAll(AudioIngest.layer, AicIngest.layer).pipe(
  * built here, REST and gRPC share one session store, cache and set of metrics.
  */
 export const SharedServices = Layer.mergeAll(MediaServices, EventStreams.layer, RoomServices).pipe(
-  Layer.provideMerge(Layer.mergeAll(SessionServices, AuthStore.layer, TokenSigner.layer, AuthMetrics.layer, RateLimiter.layer))
+  Layer.provideMerge(Layer.mergeAll(SessionServices, AuthStore.layer, TokenSigner.layer, AuthMetrics.layer, RateLimiter.layer, ParticipantStore.layer))
 )
 
 /** Everything below the listeners: the shared services over Postgres, the state store and the AudioSink, over health and metrics. */

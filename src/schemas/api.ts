@@ -17,6 +17,7 @@ import {
 } from "./auth.ts"
 import { withSessionEvents } from "./events-api.ts"
 import { Liveness, NotReady, Readiness, ServiceStatus } from "./health.ts"
+import { ParticipantsApi } from "./participants-api.ts"
 import { RateLimit, UserRateLimit } from "./rate-limit.ts"
 import { RoomsApi } from "./rooms-api.ts"
 import { SessionsApi } from "./sessions-api.ts"
@@ -87,6 +88,7 @@ export class Api extends HttpApi.make("auralink-ingress-egress")
   .add(SessionsApi)
   .add(WebRtcApi)
   .add(RoomsApi)
+  .add(ParticipantsApi)
   .middleware(HttpApiMiddleware.ProblemDetails)
   .annotateMerge(OpenApi.annotations({ title: "AuraLink Ingress-Egress API", version: "0.1.0", transform: withSessionEvents }))
 {}

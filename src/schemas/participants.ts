@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { HttpApiError } from "effect/http-api"
 import { ParticipantIdentity, SessionId } from "./ids.ts"
 
 const Codec = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(32), Schema.isPattern(/^[A-Za-z0-9.+_/-]+$/))
@@ -59,8 +60,9 @@ export const PresenceUpdate = Schema.Struct({ status: PresenceStatus })
 export const Presence = Schema.Struct({
   /** `offline` once nothing was heard from the participant within PRESENCE_TIMEOUT_MS, whatever was last set. */
   status: PresenceStatus,
-  /** The status last set (by the participant or an operator). */
+  /** The status last set (by the participant or an operator); `active` while none was set. */
   setStatus: PresenceStatus,
+  /** When the status was last set (while none was set: when the participant was last heard from). */
   updatedAt: Schema.String,
   lastSeenAt: Schema.String
 })
@@ -72,7 +74,9 @@ export const ParticipantState = Schema.Struct({
   capabilities: Schema.NullOr(MediaCapabilities),
   /** The newest QoS sample. */
   qos: Schema.NullOr(QosSample),
+  /** null only while nothing was heard from the participant (never, for a known one). */
   presence: Schema.NullOr(Presence),
+  /** The last change of capabilities, QoS or presence (the last time heard from, without any). */
   updatedAt: Schema.String
 })
 export type ParticipantState = typeof ParticipantState.Type
@@ -83,3 +87,21 @@ export const QosHistoryQuery = Schema.Struct({
 
 /** Newest first. */
 export const QosHistory = Schema.Struct({ identity: ParticipantIdentity, samples: Schema.Array(QosSample) })
+export type QosHistory = typeof QosHistory.Type
+
+// ---- errors (problems; the gRPC adapter maps them by _tag) -------------------------------
+
+export class ParticipantNotFound extends HttpApiError.Problem<ParticipantNotFound>()("ParticipantNotFound", {
+  type: "about:blank",
+  status: 404,
+  title: "Not Found"
+}, { detail: Schema.String }) {}
+
+export class ParticipantForbidden extends HttpApiError.Problem<ParticipantForbidden>()("ParticipantForbidden", {
+  type: "about:blank",
+  status: 403,
+  title: "Forbidden"
+}, { detail: Schema.String }) {}
+
+export const participantNotFound = (identity: string) => new ParticipantNotFound({ detail: `Nothing is known of participant ${identity}` })
+export const participantForbidden = () => new ParticipantForbidden({ detail: "Only the participant itself or an operator may do this" })

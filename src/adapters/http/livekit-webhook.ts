@@ -1,5 +1,7 @@
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse, ProblemDetails } from "effect/http"
+import { rateLimitedResponse } from "../../layers/RateLimiter.ts"
+import { countBadToken } from "../../programs/auth/bad-tokens.ts"
 import { receiveWebhook } from "../../programs/rooms/webhook.ts"
 import { OUTAGE_RETRY_AFTER_SECONDS } from "../../schemas/unavailable.ts"
 import { capturedServices } from "./captured.ts"
@@ -23,8 +25,12 @@ const livekitWebhook = Effect.gen(function*() {
   if (outcome._tag === "Success") return HttpServerResponse.jsonUnsafe(outcome.success)
   const failure = outcome.failure
   switch (failure._tag) {
-    case "WebhookRejected":
+    case "WebhookRejected": {
+      // Unsigned traffic counts against the client IP's `auth` budget, as bad access tokens do.
+      const decision = yield* countBadToken(Option.getOrElse(request.remoteAddress, () => "unknown"))
+      if (Option.isSome(decision) && !decision.value.allowed) return rateLimitedResponse(decision.value, LIVEKIT_WEBHOOK_PATH)
       return problem(401, "Unauthorized", `webhook signature rejected: ${failure.detail}`)
+    }
     case "WebhooksOff":
       return problem(503, "Service Unavailable", failure.detail)
     case "StateStoreError":

@@ -5,6 +5,7 @@ import { AuthGroup, AuthSessionGroup, JwksGroup } from "./auth.ts"
 import { AuthenticationLive } from "./authentication.ts"
 import { DEMO_PATHS } from "./demo.ts"
 import { EVENTS_PATH, SessionEventsRoute } from "./events.ts"
+import { ParticipantsGroup } from "./participants.ts"
 import { RateLimitLive, UserRateLimitLive } from "./rate-limit.ts"
 import { LIVEKIT_WEBHOOK_PATH, LiveKitWebhookRoute } from "./livekit-webhook.ts"
 import { RoomsGroup } from "./rooms.ts"
@@ -13,7 +14,7 @@ import { SignalingGroup } from "./signaling.ts"
 import { SystemGroup } from "./system.ts"
 
 /** Every handler group of the API. */
-const ApiHandlers = Layer.mergeAll(SystemGroup, AuthGroup, AuthSessionGroup, JwksGroup, SessionsGroup, SignalingGroup, RoomsGroup)
+const ApiHandlers = Layer.mergeAll(SystemGroup, AuthGroup, AuthSessionGroup, JwksGroup, SessionsGroup, SignalingGroup, RoomsGroup, ParticipantsGroup)
 
 /** The API's own middleware: bearer authentication, and rate limits by client IP (auth) and by user. */
 const ApiMiddleware = Layer.mergeAll(AuthenticationLive, RateLimitLive("auth"), UserRateLimitLive)

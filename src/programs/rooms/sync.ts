@@ -1,4 +1,4 @@
-import { Clock, Effect, Option, Result } from "effect"
+import { Clock, Duration, Effect, Option, Result } from "effect"
 import { LiveKit, LiveKitError } from "../../layers/LiveKit.ts"
 import { AppConfig } from "../../layers/Config.ts"
 import { RoomMetrics } from "../../layers/rooms/metrics.ts"
@@ -31,8 +31,9 @@ const readStored = Effect.fn("rooms.readStored")(function*(concurrency: number) 
  * One sync: LiveKit's rooms and their participants (bounded concurrency), reconciled into the
  * store and published as events. A failed room listing fails the sync and changes nothing; a room
  * whose participants cannot be listed keeps its participants and fails the sync too (after the rest applied).
+ * A sync past `deadline` is cut short and counted failed (what it wrote by then stays: each write is stamped).
  */
-export const syncRooms = Effect.fn("rooms.sync")(function*() {
+export const syncRooms = Effect.fn("rooms.sync")(function*(deadline: Duration.Duration = Duration.infinity) {
   const livekit = yield* LiveKit
   const store = yield* RoomStore
   const metrics = yield* RoomMetrics
@@ -64,7 +65,13 @@ export const syncRooms = Effect.fn("rooms.sync")(function*() {
       return yield* new LiveKitError({ operation: "ListParticipants", detail: `${roomsFailed} of ${rooms.length} rooms could not be listed` })
     }
     return result
-  }).pipe(Effect.result)
+  }).pipe(
+    Effect.timeoutOrElse({
+      duration: deadline,
+      orElse: () => Effect.fail(new LiveKitError({ operation: "sync", detail: `took longer than ${Duration.format(deadline)}` }))
+    }),
+    Effect.result
+  )
   const seconds = (performance.now() - started) / 1000
   const result = Result.isSuccess(outcome) ? "success" : "failure"
   yield* metrics.sync(result, seconds)

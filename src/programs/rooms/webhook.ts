@@ -1,6 +1,7 @@
 import { Effect, Option, Schema } from "effect"
 import { AppConfig } from "../../layers/Config.ts"
 import { LiveKit, type LiveKitWebhook, WebhookRejected } from "../../layers/LiveKit.ts"
+import type { ParticipantStore } from "../../layers/ParticipantStore.ts"
 import { RoomMetrics, type WebhookResult } from "../../layers/rooms/metrics.ts"
 import { RoomStore } from "../../layers/RoomStore.ts"
 import type { StateStoreError } from "../../layers/StateStore.ts"
@@ -117,7 +118,7 @@ export const receiveWebhook = Effect.fn("rooms.webhook")(function*(body: string,
   const webhook = yield* livekit.receiveWebhook.value(body, authorization).pipe(
     Effect.tapError(() => metrics.webhook("unverified", "rejected"))
   )
-  const result = yield* Effect.gen(function*(): Effect.fn.Return<WebhookResult, StateStoreError, RoomStore | RoomMetrics> {
+  const result = yield* Effect.gen(function*(): Effect.fn.Return<WebhookResult, StateStoreError, RoomStore | RoomMetrics | ParticipantStore> {
     if (webhook.id !== "" && !(yield* store.firstDelivery(webhook.id, settings.webhookDedupMs))) return "duplicate"
     const changes = yield* changesOf(webhook)
     if (changes.length === 0) return "ignored"
