@@ -12,6 +12,7 @@ import { AudioSink } from "./layers/AudioSink.ts"
 import { AuthMetrics } from "./layers/auth/metrics.ts"
 import { AuthStore } from "./layers/AuthStore.ts"
 import { AppConfig } from "./layers/Config.ts"
+import { Dashboard } from "./layers/Dashboard.ts"
 import { Database } from "./layers/Database.ts"
 import { GrpcServer } from "./layers/GrpcServer.ts"
 import { Health } from "./layers/Health.ts"
@@ -78,7 +79,9 @@ export const SharedServices = Layer.mergeAll(EventStreams.layer, RoomServices).p
 )
 
 /** Everything below the listeners: the shared services over Postgres, the state store and the AudioSink, over health and metrics. */
-export const AppServices = SharedServices.pipe(
+export const AppServices = Dashboard.layer.pipe(
+  // The Dashboard registration reads the shared services' load; released before them (deregisters first).
+  Layer.provideMerge(SharedServices),
   Layer.provideMerge(Layer.mergeAll(Database.layer, StateStore.layer, AudioSink.layer)),
   Layer.provideMerge(Layer.mergeAll(Health.layer, Metrics.layer))
 )

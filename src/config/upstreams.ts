@@ -62,5 +62,14 @@ export const aic = Effect.all({
 
 export const dashboard = Effect.all({
   url: key("DASHBOARD_URL", "auralink.dashboard.url").endpoint(),
-  apiKey: secret("DASHBOARD_API_KEY", "auralink.dashboard.api_key").optional()
+  apiKey: secret("DASHBOARD_API_KEY", "auralink.dashboard.api_key").optional(),
+  /** Where clients reach this bridge, told to the Dashboard at registration. */
+  publicUrl: key("PUBLIC_URL", "auralink.dashboard.public_url").endpoint(),
+  /** Heartbeat period (a period the Dashboard names when registering wins). */
+  heartbeatMs: key("DASHBOARD_HEARTBEAT_MS", "auralink.dashboard.heartbeat_ms").int(10_000, ms),
+  /** One Dashboard call that takes longer fails (deregistration at shutdown waits no longer). */
+  timeoutMs: key("DASHBOARD_TIMEOUT_MS", "auralink.dashboard.timeout_ms").int(5000, ms),
+  /** Jittered exponential backoff between registration attempts. */
+  retryBaseMs: key("DASHBOARD_RETRY_BASE_MS", "auralink.dashboard.retry_base_ms").int(1000, ms),
+  retryMaxMs: key("DASHBOARD_RETRY_MAX_MS", "auralink.dashboard.retry_max_ms").int(30_000, ms)
 })
