@@ -106,7 +106,7 @@ export class Dashboard extends Context.Service<Dashboard, {
       })
 
       const loop = bridgeLoop(client, stateRef, {
-        registration: Effect.map(Clock.currentTimeMillis, (startedAt): BridgeRegistration => ({
+        registration: {
           bridgeId: config.service.bridgeId,
           region: config.service.region,
           version: config.service.version,
@@ -114,8 +114,8 @@ export class Dashboard extends Context.Service<Dashboard, {
           ...Option.match(settings.publicUrl, { onNone: () => ({}), onSome: (publicUrl) => ({ publicUrl }) }),
           features: { aic: config.features.aic, sip: config.features.sip, rtmp: config.features.rtmp },
           capacity: { mediaWorkers: config.media.workers },
-          startedAt
-        })),
+          startedAt: yield* Clock.currentTimeMillis
+        },
         load: yield* loadProbe,
         heartbeatMs: settings.heartbeatMs,
         retryBaseMs: settings.retryBaseMs,
@@ -172,7 +172,7 @@ const loadProbe = Effect.gen(function*() {
 })
 
 interface LoopOptions {
-  readonly registration: Effect.Effect<BridgeRegistration>
+  readonly registration: BridgeRegistration
   readonly load: Effect.Effect<BridgeHeartbeat["load"]>
   readonly heartbeatMs: number
   readonly retryBaseMs: number
@@ -186,8 +186,7 @@ const bridgeLoop = (client: DashboardClient, stateRef: Ref.Ref<DashboardState>, 
     Ref.update(stateRef, (s) => ({ ...s, ...counts(s), lastError: Option.some(error.message) }))
 
   const registerOnce = Effect.gen(function*() {
-    const body = yield* options.registration
-    const answer = yield* client.register(body).pipe(
+    const answer = yield* client.register(options.registration).pipe(
       Effect.tapError((error) =>
         Effect.all([
           options.count("registration", "failed"),

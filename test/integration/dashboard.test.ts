@@ -8,7 +8,7 @@ import { Metrics } from "../../src/layers/Metrics.ts"
 import { SERVICE_VERSION } from "../../src/config/settings.ts"
 import { JWT_SECRET, list, PROVISIONING_KEY, record, request, signIn } from "../support/auth.ts"
 import { FakeDashboard, type Received } from "../support/fake-dashboard.ts"
-import { testConfig } from "../support/http.ts"
+import { capturedLogs, testConfig } from "../support/http.ts"
 import { onFreshDatabase } from "../support/server.ts"
 
 const API_KEY = "dashboard-test-key-0123456789"
@@ -129,6 +129,8 @@ layer(Server, { excludeTestServices: true, timeout: "120 seconds" })("Dashboard 
       fake.forget(BRIDGE_ID)
       yield* eventually(5000, "re-registration", Effect.sync(() => fake.registrations.length > registrations && fake.bridges.has(BRIDGE_ID)))
       assert.isTrue(fake.rejected.some((r) => r.status === 404 && r.path.endsWith("/heartbeat")))
+      const [first, again] = [fake.registrations.find((r) => r.bridgeId === BRIDGE_ID), fake.registrations.at(-1)]
+      assert.strictEqual(record(again?.body)["startedAt"], record(first?.body)["startedAt"])
       const resumed = heartbeatsOf(fake, BRIDGE_ID).length
       yield* eventually(5000, "heartbeats after re-registration", Effect.sync(() => heartbeatsOf(fake, BRIDGE_ID).length > resumed))
       const state = yield* (yield* Dashboard).state
@@ -179,6 +181,22 @@ layer(Server, { excludeTestServices: true, timeout: "120 seconds" })("Dashboard 
       assert.isTrue(readiness.ready)
       yield* built.close
       assert.isFalse(fake.deregistrations.some((d) => d.bridgeId === bridgeId))
+    }))
+
+  it.effect("DASHBOARD_URL unset: off, said in the log, no readiness check", () =>
+    Effect.gen(function*() {
+      const logs = capturedLogs()
+      const own = Layer.mergeAll(testConfig({ BRIDGE_ID: unique("bridge-off") }), Metrics.layer, Health.layer, logs.layer)
+      const built = yield* buildApart(Layer.provideMerge(Dashboard.layer, own))
+      const state = yield* Context.get(built.context, Dashboard).state
+      assert.isFalse(state.enabled)
+      assert.isFalse(state.registered)
+      assert.isTrue(logs.lines.some((l) => l["msg"] === "dashboard registration off: DASHBOARD_URL unset"), JSON.stringify(logs.lines))
+      const readiness = yield* Context.get(built.context, Health).readiness
+      assert.isUndefined(readiness.dependencies.find((d) => d.name === "dashboard"))
+      const sections = yield* Context.get(built.context, Health).sections
+      assert.strictEqual(record(sections["dashboard"])["enabled"], false)
+      yield* built.close
     }))
 
   it.effect("with the Dashboard down the service starts and serves, registers when it comes back, deregisters at shutdown", () =>
