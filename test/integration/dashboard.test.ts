@@ -183,6 +183,18 @@ layer(Server, { excludeTestServices: true, timeout: "120 seconds" })("Dashboard 
       assert.isFalse(fake.deregistrations.some((d) => d.bridgeId === bridgeId))
     }))
 
+  it.effect("heartbeats at the period the Dashboard names in its registration answer", () =>
+    Effect.gen(function*() {
+      const fake = yield* startFake
+      fake.heartbeatIntervalMs = 50
+      const bridgeId = unique("bridge-paced")
+      const env = { ...dashboardEnv(fake.url, bridgeId), DASHBOARD_HEARTBEAT_MS: "60000" }
+      const built = yield* buildApart(Layer.provideMerge(Dashboard.layer, Layer.mergeAll(testConfig(env), Metrics.layer, Health.layer)))
+      yield* eventually(3000, "heartbeats at 50 ms", Effect.sync(() => heartbeatsOf(fake, bridgeId).length >= 5))
+      yield* built.close
+      assert.deepStrictEqual(fake.deregistrations.map((d) => d.bridgeId), [bridgeId])
+    }))
+
   it.effect("DASHBOARD_URL unset: off, said in the log, no readiness check", () =>
     Effect.gen(function*() {
       const logs = capturedLogs()
