@@ -57,11 +57,11 @@ const UNRESOLVED = /^Unable to resolve '([^']+)'\. Token: \{ value: "\$\{", line
 
 const firstLine = (error: unknown) => (error instanceof Error ? error.message.split("\n")[0] : String(error))
 
-/** Makes the `${` at line/column (1-based) optional: `${?`. */
-const makeOptional = (text: string, line: number, col: number): string => {
+/** Makes the `${` at line/column (1-based) optional (`${?`); undefined when no `${` stands there. */
+const makeOptional = (text: string, line: number, col: number): string | undefined => {
   const lines = text.split("\n")
   const at = lines[line - 1]
-  if (at === undefined) return text
+  if (at?.slice(col - 1, col + 1) !== "${") return undefined
   lines[line - 1] = `${at.slice(0, col + 1)}?${at.slice(col + 1)}`
   return lines.join("\n")
 }
@@ -82,10 +82,11 @@ const parseFile = (path: string, env: RawConfig) =>
           return { document: await hocon.parse({ text, scope: env, env: false }), unset }
         } catch (error) {
           const match = UNRESOLVED.exec(error instanceof Error ? error.message : "")
-          if (match === null || round === 0) throw error
-          const [, name = "", line = "0", col = "0"] = match
+          const [, name = "", line = "0", col = "0"] = match ?? []
+          const optional = match === null || round === 0 ? undefined : makeOptional(text, Number(line), Number(col))
+          if (optional === undefined) throw error
           unset.push({ name, line: Number(line) })
-          text = makeOptional(text, Number(line), Number(col))
+          text = optional
         }
       }
     },

@@ -362,6 +362,11 @@ describe("configuration", () => {
       // With the seed's full environment, nothing to warn about and the bridge id from it.
       const full = yield* load({ ...env, BRIDGE_ID: "bridge-us-west-2-01" })
       assert.deepStrictEqual([full.service.bridgeId, full.warnings], ["bridge-us-west-2-01", []])
+      // With none of its variables: each substitution is left out (one warning each), the user still joins the URL.
+      const bare = yield* load({ AURALINK_CONFIG: SEED_CONF, JWT_SECRET: STRONG_SECRET, MEDIASOUP_ANNOUNCED_IP: "192.0.2.10" })
+      assert.deepStrictEqual(bare.warnings.map((w) => w.key).sort(), ["BRIDGE_ID", "DASHBOARD_API_KEY", "DB_PASSWORD", "WEBRTC_API_KEY"])
+      assert.strictEqual(Redacted.value(Option.getOrThrow(bare.database.url)), "postgresql://auralink@postgres:5432/auralink")
+      assert.isTrue(Option.isNone(bare.dashboard.apiKey))
     }))
 
   it.effect("database credentials join a URL that names none; a URL's own credentials win", () =>
