@@ -23,7 +23,7 @@ const discreteDatabaseUrl = Effect.gen(function*() {
 
 /**
  * DB_USER/DB_PASSWORD (the seed's `database { username, password }`) go into a URL that names no
- * user; a URL's own credentials win. The discrete keys default the user to `postgres`.
+ * user; a URL's own credentials (`user:password@` or `?user=&password=`) win. The discrete keys default the user to `postgres`.
  */
 const withCredentials = (given: Option.Option<Redacted.Redacted<string>>, userFallback: Option.Option<string>) =>
   Effect.gen(function*() {
@@ -31,7 +31,9 @@ const withCredentials = (given: Option.Option<Redacted.Redacted<string>>, userFa
     const password = yield* DB_PASSWORD.optional()
     if (Option.isNone(given) || !URL.canParse(Redacted.value(given.value))) return given
     const target = new URL(Redacted.value(given.value))
-    if (target.username !== "" || target.password !== "") return given
+    // JDBC URLs may carry them as `?user=...&password=...` (the driver reads those too).
+    const named = target.username !== "" || target.password !== "" || target.searchParams.has("user") || target.searchParams.has("password")
+    if (named) return given
     if (Option.isSome(user)) target.username = user.value
     if (Option.isSome(password)) target.password = Redacted.value(password.value)
     return Option.some(Redacted.make(target.toString()))
@@ -63,9 +65,10 @@ export const database = Effect.all({
 
 const REDIS_URL = secret("REDIS_URL", "auralink.redis.url")
 
-/** REDIS_HOST/REDIS_PORT (the seed's `redis { host, port }`), when REDIS_URL is not given. */
 const REDIS_HOST = key("REDIS_HOST", "auralink.redis.host")
 const REDIS_PORT = key("REDIS_PORT", "auralink.redis.port")
+
+/** REDIS_HOST/REDIS_PORT (the seed's `redis { host, port }`), when REDIS_URL is not given. */
 const discreteRedisUrl = Effect.gen(function*() {
   const host = yield* REDIS_HOST.optional("a host name")
   if (Option.isNone(host)) return yield* Effect.as(REDIS_PORT.unused, Option.none<Redacted.Redacted<string>>())

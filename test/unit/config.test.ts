@@ -374,6 +374,7 @@ describe("configuration", () => {
       const url = (env: Record<string, string>) => Effect.map(load(env), (s) => Option.map(s.database.url, Redacted.value).pipe(Option.getOrNull))
       assert.strictEqual(yield* url({ DATABASE_URL: "postgres://db:5432/x", DB_USER: "svc", DB_PASSWORD: "p@ss" }), "postgres://svc:p%40ss@db:5432/x")
       assert.strictEqual(yield* url({ DATABASE_URL: "postgres://u:pw@db:5432/x", DB_USER: "svc", DB_PASSWORD: "other" }), "postgres://u:pw@db:5432/x")
+      assert.strictEqual(yield* url({ DATABASE_URL: "postgresql://db/x?user=u&password=pw", DB_PASSWORD: "other" }), "postgresql://db/x?user=u&password=pw")
       assert.strictEqual(
         yield* url({ AURALINK_CONFIG: hoconFile(`auralink.database { url = "jdbc:postgresql://db/x", username = "file-user", password = "file-pw" }`) }),
         "postgresql://file-user:file-pw@db/x"
