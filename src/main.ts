@@ -111,6 +111,10 @@ export const AppLayer = Listeners.pipe(
  */
 export const main = Effect.gen(function*() {
   const config = yield* AppConfig
+  // Unknown keys and unset substitutions of the file: one warning line each, before anything starts.
+  yield* Effect.forEach(config.warnings, ({ key, message }) => Effect.logWarning(message).pipe(Effect.annotateLogs({ event: "config_warning", key })), {
+    discard: true
+  })
   const services = yield* Layer.build(AppLayer)
   const health = Context.get(services, Health)
   const grpc = Context.get(services, GrpcServer)

@@ -55,7 +55,7 @@ const jwtSecret = Effect.gen(function*() {
 const JWT_PRIVATE_KEY = secret("JWT_PRIVATE_KEY", "auralink.auth.jwt_private_key")
 const privateKey = Effect.gen(function*() {
   const chosen = yield* algorithm
-  if (chosen === "HS256") return Option.none<KeyObject>()
+  if (chosen === "HS256") return yield* Effect.as(JWT_PRIVATE_KEY.unused, Option.none<KeyObject>())
   const pem = yield* JWT_PRIVATE_KEY.optional()
   const parsed = Option.isSome(pem) ? parsePrivateKey(Redacted.value(pem.value), chosen) : undefined
   return parsed === undefined ? yield* JWT_PRIVATE_KEY.fail(keyShapes[chosen].text) : Option.some(parsed)

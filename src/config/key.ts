@@ -1,8 +1,16 @@
 import { Config, ConfigProvider, Context, Effect, Option, Redacted } from "effect"
 import { InvalidConfig, type RawConfig } from "./source.ts"
 
-/** What settings are read from: the environment merged over the HOCON file's values (see `loadRawConfig`). */
-export class ConfigSource extends Context.Service<ConfigSource, RawConfig>()("auralink/config/ConfigSource") {}
+/**
+ * What settings are read from: the environment merged over the HOCON file's values (see
+ * `loadRawConfig`), and the HOCON paths read so far (one decode's own set), so the file's keys no
+ * setting reads can be named.
+ */
+export interface ConfigValues {
+  readonly values: RawConfig
+  readonly read: Set<string>
+}
+export class ConfigSource extends Context.Service<ConfigSource, ConfigValues>()("auralink/config/ConfigSource") {}
 
 /** Reading one setting: its value, or the one-line error naming its key. */
 export type Read<A> = Effect.Effect<A, InvalidConfig, ConfigSource>
@@ -20,17 +28,22 @@ const nonEmpty = (value: string | undefined) => (value === undefined || value ==
 /** One configuration key: its environment variable (the names users of the earlier system know) and its HOCON path. */
 const makeKey = (env: string, hocon: string, options: { readonly secret: boolean; readonly fromFile?: (text: string) => string }) => {
   // The environment wins; the file's value is used when the variable is unset or empty.
-  const value = (raw: RawConfig): string | undefined => {
-    const given = nonEmpty(raw[env])
+  const value = ({ read, values }: ConfigValues): string | undefined => {
+    read.add(hocon)
+    const given = nonEmpty(values[env])
     if (given !== undefined) return given
-    const inFile = nonEmpty(raw[hocon])
+    const inFile = nonEmpty(values[hocon])
     return inFile === undefined || options.fromFile === undefined ? inFile : options.fromFile(inFile)
   }
-  const invalid = (raw: RawConfig, expected: string) => {
+  const invalid = (raw: ConfigValues, expected: string) => {
     const given = value(raw)
     const shown = given === undefined ? "(unset)" : options.secret ? "<redacted>" : JSON.stringify(given)
-    return new InvalidConfig({ key: env, value: shown, expected })
+    // A value from the file names its path too: the variable is what the error's key says, the file is where it was set.
+    const from = given !== undefined && nonEmpty(raw.values[env]) === undefined ? ` (${hocon} in the file)` : ""
+    return new InvalidConfig({ key: env, value: `${shown}${from}`, expected })
   }
+  /** This key is known but not needed here (e.g. DB_HOST when DATABASE_URL is given): not an unknown key of the file. */
+  const unused: Read<void> = Effect.map(ConfigSource, ({ read }) => void read.add(hocon))
   /** Fails naming this key, its value (or `<redacted>`) and what was expected. */
   const fail = (expected: string): Read<never> =>
     Effect.gen(function*() {
@@ -45,7 +58,7 @@ const makeKey = (env: string, hocon: string, options: { readonly secret: boolean
       const a = yield* config(env).parse(provider).pipe(Effect.mapError(() => invalid(raw, expected)))
       return check(a) ? a : yield* invalid(raw, expected)
     })
-  return { fail, read }
+  return { fail, read, unused }
 }
 
 const list = (value: Option.Option<string>): ReadonlyArray<string> =>
@@ -59,15 +72,22 @@ const isUrl = (protocols: ReadonlyArray<string>) => (value: string) => {
   }
 }
 
+const whenGiven = <A>(r: Rule<A>): Rule<Option.Option<A>> => rule(r.expected, Option.match({ onNone: () => true, onSome: r.check }))
+
 /** A plain key, read as the type its setting needs. */
 export const key = (env: string, hocon: string) => {
-  const { fail, read } = makeKey(env, hocon, { secret: false })
+  const { fail, read, unused } = makeKey(env, hocon, { secret: false })
   const optional = (expected = "a string") => read((name) => Config.option(Config.String(name)), rule(expected))
   return {
     fail,
+    unused,
     int: (fallback: number, r: Rule<number>) => read((name) => Config.Int(name).pipe(Config.withDefault(fallback)), r),
     port: (fallback: number) => read((name) => Config.Port(name).pipe(Config.withDefault(fallback)), rule(PORT)),
     optionalPort: () => read((name) => Config.option(Config.Port(name)), rule(PORT)),
+    /** A number (not only whole), checked when given. */
+    number: (r: Rule<number>) => read((name) => Config.option(Config.Number(name)), whenGiven(r)),
+    /** A whole number, checked when given. */
+    optionalInt: (r: Rule<number>) => read((name) => Config.option(Config.Int(name)), whenGiven(r)),
     flag: (fallback: boolean) => read((name) => Config.Boolean(name).pipe(Config.withDefault(fallback)), rule("true or false")),
     /** A non-empty string. */
     text: (fallback: string, expected = "a non-empty string") =>
@@ -92,10 +112,11 @@ export const key = (env: string, hocon: string) => {
 
 /** A secret key: read as `Redacted`, never shown in an error. `fromFile` adjusts a value that came from the file. */
 export const secret = (env: string, hocon: string, fromFile?: (text: string) => string) => {
-  const { fail, read } = makeKey(env, hocon, fromFile === undefined ? { secret: true } : { secret: true, fromFile })
+  const { fail, read, unused } = makeKey(env, hocon, fromFile === undefined ? { secret: true } : { secret: true, fromFile })
   const optional = (): Read<Option.Option<Redacted.Redacted<string>>> => read((name) => Config.option(Config.Redacted(name)), rule("a string"))
   return {
     fail,
+    unused,
     optional,
     /** A URL with one of these schemes (`redis:`), when given. */
     url: (protocols: ReadonlyArray<string>, expected: string) => (given: Option.Option<Redacted.Redacted<string>>) =>

@@ -78,10 +78,16 @@ export const log = Effect.all({ level: logLevel })
 
 export const tracing = Effect.all({ otlpEndpoint: key("OTEL_EXPORTER_OTLP_ENDPOINT", "auralink.tracing.otlp_endpoint").endpoint() })
 
+/** A feature the seed names that is not built yet: `true` stops start-up rather than being silently ignored. */
+const notBuilt = (env: string, hocon: string, what: string) => {
+  const flag = key(env, hocon)
+  return Effect.flatMap(flag.flag(false), (on) => on ? flag.fail(`false: ${what} is not built yet (remove the key or set it to false)`) : Effect.succeed(false))
+}
+
 export const features = Effect.all({
   aic: key("ENABLE_AIC", "auralink.features.enable_aic").flag(true),
-  sip: key("ENABLE_SIP", "auralink.features.enable_sip").flag(false),
-  rtmp: key("ENABLE_RTMP", "auralink.features.enable_rtmp").flag(false)
+  sip: notBuilt("ENABLE_SIP", "auralink.features.enable_sip", "SIP ingress"),
+  rtmp: notBuilt("ENABLE_RTMP", "auralink.features.enable_rtmp", "RTMP ingress")
 })
 
 export const demo = Effect.all({

@@ -15,6 +15,21 @@ export class InvalidConfig extends Schema.TaggedError<InvalidConfig>()("InvalidC
 
 export type RawConfig = Readonly<Record<string, string | undefined>>
 
+/** A `${NAME}` in the file whose variable is unset: read as `${?NAME}` (the field is left out). */
+export interface UnsetSubstitution {
+  readonly name: string
+  readonly line: number
+}
+
+/** What settings are decoded from, and what start-up warns about. */
+export interface LoadedConfig {
+  /** The environment over the file's values by dotted path (`auralink.http.port`). */
+  readonly values: RawConfig
+  /** The dotted paths the file sets: one no setting reads is warned about. */
+  readonly fileKeys: ReadonlyArray<string>
+  readonly unsetSubstitutions: ReadonlyArray<UnsetSubstitution>
+}
+
 const asText = (value: unknown): string | undefined => {
   if (typeof value === "string") return value
   if (typeof value === "number" || typeof value === "boolean") return String(value)
@@ -27,7 +42,9 @@ export const flattenHocon = (document: unknown): Record<string, string> => {
   const walk = (node: unknown, path: string): void => {
     const text = asText(node)
     if (text !== undefined) flat[path] = text
-    else if (typeof node === "object" && node !== null && !Array.isArray(node)) {
+    // A list of plain values is read as the comma-separated text list settings take (`stun_urls = ["a", "b"]`).
+    else if (Array.isArray(node)) flat[path] = node.map((item) => asText(item) ?? JSON.stringify(item)).join(",")
+    else if (typeof node === "object" && node !== null) {
       for (const [name, child] of Object.entries(node)) walk(child, `${path}.${name}`)
     }
   }
@@ -35,15 +52,45 @@ export const flattenHocon = (document: unknown): Record<string, string> => {
   return flat
 }
 
-const parseFile = (path: string) =>
+// The parser's words for a required substitution it could not resolve, with where its `${` stands.
+const UNRESOLVED = /^Unable to resolve '([^']+)'\. Token: \{ value: "\$\{", line: (\d+), col: (\d+) \}/
+
+const firstLine = (error: unknown) => (error instanceof Error ? error.message.split("\n")[0] : String(error))
+
+/** Makes the `${` at line/column (1-based) optional (`${?`); undefined when no `${` stands there. */
+const makeOptional = (text: string, line: number, col: number): string | undefined => {
+  const lines = text.split("\n")
+  const at = lines[line - 1]
+  if (at?.slice(col - 1, col + 1) !== "${") return undefined
+  lines[line - 1] = `${at.slice(0, col + 1)}?${at.slice(col + 1)}`
+  return lines.join("\n")
+}
+
+/**
+ * Parses the file, substituting variables from `env` (not the process's own environment, so a
+ * given record is the whole environment). A `${NAME}` whose variable is unset is read as
+ * `${?NAME}`: the seed's file writes `bridge_id = ${BRIDGE_ID}` and loads as written.
+ */
+const parseFile = (path: string, env: RawConfig) =>
   Effect.tryPromise({
-    try: () => hocon.parse({ text: readFileSync(path, "utf8") }),
-    catch: (error) =>
-      new InvalidConfig({
-        key: "AURALINK_CONFIG",
-        value: path,
-        expected: `a readable HOCON file (${error instanceof Error ? error.message.split("\n")[0] : String(error)})`
-      })
+    try: async () => {
+      let text = readFileSync(path, "utf8")
+      const unset: Array<UnsetSubstitution> = []
+      // Each round makes one unresolved substitution optional; there are at most as many as `${` in the file.
+      for (let round = text.split("${").length;; round--) {
+        try {
+          return { document: await hocon.parse({ text, scope: env, env: false }), unset }
+        } catch (error) {
+          const match = UNRESOLVED.exec(error instanceof Error ? error.message : "")
+          const [, name = "", line = "0", col = "0"] = match ?? []
+          const optional = match === null || round === 0 ? undefined : makeOptional(text, Number(line), Number(col))
+          if (optional === undefined) throw error
+          unset.push({ name, line: Number(line) })
+          text = optional
+        }
+      }
+    },
+    catch: (error) => new InvalidConfig({ key: "AURALINK_CONFIG", value: path, expected: `a readable HOCON file (${firstLine(error)})` })
   })
 
 /**
@@ -51,12 +98,13 @@ const parseFile = (path: string) =>
  * `AURALINK_CONFIG`, else `./auralink.conf` when present) by dotted path; a setting reads its
  * variable, else its path, so the environment wins.
  */
-export const loadRawConfig = (env: RawConfig): Effect.Effect<RawConfig, InvalidConfig> =>
+export const loadRawConfig = (env: RawConfig): Effect.Effect<LoadedConfig, InvalidConfig> =>
   Effect.gen(function*() {
     const explicit = env["AURALINK_CONFIG"]
     const path = explicit ?? "auralink.conf"
-    if (explicit === undefined && !existsSync(path)) return env
-    const document = yield* parseFile(path)
+    if (explicit === undefined && !existsSync(path)) return { values: env, fileKeys: [], unsetSubstitutions: [] }
+    const { document, unset } = yield* parseFile(path, env)
+    const fromFile = flattenHocon(document)
     const fromEnv = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""))
-    return { ...flattenHocon(document), ...fromEnv }
+    return { values: { ...fromFile, ...fromEnv }, fileKeys: Object.keys(fromFile), unsetSubstitutions: unset }
   })

@@ -4,31 +4,56 @@ import { countOrZero, key, ms, rule, secret } from "./key.ts"
 /** The seed's file writes JDBC URLs; the Postgres driver wants the bare `postgresql://` form. */
 const DATABASE_URL = secret("DATABASE_URL", "auralink.database.url", (text) => text.startsWith("jdbc:") ? text.slice("jdbc:".length) : text)
 
-/** DB_HOST/DB_PORT/DB_NAME/DB_USER/DB_PASSWORD, the seed's discrete keys, when DATABASE_URL is not given. */
+const DB_HOST = key("DB_HOST", "auralink.database.host")
+const DB_PORT = key("DB_PORT", "auralink.database.port")
+const DB_NAME = key("DB_NAME", "auralink.database.name")
+const DB_USER = key("DB_USER", "auralink.database.username")
+const DB_PASSWORD = secret("DB_PASSWORD", "auralink.database.password")
+
+/** DB_HOST/DB_PORT/DB_NAME, the seed's discrete keys, when DATABASE_URL is not given (credentials are added after). */
 const discreteDatabaseUrl = Effect.gen(function*() {
-  const hostKey = key("DB_HOST", "auralink.database.host")
-  const host = yield* hostKey.optional("a host name")
-  if (Option.isNone(host)) return Option.none<Redacted.Redacted<string>>()
+  const host = yield* DB_HOST.optional("a host name")
+  if (Option.isNone(host)) return yield* Effect.as(Effect.all([DB_PORT.unused, DB_NAME.unused]), Option.none<Redacted.Redacted<string>>())
   // A value that cannot be a URL's host (e.g. with spaces) is this key's one-line error, not a TypeError at start-up.
-  if (!URL.canParse(`postgresql://${host.value}/`)) return yield* hostKey.fail("a host name")
-  const port = yield* key("DB_PORT", "auralink.database.port").port(5432)
-  const name = yield* key("DB_NAME", "auralink.database.name").text("auralink", "a database name")
-  const user = yield* key("DB_USER", "auralink.database.username").text("postgres", "a user name")
-  const password = yield* secret("DB_PASSWORD", "auralink.database.password").optional()
-  const target = new URL(`postgresql://${host.value}:${port}/${encodeURIComponent(name)}`)
-  target.username = user
-  if (Option.isSome(password)) target.password = Redacted.value(password.value)
-  return Option.some(Redacted.make(target.toString()))
+  if (!URL.canParse(`postgresql://${host.value}/`)) return yield* DB_HOST.fail("a host name")
+  const port = yield* DB_PORT.port(5432)
+  const name = yield* DB_NAME.text("auralink", "a database name")
+  return Option.some(Redacted.make(`postgresql://${host.value}:${port}/${encodeURIComponent(name)}`))
+})
+
+/**
+ * DB_USER/DB_PASSWORD (the seed's `database { username, password }`) go into a URL that names no
+ * user; a URL's own credentials (`user:password@` or `?user=&password=`) win. The discrete keys default the user to `postgres`.
+ */
+const withCredentials = (given: Option.Option<Redacted.Redacted<string>>, userFallback: Option.Option<string>) =>
+  Effect.gen(function*() {
+    const user = yield* Effect.map(DB_USER.optional("a user name"), Option.orElse(() => userFallback))
+    const password = yield* DB_PASSWORD.optional()
+    if (Option.isNone(given) || !URL.canParse(Redacted.value(given.value))) return given
+    const target = new URL(Redacted.value(given.value))
+    // JDBC URLs may carry them as `?user=...&password=...` (the driver reads those too).
+    const named = target.username !== "" || target.password !== "" || target.searchParams.has("user") || target.searchParams.has("password")
+    if (named) return given
+    if (Option.isSome(user)) target.username = user.value
+    if (Option.isSome(password)) target.password = Redacted.value(password.value)
+    return Option.some(Redacted.make(target.toString()))
+  })
+
+/** DATABASE_URL (or the file's JDBC `database.url`), else the discrete keys, with the separate credentials combined in. */
+const databaseUrl = Effect.gen(function*() {
+  const given = yield* DATABASE_URL.optional()
+  if (Option.isSome(given)) {
+    yield* Effect.all([DB_HOST.unused, DB_PORT.unused, DB_NAME.unused])
+    return yield* withCredentials(given, Option.none())
+  }
+  return yield* withCredentials(yield* discreteDatabaseUrl, Option.some("postgres"))
 })
 
 const poolMin = key("PGPOOL_MIN_INGRESS", "auralink.database.pool_min").int(5, countOrZero)
 
 export const database = Effect.all({
   /** None: run the embedded Postgres (PGlite). */
-  url: DATABASE_URL.optional().pipe(
-    Effect.flatMap((given) => Option.isSome(given) ? Effect.succeed(given) : discreteDatabaseUrl),
-    Effect.flatMap(DATABASE_URL.url(["postgres:", "postgresql:"], "a postgres:// or postgresql:// URL"))
-  ),
+  url: Effect.flatMap(databaseUrl, DATABASE_URL.url(["postgres:", "postgresql:"], "a postgres:// or postgresql:// URL")),
   poolMin,
   poolMax: Effect.flatMap(poolMin, (min) =>
     key("PGPOOL_MAX_INGRESS", "auralink.database.pool_max")
@@ -40,11 +65,14 @@ export const database = Effect.all({
 
 const REDIS_URL = secret("REDIS_URL", "auralink.redis.url")
 
+const REDIS_HOST = key("REDIS_HOST", "auralink.redis.host")
+const REDIS_PORT = key("REDIS_PORT", "auralink.redis.port")
+
 /** REDIS_HOST/REDIS_PORT (the seed's `redis { host, port }`), when REDIS_URL is not given. */
 const discreteRedisUrl = Effect.gen(function*() {
-  const host = yield* key("REDIS_HOST", "auralink.redis.host").optional("a host name")
-  if (Option.isNone(host)) return Option.none<Redacted.Redacted<string>>()
-  const port = yield* key("REDIS_PORT", "auralink.redis.port").port(6379)
+  const host = yield* REDIS_HOST.optional("a host name")
+  if (Option.isNone(host)) return yield* Effect.as(REDIS_PORT.unused, Option.none<Redacted.Redacted<string>>())
+  const port = yield* REDIS_PORT.port(6379)
   return Option.some(Redacted.make(`redis://${host.value}:${port}`))
 })
 
@@ -53,7 +81,7 @@ const reconnectBaseMs = key("REDIS_RECONNECT_BASE_MS", "auralink.redis.reconnect
 export const redis = Effect.all({
   /** None: the in-memory state store. */
   url: REDIS_URL.optional().pipe(
-    Effect.flatMap((given) => Option.isSome(given) ? Effect.succeed(given) : discreteRedisUrl),
+    Effect.flatMap((given) => Option.isSome(given) ? Effect.as(Effect.all([REDIS_HOST.unused, REDIS_PORT.unused]), given) : discreteRedisUrl),
     Effect.flatMap(REDIS_URL.url(["redis:", "rediss:"], "a redis:// or rediss:// URL"))
   ),
   reconnectBaseMs,

@@ -39,7 +39,13 @@ export const aiCore = Effect.all({
   reconnectBaseMs: key("AI_CORE_RECONNECT_BASE_MS", "auralink.ai_core.reconnect_base_ms").int(100, ms),
   reconnectMaxMs: key("AI_CORE_RECONNECT_MAX_MS", "auralink.ai_core.reconnect_max_ms").int(5000, ms),
   /** Frames of one session awaiting a result; further frames bypass the AI Core (fallback `overloaded`). */
-  maxInFlight: key("AI_CORE_MAX_IN_FLIGHT", "auralink.ai_core.max_in_flight").int(32, count)
+  maxInFlight: key("AI_CORE_MAX_IN_FLIGHT", "auralink.ai_core.max_in_flight").int(32, count),
+  /** false: no frame is sent to the AI Core; every frame passes through (fallback `disabled`), as with no AI Core. */
+  enableCompression: key("AI_CORE_ENABLE_COMPRESSION", "auralink.ai_core.enable_compression").flag(true),
+  /** Bandwidth share the AI Core should aim to save (0-1), sent with each frame; None: the AI Core's own choice. */
+  targetSavings: key("AI_CORE_TARGET_SAVINGS", "auralink.ai_core.compression.target_savings").number(rule("a number 0-1", within(0, 1))),
+  /** Quality level 1 (smallest) to 10 (best) the AI Core should keep, sent with each frame; None: the AI Core's own choice. */
+  qualityLevel: key("AI_CORE_QUALITY_LEVEL", "auralink.ai_core.compression.quality_level").optionalInt(rule("a whole number 1-10", within(1, 10)))
 })
 
 const AIC_FORWARD_TARGET = key("AIC_FORWARD_TARGET", "auralink.aic.forward_target")

@@ -2,7 +2,7 @@ import { Context, Duration, Effect, Layer, Option, type Scope } from "effect"
 import { Counter } from "prom-client"
 import { AiCoreFallback, AiCoreSetupError } from "../schemas/aicore.ts"
 import { AicMetrics } from "./aicore/metrics.ts"
-import { type AiCoreClientStats, type AiCoreSessionClient, emptyClientStats, makeAiCoreSession } from "./aicore/session.ts"
+import { type AiCoreClientStats, type AiCoreSessionClient, type CompressionGoal, emptyClientStats, makeAiCoreSession } from "./aicore/session.ts"
 import { type AiCoreTransport, grpcTransport, loadCompressMethod } from "./aicore/transport.ts"
 import type { Settings } from "../config/settings.ts"
 import { AppConfig } from "./Config.ts"
@@ -15,7 +15,10 @@ import { type CircuitBreaker, makeObservedCircuitBreaker } from "./resilience/ci
 export type { AiCorePolicy, AiCoreSessionClient } from "./aicore/session.ts"
 
 export interface AiCoreService {
-  /** `client`: an AI Core is configured; `disabled`: none (every frame falls back with reason `disabled`). */
+  /**
+   * `client`: an AI Core is configured; `disabled`: none, or AI_CORE_ENABLE_COMPRESSION=false
+   * (every frame falls back with reason `disabled`).
+   */
   readonly kind: "client" | "disabled"
   readonly target: Option.Option<string>
   /**
@@ -29,19 +32,37 @@ export interface AiCoreService {
 
 const percent = (part: number, whole: number): number => whole === 0 ? 0 : Math.round((part / whole) * 10_000) / 100
 
+/** What each request asks of compression: the configured target and quality level, when given. */
+const compressionGoal = (aiCore: Settings["aiCore"]): CompressionGoal => ({
+  ...Option.match(aiCore.targetSavings, { onNone: () => ({}), onSome: (targetSavings) => ({ targetSavings }) }),
+  ...Option.match(aiCore.qualityLevel, { onNone: () => ({}), onSome: (qualityLevel) => ({ qualityLevel }) })
+})
+
+/** Why there is no AI Core client, as start-up and `/status` say it; None: there is one. */
+const disabledReason = (aiCore: Settings["aiCore"]): Option.Option<string> => {
+  if (Option.isNone(aiCore.grpcUrl)) return Option.some("not_configured")
+  return aiCore.enableCompression ? Option.none() : Option.some("compression_disabled")
+}
+
 /** The `/status` section `aic_compression` (the seed's names) from the pipeline totals and the client's state. */
 const statusSection = (
   service: AiCoreService,
   transport: AiCoreTransport | undefined,
   metrics: AicMetrics["Service"],
-  aic: Settings["aic"]
+  { aic, aiCore }: Pick<Settings, "aic" | "aiCore">
 ) =>
   Effect.gen(function*() {
     const totals = metrics.totals()
     const stats = service.stats()
     const breakerState = Option.isSome(service.breaker) ? yield* service.breaker.value.state : "closed"
     return {
-      ai_core: service.kind === "client" ? "configured" : "not_configured: frames pass through, annotated only",
+      ai_core: Option.match(disabledReason(aiCore), {
+        onNone: () => "configured",
+        onSome: (reason) => `${reason}: frames pass through, annotated only`
+      }),
+      enable_compression: aiCore.enableCompression,
+      target_savings: Option.getOrNull(aiCore.targetSavings),
+      quality_level: Option.getOrNull(aiCore.qualityLevel),
       mode: aic.mode,
       extension_id: aic.extensionId,
       forward_target: Option.match(aic.forwardTarget, { onNone: () => null, onSome: (t) => `${t.host}:${t.port}` }),
@@ -87,7 +108,9 @@ const statusSection = (
  */
 export const makeAiCore = (transport: AiCoreTransport): Effect.Effect<AiCoreService, never, AppConfig | Health | Metrics | AicMetrics | Scope.Scope> =>
   Effect.gen(function*() {
-    const { aiCore, aic } = yield* AppConfig
+    const config = yield* AppConfig
+    const { aiCore } = config
+    const goal = compressionGoal(aiCore)
     const health = yield* Health
     const { registry } = yield* Metrics
     const metrics = yield* AicMetrics
@@ -130,7 +153,8 @@ export const makeAiCore = (transport: AiCoreTransport): Effect.Effect<AiCoreServ
           deadlineMs: aiCore.deadlineMs,
           maxInFlight: aiCore.maxInFlight,
           reconnectBaseMs: aiCore.reconnectBaseMs,
-          reconnectMaxMs: aiCore.reconnectMaxMs
+          reconnectMaxMs: aiCore.reconnectMaxMs,
+          goal
         }).pipe(Effect.tap((client) => Effect.sync(() => sessions.set(sessionId, { client, refs: 1 }))))
       })
     const release = (sessionId: string) =>
@@ -157,34 +181,40 @@ export const makeAiCore = (transport: AiCoreTransport): Effect.Effect<AiCoreServ
         if (!transport.reachable()) return yield* Effect.fail(`channel ${transport.connectivity()}`)
       })
     })
-    yield* health.section("aic_compression", statusSection(service, transport, metrics, aic))
+    yield* health.section("aic_compression", statusSection(service, transport, metrics, config))
     // Connect now, so a session's first frames do not spend their deadline on the handshake.
     transport.reachable()
     yield* Effect.logInfo(`AI Core at ${transport.target}`)
     return service
   })
 
-/** No AI Core configured: every frame passes through (fallback `disabled`); the pipeline still annotates. */
-export const disabledSession = (sessionId: string): AiCoreSessionClient => ({
+/** No AI Core configured (or compression off): every frame passes through (fallback `disabled`); the pipeline still annotates. */
+export const disabledSession = (sessionId: string, detail = "no AI Core configured"): AiCoreSessionClient => ({
   sessionId,
-  call: () => Effect.fail(new AiCoreFallback({ reason: "disabled", detail: "no AI Core configured" })),
+  call: () => Effect.fail(new AiCoreFallback({ reason: "disabled", detail })),
   policy: { deadline: Duration.infinity, breaker: Option.none() },
   close: Effect.void
 })
 
 const makeDisabled = Effect.gen(function*() {
+  const config = yield* AppConfig
+  const off = Option.getOrUndefined(disabledReason(config.aiCore)) === "compression_disabled"
+  const detail = off ? "compression disabled (AI_CORE_ENABLE_COMPRESSION=false)" : "no AI Core configured"
   const stats = emptyClientStats()
   const service: AiCoreService = {
     kind: "disabled",
     target: Option.none(),
-    openSession: (sessionId) => Effect.succeed(disabledSession(sessionId)),
+    openSession: (sessionId) => Effect.succeed(disabledSession(sessionId, detail)),
     breaker: Option.none(),
     stats: () => stats
   }
   const metrics = yield* AicMetrics
-  const { aic } = yield* AppConfig
-  yield* (yield* Health).section("aic_compression", statusSection(service, undefined, metrics, aic))
-  yield* Effect.logInfo("AI Core not configured (AI_CORE_GRPC_URL unset): video frames pass through, annotated only")
+  yield* (yield* Health).section("aic_compression", statusSection(service, undefined, metrics, config))
+  yield* Effect.logInfo(
+    off
+      ? "AI Core compression disabled (AI_CORE_ENABLE_COMPRESSION=false): video frames pass through, annotated only"
+      : "AI Core not configured (AI_CORE_GRPC_URL unset): video frames pass through, annotated only"
+  )
   return service
 })
 
@@ -202,7 +232,7 @@ const grpcClientTransport = (url: string): Effect.Effect<AiCoreTransport, AiCore
 
 /**
  * The AI Core client the AIC pipeline uses (`AicMetrics` comes with it): grpc-js to
- * AI_CORE_GRPC_URL when set, else `disabled`.
+ * AI_CORE_GRPC_URL when set and compression is enabled, else `disabled`.
  */
 export class AiCore extends Context.Service<AiCore, AiCoreService>()("auralink/AiCore") {
   /** Over any transport (the benchmark's in-process AI Core); needs AppConfig, Health, Metrics, AicMetrics. */
@@ -210,7 +240,11 @@ export class AiCore extends Context.Service<AiCore, AiCoreService>()("auralink/A
   static readonly layerGrpc = (url: string) => Layer.effect(AiCore, Effect.flatMap(grpcClientTransport(url), makeAiCore))
   static readonly layerDisabled = Layer.effect(AiCore, makeDisabled)
   static readonly layer = Layer.unwrap(
-    Effect.map(AppConfig, (settings) => Option.match(settings.aiCore.grpcUrl, { onNone: () => AiCore.layerDisabled, onSome: AiCore.layerGrpc }))
+    Effect.map(
+      AppConfig,
+      ({ aiCore }) =>
+        Option.match(Option.filter(aiCore.grpcUrl, () => aiCore.enableCompression), { onNone: () => AiCore.layerDisabled, onSome: AiCore.layerGrpc })
+    )
   ).pipe(
     Layer.provideMerge(AicMetrics.layer)
   )

@@ -57,7 +57,7 @@ export type FrameResult = typeof FrameResult.Type
 
 /**
  * Why a frame passed through without the AI Core's work:
- * - `disabled`: no AI Core is configured (AI_CORE_GRPC_URL unset);
+ * - `disabled`: no AI Core is configured (AI_CORE_GRPC_URL unset), or AI_CORE_ENABLE_COMPRESSION=false;
  * - `circuit_open`: the breaker is open (or its one probe is running);
  * - `overloaded`: the session already has AI_CORE_MAX_IN_FLIGHT frames awaiting results;
  * - `unavailable`: no stream to the AI Core (connecting, reconnecting, or it broke with the frame in flight);

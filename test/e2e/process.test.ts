@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs"
+import { mkdtempSync, writeFileSync } from "node:fs"
 import { spawn } from "node:child_process"
 import { Redis as IORedis } from "ioredis"
 import { tmpdir } from "node:os"
@@ -94,6 +94,29 @@ describe("the service process", () => {
     expect(text.split("\n")).toHaveLength(1)
     expect(text).toContain("RTC_MIN_PORT=\"not-a-port\": expected")
   }, 15_000)
+
+  it("refuses ENABLE_SIP=true at start with one line naming the key, and exit code 1", async () => {
+    const service = await start({ ENABLE_SIP: "true", DATA_DIR: dataDir() })
+    expect((await service.exited).code).toBe(1)
+    const text = service.output().trim()
+    expect(text.split("\n")).toHaveLength(1)
+    expect(text).toContain("ENABLE_SIP=\"true\": expected false: SIP ingress is not built yet")
+  }, 15_000)
+
+  it("goes on starting with unknown keys in its config file, one warning line naming each", async () => {
+    const conf = join(dataDir(), "auralink.conf")
+    writeFileSync(conf, "auralink { http { prot = 1 }, made_up = x }")
+    const service = await start({ AURALINK_CONFIG: conf, DATA_DIR: dataDir() })
+    // Logged before the layers are built: by the first layer's line (the state store backend) they are out.
+    const deadline = Date.now() + 15_000
+    while (!logLines(service.output()).some((l) => String(l["msg"]).startsWith("state store backend")) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    expect(service.child.exitCode).toBeNull()
+    const warnings = logLines(service.output()).filter((l) => l["event"] === "config_warning")
+    expect(warnings.map((l) => [l["level"], l["key"]])).toEqual([["warn", "auralink.http.prot"], ["warn", "auralink.made_up"]])
+    expect(String(warnings[0]?.["msg"])).toBe("configuration file: unknown key auralink.http.prot (no setting reads it); ignored")
+  }, 30_000)
 
   it("shuts down gracefully on SIGTERM: in-flight request completes, new requests refused, exit 0", async () => {
     const redis = await privateRedis()

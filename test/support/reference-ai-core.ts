@@ -15,6 +15,9 @@ export interface ReceivedFrame {
   readonly payload: ReadonlyArray<Buffer>
   readonly metadata: AiCoreFrame["metadata"] | null
   readonly network: AiCoreFrame["network"] | null
+  /** Present only when the ingress sends them (proto3 `optional`); float32 on the wire. */
+  readonly targetSavings?: number
+  readonly qualityLevel?: number
 }
 
 type Call = grpc.ServerDuplexStream<ReceivedFrame, object>

@@ -4,12 +4,15 @@ import { generateKeyPairSync, randomBytes } from "node:crypto"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { decodeSettings, isLowEntropy } from "../../src/config/settings.ts"
 import { loadRawConfig } from "../../src/config/source.ts"
 
 /** A production configuration that starts: a random JWT secret and an announced media address. */
 const STRONG_SECRET = "Zx4mQ9vT2kLp7RwE1nYb6HcJ3sGd8FaU0oIt5eVr"
 const PRODUCTION = { ENVIRONMENT: "production", JWT_SECRET: STRONG_SECRET, MEDIASOUP_ANNOUNCED_IP: "192.0.2.10" } as const
+
+const SEED_CONF = fileURLToPath(new URL("../fixtures/seed-auralink.conf", import.meta.url))
 
 const load = (env: Record<string, string>) => Effect.flatMap(loadRawConfig(env), decodeSettings)
 const failure = (env: Record<string, string>) => Effect.flip(load(env))
@@ -110,8 +113,8 @@ describe("configuration", () => {
         DASHBOARD_API_KEY: "dash",
         WEBRTC_API_KEY: "lk",
         ENABLE_AIC: "false",
-        ENABLE_SIP: "true",
-        ENABLE_RTMP: "true"
+        ENABLE_SIP: "false",
+        ENABLE_RTMP: "false"
       })
       assert.deepStrictEqual([settings.http.port, settings.grpc.port], [9000, 9001])
       assert.deepStrictEqual(settings.http.metricsPort, Option.some(9002))
@@ -123,7 +126,7 @@ describe("configuration", () => {
       assert.strictEqual(settings.log.level, "Debug")
       assert.deepStrictEqual(settings.media.announcedIp, Option.some("203.0.113.7"))
       assert.strictEqual(settings.service.bridgeId, "bridge-eu-1")
-      assert.deepStrictEqual(settings.features, { aic: false, sip: true, rtmp: true })
+      assert.deepStrictEqual(settings.features, { aic: false, sip: false, rtmp: false })
       assert.isFalse(settings.auth.jwtSecretEphemeral)
       assert.strictEqual(Redacted.value(Option.getOrThrow(settings.dashboard.apiKey)), "dash")
     }))
@@ -133,7 +136,7 @@ describe("configuration", () => {
       const path = hoconFile(`
         auralink {
           service { name = "ingress-egress", region = "us-west-2", environment = "staging", bridge_id = \${?BRIDGE_ID} }
-          features { enable_aic = false, enable_sip = false, enable_rtmp = true }
+          features { enable_aic = false, enable_sip = false, enable_rtmp = false }
           ai_core { grpc_url = "auralink-ai-core:50051" }
           webrtc_server { url = "http://auralink-webrtc:7880", api_key = "from-file" }
           database { url = "jdbc:postgresql://postgres:5432/auralink", username = "auralink" }
@@ -145,10 +148,10 @@ describe("configuration", () => {
       assert.strictEqual(settings.service.region, "us-west-2")
       assert.strictEqual(settings.service.environment, "staging")
       assert.strictEqual(settings.service.bridgeId, "from-env")
-      assert.deepStrictEqual(settings.features, { aic: false, sip: false, rtmp: true })
+      assert.deepStrictEqual(settings.features, { aic: false, sip: false, rtmp: false })
       assert.deepStrictEqual(settings.aiCore.grpcUrl, Option.some("auralink-ai-core:50051"))
       assert.strictEqual(Redacted.value(Option.getOrThrow(settings.webrtcServer.apiKey)), "from-file")
-      assert.strictEqual(Redacted.value(Option.getOrThrow(settings.database.url)), "postgresql://postgres:5432/auralink")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(settings.database.url)), "postgresql://auralink@postgres:5432/auralink")
       assert.strictEqual(Redacted.value(Option.getOrThrow(settings.redis.url)), "redis://redis:6379")
     }))
 
@@ -317,8 +320,6 @@ describe("configuration", () => {
       const malformed = yield* failure({ AURALINK_CONFIG: hoconFile("auralink { service { name = ") })
       assert.strictEqual(malformed.key, "AURALINK_CONFIG")
       assert.notInclude(malformed.message, "\n")
-      const unresolved = yield* failure({ AURALINK_CONFIG: hoconFile("auralink { service { bridge_id = ${NO_SUCH_VARIABLE_X} } }") })
-      assert.include(unresolved.message, "NO_SUCH_VARIABLE_X")
     }))
   it.effect("AUDIO_JITTER_BUFFER_MS: 60 ms by default, 0 to 1000, also as auralink.audio.jitter_buffer_ms", () =>
     Effect.gen(function*() {
@@ -330,5 +331,113 @@ describe("configuration", () => {
         assert.strictEqual(error.key, "AUDIO_JITTER_BUFFER_MS")
         assert.include(error.message, `AUDIO_JITTER_BUFFER_MS="${bad}": expected milliseconds 0-1000`)
       }
+    }))
+
+  it.effect("loads the seed's auralink.conf verbatim: credentials into the JDBC URL, compression read, unset substitutions optional", () =>
+    Effect.gen(function*() {
+      // The seed's environment section, less BRIDGE_ID (so `bridge_id = ${BRIDGE_ID}` is an unset substitution), plus what production requires.
+      const env = {
+        AURALINK_CONFIG: SEED_CONF,
+        DB_PASSWORD: "your-db-password",
+        DASHBOARD_API_KEY: "your-dashboard-key",
+        WEBRTC_API_KEY: "your-webrtc-key",
+        JWT_SECRET: STRONG_SECRET,
+        MEDIASOUP_ANNOUNCED_IP: "192.0.2.10"
+      }
+      const settings = yield* load(env)
+      assert.strictEqual(Redacted.value(Option.getOrThrow(settings.database.url)), "postgresql://auralink:your-db-password@postgres:5432/auralink")
+      assert.deepStrictEqual(
+        [settings.aiCore.enableCompression, settings.aiCore.targetSavings, settings.aiCore.qualityLevel],
+        [true, Option.some(0.4), Option.some(7)]
+      )
+      assert.deepStrictEqual(settings.aiCore.grpcUrl, Option.some("auralink-ai-core:50051"))
+      assert.deepStrictEqual([settings.service.environment, settings.service.region, settings.service.bridgeId], ["production", "us-west-2", "bridge-local-01"])
+      assert.strictEqual(Redacted.value(Option.getOrThrow(settings.dashboard.apiKey)), "your-dashboard-key")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(settings.webrtcServer.apiKey)), "your-webrtc-key")
+      assert.strictEqual(Redacted.value(Option.getOrThrow(settings.redis.url)), "redis://redis:6379")
+      assert.deepStrictEqual(settings.features, { aic: true, sip: false, rtmp: false })
+      // The one warning: BRIDGE_ID unset; every key of the file is one a setting reads.
+      assert.deepStrictEqual(settings.warnings.map((w) => w.key), ["BRIDGE_ID"])
+      assert.include(settings.warnings[0]?.message, "line 6: ${BRIDGE_ID} is unset; read as ${?BRIDGE_ID}")
+      // With the seed's full environment, nothing to warn about and the bridge id from it.
+      const full = yield* load({ ...env, BRIDGE_ID: "bridge-us-west-2-01" })
+      assert.deepStrictEqual([full.service.bridgeId, full.warnings], ["bridge-us-west-2-01", []])
+      // With none of its variables: each substitution is left out (one warning each), the user still joins the URL.
+      const bare = yield* load({ AURALINK_CONFIG: SEED_CONF, JWT_SECRET: STRONG_SECRET, MEDIASOUP_ANNOUNCED_IP: "192.0.2.10" })
+      assert.deepStrictEqual(bare.warnings.map((w) => w.key).sort(), ["BRIDGE_ID", "DASHBOARD_API_KEY", "DB_PASSWORD", "WEBRTC_API_KEY"])
+      assert.strictEqual(Redacted.value(Option.getOrThrow(bare.database.url)), "postgresql://auralink@postgres:5432/auralink")
+      assert.isTrue(Option.isNone(bare.dashboard.apiKey))
+    }))
+
+  it.effect("database credentials join a URL that names none; a URL's own credentials win", () =>
+    Effect.gen(function*() {
+      const url = (env: Record<string, string>) => Effect.map(load(env), (s) => Option.map(s.database.url, Redacted.value).pipe(Option.getOrNull))
+      assert.strictEqual(yield* url({ DATABASE_URL: "postgres://db:5432/x", DB_USER: "svc", DB_PASSWORD: "p@ss" }), "postgres://svc:p%40ss@db:5432/x")
+      assert.strictEqual(yield* url({ DATABASE_URL: "postgres://u:pw@db:5432/x", DB_USER: "svc", DB_PASSWORD: "other" }), "postgres://u:pw@db:5432/x")
+      assert.strictEqual(yield* url({ DATABASE_URL: "postgresql://db/x?user=u&password=pw", DB_PASSWORD: "other" }), "postgresql://db/x?user=u&password=pw")
+      assert.strictEqual(
+        yield* url({ AURALINK_CONFIG: hoconFile(`auralink.database { url = "jdbc:postgresql://db/x", username = "file-user", password = "file-pw" }`) }),
+        "postgresql://file-user:file-pw@db/x"
+      )
+      // DB_HOST beside a URL is a known key (not warned about as unknown), and the URL is used.
+      const both = yield* load({ AURALINK_CONFIG: hoconFile(`auralink.database { url = "postgres://db/x", host = "ignored", port = 1 }`) })
+      assert.deepStrictEqual(both.warnings, [])
+    }))
+
+  it.effect("AI Core compression: AI_CORE_ENABLE_COMPRESSION, AI_CORE_TARGET_SAVINGS 0-1, AI_CORE_QUALITY_LEVEL 1-10", () =>
+    Effect.gen(function*() {
+      const defaults = (yield* load({})).aiCore
+      assert.deepStrictEqual([defaults.enableCompression, defaults.targetSavings, defaults.qualityLevel], [true, Option.none(), Option.none()])
+      const set = (yield* load({ AI_CORE_ENABLE_COMPRESSION: "false", AI_CORE_TARGET_SAVINGS: "0.25", AI_CORE_QUALITY_LEVEL: "3" })).aiCore
+      assert.deepStrictEqual([set.enableCompression, set.targetSavings, set.qualityLevel], [false, Option.some(0.25), Option.some(3)])
+      for (
+        const [env, key] of [
+          [{ AI_CORE_TARGET_SAVINGS: "1.5" }, "AI_CORE_TARGET_SAVINGS"],
+          [{ AI_CORE_TARGET_SAVINGS: "much" }, "AI_CORE_TARGET_SAVINGS"],
+          [{ AI_CORE_QUALITY_LEVEL: "0" }, "AI_CORE_QUALITY_LEVEL"],
+          [{ AI_CORE_QUALITY_LEVEL: "7.5" }, "AI_CORE_QUALITY_LEVEL"],
+          [{ AI_CORE_ENABLE_COMPRESSION: "sometimes" }, "AI_CORE_ENABLE_COMPRESSION"]
+        ] as const
+      ) {
+        assert.strictEqual((yield* failure(env)).key, key)
+      }
+      const fromFile = yield* failure({ AURALINK_CONFIG: hoconFile("auralink.ai_core.compression.quality_level = 11") })
+      assert.include(fromFile.message, `AI_CORE_QUALITY_LEVEL="11" (auralink.ai_core.compression.quality_level in the file): expected a whole number 1-10`)
+    }))
+
+  it.effect("warns once per key of the file no setting reads, naming it, and starts", () =>
+    Effect.gen(function*() {
+      const settings = yield* load({
+        AURALINK_CONFIG: hoconFile(`auralink { http { port = 8181, prot = 1 }, ai_core { compression { level = 3 } }, made_up { a = [1, 2] } }`)
+      })
+      assert.strictEqual(settings.http.port, 8181)
+      assert.deepStrictEqual(settings.warnings.map((w) => w.key), ["auralink.ai_core.compression.level", "auralink.http.prot", "auralink.made_up.a"])
+      assert.strictEqual(settings.warnings[1]?.message, "configuration file: unknown key auralink.http.prot (no setting reads it); ignored")
+      // A variable of the environment is not a key of the file: nothing to warn about.
+      assert.deepStrictEqual((yield* load({ AURALINK_CONFIG: hoconFile("auralink {}"), NOT_A_SETTING: "x" })).warnings, [])
+    }))
+
+  it.effect("ENABLE_SIP / ENABLE_RTMP true stop start-up with one line naming the key (they are not built yet)", () =>
+    Effect.gen(function*() {
+      const sip = yield* failure({ ENABLE_SIP: "true" })
+      assert.strictEqual(sip.key, "ENABLE_SIP")
+      assert.strictEqual(
+        sip.message,
+        `invalid configuration: ENABLE_SIP="true": expected false: SIP ingress is not built yet (remove the key or set it to false)`
+      )
+      const rtmp = yield* failure({ AURALINK_CONFIG: hoconFile("auralink.features.enable_rtmp = true") })
+      assert.strictEqual(rtmp.key, "ENABLE_RTMP")
+      assert.include(rtmp.message, `ENABLE_RTMP="true" (auralink.features.enable_rtmp in the file): expected false: RTMP ingress`)
+      assert.notInclude(rtmp.message, "\n")
+    }))
+
+  it.effect("an unset variable in the file is optional: the key falls back to its default, with a warning", () =>
+    Effect.gen(function*() {
+      const settings = yield* load({
+        AURALINK_CONFIG: hoconFile("auralink { service { bridge_id = ${NO_SUCH_VARIABLE_X}, region = ${REGION_X} } }"),
+        REGION_X: "eu-1"
+      })
+      assert.deepStrictEqual([settings.service.bridgeId, settings.service.region], ["bridge-local-01", "eu-1"])
+      assert.deepStrictEqual(settings.warnings.map((w) => w.key), ["NO_SUCH_VARIABLE_X"])
     }))
 })

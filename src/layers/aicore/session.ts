@@ -61,6 +61,13 @@ export interface AiCoreSessionOptions {
   readonly maxInFlight: number
   readonly reconnectBaseMs: number
   readonly reconnectMaxMs: number
+  /** What every request asks of compression (AI_CORE_TARGET_SAVINGS, AI_CORE_QUALITY_LEVEL); empty: the AI Core's own choice. */
+  readonly goal: CompressionGoal
+}
+
+export interface CompressionGoal {
+  readonly targetSavings?: number
+  readonly qualityLevel?: number
 }
 
 interface Pending {
@@ -189,7 +196,8 @@ export const makeAiCoreSession = (o: AiCoreSessionOptions): Effect.Effect<AiCore
       codec: codecEnum[frame.codec],
       payload: frame.payload,
       metadata: frame.metadata,
-      network: frame.network
+      network: frame.network,
+      ...o.goal
     })
 
     const call = (frame: AiCoreFrame): Effect.Effect<FrameResult, AiCoreFallback> =>

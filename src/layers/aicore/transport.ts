@@ -14,6 +14,9 @@ export interface FrameRequestMessage {
   readonly payload: ReadonlyArray<Uint8Array>
   readonly metadata: object
   readonly network: object
+  /** Absent: the AI Core's own choice (proto3 `optional`). */
+  readonly targetSavings?: number
+  readonly qualityLevel?: number
 }
 
 /** What a stream reports back: every message (undecoded) and, once, its end with a reason. */
