@@ -31,7 +31,7 @@ const logLevel = Effect.flatMap(LOG_LEVEL.text("info"), (text) => {
 
 const READY_CRITICAL = key("READY_CRITICAL_DEPENDENCIES", "auralink.service.ready_critical_dependencies")
 
-/** Unset: each dependency's default (postgres, and redis when configured); set (even empty): exactly these names. */
+/** Unset or empty: each dependency's default (postgres, and redis when configured); else exactly these names. */
 const readyCritical = Effect.flatMap(READY_CRITICAL.optional(), (given) =>
   Option.isNone(given)
     ? Effect.succeed(Option.none<ReadonlyArray<string>>())
