@@ -172,6 +172,12 @@ layer(RealServer)("HTTP server: system endpoints", (it) => {
       for (const path of ["/health", "/healthz", "/ready", "/status", "/metrics"]) {
         assert.property(record(spec["paths"]), path)
       }
+      // /ready's dependencies: an object by name, each entry's status one of three.
+      const ready = JSON.stringify(record(record(record(spec["paths"])["/ready"])["get"])["responses"])
+      assert.include(
+        ready,
+        `"dependencies":{"type":"object","additionalProperties":{"type":"object","properties":{"status":{"type":"string","enum":["up","down","unconfigured"]}`
+      )
       const docs = yield* get("/docs")
       assert.strictEqual(docs.status, 200)
       assert.include(docs.headers.get("content-type") ?? "", "text/html")
