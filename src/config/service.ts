@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import type { LogLevel } from "effect/LogLevel"
 import { count, key, listenPort, ms, rule } from "./key.ts"
 
@@ -29,6 +29,14 @@ const logLevel = Effect.flatMap(LOG_LEVEL.text("info"), (text) => {
   return level === undefined ? LOG_LEVEL.fail(`one of ${Object.keys(logLevels).join(", ")}`) : Effect.succeed(level)
 })
 
+const READY_CRITICAL = key("READY_CRITICAL_DEPENDENCIES", "auralink.service.ready_critical_dependencies")
+
+/** Unset or empty: each dependency's default (postgres, and redis when configured); else exactly these names. */
+const readyCritical = Effect.flatMap(READY_CRITICAL.optional(), (given) =>
+  Option.isNone(given)
+    ? Effect.succeed(Option.none<ReadonlyArray<string>>())
+    : Effect.map(READY_CRITICAL.list(rule("comma-separated dependency names such as postgres,redis", (name) => /^[a-z][a-z0-9_]*$/.test(name))), Option.some))
+
 export const service = Effect.all({
   name: key("SERVICE_NAME", "auralink.service.name").text("ingress-egress"),
   version: Effect.succeed(SERVICE_VERSION),
@@ -36,7 +44,9 @@ export const service = Effect.all({
   region: key("REGION", "auralink.service.region").text("local"),
   bridgeId: key("BRIDGE_ID", "auralink.service.bridge_id").text("bridge-local-01"),
   dataDir: key("DATA_DIR", "auralink.service.data_dir").text(".data"),
-  shutdownTimeoutMs: key("SHUTDOWN_TIMEOUT_MS", "auralink.service.shutdown_timeout_ms").int(30_000, ms)
+  shutdownTimeoutMs: key("SHUTDOWN_TIMEOUT_MS", "auralink.service.shutdown_timeout_ms").int(30_000, ms),
+  /** The dependencies whose being down turns `/ready` to 503. */
+  readyCritical
 })
 
 /** `*`, or a web origin exactly as a browser sends it in `Origin` (scheme, host, port; no path). */

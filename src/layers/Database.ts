@@ -2,20 +2,26 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import { Context, Duration, Effect, Layer, Option, Redacted, Ref, Schedule, Scope } from "effect"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import { SqlClient } from "effect/sql/SqlClient"
+import { randomUUID } from "node:crypto"
 import { join } from "node:path"
+import { Gauge } from "prom-client"
 import type { Settings } from "../config/settings.ts"
 import { AppConfig } from "./Config.ts"
 import { embeddedServer } from "./database/embedded.ts"
 import { type DatabaseError, DatabaseStartFailed, DatabaseUnreachable, describe, redactUrl } from "./database/errors.ts"
 import { MIGRATIONS_TABLE, runMigrations } from "./database/migrations.ts"
+import { type PoolReading, readPool } from "./database/pool.ts"
 import { Health } from "./Health.ts"
+import { Metrics } from "./Metrics.ts"
 
 export { type DatabaseError, DatabaseStartFailed, DatabaseUnreachable, redactUrl } from "./database/errors.ts"
 export { MIGRATIONS_TABLE, migrations } from "./database/migrations.ts"
 
 export type DatabaseBackend = "postgres" | "embedded-pglite"
 
-/** The `/status` "database" section. */
+export type { PoolReading } from "./database/pool.ts"
+
+/** What the `/status` "database" section shows besides the pool. */
 export interface DatabaseStats {
   readonly backend: DatabaseBackend
   readonly poolMax: number
@@ -40,6 +46,8 @@ interface Target {
   /** The password (as written and decoded), scrubbed from every message we log or return. */
   readonly secrets: ReadonlyArray<string>
   readonly options: PgClient.PgPoolConfig
+  /** Names this pool's connections in pg_stat_activity (Postgres only), for the pool reading. */
+  readonly applicationName: string | undefined
 }
 
 type DatabaseSettings = Settings["database"]
@@ -67,11 +75,14 @@ const externalTarget = (url: Redacted.Redacted<string>, db: DatabaseSettings): T
     port: parsed.port === "" ? 5432 : Number(parsed.port),
     database: decodeURIComponent(parsed.pathname.slice(1)) || "postgres"
   }
+  // Unique per start: pg_stat_activity then lists exactly this pool's connections.
+  const applicationName = `auralink-ingress-egress/${randomUUID().slice(0, 8)}`
   return {
     backend: "postgres",
     display: redactUrl(raw),
     secrets: [written, decoded(written)],
-    options: { url, ...labels, minConnections: db.poolMin, maxConnections: db.poolMax, ...timeouts(db) }
+    options: { url, ...labels, applicationName, minConnections: db.poolMin, maxConnections: db.poolMax, ...timeouts(db) },
+    applicationName
   }
 }
 
@@ -81,6 +92,7 @@ const embeddedTarget = (dataDir: string, db: DatabaseSettings) =>
     backend: "embedded-pglite",
     display: join(dataDir, "pglite"),
     secrets: [],
+    applicationName: undefined,
     // The socket server serves one connection at a time: a fixed pool of one.
     options: { host: server.host, port: server.port, username: "postgres", database: "postgres", minConnections: 1, maxConnections: 1, ...timeouts(db) }
   }))
@@ -141,6 +153,32 @@ const recordInstance = (sql: SqlClient, target: Target, service: Settings["servi
       )
   )
 
+/** `auralink_db_connections_{active,idle}` (the seed's names), read from the pool at scrape time. */
+const poolGauges = (pool: Effect.Effect<PoolReading, string>) =>
+  Effect.gen(function*() {
+    const { registry } = yield* Metrics
+    const services = yield* Effect.context<never>()
+    // One reading serves both gauges of a scrape.
+    let pending: Promise<PoolReading | undefined> | undefined
+    const reading = () => {
+      pending ??= Effect.runPromiseWith(services)(Effect.option(pool)).then((r) => r._tag === "Some" ? r.value : undefined).finally(() => {
+        pending = undefined
+      })
+      return pending
+    }
+    for (const [field, help] of [["active", "in use"], ["idle", "open and idle"]] as const) {
+      new Gauge({
+        name: `auralink_db_connections_${field}`,
+        help: `Postgres pool connections ${help} (read at scrape time)`,
+        registers: [registry],
+        async collect() {
+          const r = await reading()
+          if (r !== undefined) this.set(r[field])
+        }
+      })
+    }
+  })
+
 const make = Effect.gen(function*() {
   const { database, service } = yield* AppConfig
   const health = yield* Health
@@ -164,7 +202,17 @@ const make = Effect.gen(function*() {
   // A string error: Health shows it as is, with the driver's reason rather than only the top message.
   const check = pg`SELECT 1`.pipe(Effect.asVoid, Effect.mapError((error) => describe(error, target.secrets)))
   yield* health.register({ name: "postgres", critical: true, check })
-  yield* health.section("database", Effect.succeed(stats))
+  const pool = readPool(pg, { max: stats.poolMax, applicationName: target.applicationName }).pipe(
+    Effect.mapError((error) => describe(error, target.secrets))
+  )
+  yield* health.section(
+    "database",
+    Effect.map(
+      Effect.result(pool),
+      (reading) => ({ ...stats, pool: reading._tag === "Success" ? reading.success : { max: stats.poolMax, error: reading.failure } })
+    )
+  )
+  yield* poolGauges(pool)
 
   const db: Database["Service"] = { backend: target.backend, target: target.display, instanceId, stats }
   return Context.make(Database, db).pipe(Context.add(SqlClient, pg), Context.add(PgClient.PgClient, pg))
@@ -183,7 +231,7 @@ export class Database extends Context.Service<Database, {
   readonly instanceId: string
   readonly stats: DatabaseStats
 }>()("auralink/Database") {
-  static readonly layer: Layer.Layer<Database | SqlClient | PgClient.PgClient, DatabaseError, AppConfig | Health> = Layer.effectContext(make).pipe(
+  static readonly layer: Layer.Layer<Database | SqlClient | PgClient.PgClient, DatabaseError, AppConfig | Health | Metrics> = Layer.effectContext(make).pipe(
     Layer.provide(Reactivity.layer)
   )
 }

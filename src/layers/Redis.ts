@@ -1,7 +1,9 @@
 import { Context, Duration, Effect, Layer, Option, Redacted, Schema, type Scope } from "effect"
 import { Redis as IORedis } from "ioredis"
+import { Gauge } from "prom-client"
 import { AppConfig } from "./Config.ts"
 import { Health } from "./Health.ts"
+import { Metrics } from "./Metrics.ts"
 
 /** Start-up stops on this: the URL (password redacted) and why no connection became ready. */
 export class RedisConnectError extends Schema.TaggedError<RedisConnectError>()("RedisConnectError", {
@@ -146,15 +148,17 @@ export interface RedisLayerOptions {
 }
 
 /**
- * The shared Redis connection (from `REDIS_URL`), its readiness probe ("redis", critical: PING)
- * and its `/status` section. `duplicate` opens further connections with the same settings,
- * e.g. the dedicated subscriber connection pub/sub needs.
+ * The shared Redis connection (from `REDIS_URL`), its readiness probe ("redis", critical: PING),
+ * its `/status` section and `auralink_redis_connections_active`. `duplicate` opens further
+ * connections with the same settings, e.g. the dedicated subscriber connection pub/sub needs.
  */
 export class Redis extends Context.Service<Redis, {
   readonly client: IORedis
   /** The URL with any password redacted, for logs. */
   readonly url: string
   readonly duplicate: (name: string) => Effect.Effect<IORedis, RedisConnectError, Scope.Scope>
+  /** Connections open now (the main one and every duplicate) and how many of them are ready. */
+  readonly connections: () => { readonly open: number; readonly ready: number }
 }>()("auralink/Redis") {
   static readonly layerWith = (layerOptions: RedisLayerOptions = {}) =>
     Layer.effect(
@@ -173,7 +177,23 @@ export class Redis extends Context.Service<Redis, {
           commandTimeoutMs: layerOptions.commandTimeoutMs ?? redis.commandTimeoutMs
         }
         const url = redactUrl(Redacted.value(options.url))
-        const main = yield* connect(options, "main")
+        // Every connection this layer opened and has not closed yet.
+        const open = new Set<IORedis>()
+        const tracked = (name: string) =>
+          Effect.acquireRelease(
+            Effect.tap(connect(options, name), (c) => Effect.sync(() => open.add(c.client))),
+            (c) => Effect.sync(() => open.delete(c.client))
+          )
+        const connections = () => ({ open: open.size, ready: [...open].filter((c) => c.status === "ready").length })
+        const main = yield* tracked("main")
+        new Gauge({
+          name: "auralink_redis_connections_active",
+          help: "Redis connections of this instance that are ready (main, subscriber and other duplicates)",
+          registers: [(yield* Metrics).registry],
+          collect() {
+            this.set(connections().ready)
+          }
+        })
         yield* health.register({
           name: "redis",
           critical: true,
@@ -184,12 +204,13 @@ export class Redis extends Context.Service<Redis, {
               : Effect.fail(`redis connection ${main.client.status}`)
           )
         })
-        yield* health.section("redis", Effect.sync(() => ({ url, ...main.stats() })))
+        yield* health.section("redis", Effect.sync(() => ({ url, ...main.stats(), connections: connections() })))
         yield* Effect.logInfo("redis connected").pipe(Effect.annotateLogs({ url }))
         return {
           client: main.client,
           url,
-          duplicate: (name) => Effect.map(connect(options, name), (c) => c.client)
+          duplicate: (name) => Effect.map(tracked(name), (c) => c.client),
+          connections
         }
       })
     )

@@ -6,7 +6,7 @@ import { NotReady } from "../schemas/health.ts"
 /** A state word (`ready`, `configured`, `closed`); anything with digits, dots, slashes or colons (ids, paths, addresses) is not. */
 const STATE_WORD = /^[A-Za-z_]{1,32}$/
 
-/** The public view of a component section: its numbers, booleans and state words (nested objects alike), and lists as their length. */
+/** The public view of a section: its numbers, booleans and state words (nested objects alike), and lists as their length. */
 const summarize = (section: unknown, depth = 0): Record<string, unknown> => {
   if (typeof section !== "object" || section === null || depth > 4) return {}
   const out: Record<string, unknown> = {}
@@ -19,6 +19,9 @@ const summarize = (section: unknown, depth = 0): Record<string, unknown> => {
   return out
 }
 
+/** `/status` keys of its own, which no section takes. */
+const RESERVED = new Set(["view", "service", "features", "process"])
+
 /** Liveness: the process answers. */
 export const liveness = Effect.sync(() => ({ status: "healthy" as const, timestamp: Date.now() }))
 
@@ -29,11 +32,11 @@ export const readiness = Effect.gen(function*() {
   return { status: "ready" as const, shuttingDown, dependencies }
 })
 
-/** The service's identity and components: summarized for anyone, in full (with the process) for an operator. */
+/** The service's identity and its sections (top level, beside `service`): summarized for anyone, in full (with the process) for an operator. */
 export const statusReport = (operator: boolean, startedAt: Date) =>
   Effect.gen(function*() {
     const config = yield* AppConfig
-    const components = yield* (yield* Health).sections
+    const sections = yield* (yield* Health).sections
     const identity = {
       service: {
         name: config.service.name,
@@ -46,18 +49,16 @@ export const statusReport = (operator: boolean, startedAt: Date) =>
       },
       features: config.features
     }
+    // A section never replaces `view`, `service`, `features` or `process`.
+    const named = Object.entries(sections).filter(([name]) => !RESERVED.has(name))
     if (!operator) {
-      return {
-        view: "summary" as const,
-        ...identity,
-        components: Object.fromEntries(Object.entries(components).map(([name, section]) => [name, summarize(section)]))
-      }
+      return { view: "summary" as const, ...identity, ...Object.fromEntries(named.map(([name, section]) => [name, summarize(section)])) }
     }
     const memory = process.memoryUsage()
     return {
       view: "full" as const,
       ...identity,
       process: { pid: process.pid, node: process.version, rssBytes: memory.rss, heapUsedBytes: memory.heapUsed },
-      components
+      ...Object.fromEntries(named)
     }
   })

@@ -26,8 +26,8 @@ const workerPids = (service: ServiceProcess): Array<number> =>
 
 const mediaWorkersEntry = async (url: string) => {
   const ready = await call(`${url}/ready`)
-  const deps = Array.isArray(ready.json["dependencies"]) ? ready.json["dependencies"].map(asRecord) : []
-  return { status: ready.status, entry: deps.find((d) => d["name"] === "media_workers") }
+  const deps = asRecord(ready.json["dependencies"])
+  return { status: ready.status, entry: deps["media_workers"] === undefined ? undefined : asRecord(deps["media_workers"]) }
 }
 
 const eventually = async (check: () => Promise<boolean>, timeoutMs: number) => {
@@ -77,7 +77,7 @@ describe("a stalled media worker (SIGSTOP)", () => {
     const shown = await mediaWorkersEntry(service.httpUrl)
     // One stalled worker of two does not take the instance out of rotation; /ready names it.
     expect(shown.status).toBe(200)
-    expect(String(shown.entry?.["error"])).toContain(`worker ${a.worker} (pid ${stalledPid}) stalled`)
+    expect(String(shown.entry?.["lastError"])).toContain(`worker ${a.worker} (pid ${stalledPid}) stalled`)
 
     // New sessions go to the other worker, answered promptly.
     const fresh = [await newSessionOnWorker(), await newSessionOnWorker(), await newSessionOnWorker()]

@@ -4,7 +4,9 @@ import { Redis as IORedis } from "ioredis"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
+import { PROVISIONING_KEY } from "../support/auth.ts"
 import { freePort, type ServiceProcess, startService, waitForOk } from "../support/process.ts"
+import { checkMetricsWithPromtool } from "../support/promtool.ts"
 
 const running: Array<ServiceProcess> = []
 afterEach(() => {
@@ -30,12 +32,17 @@ const privateRedis = async () => {
   return { url: `redis://127.0.0.1:${port}`, client, stop: () => (client.disconnect(), server.kill("SIGKILL")) }
 }
 
-/** `/ready`'s dependencies as sorted `name:status` strings. */
+/** `/ready`'s dependencies (an object by name) as sorted `name:status` strings. */
 const dependencyStates = async (url: string): Promise<Array<string>> => {
   const body: unknown = await (await fetch(`${url}/ready`)).json()
-  const deps = typeof body === "object" && body !== null && "dependencies" in body && Array.isArray(body.dependencies) ? body.dependencies : []
-  return deps.map((d: { name?: unknown; status?: unknown }) => `${String(d.name)}:${String(d.status)}`).sort()
+  const deps = typeof body === "object" && body !== null && "dependencies" in body && typeof body.dependencies === "object" && body.dependencies !== null
+    ? Object.entries(body.dependencies)
+    : []
+  return deps.map(([name, d]) => `${name}:${typeof d === "object" && d !== null && "status" in d ? String(d.status) : "?"}`).sort()
 }
+
+/** The seed's dependencies nothing here configures: listed all the same. */
+const UNCONFIGURED = ["ai_core:unconfigured", "communication_service:unconfigured", "dashboard:unconfigured", "webrtc_server:unconfigured"]
 
 describe("the service process", () => {
   it("serves /health and /ready on embedded defaults within 15 s", async () => {
@@ -43,7 +50,7 @@ describe("the service process", () => {
     const service = await start({ DATA_DIR: dataDir() })
     await waitForOk(`${service.httpUrl}/health`, 15_000)
     await waitForOk(`${service.httpUrl}/ready`, 15_000 - (Date.now() - began))
-    expect(await dependencyStates(service.httpUrl)).toEqual(["media_workers:up", "postgres:up", "state_store:up"])
+    expect(await dependencyStates(service.httpUrl)).toEqual([...UNCONFIGURED, "media_workers:up", "postgres:up", "redis:unconfigured", "state_store:up"].sort())
     const lines = logLines(service.output())
     expect(lines.some((l) => String(l["msg"]).startsWith("database backend: embedded PGlite"))).toBe(true)
     expect(lines.some((l) => l["msg"] === "state store backend: in-memory")).toBe(true)
@@ -74,16 +81,32 @@ describe("the service process", () => {
       METRICS_PORT: String(metricsPort),
       DATA_DIR: dataDir(),
       DATABASE_URL: "postgres://postgres@127.0.0.1:5432/test",
-      REDIS_URL: "redis://127.0.0.1:6379"
+      REDIS_URL: "redis://127.0.0.1:6379",
+      AUTH_PROVISIONING_KEY: PROVISIONING_KEY
     })
     await waitForOk(`${service.httpUrl}/ready`, 30_000)
-    expect(await dependencyStates(service.httpUrl)).toEqual(["media_workers:up", "postgres:up", "redis:up"])
+    expect(await dependencyStates(service.httpUrl)).toEqual([...UNCONFIGURED, "media_workers:up", "postgres:up", "redis:up"].sort())
     const lines = logLines(service.output())
     expect(lines.some((l) => String(l["msg"]).startsWith("database backend: postgres"))).toBe(true)
     expect(lines.some((l) => String(l["msg"]).startsWith("state store backend: redis"))).toBe(true)
     const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
     expect(metrics.status).toBe(200)
-    expect(await metrics.text()).toContain("http_request_duration_seconds")
+    const text = await metrics.text()
+    expect(text).toContain("http_request_duration_seconds")
+    // The seed's infrastructure gauges: the Postgres pool, and the Redis connections (main, subscriber, ...) that are ready.
+    expect(text).toMatch(/^auralink_db_connections_active \d+$/m)
+    expect(text).toMatch(/^auralink_db_connections_idle [1-9]\d*$/m)
+    expect(text).toMatch(/^auralink_redis_connections_active [1-9]\d*$/m)
+    const verdict = checkMetricsWithPromtool(text)
+    expect(verdict.status, verdict.output).toBe(0)
+    const status: unknown = await (await fetch(`${service.httpUrl}/status`, { headers: { "x-provisioning-key": PROVISIONING_KEY } })).json()
+    expect(status).toMatchObject({
+      view: "full",
+      database: { backend: "postgres", pool: { active: expect.any(Number), idle: expect.any(Number), total: expect.any(Number), waiting: null } },
+      redis: { status: "ready", connections: { ready: expect.any(Number) } },
+      auraid: expect.anything(),
+      dashboard: expect.anything()
+    })
   }, 30_000)
 
   it("stops on invalid config with one line naming the key, and exit code 1", async () => {

@@ -21,8 +21,7 @@ afterEach(async () => {
 const roomSync = async (service: ServiceProcess): Promise<Record<string, unknown>> => {
   const response = await fetch(`${service.httpUrl}/status`, { headers: { "x-provisioning-key": PROVISIONING_KEY } })
   const body: unknown = await response.json()
-  const components = typeof body === "object" && body !== null && "components" in body ? body.components : undefined
-  const section = typeof components === "object" && components !== null && "room_sync" in components ? components.room_sync : undefined
+  const section = typeof body === "object" && body !== null && "room_sync" in body ? body.room_sync : undefined
   return typeof section === "object" && section !== null ? Object.fromEntries(Object.entries(section)) : {}
 }
 

@@ -83,7 +83,7 @@ describe("AsrGateway", () => {
       assert.include(yield* metric("auralink_asr_chunks_sent_total"), "auralink_asr_chunks_sent_total 30")
       const health = yield* Health
       const ready = yield* health.readiness
-      const dep = ready.dependencies.find((d) => d.name === "asr_gateway")
+      const dep = ready.dependencies["asr_gateway"]
       assert.deepStrictEqual([dep?.status, dep?.critical], ["up", false])
       const sections = yield* health.sections
       assert.deepInclude(record(sections["asr"]), { sink: "asr_gateway", breaker: "closed", streams: 0 })
@@ -124,7 +124,7 @@ describe("AsrGateway", () => {
       yield* eventually(Effect.map(gateway.breaker.state, (s) => s === "open"))
       assert.include(yield* metric("auralink_circuit_breaker_state"), "auralink_circuit_breaker_state{name=\"asr_gateway\"} 2")
       const health = yield* Health
-      const dep = (yield* health.readiness).dependencies.find((d) => d.name === "asr_gateway")
+      const dep = (yield* health.readiness).dependencies["asr_gateway"]
       assert.strictEqual(dep?.status, "down")
       assert.deepStrictEqual(asr.chunks("s2"), [])
       yield* Effect.promise(() => asr.start())

@@ -313,7 +313,7 @@ layer(Server, { timeout: 60_000 })("device-token authentication", (it) => {
         assert.strictEqual(res.status, 200, label)
         assert.strictEqual(res.json["view"], "summary", label)
         assert.notProperty(res.json, "process", label)
-        assert.deepStrictEqual(record(res.json["components"])["probe"], {
+        assert.deepStrictEqual(res.json["probe"], {
           streams: 2,
           healthy: true,
           state: "ready",

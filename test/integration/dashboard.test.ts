@@ -6,7 +6,7 @@ import { Health } from "../../src/layers/Health.ts"
 import { serveHttp } from "../../src/layers/HttpServer.ts"
 import { Metrics } from "../../src/layers/Metrics.ts"
 import { SERVICE_VERSION } from "../../src/config/settings.ts"
-import { JWT_SECRET, list, PROVISIONING_KEY, record, request, signIn } from "../support/auth.ts"
+import { JWT_SECRET, PROVISIONING_KEY, record, request, signIn } from "../support/auth.ts"
 import { FakeDashboard, type Received } from "../support/fake-dashboard.ts"
 import { capturedLogs, testConfig } from "../support/http.ts"
 import { onFreshDatabase } from "../support/server.ts"
@@ -143,7 +143,7 @@ layer(Server, { excludeTestServices: true, timeout: "120 seconds" })("Dashboard 
       const fake = yield* Fake
       yield* eventually(5000, "a heartbeat", Effect.sync(() => heartbeatsOf(fake, BRIDGE_ID).length > 0))
       const status = yield* request("GET", "/status", undefined, { "x-provisioning-key": PROVISIONING_KEY })
-      const section = record(record(status.json["components"])["dashboard"])
+      const section = record(status.json["dashboard"])
       assert.strictEqual(section["registered"], true)
       assert.strictEqual(section["bridge_id"], BRIDGE_ID)
       assert.isString(section["last_heartbeat_at"])
@@ -151,7 +151,7 @@ layer(Server, { excludeTestServices: true, timeout: "120 seconds" })("Dashboard 
       assert.isNumber(record(section["heartbeats"])["failed"])
 
       const ready = yield* request("GET", "/ready")
-      const dependency = record(list(ready.json["dependencies"]).find((d) => record(d)["name"] === "dashboard"))
+      const dependency = record(record(ready.json["dependencies"])["dashboard"])
       assert.strictEqual(dependency["status"], "up")
       assert.strictEqual(dependency["critical"], false)
 
@@ -176,7 +176,7 @@ layer(Server, { excludeTestServices: true, timeout: "120 seconds" })("Dashboard 
       const metrics = yield* Effect.promise(() => Context.get(built.context, Metrics).registry.metrics())
       assert.isAtLeast(metricValue(metrics, "auralink_dashboard_registrations_total", "failed") ?? 0, 3)
       const readiness = yield* Context.get(built.context, Health).readiness
-      const dependency = readiness.dependencies.find((d) => d.name === "dashboard")
+      const dependency = readiness.dependencies["dashboard"]
       assert.strictEqual(dependency?.status, "down")
       assert.isTrue(readiness.ready)
       yield* built.close
@@ -205,7 +205,7 @@ layer(Server, { excludeTestServices: true, timeout: "120 seconds" })("Dashboard 
       assert.isFalse(state.registered)
       assert.isTrue(logs.lines.some((l) => l["msg"] === "dashboard registration off: DASHBOARD_URL unset"), JSON.stringify(logs.lines))
       const readiness = yield* Context.get(built.context, Health).readiness
-      assert.isUndefined(readiness.dependencies.find((d) => d.name === "dashboard"))
+      assert.strictEqual(readiness.dependencies["dashboard"]?.status, "unconfigured")
       const sections = yield* Context.get(built.context, Health).sections
       assert.strictEqual(record(sections["dashboard"])["enabled"], false)
       yield* built.close
@@ -223,7 +223,7 @@ layer(Server, { excludeTestServices: true, timeout: "120 seconds" })("Dashboard 
       assert.strictEqual(health.status, 200)
       const ready = yield* inService(request("GET", "/ready"))
       assert.strictEqual(ready.status, 200, ready.text)
-      const dependency = record(list(ready.json["dependencies"]).find((d) => record(d)["name"] === "dashboard"))
+      const dependency = record(record(ready.json["dependencies"])["dashboard"])
       assert.strictEqual(dependency["status"], "down")
       const dashboard = Context.get(built.context, Dashboard)
       yield* eventually(5000, "failed attempts", Effect.map(dashboard.state, (s) => s.registrations.failed >= 2))

@@ -1,6 +1,6 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Logger, Redacted, References, Scope, Tracer } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Logger, Redacted, References, Scope, Tracer } from "effect"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import { SqlClient } from "effect/sql/SqlClient"
 import { mkdtemp, rm } from "node:fs/promises"
@@ -8,8 +8,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { RawConfig } from "../../src/config/source.ts"
 import { AppConfig } from "../../src/layers/Config.ts"
-import { Database, type DatabaseStats, MIGRATIONS_TABLE, migrations } from "../../src/layers/Database.ts"
+import { Database, type DatabaseStats, MIGRATIONS_TABLE, migrations, type PoolReading } from "../../src/layers/Database.ts"
 import { Health } from "../../src/layers/Health.ts"
+import { Metrics } from "../../src/layers/Metrics.ts"
 import { dropDatabase, freshDatabase } from "../support/postgres.ts"
 
 interface LogLine {
@@ -26,7 +27,7 @@ const captureLogs = (lines: Array<LogLine>) =>
     })
   ])
 
-const stack = (raw: RawConfig) => Database.layer.pipe(Layer.provideMerge(Health.layer), Layer.provide(AppConfig.layerFrom(raw)))
+const stack = (raw: RawConfig) => Database.layer.pipe(Layer.provideMerge(Layer.mergeAll(Health.layer, Metrics.layer)), Layer.provide(AppConfig.layerFrom(raw)))
 
 /** Starts the layer in a child scope of the test, so a test can stop it (and start it again) midway. */
 const start = (raw: RawConfig, logs: Array<LogLine> = []) =>
@@ -37,6 +38,7 @@ const start = (raw: RawConfig, logs: Array<LogLine> = []) =>
       sql: Context.get(context, SqlClient),
       db: Context.get(context, Database),
       health: Context.get(context, Health),
+      registry: Context.get(context, Metrics).registry,
       stop: Scope.close(scope, Exit.void)
     }
   })
@@ -49,7 +51,7 @@ const inspect = <A, E>(url: string, f: (sql: SqlClient) => Effect.Effect<A, E>) 
     Effect.provide(Reactivity.layer)
   )
 
-const postgresStatus = (health: Health["Service"]) => Effect.map(health.readiness, (r) => r.dependencies.find((d) => d.name === "postgres"))
+const postgresStatus = (health: Health["Service"]) => Effect.map(health.readiness, (r) => r.dependencies["postgres"])
 
 const migrationRows = (sql: SqlClient) =>
   sql<{ migration_id: number; name: string }>`SELECT migration_id, name FROM ${sql(MIGRATIONS_TABLE)} ORDER BY migration_id`
@@ -70,7 +72,16 @@ const checkRunning = (running: Effect.Success<ReturnType<typeof start>>, backend
     expect(yield* migrationRows(sql)).toEqual(ids.map((id) => ({ migration_id: Number(id.slice(0, 4)), name: id.slice(5) })))
     expect((yield* postgresStatus(health))?.status).toBe("up")
     const sections = yield* health.sections
-    expect(sections["database"]).toEqual({ backend, poolMax, migrations: { applied: ids.length, latest: ids.at(-1) } })
+    expect(sections["database"]).toEqual({
+      backend,
+      poolMax,
+      migrations: { applied: ids.length, latest: ids.at(-1) },
+      // Nothing else runs: every open connection is idle (the reading's own included).
+      pool: { max: poolMax, total: expect.any(Number), active: 0, idle: expect.any(Number), waiting: null }
+    })
+    const { total, idle } = Object(Object(sections["database"]).pool)
+    expect(total).toBeGreaterThanOrEqual(1)
+    expect(idle).toBe(total)
     const mine = (yield* instanceRows(sql)).find((r) => r.id === db.instanceId)
     expect(mine).toMatchObject({ bridge_id: "bridge-test", stopped_at: null })
   })
@@ -121,7 +132,7 @@ describe("Database on a real Postgres", () => {
       const down = yield* postgresStatus(running.health)
       expect(down?.status).toBe("down")
       expect(down?.critical).toBe(true)
-      expect(down?.error).toContain("does not exist")
+      expect(down?.lastError).toContain("does not exist")
       expect((yield* running.health.readiness).ready).toBe(false)
       // Shutdown still completes: marking the instance stopped fails and is logged, not hung on.
       yield* running.stop
@@ -144,6 +155,49 @@ describe("Database on a real Postgres", () => {
       expect(everything).not.toContain(password)
       expect(everything).toContain("postgresql://postgres:***@127.0.0.1:1/test")
     }))
+})
+
+/** The pool while a transaction holds one connection, then after it ends; and the two gauges at those moments. */
+const checkPoolInUse = (running: Effect.Success<ReturnType<typeof start>>, busy: PoolReading) =>
+  Effect.gen(function*() {
+    const { health, registry, sql } = running
+    const database = Effect.map(health.sections, (s) => s["database"])
+    const gauges = Effect.promise(async () => {
+      const text = await registry.metrics()
+      return text.split("\n").filter((l) => l.startsWith("auralink_db_connections_"))
+    })
+    const held = yield* Deferred.make<void>()
+    const entered = yield* Deferred.make<void>()
+    const holder = yield* Effect.forkChild(
+      sql.withTransaction(sql`SELECT 1`.pipe(Effect.andThen(Deferred.succeed(entered, undefined)), Effect.andThen(Deferred.await(held))))
+    )
+    yield* Deferred.await(entered)
+    expect(yield* database).toMatchObject({ pool: busy })
+    expect(yield* gauges).toEqual([`auralink_db_connections_active ${busy.active}`, `auralink_db_connections_idle ${busy.idle}`])
+    yield* Deferred.succeed(held, undefined)
+    yield* Fiber.join(holder)
+    expect(yield* database).toMatchObject({ pool: { active: 0, waiting: null } })
+  })
+
+describe("Database pool readings", () => {
+  it.live("Postgres: a transaction in progress is an active connection, in /status and in the gauges", () =>
+    Effect.gen(function*() {
+      const url = yield* freshDatabase
+      const running = yield* start({ DATABASE_URL: url, PGPOOL_MIN_INGRESS: "1", PGPOOL_MAX_INGRESS: "4" })
+      yield* checkPoolInUse(running, { max: 4, total: 2, active: 1, idle: 1, waiting: null })
+      yield* running.stop
+    }))
+
+  it.live("embedded PGlite: the one connection held reads as busy (no connection within 1 s)", () =>
+    Effect.gen(function*() {
+      const dataDir = yield* Effect.acquireRelease(
+        Effect.promise(() => mkdtemp(join(tmpdir(), "auralink-db-"))),
+        (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+      )
+      const running = yield* start({ DATA_DIR: dataDir })
+      yield* checkPoolInUse(running, { max: 1, total: 1, active: 1, idle: 0, waiting: null })
+      yield* running.stop
+    }), 60_000)
 })
 
 describe("Database on embedded PGlite", () => {

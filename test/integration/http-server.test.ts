@@ -95,7 +95,7 @@ layer(RealServer)("HTTP server: system endpoints", (it) => {
       assert.strictEqual(line?.["level"], "info")
     }))
 
-  it.effect("reports readiness with each dependency, and 503 when a critical one is down", () =>
+  it.effect("reports readiness with each dependency by name, and 503 when a critical one is down", () =>
     Effect.gen(function*() {
       const health = yield* Health
       yield* health.register({ name: "cache", critical: false, check: Effect.fail("cache unreachable") })
@@ -103,7 +103,13 @@ layer(RealServer)("HTTP server: system endpoints", (it) => {
       assert.strictEqual(ready.status, 200)
       const body = record(yield* json(ready))
       assert.strictEqual(body["status"], "ready")
-      assert.deepInclude(JSON.stringify(body["dependencies"]), "cache unreachable")
+      const dependencies = record(body["dependencies"])
+      // The seed's dependencies first (unconfigured ones too), then the others registered.
+      assert.deepStrictEqual(Object.keys(dependencies).slice(0, 6), ["postgres", "redis", "dashboard", "ai_core", "webrtc_server", "communication_service"])
+      assert.deepInclude(record(dependencies["postgres"]), { status: "up", lastError: null, critical: true })
+      assert.isNumber(record(dependencies["postgres"])["latencyMs"])
+      assert.deepStrictEqual(dependencies["dashboard"], { status: "unconfigured", latencyMs: null, lastError: null, critical: false })
+      assert.deepInclude(record(dependencies["cache"]), { status: "down", lastError: "cache unreachable", critical: false })
 
       yield* health.register({ name: "primary", critical: true, check: Effect.fail("connection refused") })
       const down = yield* get("/ready")
@@ -113,10 +119,13 @@ layer(RealServer)("HTTP server: system endpoints", (it) => {
       assert.notProperty(downBody, "_tag", "the 503 body is the readiness report, not an internal error tag")
       assert.include(JSON.stringify(downBody["dependencies"]), "connection refused")
       yield* health.register({ name: "primary", critical: true, check: Effect.void })
-      assert.strictEqual((yield* get("/ready")).status, 200)
+      const again = yield* get("/ready")
+      assert.strictEqual(again.status, 200)
+      // Up again, with the last failure still there to read.
+      assert.deepInclude(record(record(record(yield* json(again))["dependencies"])["primary"]), { status: "up", lastError: "connection refused" })
     }))
 
-  it.effect("reports service identity, uptime and component sections on /status", () =>
+  it.effect("reports service identity, uptime and the sections at the top level of /status", () =>
     Effect.gen(function*() {
       const health = yield* Health
       yield* health.section("widgets", Effect.succeed({ active: 3 }))
@@ -125,7 +134,17 @@ layer(RealServer)("HTTP server: system endpoints", (it) => {
       assert.strictEqual(service["name"], "ingress-egress")
       assert.strictEqual(service["bridgeId"], "bridge-local-01")
       assert.isNumber(service["uptimeSeconds"])
-      assert.deepStrictEqual(record(body["components"])["widgets"], { active: 3 })
+      assert.deepStrictEqual(body["widgets"], { active: 3 })
+      assert.notProperty(body, "components")
+      for (const name of ["aic_compression", "room_sync", "database", "redis", "auraid", "dashboard", "sessions"]) assert.property(body, name)
+      // No REDIS_URL here: the in-memory state store, and the redis section says so.
+      assert.deepStrictEqual(body["redis"], { status: "unconfigured" })
+      const database = record(body["database"])
+      assert.strictEqual(database["backend"], "postgres")
+      assert.deepInclude(record(database["pool"]), { max: 20, active: 0 })
+      for (const field of ["total", "idle"]) assert.isNumber(record(database["pool"])[field])
+      // The public view has no room for null: `waiting` (not observable) is left out of it.
+      assert.notProperty(record(database["pool"]), "waiting")
     }))
 
   it.effect("exposes Prometheus metrics that promtool accepts, with the request histogram by route", () =>
@@ -139,6 +158,9 @@ layer(RealServer)("HTTP server: system endpoints", (it) => {
       assert.include(text, "http_request_duration_seconds_count{method=\"GET\",route=\"/health\",status=\"200\"}")
       assert.include(text, "route=\"unmatched\",status=\"404\"")
       assert.include(text, "process_cpu_seconds_total")
+      // The seed's infrastructure gauges (the Redis one is in test/integration/redis.test.ts: no REDIS_URL here).
+      assert.match(text, /^auralink_db_connections_active 0$/m)
+      assert.match(text, /^auralink_db_connections_idle [1-9]\d*$/m)
       const verdict = checkMetricsWithPromtool(text)
       assert.strictEqual(verdict.status, 0, verdict.output)
     }))
@@ -150,6 +172,12 @@ layer(RealServer)("HTTP server: system endpoints", (it) => {
       for (const path of ["/health", "/healthz", "/ready", "/status", "/metrics"]) {
         assert.property(record(spec["paths"]), path)
       }
+      // /ready's dependencies: an object by name, each entry's status one of three.
+      const ready = JSON.stringify(record(record(record(spec["paths"])["/ready"])["get"])["responses"])
+      assert.include(
+        ready,
+        `"dependencies":{"type":"object","additionalProperties":{"type":"object","properties":{"status":{"type":"string","enum":["up","down","unconfigured"]}`
+      )
       const docs = yield* get("/docs")
       assert.strictEqual(docs.status, 200)
       assert.include(docs.headers.get("content-type") ?? "", "text/html")

@@ -90,7 +90,7 @@ layer(Server, { timeout: 60_000 })("MediaServer (real mediasoup workers)", (it) 
       assert.match(metrics, /auralink_media_transports\{kind="direct"\} [1-9]/)
       assert.match(metrics, /auralink_media_producers\{kind="audio"\} [1-9]/)
       assert.match(metrics, /auralink_media_consumers\{kind="audio"\} [1-9]/)
-      const section = record(record((yield* request("GET", "/status", undefined, { "x-provisioning-key": PROVISIONING_KEY })).json["components"])["media"])
+      const section = record((yield* request("GET", "/status", undefined, { "x-provisioning-key": PROVISIONING_KEY })).json["media"])
       const [workers, sessions] = [section["workers"], section["sessions"]]
       assert.strictEqual(Array.isArray(workers) ? workers.length : -1, 2)
       assert.isTrue(Array.isArray(sessions) && sessions.some((x) => record(x)["id"] === stopped.id))

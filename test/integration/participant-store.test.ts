@@ -38,7 +38,7 @@ const sample = (packetLossPercent: number, at: number): QosSample => ({
 const underRunPrefix = Layer.effect(StateStore, StateStore.use((store) => Effect.succeed(store.namespace(RUN))))
 
 /** One instance: a ParticipantStore over `store`, with its own metrics registry and /status sections. */
-const instanceOver = <E>(store: Layer.Layer<StateStore, E, Health | AppConfig>, settings: Record<string, string> = {}) =>
+const instanceOver = <E>(store: Layer.Layer<StateStore, E, Health | AppConfig | Metrics>, settings: Record<string, string> = {}) =>
   ParticipantStore.layer.pipe(
     Layer.provideMerge(store),
     Layer.provideMerge(Layer.mergeAll(Metrics.layer, Health.layer)),

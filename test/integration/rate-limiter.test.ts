@@ -163,7 +163,7 @@ const contract = (name: string, label: string, storeLayer: Layer.Layer<StateStor
 }
 
 contract("RateLimiter (in-memory store)", "memory", StateStore.layerMemory)
-const redisStore = StateStore.layerRedis.pipe(Layer.provide(Redis.layer), Layer.provide(Layer.merge(configLayer(), Health.layer)))
+const redisStore = StateStore.layerRedis.pipe(Layer.provide(Redis.layer), Layer.provide(Layer.mergeAll(configLayer(), Health.layerTest, Metrics.layer)))
 contract("RateLimiter (redis store)", "redis", redisStore)
 afterAll(() => deleteKeys(`auralink:${RUN}:*`))
 

@@ -2,12 +2,15 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { Health } from "../../src/layers/Health.ts"
+import { Metrics } from "../../src/layers/Metrics.ts"
 import { reconnectDelay, redactUrl, Redis, RedisConnectError } from "../../src/layers/Redis.ts"
 import { StateStore } from "../../src/layers/StateStore.ts"
 import { captureLogs, configLayer, eventually, REDIS_URL } from "../support/redis.ts"
 
 const redisWithHealth = (raw: Readonly<Record<string, string>> = {}, options: Parameters<typeof Redis.layerWith>[0] = {}) =>
-  Layer.merge(Redis.layerWith(options), Health.layer).pipe(Layer.provide(Layer.merge(configLayer(raw), Health.layer)))
+  Layer.mergeAll(Redis.layerWith(options), Health.layerTest, Metrics.layer).pipe(
+    Layer.provide(Layer.mergeAll(configLayer(raw), Health.layerTest, Metrics.layer))
+  )
 
 describe("Redis layer", () => {
   it.live("scripts still run after the server forgot them (SCRIPT FLUSH: EVALSHA falls back to EVAL)", () =>
@@ -27,11 +30,27 @@ describe("Redis layer", () => {
       assert.strictEqual(yield* Effect.promise(() => redis.client.ping()), "PONG")
       const health = yield* Health
       const readiness = yield* health.readiness
-      const entry = readiness.dependencies.find((d) => d.name === "redis")
-      assert.deepInclude(entry, { name: "redis", critical: true, status: "up" })
+      assert.deepInclude(readiness.dependencies["redis"], { critical: true, status: "up", lastError: null })
       assert.isTrue(readiness.ready)
       const sections = yield* health.sections
       assert.deepInclude(sections["redis"], { status: "ready", reconnects: 0, url: redactUrl(REDIS_URL) })
+    }).pipe(Effect.provide(redisWithHealth())))
+
+  it.live("counts ready connections (main and duplicates) in the section and in auralink_redis_connections_active", () =>
+    Effect.gen(function*() {
+      const redis = yield* Redis
+      const { registry } = yield* Metrics
+      const health = yield* Health
+      const gauge = Effect.promise(async () => (await registry.metrics()).split("\n").find((l) => l.startsWith("auralink_redis_connections_active ")))
+      assert.strictEqual(yield* gauge, "auralink_redis_connections_active 1")
+      const scope = yield* Scope.make()
+      yield* redis.duplicate("subscriber").pipe(Scope.provide(scope))
+      yield* redis.duplicate("extra").pipe(Scope.provide(scope))
+      assert.strictEqual(yield* gauge, "auralink_redis_connections_active 3")
+      assert.deepInclude(Object((yield* health.sections)["redis"]), { connections: { open: 3, ready: 3 } })
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual(yield* gauge, "auralink_redis_connections_active 1")
+      assert.deepStrictEqual(redis.connections(), { open: 1, ready: 1 })
     }).pipe(Effect.provide(redisWithHealth())))
 
   it.live("an unreachable Redis fails start-up with a typed error, in bounded time, without the password", () =>

@@ -67,7 +67,7 @@ const identitiesIn = (headers: Record<string, string>, name: string) =>
 
 const statusSection = Effect.map(
   request("GET", "/status", undefined, { "x-provisioning-key": PROVISIONING_KEY }),
-  (res) => record(record(res.json["components"])["room_sync"])
+  (res) => record(res.json["room_sync"])
 )
 
 /**
@@ -196,9 +196,10 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("rooms and L
       assert.deepStrictEqual(yield* identitiesIn(headers, name), ["kim"])
       const ready = yield* request("GET", "/ready")
       assert.strictEqual(ready.status, 200)
-      const webrtc = record(list(ready.json["dependencies"]).find((d) => record(d)["name"] === "webrtc_server"))
+      const webrtc = record(record(ready.json["dependencies"])["webrtc_server"])
       assert.strictEqual(webrtc["status"], "down")
       assert.isFalse(webrtc["critical"])
+      assert.isString(webrtc["lastError"])
       const metrics = yield* request("GET", "/metrics")
       assert.match(metrics.text, /auralink_room_syncs_total\{result="failure"\} [1-9]/)
       // Back: the next sync succeeds and picks up what changed meanwhile.
@@ -208,7 +209,10 @@ layer(Server, { excludeTestServices: true, timeout: "60 seconds" })("rooms and L
       const after = yield* statusSection
       assert.isAbove(Number(after["successful_syncs"]), Number(during["successful_syncs"]))
       const readyAgain = yield* request("GET", "/ready")
-      assert.strictEqual(record(list(readyAgain.json["dependencies"]).find((d) => record(d)["name"] === "webrtc_server"))["status"], "up")
+      const webrtcAgain = record(record(readyAgain.json["dependencies"])["webrtc_server"])
+      assert.strictEqual(webrtcAgain["status"], "up")
+      // The failure seen while it was down stays readable.
+      assert.strictEqual(webrtcAgain["lastError"], webrtc["lastError"])
     }))
 
   it.effect("stale cleanup removes finished rooms after the grace period, unless an open session names them", () =>

@@ -2,6 +2,7 @@ import { afterAll, assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Fiber, Layer, Option, Queue, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { Health } from "../../src/layers/Health.ts"
+import { Metrics } from "../../src/layers/Metrics.ts"
 import { Redis } from "../../src/layers/Redis.ts"
 import { StateStore, type StateStoreApi, StateStoreError } from "../../src/layers/StateStore.ts"
 import { captureLogs, configLayer, deleteKeys, eventually, REDIS_URL, runPrefix } from "../support/redis.ts"
@@ -268,7 +269,7 @@ const contract = (name: string, storeLayer: Layer.Layer<StateStore, unknown>) =>
 
 contract("StateStore (in-memory)", StateStore.layerMemory)
 
-const redisStore = StateStore.layerRedis.pipe(Layer.provide(Redis.layer), Layer.provide(Layer.merge(configLayer(), Health.layer)))
+const redisStore = StateStore.layerRedis.pipe(Layer.provide(Redis.layer), Layer.provide(Layer.mergeAll(configLayer(), Health.layerTest, Metrics.layer)))
 contract("StateStore (redis)", redisStore)
 afterAll(() => deleteKeys(`auralink:${RUN}:*`))
 
@@ -294,8 +295,10 @@ describe("StateStore.layer", () => {
       const url = new URL(REDIS_URL)
       url.username = "default"
       url.password = "secretpw" // the test server's default user is "nopass": any password is accepted
-      const services = Layer.mergeAll(StateStore.layer, Health.layer).pipe(
-        Layer.provide(Layer.merge(configLayer({ REDIS_URL: url.toString() }), Health.layer)),
+      const config = configLayer({ REDIS_URL: url.toString() })
+      const health = Health.layer.pipe(Layer.provide(config))
+      const services = Layer.mergeAll(StateStore.layer, health).pipe(
+        Layer.provide(Layer.mergeAll(config, health, Metrics.layer)),
         Layer.provide(logs.layer)
       )
       yield* Effect.gen(function*() {
@@ -303,7 +306,7 @@ describe("StateStore.layer", () => {
         yield* store.set("k", "v", { ttlMs: 5_000 })
         assert.deepStrictEqual(yield* store.get("k"), Option.some("v"))
         const readiness = yield* (yield* Health).readiness
-        assert.deepInclude(readiness.dependencies.map((d) => d.name), "redis")
+        assert.deepInclude(readiness.dependencies["redis"], { status: "up", critical: true })
       }).pipe(Effect.provide(services))
       assert.include(logs.lines, `state store backend: redis (redis://default:***@${url.host})`)
       assert.notInclude(logs.lines.join("\n"), "secretpw")
@@ -313,7 +316,7 @@ describe("StateStore.layer", () => {
     Effect.gen(function*() {
       const logs = captureLogs()
       const health = Health.layer
-      const services = Layer.merge(StateStore.layer.pipe(Layer.provide(health)), health).pipe(
+      const services = Layer.merge(StateStore.layer.pipe(Layer.provide(Layer.merge(health, Metrics.layer))), health).pipe(
         Layer.provide(configLayer({ REDIS_URL: "" })),
         Layer.provide(logs.layer)
       )
@@ -322,7 +325,17 @@ describe("StateStore.layer", () => {
         yield* store.set("k", "v")
         assert.deepStrictEqual(yield* store.get("k"), Option.some("v"))
         const readiness = yield* (yield* Health).readiness
-        assert.deepStrictEqual(readiness.dependencies.map((d) => [d.name, d.status, d.critical]), [["state_store", "up", false]])
+        const listed = Object.entries(readiness.dependencies).map(([name, d]) => [name, d.status, d.critical])
+        // The seed's dependencies are all listed, none configured here (and, unconfigured, none critical by default).
+        assert.deepStrictEqual(listed, [
+          ["postgres", "unconfigured", false],
+          ["redis", "unconfigured", false],
+          ["dashboard", "unconfigured", false],
+          ["ai_core", "unconfigured", false],
+          ["webrtc_server", "unconfigured", false],
+          ["communication_service", "unconfigured", false],
+          ["state_store", "up", false]
+        ])
       }).pipe(Effect.provide(services))
       assert.include(logs.lines, "state store backend: in-memory")
     }))
