@@ -6,6 +6,7 @@ import { SessionGrpcLive } from "./adapters/grpc/sessions.ts"
 import { DemoRoutes } from "./adapters/http/demo.ts"
 import { ApiRoutes } from "./adapters/http/routes.ts"
 import { AiCore } from "./layers/AiCore.ts"
+import { AuraIdResolver } from "./layers/AuraIdResolver.ts"
 import { AudioMetrics } from "./layers/audio/metrics.ts"
 import { AudioDecoders } from "./layers/AudioDecoders.ts"
 import { AudioSink } from "./layers/AudioSink.ts"
@@ -74,7 +75,7 @@ const MediaServices = Layer.mergeAll(AudioIngest.layer, AicIngest.layer).pipe(
 export const SharedServices = Layer.mergeAll(EventStreams.layer, RoomServices).pipe(
   // Below the rooms: their media state reads the media server's stats.
   Layer.provideMerge(MediaServices),
-  Layer.provideMerge(Layer.mergeAll(SessionServices, AuthStore.layer, TokenSigner.layer, AuthMetrics.layer, RateLimiter.layer, ParticipantStore.layer))
+  Layer.provideMerge(Layer.mergeAll(SessionServices, AuthStore.layer, TokenSigner.layer, AuthMetrics.layer, RateLimiter.layer, ParticipantStore.layer, AuraIdResolver.layer))
 )
 
 /** Everything below the listeners: the shared services over Postgres, the state store and the AudioSink, over health and metrics. */

@@ -1,6 +1,7 @@
 import { Layer } from "effect"
 import { apiRoutes } from "../../layers/HttpServer.ts"
 import { Api } from "../../schemas/api.ts"
+import { AuraIdGroup } from "./auraid.ts"
 import { AuthGroup, AuthSessionGroup, JwksGroup } from "./auth.ts"
 import { AuthenticationLive } from "./authentication.ts"
 import { DEMO_PATHS } from "./demo.ts"
@@ -14,7 +15,7 @@ import { SignalingGroup } from "./signaling.ts"
 import { SystemGroup } from "./system.ts"
 
 /** Every handler group of the API. */
-const ApiHandlers = Layer.mergeAll(SystemGroup, AuthGroup, AuthSessionGroup, JwksGroup, SessionsGroup, SignalingGroup, RoomsGroup, ParticipantsGroup)
+const ApiHandlers = Layer.mergeAll(SystemGroup, AuthGroup, AuthSessionGroup, JwksGroup, SessionsGroup, SignalingGroup, RoomsGroup, ParticipantsGroup, AuraIdGroup)
 
 /** The API's own middleware: bearer authentication, and rate limits by client IP (auth) and by user. */
 const ApiMiddleware = Layer.mergeAll(AuthenticationLive, RateLimitLive("auth"), UserRateLimitLive)
