@@ -75,7 +75,8 @@ const MediaServices = Layer.mergeAll(AudioIngest.layer, AicIngest.layer).pipe(
 export const SharedServices = Layer.mergeAll(EventStreams.layer, RoomServices).pipe(
   // Below the rooms: their media state reads the media server's stats.
   Layer.provideMerge(MediaServices),
-  Layer.provideMerge(Layer.mergeAll(SessionServices, AuthStore.layer, TokenSigner.layer, AuthMetrics.layer, RateLimiter.layer, ParticipantStore.layer, AuraIdResolver.layer))
+  Layer.provideMerge(Layer.mergeAll(SessionServices, AuthStore.layer, TokenSigner.layer, AuthMetrics.layer, RateLimiter.layer, ParticipantStore.layer)),
+  Layer.provideMerge(AuraIdResolver.layer)
 )
 
 /** Everything below the listeners: the shared services over Postgres, the state store and the AudioSink, over health and metrics. */

@@ -149,8 +149,7 @@ const make = Effect.gen(function*() {
     })
 
   /** Upstream's answer, else the stale entry (the failure when there is none). */
-  const orStale = <E>(stale: CacheEntry | undefined, failure: E) =>
-    stale === undefined ? Effect.fail(failure) : Effect.succeed(answer(stale, true))
+  const orStale = <E>(stale: CacheEntry | undefined, failure: E) => stale === undefined ? Effect.fail(failure) : Effect.succeed(answer(stale, true))
 
   const resolve = (auraId: string) =>
     Effect.gen(function*() {

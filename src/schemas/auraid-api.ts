@@ -17,5 +17,7 @@ export class AuraIdApi extends HttpApiGroup.make("auraid")
   .prefix("/api/auraid")
   .middleware(UserRateLimit)
   .middleware(Authentication)
-  .annotateMerge(OpenApi.annotations({ title: "AuraID", description: "AuraID resolution through the Communication Service (cached), batch and reverse lookup" }))
+  .annotateMerge(
+    OpenApi.annotations({ title: "AuraID", description: "AuraID resolution through the Communication Service (cached), batch and reverse lookup" })
+  )
 {}

@@ -15,7 +15,7 @@ import { SignalingGroup } from "./signaling.ts"
 import { SystemGroup } from "./system.ts"
 
 /** Every handler group of the API. */
-const ApiHandlers = Layer.mergeAll(SystemGroup, AuthGroup, AuthSessionGroup, JwksGroup, SessionsGroup, SignalingGroup, RoomsGroup, ParticipantsGroup, AuraIdGroup)
+const ApiHandlers = Layer.mergeAll(SystemGroup, AuthGroup, AuthSessionGroup, JwksGroup, SessionsGroup, SignalingGroup, RoomsGroup, ParticipantsGroup)
 
 /** The API's own middleware: bearer authentication, and rate limits by client IP (auth) and by user. */
 const ApiMiddleware = Layer.mergeAll(AuthenticationLive, RateLimitLive("auth"), UserRateLimitLive)
@@ -25,7 +25,7 @@ const ApiMiddleware = Layer.mergeAll(AuthenticationLive, RateLimitLive("auth"), 
  * They require the services built below the listeners (main.ts) and provide none.
  */
 export const ApiRoutes = Layer.mergeAll(
-  apiRoutes(Api, ApiHandlers, ApiMiddleware, [
+  apiRoutes(Api, Layer.merge(ApiHandlers, AuraIdGroup), ApiMiddleware, [
     { method: "GET", path: EVENTS_PATH },
     { method: "POST", path: LIVEKIT_WEBHOOK_PATH },
     ...DEMO_PATHS.map((path) => ({ method: "GET", path }))

@@ -23,19 +23,23 @@ export interface ClientOptions {
 
 const unavailable = (reason: string, transient: boolean) => new CommunicationServiceUnavailable({ reason, transient })
 
+/** The JSON value of `text`; undefined when it is empty or not JSON. */
+const parseJson = (text: string): unknown => {
+  if (text === "") return undefined
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
 /** One HTTP exchange: the status and the JSON body (undefined when there is none or it is not JSON). */
 const exchange = (url: string, init: RequestInit, timeoutMs: number) =>
   Effect.tryPromise({
     try: async (signal) => {
       const response = await fetch(url, { ...init, signal })
       const text = await response.text()
-      let body: unknown = undefined
-      try {
-        body = text === "" ? undefined : JSON.parse(text)
-      } catch {
-        body = undefined
-      }
-      return { status: response.status, body }
+      return { status: response.status, body: parseJson(text) }
     },
     catch: (error) => unavailable(error instanceof Error ? error.message : "request failed", true)
   }).pipe(
@@ -54,12 +58,18 @@ export const makeCommunicationClient = (options: ClientOptions) => {
   const base = options.baseUrl.replace(/\/+$/, "")
 
   /** Calls `path`; `accept` maps the status and body to the answer (or a failure). */
-  const call = <A>(operation: Operation, path: string, init: RequestInit, accept: (status: number, body: unknown) => Effect.Effect<A, CommunicationServiceUnavailable>) =>
+  const call = <A>(
+    operation: Operation,
+    path: string,
+    init: RequestInit,
+    accept: (status: number, body: unknown) => Effect.Effect<A, CommunicationServiceUnavailable>
+  ) =>
     exchange(`${base}${path}`, { ...init, headers: { ...headers, ...init.headers } }, options.timeoutMs).pipe(
       Effect.flatMap(({ body, status }) =>
         status >= 500
           ? Effect.fail(unavailable(`HTTP ${status}`, true))
-          : accept(status, body)),
+          : accept(status, body)
+      ),
       Effect.retry({ schedule: retry, times: options.retries, while: (e) => e.transient }),
       options.breaker.protect,
       Effect.mapError((e) => (e._tag === "CircuitOpen" ? unavailable(e.message, false) : e)),
