@@ -1,5 +1,6 @@
 import { Cause, Context, Effect, Exit, Layer } from "effect"
 import { setFlagsFromString } from "node:v8"
+import { AuraIdGrpcLive } from "./adapters/grpc/auraid.ts"
 import { ParticipantGrpcLive } from "./adapters/grpc/participants.ts"
 import { RoomGrpcLive } from "./adapters/grpc/rooms.ts"
 import { SessionGrpcLive } from "./adapters/grpc/sessions.ts"
@@ -88,7 +89,7 @@ export const AppServices = SharedServices.pipe(
 /** The public HTTP listener (the API and the demo, with the optional metrics listener) and the gRPC server with its services. */
 const Listeners = Layer.mergeAll(
   httpListeners(Layer.mergeAll(ApiRoutes, DemoRoutes)),
-  Layer.mergeAll(SessionGrpcLive, RoomGrpcLive, ParticipantGrpcLive).pipe(Layer.provideMerge(GrpcServer.layer))
+  Layer.mergeAll(SessionGrpcLive, RoomGrpcLive, ParticipantGrpcLive, AuraIdGrpcLive).pipe(Layer.provideMerge(GrpcServer.layer))
 )
 
 /**

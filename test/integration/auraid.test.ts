@@ -1,11 +1,15 @@
 import { afterAll, assert, layer } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
+import * as grpc from "@grpc/grpc-js"
+import { AURAID_SERVICE, AuraIdGrpcLive } from "../../src/adapters/grpc/auraid.ts"
 import { ApiRoutes } from "../../src/adapters/http/routes.ts"
 import { AuraIdResolver } from "../../src/layers/AuraIdResolver.ts"
+import { GrpcServer } from "../../src/layers/GrpcServer.ts"
 import { Health } from "../../src/layers/Health.ts"
 import { serveHttp } from "../../src/layers/HttpServer.ts"
 import { TokenSigner } from "../../src/layers/Tokens.ts"
 import { bearer, JWT_SECRET, list, PROVISIONING_KEY, record, registerDevice, request, signIn } from "../support/auth.ts"
+import { assertStatus, clientFor, codeOf, serviceClient } from "../support/grpc-client.ts"
 import { FakeCommunicationService, type FakeIdentity } from "../support/fake-communication-service.ts"
 import { deleteKeys, REDIS_URL, runPrefix } from "../support/redis.ts"
 import { onFreshDatabase } from "../support/server.ts"
@@ -29,26 +33,28 @@ const FakeLayer = Layer.effect(
   )
 )
 
-const Server = Layer.unwrap(Fake.use((fake) =>
-  Effect.succeed(onFreshDatabase(serveHttp(ApiRoutes, 0, "127.0.0.1"), {
-    REDIS_URL,
-    REDIS_KEY_PREFIX: `${RUN}:`,
-    JWT_SECRET,
-    AUTH_PROVISIONING_KEY: PROVISIONING_KEY,
-    COMMUNICATION_SERVICE_URL: fake.url,
-    COMMUNICATION_SERVICE_API_KEY: API_KEY,
-    COMMUNICATION_SERVICE_TIMEOUT_MS: "1000",
-    COMMUNICATION_SERVICE_RETRIES: "1",
-    // Outages here are the fake's down(); the breaker has tests of its own.
-    COMMUNICATION_SERVICE_BREAKER_FAILURES: "1000",
-    AURAID_CACHE_TTL_SECONDS: String(TTL_SECONDS),
-    AURAID_NEGATIVE_TTL_SECONDS: String(NEGATIVE_TTL_SECONDS),
-    AURAID_STALE_MAX_SECONDS: "60",
-    RATE_LIMIT_AUTH_PER_MINUTE: "100000",
-    RATE_LIMIT_SESSION_PER_MINUTE: "100000",
-    RATE_LIMIT_DEFAULT_PER_MINUTE: "100000"
-  }))
-)).pipe(Layer.provideMerge(FakeLayer))
+const Server = Layer.unwrap(
+  Fake.use((fake) =>
+    Effect.succeed(onFreshDatabase(Layer.mergeAll(serveHttp(ApiRoutes, 0, "127.0.0.1"), AuraIdGrpcLive.pipe(Layer.provideMerge(GrpcServer.layer))), {
+      REDIS_URL,
+      REDIS_KEY_PREFIX: `${RUN}:`,
+      JWT_SECRET,
+      AUTH_PROVISIONING_KEY: PROVISIONING_KEY,
+      COMMUNICATION_SERVICE_URL: fake.url,
+      COMMUNICATION_SERVICE_API_KEY: API_KEY,
+      COMMUNICATION_SERVICE_TIMEOUT_MS: "1000",
+      COMMUNICATION_SERVICE_RETRIES: "1",
+      // Outages here are the fake's down(); the breaker has tests of its own.
+      COMMUNICATION_SERVICE_BREAKER_FAILURES: "1000",
+      AURAID_CACHE_TTL_SECONDS: String(TTL_SECONDS),
+      AURAID_NEGATIVE_TTL_SECONDS: String(NEGATIVE_TTL_SECONDS),
+      AURAID_STALE_MAX_SECONDS: "60",
+      RATE_LIMIT_AUTH_PER_MINUTE: "100000",
+      RATE_LIMIT_SESSION_PER_MINUTE: "100000",
+      RATE_LIMIT_DEFAULT_PER_MINUTE: "100000"
+    }))
+  )
+).pipe(Layer.provideMerge(FakeLayer))
 
 afterAll(() => deleteKeys(`${RUN}:*`))
 
@@ -81,6 +87,8 @@ const operator = Effect.gen(function*() {
   const signed = yield* TokenSigner.use((s) => s.sign({ userId: id, deviceId: device.deviceId, scope: "session operator" }))
   return bearer(signed.token)
 })
+
+const auraIdRpc = serviceClient("auraid.proto", AURAID_SERVICE)
 
 const path = (id: string) => `/api/auraid/${encodeURIComponent(id)}`
 
@@ -244,5 +252,33 @@ layer(Server, { timeout: 120_000, excludeTestServices: true })("AuraID resolutio
       assert.strictEqual(auraid["enabled"], true)
       assert.isAbove(Number(record(auraid["memory"])["hits"]), 0)
       assert.isNumber(record(auraid["store"])["hitRate"])
+    }))
+
+  it.effect("gRPC AuraIdService answers as REST: redaction, batch, reverse lookup, NOT_FOUND, INVALID_ARGUMENT, UNAUTHENTICATED", () =>
+    Effect.gen(function*() {
+      const client = yield* clientFor
+      const [id, other] = [unique("grpc"), unique("grpc-other")]
+      const person = identity(id)
+      yield* given(person, identity(other))
+      const stranger = { token: (yield* signIn(unique("stranger"))).token }
+      const self = { token: (yield* signIn(id)).token }
+      const seen = yield* auraIdRpc.rpc(client, "Resolve", { auraId: id }, stranger)
+      assert.deepInclude(seen, { auraId: person.auraId, displayName: person.displayName, verified: true, privacy: "contacts", stale: false, redacted: true })
+      assert.isUndefined(seen["email"])
+      assert.deepInclude(yield* auraIdRpc.rpc(client, "Resolve", { auraId: person.auraId }, self), {
+        email: person.email,
+        phone: person.phone,
+        redacted: false
+      })
+      const batch = yield* auraIdRpc.rpc(client, "ResolveBatch", { auraIds: [id, other, person.auraId, unique("none")] }, stranger)
+      assert.deepStrictEqual(list(batch["results"]).map((r) => record(r)["auraId"]), [person.auraId, `aura:${other}`])
+      assert.strictEqual(list(batch["missing"]).length, 1)
+      assert.deepInclude(yield* auraIdRpc.rpc(client, "FindByContact", { phone: person.phone }, self), { auraId: person.auraId, phone: person.phone })
+      assertStatus(yield* codeOf(auraIdRpc.rpc(client, "Resolve", { auraId: unique("none") }, stranger)), grpc.status.NOT_FOUND)
+      assertStatus(yield* codeOf(auraIdRpc.rpc(client, "Resolve", { auraId: "bad id" }, stranger)), grpc.status.INVALID_ARGUMENT, "aura_id")
+      assertStatus(yield* codeOf(auraIdRpc.rpc(client, "FindByContact", {}, stranger)), grpc.status.INVALID_ARGUMENT)
+      const tooMany = Array.from({ length: 101 }, (_, i) => `u${i}`)
+      assertStatus(yield* codeOf(auraIdRpc.rpc(client, "ResolveBatch", { auraIds: tooMany }, stranger)), grpc.status.INVALID_ARGUMENT, "aura_ids")
+      assertStatus(yield* codeOf(auraIdRpc.rpc(client, "Resolve", { auraId: id })), grpc.status.UNAUTHENTICATED)
     }))
 })
