@@ -138,11 +138,18 @@ const make = Effect.gen(function*() {
       // Registered synchronously, before anything can yield, so no second caller starts a call of its own.
       const result = Deferred.makeUnsafe<Option.Option<AuraIdentity>, CommunicationServiceUnavailable>()
       inFlight.set(auraId, result)
+      // Unregistered before the waiters wake, so a resolve after this one's answer never joins it.
+      const settle = (complete: Effect.Effect<boolean>) =>
+        Effect.suspend(() => {
+          if (inFlight.get(auraId) === result) inFlight.delete(auraId)
+          return complete
+        })
       return client.get(auraId).pipe(
         Effect.tap((found) => remember(auraId, Option.getOrNull(found))),
         Effect.exit,
-        Effect.flatMap((exit) => Deferred.done(result, exit)),
-        Effect.ensuring(Effect.sync(() => inFlight.delete(auraId))),
+        Effect.flatMap((exit) => settle(Deferred.done(result, exit))),
+        // Interrupted (the layer is closing): the waiters end too.
+        Effect.onInterrupt(() => settle(Deferred.interrupt(result))),
         Effect.forkIn(scope),
         Effect.andThen(Deferred.await(result))
       )
