@@ -1,11 +1,13 @@
 import { Cause, Context, Effect, Exit, Layer } from "effect"
 import { setFlagsFromString } from "node:v8"
+import { AuraIdGrpcLive } from "./adapters/grpc/auraid.ts"
 import { ParticipantGrpcLive } from "./adapters/grpc/participants.ts"
 import { RoomGrpcLive } from "./adapters/grpc/rooms.ts"
 import { SessionGrpcLive } from "./adapters/grpc/sessions.ts"
 import { DemoRoutes } from "./adapters/http/demo.ts"
 import { ApiRoutes } from "./adapters/http/routes.ts"
 import { AiCore } from "./layers/AiCore.ts"
+import { AuraIdResolver } from "./layers/AuraIdResolver.ts"
 import { AudioMetrics } from "./layers/audio/metrics.ts"
 import { AudioDecoders } from "./layers/AudioDecoders.ts"
 import { AudioSink } from "./layers/AudioSink.ts"
@@ -75,7 +77,8 @@ const MediaServices = Layer.mergeAll(AudioIngest.layer, AicIngest.layer).pipe(
 export const SharedServices = Layer.mergeAll(EventStreams.layer, RoomServices).pipe(
   // Below the rooms: their media state reads the media server's stats.
   Layer.provideMerge(MediaServices),
-  Layer.provideMerge(Layer.mergeAll(SessionServices, AuthStore.layer, TokenSigner.layer, AuthMetrics.layer, RateLimiter.layer, ParticipantStore.layer))
+  Layer.provideMerge(Layer.mergeAll(SessionServices, AuthStore.layer, TokenSigner.layer, AuthMetrics.layer, RateLimiter.layer, ParticipantStore.layer)),
+  Layer.provideMerge(AuraIdResolver.layer)
 )
 
 /** Everything below the listeners: the shared services over Postgres, the state store and the AudioSink, over health and metrics. */
@@ -89,7 +92,7 @@ export const AppServices = Dashboard.layer.pipe(
 /** The public HTTP listener (the API and the demo, with the optional metrics listener) and the gRPC server with its services. */
 const Listeners = Layer.mergeAll(
   httpListeners(Layer.mergeAll(ApiRoutes, DemoRoutes)),
-  Layer.mergeAll(SessionGrpcLive, RoomGrpcLive, ParticipantGrpcLive).pipe(Layer.provideMerge(GrpcServer.layer))
+  Layer.mergeAll(SessionGrpcLive, RoomGrpcLive, ParticipantGrpcLive, AuraIdGrpcLive).pipe(Layer.provideMerge(GrpcServer.layer))
 )
 
 /**

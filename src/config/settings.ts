@@ -1,4 +1,5 @@
 import { Effect } from "effect"
+import { auraId } from "./auraid.ts"
 import { auth } from "./auth.ts"
 import { ConfigSource } from "./key.ts"
 import { limits, rateLimit, sessions } from "./limits.ts"
@@ -40,7 +41,8 @@ const settings = Effect.all({
   dashboard,
   webrtcServer,
   rooms,
-  participants
+  participants,
+  auraId
 })
 
 type Decoded = Effect.Success<typeof settings>

@@ -15,6 +15,7 @@ import {
   TokenRequest,
   TokenResponse
 } from "./auth.ts"
+import { AuraIdApi } from "./auraid-api.ts"
 import { withSessionEvents } from "./events-api.ts"
 import { Liveness, NotReady, Readiness, ServiceStatus } from "./health.ts"
 import { ParticipantsApi } from "./participants-api.ts"
@@ -89,6 +90,7 @@ export class Api extends HttpApi.make("auralink-ingress-egress")
   .add(WebRtcApi)
   .add(RoomsApi)
   .add(ParticipantsApi)
+  .add(AuraIdApi)
   .middleware(HttpApiMiddleware.ProblemDetails)
   .annotateMerge(OpenApi.annotations({ title: "AuraLink Ingress-Egress API", version: "0.1.0", transform: withSessionEvents }))
 {}

@@ -105,7 +105,10 @@ export const RoomParticipant = Schema.Struct({
   name: Schema.String,
   metadata: Schema.String,
   joinedAt: Schema.String,
-  tracks: Schema.Array(TrackRecord)
+  tracks: Schema.Array(TrackRecord),
+  /** When the identity is an AuraID (`aura:<id>`) and AuraID resolution answered: its display name and verified flag. */
+  displayName: Schema.optionalKey(Schema.String),
+  verified: Schema.optionalKey(Schema.Boolean)
 })
 
 export const RoomDetail = Schema.Struct({

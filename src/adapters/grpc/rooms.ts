@@ -1,5 +1,6 @@
 import { status } from "@grpc/grpc-js"
 import { Effect, Option, Schema } from "effect"
+import type { AuraIdResolver } from "../../layers/AuraIdResolver.ts"
 import type { RoomMetrics } from "../../layers/rooms/metrics.ts"
 import type { RoomStore } from "../../layers/RoomStore.ts"
 import { getRoom, listRooms } from "../../programs/rooms/read.ts"
@@ -36,7 +37,7 @@ const toProtoEvent = (e: RoomEvent) => ({
 })
 
 /** `auralink.rooms.v1.RoomService`: the REST rooms reads and a stream of room events; any authenticated caller. */
-export const RoomGrpcLive = serveGrpc<RoomNotFound, RoomStore | RoomMetrics>(
+export const RoomGrpcLive = serveGrpc<RoomNotFound, RoomStore | RoomMetrics | AuraIdResolver>(
   { service: ROOM_SERVICE, proto: "rooms.proto", rateLimit: "default", statuses },
   ({ serverStream, unary }) => ({
     ListRooms: unary("ListRooms", () => Effect.map(listRooms(), ({ rooms }) => ({ rooms: rooms.map(toProtoRoom) }))),

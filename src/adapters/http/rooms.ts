@@ -1,5 +1,6 @@
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
+import type { AuraIdResolver } from "../../layers/AuraIdResolver.ts"
 import type { RoomStore } from "../../layers/RoomStore.ts"
 import { StateStoreError } from "../../layers/StateStore.ts"
 import { getRoom, listRooms } from "../../programs/rooms/read.ts"
@@ -7,7 +8,7 @@ import { Api } from "../../schemas/api.ts"
 import { serviceUnavailable } from "../../schemas/unavailable.ts"
 import { capturedServices, principalRunner } from "./captured.ts"
 
-type Services = RoomStore
+type Services = RoomStore | AuraIdResolver
 
 /** The state store down: 503 with Retry-After, as for the other reads that need it. */
 const storeDown = <A, E, R>(effect: Effect.Effect<A, E | StateStoreError, R>) =>

@@ -1,6 +1,7 @@
 import { Layer } from "effect"
 import { apiRoutes } from "../../layers/HttpServer.ts"
 import { Api } from "../../schemas/api.ts"
+import { AuraIdGroup } from "./auraid.ts"
 import { AuthGroup, AuthSessionGroup, JwksGroup } from "./auth.ts"
 import { AuthenticationLive } from "./authentication.ts"
 import { DEMO_PATHS } from "./demo.ts"
@@ -24,7 +25,7 @@ const ApiMiddleware = Layer.mergeAll(AuthenticationLive, RateLimitLive("auth"), 
  * They require the services built below the listeners (main.ts) and provide none.
  */
 export const ApiRoutes = Layer.mergeAll(
-  apiRoutes(Api, ApiHandlers, ApiMiddleware, [
+  apiRoutes(Api, Layer.merge(ApiHandlers, AuraIdGroup), ApiMiddleware, [
     { method: "GET", path: EVENTS_PATH },
     { method: "POST", path: LIVEKIT_WEBHOOK_PATH },
     ...DEMO_PATHS.map((path) => ({ method: "GET", path }))

@@ -1,5 +1,7 @@
-import { Effect, Option } from "effect"
+import { Duration, Effect, Option } from "effect"
+import { AuraIdResolver } from "../../layers/AuraIdResolver.ts"
 import { RoomStore } from "../../layers/RoomStore.ts"
+import { AURA_PREFIX, AURAID_RESOLVE_MAX } from "../../schemas/auraid.ts"
 import type { RoomName } from "../../schemas/ids.ts"
 import { type MediaState, type RoomDetail, roomNotFound, type RoomRecord, type RoomSummary } from "../../schemas/rooms.ts"
 
@@ -34,6 +36,36 @@ export const combineMediaStates = (room: RoomName, states: ReadonlyArray<MediaSt
   })
 }
 
+/** How long a room read waits for AuraID answers before it leaves them out. */
+const AURAID_WAIT = Duration.millis(500)
+
+/**
+ * Display name and verified flag of the participants whose identity is an AuraID, by identity:
+ * from the AuraID caches (or one upstream batch per 100 misses); empty when resolution is off or
+ * cannot answer within AURAID_WAIT (a room read never fails for it).
+ */
+const auraIdFacts = (identities: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const resolver = yield* AuraIdResolver
+    const auraIds = identities.filter((identity) => identity.startsWith(AURA_PREFIX))
+    const facts = new Map<string, { readonly displayName: string; readonly verified: boolean }>()
+    if (!resolver.enabled || auraIds.length === 0) return facts
+    const chunks = Array.from({ length: Math.ceil(auraIds.length / AURAID_RESOLVE_MAX) }, (_, i) =>
+      auraIds.slice(i * AURAID_RESOLVE_MAX, (i + 1) * AURAID_RESOLVE_MAX))
+    const answers = yield* Effect.forEach(chunks, resolver.resolveMany, { concurrency: 4 }).pipe(
+      Effect.timeoutOption(AURAID_WAIT),
+      Effect.orElseSucceed(() =>
+        Option.none()
+      )
+    )
+    for (const answer of Option.getOrElse(answers, () => [])) {
+      for (const [auraId, found] of answer) {
+        if (Option.isSome(found)) facts.set(auraId, { displayName: found.value.identity.displayName, verified: found.value.identity.verified })
+      }
+    }
+    return facts
+  })
+
 /** Every room kept (active, and finished ones until stale cleanup), by name. */
 export const listRooms = Effect.fn("rooms.list")(function*() {
   const store = yield* RoomStore
@@ -48,10 +80,11 @@ export const getRoom = Effect.fn("rooms.get")(function*(name: RoomName) {
   const found = yield* store.room(name)
   if (Option.isNone(found)) return yield* roomNotFound(name)
   const [participants, media] = yield* Effect.all([store.participants(name), store.mediaStates(name)], { concurrency: 2 })
+  const facts = yield* auraIdFacts(participants.map((p) => p.identity))
   const detail: RoomDetail = {
     ...summary(found.value, participants.length),
     finishedAt: found.value.finishedAt === null ? null : iso(found.value.finishedAt),
-    participants: [...participants].sort((a, b) => a.joinedAt - b.joinedAt).map((p) => ({ ...p, joinedAt: iso(p.joinedAt) })),
+    participants: [...participants].sort((a, b) => a.joinedAt - b.joinedAt).map((p) => ({ ...p, joinedAt: iso(p.joinedAt), ...facts.get(p.identity) })),
     mediaState: Option.getOrNull(combineMediaStates(name, media))
   }
   return detail

@@ -1,0 +1,43 @@
+// A fake Communication Service for development: `npm run communication:fake -- [--port 8090] [--host 127.0.0.1]
+// [--api-key devkey] [--seed 100] [--latency-ms 0]`, then set COMMUNICATION_SERVICE_URL=http://127.0.0.1:8090 and
+// COMMUNICATION_SERVICE_API_KEY to the same key. `--seed n` adds `aura:user-<i>` for i < n. Prints call counters
+// every 10 s; stops on SIGINT/SIGTERM.
+import { parseArgs } from "node:util"
+import { FakeCommunicationService } from "./fake-communication-service.ts"
+
+const { values } = parseArgs({
+  options: {
+    port: { type: "string", default: "8090" },
+    host: { type: "string", default: "127.0.0.1" },
+    "api-key": { type: "string", default: "devkey" },
+    seed: { type: "string", default: "100" },
+    "latency-ms": { type: "string", default: "0" }
+  }
+})
+
+const whole = (name: string, text: string, max: number): number => {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 0 || n > max) {
+    process.stderr.write(`--${name}: expected a whole number 0-${max}, got ${JSON.stringify(text)}\n`)
+    process.exit(2)
+  }
+  return n
+}
+
+const fake = new FakeCommunicationService({ apiKey: values["api-key"] })
+fake.latencyMs = whole("latency-ms", values["latency-ms"], 60_000)
+fake.seed(whole("seed", values.seed, 1_000_000))
+await fake.start(whole("port", values.port, 65535), values.host)
+process.stdout.write(`fake Communication Service (${fake.url}): api key ${fake.apiKey}, latency ${fake.latencyMs} ms\n`)
+const counters = () => {
+  const calls = [...fake.calls].map(([operation, n]) => `${operation}=${n}`).join(" ")
+  return `calls: ${calls === "" ? "none" : calls}\n`
+}
+const report = setInterval(() => process.stdout.write(counters()), 10_000)
+const stop = () => {
+  clearInterval(report)
+  void fake.stop().finally(() => process.exit(0))
+}
+process.stdout.on("error", stop)
+process.once("SIGINT", stop)
+process.once("SIGTERM", stop)
