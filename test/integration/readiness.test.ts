@@ -39,7 +39,7 @@ const ready = Effect.gen(function*() {
   return { status: response.status, body, dependencies: record(body["dependencies"]) }
 })
 
-layer(Server, { timeout: 60_000 })("/ready over a Redis that goes away (default critical dependencies)", (it) => {
+layer(Server, { excludeTestServices: true, timeout: 60_000 })("/ready over a Redis that goes away (default critical dependencies)", (it) => {
   it.effect("redis is critical when configured: down is 503 with its error; back is 200, the error kept", () =>
     Effect.gen(function*() {
       const before = yield* ready
@@ -59,7 +59,10 @@ layer(Server, { timeout: 60_000 })("/ready over a Redis that goes away (default 
       yield* Effect.promise(() => redis.start())
       yield* eventually(Effect.map(ready, (r) => r.status === 200), 10_000)
       const back = yield* ready
-      assert.deepInclude(record(back.dependencies["redis"]), { status: "up", lastError: redisDown["lastError"] })
+      const redisBack = record(back.dependencies["redis"])
+      assert.strictEqual(redisBack["status"], "up")
+      // The last error seen (polls while it reconnected may have seen a later one than `redisDown`'s) is kept.
+      assert.match(String(redisBack["lastError"]), /^redis connection/)
     }))
 })
 
