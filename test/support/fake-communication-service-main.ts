@@ -3,6 +3,7 @@
 // COMMUNICATION_SERVICE_API_KEY to the same key. `--seed n` adds `aura:user-<i>` for i < n. Prints call counters
 // every 10 s; stops on SIGINT/SIGTERM.
 import { parseArgs } from "node:util"
+import { wholeOption } from "./cli.ts"
 import { FakeCommunicationService } from "./fake-communication-service.ts"
 
 const { values } = parseArgs({
@@ -15,19 +16,10 @@ const { values } = parseArgs({
   }
 })
 
-const whole = (name: string, text: string, max: number): number => {
-  const n = Number(text)
-  if (!Number.isInteger(n) || n < 0 || n > max) {
-    process.stderr.write(`--${name}: expected a whole number 0-${max}, got ${JSON.stringify(text)}\n`)
-    process.exit(2)
-  }
-  return n
-}
-
 const fake = new FakeCommunicationService({ apiKey: values["api-key"] })
-fake.latencyMs = whole("latency-ms", values["latency-ms"], 60_000)
-fake.seed(whole("seed", values.seed, 1_000_000))
-await fake.start(whole("port", values.port, 65535), values.host)
+fake.latencyMs = wholeOption("latency-ms", values["latency-ms"], 60_000)
+fake.seed(wholeOption("seed", values.seed, 1_000_000))
+await fake.start(wholeOption("port", values.port, 65535), values.host)
 process.stdout.write(`fake Communication Service (${fake.url}): api key ${fake.apiKey}, latency ${fake.latencyMs} ms\n`)
 const counters = () => {
   const calls = [...fake.calls].map(([operation, n]) => `${operation}=${n}`).join(" ")

@@ -1,5 +1,5 @@
-import * as http from "node:http"
-import { setTimeout as sleep } from "node:timers/promises"
+import type * as http from "node:http"
+import { FakeHttpServer } from "./fake-server.ts"
 
 /** An identity as the Communication Service stores it (the wire contract's record). */
 export interface FakeIdentity {
@@ -34,27 +34,16 @@ const isStringArray = (value: unknown): value is ReadonlyArray<string> => Array.
  * Fault injection: `latencyMs` (each answer is delayed), `failNext(n, status)`, `down()` (listener and every open
  * connection closed: ECONNREFUSED) and `up()` (the same port again). `calls` counts requests by operation.
  */
-export class FakeCommunicationService {
+export class FakeCommunicationService extends FakeHttpServer {
   readonly apiKey: string
-  latencyMs = 0
   readonly calls = new Map<FakeOperation, number>()
   /** Ids named by batch calls, in order (to check deduplication). */
   readonly batchedIds: Array<string> = []
   private readonly identities = new Map<string, FakeIdentity>()
-  private readonly server: http.Server
-  private failures = 0
-  private failStatus = 503
-  private host = "127.0.0.1"
-  private port_ = 0
-  private listening = false
 
   constructor(options: { readonly apiKey: string }) {
+    super()
     this.apiKey = options.apiKey
-    this.server = http.createServer((req, res) => void this.handle(req, res))
-  }
-
-  get url(): string {
-    return `http://${this.host === "0.0.0.0" || this.host === "::" ? "127.0.0.1" : this.host}:${this.port_}`
   }
 
   /** Adds or replaces identities. */
@@ -89,48 +78,6 @@ export class FakeCommunicationService {
     this.batchedIds.length = 0
   }
 
-  /** The next `count` requests fail with this HTTP status. */
-  failNext(count: number, status = 503): void {
-    this.failures = count
-    this.failStatus = status
-  }
-
-  async start(port = 0, host = "127.0.0.1"): Promise<void> {
-    this.host = host
-    await this.listen(port)
-  }
-
-  stop(): Promise<void> {
-    return this.down()
-  }
-
-  /** Stops listening and cuts every open connection: clients get ECONNREFUSED. */
-  async down(): Promise<void> {
-    if (!this.listening) return
-    this.listening = false
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
-    this.server.closeAllConnections()
-    await closed
-    await sleep(10)
-  }
-
-  up(): Promise<void> {
-    return this.listen(this.port_)
-  }
-
-  private listen(port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once("error", reject)
-      this.server.listen(port, this.host, () => {
-        this.server.off("error", reject)
-        const address = this.server.address()
-        if (address !== null && typeof address === "object") this.port_ = address.port
-        this.listening = true
-        resolve()
-      })
-    })
-  }
-
   private operationOf(method: string, path: string): FakeOperation | undefined {
     if (method === "GET" && path === "/api/v1/health") return "health"
     if (method === "POST" && path === "/api/v1/auraid/batch") return "batch"
@@ -139,7 +86,7 @@ export class FakeCommunicationService {
     return undefined
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  protected async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const send = (status: number, body?: unknown) => {
       res.writeHead(status, body === undefined ? {} : { "content-type": "application/json" })
       res.end(body === undefined ? undefined : JSON.stringify(body))
@@ -150,11 +97,8 @@ export class FakeCommunicationService {
       const body = await readBody(req)
       if (operation === undefined) return send(404, { error: "no such route" })
       this.calls.set(operation, this.callCount(operation) + 1)
-      if (this.latencyMs > 0) await sleep(this.latencyMs)
-      if (this.failures > 0) {
-        this.failures -= 1
-        return send(this.failStatus, { error: "injected failure" })
-      }
+      const failed = await this.injected()
+      if (failed !== undefined) return send(failed, { error: "injected failure" })
       if (req.headers.authorization !== `Bearer ${this.apiKey}`) return send(401, { error: "unauthorized" })
       switch (operation) {
         case "health":

@@ -2,6 +2,7 @@
 // [--latency-ms 0] [--heartbeat-interval-ms <ms>]`, then set DASHBOARD_URL=http://127.0.0.1:8090 and
 // DASHBOARD_API_KEY=devkey. Logs each call; prints the registered bridges every 10 s; stops on SIGINT/SIGTERM.
 import { parseArgs } from "node:util"
+import { wholeOption } from "./cli.ts"
 import { FakeDashboard } from "./fake-dashboard.ts"
 
 const { values } = parseArgs({
@@ -14,22 +15,13 @@ const { values } = parseArgs({
   }
 })
 
-const whole = (name: string, text: string, min: number, max: number): number => {
-  const n = Number(text)
-  if (!Number.isInteger(n) || n < min || n > max) {
-    process.stderr.write(`--${name}: expected a whole number ${min}-${max}, got ${JSON.stringify(text)}\n`)
-    process.exit(2)
-  }
-  return n
-}
-
 const interval = values["heartbeat-interval-ms"]
 const fake = new FakeDashboard({
   apiKey: values["api-key"],
-  ...(interval === undefined ? {} : { heartbeatIntervalMs: whole("heartbeat-interval-ms", interval, 1, 3_600_000) })
+  ...(interval === undefined ? {} : { heartbeatIntervalMs: wholeOption("heartbeat-interval-ms", interval, 3_600_000, 1) })
 })
-fake.latencyMs = whole("latency-ms", values["latency-ms"], 0, 60_000)
-await fake.start(whole("port", values.port, 0, 65535), values.host)
+fake.latencyMs = wholeOption("latency-ms", values["latency-ms"], 60_000, 0)
+await fake.start(wholeOption("port", values.port, 65535, 0), values.host)
 process.stdout.write(`fake Dashboard (${fake.url}): api key ${fake.apiKey}, latency ${fake.latencyMs} ms\n`)
 
 let seen = { registrations: 0, heartbeats: 0, deregistrations: 0, rejected: 0 }

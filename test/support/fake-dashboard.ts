@@ -1,5 +1,5 @@
-import * as http from "node:http"
-import { setTimeout as sleep } from "node:timers/promises"
+import type * as http from "node:http"
+import { FakeHttpServer } from "./fake-server.ts"
 
 export interface FakeDashboardOptions {
   readonly apiKey: string
@@ -60,10 +60,9 @@ const bridgeIdOf = (body: unknown): string | undefined => {
  * Fault injection: `latencyMs` (each answer is delayed), `failNext(n, status)`, `down()` (listener and
  * every open connection closed: ECONNREFUSED), `up()` (the same port again), `forget(bridgeId)`.
  */
-export class FakeDashboard {
+export class FakeDashboard extends FakeHttpServer {
   readonly apiKey: string
   /** Milliseconds every call waits before it is answered. */
-  latencyMs = 0
   heartbeatIntervalMs: number | undefined
   readonly registrations: Array<Received> = []
   readonly heartbeats: Array<Received> = []
@@ -72,56 +71,11 @@ export class FakeDashboard {
   readonly rejected: Array<{ readonly method: string; readonly path: string; readonly status: number }> = []
   /** Bridges registered now, with their last registration body. */
   readonly bridges = new Map<string, unknown>()
-  private readonly server: http.Server
-  private failures = 0
-  private failStatus = 503
-  private port_ = 0
-  private host = "127.0.0.1"
-  private listening = false
 
   constructor(options: FakeDashboardOptions) {
+    super()
     this.apiKey = options.apiKey
     this.heartbeatIntervalMs = options.heartbeatIntervalMs
-    this.server = http.createServer((req, res) => void this.handle(req, res).catch(() => res.destroy()))
-  }
-
-  get port(): number {
-    return this.port_
-  }
-  get url(): string {
-    return `http://${this.host === "0.0.0.0" || this.host === "::" ? "127.0.0.1" : this.host}:${this.port_}`
-  }
-
-  /** Listens on `host:port` (0: a free port, then kept for `up()`). */
-  async start(port = 0, host = "127.0.0.1"): Promise<void> {
-    this.host = host
-    await this.listen(port)
-  }
-
-  stop(): Promise<void> {
-    return this.down()
-  }
-
-  /** Stops listening and cuts every open connection: clients get ECONNREFUSED (or a reset mid-call). */
-  async down(): Promise<void> {
-    if (!this.listening) return
-    this.listening = false
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
-    this.server.closeAllConnections()
-    await closed
-    // A turn of the event loop for clients in this process to see their pooled connections closed.
-    await sleep(10)
-  }
-
-  /** Listens again on the port `start` got. */
-  up(): Promise<void> {
-    return this.listen(this.port_)
-  }
-
-  /** The next `count` calls fail with this status (before authentication). */
-  failNext(count: number, status = 503): void {
-    this.failures = count
-    this.failStatus = status
   }
 
   /** Drops a bridge as a restarted Dashboard would: its next heartbeat is answered 404. */
@@ -129,32 +83,16 @@ export class FakeDashboard {
     this.bridges.delete(bridgeId)
   }
 
-  private async listen(port: number): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once("error", reject)
-      this.server.listen(port, this.host, () => {
-        this.server.off("error", reject)
-        resolve()
-      })
-    })
-    const address = this.server.address()
-    if (address !== null && typeof address === "object") this.port_ = address.port
-    this.listening = true
-  }
-
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  protected async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const text = await readBody(req)
-    if (this.latencyMs > 0) await sleep(this.latencyMs)
+    const failed = await this.injected()
     const method = req.method ?? "GET"
     const path = new URL(req.url ?? "/", "http://fake").pathname
     const refuse = (status: number, error: string) => {
       this.rejected.push({ method, path, status })
       send(res, status, { error })
     }
-    if (this.failures > 0) {
-      this.failures -= 1
-      return refuse(this.failStatus, "injected failure")
-    }
+    if (failed !== undefined) return refuse(failed, "injected failure")
     if (req.headers.authorization !== `Bearer ${this.apiKey}`) return refuse(401, "invalid API key")
     const body = parseJson(text)
     if (body === NOT_JSON) return refuse(400, "body is not JSON")

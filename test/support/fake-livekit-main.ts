@@ -3,6 +3,7 @@
 // service's LiveKit URL at http://127.0.0.1:7880 with the same key and secret. `--rooms`/`--participants` seed
 // `room-<i>` with `user-<i>-<j>` (one audio track each). Prints a line of counters every 10 s; stops on SIGINT/SIGTERM.
 import { parseArgs } from "node:util"
+import { wholeOption } from "./cli.ts"
 import { FakeLiveKit } from "./fake-livekit.ts"
 
 const { values } = parseArgs({
@@ -18,19 +19,10 @@ const { values } = parseArgs({
   }
 })
 
-const whole = (name: string, text: string, max: number): number => {
-  const n = Number(text)
-  if (!Number.isInteger(n) || n < 0 || n > max) {
-    process.stderr.write(`--${name}: expected a whole number 0-${max}, got ${JSON.stringify(text)}\n`)
-    process.exit(2)
-  }
-  return n
-}
-
 const fake = new FakeLiveKit({ apiKey: values["api-key"], apiSecret: values["api-secret"], webhookUrls: values["webhook-url"] })
-fake.latencyMs = whole("latency-ms", values["latency-ms"], 60_000)
-fake.seed(whole("rooms", values.rooms, 100_000), whole("participants", values.participants, 10_000))
-await fake.start(whole("port", values.port, 65535), values.host)
+fake.latencyMs = wholeOption("latency-ms", values["latency-ms"], 60_000)
+fake.seed(wholeOption("rooms", values.rooms, 100_000), wholeOption("participants", values.participants, 10_000))
+await fake.start(wholeOption("port", values.port, 65535), values.host)
 const webhooks = fake.webhookUrls.length === 0 ? "no webhooks" : `webhooks to ${fake.webhookUrls.join(", ")}`
 process.stdout.write(
   `fake LiveKit (${fake.url}): api key ${fake.apiKey}, ${fake.rooms().length} rooms, latency ${fake.latencyMs} ms, ${webhooks}\n`

@@ -1,5 +1,5 @@
-import * as http from "node:http"
-import { setTimeout as sleep } from "node:timers/promises"
+import type * as http from "node:http"
+import { FakeHttpServer } from "./fake-server.ts"
 import { ParticipantInfo, ParticipantPermission, Room, TokenVerifier, WebhookEvent } from "livekit-server-sdk"
 import type { ClaimGrants } from "livekit-server-sdk"
 import {
@@ -65,12 +65,11 @@ const permissionsDenied = () => twirpError("unauthenticated", "permissions denie
  * Fault injection: `latencyMs` (each Twirp answer is delayed), `failNext(n, status)`, `down()` (listener and every
  * open connection closed: ECONNREFUSED) and `up()` (the same port again).
  */
-export class FakeLiveKit {
+export class FakeLiveKit extends FakeHttpServer {
   readonly apiKey: string
   /** Where webhooks go; change freely. */
   webhookUrls: Array<string>
   /** Milliseconds every Twirp call waits before it is answered. */
-  latencyMs = 0
   /** Twirp calls received, by method name (failed ones included). */
   readonly calls = new Map<string, number>()
   /** Webhook deliveries attempted (one per URL per event). */
@@ -78,62 +77,20 @@ export class FakeLiveKit {
   private readonly apiSecret: string
   private readonly verifier: TokenVerifier
   private readonly state = new RoomStore()
-  private readonly server: http.Server
   private readonly background = new Set<Promise<void>>()
-  private failures = 0
-  private failStatus = 503
-  private port_ = 0
-  private host = "127.0.0.1"
-  private listening = false
 
   constructor(options: FakeLiveKitOptions) {
+    super()
     this.apiKey = options.apiKey
     this.apiSecret = options.apiSecret
     this.webhookUrls = [...(options.webhookUrls ?? [])]
     this.verifier = new TokenVerifier(options.apiKey, options.apiSecret)
-    this.server = http.createServer((req, res) => void this.handle(req, res))
-  }
-
-  get port(): number {
-    return this.port_
-  }
-  get url(): string {
-    return `http://${this.host === "0.0.0.0" || this.host === "::" ? "127.0.0.1" : this.host}:${this.port_}`
-  }
-
-  /** Listens on `host:port` (0: a free port, then kept for `up()`). */
-  async start(port = 0, host = "127.0.0.1"): Promise<void> {
-    this.host = host
-    await this.listen(port)
   }
 
   /** Closes the server and waits for webhooks still being delivered in the background. */
-  async stop(): Promise<void> {
+  override async stop(): Promise<void> {
     await this.down()
     await this.settled()
-  }
-
-  /** Stops listening and cuts every open connection: clients get ECONNREFUSED (or a reset mid-call). */
-  async down(): Promise<void> {
-    if (!this.listening) return
-    this.listening = false
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
-    this.server.closeAllConnections()
-    await closed
-    // A turn of the event loop for clients in this process to see their pooled connections closed: their next call
-    // then dials anew and is refused, rather than failing on a connection it thought open.
-    await sleep(10)
-  }
-
-  /** Listens again on the port `start` got. */
-  up(): Promise<void> {
-    return this.listen(this.port_)
-  }
-
-  /** The next `count` Twirp calls fail with a Twirp error of this HTTP status (before authentication). */
-  failNext(count: number, status = 503): void {
-    this.failures = count
-    this.failStatus = status
   }
 
   /** Resolves when webhooks sent in the background (by Twirp calls) have been delivered. */
@@ -282,20 +239,7 @@ export class FakeLiveKit {
 
   // ---- Twirp ----
 
-  private listen(port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once("error", reject)
-      this.server.listen(port, this.host, () => {
-        this.server.off("error", reject)
-        const address = this.server.address()
-        if (address !== null && typeof address === "object") this.port_ = address.port
-        this.listening = true
-        resolve()
-      })
-    })
-  }
-
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  protected async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const path = (req.url ?? "/").split("?")[0] ?? "/"
     if (path === "/" && req.method === "GET") {
       res.end("OK")
@@ -305,11 +249,8 @@ export class FakeLiveKit {
     if (method !== undefined) this.calls.set(method, (this.calls.get(method) ?? 0) + 1)
     try {
       const text = await readBody(req)
-      if (this.latencyMs > 0) await sleep(this.latencyMs)
-      if (method !== undefined && this.failures > 0) {
-        this.failures--
-        throw new TwirpFailure(codeOfStatus(this.failStatus), this.failStatus, "fake LiveKit: injected failure")
-      }
+      const failed = method === undefined ? undefined : await this.injected()
+      if (failed !== undefined) throw new TwirpFailure(codeOfStatus(failed), failed, "fake LiveKit: injected failure")
       if (method === undefined || req.method !== "POST") throw twirpError("bad_route", `no handler for path "${path}"`)
       if (!(req.headers["content-type"] ?? "").startsWith("application/json")) {
         throw twirpError("bad_route", `unexpected Content-Type: "${req.headers["content-type"] ?? ""}" (this fake speaks JSON only)`)

@@ -2,6 +2,7 @@
 // [--latency-ms 0] [--error-every 0] [--level 6]`, then start the service with
 // AI_CORE_GRPC_URL=127.0.0.1:50052. Prints a line of counters every 10 s; stops on SIGINT/SIGTERM.
 import { parseArgs } from "node:util"
+import { wholeOption } from "./cli.ts"
 import { ReferenceAiCore } from "./reference-ai-core.ts"
 
 const { values } = parseArgs({
@@ -14,19 +15,10 @@ const { values } = parseArgs({
   }
 })
 
-const whole = (name: string, text: string, max: number): number => {
-  const n = Number(text)
-  if (!Number.isInteger(n) || n < 0 || n > max) {
-    process.stderr.write(`--${name}: expected a whole number 0-${max}, got ${JSON.stringify(text)}\n`)
-    process.exit(2)
-  }
-  return n
-}
-
-const core = new ReferenceAiCore({ level: whole("level", values.level, 9), record: false })
-core.latencyMs = whole("latency-ms", values["latency-ms"], 60_000)
-core.errorEvery = whole("error-every", values["error-every"], 1_000_000)
-await core.start(whole("port", values.port, 65535), values.host)
+const core = new ReferenceAiCore({ level: wholeOption("level", values.level, 9), record: false })
+core.latencyMs = wholeOption("latency-ms", values["latency-ms"], 60_000)
+core.errorEvery = wholeOption("error-every", values["error-every"], 1_000_000)
+await core.start(wholeOption("port", values.port, 65535), values.host)
 process.stdout.write(
   `reference AI Core (${values.host}:${core.port}): raw deflate level ${core.level}, latency ${core.latencyMs} ms, ` +
     `error every ${core.errorEvery === 0 ? "never" : `${core.errorEvery} frames`}\n`
