@@ -16,6 +16,7 @@ import { performance } from "node:perf_hooks"
 import { setTimeout as sleep } from "node:timers/promises"
 import { AppConfig } from "../src/layers/Config.ts"
 import { TokenSigner } from "../src/layers/Tokens.ts"
+import { SEED_CAPABILITIES } from "../test/support/livekit.ts"
 import { JWT_SECRET, PROVISIONING_KEY, type Rig, startRig } from "./room-sync-rig.ts"
 import { bareWrite, call, type Cycle, cycleWatcher, expectStatus, field, fixed, mean, readStoredState, sample, stateSize } from "./room-sync-probe.ts"
 import { type BenchResult, percentile } from "./support.ts"
@@ -29,16 +30,6 @@ const PROPAGATION_SAMPLES = 200
 const READS = Number(process.env["BENCH_READS"] ?? 10_000)
 const POLL_MS = 2
 const CYCLE_TIMEOUT_MS = SYNC_INTERVAL_MS * 3
-
-const CAPABILITIES = {
-  videoCodecs: ["H.264", "VP8", "VP9"],
-  audioCodecs: ["Opus", "G.722"],
-  maxResolution: "1080p",
-  maxFrameRate: 30,
-  maxBitrate: 2500,
-  supportsAic: true,
-  supportsSimulcast: true
-}
 
 const spread = (values: ReadonlyArray<number>) =>
   `min ${fixed(Math.min(...values))} / p50 ${fixed(percentile(values, 50))} / mean ${fixed(mean(values))} / max ${
@@ -186,7 +177,7 @@ const readCounts = async (url: string) => {
 /** Capabilities written for every seeded participant on A, then read on B; undefined when the endpoint is not there. */
 const participantReads = async (rig: Rig, auth: Record<string, string>) => {
   const all = Array.from({ length: ROOMS * PER_ROOM }, (_, n) => `user-${Math.floor(n / PER_ROOM)}-${n % PER_ROOM}`)
-  const put = (identity: string) => call(`${rig.a.httpUrl}/api/participants/${identity}/capabilities`, "PUT", auth, JSON.stringify(CAPABILITIES))
+  const put = (identity: string) => call(`${rig.a.httpUrl}/api/participants/${identity}/capabilities`, "PUT", auth, JSON.stringify(SEED_CAPABILITIES))
   const first = await put(all[0] ?? "")
   if (first.status === 404) return undefined
   expectStatus(first, 200, "PUT capabilities")

@@ -7,3 +7,18 @@ export const wholeOption = (name: string, text: string, max: number, min = 0): n
   }
   return n
 }
+
+/**
+ * Prints `counters()` every 10 s until SIGINT/SIGTERM (or a parent reading stdout went away),
+ * then `stop()`s the fake and exits 0.
+ */
+export const runUntilSignal = (counters: () => string, stop: () => Promise<void>): void => {
+  const report = setInterval(() => process.stdout.write(counters()), 10_000)
+  const end = () => {
+    clearInterval(report)
+    void stop().finally(() => process.exit(0))
+  }
+  process.stdout.on("error", end)
+  process.once("SIGINT", end)
+  process.once("SIGTERM", end)
+}

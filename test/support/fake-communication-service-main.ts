@@ -3,7 +3,7 @@
 // COMMUNICATION_SERVICE_API_KEY to the same key. `--seed n` adds `aura:user-<i>` for i < n. Prints call counters
 // every 10 s; stops on SIGINT/SIGTERM.
 import { parseArgs } from "node:util"
-import { wholeOption } from "./cli.ts"
+import { runUntilSignal, wholeOption } from "./cli.ts"
 import { FakeCommunicationService } from "./fake-communication-service.ts"
 
 const { values } = parseArgs({
@@ -25,11 +25,4 @@ const counters = () => {
   const calls = [...fake.calls].map(([operation, n]) => `${operation}=${n}`).join(" ")
   return `calls: ${calls === "" ? "none" : calls}\n`
 }
-const report = setInterval(() => process.stdout.write(counters()), 10_000)
-const stop = () => {
-  clearInterval(report)
-  void fake.stop().finally(() => process.exit(0))
-}
-process.stdout.on("error", stop)
-process.once("SIGINT", stop)
-process.once("SIGTERM", stop)
+runUntilSignal(counters, () => fake.stop())

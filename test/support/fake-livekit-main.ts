@@ -3,7 +3,7 @@
 // service's LiveKit URL at http://127.0.0.1:7880 with the same key and secret. `--rooms`/`--participants` seed
 // `room-<i>` with `user-<i>-<j>` (one audio track each). Prints a line of counters every 10 s; stops on SIGINT/SIGTERM.
 import { parseArgs } from "node:util"
-import { wholeOption } from "./cli.ts"
+import { runUntilSignal, wholeOption } from "./cli.ts"
 import { FakeLiveKit } from "./fake-livekit.ts"
 
 const { values } = parseArgs({
@@ -32,12 +32,4 @@ const counters = () => {
   const participants = fake.rooms().reduce((sum, room) => sum + room.numParticipants, 0)
   return `rooms=${fake.rooms().length} participants=${participants} webhooks=${fake.webhooksSent} calls: ${calls === "" ? "none" : calls}\n`
 }
-const report = setInterval(() => process.stdout.write(counters()), 10_000)
-const stop = () => {
-  clearInterval(report)
-  void fake.stop().finally(() => process.exit(0))
-}
-// A parent that reads our stdout and went away: stop quietly.
-process.stdout.on("error", stop)
-process.once("SIGINT", stop)
-process.once("SIGTERM", stop)
+runUntilSignal(counters, () => fake.stop())
