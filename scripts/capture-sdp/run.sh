@@ -12,6 +12,8 @@ out="${2:-test/fixtures/sdp}"
 port="${CAPTURE_PORT:-8765}"
 here="$(cd "$(dirname "$0")" && pwd)"
 profile="$(mktemp -d)"
+# The browser log ($profile.browser.log) stays; the profile (or node-datachannel install) goes.
+trap 'rm -rf "$profile"' EXIT
 mkdir -p "$out"
 
 if [ "$browser" = libdatachannel ]; then
