@@ -41,6 +41,7 @@ import { RoomMediaStateLive } from "./programs/rooms/media-state.ts"
 import { RoomSyncLive } from "./programs/rooms/room-sync.ts"
 import { logFirstRunNotes } from "./programs/first-run.ts"
 import { MediaLifecycleLive } from "./programs/media/lifecycle.ts"
+import { WebRtcResources } from "./programs/whip/resources.ts"
 import { SessionDrain } from "./programs/sessions/drain.ts"
 import { SweeperLive } from "./programs/sessions/sweep.ts"
 import { armShutdownDeadline, awaitShutdownSignal } from "./programs/shutdown.ts"
@@ -60,8 +61,8 @@ const RoomServices = Layer.mergeAll(RoomSyncLive, RoomMediaStateLive).pipe(
   Layer.provideMerge(Layer.mergeAll(RoomStore.layer, LiveKit.layer, Instance.layer))
 )
 
-/** Audio ingress and the AIC video pipeline (with its AI Core client) over the media server and its session lifecycle. */
-const MediaServices = Layer.mergeAll(AudioIngest.layer, AicIngest.layer).pipe(
+/** Audio ingress, the AIC video pipeline (with its AI Core client) and WHIP/WHEP resources over the media server and its session lifecycle. */
+const MediaServices = Layer.mergeAll(AudioIngest.layer, AicIngest.layer, WebRtcResources.layer).pipe(
   // Below the ingest layers: released after them (media closes last).
   Layer.provideMerge(MediaLifecycleLive),
   Layer.provideMerge(Layer.mergeAll(MediaServer.layer, AiCore.layer)),

@@ -9,6 +9,7 @@ import type { InvalidConfig, LoadedConfig } from "./source.ts"
 import { database, redis } from "./stores.ts"
 import { participants, rooms, webrtcServer } from "./rooms.ts"
 import { aic, aiCore, asr, dashboard } from "./upstreams.ts"
+import { whip } from "./whip.ts"
 
 export { isLowEntropy, type JwtAlgorithm } from "./auth.ts"
 export { UNSPECIFIED_IPS } from "./media.ts"
@@ -34,6 +35,7 @@ const settings = Effect.all({
   limits,
   rateLimit,
   media,
+  whip,
   audio,
   asr,
   aiCore,

@@ -25,7 +25,7 @@ import { producerStats, type SessionStats, transportStats } from "./media/stats.
 import { makeWorkerHealth } from "./media/worker-health.ts"
 import { useBundledMediaWorker } from "./media/workerEnv.ts"
 import { Metrics } from "./Metrics.ts"
-import { type DataProducerId, type ProducerId, TransportId } from "../schemas/ids.ts"
+import { type DataProducerId, ProducerId, TransportId } from "../schemas/ids.ts"
 
 export type { MediaFact } from "./media/facts.ts"
 export type { ProducerAdded } from "./media/session-media.ts"
@@ -50,6 +50,14 @@ export interface WorkerStatus {
   readonly webRtcServer?: { readonly udp: number; readonly tcp: number }
   /** No answer to a probe or request within MEDIASOUP_WORKER_TIMEOUT_MS: new sessions avoid it, its requests get 503. */
   readonly stalled: boolean
+}
+
+/** A WebRTC transport's own parameters, for an SDP answer. */
+export interface WebRtcEndpoint {
+  readonly id: TransportId
+  readonly iceParameters: types.IceParameters
+  readonly iceCandidates: ReadonlyArray<types.IceCandidate>
+  readonly dtlsParameters: types.DtlsParameters
 }
 
 type Lookup<A> = Effect.Effect<A, MediaNotFound>
@@ -130,8 +138,23 @@ const isWorkerLogTag = (tag: string): tag is types.WorkerLogTag => Object.hasOwn
  */
 export class MediaServer extends Context.Service<MediaServer, {
   readonly rtpCapabilities: (sessionId: string) => Effect.Effect<types.RtpCapabilities, ServiceUnavailable>
+  /** Every router's RTP capabilities (all are made with the same codecs), read once at start-up: for offers checked before a session exists. */
+  readonly routerCapabilities: types.RtpCapabilities
   /** ServiceUnavailable: the worker is stalled, or has no free RTC port. */
   readonly createWebRtcTransport: (sessionId: string) => Effect.Effect<WebRtcTransportInfo, ServiceUnavailable>
+  /**
+   * A WebRTC transport for a WHIP publisher (counted among the client's transports) or a WHEP
+   * viewer (`viewer`: not counted; it only consumes), with mediasoup's own typed parameters.
+   */
+  readonly createWebRtcEndpoint: (sessionId: string, role: "publisher" | "viewer") => Effect.Effect<WebRtcEndpoint, ServiceUnavailable>
+  /** A consumer on the session's WebRTC transport of `producerId`, sent with the receiver's capabilities (closed with the transport). */
+  readonly consume: (sessionId: string, transportId: TransportId, producerId: ProducerId, rtpCapabilities: types.RtpCapabilities) => Op<types.Consumer>
+  /** The producers of the session (audio and video) with their kinds, in the order they were made. */
+  readonly producers: (
+    sessionId: string
+  ) => Effect.Effect<ReadonlyArray<{ readonly id: ProducerId; readonly kind: "audio" | "video"; readonly transportId: TransportId }>>
+  /** Whether the session's transport is still open here. Synchronous: read while listing resources. */
+  readonly transportOpen: (sessionId: string, transportId: string) => boolean
   readonly connectTransport: (sessionId: string, transportId: TransportId, dtlsParameters: types.DtlsParameters) => Op<void>
   readonly restartIce: (sessionId: string, transportId: TransportId) => Op<types.IceParameters>
   readonly closeTransport: (sessionId: string, transportId: TransportId) => Lookup<void>
@@ -332,6 +355,16 @@ export class MediaServer extends Context.Service<MediaServer, {
           })
       )
 
+      // One throwaway router tells what every router will offer (mediasoup assigns payload types and extension ids).
+      const firstWorker = slots[0]?.worker
+      if (firstWorker === undefined) return yield* Effect.die(new Error("no media worker started"))
+      const routerCapabilities = yield* Effect.promise(async () => {
+        const router = await firstWorker.createRouter({ mediaCodecs: routerCodecs() })
+        const caps = router.rtpCapabilities
+        router.close()
+        return caps
+      })
+
       runFork(
         Effect.forEach(slots, (slot) => slot.worker === undefined ? Effect.void : health.probe(slot.index, slot.worker), {
           concurrency: "unbounded",
@@ -449,6 +482,31 @@ export class MediaServer extends Context.Service<MediaServer, {
           if (state === "disconnected") PubSub.publishUnsafe(facts, { _tag: "IceLost", sessionId: id, transportId: TransportId.make(transport.id) })
         })
 
+      /** A client's WebRTC transport on the session's router, watched for ICE and DTLS loss. */
+      const openWebRtc = (id: string, viewer: boolean) =>
+        Effect.gen(function*() {
+          const media = yield* ensure(id)
+          const slot = slots[media.workerIndex]!
+          const transport = yield* onWorker(
+            media.workerIndex,
+            () => media.router.createWebRtcTransport(webRtcTransportOptions(config, slot.server?.server, slot.ports)),
+            portsOrDefect(onPortsExhausted),
+            closeLate
+          )
+          media.addTransport({ kind: "webrtc", transport, viewer })
+          watchIce(id, transport)
+          watchDtls(id, transport)
+          return transport
+        })
+
+      /** A failed or closed DTLS association is a fact for the media lifecycle, as a lost ICE is. */
+      const watchDtls = (id: string, transport: types.WebRtcTransport) =>
+        transport.on("dtlsstatechange", (state) => {
+          if (state === "failed" || state === "closed") {
+            PubSub.publishUnsafe(facts, { _tag: "DtlsEnded", sessionId: id, transportId: TransportId.make(transport.id), state })
+          }
+        })
+
       const directTransport = (media: SessionMedia) =>
         Effect.acquireRelease(
           onWorker(media.workerIndex, () => media.router.createDirectTransport(), defect, closeLate).pipe(
@@ -477,27 +535,40 @@ export class MediaServer extends Context.Service<MediaServer, {
 
       return MediaServer.of({
         rtpCapabilities: (id) => Effect.map(ensure(id), (m) => m.router.rtpCapabilities),
+        routerCapabilities,
         createWebRtcTransport: (id) =>
+          Effect.map(openWebRtc(id, false), (transport) => ({
+            id: transport.id,
+            iceParameters: plainJson(transport.iceParameters),
+            iceCandidates: transport.iceCandidates.map(plainJson),
+            dtlsParameters: plainJson(transport.dtlsParameters),
+            ...(transport.sctpParameters === undefined ? {} : { sctpParameters: plainJson(transport.sctpParameters) }),
+            iceServers
+          })),
+        createWebRtcEndpoint: (id, role) =>
+          Effect.map(openWebRtc(id, role === "viewer"), (transport) => ({
+            id: TransportId.make(transport.id),
+            iceParameters: transport.iceParameters,
+            iceCandidates: transport.iceCandidates,
+            dtlsParameters: transport.dtlsParameters
+          })),
+        consume: (id, transportId, producerId, rtpCapabilities) =>
           Effect.gen(function*() {
-            const media = yield* ensure(id)
-            const slot = slots[media.workerIndex]!
-            const transport = yield* onWorker(
-              media.workerIndex,
-              () => media.router.createWebRtcTransport(webRtcTransportOptions(config, slot.server?.server, slot.ports)),
-              portsOrDefect(onPortsExhausted),
-              closeLate
-            )
-            media.addTransport({ kind: "webrtc", transport })
-            watchIce(id, transport)
-            return {
-              id: transport.id,
-              iceParameters: plainJson(transport.iceParameters),
-              iceCandidates: transport.iceCandidates.map(plainJson),
-              dtlsParameters: plainJson(transport.dtlsParameters),
-              ...(transport.sctpParameters === undefined ? {} : { sctpParameters: plainJson(transport.sctpParameters) }),
-              iceServers
-            }
+            const { media, entry } = yield* transportOf(id, transportId)
+            if (!media.producers.has(producerId)) return yield* Effect.fail(mediaNotFound("producer", producerId))
+            const consumer = yield* onWorker(media.workerIndex, () => entry.transport.consume({ producerId, rtpCapabilities }), rejected, closeLate)
+            media.addConsumer(consumer)
+            return consumer
           }),
+        producers: (id) =>
+          Effect.sync(() =>
+            [...(sessions.get(id)?.producers.values() ?? [])].map(({ producer, transportId }) => ({
+              id: ProducerId.make(producer.id),
+              kind: producer.kind,
+              transportId
+            }))
+          ),
+        transportOpen: (id, transportId) => sessions.get(id)?.transports.has(TransportId.make(transportId)) ?? false,
         connectTransport: (id, transportId, dtlsParameters) =>
           Effect.flatMap(webRtcOf(id, transportId), (t) => onWorker(t.worker, () => t.transport.connect({ dtlsParameters }), rejected)),
         restartIce: (id, transportId) => Effect.flatMap(webRtcOf(id, transportId), (t) => onWorker(t.worker, () => t.transport.restartIce(), rejected)),

@@ -4,6 +4,8 @@ import { Authentication } from "./auth.ts"
 import { SessionId } from "./ids.ts"
 import { LimitReached } from "./limits.ts"
 import { UserRateLimit } from "./rate-limit.ts"
+import { ServiceUnavailableResponse } from "./unavailable.ts"
+import { ShareGrant, ShareRequest } from "./whip.ts"
 import {
   AppendContext,
   IllegalTransition,
@@ -50,6 +52,13 @@ export class SessionsApi extends HttpApiGroup.make("sessions")
       success: Session,
       error: [SessionNotFound, SessionForbidden, SessionClosed]
     }),
+    HttpApiEndpoint.post("share", "/api/session/:id/share", {
+      params: byId,
+      // An empty body (null): the longest life WHEP_SHARE_TOKEN_TTL_SECONDS allows.
+      payload: [ShareRequest, Schema.Null],
+      success: ShareGrant.pipe(HttpApiSchema.status(201)),
+      error: [SessionNotFound, SessionForbidden, SessionClosed, ServiceUnavailableResponse]
+    }),
     HttpApiEndpoint.get("list", "/api/sessions", {
       query: ListQuery,
       success: SessionPage,
@@ -58,5 +67,5 @@ export class SessionsApi extends HttpApiGroup.make("sessions")
   )
   .middleware(UserRateLimit)
   .middleware(Authentication)
-  .annotateMerge(OpenApi.annotations({ title: "Sessions", description: "Start, stop, read and list ingest sessions; config and context" }))
+  .annotateMerge(OpenApi.annotations({ title: "Sessions", description: "Start, stop, read and list ingest sessions; config and context; WHEP share tokens" }))
 {}

@@ -1,18 +1,15 @@
-import { Duration, Effect, Option, Result, Schema, SchemaIssue, Stream } from "effect"
-import { HttpEffect, HttpRouter, HttpServerRequest, HttpServerRespondable, HttpServerResponse, ProblemDetails } from "effect/http"
+import { Duration, Effect, Option, Result, Stream } from "effect"
+import { HttpEffect, HttpRouter, HttpServerRequest, HttpServerRespondable, HttpServerResponse } from "effect/http"
 import { Health } from "../../layers/Health.ts"
-import { rateLimitedResponse } from "../../layers/RateLimiter.ts"
 import { SessionEvents } from "../../layers/sessions/events.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
 import { EventStreams } from "../../programs/audio/event-streams.ts"
 import { AudioIngest } from "../../programs/audio/ingest.ts"
-import { verifyAccessToken } from "../../programs/auth/authenticate.ts"
-import { countBadToken } from "../../programs/auth/bad-tokens.ts"
-import { checkRateLimit } from "../../programs/rate-limit.ts"
 import { getSession } from "../../programs/sessions/get.ts"
 import { SessionId } from "../../schemas/ids.ts"
 import { isTerminal } from "../../schemas/session.ts"
 import { OUTAGE_RETRY_AFTER_SECONDS } from "../../schemas/unavailable.ts"
+import { decodeParam, principalOrResponse, refuse } from "./bearer.ts"
 import { capturedServices } from "./captured.ts"
 
 export const EVENTS_PATH = "/api/webrtc/:sessionId/events"
@@ -27,28 +24,6 @@ const event = (name: string, data: unknown) => encoder.encode(`event: ${name}\nd
 const stateOf = (session: { readonly state: string; readonly error: string | null }) =>
   session.error === null ? { state: session.state } : { state: session.state, error: session.error }
 
-/** Bearer header, or `access_token` in the query (RFC 6750 §2.3): EventSource cannot set headers. */
-const tokenOf = (request: HttpServerRequest.HttpServerRequest) => {
-  const header = request.headers["authorization"]
-  if (header !== undefined && /^bearer /i.test(header)) return header.slice(7).trim()
-  return new URL(request.url, "http://localhost").searchParams.get("access_token") ?? ""
-}
-
-const refuse = (status: number, title: string, headers: Record<string, string> = {}) =>
-  ProblemDetails.toResponse({ type: "about:blank", status, title }).pipe(HttpServerResponse.setHeaders(headers))
-
-/** The body HttpApi gives a path parameter that fails its schema (the REST routes), for this hand-made route. */
-const malformedParam = (field: string, issue: SchemaIssue.Issue) => {
-  const [first] = SchemaIssue.makeFormatterStandardSchemaV1()(issue).issues
-  return ProblemDetails.toResponse({
-    type: "about:blank",
-    status: 400,
-    title: "Bad Request",
-    detail: "Request validation failed",
-    errors: [{ path: ["params", field], message: first?.message ?? "invalid" }]
-  })
-}
-
 /**
  * Server-sent events of one session for its owner: `event: state` ({state}, and `error` once
  * it failed) now and on every change, and `event: transcript` (the ASR gateway's transcripts). Ends after the session's
@@ -59,20 +34,10 @@ const sessionEvents = Effect.gen(function*() {
   const request = yield* HttpServerRequest.HttpServerRequest
   const path = new URL(request.url, "http://x").pathname
   const { sessionId } = yield* HttpRouter.params
-  const principal = yield* Effect.result(verifyAccessToken(tokenOf(request)))
-  if (principal._tag === "Failure") {
-    if (principal.failure._tag === "ServiceUnavailable") {
-      return refuse(503, "Service Unavailable", { "retry-after": String(principal.failure.retryAfterSeconds) })
-    }
-    const decision = yield* countBadToken(Option.getOrElse(request.remoteAddress, () => "unknown"))
-    if (Option.isSome(decision) && !decision.value.allowed) return rateLimitedResponse(decision.value, path)
-    return refuse(401, "Unauthorized", { "www-authenticate": "Bearer error=\"invalid_token\"" })
-  }
-  // A connect is a request: the per-user `default` budget.
-  const budget = yield* checkRateLimit("default", principal.success.userId)
-  if (Option.isSome(budget) && !budget.value.allowed) return rateLimitedResponse(budget.value, path)
-  const decoded = Schema.decodeUnknownResult(SessionId)(sessionId)
-  if (Result.isFailure(decoded)) return malformedParam("sessionId", decoded.failure.issue)
+  const principal = yield* principalOrResponse(request, path)
+  if (Result.isFailure(principal)) return principal.failure
+  const decoded = decodeParam(SessionId, "sessionId", sessionId)
+  if (Result.isFailure(decoded)) return decoded.failure
   const session = yield* Effect.result(getSession(principal.success, decoded.success))
   if (session._tag === "Failure") {
     const tag = session.failure._tag

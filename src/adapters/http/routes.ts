@@ -13,6 +13,7 @@ import { RoomsGroup } from "./rooms.ts"
 import { SessionsGroup } from "./sessions.ts"
 import { SignalingGroup } from "./signaling.ts"
 import { SystemGroup } from "./system.ts"
+import { WHIP_ROUTES, WhipRoutes } from "./whip.ts"
 
 /** Every handler group of the API. */
 const ApiHandlers = Layer.mergeAll(SystemGroup, AuthGroup, AuthSessionGroup, JwksGroup, SessionsGroup, SignalingGroup, RoomsGroup, ParticipantsGroup)
@@ -28,8 +29,10 @@ export const ApiRoutes = Layer.mergeAll(
   apiRoutes(Api, Layer.merge(ApiHandlers, AuraIdGroup), ApiMiddleware, [
     { method: "GET", path: EVENTS_PATH },
     { method: "POST", path: LIVEKIT_WEBHOOK_PATH },
-    ...DEMO_PATHS.map((path) => ({ method: "GET", path }))
+    ...DEMO_PATHS.map((path) => ({ method: "GET", path })),
+    ...WHIP_ROUTES.map(({ method, path }) => ({ method, path }))
   ]),
   SessionEventsRoute,
-  LiveKitWebhookRoute
+  LiveKitWebhookRoute,
+  WhipRoutes
 )

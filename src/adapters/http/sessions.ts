@@ -10,10 +10,12 @@ import { listSessions } from "../../programs/sessions/list.ts"
 import { startSession } from "../../programs/sessions/start.ts"
 import { stopSession } from "../../programs/sessions/stop.ts"
 import { updateSessionConfig } from "../../programs/sessions/update-config.ts"
+import { mintShareToken } from "../../programs/whip/share.ts"
+import { StateStore } from "../../layers/StateStore.ts"
 import { Api } from "../../schemas/api.ts"
 import { capturedServices, principalRunner } from "./captured.ts"
 
-type Services = AppConfig | Sessions | SessionEvents | SessionMetrics
+type Services = AppConfig | Sessions | SessionEvents | SessionMetrics | StateStore
 
 /** Thin adapters: the principal from the Authentication middleware, SQL failures as defects (500). */
 export const SessionsGroup = HttpApiBuilder.group(
@@ -27,6 +29,7 @@ export const SessionsGroup = HttpApiBuilder.group(
       get: ({ params }) => run((p) => getSession(p, params.id)),
       updateConfig: ({ params, payload }) => run((p) => updateSessionConfig(p, params.id, payload)),
       appendContext: ({ params, payload }) => run((p) => appendSessionContext(p, params.id, payload)),
+      share: ({ params, payload }) => run((p) => mintShareToken(p, params.id, payload ?? {})),
       list: ({ query }) => run((p) => listSessions(p, query))
     })
   })

@@ -33,6 +33,9 @@ export const CORS_ALLOWED_HEADERS = [
 export const CORS_EXPOSED_HEADERS = [
   "Location",
   "ETag",
+  "Link",
+  "Accept-Post",
+  "Accept-Patch",
   "Retry-After",
   "RateLimit",
   "RateLimit-Policy",

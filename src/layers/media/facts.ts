@@ -12,5 +12,7 @@ export type MediaFact =
    * MEDIASOUP_ICE_CONSENT_TIMEOUT_SECONDS) or its TCP connection closed.
    */
   | { readonly _tag: "IceLost"; readonly sessionId: string; readonly transportId: TransportId }
+  /** The DTLS association of WebRTC transport `transportId` failed or was closed by the client (a close alert). */
+  | { readonly _tag: "DtlsEnded"; readonly sessionId: string; readonly transportId: TransportId; readonly state: "failed" | "closed" }
   /** Worker `worker` died and was replaced; the media of `sessions` went with it (already forgotten here). */
   | { readonly _tag: "WorkerDied"; readonly worker: number; readonly pid: number; readonly error: string; readonly sessions: ReadonlyArray<string> }

@@ -3,7 +3,8 @@ import { DataProducerId, ProducerId, TransportId } from "../../schemas/ids.ts"
 
 export type TransportKind = "webrtc" | "plain" | "direct"
 export type TransportEntry =
-  | { readonly kind: "webrtc"; readonly transport: types.WebRtcTransport }
+  /** `viewer`: a WHEP player's transport (it only consumes; not counted among the client's transports). */
+  | { readonly kind: "webrtc"; readonly transport: types.WebRtcTransport; readonly viewer?: boolean }
   | { readonly kind: "plain"; readonly transport: types.PlainTransport }
   | { readonly kind: "direct"; readonly transport: types.DirectTransport }
 
@@ -13,6 +14,8 @@ export type ProducerAdded =
   | { readonly kind: "video"; readonly id: ProducerId; readonly transportId: TransportId }
   /** With the SCTP label / protocol of the data producer. */
   | { readonly kind: "data"; readonly id: DataProducerId; readonly transportId: TransportId; readonly label?: string; readonly protocol?: string }
+
+const isViewer = (t: TransportEntry) => t.kind === "webrtc" && t.viewer === true
 
 export interface ProducerListener {
   readonly added: (producer: ProducerAdded) => void
@@ -81,12 +84,13 @@ export class SessionMedia {
     if (this.router.closed || (!this.dataProducers.has(source) && (this.events?.id !== source || this.events.closed))) dataConsumer.close()
   }
 
-  /** The client's transports (WebRTC and plain; the server's DirectTransports are not counted) and producers (data ones included). */
+  /** The client's transports (WebRTC and plain; the server's DirectTransports and WHEP viewers are not counted) and producers (data ones included). */
   held(what: "transports" | "producers"): number {
     return what === "producers"
       ? this.producers.size + this.dataProducers.size
-      : [...this.transports.values()].filter((t) => t.kind !== "direct").length
+      : [...this.transports.values()].filter((t) => t.kind !== "direct" && !isViewer(t)).length
   }
+
 
   /** Every producer so far, for a listener that joins late. */
   existing(): ReadonlyArray<ProducerAdded> {

@@ -32,27 +32,31 @@ const watch = (id: SessionId) =>
 /** The reason a session ends with when its client vanished (ICE consent lost) and did not come back. */
 export const CONSENT_LOST = "consent_lost"
 
+/** The reason a session ends with when its client's DTLS association failed or was closed and it did not come back. */
+export const DTLS_ENDED = { failed: "dtls_failed", closed: "dtls_closed" } as const
+
 /**
- * A client gone from a WebRTC transport (ICE consent lost, or its TCP connection closed): the
- * transport is closed at once (its producers, and the audio and AIC pipelines on them, end), and
- * the session ends (expired, reason consent_lost) when MEDIA_CONSENT_GRACE_MS later it has no
- * client transport left here; a client that came back on a new transport keeps it.
+ * A client gone from a WebRTC transport (ICE consent lost, its TCP connection closed, or its DTLS
+ * failed or closed): the transport is closed at once (its producers, and the audio and AIC
+ * pipelines on them, end), and the session ends (expired, with `reason`) when
+ * MEDIA_CONSENT_GRACE_MS later it has no client transport left here; a client that came back on a
+ * new transport keeps it (a WHEP viewer's transport is not the client's: its loss ends only itself).
  */
-const iceLost = (id: SessionId, transportId: TransportId) =>
+const clientGone = (id: SessionId, transportId: TransportId, reason: string) =>
   Effect.gen(function*() {
     const media = yield* MediaServer
     const { media: config } = yield* AppConfig
-    yield* Effect.logInfo("client gone from its WebRTC transport (ICE consent lost): transport closed").pipe(
-      Effect.annotateLogs({ event: "ice_consent_lost", transportId })
+    yield* Effect.logInfo("client gone from its WebRTC transport: transport closed").pipe(
+      Effect.annotateLogs({ event: reason === CONSENT_LOST ? "ice_consent_lost" : reason, transportId })
     )
     yield* Effect.ignore(media.closeTransport(id, transportId))
     yield* Effect.sleep(Duration.millis(config.consentGraceMs))
     if ((yield* media.clientTransports(id)) > 0) return
-    yield* applyTransition(id, "expired", { actor: "media", reason: CONSENT_LOST })
+    yield* applyTransition(id, "expired", { actor: "media", reason })
   }).pipe(
     // Ended meanwhile by someone else (stop, expiry): nothing to do.
     Effect.catchTags({ IllegalTransition: () => Effect.void, SessionNotFound: () => Effect.void }),
-    Effect.catchCause((cause) => Effect.logWarning("could not end session after ICE consent loss", cause)),
+    Effect.catchCause((cause) => Effect.logWarning("could not end session after its client left", cause)),
     Effect.annotateLogs({ sessionId: id })
   )
 
@@ -69,7 +73,7 @@ const failLost = (sessions: ReadonlyArray<SessionId>) =>
 /**
  * Session-media lifecycle: joins MediaServer's facts with session changes and decides the
  * transitions (session ended -> its media closed; worker died -> its sessions in error; client
- * gone -> its transport closed, then its session expired). Runs for
+ * gone (ICE or DTLS) -> its transport closed, then its session expired). Runs for
  * the life of the layer; at release every watch is interrupted, closing the media it watched.
  */
 export const MediaLifecycleLive = Layer.effectDiscard(Effect.gen(function*() {
@@ -82,7 +86,12 @@ export const MediaLifecycleLive = Layer.effectDiscard(Effect.gen(function*() {
       case "MediaOpened":
         return Option.match(asSessionId(fact.sessionId), { onNone: () => Effect.void, onSome: watch })
       case "IceLost":
-        return Option.match(asSessionId(fact.sessionId), { onNone: () => Effect.void, onSome: (id) => iceLost(id, fact.transportId) })
+        return Option.match(asSessionId(fact.sessionId), { onNone: () => Effect.void, onSome: (id) => clientGone(id, fact.transportId, CONSENT_LOST) })
+      case "DtlsEnded":
+        return Option.match(asSessionId(fact.sessionId), {
+          onNone: () => Effect.void,
+          onSome: (id) => clientGone(id, fact.transportId, DTLS_ENDED[fact.state])
+        })
       case "WorkerDied":
         return failLost(fact.sessions.flatMap((id) => Option.toArray(asSessionId(id))))
     }

@@ -1,4 +1,5 @@
 import { Effect } from "effect"
+import type { types } from "mediasoup"
 import { MediaServer } from "../../layers/MediaServer.ts"
 import type { Principal } from "../../schemas/auth.ts"
 import type { Session } from "../../schemas/session.ts"
@@ -29,26 +30,33 @@ const kindMismatch = (request: Produce): MediaRejected | undefined => {
     : new MediaRejected({ detail: `rtpParameters.codecs[${index}].mimeType: ${codec.mimeType} does not match kind ${request.kind}` })
 }
 
+/**
+ * An audio or video producer of an open session on one of its transports (JSON signaling or a
+ * WHIP offer): within MAX_PRODUCERS_PER_SESSION; the session turns active; audio goes to the
+ * audio path and video to the AIC pipeline (each ignores the other kind).
+ */
+export const makeProducer = Effect.fn("signaling.makeProducer")(function*(session: Session, transportId: TransportId, options: types.ProducerOptions) {
+  const id = session.id
+  const producer = yield* withinProducerCap(id, (yield* MediaServer).produce(id, transportId, options))
+  yield* Effect.gen(function*() {
+    yield* activate(session)
+    const added = { kind: options.kind, id: ProducerId.make(producer.id), transportId }
+    yield* (yield* AudioIngest).attach(id, added)
+    yield* (yield* AicIngest).attach(id, added)
+  }).pipe(undoOnFailure(producer))
+  return producer
+})
+
 /** An audio or video producer on a WebRTC or plain transport of the session. */
 export const produce = Effect.fn("signaling.produce")(function*(principal: Principal, id: SessionId, transportId: TransportId, request: Produce) {
   const session = yield* openSession(principal, id)
   const mismatch = kindMismatch(request)
   if (mismatch !== undefined) return yield* mismatch
-  const producer = yield* withinProducerCap(
-    id,
-    (yield* MediaServer).produce(id, transportId, {
-      kind: request.kind,
-      rtpParameters: request.rtpParameters,
-      ...(request.appData === undefined ? {} : { appData: { ...request.appData } })
-    })
-  )
-  yield* Effect.gen(function*() {
-    yield* activate(session)
-    const added = { kind: request.kind, id: ProducerId.make(producer.id), transportId }
-    // Audio goes to the audio path, video to the AIC pipeline (each ignores the other kind).
-    yield* (yield* AudioIngest).attach(id, added)
-    yield* (yield* AicIngest).attach(id, added)
-  }).pipe(undoOnFailure(producer))
+  const producer = yield* makeProducer(session, transportId, {
+    kind: request.kind,
+    rtpParameters: request.rtpParameters,
+    ...(request.appData === undefined ? {} : { appData: { ...request.appData } })
+  })
   return { producerId: producer.id }
 })
 
