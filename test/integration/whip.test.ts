@@ -126,7 +126,7 @@ layer(Server, { timeout: 60_000, excludeTestServices: true })("WHIP and WHEP end
           assert.match(res.headers.get("content-type") ?? "", /problem\+json/)
           assert.match(str(res.json["detail"]), detail)
           const sessions = yield* request("GET", "/api/sessions", undefined, alice.headers)
-          assert.deepStrictEqual(sessions.json["items"], [], "no session was made")
+          assert.deepStrictEqual(sessions.json["sessions"], [], "no session was made")
         }))
     }
   })

@@ -1,6 +1,6 @@
 import { Effect, Option, Result, Schema, SchemaIssue } from "effect"
 import { HttpServerRequest, HttpServerResponse, ProblemDetails } from "effect/http"
-import { rateLimitedResponse } from "../../layers/RateLimiter.ts"
+import { type EndpointClass, rateLimitedResponse } from "../../layers/RateLimiter.ts"
 import { verifyAccessToken } from "../../programs/auth/authenticate.ts"
 import { countBadToken } from "../../programs/auth/bad-tokens.ts"
 import { checkRateLimit } from "../../programs/rate-limit.ts"
@@ -29,19 +29,20 @@ export const badBearer = (request: HttpServerRequest.HttpServerRequest, path: st
   })
 
 /**
- * The principal of the request's access token, within the user's `default` budget; otherwise the
- * response to send: 401 (bad token), 429 (budget spent), 503 (the deny-list cannot be read).
+ * The principal of the request's access token, within the user's `budget` (`session` for what
+ * starts sessions, as under /api/session); otherwise the response to send: 401 (bad token), 429
+ * (budget spent), 503 (the deny-list cannot be read).
  */
-export const principalOrResponse = (request: HttpServerRequest.HttpServerRequest, path: string, token = tokenOf(request)) =>
+export const principalOrResponse = (request: HttpServerRequest.HttpServerRequest, path: string, budgetClass: EndpointClass = "default") =>
   Effect.gen(function*() {
-    const principal = yield* Effect.result(verifyAccessToken(token))
+    const principal = yield* Effect.result(verifyAccessToken(tokenOf(request)))
     if (principal._tag === "Failure") {
       if (principal.failure._tag === "ServiceUnavailable") {
         return Result.fail(refuse(503, "Service Unavailable", { "retry-after": String(principal.failure.retryAfterSeconds) }))
       }
       return Result.fail(yield* badBearer(request, path))
     }
-    const budget = yield* checkRateLimit("default", principal.success.userId)
+    const budget = yield* checkRateLimit(budgetClass, principal.success.userId)
     if (Option.isSome(budget) && !budget.value.allowed) return Result.fail(rateLimitedResponse(budget.value, path))
     return Result.succeed<Principal>(principal.success)
   })

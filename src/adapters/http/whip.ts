@@ -74,7 +74,8 @@ const publish = (withSession: boolean) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     if (!isType(request, SDP)) return unsupportedType(SDP, "accept-post")
-    const principal = yield* principalOrResponse(request, pathOf(request))
+    // An offer starts (or joins) a session: the `session` budget, as POST /api/session.
+    const principal = yield* principalOrResponse(request, pathOf(request), "session")
     if (Result.isFailure(principal)) return principal.failure
     const id = withSession ? yield* sessionParam : Result.succeed(undefined)
     if (Result.isFailure(id)) return id.failure
