@@ -142,17 +142,30 @@ export class MediaServer extends Context.Service<MediaServer, {
   readonly routerCapabilities: types.RtpCapabilities
   /** ServiceUnavailable: the worker is stalled, or has no free RTC port. */
   readonly createWebRtcTransport: (sessionId: string) => Effect.Effect<WebRtcTransportInfo, ServiceUnavailable>
+  /** A WebRTC transport for a WHIP publisher (counted among the client's transports), with mediasoup's own typed parameters. */
+  readonly createWebRtcEndpoint: (sessionId: string) => Effect.Effect<WebRtcEndpoint, ServiceUnavailable>
   /**
-   * A WebRTC transport for a WHIP publisher (counted among the client's transports) or a WHEP
-   * viewer (`viewer`: not counted; it only consumes), with mediasoup's own typed parameters.
+   * A WHEP viewer's WebRTC transport (not counted among the client's: it only consumes), on a
+   * router of its own made with `codecs` (the viewer's payload types: a consumer sends with its
+   * router's) and fed from the session's `producers`; the viewer's consumers consume the ids
+   * returned for them. Router and pipes close with the transport or the session.
    */
-  readonly createWebRtcEndpoint: (sessionId: string, role: "publisher" | "viewer") => Effect.Effect<WebRtcEndpoint, ServiceUnavailable>
+  readonly createViewerEndpoint: (
+    sessionId: string,
+    codecs: ReadonlyArray<types.RouterRtpCodecCapability>,
+    producers: ReadonlyArray<ProducerId>
+  ) => Effect.Effect<
+    { readonly endpoint: WebRtcEndpoint; readonly piped: ReadonlyMap<ProducerId, ProducerId> },
+    MediaNotFound | MediaRejected | ServiceUnavailable
+  >
   /** A consumer on the session's WebRTC transport of `producerId`, sent with the receiver's capabilities (closed with the transport). */
   readonly consume: (sessionId: string, transportId: TransportId, producerId: ProducerId, rtpCapabilities: types.RtpCapabilities) => Op<types.Consumer>
   /** The producers of the session (audio and video) with their kinds, in the order they were made. */
   readonly producers: (
     sessionId: string
-  ) => Effect.Effect<ReadonlyArray<{ readonly id: ProducerId; readonly kind: "audio" | "video"; readonly transportId: TransportId }>>
+  ) => Effect.Effect<ReadonlyArray<{ readonly id: ProducerId; readonly kind: "audio" | "video"; readonly codec: types.RtpCodecParameters | undefined }>>
+  /** Whether the session has media (a router) on this instance. Synchronous: read while listing resources. */
+  readonly hasMedia: (sessionId: string) => boolean
   /** Whether the session's transport is still open here. Synchronous: read while listing resources. */
   readonly transportOpen: (sessionId: string, transportId: string) => boolean
   readonly connectTransport: (sessionId: string, transportId: TransportId, dtlsParameters: types.DtlsParameters) => Op<void>
@@ -482,14 +495,15 @@ export class MediaServer extends Context.Service<MediaServer, {
           if (state === "disconnected") PubSub.publishUnsafe(facts, { _tag: "IceLost", sessionId: id, transportId: TransportId.make(transport.id) })
         })
 
-      /** A client's WebRTC transport on the session's router, watched for ICE and DTLS loss. */
-      const openWebRtc = (id: string, viewer: boolean) =>
+      /** A client's WebRTC transport on the session's router (or a viewer's), watched for ICE and DTLS loss. */
+      const openWebRtc = (id: string, viewer: boolean, on?: types.Router) =>
         Effect.gen(function*() {
           const media = yield* ensure(id)
           const slot = slots[media.workerIndex]!
+          const router = on ?? media.router
           const transport = yield* onWorker(
             media.workerIndex,
-            () => media.router.createWebRtcTransport(webRtcTransportOptions(config, slot.server?.server, slot.ports)),
+            () => router.createWebRtcTransport(webRtcTransportOptions(config, slot.server?.server, slot.ports)),
             portsOrDefect(onPortsExhausted),
             closeLate
           )
@@ -506,6 +520,13 @@ export class MediaServer extends Context.Service<MediaServer, {
             PubSub.publishUnsafe(facts, { _tag: "DtlsEnded", sessionId: id, transportId: TransportId.make(transport.id), state })
           }
         })
+
+      const endpointOf = (transport: types.WebRtcTransport): WebRtcEndpoint => ({
+        id: TransportId.make(transport.id),
+        iceParameters: transport.iceParameters,
+        iceCandidates: transport.iceCandidates,
+        dtlsParameters: transport.dtlsParameters
+      })
 
       const directTransport = (media: SessionMedia) =>
         Effect.acquireRelease(
@@ -545,29 +566,45 @@ export class MediaServer extends Context.Service<MediaServer, {
             ...(transport.sctpParameters === undefined ? {} : { sctpParameters: plainJson(transport.sctpParameters) }),
             iceServers
           })),
-        createWebRtcEndpoint: (id, role) =>
-          Effect.map(openWebRtc(id, role === "viewer"), (transport) => ({
-            id: TransportId.make(transport.id),
-            iceParameters: transport.iceParameters,
-            iceCandidates: transport.iceCandidates,
-            dtlsParameters: transport.dtlsParameters
-          })),
+        createWebRtcEndpoint: (id) => Effect.map(openWebRtc(id, false), endpointOf),
+        createViewerEndpoint: (id, codecs, producers) =>
+          Effect.gen(function*() {
+            const media = yield* find(id)
+            const worker = slots[media.workerIndex]?.worker
+            if (worker === undefined) return yield* Effect.fail(serviceUnavailable("No media worker is answering; retry shortly"))
+            const router = yield* onWorker(media.workerIndex, () => worker.createRouter({ mediaCodecs: [...codecs] }), rejected, closeLate)
+            media.addViewerRouter(router)
+            return yield* Effect.gen(function*() {
+              const piped = new Map<ProducerId, ProducerId>()
+              for (const producerId of producers) {
+                // Same worker: the piped producer gets a new id (keepId would throw).
+                const { pipeProducer } = yield* onWorker(media.workerIndex, () => media.router.pipeToRouter({ producerId, router, keepId: false }), rejected)
+                if (pipeProducer === undefined) continue
+                media.addPipedProducer(pipeProducer)
+                piped.set(producerId, ProducerId.make(pipeProducer.id))
+              }
+              const transport = yield* openWebRtc(id, true, router)
+              transport.observer.on("close", () => router.close())
+              return { endpoint: endpointOf(transport), piped }
+            }).pipe(Effect.onError(() => Effect.sync(() => router.close())))
+          }),
         consume: (id, transportId, producerId, rtpCapabilities) =>
           Effect.gen(function*() {
             const { media, entry } = yield* transportOf(id, transportId)
-            if (!media.producers.has(producerId)) return yield* Effect.fail(mediaNotFound("producer", producerId))
+            if (!media.producers.has(producerId) && !media.pipedProducers.has(producerId)) return yield* Effect.fail(mediaNotFound("producer", producerId))
             const consumer = yield* onWorker(media.workerIndex, () => entry.transport.consume({ producerId, rtpCapabilities }), rejected, closeLate)
             media.addConsumer(consumer)
             return consumer
           }),
         producers: (id) =>
           Effect.sync(() =>
-            [...(sessions.get(id)?.producers.values() ?? [])].map(({ producer, transportId }) => ({
+            [...(sessions.get(id)?.producers.values() ?? [])].map(({ producer }) => ({
               id: ProducerId.make(producer.id),
               kind: producer.kind,
-              transportId
+              codec: producer.rtpParameters.codecs[0]
             }))
           ),
+        hasMedia: (id) => sessions.has(id),
         transportOpen: (id, transportId) => sessions.get(id)?.transports.has(TransportId.make(transportId)) ?? false,
         connectTransport: (id, transportId, dtlsParameters) =>
           Effect.flatMap(webRtcOf(id, transportId), (t) => onWorker(t.worker, () => t.transport.connect({ dtlsParameters }), rejected)),

@@ -206,6 +206,16 @@ layer(Server, { timeout: 60_000, excludeTestServices: true })("WHIP and WHEP end
       assert.strictEqual(third.status, 429, third.text)
       assert.match(str(third.json["detail"]), /WHEP_MAX_VIEWERS/)
 
+      // Firefox offers Opus at payload type 109 (Chromium 111): the answer sends at the viewer's own type.
+      yield* request("DELETE", viaShare.headers.get("location") ?? "", undefined, bearer(str(shared.json["token"])))
+      const firefox = yield* request("POST", path, fixture("firefox-153-whep-recvonly.sdp"), sdp(alice.headers))
+      assert.strictEqual(firefox.status, 201, firefox.text)
+      const audio = parse(firefox.text).media.find((m) => m.type === "audio")
+      assert.deepStrictEqual(audio?.rtp.map((r) => [r.payload, r.codec.toLowerCase()]), [[109, "opus"]])
+      const video = parse(firefox.text).media.find((m) => m.type === "video" && m.port !== 0)
+      assert.strictEqual(video?.rtp[0]?.payload, 120, "VP8 at Firefox's 120")
+      yield* request("DELETE", firefox.headers.get("location") ?? "", undefined, alice.headers)
+
       // A viewer's DELETE ends only the viewer: the publisher's session goes on.
       assert.strictEqual((yield* request("DELETE", own.headers.get("location") ?? "", undefined, alice.headers)).status, 200)
       assert.strictEqual((yield* sessionState(sessionId, alice.headers)).state, "active")

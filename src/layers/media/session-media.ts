@@ -35,6 +35,10 @@ export class SessionMedia {
   readonly listeners = new Set<ProducerListener>()
   /** Places held by requests still making a client transport / producer (see MediaServer.reserve). */
   readonly reserved = { transports: 0, producers: 0 }
+  /** WHEP viewers' own routers (codecs at each viewer's payload types), fed from this one; closed with it. */
+  readonly viewerRouters = new Set<types.Router>()
+  /** The producers piped into viewer routers (a viewer's consumers consume these). */
+  readonly pipedProducers = new Set<string>()
   /** The server's data producer for the session's events channel (made when a client first opens it). */
   events: types.DataProducer | undefined = undefined
 
@@ -59,6 +63,18 @@ export class SessionMedia {
     t.observer.on("close", () => this.transports.delete(TransportId.make(t.id)))
   }
 
+  /** A viewer router: forgotten when it closes. */
+  addViewerRouter(router: types.Router): void {
+    this.viewerRouters.add(router)
+    router.observer.on("close", () => this.viewerRouters.delete(router))
+  }
+
+  /** A producer piped into a viewer router: forgotten when it closes. */
+  addPipedProducer(producer: types.Producer): void {
+    this.pipedProducers.add(producer.id)
+    producer.observer.on("close", () => this.pipedProducers.delete(producer.id))
+  }
+
   addProducer(producer: types.Producer, transportId: TransportId): void {
     this.producers.set(producer.id, { producer, transportId })
     producer.observer.on("close", () => this.producers.delete(producer.id))
@@ -74,7 +90,7 @@ export class SessionMedia {
   addConsumer(consumer: types.Consumer): void {
     this.consumers.set(consumer.id, consumer)
     consumer.observer.on("close", () => this.consumers.delete(consumer.id))
-    if (this.router.closed || !this.producers.has(consumer.producerId)) consumer.close()
+    if (this.router.closed || !(this.producers.has(consumer.producerId) || this.pipedProducers.has(consumer.producerId))) consumer.close()
   }
 
   addDataConsumer(dataConsumer: types.DataConsumer): void {
@@ -90,7 +106,6 @@ export class SessionMedia {
       ? this.producers.size + this.dataProducers.size
       : [...this.transports.values()].filter((t) => t.kind !== "direct" && !isViewer(t)).length
   }
-
 
   /** Every producer so far, for a listener that joins late. */
   existing(): ReadonlyArray<ProducerAdded> {
@@ -108,6 +123,7 @@ export class SessionMedia {
 
   /** Closes the router (and with it every transport, producer and consumer) and ends the listeners. */
   close(): void {
+    for (const viewer of this.viewerRouters) viewer.close()
     if (!this.router.closed) this.router.close()
     for (const listener of this.listeners) listener.ended()
     this.listeners.clear()

@@ -38,7 +38,7 @@ export const publishWhip = Effect.fn("whip.publish")(function*(principal: Princi
   const id = session.id
   const resources = yield* WebRtcResources
   return yield* Effect.gen(function*() {
-    const endpoint = yield* withinTransportCap(id, media.createWebRtcEndpoint(id, "publisher"))
+    const endpoint = yield* withinTransportCap(id, media.createWebRtcEndpoint(id))
     yield* Effect.gen(function*() {
       yield* media.connectTransport(id, endpoint.id, dtls)
       for (const p of planned) if (p !== undefined) yield* makeProducer(session, endpoint.id, { kind: p.kind, rtpParameters: p.rtpParameters })

@@ -53,9 +53,12 @@ export class WebRtcResources extends Context.Service<WebRtcResources, {
       const scope = yield* Effect.scope
       const { registry } = yield* Metrics
       const media = yield* MediaServer
-      /** The resources whose transport is still open (the others are forgotten: their session or transport closed). */
+      // A publisher's resource lives as long as its session's media here (a DELETE right after the client
+      // closed its connection still ends the session as completed); a viewer's, as long as its transport.
+      const open = (r: WebRtcResource) => r.kind === "whip" ? media.hasMedia(r.sessionId) : media.transportOpen(r.sessionId, r.id)
+      /** The resources still open (the others are forgotten). */
       const live = () => {
-        for (const r of byId.values()) if (!media.transportOpen(r.sessionId, r.id)) byId.delete(r.id)
+        for (const r of byId.values()) if (!open(r)) byId.delete(r.id)
         return [...byId.values()]
       }
       const count = (kind: WebRtcResource["kind"]) => live().filter((r) => r.kind === kind).length
