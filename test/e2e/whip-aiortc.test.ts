@@ -111,4 +111,18 @@ layer(Server, { timeout: 90_000, excludeTestServices: true })("aiortc over WHIP 
       assert.isAbove(sinkMatch.peak, 0.8, `sink: ${JSON.stringify(sinkMatch)}`)
       console.log(`aiortc WHIP audio+video: ${String(videoFrames)} video frames at the viewer; sink ${JSON.stringify(sinkMatch)}`)
     }))
+
+  it.effect("a refused POST: the scripts exit 1 with the HTTP status and the problem body on stderr, no events", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const alice = yield* signIn(user("alice"))
+      const unauthorised = yield* Effect.promise(() => runWhipPublish({ url: `${base}/whip`, token: "not-a-token", wav: sentWav }))
+      assert.strictEqual(unauthorised.code, 1, describeRun(unauthorised))
+      assert.deepStrictEqual(unauthorised.events, [])
+      assert.match(unauthorised.stderr, /HTTP 401/)
+      const unknown = `${base}/whep/sessions/0f3c2b9e-8f55-4d0a-9a51-3a1f0f0e2a11`
+      const noSession = yield* Effect.promise(() => runWhepPlay({ url: unknown, token: alice.token, out: join(work, "none.wav"), seconds: 1 }))
+      assert.strictEqual(noSession.code, 1, describeRun(noSession))
+      assert.match(noSession.stderr, /HTTP 404\n.*"status":\s*404/s)
+    }))
 })

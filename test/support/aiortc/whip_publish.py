@@ -88,9 +88,10 @@ async def main() -> None:
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         if lost.done():
             whip.fail(f"connection {lost.result()} while streaming")
+        streamed = round(time.monotonic() - started, 3)
         # The last packets were handed to the transport just before the track ended: let them leave.
         await asyncio.sleep(0.2)
-        whip.emit("done", reason="eof" if ended.done() else "seconds", seconds=round(time.monotonic() - started, 3))
+        whip.emit("done", reason="eof" if ended.done() else "seconds", seconds=streamed)
         if args.delete:
             await whip.delete(location, args.token)
     finally:
