@@ -3,7 +3,8 @@
 # promtool (Debian `prometheus`, for the /metrics check), redis-server (a private instance in the
 # shutdown test), ffmpeg/ffprobe (real Opus RTP and WAV checks in the media tests), tshark (decodes
 # the AIC pipeline's RTP and its header extension), chromium (the
-# browser demo's end-to-end test, driven by playwright-core; never a downloaded browser), and the local
+# browser demo's end-to-end test, driven by playwright-core; never a downloaded browser), python3-aiortc
+# (Debian's, for /usr/bin/python3: the WHIP/WHEP test clients in test/support/aiortc/), and the local
 # Postgres (127.0.0.1:5432) and Redis (127.0.0.1:6379) running.
 # Installs or starts what is missing when it can (root); otherwise says what is missing.
 set -euo pipefail
@@ -15,6 +16,7 @@ command -v pg_isready >/dev/null || missing+=(postgresql-client)
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
 command -v tshark >/dev/null || missing+=(tshark)
 command -v chromium >/dev/null || missing+=(chromium)
+/usr/bin/python3 -c 'import aiortc' 2>/dev/null || missing+=(python3-aiortc)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test prerequisites: installing ${missing[*]}"

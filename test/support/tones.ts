@@ -74,7 +74,7 @@ export const wavFile = (samples: Int16Array, sampleRate: number, channels = 1): 
 }
 
 /** In-place iterative radix-2 FFT (length a power of two). */
-const fft = (re: Float64Array, im: Float64Array): void => {
+export const fft = (re: Float64Array, im: Float64Array): void => {
   const n = re.length
   for (let i = 1, j = 0; i < n; i++) {
     let bit = n >> 1
