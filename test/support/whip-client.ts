@@ -7,6 +7,8 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 
+import type { WhipNetns } from "./whip-netns.ts"
+
 export { createWhipNetns, removeStaleWhipNetns, type WhipNetns, withWhipNetns } from "./whip-netns.ts"
 
 /**
@@ -25,6 +27,16 @@ export const AUDIO_TONE_PIPELINE = "audiotestsrc is-live=true wave=sine freq=440
 /** A bouncing ball in VP8, payload type 96. */
 export const VIDEO_BALL_PIPELINE = "videotestsrc is-live=true pattern=ball ! videoconvert ! queue ! vp8enc deadline=1 ! " +
   "rtpvp8pay pt=96 ssrc=2 ! queue ! application/x-rtp,media=video,encoding-name=VP8,payload=96"
+
+/**
+ * The service's environment for a whip-client in `netns`: HTTP and mediasoup listen on the host end of
+ * the veth, and mediasoup announces it as its ICE candidate. The service's URL is then http://<hostIp>:<PORT>.
+ */
+export const whipServiceEnv = (netns: Pick<WhipNetns, "hostIp">): Record<string, string> => ({
+  HOST: netns.hostIp,
+  MEDIASOUP_LISTEN_IP: netns.hostIp,
+  MEDIASOUP_ANNOUNCED_IP: netns.hostIp
+})
 
 const STUB_SONAME = "libgupnp-igd-1.0.so.4"
 const STUB_SOURCE = fileURLToPath(new URL("./whip-client/gupnp-igd-stub.c", import.meta.url))
