@@ -4,8 +4,10 @@
 # shutdown test), ffmpeg/ffprobe (real Opus RTP and WAV checks in the media tests), tshark (decodes
 # the AIC pipeline's RTP and its header extension), chromium (the
 # browser demo's end-to-end test, driven by playwright-core; never a downloaded browser), python3-aiortc
-# (Debian's, for /usr/bin/python3: the WHIP/WHEP test clients in test/support/aiortc/), and the local
-# Postgres (127.0.0.1:5432) and Redis (127.0.0.1:6379) running.
+# (Debian's, for /usr/bin/python3: the WHIP/WHEP test clients in test/support/aiortc/), Debian's
+# simple-whip-client with the GStreamer plugins it checks for at start-up (webrtcbin, nice, opus, vpx, x264),
+# gcc + libc6-dev (its gupnp-igd stub, test/support/whip-client.ts) and iproute2 (its network namespaces), and
+# the local Postgres (127.0.0.1:5432) and Redis (127.0.0.1:6379) running.
 # Installs or starts what is missing when it can (root); otherwise says what is missing.
 set -euo pipefail
 
@@ -17,6 +19,19 @@ command -v ffmpeg >/dev/null || missing+=(ffmpeg)
 command -v tshark >/dev/null || missing+=(tshark)
 command -v chromium >/dev/null || missing+=(chromium)
 /usr/bin/python3 -c 'import aiortc' 2>/dev/null || missing+=(python3-aiortc)
+command -v whip-client >/dev/null || missing+=(simple-whip-client)
+if command -v gst-inspect-1.0 >/dev/null; then
+  gst-inspect-1.0 webrtcbin >/dev/null 2>&1 || missing+=(gstreamer1.0-plugins-bad)
+  gst-inspect-1.0 nicesrc >/dev/null 2>&1 || missing+=(gstreamer1.0-nice)
+  gst-inspect-1.0 opusenc >/dev/null 2>&1 || missing+=(gstreamer1.0-plugins-base)
+  gst-inspect-1.0 vp8enc >/dev/null 2>&1 || missing+=(gstreamer1.0-plugins-good)
+  gst-inspect-1.0 x264enc >/dev/null 2>&1 || missing+=(gstreamer1.0-plugins-ugly)
+else
+  missing+=(gstreamer1.0-tools gstreamer1.0-plugins-bad gstreamer1.0-nice gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)
+fi
+command -v gcc >/dev/null || missing+=(gcc)
+dpkg-query -W -f '${Status}' libc6-dev 2>/dev/null | grep -q 'ok installed' || missing+=(libc6-dev)
+command -v ip >/dev/null || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test prerequisites: installing ${missing[*]}"
