@@ -4,16 +4,21 @@
  * start a session, stream the microphone either as Opus over a WebRTC transport or as 16 kHz PCM
  * chunks over a data channel (label "audio-pcm"), and show a level meter, chunks sent and
  * acknowledged, latency and transcripts (server-sent events, and the server's events data channel,
- * which also answers rejected chunks). `window.demo` is the hook the end-to-end test drives:
- * `start(path, options)`, `stop()`, `stats()`, `sendRaw(bytes)`.
+ * which also answers rejected chunks). The "whip" path publishes by WHIP with the browser's own
+ * RTCPeerConnection (`whip.ts`); any session plays back by WHEP (`whep.ts`). `window.demo` is the hook
+ * the end-to-end tests drive: `start(path, options)`, `stop()`, `stats()`, `sendRaw(bytes)`,
+ * `restartIce()`, `share()`, `listen(url, token)`, `stopListening()`.
  */
 import { Schema } from "effect"
 import { Device, type types } from "mediasoup-client"
 import { Transcript as TranscriptSchema } from "../schemas/asr.ts"
 import { ServerEvent } from "../schemas/audio.ts"
+import type { ShareGrant } from "../schemas/whip.ts"
 import { Chunker, Downsampler, toInt16 } from "./pcm.ts"
+import { describeListen, ListenBack, type WhepStats } from "./whep.ts"
+import { describeWhip, WhipPublisher, type WhipStats } from "./whip.ts"
 
-export type AudioPathName = "webrtc" | "pcm"
+export type AudioPathName = "webrtc" | "pcm" | "whip"
 
 export interface StartOptions {
   /** Operator provisioning key: registers a device for `userId`, then exchanges it for a token. */
@@ -59,6 +64,11 @@ export interface DemoStats {
   /** From the server's events data channel: rejected chunks, and how many transcripts came that way. */
   readonly channelErrors: ReadonlyArray<{ readonly reason: string; readonly sequence?: number }>
   readonly channelTranscripts: number
+  /** WHIP path: the resource, its ETag and what was PATCHed. */
+  readonly whip: WhipStats | undefined
+  /** The listen-back player (WHEP), refreshed twice a second. */
+  readonly listen: WhepStats | undefined
+  readonly share: ShareGrant | undefined
 }
 
 /** The element `id` if it is a `kind` (e.g. `HTMLInputElement`), else null. */
@@ -103,6 +113,9 @@ class Demo {
   private dataProducer: types.DataProducer | undefined
   private events: EventSource | undefined
   private poll: ReturnType<typeof setInterval> | undefined
+  private whip: WhipPublisher | undefined
+  private readonly listenBack = new ListenBack(() => this.render(), (message) => this.error(message))
+  private shareGrant: ShareGrant | undefined
 
   // ---- HTTP ---------------------------------------------------------------------------------
 
@@ -142,6 +155,7 @@ class Demo {
         if (options.provisioningKey === undefined || options.userId === undefined) throw new Error("no access token: give a provisioning key and user id")
         await this.getToken(options.provisioningKey, options.userId)
       }
+      if (path === "whip") return await this.startWhip(this.token ?? "")
       const config = options.idleTimeoutSeconds === undefined ? {} : { idleTimeoutSeconds: options.idleTimeoutSeconds }
       const session = await this.api<{ id: string; state: string }>("POST", "/api/session", config)
       this.sessionId = session.id
@@ -180,11 +194,7 @@ class Demo {
         }
       }
 
-      // Raw microphone: no echo cancellation, noise suppression or gain control.
-      const stream = await navigator.mediaDevices.getUserMedia({
-        audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 }
-      })
-      this.stream = stream
+      const stream = await this.microphone()
       const track = stream.getAudioTracks()[0]
       if (track === undefined) throw new Error("no audio track")
       await this.capture(stream, path === "pcm" ? options.chunkMs ?? 40 : undefined)
@@ -200,9 +210,71 @@ class Demo {
     }
   }
 
-  /** Stops streaming, closes the transport and stops the session (which finalizes its audio). */
+  /** Raw microphone: no echo cancellation, noise suppression or gain control. */
+  private async microphone(): Promise<MediaStream> {
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 }
+    })
+    this.stream = stream
+    return stream
+  }
+
+  /** WHIP: the offer makes the session; resolves once the peer connection is connected. */
+  private async startWhip(token: string): Promise<string> {
+    const stream = await this.microphone()
+    const whip = await WhipPublisher.publish("/whip", token, stream, (message) => this.error(message))
+    this.whip = whip
+    this.sessionId = whip.sessionId
+    whip.pc.addEventListener("connectionstatechange", () => {
+      if (whip.pc.connectionState === "failed") this.error("WHIP peer connection failed")
+      this.render()
+    })
+    this.subscribe(whip.sessionId)
+    await this.capture(stream, undefined)
+    this.setState((await this.api<{ state: string }>("GET", `/api/session/${whip.sessionId}`)).state)
+    for (let waited = 0; whip.pc.connectionState !== "connected"; waited += 50) {
+      if (waited > 10_000 || whip.pc.connectionState === "failed") throw new Error(`WHIP peer connection ${whip.pc.connectionState}`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    this.poll = setInterval(() => void this.pollStats(), 1000)
+    this.render()
+    return whip.sessionId
+  }
+
+  /** WHIP path: an ICE restart by PATCH. */
+  async restartIce(): Promise<void> {
+    if (this.whip === undefined) throw new Error("no WHIP session: start(\"whip\") first")
+    await this.whip.restartIce()
+    this.render()
+  }
+
+  /** A share token for the current session: its WHEP URL and the bearer that opens it. */
+  async share(ttlSeconds?: number): Promise<ShareGrant> {
+    if (this.sessionId === undefined) throw new Error("no session to share")
+    this.shareGrant = await this.api<ShareGrant>("POST", `/api/session/${this.sessionId}/share`, ttlSeconds === undefined ? {} : { ttlSeconds })
+    this.render()
+    return this.shareGrant
+  }
+
+  /** Plays a session back by WHEP: `url` and `token` default to the current session and this device's token. */
+  async listen(url?: string, token?: string): Promise<void> {
+    const target = url || (this.sessionId === undefined ? undefined : `/whep/sessions/${this.sessionId}`)
+    const bearer = token || this.token
+    const element = $("listen-player", HTMLMediaElement)
+    if (target === undefined || bearer === undefined || element === null) throw new Error("nothing to listen to: start a session or give a WHEP URL and token")
+    await this.listenBack.start(target, bearer, element)
+  }
+
+  stopListening(): Promise<void> {
+    return this.listenBack.stop()
+  }
+
+  /** Stops streaming, closes the transport and stops the session (which finalizes its audio); WHIP: DELETE. */
   async stop(): Promise<void> {
     const id = this.sessionId
+    const whip = this.whip
+    this.whip = undefined
+    await this.stopListening()
     if (this.poll !== undefined) clearInterval(this.poll)
     this.poll = undefined
     // Capture ends first; what the data channel still holds is let out before the transport closes.
@@ -224,7 +296,10 @@ class Demo {
     this.context = undefined
     if (id !== undefined) {
       try {
-        const session = await this.api<{ state: string }>("POST", `/api/session/${id}/stop`)
+        if (whip !== undefined) await whip.stop()
+        const session = whip === undefined
+          ? await this.api<{ state: string }>("POST", `/api/session/${id}/stop`)
+          : await this.api<{ state: string }>("GET", `/api/session/${id}`)
         this.setState(session?.state ?? "completed")
       } catch (error) {
         this.error(String(error))
@@ -253,7 +328,10 @@ class Demo {
       transcripts: [...this.transcripts],
       errors: [...this.errors],
       channelErrors: [...this.channelErrors],
-      channelTranscripts: this.channelTranscripts
+      channelTranscripts: this.channelTranscripts,
+      whip: this.whip?.stats(),
+      listen: this.listenBack.stats,
+      share: this.shareGrant
     }
   }
 
@@ -358,7 +436,24 @@ class Demo {
     })
   }
 
+  /** WHIP path: the browser's RTP stats, and the packets the producers of its resource's transport received. */
+  private async pollWhip(whip: WhipPublisher): Promise<void> {
+    const rtp = await whip.rtpStats()
+    this.packetsSent = rtp.packetsSent
+    this.rttMs = rtp.rttMs
+    const stats = await this.api<{ producers: Array<{ stats: Array<{ packetCount?: number }> }> }>(
+      "GET",
+      `/api/webrtc/${whip.sessionId}/transports/${whip.resourceId}/stats`
+    )
+    this.packetsAcknowledged = stats.producers.reduce((n, p) => n + (p.stats[0]?.packetCount ?? 0), 0)
+  }
+
   private async pollStats(): Promise<void> {
+    const whip = this.whip
+    if (whip !== undefined) {
+      await this.pollWhip(whip).catch((error: unknown) => this.error(String(error)))
+      return this.render()
+    }
     const producer = this.producer
     const transport = this.transport
     if (transport === undefined || transport.closed) return
@@ -403,6 +498,7 @@ class Demo {
     this.errors.length = 0
     this.channelErrors.length = 0
     this.channelTranscripts = 0
+    this.shareGrant = undefined
   }
 
   private setState(state: string): void {
@@ -424,10 +520,10 @@ class Demo {
     set("token", this.token === undefined ? "none" : `${this.token.slice(0, 16)}…`)
     set("session", s.sessionId ?? "-")
     set("state", s.state)
-    set("sent", s.path === "webrtc" ? `${s.packetsSent} RTP packets` : `${s.chunksSent} chunks (${(s.audioMsSent / 1000).toFixed(1)} s)`)
+    set("sent", s.path !== "pcm" ? `${s.packetsSent} RTP packets` : `${s.chunksSent} chunks (${(s.audioMsSent / 1000).toFixed(1)} s)`)
     set(
       "acked",
-      s.path === "webrtc"
+      s.path !== "pcm"
         ? `${s.packetsAcknowledged} packets at the server; ${(s.audioMsAcknowledged / 1000).toFixed(1)} s transcribed`
         : `${(s.audioMsAcknowledged / 1000).toFixed(1)} s transcribed`
     )
@@ -443,6 +539,9 @@ class Demo {
         "\n"
       )
     )
+    set("whip", describeWhip(s.whip))
+    set("share-grant", s.share === undefined ? "-" : `${s.share.whepUrl} (token ${s.share.token}, until ${s.share.expiresAt})`)
+    set("listen", describeListen(s.listen))
     const list = $("transcripts", HTMLElement)
     if (list !== null) list.textContent = s.transcripts.map((t) => `${t.isFinal ? "✓" : "…"} [${t.startMs}-${t.endMs} ms] ${t.text}`).join("\n")
   }
@@ -472,6 +571,19 @@ onClick("get-token", () => demo.getToken(value("provisioning-key"), value("user-
 const formOptions = (): StartOptions => ({ provisioningKey: value("provisioning-key"), userId: value("user-id"), chunkMs: Number(value("chunk-ms")) || 40 })
 onClick("start-webrtc", () => demo.start("webrtc", formOptions()))
 onClick("start-pcm", () => demo.start("pcm", formOptions()))
+onClick("start-whip", () => demo.start("whip", formOptions()))
+onClick("restart-ice", () => demo.restartIce())
 onClick("stop", () => demo.stop())
+const setInput = (id: string, text: string) => {
+  const input = $(id, HTMLInputElement)
+  if (input !== null) input.value = text
+}
+onClick("share", async () => {
+  const grant = await demo.share()
+  setInput("listen-url", grant.whepUrl)
+  setInput("listen-token", grant.token)
+})
+onClick("listen", () => demo.listen(value("listen-url"), value("listen-token")))
+onClick("listen-stop", () => demo.stopListening())
 demo.render()
 demo.renderLevel()
