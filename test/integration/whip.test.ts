@@ -222,6 +222,15 @@ layer(Server, { timeout: 60_000, excludeTestServices: true })("WHIP and WHEP end
       assert.strictEqual((yield* request("POST", path, RECVONLY, sdp(alice.headers))).status, 201)
     }))
 
+  it.effect("WHEP asking for audio and video of an audio-only session: the video m-line is refused, the audio plays", () =>
+    Effect.gen(function*() {
+      const alice = yield* signIn(user("alice"))
+      const { sessionId } = yield* publish(alice.headers, AUDIO)
+      const res = yield* request("POST", `/whep/sessions/${sessionId}`, RECVONLY, sdp(alice.headers))
+      assert.strictEqual(res.status, 201, res.text)
+      assert.deepStrictEqual(parse(res.text).media.map((m) => [m.type, m.port === 0 ? "refused" : m.direction]), [["audio", "sendonly"], ["video", "refused"]])
+    }))
+
   it.effect("WHEP of a session with nothing to play is 409; of an unknown session 404", () =>
     Effect.gen(function*() {
       const alice = yield* signIn(user("alice"))

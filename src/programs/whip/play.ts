@@ -6,7 +6,7 @@ import type { Offer, OfferCodec, OfferMedia } from "../../media/sdp/offer.ts"
 import { AppConfig } from "../../layers/Config.ts"
 import { MediaServer } from "../../layers/MediaServer.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
-import { ProducerId, type SessionId } from "../../schemas/ids.ts"
+import type { ProducerId, SessionId } from "../../schemas/ids.ts"
 import { limitReached } from "../../schemas/limits.ts"
 import { openStates, sessionClosed, sessionNotFound } from "../../schemas/session.ts"
 import { NothingToPlay, UnusableOffer } from "../../schemas/whip.ts"
@@ -139,7 +139,8 @@ export const playWhep = Effect.fn("whep.play")(function*(holder: string, id: Ses
   const answers = yield* Effect.gen(function*() {
     yield* media.connectTransport(id, endpoint.id, dtls)
     return yield* Effect.forEach(offer.media, (m, i) => {
-      const source = piped.get(picks[i]?.producer ?? ProducerId.make(""))
+      const pick = picks[i]
+      const source = pick === undefined ? undefined : piped.get(pick.producer)
       if (source === undefined) return Effect.succeed<AnsweredMedia>({ accept: false })
       return Effect.map(media.consume(id, endpoint.id, source, withoutRtx(m)), (consumer) => answerFor(id, consumer))
     })
