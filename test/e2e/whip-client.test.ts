@@ -55,6 +55,13 @@ const resourceStatuses = (method: string, sessionId: string): Array<unknown> =>
 
 const wavRate = (file: string): number => readFileSync(file).readUInt32LE(24)
 
+/** Opus RTP packets the service found missing (sequence gaps) or concealed, so far. */
+const rtpGaps = async (): Promise<number> => {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text()
+  const value = (name: string) => Number(new RegExp(`^${name}\\{path="rtp"\\} (\\S+)$`, "m").exec(text)?.[1] ?? "NaN")
+  return value("auralink_audio_loss_total") + value("auralink_audio_concealed_total")
+}
+
 describe.each([
   { name: "audio", video: undefined },
   { name: "audio+video", video: VIDEO_BALL_PIPELINE }
@@ -62,6 +69,8 @@ describe.each([
   it("connects, trickles, records the 440 Hz tone and ends the session with DELETE", async () => {
     if (netns === undefined) throw new Error("beforeAll did not finish")
     const client = await signedInClient(baseUrl)
+    const gapsBefore = await rtpGaps()
+    expect(Number.isFinite(gapsBefore), "the loss counters are exported").toBe(true)
     const whip = await runWhipClient({
       url: `${baseUrl}/whip`,
       token: client.token,
@@ -85,5 +94,7 @@ describe.each([
     const samples = finalizedWav(file) ?? new Int16Array()
     expect(samples.length / wavRate(file)).toBeGreaterThan(1.5)
     expect(Math.abs(dominantFrequency(samples, wavRate(file)) - 440)).toBeLessThan(10)
+    // No gaps: not one packet missing or concealed in the session's RTP.
+    expect(await rtpGaps()).toBe(gapsBefore)
   })
 })
