@@ -9,6 +9,8 @@ import { baseUrl } from "../support/http.ts"
 import { eventually, mediaServer, sessionRecordings, user } from "../support/media.ts"
 import { finalizedWav } from "../support/recording.ts"
 import { wavFile } from "../support/tones.ts"
+import { Sessions } from "../../src/layers/SessionStore.ts"
+import { SessionId } from "../../src/schemas/ids.ts"
 
 /**
  * WHIP and WHEP with a non-browser stack: Debian's aiortc 1.4 (test/support/aiortc/) publishes a WAV of band-limited
@@ -34,7 +36,23 @@ const noise16k = (): Int16Array => {
 const sent = noise16k()
 writeFileSync(sentWav, wavFile(sent, RATE))
 
-const Server = mediaServer({ MEDIASOUP_WORKERS: "1", RTC_MIN_PORT: "42300", RTC_MAX_PORT: "42399", DATA_DIR: dataDir })
+const CONSENT_SECONDS = 10
+const Server = mediaServer({
+  MEDIASOUP_WORKERS: "1",
+  RTC_MIN_PORT: "42300",
+  RTC_MAX_PORT: "42399",
+  DATA_DIR: dataDir,
+  MEDIASOUP_ICE_CONSENT_TIMEOUT_SECONDS: String(CONSENT_SECONDS),
+  MEDIA_CONSENT_GRACE_MS: "500"
+})
+
+/** How session `id` ended: its last transition's state and reason. */
+const ending = (id: string) =>
+  Effect.gen(function*() {
+    const events = yield* Effect.orDie((yield* Sessions).events(SessionId.make(id)))
+    const last = events[events.length - 1]
+    return { to: last?.to, reason: last?.reason }
+  })
 
 const describeRun = (run: ScriptRun) => `exit ${run.code ?? run.signal}; events ${JSON.stringify(run.events)}; stderr ${run.stderr}`
 
@@ -124,5 +142,39 @@ layer(Server, { timeout: 90_000, excludeTestServices: true })("aiortc over WHIP 
       const noSession = yield* Effect.promise(() => runWhepPlay({ url: unknown, token: alice.token, out: join(work, "none.wav"), seconds: 1 }))
       assert.strictEqual(noSession.code, 1, describeRun(noSession))
       assert.match(noSession.stderr, /HTTP 404\n.*"status":\s*404/s)
+    }))
+
+  it.effect("a publisher that closes its connection without DELETE (DTLS close alert): the session expires, reason dtls_closed", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const alice = yield* signIn(user("alice"))
+      const run = yield* Effect.promise(() => runWhipPublish({ url: `${base}/whip`, token: alice.token, wav: sentWav, seconds: 1 }))
+      assert.strictEqual(run.code, 0, describeRun(run))
+      const sessionId = String(findEvent(run, "published")?.["sessionId"])
+      yield* eventually(Effect.map(ending(sessionId), (e) => e.to === "expired"), "the session's end", 10_000)
+      assert.deepStrictEqual(yield* ending(sessionId), { to: "expired", reason: "dtls_closed" })
+    }))
+
+  it.effect("a publisher that vanishes (SIGKILL): ICE consent is lost and the session expires, reason consent_lost", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const alice = yield* signIn(user("alice"))
+      let killedAt = 0
+      const run = yield* Effect.promise(() =>
+        runWhipPublish({
+          url: `${base}/whip`,
+          token: alice.token,
+          wav: sentWav,
+          onEvent: (event, kill) => {
+            if (event.event !== "published") return
+            killedAt = Date.now()
+            kill("SIGKILL")
+          }
+        })
+      )
+      const sessionId = String(findEvent(run, "published")?.["sessionId"])
+      yield* eventually(Effect.map(ending(sessionId), (e) => e.to === "expired"), "the session's end", (CONSENT_SECONDS + 10) * 1000)
+      assert.deepStrictEqual(yield* ending(sessionId), { to: "expired", reason: "consent_lost" })
+      console.log(`aiortc WHIP publisher killed: session expired ${((Date.now() - killedAt) / 1000).toFixed(1)} s later`)
     }))
 })

@@ -34,8 +34,8 @@ export interface CommonOptions {
   readonly connectTimeoutSeconds?: number
   /** Kill the script (SIGKILL) after this long; default 60 s. */
   readonly timeoutMs?: number
-  /** Called with each event as it is printed (e.g. start a viewer once "published" arrives). */
-  readonly onEvent?: (event: ScriptEvent) => void
+  /** Called with each event as it is printed (e.g. start a viewer once "published" arrives); `kill` signals the script. */
+  readonly onEvent?: (event: ScriptEvent, kill: (signal: NodeJS.Signals) => void) => void
 }
 
 export interface PublishOptions extends CommonOptions {
@@ -102,7 +102,7 @@ const runScript = (name: string, args: ReadonlyArray<string>, options: CommonOpt
         const event = parseEvent(line)
         if (event === undefined) continue
         events.push(event)
-        options.onEvent?.(event)
+        options.onEvent?.(event, (signal) => child.kill(signal))
       }
     })
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")))
