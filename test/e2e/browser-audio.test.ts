@@ -14,7 +14,7 @@ import { eventually, sessionRecordings, user } from "../support/media.ts"
 import { finalizedWav } from "../support/recording.ts"
 import { onFreshDatabase } from "../support/server.ts"
 import { checkToneSequence, concatSamples, DEFAULT_TONE_MS, DEFAULT_TONES, type ToneCheck, toneSequence, wavFile } from "../support/tones.ts"
-import { scopedChromium } from "../support/chromium.ts"
+import { demoPage, scopedChromium } from "../support/chromium.ts"
 
 /**
  * The browser demo end to end: headless Chromium (Debian's) plays a WAV of pure tones as its fake
@@ -77,16 +77,7 @@ const openDemo = (path: PathName) =>
     if (b === undefined) return yield* Effect.die("browser not launched")
     return yield* Effect.acquireRelease(
       Effect.promise(async () => {
-        const context = await b.newContext()
-        // The page works under the strictest CSP a server could send it (nothing inline, no blob: worklet).
-        await context.route("**/demo", async (route) => {
-          const response = await route.fetch()
-          await route.fulfill({ response, headers: { ...response.headers(), "content-security-policy": STRICT_CSP } })
-        })
-        const page = await context.newPage()
-        const log: Array<string> = []
-        page.on("console", (message) => log.push(`${message.type()}: ${message.text()}`))
-        page.on("pageerror", (error) => log.push(`pageerror: ${error.message}`))
+        const { context, log, page } = await demoPage(b, STRICT_CSP)
         await page.goto(`${base}/demo`)
         await page.waitForFunction(() => typeof window.demo?.start === "function")
         const sessionId = await page.evaluate(

@@ -9,7 +9,7 @@ import { ApiRoutes } from "../../src/adapters/http/routes.ts"
 import { serveHttp } from "../../src/layers/HttpServer.ts"
 import { Metrics } from "../../src/layers/Metrics.ts"
 import { JWT_SECRET, PROVISIONING_KEY, request, signIn } from "../support/auth.ts"
-import { scopedChromium } from "../support/chromium.ts"
+import { demoPage, scopedChromium } from "../support/chromium.ts"
 import { baseUrl, capturedLogs } from "../support/http.ts"
 import { eventually, sessionRecordings, user } from "../support/media.ts"
 import { finalizedWav } from "../support/recording.ts"
@@ -143,15 +143,7 @@ describe("browser demo, WHIP mode (headless Chromium)", () => {
         const userId = user("demo-whip")
         const { page, exchanges, log } = yield* Effect.acquireRelease(
           Effect.promise(async () => {
-            const context = await browser.newContext()
-            await context.route("**/demo", async (route) => {
-              const response = await route.fetch()
-              await route.fulfill({ response, headers: { ...response.headers(), "content-security-policy": STRICT_CSP } })
-            })
-            const page = await context.newPage()
-            const log: Array<string> = []
-            page.on("console", (message) => log.push(`${message.type()}: ${message.text()}`))
-            page.on("pageerror", (error) => log.push(`pageerror: ${error.message}`))
+            const { context, log, page } = await demoPage(browser, STRICT_CSP)
             return { context, page, exchanges: recordExchanges(page), log }
           }),
           ({ context }) => Effect.promise(() => context.close())

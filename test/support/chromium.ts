@@ -29,6 +29,24 @@ export const chromiumOptions = (wavPath: string): LaunchOptions => ({
 
 export const launchChromium = (wavPath: string): Promise<Browser> => chromium.launch(chromiumOptions(wavPath))
 
+/**
+ * A fresh context and page of `browser` where `/demo` is served under `csp` (the demo must work
+ * under the strictest policy a server could send it: nothing inline, no blob: worklet), with the
+ * page's console and errors kept in `log`.
+ */
+export const demoPage = async (browser: Browser, csp: string) => {
+  const context = await browser.newContext()
+  await context.route("**/demo", async (route) => {
+    const response = await route.fetch()
+    await route.fulfill({ response, headers: { ...response.headers(), "content-security-policy": csp } })
+  })
+  const page = await context.newPage()
+  const log: Array<string> = []
+  page.on("console", (message) => log.push(`${message.type()}: ${message.text()}`))
+  page.on("pageerror", (error) => log.push(`pageerror: ${error.message}`))
+  return { context, page, log }
+}
+
 /** Chromium for the scope of a layer (launched when it is built, closed when it is released); `current()` is the running browser. */
 export const scopedChromium = (wavPath: string) => {
   let browser: Browser | undefined

@@ -1,7 +1,6 @@
 import { Effect } from "effect"
 import type { types } from "mediasoup"
-import type { AnsweredMedia, TransportSide } from "../../media/sdp/answer.ts"
-import { dtlsRoles } from "../../media/sdp/answer.ts"
+import { dtlsRoles, type TransportSide } from "../../media/sdp/answer.ts"
 import { type Offer, type OfferMedia, parseOffer, unbundled } from "../../media/sdp/offer.ts"
 import type { WebRtcEndpoint } from "../../layers/MediaServer.ts"
 import { MalformedOffer, UnusableOffer } from "../../schemas/whip.ts"
@@ -39,6 +38,3 @@ export const serverSide = (offer: Offer, endpoint: WebRtcEndpoint): TransportSid
   const fingerprint = fingerprints.find((f) => f.algorithm === "sha-256") ?? fingerprints[0] ?? { algorithm: "sha-256", value: "" }
   return { ice: endpoint.iceParameters, candidates: endpoint.iceCandidates, fingerprint, setup: dtlsRoles(offer.setup).answer }
 }
-
-/** The mids an answer bundles (the first carries an ICE restart's candidates). */
-export const answeredMids = (offer: Offer, answers: ReadonlyArray<AnsweredMedia>) => offer.media.filter((_, i) => answers[i]?.accept === true).map((m) => m.mid)

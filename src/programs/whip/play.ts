@@ -11,8 +11,8 @@ import { limitReached } from "../../schemas/limits.ts"
 import { openStates, sessionClosed, sessionNotFound } from "../../schemas/session.ts"
 import { NothingToPlay, UnusableOffer } from "../../schemas/whip.ts"
 import { offeredCodecs } from "../../media/sdp/ingest-plan.ts"
-import { answeredMids, clientDtls, readOffer, requireBundled, serverSide } from "./offer.ts"
-import { newEtag, resourcePath, WebRtcResources } from "./resources.ts"
+import { clientDtls, readOffer, requireBundled, serverSide } from "./offer.ts"
+import { newResource, resourcePath, WebRtcResources } from "./resources.ts"
 
 const isReceiving = (m: OfferMedia) => (m.kind === "audio" || m.kind === "video") && (m.direction === "recvonly" || m.direction === "sendrecv")
 
@@ -145,17 +145,7 @@ export const playWhep = Effect.fn("whep.play")(function*(holder: string, id: Ses
       return Effect.map(media.consume(id, endpoint.id, source, withoutRtx(m)), (consumer) => answerFor(id, consumer))
     })
   }).pipe(Effect.onError(() => Effect.ignore(media.closeTransport(id, endpoint.id))))
-  const resource = {
-    kind: "whep" as const,
-    id: endpoint.id,
-    sessionId: id,
-    holder,
-    mids: answeredMids(offer, answers),
-    clientUfrag: offer.ice.ufrag,
-    candidates: endpoint.iceCandidates,
-    etag: newEtag(),
-    createdAt: Date.now()
-  }
+  const resource = newResource("whep", id, holder, endpoint, offer, answers)
   resources.add(resource)
   yield* Effect.logInfo("WHEP viewer connected").pipe(Effect.annotateLogs({ event: "whep_playing", sessionId: id, transportId: endpoint.id }))
   return { location: resourcePath(resource), etag: resource.etag, answer: writeAnswer(offer, answers, serverSide(offer, endpoint)) }

@@ -13,8 +13,8 @@ import { makeProducer } from "../signaling/produce.ts"
 import { startSession } from "../sessions/start.ts"
 import { stopSession } from "../sessions/stop.ts"
 import { watchMedia } from "./media-timeout.ts"
-import { answeredMids, clientDtls, readOffer, serverSide } from "./offer.ts"
-import { newEtag, resourcePath, userHolder, WebRtcResources } from "./resources.ts"
+import { clientDtls, readOffer, serverSide } from "./offer.ts"
+import { newResource, resourcePath, userHolder, WebRtcResources } from "./resources.ts"
 
 /** The producers an offer makes, or the 422 naming why it can make none. */
 const plan = (offer: Offer, caps: types.RtpCapabilities) => {
@@ -44,17 +44,7 @@ export const publishWhip = Effect.fn("whip.publish")(function*(principal: Princi
       for (const p of planned) if (p !== undefined) yield* makeProducer(session, endpoint.id, { kind: p.kind, rtpParameters: p.rtpParameters })
     }).pipe(Effect.onError(() => Effect.ignore(media.closeTransport(id, endpoint.id))))
     const answers = plannedAnswers(planned)
-    const resource = {
-      kind: "whip" as const,
-      id: endpoint.id,
-      sessionId: id,
-      holder: userHolder(principal),
-      mids: answeredMids(offer, answers),
-      clientUfrag: offer.ice.ufrag,
-      candidates: endpoint.iceCandidates,
-      etag: newEtag(),
-      createdAt: Date.now()
-    }
+    const resource = newResource("whip", id, userHolder(principal), endpoint, offer, answers)
     resources.add(resource)
     yield* resources.background(watchMedia(id, endpoint.id))
     yield* Effect.logInfo("WHIP publisher connected an offer").pipe(

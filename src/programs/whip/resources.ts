@@ -4,7 +4,9 @@ import { randomUUID } from "node:crypto"
 import { Gauge } from "prom-client"
 import { Metrics } from "../../layers/Metrics.ts"
 import { Health } from "../../layers/Health.ts"
-import { MediaServer } from "../../layers/MediaServer.ts"
+import { MediaServer, type WebRtcEndpoint } from "../../layers/MediaServer.ts"
+import type { AnsweredMedia } from "../../media/sdp/answer.ts"
+import type { Offer } from "../../media/sdp/offer.ts"
 import type { SessionId, TransportId } from "../../schemas/ids.ts"
 
 /** A WHIP publisher's or WHEP viewer's resource: one WebRTC transport of a session on this instance. */
@@ -29,6 +31,26 @@ export interface WebRtcResource {
 export const userHolder = (principal: { readonly userId: string }) => `user:${principal.userId}`
 
 export const newEtag = () => `"${randomUUID()}"`
+
+/** A new resource for `endpoint` (the transport answering `offer` with `answers`), with a fresh ETag. */
+export const newResource = (
+  kind: WebRtcResource["kind"],
+  sessionId: SessionId,
+  holder: string,
+  endpoint: WebRtcEndpoint,
+  offer: Offer,
+  answers: ReadonlyArray<AnsweredMedia>
+): WebRtcResource => ({
+  kind,
+  id: endpoint.id,
+  sessionId,
+  holder,
+  mids: offer.media.filter((_, i) => answers[i]?.accept === true).map((m) => m.mid),
+  clientUfrag: offer.ice.ufrag,
+  candidates: endpoint.iceCandidates,
+  etag: newEtag(),
+  createdAt: Date.now()
+})
 
 /** The path a resource is found at (its `Location`). */
 export const resourcePath = (r: { readonly kind: "whip" | "whep"; readonly sessionId: string; readonly id: string }) =>

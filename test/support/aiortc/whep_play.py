@@ -67,22 +67,16 @@ async def consume(track: MediaStreamTrack, recording: AudioRecording, counts: di
 
 
 def arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", required=True, help="WHEP endpoint, e.g. http://127.0.0.1:8080/whep/sessions/<id>")
-    parser.add_argument("--token", required=True, help="Bearer token (owner, operator or share token)")
+    parser = whip.parser(__doc__, "WHEP endpoint, e.g. http://127.0.0.1:8080/whep/sessions/<id>", "Bearer token (owner, operator or share token)")
     parser.add_argument("--out", required=True, help="WAV file to write (mono 48 kHz s16)")
     parser.add_argument("--seconds", type=float, required=True, help="how long to record once connected")
     parser.add_argument("--video", action="store_true", help="also receive video (frames are only counted)")
-    parser.add_argument("--host-candidate", action="append", dest="hosts",
-                        help="address(es) to gather host candidates on (default 127.0.0.1)")
-    parser.add_argument("--connect-timeout", type=float, default=20.0)
     return parser.parse_args()
 
 
 async def main() -> None:
     args = arguments()
-    whip.restrict_host_candidates(args.hosts or ["127.0.0.1"])
-    whip.bundle_safe_extension_ids()
+    whip.prepare_ice(args)
     pc = whip.peer_connection()
     recording = AudioRecording()
     counts = {"videoFrames": 0}

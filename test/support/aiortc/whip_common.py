@@ -3,6 +3,7 @@ python3), loopback-only ICE gathering, JSON-line events, and failing with the HT
 
 Run with Debian's /usr/bin/python3 (python3-aiortc 1.4.0)."""
 
+import argparse
 import asyncio
 import http.client
 import json
@@ -70,6 +71,23 @@ async def request(method: str, url: str, token: str, body: Optional[str] = None,
 def resolve(url: str, location: str) -> str:
     """The Location header is relative to the URL that was POSTed to (RFC 9725)."""
     return urllib.parse.urljoin(url, location)
+
+
+def parser(doc: Optional[str], url_help: str, token_help: str) -> argparse.ArgumentParser:
+    """The options both scripts take: the endpoint, the bearer, where to gather host candidates, how long to wait."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--url", required=True, help=url_help)
+    p.add_argument("--token", required=True, help=token_help)
+    p.add_argument("--host-candidate", action="append", dest="hosts",
+                   help="address(es) to gather host candidates on (default 127.0.0.1)")
+    p.add_argument("--connect-timeout", type=float, default=20.0)
+    return p
+
+
+def prepare_ice(args: argparse.Namespace) -> None:
+    """Host candidates where asked (127.0.0.1 by default) and extension ids safe under BUNDLE."""
+    restrict_host_candidates(args.hosts or ["127.0.0.1"])
+    bundle_safe_extension_ids()
 
 
 def restrict_host_candidates(addresses: List[str]) -> None:

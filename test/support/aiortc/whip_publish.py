@@ -43,23 +43,17 @@ class MovingBarTrack(VideoStreamTrack):
 
 
 def arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", required=True, help="WHIP endpoint, e.g. http://127.0.0.1:8080/whip")
-    parser.add_argument("--token", required=True, help="Bearer token")
+    parser = whip.parser(__doc__, "WHIP endpoint, e.g. http://127.0.0.1:8080/whip", "Bearer token")
     parser.add_argument("--wav", required=True, help="audio file to stream (played once, in real time)")
     parser.add_argument("--video", action="store_true", help="also send a moving test pattern (VP8/H264)")
     parser.add_argument("--seconds", type=float, help="stop after this long even if the WAV is longer")
     parser.add_argument("--delete", action="store_true", help="DELETE the resource when done")
-    parser.add_argument("--host-candidate", action="append", dest="hosts",
-                        help="address(es) to gather host candidates on (default 127.0.0.1)")
-    parser.add_argument("--connect-timeout", type=float, default=20.0)
     return parser.parse_args()
 
 
 async def main() -> None:
     args = arguments()
-    whip.restrict_host_candidates(args.hosts or ["127.0.0.1"])
-    whip.bundle_safe_extension_ids()
+    whip.prepare_ice(args)
     try:
         player = MediaPlayer(args.wav)  # loop=False: the track ends at end of file
     except Exception as error:
