@@ -28,6 +28,8 @@ import { publishWhip } from "./whip-client.ts"
 
 const SETUPS = Number(process.env["BENCH_WHIP_SETUPS"] ?? 50)
 const STEPS = (process.env["BENCH_WHIP_STEPS"] ?? "10,25,50,100,150,200,300").split(",").map(Number)
+/** Publishers a step opens at once. */
+const OPEN_CONCURRENCY = Number(process.env["BENCH_WHIP_OPEN_CONCURRENCY"] ?? 8)
 const WARMUP_MS = 1_000
 const WINDOW_MS = Number(process.env["BENCH_SECONDS"] ?? 4) * 1000
 /** A chunk later than this after the window counts as lost (generous: the machine the benches share is loaded). */
@@ -118,6 +120,10 @@ interface Step {
   readonly rssMb: number
   /** The service's event loop lag p99 (prom-client's default metric) after the window, ms. */
   readonly serviceLagP99: number
+  /** RTP packets the service found missing (sequence gaps): lost before it, between werift and the decoder. */
+  readonly gaps: number
+  /** Chunks the service's ASR client handed to gRPC during the window (all sessions). */
+  readonly asrSent: number
   /** ASR gateway streams the service restarted in the window (a write not taken in time). */
   readonly asrRestarts: number
   readonly benchCpuPct: number
@@ -137,15 +143,15 @@ const openWhipStream = async (base: string, token: string, templates: ReadonlyAr
   }
 }
 
-/** A gauge or counter of the service's /metrics (the first sample of `name`). */
-const metric = async (base: string, name: string): Promise<number> => {
+/** The service's /metrics now, as a reader of one metric's samples summed over their labels. */
+const readMetrics = async (base: string): Promise<(name: string) => number> => {
   const text = await fetch(`${base}/metrics`).then((r) => r.text())
-  return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN)
+  return (name) => [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm"))].reduce((total, m) => total + Number(m[1]), 0)
 }
 
 const measure = async (base: string, pid: number, fake: RemoteFakeAsr, streams: ReadonlyArray<Stream>, sendLate: Array<number>): Promise<Step> => {
   const from = new Map(streams.map((s) => [s.sessionId, s.sent]))
-  const restarts0 = await metric(base, "auralink_asr_reconnects_total")
+  const counters0 = await readMetrics(base)
   const tree0 = processTree(pid)
   const bench0 = process.cpuUsage()
   sendLate.length = 0
@@ -156,6 +162,7 @@ const measure = async (base: string, pid: number, fake: RemoteFakeAsr, streams: 
   const bench1 = process.cpuUsage(bench0)
   const to = new Map(streams.map((s) => [s.sessionId, s.sent]))
   const sendLateP99 = percentile(sendLate, 99)
+  const counters1 = await readMetrics(base)
   await sleep(GRACE_MS)
   const ranges = streams.map((st) => ({ sessionId: st.sessionId, from: from.get(st.sessionId) ?? 0, to: to.get(st.sessionId) ?? 0 }))
   const sent = ranges.reduce((n, r) => n + r.to - r.from, 0)
@@ -169,8 +176,10 @@ const measure = async (base: string, pid: number, fake: RemoteFakeAsr, streams: 
     lossPct: sent === 0 ? 100 : (100 * lost) / sent,
     cpuPct: (100 * (tree1.ticks - tree0.ticks)) / CLOCK_TICKS / seconds,
     rssMb: tree1.rssBytes / 1024 / 1024,
-    serviceLagP99: 1000 * (await metric(base, "nodejs_eventloop_lag_p99_seconds")),
-    asrRestarts: (await metric(base, "auralink_asr_reconnects_total")) - restarts0,
+    serviceLagP99: 1000 * (await readMetrics(base))("nodejs_eventloop_lag_p99_seconds"),
+    gaps: counters1("auralink_audio_loss_total") - counters0("auralink_audio_loss_total"),
+    asrSent: counters1("auralink_asr_chunks_sent_total") - counters0("auralink_asr_chunks_sent_total"),
+    asrRestarts: counters1("auralink_asr_reconnects_total") - counters0("auralink_asr_reconnects_total"),
     benchCpuPct: (100 * (bench1.user + bench1.system)) / 1e6 / seconds,
     sendLateP99
   }
@@ -179,7 +188,9 @@ const measure = async (base: string, pid: number, fake: RemoteFakeAsr, streams: 
 const describeStep = (s: Step): string =>
   `N=${String(s.n).padStart(3)} WHIP publishers: loss ${s.lossPct.toFixed(2)} % (${s.lost}/${s.sent} packets; ${s.silent} publishers silent), ` +
   `service+workers cpu ${s.cpuPct.toFixed(0)} % rss ${s.rssMb.toFixed(0)} MB, service event loop lag p99 ${s.serviceLagP99.toFixed(0)} ms, ` +
-  `ASR stream restarts ${s.asrRestarts}, bench process (werift peers) cpu ${s.benchCpuPct.toFixed(0)} %, sender tick late p99 ${s.sendLateP99.toFixed(1)} ms`
+  `RTP gaps seen by the service ${s.gaps}, chunks it handed to the ASR client ${s.asrSent}, ASR stream restarts ${s.asrRestarts}, bench process (werift peers) cpu ${
+    s.benchCpuPct.toFixed(0)
+  } %, sender tick late p99 ${s.sendLateP99.toFixed(1)} ms`
 
 export const run = async (): Promise<BenchResult> => {
   const began = performance.now()
@@ -221,7 +232,7 @@ export const run = async (): Promise<BenchResult> => {
           }
           const opened: Array<Stream> = []
           let missing = n - streams.length
-          await Promise.all(Array.from({ length: 8 }, async () => {
+          await Promise.all(Array.from({ length: OPEN_CONCURRENCY }, async () => {
             while (missing > 0) {
               missing -= 1
               opened.push(await openWhipStream(base, token, templates))
