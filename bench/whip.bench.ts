@@ -18,11 +18,14 @@ import { publishWhip } from "./whip-client.ts"
 //    chunk. WHIP: POST /whip (the offer is made and ICE gathered before, not counted; shown apart).
 //    JSON: POST /api/session, POST transports, (werift offer), POST connect, POST produce. Both then
 //    wait for ICE+DTLS and send RTP from then on. Each session is ended before the next one.
-// 2. Concurrent WHIP publishers: N grows in STEPS (earlier ones keep streaming); per step a warm-up
-//    and a measured window; loss = packets sent in the window vs distinct chunk sequences the fake
-//    holds for them GRACE_MS after it. The largest N under 1 % loss is reported. The werift peers
-//    run in this process, so its CPU and how late the sender's ticks ran are printed with each step
-//    (a step lost to the load generator shows there).
+// 2. Concurrent WHIP publishers: N grows in STEPS (earlier ones keep streaming; the new ones are
+//    opened OPEN_CONCURRENCY at a time and each sends from the moment it is connected; a publish that
+//    fails ends the ramp); per step a warm-up and a measured window; loss = packets sent in the
+//    window vs distinct chunk sequences the fake holds for them GRACE_MS after it. The largest N
+//    under 1 % loss is reported. Each step line also says where a loss happened: RTP gaps the
+//    service saw (lost before it), chunks its ASR client got taken by gRPC, ASR stream restarts (a
+//    write not taken within the deadline), the service's event loop lag; and, as the werift peers
+//    run in this process, its CPU and how late the sender's ticks ran (load generator limits).
 //
 // ratio = json_setup_p50 / whip_setup_p50: higher is better for WHIP (> 1: WHIP is faster to set up).
 
@@ -224,26 +227,35 @@ export const run = async (): Promise<BenchResult> => {
       const streams: Array<Stream> = []
       const sender = startSender(streams)
       const steps: Array<Step> = []
+      let limit = "no step lost >= 1 % (the step list or the time budget ended first)"
       try {
         for (const n of STEPS) {
           if (performance.now() - began > TIME_BUDGET_MS) {
             console.log(`time budget reached before N=${n}`)
             break
           }
-          const opened: Array<Stream> = []
           let missing = n - streams.length
+          const refused: Array<string> = []
           await Promise.all(Array.from({ length: OPEN_CONCURRENCY }, async () => {
             while (missing > 0) {
               missing -= 1
-              opened.push(await openWhipStream(base, token, templates))
+              // Each one streams from the next tick on; a publish that fails ends the ramp.
+              await openWhipStream(base, token, templates).then((st) => streams.push(st), (error: unknown) => refused.push(String(error).split("\n")[0] ?? ""))
             }
           }))
-          streams.push(...opened)
+          if (refused.length > 0) {
+            limit = `N=${n}: ${refused.length} publisher(s) could not be opened (${refused[0]})`
+            console.log(limit)
+            break
+          }
           await sleep(WARMUP_MS)
           const step = await measure(base, pid, fake, streams, sender.lateMs)
           console.log(describeStep(step))
           steps.push(step)
-          if (step.lossPct >= MAX_LOSS_PCT) break
+          if (step.lossPct >= MAX_LOSS_PCT) {
+            limit = `N=${n} lost ${step.lossPct.toFixed(2)} %`
+            break
+          }
         }
       } finally {
         sender.stop()
@@ -251,10 +263,6 @@ export const run = async (): Promise<BenchResult> => {
       }
       const sustained = steps.filter((s) => s.lossPct < MAX_LOSS_PCT)
       const best = sustained[sustained.length - 1]
-      const last = steps[steps.length - 1]
-      const limit = last !== undefined && last.lossPct >= MAX_LOSS_PCT
-        ? `N=${last.n} lost ${last.lossPct.toFixed(2)} %`
-        : "no step lost >= 1 % (the step list or the time budget ended first)"
       console.log(`largest N with < ${MAX_LOSS_PCT} % loss: ${best?.n ?? 0} (${limit})`)
       const figures = [
         `setup_p50_ms=${fmt(whipP50, 1)}`,
