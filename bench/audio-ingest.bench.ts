@@ -1,10 +1,5 @@
-import * as PgClient from "@effect/sql-pg/PgClient"
-import { Effect, Exit, Redacted, Scope } from "effect"
-import * as Reactivity from "effect/reactivity/Reactivity"
-import { type ChildProcess } from "node:child_process"
-import { randomBytes } from "node:crypto"
 import { createSocket, type Socket } from "node:dgram"
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
@@ -13,7 +8,22 @@ import { concatSamples, DEFAULT_TONE_MS, DEFAULT_TONES, toneSequence, wavFile } 
 import { encodeChunk } from "../src/programs/audio/pcm.ts"
 import { openPcmChannel } from "./datachannel-client.ts"
 import { RemoteFakeAsr } from "./fake-asr-client.ts"
-import { type BenchResult, freePort, percentile, spawnNode, stop, waitForOk } from "./support.ts"
+import {
+  accessToken,
+  api,
+  CLOCK_TICKS,
+  field,
+  fmt,
+  FRAME_MS,
+  packetAt,
+  processTree,
+  PROVISIONING_KEY,
+  sleep,
+  startSender,
+  type Stream,
+  withService
+} from "./ingest-rig.ts"
+import { type BenchResult, percentile } from "./support.ts"
 import { CHROMIUM, launchChromium } from "../test/support/chromium.ts"
 
 // N concurrent sessions fed by this process, half of them (rounded down) by each path:
@@ -47,58 +57,11 @@ const GRACE_MS = 300
 /** Steps start only within this time from the start (opening 100+ DTLS sessions takes a few seconds). */
 const TIME_BUDGET_MS = 150_000
 const MAX_LOSS_PCT = 1
-const FRAME_MS = 20
 const PCM_CHUNK_MS = 40
-const TS_PER_FRAME = 960
 const PAYLOAD_TYPE = 100
 const SSRC = 1111
-const ADMIN_URL = process.env["BENCH_POSTGRES_ADMIN_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
-const REDIS_URL = process.env["BENCH_REDIS_URL"] ?? "redis://127.0.0.1:6379"
-const PROVISIONING_KEY = "bench-provisioning-key"
-const HIGH = "1000000000"
 
-// ---- HTTP ---------------------------------------------------------------------------------
-
-const api = async (base: string, method: string, path: string, body: unknown, headers: Record<string, string>, status: number): Promise<unknown> => {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: { ...headers, "content-type": "application/json" },
-    body: body === undefined ? null : JSON.stringify(body)
-  })
-  const text = await response.text()
-  if (response.status !== status) throw new Error(`${method} ${path}: expected ${status}, got ${response.status} ${text.slice(0, 300)}`)
-  const value: unknown = text.length > 0 ? JSON.parse(text) : undefined
-  return value
-}
-
-const field = (value: unknown, name: string): string => {
-  if (typeof value === "object" && value !== null && name in value) {
-    const found: unknown = Reflect.get(value, name)
-    if (typeof found === "string") return found
-    if (typeof found === "number") return String(found)
-  }
-  throw new Error(`reply has no ${name}: ${JSON.stringify(value).slice(0, 200)}`)
-}
-
-const accessToken = async (base: string, userId: string): Promise<string> => {
-  const device = await api(base, "POST", "/api/auth/devices", { userId, name: `bench ${userId}` }, { "x-provisioning-key": PROVISIONING_KEY }, 201)
-  const token = await api(base, "POST", "/api/auth/token", { deviceId: field(device, "deviceId"), deviceSecret: field(device, "deviceSecret") }, {}, 200)
-  return field(token, "accessToken")
-}
-
-interface Stream {
-  readonly path: AudioPathName
-  readonly sessionId: string
-  /** Every how many ms the next packet or chunk is due. */
-  readonly everyMs: number
-  /** Sends packet/chunk `index` of this stream. */
-  readonly send: (index: number) => void
-  readonly close: () => Promise<void>
-  /** performance.now() of packet 0. */
-  startedAt: number
-  /** Packets sent so far (the next packet's index, = its RTP sequence mod 2^16). */
-  sent: number
-}
+// ---- streams ----------------------------------------------------------------------------
 
 type AudioPathName = "rtp" | "pcm"
 
@@ -123,7 +86,7 @@ const openRtpStream = async (base: string, auth: Record<string, string>, media: 
     path: "rtp",
     sessionId,
     everyMs: FRAME_MS,
-    send: (index) => media.socket.send(packetAt(media.templates, index), port, "127.0.0.1"),
+    send: (index) => media.socket.send(packetAt(media.templates, index, SSRC, PAYLOAD_TYPE), port, "127.0.0.1"),
     close: async () => {},
     startedAt: 0,
     sent: 0
@@ -150,79 +113,7 @@ const openPcmStream = async (base: string, auth: Record<string, string>, media: 
   }
 }
 
-// ---- RTP replay ---------------------------------------------------------------------------
-
-/** Packet `index` of a stream: a captured packet with this stream's sequence, timestamp and SSRC. */
-const packetAt = (templates: ReadonlyArray<Buffer>, index: number): Buffer => {
-  const template = templates[index % templates.length]
-  if (template === undefined) throw new Error("no RTP packets captured")
-  const packet = Buffer.from(template)
-  packet[1] = (packet[1] ?? 0) & 0x7f | (index === 0 ? 0x80 : 0) // marker on the first packet only
-  packet.writeUInt16BE(index & 0xffff, 2)
-  packet.writeUInt32BE((index * TS_PER_FRAME) >>> 0, 4)
-  packet.writeUInt32BE(SSRC, 8)
-  return packet
-}
-
-/** Sends every stream's due packets/chunks every ~FRAME_MS until stopped; records how late the ticks ran. */
-const startSender = (streams: Array<Stream>) => {
-  const lateMs: Array<number> = []
-  let running = true
-  let timer: NodeJS.Timeout | undefined
-  const tick = () => {
-    const now = performance.now()
-    let next = Number.POSITIVE_INFINITY
-    for (const stream of streams) {
-      if (stream.startedAt === 0) stream.startedAt = now
-      let due = stream.startedAt + stream.sent * stream.everyMs
-      if (stream.sent > 0 && due <= now) lateMs.push(now - due)
-      while (due <= now) {
-        stream.send(stream.sent)
-        stream.sent += 1
-        due += stream.everyMs
-      }
-      next = Math.min(next, due)
-    }
-    if (running) timer = setTimeout(tick, Math.max(0, Math.min(FRAME_MS, next - performance.now())))
-  }
-  tick()
-  return {
-    lateMs,
-    stop: () => {
-      running = false
-      if (timer !== undefined) clearTimeout(timer)
-    }
-  }
-}
-
 // ---- measurements -------------------------------------------------------------------------
-
-/** CPU ticks (utime + stime) and RSS bytes of `pid` and its direct children (the media workers). */
-const processTree = (pid: number): { readonly ticks: number; readonly mainTicks: number; readonly rssBytes: number } => {
-  const pids = [pid]
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    const children = readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim()
-    if (children.length > 0) pids.push(...children.split(/\s+/).map(Number))
-  }
-  let ticks = 0
-  let mainTicks = 0
-  let rssBytes = 0
-  for (const p of pids) {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, "utf8")
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ") // from field 3 (state) on
-      const own = Number(fields[11]) + Number(fields[12]) // utime (14), stime (15)
-      ticks += own
-      if (p === pid) mainTicks = own
-      const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, "utf8"))
-      rssBytes += Number(rss?.[1] ?? 0) * 1024
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return { ticks, mainTicks, rssBytes }
-}
-const CLOCK_TICKS = 100 // USER_HZ on Linux
 
 type Buckets = ReadonlyArray<readonly [number, number]>
 
@@ -277,8 +168,6 @@ interface Step {
   readonly benchCpuPct: number
   readonly sendLateP99: number
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** One measured window over the streams that are running now. */
 const measure = async (base: string, pid: number, fake: RemoteFakeAsr, streams: ReadonlyArray<Stream>, sendLate: Array<number>): Promise<Step> => {
@@ -378,26 +267,6 @@ const browserE2e = async (base: string, fake: RemoteFakeAsr): Promise<ReadonlyAr
   }
 }
 
-// ---- Postgres and the service ---------------------------------------------------------------
-
-const admin = async (statement: string): Promise<void> => {
-  const scope = Scope.makeUnsafe()
-  try {
-    const sql = await Effect.runPromise(PgClient.makeClient({ url: Redacted.make(ADMIN_URL) }).pipe(Scope.provide(scope), Effect.provide(Reactivity.layer)))
-    await Effect.runPromise(sql.unsafe(statement))
-  } finally {
-    await Effect.runPromise(Scope.close(scope, Exit.void))
-  }
-}
-
-const untilExit = (child: ChildProcess, ready: Promise<void>): Promise<void> =>
-  Promise.race([
-    ready,
-    new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`service exited (code ${code}) before it was ready`))))
-  ])
-
-const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(digits) : "na")
-
 export const run = async (): Promise<BenchResult> => {
   const began = performance.now()
   // Real Opus RTP, once: ffmpeg encodes the tone sequence (2 s, 20 ms frames) to a socket here.
@@ -407,122 +276,86 @@ export const run = async (): Promise<BenchResult> => {
   const media: Media = { templates, socket: createSocket({ type: "udp4", sendBufferSize: 8 * 1024 * 1024 }), tones: toneSequence({ sampleRate: 16_000 }) }
 
   const fake = await RemoteFakeAsr.start()
-  const name = `auralink_bench_${randomBytes(6).toString("hex")}`
-  const url = new URL(ADMIN_URL)
-  url.pathname = `/${name}`
-  await admin(`CREATE DATABASE "${name}"`)
-  const dataDir = join(tmpdir(), name)
   let sender: ReturnType<typeof startSender> | undefined
   try {
-    const port = await freePort()
-    const base = `http://127.0.0.1:${port}`
-    const service = spawnNode(["src/main.ts"], {
-      PORT: String(port),
-      GRPC_PORT: "0",
-      HOST: "127.0.0.1",
-      LOG_LEVEL: "warn",
-      DATA_DIR: dataDir,
-      DATABASE_URL: url.toString(),
-      REDIS_URL,
-      ASR_GATEWAY_URL: fake.url,
-      AUTH_PROVISIONING_KEY: PROVISIONING_KEY,
-      MEDIASOUP_LISTEN_IP: "127.0.0.1",
-      RTC_MIN_PORT: "40000",
-      RTC_MAX_PORT: "44999",
-      // WebRTC transports share each worker's WebRtcServer port (the default); plain ones take the range.
-      RTC_PORT: "45000",
-      SESSION_SWEEP_INTERVAL_MS: "3600000",
-      RATE_LIMIT_AUTH_PER_MINUTE: HIGH,
-      RATE_LIMIT_SESSION_PER_MINUTE: HIGH,
-      RATE_LIMIT_DEFAULT_PER_MINUTE: HIGH,
-      // One bench user opens every session: the per-client caps are not what is measured here.
-      MAX_OPEN_SESSIONS_PER_USER: HIGH,
-      MAX_OPEN_SESSIONS_PER_DEVICE: HIGH,
-      MAX_PENDING_SESSIONS_PER_USER: HIGH,
-      MAX_PENDING_SESSIONS_PER_DEVICE: HIGH
-    })
-    try {
-      await untilExit(service, waitForOk(`${base}/ready`, 30_000))
-      const pid = service.pid ?? 0
-
-      // Capture -> ASR receipt from Chromium first, on the idle service.
-      let e2e: ReadonlyArray<E2e> = []
-      if (existsSync(CHROMIUM)) {
-        e2e = await browserE2e(base, fake).catch((error: unknown) => {
-          console.log(`chromium part failed: ${String(error)}`)
-          return []
-        })
-        for (const r of e2e) {
-          console.log(`browser-audio path=${r.path} chunks=${r.chunks} capture_to_asr_p50_ms=${fmt(r.p50, 1)} capture_to_asr_p95_ms=${fmt(r.p95, 1)}`)
-        }
-      } else {
-        console.log(`no Chromium at ${CHROMIUM}: e2e_p95_ms=na`)
-      }
-
-      const auth = { authorization: `Bearer ${await accessToken(base, "bench-rtp")}` }
-      const streams: Array<Stream> = []
-      sender = startSender(streams)
-      const steps: Array<Step> = []
-      for (const n of STEPS) {
-        if (performance.now() - began > TIME_BUDGET_MS) {
-          console.log(`time budget reached before N=${n}`)
-          break
-        }
-        // Half of the sessions (rounded down) on each path; opened 8 at a time.
-        const pending: Array<AudioPathName> = []
-        let pcm = streams.filter((st) => st.path === "pcm").length
-        for (let total = streams.length; total < n; total++) {
-          const path = pcm < Math.floor(n / 2) ? "pcm" : "rtp"
-          if (path === "pcm") pcm++
-          pending.push(path)
-        }
-        const opened: Array<Stream> = []
-        await Promise.all(Array.from({ length: 8 }, async () => {
-          for (let path = pending.shift(); path !== undefined; path = pending.shift()) {
-            opened.push(await (path === "pcm" ? openPcmStream : openRtpStream)(base, auth, media))
+    return await withService(fake.url, async ({ base, pid }) => {
+      try {
+        // Capture -> ASR receipt from Chromium first, on the idle service.
+        let e2e: ReadonlyArray<E2e> = []
+        if (existsSync(CHROMIUM)) {
+          e2e = await browserE2e(base, fake).catch((error: unknown) => {
+            console.log(`chromium part failed: ${String(error)}`)
+            return []
+          })
+          for (const r of e2e) {
+            console.log(`browser-audio path=${r.path} chunks=${r.chunks} capture_to_asr_p50_ms=${fmt(r.p50, 1)} capture_to_asr_p95_ms=${fmt(r.p95, 1)}`)
           }
-        }))
-        streams.push(...opened)
-        await sleep(WARMUP_MS)
-        const step = await measure(base, pid, fake, streams, sender.lateMs)
-        console.log(describeStep(step))
-        steps.push(step)
-        if (step.lossPct >= MAX_LOSS_PCT) break
-      }
-      sender.stop()
-      sender = undefined
-      await Promise.all(streams.map((st) => st.close()))
+        } else {
+          console.log(`no Chromium at ${CHROMIUM}: e2e_p95_ms=na`)
+        }
 
-      const at10 = steps.find((s) => s.n === 10)
-      if (at10 !== undefined) console.log(`at N=10: ${describeStep(at10)}`)
-      const sustained = steps.filter((s) => s.lossPct < MAX_LOSS_PCT)
-      const best = sustained[sustained.length - 1]
-      const lastStep = steps[steps.length - 1]
-      if (best !== undefined) {
-        const limit = lastStep !== undefined && lastStep.lossPct >= MAX_LOSS_PCT
-          ? `N=${lastStep.n} lost ${lastStep.lossPct.toFixed(2)} %`
-          : "no step lost >= 1 % (the step list or the time budget ended first)"
-        console.log(`largest N with < ${MAX_LOSS_PCT} % loss: ${best.n} (${limit})`)
+        const auth = { authorization: `Bearer ${await accessToken(base, "bench-rtp")}` }
+        const streams: Array<Stream> = []
+        sender = startSender(streams)
+        const steps: Array<Step> = []
+        for (const n of STEPS) {
+          if (performance.now() - began > TIME_BUDGET_MS) {
+            console.log(`time budget reached before N=${n}`)
+            break
+          }
+          // Half of the sessions (rounded down) on each path; opened 8 at a time.
+          const pending: Array<AudioPathName> = []
+          let pcm = streams.filter((st) => st.path === "pcm").length
+          for (let total = streams.length; total < n; total++) {
+            const path = pcm < Math.floor(n / 2) ? "pcm" : "rtp"
+            if (path === "pcm") pcm++
+            pending.push(path)
+          }
+          const opened: Array<Stream> = []
+          await Promise.all(Array.from({ length: 8 }, async () => {
+            for (let path = pending.shift(); path !== undefined; path = pending.shift()) {
+              opened.push(await (path === "pcm" ? openPcmStream : openRtpStream)(base, auth, media))
+            }
+          }))
+          streams.push(...opened)
+          await sleep(WARMUP_MS)
+          const step = await measure(base, pid, fake, streams, sender.lateMs)
+          console.log(describeStep(step))
+          steps.push(step)
+          if (step.lossPct >= MAX_LOSS_PCT) break
+        }
+        sender.stop()
+        sender = undefined
+        await Promise.all(streams.map((st) => st.close()))
+
+        const at10 = steps.find((s) => s.n === 10)
+        if (at10 !== undefined) console.log(`at N=10: ${describeStep(at10)}`)
+        const sustained = steps.filter((s) => s.lossPct < MAX_LOSS_PCT)
+        const best = sustained[sustained.length - 1]
+        const lastStep = steps[steps.length - 1]
+        if (best !== undefined) {
+          const limit = lastStep !== undefined && lastStep.lossPct >= MAX_LOSS_PCT
+            ? `N=${lastStep.n} lost ${lastStep.lossPct.toFixed(2)} %`
+            : "no step lost >= 1 % (the step list or the time budget ended first)"
+          console.log(`largest N with < ${MAX_LOSS_PCT} % loss: ${best.n} (${limit})`)
+        }
+        const e2eP95 = e2e.length === 0 ? Number.NaN : Math.max(...e2e.map((r) => r.p95))
+        const figures = [
+          `max_sessions=${best?.n ?? 0}`,
+          `server_p50_ms=${fmt(best?.p50 ?? Number.NaN)}`,
+          `server_p99_ms=${fmt(best?.p99 ?? Number.NaN)}`,
+          `e2e_p95_ms=${fmt(e2eP95, 1)}`,
+          `cpu_pct=${fmt(best?.cpuPct ?? Number.NaN, 0)}`,
+          `rss_mb=${fmt(best?.rssMb ?? Number.NaN, 0)}`,
+          `loss_pct=${fmt(best?.lossPct ?? Number.NaN)}`
+        ]
+        return { summary: `audio-ingest ${figures.join(" ")}` }
+      } finally {
+        sender?.stop()
       }
-      const e2eP95 = e2e.length === 0 ? Number.NaN : Math.max(...e2e.map((r) => r.p95))
-      const figures = [
-        `max_sessions=${best?.n ?? 0}`,
-        `server_p50_ms=${fmt(best?.p50 ?? Number.NaN)}`,
-        `server_p99_ms=${fmt(best?.p99 ?? Number.NaN)}`,
-        `e2e_p95_ms=${fmt(e2eP95, 1)}`,
-        `cpu_pct=${fmt(best?.cpuPct ?? Number.NaN, 0)}`,
-        `rss_mb=${fmt(best?.rssMb ?? Number.NaN, 0)}`,
-        `loss_pct=${fmt(best?.lossPct ?? Number.NaN)}`
-      ]
-      return { summary: `audio-ingest ${figures.join(" ")}` }
-    } finally {
-      sender?.stop()
-      await stop(service)
-    }
+    })
   } finally {
     fake.stop()
     media.socket.close()
-    rmSync(dataDir, { recursive: true, force: true })
-    await admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
   }
 }

@@ -5,7 +5,8 @@ const Reply = Schema.Struct({
   id: Schema.Number,
   url: Schema.optionalKey(Schema.String),
   received: Schema.optionalKey(Schema.Number),
-  latencies: Schema.optionalKey(Schema.Array(Schema.Number))
+  latencies: Schema.optionalKey(Schema.Array(Schema.Number)),
+  firstAtMs: Schema.optionalKey(Schema.Number)
 })
 type Reply = typeof Reply.Type
 const decodeReply = Schema.decodeUnknownSync(Reply)
@@ -52,6 +53,11 @@ export class RemoteFakeAsr {
   /** Capture -> receipt (ms) of each of a session's sequences, first arrival. */
   async latencies(sessionId: string): Promise<ReadonlyArray<number>> {
     return (await this.ask({ type: "latencies", sessionId })).latencies ?? []
+  }
+
+  /** When the session's first chunk reached the fake (ms since the epoch), or undefined while none has. */
+  async firstChunkAt(sessionId: string): Promise<number | undefined> {
+    return (await this.ask({ type: "first", sessionId })).firstAtMs
   }
 
   stop(): void {

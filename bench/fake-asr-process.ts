@@ -10,7 +10,8 @@ const Request = Schema.Union([
     id: Schema.Number,
     ranges: Schema.Array(Schema.Struct({ sessionId: Schema.String, from: Schema.Number, to: Schema.Number }))
   }),
-  Schema.Struct({ type: Schema.Literal("latencies"), id: Schema.Number, sessionId: Schema.String })
+  Schema.Struct({ type: Schema.Literal("latencies"), id: Schema.Number, sessionId: Schema.String }),
+  Schema.Struct({ type: Schema.Literal("first"), id: Schema.Number, sessionId: Schema.String })
 ])
 const decodeRequest = Schema.decodeUnknownSync(Request)
 
@@ -41,6 +42,10 @@ process.on("message", (raw: unknown) => {
       fake.received.set(sessionId, fake.chunks(sessionId).filter((c) => relative(sessionId, c.sequence) >= to))
     }
     send({ id: request.id, received })
+  } else if (request.type === "first") {
+    // When the session's first chunk arrived (ms since the epoch; absent: none yet).
+    const first = fake.chunks(request.sessionId)[0]
+    send(first === undefined ? { id: request.id } : { id: request.id, firstAtMs: first.receivedAtMs })
   } else {
     // Capture -> receipt of each sequence's first arrival.
     const firstSeen = new Map<number, number>()

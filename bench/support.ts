@@ -28,9 +28,12 @@ export const waitForOk = async (url: string, timeoutMs: number): Promise<void> =
 /** Extra Node flags for the services a benchmark starts, e.g. `BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"`. */
 const serviceNodeArgs = (process.env["BENCH_SERVICE_NODE_ARGS"] ?? "").split(" ").filter((a) => a.length > 0)
 
+/** `BENCH_SERVICE_STDOUT=1` shows the services' stdout (their logs) too; by default only stderr. */
+const serviceStdout = process.env["BENCH_SERVICE_STDOUT"] === undefined ? "ignore" : "inherit"
+
 /** Spawns `node <args>` with extra environment; the child is killed when the caller stops it. */
 export const spawnNode = (args: ReadonlyArray<string>, env: Record<string, string>): ChildProcess =>
-  spawn(process.execPath, [...serviceNodeArgs, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit"] })
+  spawn(process.execPath, [...serviceNodeArgs, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", serviceStdout, "inherit"] })
 
 export const stop = (child: ChildProcess): Promise<void> =>
   new Promise((resolve) => {

@@ -1,0 +1,215 @@
+// What the audio ingest benches share (audio-ingest, whip): the service on its own fresh Postgres
+// database sending to a fake ASR gateway, its JSON API, replayed Opus RTP paced per stream, and the
+// CPU/RSS of the service's process tree.
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { Effect, Exit, Redacted, Scope } from "effect"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import { type ChildProcess } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { readdirSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { performance } from "node:perf_hooks"
+import { freePort, spawnNode, stop, waitForOk } from "./support.ts"
+
+export const ADMIN_URL = process.env["BENCH_POSTGRES_ADMIN_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
+const REDIS_URL = process.env["BENCH_REDIS_URL"] ?? "redis://127.0.0.1:6379"
+export const PROVISIONING_KEY = "bench-provisioning-key"
+const HIGH = "1000000000"
+export const FRAME_MS = 20
+export const TS_PER_FRAME = 960
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+export const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(digits) : "na")
+
+// ---- HTTP ---------------------------------------------------------------------------------
+
+export const api = async (base: string, method: string, path: string, body: unknown, headers: Record<string, string>, status: number): Promise<unknown> => {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: { ...headers, "content-type": "application/json" },
+    body: body === undefined ? null : JSON.stringify(body)
+  })
+  const text = await response.text()
+  if (response.status !== status) throw new Error(`${method} ${path}: expected ${status}, got ${response.status} ${text.slice(0, 300)}`)
+  const value: unknown = text.length > 0 ? JSON.parse(text) : undefined
+  return value
+}
+
+export const field = (value: unknown, name: string): string => {
+  if (typeof value === "object" && value !== null && name in value) {
+    const found: unknown = Reflect.get(value, name)
+    if (typeof found === "string") return found
+    if (typeof found === "number") return String(found)
+  }
+  throw new Error(`reply has no ${name}: ${JSON.stringify(value).slice(0, 200)}`)
+}
+
+export const accessToken = async (base: string, userId: string): Promise<string> => {
+  const device = await api(base, "POST", "/api/auth/devices", { userId, name: `bench ${userId}` }, { "x-provisioning-key": PROVISIONING_KEY }, 201)
+  const token = await api(base, "POST", "/api/auth/token", { deviceId: field(device, "deviceId"), deviceSecret: field(device, "deviceSecret") }, {}, 200)
+  return field(token, "accessToken")
+}
+
+// ---- the service --------------------------------------------------------------------------
+
+const admin = async (statement: string): Promise<void> => {
+  const scope = Scope.makeUnsafe()
+  try {
+    const sql = await Effect.runPromise(PgClient.makeClient({ url: Redacted.make(ADMIN_URL) }).pipe(Scope.provide(scope), Effect.provide(Reactivity.layer)))
+    await Effect.runPromise(sql.unsafe(statement))
+  } finally {
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+}
+
+const untilExit = (child: ChildProcess, ready: Promise<void>): Promise<void> =>
+  Promise.race([
+    ready,
+    new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`service exited (code ${code}) before it was ready`))))
+  ])
+
+export interface BenchService {
+  readonly base: string
+  readonly pid: number
+}
+
+/**
+ * Runs `use` against `node src/main.ts` on a fresh Postgres database (dropped afterwards) and a
+ * temporary data dir, sending audio to the fake ASR gateway at `asrUrl`; per-client caps and rate
+ * limits are lifted (one bench user opens every session: they are not what is measured).
+ */
+export const withService = async <A>(asrUrl: string, use: (service: BenchService) => Promise<A>, env: Record<string, string> = {}): Promise<A> => {
+  const name = `auralink_bench_${randomBytes(6).toString("hex")}`
+  const url = new URL(ADMIN_URL)
+  url.pathname = `/${name}`
+  await admin(`CREATE DATABASE "${name}"`)
+  const dataDir = join(tmpdir(), name)
+  try {
+    const port = await freePort()
+    const base = `http://127.0.0.1:${port}`
+    const service = spawnNode(["src/main.ts"], {
+      PORT: String(port),
+      GRPC_PORT: "0",
+      HOST: "127.0.0.1",
+      LOG_LEVEL: "warn",
+      DATA_DIR: dataDir,
+      DATABASE_URL: url.toString(),
+      REDIS_URL,
+      ASR_GATEWAY_URL: asrUrl,
+      AUTH_PROVISIONING_KEY: PROVISIONING_KEY,
+      MEDIASOUP_LISTEN_IP: "127.0.0.1",
+      RTC_MIN_PORT: "40000",
+      RTC_MAX_PORT: "44999",
+      // WebRTC transports share each worker's WebRtcServer port (the default); plain ones take the range.
+      RTC_PORT: "45000",
+      SESSION_SWEEP_INTERVAL_MS: "3600000",
+      RATE_LIMIT_AUTH_PER_MINUTE: HIGH,
+      RATE_LIMIT_SESSION_PER_MINUTE: HIGH,
+      RATE_LIMIT_DEFAULT_PER_MINUTE: HIGH,
+      MAX_OPEN_SESSIONS_PER_USER: HIGH,
+      MAX_OPEN_SESSIONS_PER_DEVICE: HIGH,
+      MAX_PENDING_SESSIONS_PER_USER: HIGH,
+      MAX_PENDING_SESSIONS_PER_DEVICE: HIGH,
+      ...env
+    })
+    try {
+      await untilExit(service, waitForOk(`${base}/ready`, 30_000))
+      return await use({ base, pid: service.pid ?? 0 })
+    } finally {
+      await stop(service)
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true })
+    await admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
+  }
+}
+
+// ---- RTP replay ---------------------------------------------------------------------------
+
+/** Packet `index` of a stream: a captured packet with this stream's sequence, timestamp, SSRC and payload type. */
+export const packetAt = (templates: ReadonlyArray<Buffer>, index: number, ssrc: number, payloadType: number): Buffer => {
+  const template = templates[index % templates.length]
+  if (template === undefined) throw new Error("no RTP packets captured")
+  const packet = Buffer.from(template)
+  packet[1] = (index === 0 ? 0x80 : 0) | (payloadType & 0x7f) // marker on the first packet only
+  packet.writeUInt16BE(index & 0xffff, 2)
+  packet.writeUInt32BE((index * TS_PER_FRAME) >>> 0, 4)
+  packet.writeUInt32BE(ssrc, 8)
+  return packet
+}
+
+export interface Stream {
+  /** Which way the stream reaches the service (e.g. "rtp", "pcm", "whip"). */
+  readonly path: string
+  readonly sessionId: string
+  /** Every how many ms the next packet or chunk is due. */
+  readonly everyMs: number
+  /** Sends packet/chunk `index` of this stream. */
+  readonly send: (index: number) => void
+  readonly close: () => Promise<void>
+  /** performance.now() of packet 0. */
+  startedAt: number
+  /** Packets sent so far (the next packet's index, = its RTP sequence mod 2^16). */
+  sent: number
+}
+
+/** Sends every stream's due packets/chunks every ~FRAME_MS until stopped; records how late the ticks ran. */
+export const startSender = (streams: Array<Stream>) => {
+  const lateMs: Array<number> = []
+  let running = true
+  let timer: NodeJS.Timeout | undefined
+  const tick = () => {
+    const now = performance.now()
+    let next = Number.POSITIVE_INFINITY
+    for (const stream of streams) {
+      if (stream.startedAt === 0) stream.startedAt = now
+      let due = stream.startedAt + stream.sent * stream.everyMs
+      if (stream.sent > 0 && due <= now) lateMs.push(now - due)
+      while (due <= now) {
+        stream.send(stream.sent)
+        stream.sent += 1
+        due += stream.everyMs
+      }
+      next = Math.min(next, due)
+    }
+    if (running) timer = setTimeout(tick, Math.max(0, Math.min(FRAME_MS, next - performance.now())))
+  }
+  tick()
+  return {
+    lateMs,
+    stop: () => {
+      running = false
+      if (timer !== undefined) clearTimeout(timer)
+    }
+  }
+}
+
+// ---- measurements -------------------------------------------------------------------------
+
+/** CPU ticks (utime + stime) and RSS bytes of `pid` and its direct children (the media workers). */
+export const processTree = (pid: number): { readonly ticks: number; readonly mainTicks: number; readonly rssBytes: number } => {
+  const pids = [pid]
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    const children = readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim()
+    if (children.length > 0) pids.push(...children.split(/\s+/).map(Number))
+  }
+  let ticks = 0
+  let mainTicks = 0
+  let rssBytes = 0
+  for (const p of pids) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8")
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ") // from field 3 (state) on
+      const own = Number(fields[11]) + Number(fields[12]) // utime (14), stime (15)
+      ticks += own
+      if (p === pid) mainTicks = own
+      const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, "utf8"))
+      rssBytes += Number(rss?.[1] ?? 0) * 1024
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return { ticks, mainTicks, rssBytes }
+}
+export const CLOCK_TICKS = 100 // USER_HZ on Linux
