@@ -58,7 +58,9 @@ const wavRate = (file: string): number => readFileSync(file).readUInt32LE(24)
 /** Opus RTP packets the service found missing (sequence gaps) or concealed, so far. */
 const rtpGaps = async (): Promise<number> => {
   const text = await (await fetch(`${baseUrl}/metrics`)).text()
-  const value = (name: string) => Number(new RegExp(`^${name}\\{path="rtp"\\} (\\S+)$`, "m").exec(text)?.[1] ?? "NaN")
+  // A counter is listed (HELP) from the start; its rtp series once it first counts (absent: 0).
+  const value = (name: string) =>
+    text.includes(`# HELP ${name} `) ? Number(new RegExp(`^${name}\\{path="rtp"\\} (\\S+)$`, "m").exec(text)?.[1] ?? "0") : Number.NaN
   return value("auralink_audio_loss_total") + value("auralink_audio_concealed_total")
 }
 
