@@ -274,9 +274,9 @@ class Demo {
     const id = this.sessionId
     const whip = this.whip
     this.whip = undefined
-    await this.stopListening()
     if (this.poll !== undefined) clearInterval(this.poll)
     this.poll = undefined
+    await this.stopListening()
     // Capture ends first; what the data channel still holds is let out before the transport closes.
     this.stream?.getTracks().forEach((t) => t.stop())
     await this.context?.close().catch(() => undefined)
@@ -451,7 +451,7 @@ class Demo {
   private async pollStats(): Promise<void> {
     const whip = this.whip
     if (whip !== undefined) {
-      await this.pollWhip(whip).catch((error: unknown) => this.error(String(error)))
+      await this.pollWhip(whip).catch((error: unknown) => this.pollFailed(error))
       return this.render()
     }
     const producer = this.producer
@@ -477,9 +477,14 @@ class Demo {
         this.packetsAcknowledged = mine?.stats[0]?.packetCount ?? this.packetsAcknowledged
       }
     } catch (error) {
-      this.error(String(error))
+      this.pollFailed(error)
     }
     this.render()
+  }
+
+  /** A stats poll that failed while still polling is an error; one that was in flight when stop() began is not (its transport is gone). */
+  private pollFailed(error: unknown): void {
+    if (this.poll !== undefined) this.error(String(error))
   }
 
   // ---- page ---------------------------------------------------------------------------------
