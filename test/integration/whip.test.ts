@@ -222,6 +222,18 @@ layer(Server, { timeout: 60_000, excludeTestServices: true })("WHIP and WHEP end
       assert.strictEqual((yield* request("POST", path, RECVONLY, sdp(alice.headers))).status, 201)
     }))
 
+  it.effect("WHEP_MAX_VIEWERS holds against offers at the same instant: of 5 concurrent viewers, exactly 2 are let in", () =>
+    Effect.gen(function*() {
+      const alice = yield* signIn(user("alice"))
+      const { sessionId } = yield* publish(alice.headers)
+      const tries = yield* Effect.forEach(
+        [1, 2, 3, 4, 5],
+        () => Effect.map(request("POST", `/whep/sessions/${sessionId}`, RECVONLY, sdp(alice.headers)), (r) => r.status),
+        { concurrency: "unbounded" }
+      )
+      assert.deepStrictEqual([...tries].sort(), [201, 201, 429, 429, 429])
+    }))
+
   it.effect("WHEP asking for audio and video of an audio-only session: the video m-line is refused, the audio plays", () =>
     Effect.gen(function*() {
       const alice = yield* signIn(user("alice"))

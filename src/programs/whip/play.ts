@@ -116,7 +116,7 @@ export const playWhep = Effect.fn("whep.play")(function*(holder: string, id: Ses
   if (!openStates.includes(found.value.state)) return yield* sessionClosed(found.value.state)
   const { whip } = yield* AppConfig
   const resources = yield* WebRtcResources
-  if (resources.ofSession(id).filter((r) => r.kind === "whep").length >= whip.maxViewers) {
+  if (!(yield* resources.holdViewerPlace(id, whip.maxViewers))) {
     return yield* limitReached("WHEP_MAX_VIEWERS", whip.maxViewers, "WHEP viewers per session")
   }
   const media = yield* MediaServer
@@ -149,4 +149,4 @@ export const playWhep = Effect.fn("whep.play")(function*(holder: string, id: Ses
   resources.add(resource)
   yield* Effect.logInfo("WHEP viewer connected").pipe(Effect.annotateLogs({ event: "whep_playing", sessionId: id, transportId: endpoint.id }))
   return { location: resourcePath(resource), etag: resource.etag, answer: writeAnswer(offer, answers, serverSide(offer, endpoint)) }
-})
+}, Effect.scoped)

@@ -1,4 +1,5 @@
 import { Context, Effect, Layer } from "effect"
+import type { Scope } from "effect"
 import type { types } from "mediasoup"
 import { randomUUID } from "node:crypto"
 import { Gauge } from "prom-client"
@@ -65,6 +66,11 @@ export class WebRtcResources extends Context.Service<WebRtcResources, {
   readonly get: (id: string) => WebRtcResource | undefined
   readonly remove: (id: string) => void
   readonly ofSession: (sessionId: string) => ReadonlyArray<WebRtcResource>
+  /**
+   * Holds a place among the session's WHEP viewers until the scope closes; false when `max` are
+   * already there or being made (so concurrent offers cannot overshoot the cap).
+   */
+  readonly holdViewerPlace: (sessionId: string, max: number) => Effect.Effect<boolean, never, Scope.Scope>
   /** Runs `watch` (a resource's media watchdog) for as long as the layer, not the request that made it. */
   readonly background: <R>(watch: Effect.Effect<void, never, R>) => Effect.Effect<void, never, R>
 }>()("auralink/whip/WebRtcResources") {
@@ -72,6 +78,8 @@ export class WebRtcResources extends Context.Service<WebRtcResources, {
     WebRtcResources,
     Effect.gen(function*() {
       const byId = new Map<string, WebRtcResource>()
+      /** WHEP viewers being made, by session (see holdViewerPlace). */
+      const pending = new Map<string, number>()
       const scope = yield* Effect.scope
       const { registry } = yield* Metrics
       const media = yield* MediaServer
@@ -100,6 +108,23 @@ export class WebRtcResources extends Context.Service<WebRtcResources, {
         get: (id) => live().find((r) => r.id === id),
         remove: (id) => void byId.delete(id),
         ofSession: (sessionId) => live().filter((r) => r.sessionId === sessionId),
+        holdViewerPlace: (sessionId, max) =>
+          Effect.suspend(() => {
+            const held = pending.get(sessionId) ?? 0
+            const viewers = live().filter((r) => r.sessionId === sessionId && r.kind === "whep").length
+            if (viewers + held >= max) return Effect.succeed(false)
+            pending.set(sessionId, held + 1)
+            return Effect.as(
+              Effect.addFinalizer(() =>
+                Effect.sync(() => {
+                  const left = (pending.get(sessionId) ?? 1) - 1
+                  if (left > 0) pending.set(sessionId, left)
+                  else pending.delete(sessionId)
+                })
+              ),
+              true
+            )
+          }),
         background: (watch) => Effect.asVoid(Effect.forkIn(watch, scope))
       })
     })
