@@ -11,12 +11,11 @@ import { RemoteFakeAsr } from "./fake-asr-client.ts"
 import {
   accessToken,
   api,
-  CLOCK_TICKS,
   field,
   fmt,
   FRAME_MS,
+  measureWindow,
   packetAt,
-  processTree,
   PROVISIONING_KEY,
   sleep,
   startSender,
@@ -171,38 +170,23 @@ interface Step {
 
 /** One measured window over the streams that are running now. */
 const measure = async (base: string, pid: number, fake: RemoteFakeAsr, streams: ReadonlyArray<Stream>, sendLate: Array<number>): Promise<Step> => {
-  const from = new Map(streams.map((s) => [s.sessionId, s.sent]))
-  const buckets0 = await latencyBuckets(base)
-  const tree0 = processTree(pid)
-  const bench0 = process.cpuUsage()
-  sendLate.length = 0
-  const t0 = performance.now()
-  await sleep(WINDOW_MS)
-  const seconds = (performance.now() - t0) / 1000
-  const tree1 = processTree(pid)
-  const bench1 = process.cpuUsage(bench0)
-  const buckets1 = await latencyBuckets(base)
-  const to = new Map(streams.map((s) => [s.sessionId, s.sent]))
-  const lateP99 = percentile(sendLate, 99)
-  await sleep(GRACE_MS)
-  const ranges = streams.map((st) => ({ sessionId: st.sessionId, from: from.get(st.sessionId) ?? 0, to: to.get(st.sessionId) ?? 0 }))
-  const sent = ranges.reduce((n, r) => n + r.to - r.from, 0)
-  const lost = sent - (await fake.count(ranges))
+  const w = await measureWindow(pid, streams, sendLate, { windowMs: WINDOW_MS, graceMs: GRACE_MS }, () => latencyBuckets(base))
+  const lost = w.sent - (await fake.count(w.ranges))
   return {
     n: streams.length,
     pcmSessions: streams.filter((s) => s.path === "pcm").length,
-    sent,
+    sent: w.sent,
     lost,
-    lossPct: sent === 0 ? 100 : (100 * lost) / sent,
-    p50: quantile(buckets0.all, buckets1.all, 0.5),
-    p99: quantile(buckets0.all, buckets1.all, 0.99),
-    rtpP99: quantile(buckets0.rtp, buckets1.rtp, 0.99),
-    pcmP99: quantile(buckets0.datachannel, buckets1.datachannel, 0.99),
-    cpuPct: (100 * (tree1.ticks - tree0.ticks)) / CLOCK_TICKS / seconds,
-    mainCpuPct: (100 * (tree1.mainTicks - tree0.mainTicks)) / CLOCK_TICKS / seconds,
-    rssMb: tree1.rssBytes / 1024 / 1024,
-    benchCpuPct: (100 * (bench1.user + bench1.system)) / 1e6 / seconds,
-    sendLateP99: lateP99
+    lossPct: w.sent === 0 ? 100 : (100 * lost) / w.sent,
+    p50: quantile(w.before.all, w.after.all, 0.5),
+    p99: quantile(w.before.all, w.after.all, 0.99),
+    rtpP99: quantile(w.before.rtp, w.after.rtp, 0.99),
+    pcmP99: quantile(w.before.datachannel, w.after.datachannel, 0.99),
+    cpuPct: w.cpuPct,
+    mainCpuPct: w.mainCpuPct,
+    rssMb: w.rssMb,
+    benchCpuPct: w.benchCpuPct,
+    sendLateP99: w.sendLateP99
   }
 }
 

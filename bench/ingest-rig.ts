@@ -10,7 +10,7 @@ import { readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
-import { freePort, spawnNode, stop, waitForOk } from "./support.ts"
+import { freePort, percentile, spawnNode, stop, waitForOk } from "./support.ts"
 
 export const ADMIN_URL = process.env["BENCH_POSTGRES_ADMIN_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
 const REDIS_URL = process.env["BENCH_REDIS_URL"] ?? "redis://127.0.0.1:6379"
@@ -213,3 +213,44 @@ export const processTree = (pid: number): { readonly ticks: number; readonly mai
   return { ticks, mainTicks, rssBytes }
 }
 export const CLOCK_TICKS = 100 // USER_HZ on Linux
+
+/**
+ * One measured window over the running `streams`: each stream's sent count at both ends (the
+ * ranges the fake gateway is asked about), the CPU of the service's process tree and of this
+ * process, the sender's lateness p99, and `probe` (the service's metrics) read at both ends; then
+ * `graceMs` for the last packets to reach the gateway.
+ */
+export const measureWindow = async <A>(
+  pid: number,
+  streams: ReadonlyArray<Stream>,
+  sendLate: Array<number>,
+  timing: { readonly windowMs: number; readonly graceMs: number },
+  probe: () => Promise<A>
+) => {
+  const from = new Map(streams.map((s) => [s.sessionId, s.sent]))
+  const before = await probe()
+  const tree0 = processTree(pid)
+  const bench0 = process.cpuUsage()
+  sendLate.length = 0
+  const t0 = performance.now()
+  await sleep(timing.windowMs)
+  const seconds = (performance.now() - t0) / 1000
+  const tree1 = processTree(pid)
+  const bench1 = process.cpuUsage(bench0)
+  const after = await probe()
+  const to = new Map(streams.map((s) => [s.sessionId, s.sent]))
+  const sendLateP99 = percentile(sendLate, 99)
+  await sleep(timing.graceMs)
+  const ranges = streams.map((st) => ({ sessionId: st.sessionId, from: from.get(st.sessionId) ?? 0, to: to.get(st.sessionId) ?? 0 }))
+  return {
+    ranges,
+    sent: ranges.reduce((n, r) => n + r.to - r.from, 0),
+    before,
+    after,
+    cpuPct: (100 * (tree1.ticks - tree0.ticks)) / CLOCK_TICKS / seconds,
+    mainCpuPct: (100 * (tree1.mainTicks - tree0.mainTicks)) / CLOCK_TICKS / seconds,
+    rssMb: tree1.rssBytes / 1024 / 1024,
+    benchCpuPct: (100 * (bench1.user + bench1.system)) / 1e6 / seconds,
+    sendLateP99
+  }
+}

@@ -3,7 +3,7 @@ import type { RTCRtpSender } from "werift"
 import { captureOpusRtp } from "../test/support/ffmpeg-rtp.ts"
 import { type Api, openOpusProducer } from "./datachannel-client.ts"
 import { RemoteFakeAsr } from "./fake-asr-client.ts"
-import { accessToken, api, CLOCK_TICKS, field, fmt, FRAME_MS, packetAt, processTree, sleep, startSender, type Stream, withService } from "./ingest-rig.ts"
+import { accessToken, api, field, fmt, FRAME_MS, measureWindow, packetAt, sleep, startSender, type Stream, withService } from "./ingest-rig.ts"
 import { type BenchResult, percentile } from "./support.ts"
 import { publishWhip } from "./whip-client.ts"
 
@@ -153,38 +153,24 @@ const readMetrics = async (base: string): Promise<(name: string) => number> => {
 }
 
 const measure = async (base: string, pid: number, fake: RemoteFakeAsr, streams: ReadonlyArray<Stream>, sendLate: Array<number>): Promise<Step> => {
-  const from = new Map(streams.map((s) => [s.sessionId, s.sent]))
-  const counters0 = await readMetrics(base)
-  const tree0 = processTree(pid)
-  const bench0 = process.cpuUsage()
-  sendLate.length = 0
-  const t0 = performance.now()
-  await sleep(WINDOW_MS)
-  const seconds = (performance.now() - t0) / 1000
-  const tree1 = processTree(pid)
-  const bench1 = process.cpuUsage(bench0)
-  const to = new Map(streams.map((s) => [s.sessionId, s.sent]))
-  const sendLateP99 = percentile(sendLate, 99)
-  const counters1 = await readMetrics(base)
-  await sleep(GRACE_MS)
-  const ranges = streams.map((st) => ({ sessionId: st.sessionId, from: from.get(st.sessionId) ?? 0, to: to.get(st.sessionId) ?? 0 }))
-  const sent = ranges.reduce((n, r) => n + r.to - r.from, 0)
-  const received = await Promise.all(ranges.map((r) => fake.count([r])))
-  const lost = sent - received.reduce((a, b) => a + b, 0)
+  const w = await measureWindow(pid, streams, sendLate, { windowMs: WINDOW_MS, graceMs: GRACE_MS }, () => readMetrics(base))
+  const received = await Promise.all(w.ranges.map((r) => fake.count([r])))
+  const lost = w.sent - received.reduce((a, b) => a + b, 0)
+  const delta = (name: string) => w.after(name) - w.before(name)
   return {
     n: streams.length,
     silent: received.filter((r) => r === 0).length,
-    sent,
+    sent: w.sent,
     lost,
-    lossPct: sent === 0 ? 100 : (100 * lost) / sent,
-    cpuPct: (100 * (tree1.ticks - tree0.ticks)) / CLOCK_TICKS / seconds,
-    rssMb: tree1.rssBytes / 1024 / 1024,
+    lossPct: w.sent === 0 ? 100 : (100 * lost) / w.sent,
+    cpuPct: w.cpuPct,
+    rssMb: w.rssMb,
     serviceLagP99: 1000 * (await readMetrics(base))("nodejs_eventloop_lag_p99_seconds"),
-    gaps: counters1("auralink_audio_loss_total") - counters0("auralink_audio_loss_total"),
-    asrSent: counters1("auralink_asr_chunks_sent_total") - counters0("auralink_asr_chunks_sent_total"),
-    asrRestarts: counters1("auralink_asr_reconnects_total") - counters0("auralink_asr_reconnects_total"),
-    benchCpuPct: (100 * (bench1.user + bench1.system)) / 1e6 / seconds,
-    sendLateP99
+    gaps: delta("auralink_audio_loss_total"),
+    asrSent: delta("auralink_asr_chunks_sent_total"),
+    asrRestarts: delta("auralink_asr_reconnects_total"),
+    benchCpuPct: w.benchCpuPct,
+    sendLateP99: w.sendLateP99
   }
 }
 

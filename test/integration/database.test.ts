@@ -71,7 +71,14 @@ const checkRunning = (running: Effect.Success<ReturnType<typeof start>>, backend
     const ids = Object.keys(migrations)
     expect(yield* migrationRows(sql)).toEqual(ids.map((id) => ({ migration_id: Number(id.slice(0, 4)), name: id.slice(5) })))
     expect((yield* postgresStatus(health))?.status).toBe("up")
-    const sections = yield* health.sections
+    // Nothing else runs but the readiness probe's own query, which may be in flight at a given reading.
+    const idleReading = Effect.map(health.sections, (all) => ({ all, active: Object(Object(all["database"]).pool).active }))
+    let reading = yield* idleReading
+    for (let tries = 0; reading.active !== 0 && tries < 40; tries++) {
+      yield* Effect.sleep("25 millis")
+      reading = yield* idleReading
+    }
+    const sections = reading.all
     expect(sections["database"]).toEqual({
       backend,
       poolMax,
