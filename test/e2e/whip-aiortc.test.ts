@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { signIn } from "../support/auth.ts"
+import { list, record, request, signIn } from "../support/auth.ts"
 import { crossCorrelation, decimate, findEvent, readWav, runWhepPlay, runWhipPublish, type ScriptRun } from "../support/aiortc.ts"
 import { baseUrl } from "../support/http.ts"
 import { eventually, mediaServer, sessionRecordings, user } from "../support/media.ts"
@@ -176,5 +176,21 @@ layer(Server, { timeout: 90_000, excludeTestServices: true })("aiortc over WHIP 
       yield* eventually(Effect.map(ending(sessionId), (e) => e.to === "expired"), "the session's end", (CONSENT_SECONDS + 10) * 1000)
       assert.deepStrictEqual(yield* ending(sessionId), { to: "expired", reason: "consent_lost" })
       console.log(`aiortc WHIP publisher killed: session expired ${((Date.now() - killedAt) / 1000).toFixed(1)} s later`)
+    }))
+
+  it.effect("a publisher whose DTLS handshake fails (its offer's fingerprint does not match its certificate): the session expires, reason dtls_failed", () =>
+    Effect.gen(function*() {
+      const base = yield* baseUrl
+      const alice = yield* signIn(user("alice"))
+      const run = yield* Effect.promise(() =>
+        runWhipPublish({ url: `${base}/whip`, token: alice.token, wav: sentWav, wrongFingerprint: true, connectTimeoutSeconds: 8 })
+      )
+      // aiortc, the DTLS client, finishes its side of the handshake and calls itself connected; mediasoup then refuses it.
+      assert.isNotNull(run.code, describeRun(run))
+      const listed = yield* request("GET", "/api/sessions", undefined, alice.headers)
+      const [session] = list(listed.json["sessions"])
+      const sessionId = String(record(session)["id"])
+      yield* eventually(Effect.map(ending(sessionId), (e) => e.to === "expired"), "the session's end", 10_000)
+      assert.deepStrictEqual(yield* ending(sessionId), { to: "expired", reason: "dtls_failed" })
     }))
 })

@@ -45,6 +45,8 @@ export interface PublishOptions extends CommonOptions {
   readonly seconds?: number
   /** DELETE the resource when done (a "deleted" event with its status). */
   readonly delete?: boolean
+  /** Offer a fingerprint that does not match the DTLS certificate: the server refuses the handshake. */
+  readonly wrongFingerprint?: boolean
 }
 
 export interface PlayOptions extends CommonOptions {
@@ -124,7 +126,8 @@ export const runWhipPublish = (options: PublishOptions): Promise<ScriptRun> =>
     "--wav",
     options.wav,
     ...(options.seconds === undefined ? [] : ["--seconds", String(options.seconds)]),
-    ...(options.delete === true ? ["--delete"] : [])
+    ...(options.delete === true ? ["--delete"] : []),
+    ...(options.wrongFingerprint === true ? ["--wrong-fingerprint"] : [])
   ], options)
 
 /** Plays a WHEP endpoint for `seconds`, recording its audio to `out` (video frames are only counted). */

@@ -112,10 +112,22 @@ def peer_connection() -> RTCPeerConnection:
     return RTCPeerConnection(RTCConfiguration(iceServers=[]))
 
 
-async def post_offer(url: str, token: str, pc: RTCPeerConnection) -> HttpResponse:
-    """setLocalDescription gathers all candidates first (aiortc does not trickle); 201 or fail."""
+def wrong_fingerprint(sdp: str) -> str:
+    """The offer with every a=fingerprint's last byte changed: the DTLS certificate will not match it."""
+    def change(line: str) -> str:
+        if not line.startswith("a=fingerprint:"):
+            return line
+        last = line[-2:]
+        return line[:-2] + ("00" if last != "00" else "01")
+    return "\r\n".join(change(line) for line in sdp.split("\r\n"))
+
+
+async def post_offer(url: str, token: str, pc: RTCPeerConnection, corrupt: bool = False) -> HttpResponse:
+    """setLocalDescription gathers all candidates first (aiortc does not trickle); 201 or fail.
+    `corrupt`: the offer's fingerprint is changed (a DTLS handshake that must fail)."""
     await pc.setLocalDescription(await pc.createOffer())
-    response = await request("POST", url, token, pc.localDescription.sdp, "application/sdp")
+    sdp = wrong_fingerprint(pc.localDescription.sdp) if corrupt else pc.localDescription.sdp
+    response = await request("POST", url, token, sdp, "application/sdp")
     if response.status != 201:
         fail(f"POST {url}: HTTP {response.status}\n{response.body}")
     if "location" not in response.headers:

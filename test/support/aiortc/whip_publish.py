@@ -48,6 +48,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--video", action="store_true", help="also send a moving test pattern (VP8/H264)")
     parser.add_argument("--seconds", type=float, help="stop after this long even if the WAV is longer")
     parser.add_argument("--delete", action="store_true", help="DELETE the resource when done")
+    parser.add_argument("--wrong-fingerprint", action="store_true",
+                        help="offer a fingerprint that does not match the DTLS certificate (the handshake fails)")
     return parser.parse_args()
 
 
@@ -68,7 +70,7 @@ async def main() -> None:
         if args.video:
             pc.addTransceiver(MovingBarTrack(), direction="sendonly")
 
-        response = await whip.post_offer(args.url, args.token, pc)
+        response = await whip.post_offer(args.url, args.token, pc, corrupt=args.wrong_fingerprint)
         location = whip.resolve(args.url, response.headers["location"])
         await pc.setRemoteDescription(RTCSessionDescription(sdp=response.body, type="answer"))
         await whip.wait_connected(pc, args.connect_timeout)
