@@ -7,6 +7,7 @@ import { Metrics } from "../../src/layers/Metrics.ts"
 import { StateStore } from "../../src/layers/StateStore.ts"
 import { record } from "../support/auth.ts"
 import { FakeCommunicationService } from "../support/fake-communication-service.ts"
+import { startedFake } from "../support/fake-server.ts"
 
 const API_KEY = "resilience-key"
 const TIMEOUT_MS = 200
@@ -17,15 +18,11 @@ class Fake extends Context.Service<Fake, FakeCommunicationService>()("test/AuraI
 
 const FakeLayer = Layer.effect(
   Fake,
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const fake = new FakeCommunicationService({ apiKey: API_KEY })
-      fake.seed(10)
-      await fake.start()
-      return fake
-    }),
-    (fake) => Effect.promise(() => fake.stop())
-  )
+  startedFake(() => {
+    const fake = new FakeCommunicationService({ apiKey: API_KEY })
+    fake.seed(10)
+    return fake
+  })
 )
 
 // The resolver alone over the in-memory state store: what is tested here is the client's deadline, retries and breaker.

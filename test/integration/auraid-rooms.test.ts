@@ -7,6 +7,7 @@ import { FakeCommunicationService } from "../support/fake-communication-service.
 import { Fake, fakeLiveKitLayer, liveKitEnv } from "../support/livekit.ts"
 import { deleteKeys, REDIS_URL, runPrefix } from "../support/redis.ts"
 import { onFreshDatabase } from "../support/server.ts"
+import { startedFake } from "../support/fake-server.ts"
 
 const RUN = runPrefix()
 const API_KEY = "auraid-rooms-key"
@@ -17,14 +18,7 @@ class Communication extends Context.Service<Communication, FakeCommunicationServ
 
 const CommunicationLayer = Layer.effect(
   Communication,
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const fake = new FakeCommunicationService({ apiKey: API_KEY })
-      await fake.start()
-      return fake
-    }),
-    (fake) => Effect.promise(() => fake.stop())
-  )
+  startedFake(() => new FakeCommunicationService({ apiKey: API_KEY }))
 )
 
 const Server = Layer.unwrap(Effect.gen(function*() {

@@ -13,6 +13,7 @@ import { assertStatus, clientFor, codeOf, serviceClient } from "../support/grpc-
 import { FakeCommunicationService, type FakeIdentity } from "../support/fake-communication-service.ts"
 import { deleteKeys, REDIS_URL, runPrefix } from "../support/redis.ts"
 import { onFreshDatabase } from "../support/server.ts"
+import { startedFake } from "../support/fake-server.ts"
 
 const RUN = runPrefix()
 const API_KEY = "communication-test-key"
@@ -23,14 +24,7 @@ class Fake extends Context.Service<Fake, FakeCommunicationService>()("test/FakeC
 
 const FakeLayer = Layer.effect(
   Fake,
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const fake = new FakeCommunicationService({ apiKey: API_KEY })
-      await fake.start()
-      return fake
-    }),
-    (fake) => Effect.promise(() => fake.stop())
-  )
+  startedFake(() => new FakeCommunicationService({ apiKey: API_KEY }))
 )
 
 const Server = Layer.unwrap(

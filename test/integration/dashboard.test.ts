@@ -10,6 +10,7 @@ import { JWT_SECRET, PROVISIONING_KEY, record, request, signIn } from "../suppor
 import { FakeDashboard, type Received } from "../support/fake-dashboard.ts"
 import { capturedLogs, testConfig } from "../support/http.ts"
 import { onFreshDatabase } from "../support/server.ts"
+import { startedFake } from "../support/fake-server.ts"
 
 const API_KEY = "dashboard-test-key-0123456789"
 const HEARTBEAT_MS = 200
@@ -18,14 +19,7 @@ const PUBLIC_URL = "https://bridge-1.example.test"
 /** The fake Dashboard the shared stack registers with. */
 class Fake extends Context.Service<Fake, FakeDashboard>()("test/FakeDashboard") {}
 
-const startFake = Effect.acquireRelease(
-  Effect.promise(async () => {
-    const fake = new FakeDashboard({ apiKey: API_KEY })
-    await fake.start()
-    return fake
-  }),
-  (fake) => Effect.promise(() => fake.stop())
-)
+const startFake = startedFake(() => new FakeDashboard({ apiKey: API_KEY }))
 
 const unique = (name: string) => `${name}-${crypto.randomUUID().slice(0, 8)}`
 const BRIDGE_ID = unique("bridge-test")

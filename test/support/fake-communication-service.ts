@@ -1,5 +1,5 @@
 import type * as http from "node:http"
-import { FakeHttpServer } from "./fake-server.ts"
+import { FakeHttpServer, readBody } from "./fake-server.ts"
 
 /** An identity as the Communication Service stores it (the wire contract's record). */
 export interface FakeIdentity {
@@ -15,14 +15,6 @@ export type FakeOperation = "get" | "batch" | "lookup" | "health"
 
 /** Most ids one batch call may name (as the real service would bound it). */
 const BATCH_LIMIT = 1000
-
-const readBody = (req: http.IncomingMessage): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const chunks: Array<Buffer> = []
-    req.on("data", (chunk: Buffer) => chunks.push(chunk))
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
-    req.on("error", reject)
-  })
 
 const isStringArray = (value: unknown): value is ReadonlyArray<string> => Array.isArray(value) && value.every((v) => typeof v === "string")
 

@@ -1,5 +1,5 @@
 import type * as http from "node:http"
-import { FakeHttpServer } from "./fake-server.ts"
+import { FakeHttpServer, readBody } from "./fake-server.ts"
 
 export interface FakeDashboardOptions {
   readonly apiKey: string
@@ -16,14 +16,6 @@ export interface Received {
 }
 
 const BRIDGES = "/api/v1/bridges"
-
-const readBody = (req: http.IncomingMessage): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const chunks: Array<Buffer> = []
-    req.on("data", (chunk: Buffer) => chunks.push(chunk))
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
-    req.on("error", reject)
-  })
 
 const send = (res: http.ServerResponse, status: number, body?: unknown) => {
   if (body === undefined) {

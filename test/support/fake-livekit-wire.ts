@@ -136,11 +136,3 @@ export const postWebhook = (url: string, body: string, authorization: string): P
     request.on("error", reject)
     request.end(body)
   })
-
-export const readBody = (req: http.IncomingMessage): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const chunks: Array<Buffer> = []
-    req.on("data", (chunk: Buffer) => chunks.push(chunk))
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
-    req.on("error", reject)
-  })

@@ -1,5 +1,5 @@
 import type * as http from "node:http"
-import { FakeHttpServer } from "./fake-server.ts"
+import { FakeHttpServer, readBody } from "./fake-server.ts"
 import { ParticipantInfo, ParticipantPermission, Room, TokenVerifier, WebhookEvent } from "livekit-server-sdk"
 import type { ClaimGrants } from "livekit-server-sdk"
 import {
@@ -8,7 +8,6 @@ import {
   isJsonObject,
   numberField,
   postWebhook,
-  readBody,
   signWebhookBody,
   stringField,
   stringMapField,

@@ -1,5 +1,26 @@
+import { Effect } from "effect"
 import * as http from "node:http"
 import { setTimeout as sleep } from "node:timers/promises"
+
+/** A request's whole body as UTF-8 text. */
+export const readBody = (req: http.IncomingMessage): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const chunks: Array<Buffer> = []
+    req.on("data", (chunk: Buffer) => chunks.push(chunk))
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
+    req.on("error", reject)
+  })
+
+/** A fake made by `make`, started for the scope's life and stopped with it: `Layer.effect(Tag, startedFake(...))`. */
+export const startedFake = <F extends { readonly start: () => Promise<void>; readonly stop: () => Promise<void> }>(make: () => F) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const fake = make()
+      await fake.start()
+      return fake
+    }),
+    (fake) => Effect.promise(() => fake.stop())
+  )
 
 /**
  * What the fakes of external services (LiveKit, Dashboard, Communication Service) share: a real

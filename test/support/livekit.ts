@@ -1,5 +1,6 @@
-import { Context, Effect, Layer } from "effect"
+import { Context, Layer } from "effect"
 import { FakeLiveKit } from "./fake-livekit.ts"
+import { startedFake } from "./fake-server.ts"
 
 /** The fake LiveKit a test file runs (one per file), as a service its tests read. */
 export class Fake extends Context.Service<Fake, FakeLiveKit>()("test/FakeLiveKit") {}
@@ -8,14 +9,7 @@ export class Fake extends Context.Service<Fake, FakeLiveKit>()("test/FakeLiveKit
 export const fakeLiveKitLayer = (apiKey: string, apiSecret: string) =>
   Layer.effect(
     Fake,
-    Effect.acquireRelease(
-      Effect.promise(async () => {
-        const fake = new FakeLiveKit({ apiKey, apiSecret })
-        await fake.start()
-        return fake
-      }),
-      (fake) => Effect.promise(() => fake.stop())
-    )
+    startedFake(() => new FakeLiveKit({ apiKey, apiSecret }))
   )
 
 /** The service's settings pointing at `fake` with this key pair. */

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto"
 import { createSocket } from "node:dgram"
 import * as http from "node:http"
+import { readBody } from "./fake-server.ts"
 
 /**
  * A stand-in WHIP endpoint that records every request. `answer: "reject"` answers each POST 500
@@ -75,15 +76,6 @@ export const fakeAnswer = (offer: string, host: string, port: number): string =>
   // whip-client wants "v=0\r\n" first and CRLF line ends.
   return [...head, ...media].join("\r\n") + "\r\n"
 }
-
-const readBody = (req: http.IncomingMessage): Promise<string> =>
-  new Promise((resolve, reject) => {
-    let body = ""
-    req.setEncoding("utf8")
-    req.on("data", (chunk: string) => (body += chunk))
-    req.on("end", () => resolve(body))
-    req.on("error", reject)
-  })
 
 export const startWhipRecorder = async (options: WhipRecorderOptions): Promise<WhipRecorder> => {
   const requests: Array<RecordedRequest> = []
