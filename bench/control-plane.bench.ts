@@ -232,6 +232,7 @@ export const run = async (): Promise<BenchResult> => {
       RATE_LIMIT_AUTH_PER_MINUTE: HIGH,
       RATE_LIMIT_SESSION_PER_MINUTE: HIGH,
       RATE_LIMIT_DEFAULT_PER_MINUTE: HIGH,
+      INSTANCE_CAPACITY: HIGH,
       PGPOOL_MIN_INGRESS: String(POOL.min),
       PGPOOL_MAX_INGRESS: String(POOL.max)
     })

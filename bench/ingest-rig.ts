@@ -10,6 +10,8 @@ import { readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
+import type { RTCRtpSender } from "werift"
+import type { RemoteFakeAsr } from "./fake-asr-client.ts"
 import { freePort, percentile, spawnNode, stop, waitForOk } from "./support.ts"
 
 export const ADMIN_URL = process.env["BENCH_POSTGRES_ADMIN_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
@@ -72,6 +74,8 @@ const untilExit = (child: ChildProcess, ready: Promise<void>): Promise<void> =>
 export interface BenchService {
   readonly base: string
   readonly pid: number
+  /** The service's database (made for it, unless the environment named another). */
+  readonly databaseUrl: string
 }
 
 /**
@@ -79,7 +83,12 @@ export interface BenchService {
  * temporary data dir, sending audio to the fake ASR gateway at `asrUrl`; per-client caps and rate
  * limits are lifted (one bench user opens every session: they are not what is measured).
  */
-export const withService = async <A>(asrUrl: string, use: (service: BenchService) => Promise<A>, env: Record<string, string> = {}): Promise<A> => {
+export const withService = async <A>(
+  asrUrl: string,
+  use: (service: BenchService) => Promise<A>,
+  /** Extra environment, or a function of the service's base URL (e.g. for PUBLIC_URL). */
+  env: Record<string, string> | ((base: string) => Record<string, string>) = {}
+): Promise<A> => {
   const name = `auralink_bench_${randomBytes(6).toString("hex")}`
   const url = new URL(ADMIN_URL)
   url.pathname = `/${name}`
@@ -88,6 +97,7 @@ export const withService = async <A>(asrUrl: string, use: (service: BenchService
   try {
     const port = await freePort()
     const base = `http://127.0.0.1:${port}`
+    const extra = typeof env === "function" ? env(base) : env
     const service = spawnNode(["src/main.ts"], {
       PORT: String(port),
       GRPC_PORT: "0",
@@ -111,11 +121,13 @@ export const withService = async <A>(asrUrl: string, use: (service: BenchService
       MAX_OPEN_SESSIONS_PER_DEVICE: HIGH,
       MAX_PENDING_SESSIONS_PER_USER: HIGH,
       MAX_PENDING_SESSIONS_PER_DEVICE: HIGH,
-      ...env
+      // Admission control is not what is measured either (bench/cluster measures it).
+      INSTANCE_CAPACITY: HIGH,
+      ...extra
     })
     try {
       await untilExit(service, waitForOk(`${base}/ready`, 30_000))
-      return await use({ base, pid: service.pid ?? 0 })
+      return await use({ base, pid: service.pid ?? 0, databaseUrl: extra["DATABASE_URL"] ?? url.toString() })
     } finally {
       await stop(service)
     }
@@ -252,5 +264,30 @@ export const measureWindow = async <A>(
     rssMb: tree1.rssBytes / 1024 / 1024,
     benchCpuPct: (100 * (bench1.user + bench1.system)) / 1e6 / seconds,
     sendLateP99
+  }
+}
+
+// ---- set-up time --------------------------------------------------------------------------
+
+/** A setup that has not delivered its first chunk by then fails the run. */
+const FIRST_CHUNK_TIMEOUT_MS = 10_000
+
+/** Packet `index` of the captured Opus through a werift sender (its SSRC, the negotiated payload type). */
+export const opusSender = (sender: RTCRtpSender, payloadType: number, templates: ReadonlyArray<Buffer>) => (index: number): void =>
+  void sender.sendRtp(packetAt(templates, index, sender.ssrc, payloadType)).catch(() => {})
+
+/** Calls `send(index)` every FRAME_MS until the session's first chunk reached the fake; its arrival time (epoch ms). */
+export const firstChunk = async (fake: RemoteFakeAsr, sessionId: string, send: (index: number) => void): Promise<number> => {
+  const deadline = Date.now() + FIRST_CHUNK_TIMEOUT_MS
+  const sent = startSender([{ path: "setup", sessionId, everyMs: FRAME_MS, send, close: async () => {}, startedAt: 0, sent: 0 }])
+  try {
+    while (Date.now() < deadline) {
+      const at = await fake.firstChunkAt(sessionId)
+      if (at !== undefined) return at
+      await sleep(5)
+    }
+    throw new Error(`session ${sessionId}: no chunk at the fake ASR within ${FIRST_CHUNK_TIMEOUT_MS} ms`)
+  } finally {
+    sent.stop()
   }
 }

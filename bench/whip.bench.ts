@@ -1,9 +1,8 @@
 import { performance } from "node:perf_hooks"
-import type { RTCRtpSender } from "werift"
 import { captureOpusRtp } from "../test/support/ffmpeg-rtp.ts"
 import { type Api, openOpusProducer } from "./datachannel-client.ts"
 import { RemoteFakeAsr } from "./fake-asr-client.ts"
-import { accessToken, api, field, fmt, FRAME_MS, measureWindow, packetAt, sleep, startSender, type Stream, withService } from "./ingest-rig.ts"
+import { accessToken, api, field, firstChunk, fmt, FRAME_MS, measureWindow, opusSender, sleep, startSender, type Stream, withService } from "./ingest-rig.ts"
 import { type BenchResult, percentile } from "./support.ts"
 import { publishWhip } from "./whip-client.ts"
 
@@ -40,8 +39,6 @@ const GRACE_MS = Number(process.env["BENCH_WHIP_GRACE_MS"] ?? 1_000)
 /** Steps start only within this time from the start (the default run stays under ~3 minutes). */
 const TIME_BUDGET_MS = Number(process.env["BENCH_WHIP_BUDGET_SECONDS"] ?? 140) * 1000
 const MAX_LOSS_PCT = 1
-/** A setup that has not delivered its first chunk by then fails the run. */
-const FIRST_CHUNK_TIMEOUT_MS = 10_000
 
 interface Setup {
   /** First request -> signaling done (WHIP: the 201; JSON: produce answered), ms. */
@@ -50,26 +47,6 @@ interface Setup {
   readonly connectedMs: number
   /** First request -> the fake ASR received the session's first chunk, ms. */
   readonly firstChunkMs: number
-}
-
-/** Packet `index` of the captured Opus through a werift sender (its SSRC, the negotiated payload type). */
-const opusSender = (sender: RTCRtpSender, payloadType: number, templates: ReadonlyArray<Buffer>) => (index: number): void =>
-  void sender.sendRtp(packetAt(templates, index, sender.ssrc, payloadType)).catch(() => {})
-
-/** Calls `send(index)` every FRAME_MS until the session's first chunk reached the fake; its arrival time (epoch ms). */
-const firstChunk = async (fake: RemoteFakeAsr, sessionId: string, send: (index: number) => void): Promise<number> => {
-  const deadline = Date.now() + FIRST_CHUNK_TIMEOUT_MS
-  const sent = startSender([{ path: "setup", sessionId, everyMs: FRAME_MS, send, close: async () => {}, startedAt: 0, sent: 0 }])
-  try {
-    while (Date.now() < deadline) {
-      const at = await fake.firstChunkAt(sessionId)
-      if (at !== undefined) return at
-      await sleep(5)
-    }
-    throw new Error(`session ${sessionId}: no chunk at the fake ASR within ${FIRST_CHUNK_TIMEOUT_MS} ms`)
-  } finally {
-    sent.stop()
-  }
 }
 
 const whipSetup = async (base: string, token: string, fake: RemoteFakeAsr, templates: ReadonlyArray<Buffer>): Promise<Setup & { readonly offerMs: number }> => {

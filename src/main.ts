@@ -8,6 +8,8 @@ import { DemoRoutes } from "./adapters/http/demo.ts"
 import { ApiRoutes } from "./adapters/http/routes.ts"
 import { AiCore } from "./layers/AiCore.ts"
 import { AuraIdResolver } from "./layers/AuraIdResolver.ts"
+import { Cluster } from "./layers/Cluster.ts"
+import { ClusterMetrics } from "./layers/cluster/metrics.ts"
 import { AudioMetrics } from "./layers/audio/metrics.ts"
 import { AudioDecoders } from "./layers/AudioDecoders.ts"
 import { AudioSink } from "./layers/AudioSink.ts"
@@ -35,6 +37,7 @@ import { StateStore } from "./layers/StateStore.ts"
 import { TokenSigner } from "./layers/Tokens.ts"
 import { TracingLive } from "./layers/Tracing.ts"
 import { AicIngest } from "./programs/aic/ingest.ts"
+import { Membership } from "./programs/cluster/membership.ts"
 import { EventStreams } from "./programs/audio/event-streams.ts"
 import { AudioIngest } from "./programs/audio/ingest.ts"
 import { RoomMediaStateLive } from "./programs/rooms/media-state.ts"
@@ -58,8 +61,11 @@ const SessionServices = SweeperLive.pipe(
 /** Rooms and participants: LiveKit room sync (one instance at a time), webhooks and this instance's media state per room, over the room store. */
 const RoomServices = Layer.mergeAll(RoomSyncLive, RoomMediaStateLive).pipe(
   Layer.provideMerge(RoomMetrics.layer),
-  Layer.provideMerge(Layer.mergeAll(RoomStore.layer, LiveKit.layer, Instance.layer))
+  Layer.provideMerge(Layer.mergeAll(RoomStore.layer, LiveKit.layer))
 )
+
+/** This instance among the others sharing Postgres and Redis: registration and heartbeats, capacity, lost instances' sessions. */
+const ClusterServices = Membership.layer.pipe(Layer.provideMerge(Layer.mergeAll(Cluster.layer, ClusterMetrics.layer)))
 
 /** Audio ingress, the AIC video pipeline (with its AI Core client) and WHIP/WHEP resources over the media server and its session lifecycle. */
 const MediaServices = Layer.mergeAll(AudioIngest.layer, AicIngest.layer, WebRtcResources.layer).pipe(
@@ -75,11 +81,15 @@ const MediaServices = Layer.mergeAll(AudioIngest.layer, AicIngest.layer, WebRtcR
  * with a forked memo map, so a layer first built inside it would be private to the HTTP server;
  * built here, REST and gRPC share one session store, cache and set of metrics.
  */
-export const SharedServices = Layer.mergeAll(EventStreams.layer, RoomServices).pipe(
+export const SharedServices = SessionDrain.layer.pipe(
+  // Released after the listeners, before the services: ends what requests in flight started.
+  Layer.provideMerge(Layer.mergeAll(EventStreams.layer, RoomServices)),
   // Below the rooms: their media state reads the media server's stats.
   Layer.provideMerge(MediaServices),
+  // Below the media: a session is admitted (and owned) before it gets media.
+  Layer.provideMerge(ClusterServices),
   Layer.provideMerge(Layer.mergeAll(SessionServices, AuthStore.layer, TokenSigner.layer, AuthMetrics.layer, RateLimiter.layer, ParticipantStore.layer)),
-  Layer.provideMerge(AuraIdResolver.layer)
+  Layer.provideMerge(Layer.mergeAll(AuraIdResolver.layer, Instance.layer))
 )
 
 /** Everything below the listeners: the shared services over Postgres, the state store and the AudioSink, over health and metrics. */
@@ -102,16 +112,15 @@ const Listeners = Layer.mergeAll(
  * listeners stop before the services and stores they use go away.
  */
 export const AppLayer = Listeners.pipe(
-  // Released after the listeners, before the services: ends what requests in flight started.
-  Layer.provideMerge(SessionDrain.layer),
   Layer.provideMerge(AppServices),
   Layer.provide(TracingLive)
 )
 
 /**
- * Runs until SIGTERM/SIGINT, then: readiness 503, new sessions, transports and producers refused
- * (503, `Connection: close` on every response), open sessions told and ended (reason `shutdown`),
- * listeners drain, layers release, exit 0.
+ * Runs until SIGTERM/SIGINT, then drains: readiness 503, new sessions, transports and producers
+ * refused (503, `Connection: close` on every response), clients told `going_away` and their media
+ * kept until they leave or DRAIN_TIMEOUT_MS passes (a second signal cuts it short), the rest ended
+ * (reason `shutdown`); then listeners close, layers release, exit 0.
  */
 export const main = Effect.gen(function*() {
   const config = yield* AppConfig
@@ -120,7 +129,6 @@ export const main = Effect.gen(function*() {
     discard: true
   })
   const services = yield* Layer.build(AppLayer)
-  const health = Context.get(services, Health)
   const grpc = Context.get(services, GrpcServer)
   yield* Effect.logInfo("service started").pipe(Effect.annotateLogs({
     httpPort: config.http.port,
@@ -132,8 +140,10 @@ export const main = Effect.gen(function*() {
   const signal = yield* awaitShutdownSignal
   yield* armShutdownDeadline(config.service.shutdownTimeoutMs)
   yield* Effect.logInfo(`shutdown: ${signal} received`)
-  yield* health.beginShutdown
-  yield* Context.get(services, SessionDrain).begin
+  const drain = Context.get(services, SessionDrain)
+  yield* drain.begin
+  yield* Effect.raceFirst(drain.finished, Effect.andThen(awaitShutdownSignal, drain.hurry).pipe(Effect.andThen(drain.finished)))
+  yield* Effect.logInfo("shutdown: drained")
   // gRPC stops accepting now, alongside HTTP (closed first as the scope unwinds); its release awaits this drain.
   yield* Effect.forkDetach(grpc.drain)
 }).pipe(Effect.scoped, Effect.provide(LoggerLive), Effect.provide(AppConfig.layer))

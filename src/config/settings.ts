@@ -1,6 +1,7 @@
 import { Effect } from "effect"
 import { auraId } from "./auraid.ts"
 import { auth } from "./auth.ts"
+import { cluster } from "./cluster.ts"
 import { ConfigSource } from "./key.ts"
 import { limits, rateLimit, sessions } from "./limits.ts"
 import { audio, media } from "./media.ts"
@@ -30,6 +31,7 @@ const settings = Effect.all({
   demo,
   database,
   redis,
+  cluster,
   auth,
   sessions,
   limits,

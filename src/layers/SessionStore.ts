@@ -21,6 +21,7 @@ import {
 } from "../schemas/session.ts"
 import { DeviceId, SessionId } from "../schemas/ids.ts"
 import { limitReached, type LimitReached } from "../schemas/limits.ts"
+import { InstanceFull } from "../schemas/cluster.ts"
 import { AppConfig } from "./Config.ts"
 import { makeSessionCache } from "./sessions/cache.ts"
 
@@ -37,6 +38,7 @@ interface SessionRow {
   readonly expires_at: Date
   readonly last_activity_at: Date
   readonly error: string | null
+  readonly instance_id: string | null
 }
 
 const iso = (d: Date) => d.toISOString()
@@ -79,6 +81,12 @@ export interface SessionCaps {
   readonly openPerDevice: number
 }
 
+/** The instance whose media server will hold the session, and how many open sessions it may own. */
+export interface SessionOwner {
+  readonly instance: string
+  readonly capacity: number
+}
+
 /** A committed transition: the session after it and the state it left. */
 export interface Transitioned {
   readonly session: Session
@@ -100,10 +108,23 @@ export interface ListFilter {
  * writers cannot both win; the cache entry is dropped after every write of this process.
  */
 export class Sessions extends Context.Service<Sessions, {
-  /** A pending session; with `caps`, refused (LimitReached) when its user or device already holds as many. */
+  /**
+   * A pending session; with `caps`, refused (LimitReached) when its user or device already holds as
+   * many; with `owner`, recorded as that instance's and refused (InstanceFull) when it owns `capacity` open sessions.
+   */
   readonly create: (
-    input: { readonly userId: string; readonly deviceId: string; readonly config: SessionConfig; readonly caps?: SessionCaps } & Cause
-  ) => Effect.Effect<Session, SqlError | LimitReached>
+    input:
+      & { readonly userId: string; readonly deviceId: string; readonly config: SessionConfig; readonly caps?: SessionCaps; readonly owner?: SessionOwner }
+      & Cause
+  ) => Effect.Effect<Session, SqlError | LimitReached | InstanceFull>
+  /** The instance that owns an open session; None when the session is unknown, closed or has no owner. */
+  readonly ownerOf: (id: SessionId) => Effect.Effect<Option.Option<string>, SqlError>
+  /** How many open sessions the instance owns. */
+  readonly countOwned: (instance: string) => Effect.Effect<number, SqlError>
+  /** The instances (other than `alive`) that own open sessions. */
+  readonly ownersOtherThan: (alive: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<string>, SqlError>
+  /** Moves up to `batch` open sessions of `instance` to `error`, skipping rows another transaction holds. */
+  readonly failOwnedBy: (instance: string, batch: number, cause: Cause) => Effect.Effect<ReadonlyArray<Transitioned>, SqlError>
   /** Cached read; None for unknown ids (malformed ones are refused where they come in). */
   readonly find: (id: SessionId) => Effect.Effect<Option.Option<Session>, SqlError>
   /** The same read straight from Postgres (for watchers, which must not start from another instance's stale state). */
@@ -130,6 +151,8 @@ export class Sessions extends Context.Service<Sessions, {
   readonly openRooms: Effect.Effect<ReadonlySet<string>, SqlError>
   /** Sessions this process started that it has not seen end (shutdown ends them; another instance may already have). */
   readonly openHere: Effect.Effect<ReadonlyArray<SessionId>>
+  /** Whether this process started the session and has not seen it end. */
+  readonly isOpenHere: (id: SessionId) => boolean
   readonly events: (id: SessionId) => Effect.Effect<ReadonlyArray<SessionEventRow>, SqlError>
 }>()("auralink/sessions/Sessions") {
   static readonly layer = Layer.effect(
@@ -153,6 +176,14 @@ export class Sessions extends Context.Service<Sessions, {
       const refuse = <E>(id: string, onState: (state: SessionState) => E): Effect.Effect<never, E | SessionNotFound | SqlError> =>
         Effect.flatMap(stateOf(id), (state) => Effect.fail<E | SessionNotFound>(Option.isNone(state) ? sessionNotFound(id) : onState(state.value)))
       const single = (rows: ReadonlyArray<SessionRow>) => Option.map(Option.fromNullishOr(rows[0]), toSession)
+
+      /** Rows a bulk UPDATE closed (sweeper, lost instance): as transitions, each forgotten here and dropped from the cache. */
+      const closedInBulk = (rows: ReadonlyArray<SessionRow & { from_state: SessionState }>) =>
+        Effect.forEach(rows, (r) => {
+          const session = toSession(r)
+          ended(session)
+          return Effect.as(cache.invalidate(session.id), { session, from: r.from_state })
+        })
 
       const load = (id: string) => Effect.map(sql<SessionRow>`SELECT * FROM sessions WHERE id = ${id}`, single)
 
@@ -189,16 +220,30 @@ export class Sessions extends Context.Service<Sessions, {
           }
         })
 
+      /** Refuses when the owner already holds `capacity` open sessions; under a per-instance lock, so concurrent starts cannot both take the last place. */
+      const checkCapacity = ({ capacity, instance }: SessionOwner) =>
+        Effect.gen(function*() {
+          yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`instance:${instance}`}))`
+          const rows = yield* sql<{ n: number }>`
+            SELECT count(*)::int AS n FROM sessions WHERE instance_id = ${instance} AND state IN ${sql.in(openStates)}`
+          if ((rows[0]?.n ?? 0) >= capacity) return yield* new InstanceFull({ capacity })
+        })
+
       const insert = (
-        { actor, config, deviceId, reason, userId }: { readonly userId: string; readonly deviceId: string; readonly config: SessionConfig } & Cause
+        { actor, config, deviceId, owner, reason, userId }: {
+          readonly userId: string
+          readonly deviceId: string
+          readonly config: SessionConfig
+          readonly owner?: SessionOwner
+        } & Cause
       ) =>
         Effect.flatMap(
           sql<SessionRow>`
               WITH created AS (
-                INSERT INTO sessions (user_id, device_id, state, config, expires_at)
+                INSERT INTO sessions (user_id, device_id, state, config, expires_at, instance_id)
                 VALUES (${userId}, ${deviceId}, 'pending', ${json(config)}::jsonb, now() + make_interval(secs => ${
             Math.min(config.idleTimeoutSeconds, pendingSeconds)
-          }))
+          }), ${owner?.instance ?? null})
                 RETURNING *
               ), logged AS (
                 INSERT INTO session_events (session_id, from_state, to_state, actor, reason)
@@ -217,13 +262,54 @@ export class Sessions extends Context.Service<Sessions, {
       const started = (session: Session) => Effect.andThen(Effect.sync(() => startedHere.add(session.id)), cache.put(session.id, session))
 
       return {
-        create: (input) =>
-          Effect.tap(
-            input.caps === undefined
-              ? insert(input)
-              : sql.withTransaction(Effect.andThen(checkCaps(input.userId, input.deviceId, input.caps), insert(input))),
+        create: (input) => {
+          const { caps, owner } = input
+          const checks = [
+            ...(caps === undefined ? [] : [checkCaps(input.userId, input.deviceId, caps)]),
+            ...(owner === undefined ? [] : [checkCapacity(owner)])
+          ]
+          return Effect.tap(
+            checks.length === 0 ? insert(input) : sql.withTransaction(Effect.andThen(Effect.all(checks, { discard: true }), insert(input))),
             started
+          )
+        },
+
+        ownerOf: (id) =>
+          Effect.map(
+            sql<{ instance_id: string | null }>`SELECT instance_id FROM sessions WHERE id = ${id} AND state IN ${sql.in(openStates)}`,
+            (rows) => Option.fromNullishOr(rows[0]?.instance_id)
           ),
+
+        countOwned: (instance) =>
+          Effect.map(
+            sql<{ n: number }>`SELECT count(*)::int AS n FROM sessions WHERE instance_id = ${instance} AND state IN ${sql.in(openStates)}`,
+            (rows) => rows[0]?.n ?? 0
+          ),
+
+        ownersOtherThan: (alive) =>
+          Effect.map(
+            sql<{ instance_id: string }>`
+              SELECT DISTINCT instance_id FROM sessions
+              WHERE state IN ${sql.in(openStates)} AND instance_id IS NOT NULL AND instance_id NOT IN ${sql.in(alive)}`,
+            (rows) => rows.map((r) => r.instance_id)
+          ),
+
+        failOwnedBy: (instance, batch, { actor, reason }) =>
+          sql<SessionRow & { from_state: SessionState }>`
+            WITH lost AS (
+              SELECT id, state FROM sessions
+              WHERE instance_id = ${instance} AND state IN ${sql.in(openStates)}
+              LIMIT ${batch}
+              FOR UPDATE SKIP LOCKED
+            ), moved AS (
+              UPDATE sessions s SET state = 'error', ended_at = now(), error = ${reason}
+              FROM lost WHERE s.id = lost.id
+              RETURNING s.*, lost.state AS from_state
+            ), logged AS (
+              INSERT INTO session_events (session_id, from_state, to_state, actor, reason)
+              SELECT id, from_state, 'error', ${actor}, ${reason} FROM moved
+            )
+            SELECT * FROM moved`.pipe(Effect.flatMap(closedInBulk)),
 
         find: (id) => cache.get(id, load(id)),
         findFresh: load,
@@ -338,14 +424,10 @@ export class Sessions extends Context.Service<Sessions, {
               SELECT id, from_state, 'expired', ${actor},
                 CASE WHEN from_state = 'pending' THEN ${`${reason}: no media before the pending timeout`} ELSE ${reason} END FROM moved
             )
-            SELECT * FROM moved`.pipe(
-            Effect.map((rows) => rows.map((r) => ({ session: toSession(r), from: r.from_state }))),
-            Effect.tap((done) =>
-              Effect.forEach(done, ({ session }) => Effect.andThen(Effect.sync(() => ended(session)), cache.invalidate(session.id)), { discard: true })
-            )
-          ),
+            SELECT * FROM moved`.pipe(Effect.flatMap(closedInBulk)),
 
         openHere: Effect.sync(() => [...startedHere]),
+        isOpenHere: (id) => startedHere.has(id),
 
         openRooms: Effect.map(
           sql<{ room: string }>`SELECT DISTINCT config->>'room' AS room FROM sessions WHERE state IN ('pending', 'active') AND config ? 'room'`,

@@ -16,6 +16,7 @@ import {
   TokenResponse
 } from "./auth.ts"
 import { AuraIdApi } from "./auraid-api.ts"
+import { ClusterApi } from "./cluster-api.ts"
 import { withSessionEvents } from "./events-api.ts"
 import { Liveness, NotReady, Readiness, ServiceStatus } from "./health.ts"
 import { ParticipantsApi } from "./participants-api.ts"
@@ -91,6 +92,7 @@ export class Api extends HttpApi.make("auralink-ingress-egress")
   .add(RoomsApi)
   .add(ParticipantsApi)
   .add(AuraIdApi)
+  .add(ClusterApi)
   .middleware(HttpApiMiddleware.ProblemDetails)
   .annotateMerge(OpenApi.annotations({ title: "AuraLink Ingress-Egress API", version: "0.1.0", transform: withSessionEvents }))
 {}

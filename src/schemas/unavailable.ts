@@ -10,7 +10,12 @@ export class ServiceUnavailable extends HttpApiError.Problem<ServiceUnavailable>
   type: "about:blank",
   status: 503,
   title: "Service Unavailable"
-}, { detail: Schema.String, retryAfterSeconds: Schema.Int }) {}
+}, {
+  detail: Schema.String,
+  retryAfterSeconds: Schema.Int,
+  /** Where to go instead: the URL of a less loaded instance (a new session refused for capacity or drain). */
+  alternate: Schema.optionalKey(Schema.String)
+}) {}
 
 export const ServiceUnavailableResponse = ServiceUnavailable.pipe(HttpApiSchema.encodeToWithHeaders(
   { body: ServiceUnavailable, headers: { "retry-after": Schema.String } },

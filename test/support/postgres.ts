@@ -36,3 +36,13 @@ export const freshDatabase: Effect.Effect<string, never, Scope.Scope> = Effect.a
   }),
   dropDatabase
 )
+
+/** The rows of one read on the database `url` names, over a short-lived connection. */
+export const queryRows = (url: string, statement: string): Promise<ReadonlyArray<Record<string, unknown>>> =>
+  PgClient.makeClient({ url: Redacted.make(url) }).pipe(
+    Effect.flatMap((sql) => sql.unsafe<Record<string, unknown>>(statement)),
+    Effect.scoped,
+    Effect.provide(Reactivity.layer),
+    Effect.orDie,
+    Effect.runPromise
+  )

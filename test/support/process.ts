@@ -26,8 +26,9 @@ export const startService = async (env: Record<string, string>): Promise<Service
   return { child, httpUrl: `http://127.0.0.1:${port}`, output: () => output, exited }
 }
 
-/** Per-client session caps lifted, for load and fault tests whose clients open many sessions as one user. */
+/** Per-client session caps (and the instance's capacity) lifted, for load and fault tests whose clients open many sessions as one user. */
 export const NO_SESSION_CAPS = {
+  INSTANCE_CAPACITY: "1000000",
   MAX_PENDING_SESSIONS_PER_USER: "1000000",
   MAX_PENDING_SESSIONS_PER_DEVICE: "1000000",
   MAX_OPEN_SESSIONS_PER_USER: "1000000",

@@ -1,6 +1,9 @@
 import { status } from "@grpc/grpc-js"
 import { Effect, Schema } from "effect"
+import type { Cluster } from "../../layers/Cluster.ts"
+import type { ClusterMetrics } from "../../layers/cluster/metrics.ts"
 import type { AppConfig } from "../../layers/Config.ts"
+import type { Membership } from "../../programs/cluster/membership.ts"
 import type { SessionEvents } from "../../layers/sessions/events.ts"
 import type { SessionMetrics } from "../../layers/sessions/metrics.ts"
 import type { Sessions } from "../../layers/SessionStore.ts"
@@ -126,7 +129,7 @@ export const toProtoSession = (session: Session) => ({
  * `auralink.session.v1.SessionService` on the GrpcServer: thin adapters over the same session
  * programs as REST, on the same services (built once below both listeners, see main.ts).
  */
-export const SessionGrpcLive = serveGrpc<SessionError, AppConfig | Sessions | SessionEvents | SessionMetrics>(
+export const SessionGrpcLive = serveGrpc<SessionError, AppConfig | Sessions | SessionEvents | SessionMetrics | Cluster | ClusterMetrics | Membership>(
   { service: SESSION_SERVICE, proto: "session.proto", rateLimit: "session", statuses },
   ({ serverStream, unary }) => ({
     StartSession: unary(

@@ -4,7 +4,9 @@ import { AuthMetrics } from "../../layers/auth/metrics.ts"
 import { AuthStore } from "../../layers/AuthStore.ts"
 import { RateLimiter, rateLimitedResponse } from "../../layers/RateLimiter.ts"
 import { TokenSigner } from "../../layers/Tokens.ts"
+import { StateStore } from "../../layers/StateStore.ts"
 import { authenticate } from "../../programs/auth/authenticate.ts"
+import { redirectedBearer } from "../../programs/cluster/affinity.ts"
 import { countBadToken } from "../../programs/auth/bad-tokens.ts"
 import { Authentication, CurrentPrincipal } from "../../schemas/auth.ts"
 import { capturedServices } from "./captured.ts"
@@ -16,13 +18,21 @@ import { capturedServices } from "./captured.ts"
 export const AuthenticationLive = Layer.effect(
   Authentication,
   Effect.gen(function*() {
-    const services = yield* capturedServices<TokenSigner | AuthStore | AuthMetrics | RateLimiter>()
+    const services = yield* capturedServices<TokenSigner | AuthStore | AuthMetrics | RateLimiter | StateStore>()
     return Authentication.of({
       bearer: (httpEffect, { credential }) =>
         Effect.gen(function*() {
-          const principal = yield* Effect.result(authenticate(Redacted.value(credential)).pipe(Effect.provideContext(services)))
-          if (principal._tag === "Success") return yield* Effect.provideService(httpEffect, CurrentPrincipal, principal.success)
           const request = yield* HttpServerRequest.HttpServerRequest
+          const presented = Redacted.value(credential)
+          // No Authorization: a request redirected from another instance carries it as a ticket.
+          const token = presented !== "" ? presented : Option.getOrElse(
+            yield* redirectedBearer({ method: request.method, url: request.url, authorization: request.headers["authorization"] }).pipe(
+              Effect.provideContext(services)
+            ),
+            () => ""
+          )
+          const principal = yield* Effect.result(authenticate(token).pipe(Effect.provideContext(services)))
+          if (principal._tag === "Success") return yield* Effect.provideService(httpEffect, CurrentPrincipal, principal.success)
           const decision = yield* countBadToken(Option.getOrElse(request.remoteAddress, () => "unknown")).pipe(Effect.provideContext(services))
           if (Option.isSome(decision) && !decision.value.allowed) return rateLimitedResponse(decision.value, new URL(request.url, "http://x").pathname)
           return yield* principal.failure

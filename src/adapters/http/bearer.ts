@@ -2,6 +2,7 @@ import { Effect, Option, Result, Schema, SchemaIssue } from "effect"
 import { HttpServerRequest, HttpServerResponse, ProblemDetails } from "effect/http"
 import { type EndpointClass, rateLimitedResponse } from "../../layers/RateLimiter.ts"
 import { verifyAccessToken } from "../../programs/auth/authenticate.ts"
+import { redirectedBearer } from "../../programs/cluster/affinity.ts"
 import { countBadToken } from "../../programs/auth/bad-tokens.ts"
 import { checkRateLimit } from "../../programs/rate-limit.ts"
 import type { Principal } from "../../schemas/auth.ts"
@@ -35,7 +36,13 @@ export const badBearer = (request: HttpServerRequest.HttpServerRequest, path: st
  */
 export const principalOrResponse = (request: HttpServerRequest.HttpServerRequest, path: string, budgetClass: EndpointClass = "default") =>
   Effect.gen(function*() {
-    const principal = yield* Effect.result(verifyAccessToken(tokenOf(request)))
+    const presented = tokenOf(request)
+    // No token: a request redirected from another instance carries its Authorization as a ticket.
+    const token = presented !== "" ? presented : Option.getOrElse(
+      yield* redirectedBearer({ method: request.method, url: request.url, authorization: request.headers["authorization"] }),
+      () => ""
+    )
+    const principal = yield* Effect.result(verifyAccessToken(token))
     if (principal._tag === "Failure") {
       if (principal.failure._tag === "ServiceUnavailable") {
         return Result.fail(refuse(503, "Service Unavailable", { "retry-after": String(principal.failure.retryAfterSeconds) }))

@@ -1,5 +1,6 @@
 import { Duration, Effect, Option, Result, Stream } from "effect"
 import { HttpEffect, HttpRouter, HttpServerRequest, HttpServerRespondable, HttpServerResponse } from "effect/http"
+import { AppConfig } from "../../layers/Config.ts"
 import { Health } from "../../layers/Health.ts"
 import { SessionEvents } from "../../layers/sessions/events.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
@@ -14,7 +15,7 @@ import { capturedServices } from "./captured.ts"
 
 export const EVENTS_PATH = "/api/webrtc/:sessionId/events"
 
-/** How long an SSE stream outlives the start of shutdown (its session normally ends sooner). */
+/** How long an SSE stream outlives the drain (its session normally ends sooner). */
 const SSE_SHUTDOWN_GRACE = Duration.seconds(2)
 
 const encoder = new TextEncoder()
@@ -55,16 +56,17 @@ const sessionEvents = Effect.gen(function*() {
   const now = Option.getOrElse(yield* (yield* Sessions).findFresh(id), () => session.success)
   const transcripts = yield* (yield* AudioIngest).transcripts(id)
   const health = yield* Health
+  const { cluster: { drainTimeoutMs } } = yield* AppConfig
   const first = Stream.make(event("state", stateOf(now)))
   const content = isTerminal(now.state) ? first : Stream.merge(
     first.pipe(Stream.concat(states.success.pipe(Stream.map((s) => event("state", stateOf(s)))))),
     transcripts.pipe(Stream.map((t) => event("transcript", t))),
     { haltStrategy: "left" }
   )
-  // At shutdown: `event: going_away`, then the session's end (`state`), or the stream is cut after a grace.
+  // At a drain: `event: going_away`, then the session's end (`state`), or the stream is cut once the drain is over.
   const goingAway = Stream.fromEffect(health.goingAway).pipe(Stream.map(() => event("going_away", { reason: "shutdown" })))
   const body = Stream.merge(content, goingAway, { haltStrategy: "left" }).pipe(
-    Stream.interruptWhen(Effect.andThen(health.goingAway, Effect.sleep(SSE_SHUTDOWN_GRACE)))
+    Stream.interruptWhen(Effect.andThen(health.goingAway, Effect.sleep(Duration.sum(Duration.millis(drainTimeoutMs), SSE_SHUTDOWN_GRACE))))
   )
   // The subscriptions and the stream's place (request scope) live as long as the response stream, not the handler.
   return HttpEffect.scopeTransferToStream(HttpServerResponse.stream(body, {

@@ -3,7 +3,9 @@ import { apiRoutes } from "../../layers/HttpServer.ts"
 import { Api } from "../../schemas/api.ts"
 import { AuraIdGroup } from "./auraid.ts"
 import { AuthGroup, AuthSessionGroup, JwksGroup } from "./auth.ts"
+import { SessionAffinity } from "./affinity.ts"
 import { AuthenticationLive } from "./authentication.ts"
+import { ClusterGroup } from "./cluster.ts"
 import { DEMO_PATHS } from "./demo.ts"
 import { EVENTS_PATH, SessionEventsRoute } from "./events.ts"
 import { ParticipantsGroup } from "./participants.ts"
@@ -16,7 +18,17 @@ import { SystemGroup } from "./system.ts"
 import { WHIP_ROUTES, WhipRoutes } from "./whip.ts"
 
 /** Every handler group of the API. */
-const ApiHandlers = Layer.mergeAll(SystemGroup, AuthGroup, AuthSessionGroup, JwksGroup, SessionsGroup, SignalingGroup, RoomsGroup, ParticipantsGroup)
+const ApiHandlers = Layer.mergeAll(
+  SystemGroup,
+  AuthGroup,
+  AuthSessionGroup,
+  JwksGroup,
+  SessionsGroup,
+  SignalingGroup,
+  RoomsGroup,
+  ParticipantsGroup,
+  ClusterGroup
+)
 
 /** The API's own middleware: bearer authentication, and rate limits by client IP (auth) and by user. */
 const ApiMiddleware = Layer.mergeAll(AuthenticationLive, RateLimitLive("auth"), UserRateLimitLive)
@@ -34,5 +46,6 @@ export const ApiRoutes = Layer.mergeAll(
   ]),
   SessionEventsRoute,
   LiveKitWebhookRoute,
-  WhipRoutes
+  WhipRoutes,
+  SessionAffinity
 )

@@ -1,6 +1,9 @@
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
+import type { Cluster } from "../../layers/Cluster.ts"
+import type { ClusterMetrics } from "../../layers/cluster/metrics.ts"
 import { AppConfig } from "../../layers/Config.ts"
+import type { Membership } from "../../programs/cluster/membership.ts"
 import { SessionEvents } from "../../layers/sessions/events.ts"
 import { SessionMetrics } from "../../layers/sessions/metrics.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
@@ -15,7 +18,7 @@ import { StateStore } from "../../layers/StateStore.ts"
 import { Api } from "../../schemas/api.ts"
 import { capturedServices, principalRunner } from "./captured.ts"
 
-type Services = AppConfig | Sessions | SessionEvents | SessionMetrics | StateStore
+type Services = AppConfig | Sessions | SessionEvents | SessionMetrics | StateStore | Cluster | ClusterMetrics | Membership
 
 /** Thin adapters: the principal from the Authentication middleware, SQL failures as defects (500). */
 export const SessionsGroup = HttpApiBuilder.group(

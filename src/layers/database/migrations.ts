@@ -89,6 +89,13 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient>>
       )
     `
     yield* sql`CREATE INDEX session_events_session ON session_events (session_id, id)`
+  }),
+  "0004_session_owner": Effect.gen(function*() {
+    const sql = yield* SqlClient
+    // The instance whose media server holds the session (its Instance id); NULL for sessions made before.
+    yield* sql`ALTER TABLE sessions ADD COLUMN instance_id text NULL`
+    // Admission counts an instance's open sessions; a lost instance's are found by it.
+    yield* sql`CREATE INDEX sessions_open_instance ON sessions (instance_id) WHERE state IN ('pending', 'active')`
   })
 }
 

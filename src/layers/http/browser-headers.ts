@@ -62,9 +62,10 @@ const sha256 = (text: string) => `'sha256-${createHash("sha256").update(text, "u
 /**
  * The CSP of an HTML page: scripts from this origin, `blob:` (the demo's AudioWorklet module) and the
  * page's own inline scripts by hash; inline styles allowed (the demo's <style>, and Scalar injects its
- * own at run time); fetch/EventSource to this origin only; never framed.
+ * own at run time); fetch/EventSource to this origin (and `connectSources`: the other instances a
+ * request may be redirected to) only; never framed.
  */
-export const htmlPolicy = (html: string): string => {
+export const htmlPolicy = (html: string, connectSources = ""): string => {
   const hashes = [...html.matchAll(INLINE_SCRIPT)].map((m) => sha256(m[1] ?? ""))
   return [
     "default-src 'self'",
@@ -72,7 +73,7 @@ export const htmlPolicy = (html: string): string => {
     "style-src 'self' 'unsafe-inline'",
     "img-src 'self' data: blob:",
     "font-src 'self' data:",
-    "connect-src 'self'",
+    `connect-src 'self' ${connectSources}`.trim(),
     "worker-src 'self' blob:",
     "object-src 'none'",
     "base-uri 'none'",
@@ -90,22 +91,27 @@ const isHtml = (response: HttpServerResponse.HttpServerResponse) => {
 const bodyText = (response: HttpServerResponse.HttpServerResponse): string | undefined =>
   response.body._tag === "Uint8Array" ? response.body.text ?? new TextDecoder().decode(response.body.body) : undefined
 
-export const browserPolicy = (corsOrigins: ReadonlyArray<string>): BrowserPolicy => {
+export const browserPolicy = (
+  corsOrigins: ReadonlyArray<string>,
+  /** Extra `connect-src` sources, space-separated, read for each page (the cluster's instances). */
+  connectSources: () => string = () => ""
+): BrowserPolicy => {
   const anyOrigin = corsOrigins.includes("*")
   const origins: ReadonlySet<string> = new Set(corsOrigins)
   const allowed = (origin: string | undefined): origin is string => origin !== undefined && (anyOrigin || origins.has(origin))
   const allowOrigin = (origin: string) => anyOrigin ? "*" : origin
   // The docs page (megabytes, Scalar inline) is built once and its body reused: hash it once.
-  const policies = new WeakMap<object, string>()
+  const policies = new WeakMap<object, { readonly sources: string; readonly policy: string }>()
   const pagePolicy = (response: HttpServerResponse.HttpServerResponse) => {
-    let policy = policies.get(response.body)
-    if (policy === undefined) {
+    const sources = connectSources()
+    let cached = policies.get(response.body)
+    if (cached === undefined || cached.sources !== sources) {
       const html = bodyText(response)
       if (html === undefined) return undefined
-      policy = htmlPolicy(html)
-      policies.set(response.body, policy)
+      cached = { sources, policy: htmlPolicy(html, sources) }
+      policies.set(response.body, cached)
     }
-    return policy
+    return cached.policy
   }
 
   return {

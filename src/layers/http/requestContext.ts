@@ -1,7 +1,8 @@
-import { Cause, Context, Effect, LogLevel } from "effect"
+import { Cause, Context, Effect, LogLevel, Option } from "effect"
 import { FindMyWay, HttpRouter, HttpServerRequest, type HttpServerResponse } from "effect/http"
 import { HttpApi, type HttpApiGroup } from "effect/http-api"
 import { randomUUID } from "node:crypto"
+import { Cluster } from "../Cluster.ts"
 import { AppConfig } from "../Config.ts"
 import { Metrics } from "../Metrics.ts"
 import { browserPolicy } from "./browser-headers.ts"
@@ -50,7 +51,10 @@ export const RequestContext = <Id extends string, Groups extends HttpApiGroup.Co
   HttpRouter.middleware(
     Effect.gen(function*() {
       const { httpRequestDuration } = yield* Metrics
-      const browser = browserPolicy((yield* AppConfig).http.corsOrigins)
+      // A page of one instance may be redirected to another (session affinity): its CSP lets it connect there.
+      const cluster = yield* Effect.serviceOption(Cluster)
+      const browser = browserPolicy((yield* AppConfig).http.corsOrigins, () =>
+        Option.match(cluster, { onNone: () => "", onSome: (c) => c.peerOrigins().join(" ") }))
       const routeOf = routeLabeller(api, extraRoutes)
       // Read once: building the log line's annotations costs more than the request itself at LOG_LEVEL=warn.
       const logRequests = yield* LogLevel.isEnabled("Info")
@@ -74,7 +78,8 @@ export const RequestContext = <Id extends string, Groups extends HttpApiGroup.Co
           const requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID()
           const path = pathOf(request.url)
           const started = performance.now()
-          const badRequest = (detail: string) => problem(400, "Bad Request", { detail, instance: path, requestId })
+          const badRequest = (detail: string) =>
+            problem(400, "Bad Request", { detail, instance: path, requestId })
           const preflight = browser.preflight(request, requestId, path)
           const finish = (response: HttpServerResponse.HttpServerResponse) => {
             const route = routeOf(request.method, path)

@@ -6,11 +6,14 @@ import { problem } from "./problem.ts"
 /** Retry-After of a request refused during shutdown: another instance (or this one restarted) takes it. */
 const SHUTDOWN_RETRY_AFTER_SECONDS = 1
 
-/** What starts new work: a session, or any transport, producer or channel of one. */
-const startsWork = (method: string, path: string): boolean => method === "POST" && (/^\/api\/session\/?$/.test(path) || path.startsWith("/api/webrtc/"))
+/**
+ * What starts new media work: a transport, producer or channel of a session. (New sessions are
+ * refused by admission control, which adds where to go instead.)
+ */
+const startsWork = (method: string, path: string): boolean => method === "POST" && path.startsWith("/api/webrtc/")
 
 /**
- * Once shutdown began: requests that would start a session, transport or producer get 503 (with
+ * Once shutdown (or a drain) began: requests that would start a transport or producer get 503 (with
  * Retry-After), and every response carries `Connection: close`, so a busy keep-alive connection
  * is closed after its in-flight request instead of keeping the listener open.
  */

@@ -88,7 +88,7 @@ async def main() -> None:
             pc.addTransceiver("video", direction="recvonly")
 
         response = await whip.post_offer(args.url, args.token, pc)
-        location = whip.resolve(args.url, response.headers["location"])
+        location = whip.resolve(response, response.headers["location"])
         await pc.setRemoteDescription(RTCSessionDescription(sdp=response.body, type="answer"))
         await whip.wait_connected(pc, args.connect_timeout)
         lost = whip.connection_lost(pc)

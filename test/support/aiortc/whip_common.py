@@ -27,6 +27,8 @@ class HttpResponse:
     status: int
     headers: Dict[str, str]
     body: str
+    # The URL that answered (after redirects): a relative Location resolves against it.
+    url: str = ""
 
 
 def emit(event: str, **fields) -> None:
@@ -56,21 +58,41 @@ def _request(method: str, url: str, headers: Dict[str, str], body: Optional[str]
         connection.close()
 
 
+MAX_REDIRECTS = 5
+
+
+def _origin(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 async def request(method: str, url: str, token: str, body: Optional[str] = None,
                   content_type: Optional[str] = None, timeout: float = 15.0) -> HttpResponse:
+    """Follows 307/308 with the same method and body (RFC 9725 allows a WHIP endpoint to redirect),
+    dropping Authorization when the redirect leaves the origin, as browsers and fetch do."""
     headers = {"Authorization": f"Bearer {token}"}
     if content_type is not None:
         headers["Content-Type"] = content_type
         headers["Accept"] = "application/sdp"
-    try:
-        return await asyncio.to_thread(_request, method, url, headers, body, timeout)
-    except OSError as error:
-        fail(f"{method} {url}: {error}")
+    for _ in range(MAX_REDIRECTS + 1):
+        try:
+            response = await asyncio.to_thread(_request, method, url, headers, body, timeout)
+        except OSError as error:
+            fail(f"{method} {url}: {error}")
+        response.url = url
+        if response.status not in (307, 308) or "location" not in response.headers:
+            return response
+        target = urllib.parse.urljoin(url, response.headers["location"])
+        if _origin(target) != _origin(url):
+            headers.pop("Authorization", None)
+        emit("redirected", status=response.status, to=target)
+        url = target
+    fail(f"{method}: more than {MAX_REDIRECTS} redirects")
 
 
-def resolve(url: str, location: str) -> str:
-    """The Location header is relative to the URL that was POSTed to (RFC 9725)."""
-    return urllib.parse.urljoin(url, location)
+def resolve(response: HttpResponse, location: str) -> str:
+    """The Location header is relative to the URL that answered the POST (RFC 9725), after any redirect."""
+    return urllib.parse.urljoin(response.url, location)
 
 
 def parser(doc: Optional[str], url_help: str, token_help: str) -> argparse.ArgumentParser:

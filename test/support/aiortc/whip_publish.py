@@ -71,7 +71,7 @@ async def main() -> None:
             pc.addTransceiver(MovingBarTrack(), direction="sendonly")
 
         response = await whip.post_offer(args.url, args.token, pc, corrupt=args.wrong_fingerprint)
-        location = whip.resolve(args.url, response.headers["location"])
+        location = whip.resolve(response, response.headers["location"])
         await pc.setRemoteDescription(RTCSessionDescription(sdp=response.body, type="answer"))
         await whip.wait_connected(pc, args.connect_timeout)
         lost = whip.connection_lost(pc)

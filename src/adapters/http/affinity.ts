@@ -1,0 +1,61 @@
+import { Effect, Option, Schema } from "effect"
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import type { Cluster } from "../../layers/Cluster.ts"
+import type { ClusterMetrics } from "../../layers/cluster/metrics.ts"
+import type { AppConfig } from "../../layers/Config.ts"
+import { problem } from "../../layers/http/problem.ts"
+import type { StateStore } from "../../layers/StateStore.ts"
+import type { Sessions } from "../../layers/SessionStore.ts"
+import { mintTicket, placeSession, REDIRECT_TICKET_PARAM } from "../../programs/cluster/affinity.ts"
+import { SessionId } from "../../schemas/ids.ts"
+import { capturedServices } from "./captured.ts"
+
+/** The routes whose work needs the session's media server: signaling and its events, WHIP and WHEP. */
+const SESSION_MEDIA_PATH = /^\/(?:api\/webrtc|whip\/sessions|whep\/sessions)\/([^/]+)(?:\/|$)/
+const decodeSessionId = Schema.decodeUnknownOption(SessionId)
+
+/** The request URL with one query parameter added (or replaced). */
+const withParam = (url: URL, name: string, value: string) => {
+  const next = new URL(url)
+  next.searchParams.set(name, value)
+  return `${next.pathname}${next.search}`
+}
+
+/**
+ * Session affinity: a request for a session whose media another instance holds gets `307` to that
+ * instance's PUBLIC_URL with the same path and query (plus a redirect ticket when it carried
+ * `Authorization`, which cross-origin redirects drop; the authentication of the owner takes it
+ * back), or `503` with Retry-After when the owner is gone. CORS preflights pass.
+ */
+export const SessionAffinity = HttpRouter.middleware(
+  Effect.gen(function*() {
+    const services = yield* capturedServices<Cluster | ClusterMetrics | Sessions | StateStore | AppConfig>()
+    return (httpEffect) =>
+      Effect.gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const url = new URL(request.url, "http://x")
+        const matched = SESSION_MEDIA_PATH.exec(url.pathname)
+        if (matched === null || request.method === "OPTIONS") return yield* httpEffect
+        const id = decodeSessionId(matched[1])
+        if (Option.isNone(id)) return yield* httpEffect
+        const placement = yield* placeSession(id.value).pipe(Effect.provideContext(services))
+        if (placement._tag === "Here") return yield* httpEffect
+        if (placement._tag === "OwnerGone") {
+          const retryAfter = String(placement.retryAfterSeconds)
+          return problem(503, "Service Unavailable", {
+            detail: "The instance that held this session's media is gone; the session is ending. Start a new session",
+            instance: url.pathname,
+            retryAfterSeconds: placement.retryAfterSeconds
+          }).pipe(HttpServerResponse.setHeader("retry-after", retryAfter))
+        }
+        const authorization = request.headers["authorization"]
+        const target = authorization === undefined
+          ? `${url.pathname}${url.search}`
+          : withParam(url, REDIRECT_TICKET_PARAM, yield* mintTicket(authorization, request.method, url.pathname).pipe(Effect.provideContext(services)))
+        return HttpServerResponse.empty({ status: 307 }).pipe(
+          HttpServerResponse.setHeaders({ location: `${placement.publicUrl}${target}`, "cache-control": "no-store" })
+        )
+      })
+  }),
+  { global: true }
+)
