@@ -153,7 +153,7 @@ const recordInstance = (sql: SqlClient, target: Target, service: Settings["servi
       )
   )
 
-/** `auralink_db_connections_{active,idle}` (the seed's names), read from the pool at scrape time. */
+/** `auralink_db_connections_{active,idle}` (the seed's names) and `_max` (the pool's size, for "pool exhausted"), read from the pool at scrape time. */
 const poolGauges = (pool: Effect.Effect<PoolReading, string>) =>
   Effect.gen(function*() {
     const { registry } = yield* Metrics
@@ -166,7 +166,7 @@ const poolGauges = (pool: Effect.Effect<PoolReading, string>) =>
       })
       return pending
     }
-    for (const [field, help] of [["active", "in use"], ["idle", "open and idle"]] as const) {
+    for (const [field, help] of [["active", "in use"], ["idle", "open and idle"], ["max", "allowed at most (the pool's size)"]] as const) {
       new Gauge({
         name: `auralink_db_connections_${field}`,
         help: `Postgres pool connections ${help} (read at scrape time)`,
