@@ -6,7 +6,8 @@
 # browser demo's end-to-end test, driven by playwright-core; never a downloaded browser), python3-aiortc
 # (Debian's, for /usr/bin/python3: the WHIP/WHEP test clients in test/support/aiortc/), Debian's
 # simple-whip-client with the GStreamer plugins it checks for at start-up (webrtcbin, nice, opus, vpx, x264),
-# gcc + libc6-dev (its gupnp-igd stub, test/support/whip-client.ts) and iproute2 (its network namespaces), and
+# gcc + libc6-dev (its gupnp-igd stub, test/support/whip-client.ts), iproute2 (its network namespaces), kubectl
+# (Debian's kubernetes-client: `kubectl kustomize` renders deploy/kubernetes in test/unit/deploy-kubernetes.test.ts), and
 # the local Postgres (127.0.0.1:5432) and Redis (127.0.0.1:6379) running.
 # Installs or starts what is missing when it can (root); otherwise says what is missing.
 set -euo pipefail
@@ -32,6 +33,7 @@ fi
 command -v gcc >/dev/null || missing+=(gcc)
 dpkg-query -W -f '${Status}' libc6-dev 2>/dev/null | grep -q 'ok installed' || missing+=(libc6-dev)
 command -v ip >/dev/null || missing+=(iproute2)
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test prerequisites: installing ${missing[*]}"
