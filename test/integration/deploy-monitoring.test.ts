@@ -1,6 +1,7 @@
 import { afterAll, assert, describe, it, layer } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
-import { existsSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { list, record, request, signIn, str } from "../support/auth.ts"
 import { FakeCommunicationService } from "../support/fake-communication-service.ts"
@@ -102,6 +103,21 @@ describe("Grafana dashboards (deploy/grafana)", () => {
     const queries = DASHBOARDS.flatMap(dashboardQueries)
     assert.isAbove(queries.length, 80)
     for (const q of queries) assert.isNotEmpty(metricNames(q.expr), q.source)
+  })
+
+  it("Prometheus's own parser accepts every query (promtool check rules on them as recording rules)", () => {
+    const queries = DASHBOARDS.flatMap(dashboardQueries)
+    const dir = mkdtempSync(join(tmpdir(), "auralink-dashboards-"))
+    try {
+      // JSON is YAML: one recording rule per query.
+      const rules = { groups: [{ name: "dashboards", rules: queries.map((q, i) => ({ record: `dashboard:query_${i}`, expr: q.expr })) }] }
+      writeFileSync(join(dir, "queries.yml"), JSON.stringify(rules))
+      const result = promtool(dir, "check", "rules", "queries.yml")
+      assert.strictEqual(result.status, 0, result.output)
+      assert.include(result.output, `SUCCESS: ${queries.length} rules found`)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it("the seed's panels are there: AIC, room sync and infrastructure name the metrics the seed lists", () => {
