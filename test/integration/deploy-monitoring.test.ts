@@ -252,7 +252,9 @@ const Server = Layer.unwrap(Effect.gen(function*() {
     ...liveKitEnv(livekit, LIVEKIT_KEY, LIVEKIT_SECRET),
     ROOM_SYNC_INTERVAL_MS: "300",
     COMMUNICATION_SERVICE_URL: communication.url,
-    COMMUNICATION_SERVICE_API_KEY: COMMUNICATION_KEY
+    COMMUNICATION_SERVICE_API_KEY: COMMUNICATION_KEY,
+    // Opus decoding on a worker thread: the decode thread series exist only then.
+    AUDIO_DECODE_THREADS: "1"
   })
 })).pipe(
   Layer.provideMerge(Layer.mergeAll(
@@ -315,6 +317,7 @@ layer(Server, { timeout: 90_000, excludeTestServices: true })("every metric the 
       assert.isAbove(sampleValue(exposition, /^auralink_audio_chunks_total\{path="rtp"\}/) ?? 0, 0, "audio chunks")
       assert.isAbove(sampleValue(exposition, /^auralink_asr_chunks_sent_total /) ?? 0, 0, "ASR chunks")
       assert.isAbove(sampleValue(exposition, /^auralink_sessions\{state="active"\}/) ?? 0, 0, `session ${id} active`)
+      assert.isAbove(sampleValue(exposition, /^auralink_auraid_upstream_calls_total\{/) ?? 0, 0, "AuraID lookups")
       const promtoolCheck = checkMetricsWithPromtool(exposition)
       assert.strictEqual(promtoolCheck.status, 0, promtoolCheck.output)
 
