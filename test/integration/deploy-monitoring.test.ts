@@ -21,9 +21,12 @@ import {
   panelsOf,
   PROMETHEUS_DIR,
   promtool,
+  readExposition,
   readYaml,
+  selectors,
   type SourcedQuery,
-  unexported
+  unexported,
+  unknownLabels
 } from "../support/monitoring.ts"
 import { checkMetricsWithPromtool } from "../support/promtool.ts"
 import { deleteKeys, REDIS_URL, runPrefix } from "../support/redis.ts"
@@ -55,6 +58,27 @@ describe("the PromQL metric-name extractor", () => {
     const names = exportedNames("# HELP h_seconds h\n# TYPE h_seconds histogram\n# HELP g gauge\n# TYPE g gauge\n")
     for (const name of ["h_seconds", "h_seconds_bucket", "h_seconds_sum", "h_seconds_count", "g"]) assert.isTrue(names.has(name), name)
     assert.isFalse(names.has("g_bucket"))
+  })
+
+  it("a label matcher on a label the metric's samples lack is reported; job and instance, and metrics without samples, are not judged", () => {
+    const exposition = readExposition([
+      "# HELP auralink_circuit_breaker_state s",
+      "# TYPE auralink_circuit_breaker_state gauge",
+      "auralink_circuit_breaker_state{name=\"ai_core\"} 0",
+      "# HELP quiet_total q",
+      "# TYPE quiet_total counter",
+      ""
+    ].join("\n"))
+    const queries: ReadonlyArray<SourcedQuery> = [
+      { source: "wrong label", expr: "max by (breaker) (auralink_circuit_breaker_state{job=~\".+\",breaker=\"ai_core\"})" },
+      { source: "right label", expr: "auralink_circuit_breaker_state{instance=\"a\",name=\"ai_core\"} == 2" },
+      { source: "no samples", expr: "rate(quiet_total{reason=\"x\"}[5m])" }
+    ]
+    assert.deepStrictEqual(unknownLabels(queries, exposition), ["auralink_circuit_breaker_state{breaker} (wrong label)"])
+    assert.deepStrictEqual(selectors("sum(rate(a{b=\"1\",c!~\"2\"}[5m])) / {__name__=\"d\",\"e.f\"=\"3\"}"), [
+      { name: "a", labels: ["b", "c"] },
+      { name: "d", labels: ["e.f"] }
+    ])
   })
 
   it("a syntax error, or a selector without one fixed metric name, throws", () => {
@@ -321,18 +345,25 @@ layer(Server, { timeout: 90_000, excludeTestServices: true })("every metric the 
       const promtoolCheck = checkMetricsWithPromtool(exposition)
       assert.strictEqual(promtoolCheck.status, 0, promtoolCheck.output)
 
-      const exported = exportedNames(exposition)
+      const exported = readExposition(exposition)
       const queries: ReadonlyArray<SourcedQuery> = [
         ...DASHBOARDS.flatMap(dashboardQueries),
         ...RULES.map((rule) => ({ source: `alerts.yml ${rule.alert}`, expr: rule.expr }))
       ]
-      const missing = [
-        ...new Set(
-          unexported(queries, exported).map((line) =>
-            line.slice(0, line.indexOf(" "))
-          )
-        )
-      ].sort()
-      assert.deepStrictEqual(missing, [], `named but not exported:\n${unexported(queries, exported).join("\n")}`)
+      // Every metric named is exported, and the label names matched on are the metric's (where its samples show them).
+      const missing = unexported(queries, exported.names)
+      const mislabelled = unknownLabels(queries, exported)
+      assert.deepStrictEqual(
+        {
+          notExported: [
+            ...new Set(missing.map((line) =>
+              line.slice(0, line.indexOf(" "))
+            ))
+          ].sort(),
+          mislabelled
+        },
+        { notExported: [], mislabelled: [] },
+        `named but not exported:\n${missing.join("\n")}`
+      )
     }))
 })

@@ -27,15 +27,22 @@ const stringValue = (literal: string): string => {
   return JSON.parse(literal)
 }
 
+/** A vector selector of a query: its metric name and the label names its matchers use. */
+export interface Selector {
+  readonly name: string
+  readonly labels: ReadonlyArray<string>
+}
+
 /**
- * Every metric name a PromQL expression selects (`foo`, `foo{…}`, `{__name__="foo"}`,
- * `{"foo"}`), in order of appearance, without repeats. Throws on a syntax error, and on a
- * selector whose metric name is not one fixed name (`{__name__=~"…"}`): a check of the names
- * could not hold for it.
+ * Every vector selector of a PromQL expression (`foo`, `foo{…}`, `{__name__="foo"}`, `{"foo"}`,
+ * inside ranges, subqueries, functions, aggregations), in order of appearance. Throws on a
+ * syntax error, and on a selector whose metric name is not one fixed name (`{__name__=~"…"}`):
+ * a check of the names could not hold for it.
  */
-export const metricNames = (expr: string): ReadonlyArray<string> => {
-  const names: Array<string> = []
+export const selectors = (expr: string): ReadonlyArray<Selector> => {
+  const found: Array<Selector> = []
   const problems: Array<string> = []
+  const text = (node: { readonly from: number; readonly to: number }) => expr.slice(node.from, node.to)
   parser.parse(expr).iterate({
     enter: (ref) => {
       if (ref.type.isError) {
@@ -44,34 +51,41 @@ export const metricNames = (expr: string): ReadonlyArray<string> => {
       }
       if (ref.name !== "VectorSelector") return true
       const node = ref.node
-      const identifier = node.getChild("Identifier")
-      if (identifier !== null) {
-        names.push(expr.slice(identifier.from, identifier.to))
-        return false
-      }
       const matchers = node.getChild("LabelMatchers")
-      const quoted = matchers?.getChild("QuotedLabelName")
-      if (quoted !== null && quoted !== undefined) {
-        names.push(stringValue(expr.slice(quoted.from, quoted.to)))
-        return false
+      let name: string | undefined
+      const labels: Array<string> = []
+      const identifier = node.getChild("Identifier")
+      if (identifier !== null) name = text(identifier)
+      // `{"foo", …}`: the metric name as a quoted string among the matchers.
+      const quotedName = matchers?.getChild("QuotedLabelName")
+      if (quotedName !== null && quotedName !== undefined) name = stringValue(text(quotedName))
+      for (const matcher of matchers?.getChildren("UnquotedLabelMatcher") ?? []) {
+        const label = matcher.getChild("LabelName")
+        if (label === null) continue
+        if (text(label) !== "__name__") {
+          labels.push(text(label))
+          continue
+        }
+        const exact = matcher.getChild("MatchOp")?.getChild("EqlSingle")
+        const value = matcher.getChild("StringLiteral")
+        if (exact !== null && exact !== undefined && value !== null) name = stringValue(text(value))
+        else problems.push(`no fixed metric name in ${JSON.stringify(text(node))}`)
       }
-      const byName = (matchers?.getChildren("UnquotedLabelMatcher") ?? []).find((m) => {
-        const label = m.getChild("LabelName")
-        return label !== null && expr.slice(label.from, label.to) === "__name__"
-      })
-      const exact = byName?.getChild("MatchOp")?.getChild("EqlSingle")
-      const value = byName?.getChild("StringLiteral")
-      if (exact === null || exact === undefined || value === null || value === undefined) {
-        problems.push(`no fixed metric name in ${JSON.stringify(expr.slice(node.from, node.to))}`)
-      } else {
-        names.push(stringValue(expr.slice(value.from, value.to)))
+      for (const matcher of matchers?.getChildren("QuotedLabelMatcher") ?? []) {
+        const label = matcher.getChild("QuotedLabelName")
+        if (label !== null) labels.push(stringValue(text(label)))
       }
+      if (name === undefined) problems.push(`no fixed metric name in ${JSON.stringify(text(node))}`)
+      else found.push({ name, labels })
       return false
     }
   })
-  if (problems.length > 0) throw new Error(`PromQL ${JSON.stringify(expr)}: ${problems.join("; ")}`)
-  return [...new Set(names)]
+  if (problems.length > 0) throw new Error(`PromQL ${JSON.stringify(expr)}: ${[...new Set(problems)].join("; ")}`)
+  return found
 }
+
+/** The metric names an expression selects (see `selectors`), in order of appearance, without repeats. */
+export const metricNames = (expr: string): ReadonlyArray<string> => [...new Set(selectors(expr).map((s) => s.name))]
 
 /** Where a query comes from, for messages. */
 export interface SourcedQuery {
@@ -160,28 +174,64 @@ export const promtool = (cwd: string, ...args: ReadonlyArray<string>): { readonl
 const HISTOGRAM_SUFFIXES = ["_bucket", "_sum", "_count"]
 const SUMMARY_SUFFIXES = ["_sum", "_count"]
 
-/**
- * The series names a Prometheus text exposition exports: each family named by a HELP or TYPE
- * line (with `_bucket`, `_sum`, `_count` for a histogram, `_sum`, `_count` for a summary) and
- * each sample's name.
- */
-export const exportedNames = (exposition: string): ReadonlySet<string> => {
+/** What a Prometheus text exposition exports. */
+export interface Exposition {
+  /**
+   * The series names: each family named by a HELP or TYPE line (with `_bucket`, `_sum`,
+   * `_count` for a histogram, `_sum`, `_count` for a summary) and each sample's name.
+   */
+  readonly names: ReadonlySet<string>
+  /** The label names seen on the samples of each series name (only names with samples). */
+  readonly labels: ReadonlyMap<string, ReadonlySet<string>>
+}
+
+export const readExposition = (text: string): Exposition => {
   const names = new Set<string>()
-  for (const line of exposition.split("\n")) {
+  const labels = new Map<string, Set<string>>()
+  for (const line of text.split("\n")) {
     const meta = /^#\s+(HELP|TYPE)\s+([A-Za-z_:][A-Za-z0-9_:]*)(?:\s+(\S+))?/.exec(line)
     if (meta !== null) {
       const [, kind, name = "", type] = meta
       names.add(name)
-      if (kind === "TYPE" && type === "histogram") { for (const s of HISTOGRAM_SUFFIXES) names.add(`${name}${s}`) }
-      if (kind === "TYPE" && type === "summary") { for (const s of SUMMARY_SUFFIXES) names.add(`${name}${s}`) }
+      if (kind === "TYPE" && type === "histogram") {
+        for (const s of HISTOGRAM_SUFFIXES) names.add(`${name}${s}`)
+      }
+      if (kind === "TYPE" && type === "summary") {
+        for (const s of SUMMARY_SUFFIXES) names.add(`${name}${s}`)
+      }
       continue
     }
-    const sample = /^([A-Za-z_:][A-Za-z0-9_:]*)[{\s]/.exec(line)
-    if (sample?.[1] !== undefined) names.add(sample[1])
+    const sample = /^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?\s/.exec(line)
+    if (sample?.[1] === undefined) continue
+    names.add(sample[1])
+    const seen = labels.get(sample[1]) ?? new Set<string>()
+    labels.set(sample[1], seen)
+    for (const [, label] of (sample[2] ?? "").matchAll(/([A-Za-z_][A-Za-z0-9_]*)="(?:[^"\\]|\\.)*"/g)) {
+      if (label !== undefined) seen.add(label)
+    }
   }
-  return names
+  return { names, labels }
 }
+
+/** The series names an exposition exports (see `Exposition.names`). */
+export const exportedNames = (text: string): ReadonlySet<string> => readExposition(text).names
 
 /** The queries naming a metric `exported` lacks, as `metric (where)` lines; [] when every name is exported. */
 export const unexported = (queries: ReadonlyArray<SourcedQuery>, exported: ReadonlySet<string>): ReadonlyArray<string> =>
   queries.flatMap(({ source, expr }) => metricNames(expr).filter((name) => !exported.has(name)).map((name) => `${name} (${source})`))
+
+/** Labels every series has once Prometheus scrapes it (target labels), not the exposition. */
+const TARGET_LABELS = new Set(["job", "instance"])
+
+/**
+ * Label matchers on labels the metric's samples do not have, as `metric{label} (where)` lines.
+ * A metric without samples in the exposition (a labelled series never set) is not judged.
+ */
+export const unknownLabels = (queries: ReadonlyArray<SourcedQuery>, exposition: Exposition): ReadonlyArray<string> =>
+  queries.flatMap(({ source, expr }) =>
+    selectors(expr).flatMap(({ name, labels }) => {
+      const seen = exposition.labels.get(name)
+      if (seen === undefined) return []
+      return labels.filter((label) => !TARGET_LABELS.has(label) && !seen.has(label)).map((label) => `${name}{${label}} (${source})`)
+    })
+  )
