@@ -55,13 +55,13 @@ export class FakeAsrGateway {
     return `127.0.0.1:${this.port_}`
   }
 
-  /** Starts on `port` (0: any free port, then kept for restarts). */
-  async start(port = this.port_): Promise<void> {
+  /** Starts on `port` (0: any free port, then kept for restarts) of `host`. */
+  async start(port = this.port_, host = "127.0.0.1"): Promise<void> {
     const server = new grpc.Server()
     const definition = findService(loadProto("asr.proto"), "auralink.asr.v1.AsrGateway")
     if (definition === undefined) throw new Error("asr.proto: no AsrGateway")
     server.addService(definition, { Stream: (call: Call) => this.handle(call) })
-    this.port_ = await bindInsecure(server, "127.0.0.1", port)
+    this.port_ = await bindInsecure(server, host, port)
     this.server = server
   }
 

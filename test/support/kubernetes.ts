@@ -232,11 +232,6 @@ export const serviceEnvNames = (srcDir: string): ReadonlySet<string> => {
   return new Set([...matches(texts, /\b(?:key|secret)\(\s*"([A-Z][A-Z0-9_]*)"/g), ...matches(texts, /\benv\[\s*"([A-Z][A-Z0-9_]*)"\s*\]/g)])
 }
 
-/** The HOCON paths the service's settings read (`key("NAME", "auralink.x.y")`). */
-export const serviceHoconPaths = (srcDir: string): ReadonlyArray<string> => [
-  ...matches(sources(srcDir), /\b(?:key|secret)\(\s*"[A-Z][A-Z0-9_]*"\s*,\s*"(auralink\.[a-z0-9_.]+)"/g)
-]
-
 /**
  * Docker Compose's variable interpolation (`${NAME}`, `${NAME:-default}`, `${NAME-default}`,
  * `${NAME:?message}`, `${NAME?message}`, `$$`) over a parsed compose file's strings, from `env`.

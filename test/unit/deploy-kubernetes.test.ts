@@ -12,7 +12,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { decodeSettings, type Settings } from "../../src/config/settings.ts"
-import { loadRawConfig, type LoadedConfig } from "../../src/config/source.ts"
+import { loadRawConfig } from "../../src/config/source.ts"
 import {
   copyTree,
   cpuCores,
@@ -27,30 +27,16 @@ import {
   type PublishedPorts,
   schemaProblem,
   serviceEnvNames,
-  serviceHoconPaths,
   statefulSets
 } from "../support/kubernetes.ts"
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url))
 
-/**
- * Cluster settings the cluster code (issue 16) adds, allowed before src/config reads them so the
- * manifests can land first. As soon as src/config reads any `auralink.cluster.*` key or one of these
- * variables, nothing is exempt any more: each name must then be one the service really reads.
- */
-const PENDING_ENV = ["INSTANCE_TTL_MS", "INSTANCE_CAPACITY", "DRAIN_TIMEOUT_MS"]
-const PENDING_HOCON = ["auralink.cluster.instance_ttl_ms", "auralink.cluster.capacity", "auralink.cluster.drain_timeout_ms"]
 const SOURCE_ENV = serviceEnvNames(join(ROOT, "src"))
-const CLUSTER_LANDED = PENDING_ENV.some((name) => SOURCE_ENV.has(name)) ||
-  serviceHoconPaths(join(ROOT, "src")).some((path) => path.startsWith("auralink.cluster."))
-const EXEMPT_ENV = CLUSTER_LANDED ? [] : PENDING_ENV
-const EXEMPT_HOCON = CLUSTER_LANDED ? [] : PENDING_HOCON
-/** DRAIN_TIMEOUT_MS when neither the variable nor the file sets it (the service's default). */
-const DEFAULT_DRAIN_TIMEOUT_MS = 20_000
 /** Seconds the grace period must leave beyond preStop + SHUTDOWN_TIMEOUT_MS (tini and the workers exiting, kubelet latency). */
 const GRACE_MARGIN_SECONDS = 5
 
-const KNOWN_ENV: ReadonlySet<string> = new Set([...SOURCE_ENV, ...EXEMPT_ENV])
+const KNOWN_ENV: ReadonlySet<string> = SOURCE_ENV
 
 /** The node the simulated pod runs on (TEST-NET-1). */
 const NODE_IP = "192.0.2.10"
@@ -105,13 +91,8 @@ const preStopSeconds = (container: IContainer): number => {
   return match === null ? 0 : Number(match[1])
 }
 
-/** DRAIN_TIMEOUT_MS as the service sees it: the variable, else the file's key, else its default. */
-const drainTimeoutMs = (loaded: LoadedConfig): number =>
-  Number(loaded.values["DRAIN_TIMEOUT_MS"] ?? loaded.values["auralink.cluster.drain_timeout_ms"] ?? DEFAULT_DRAIN_TIMEOUT_MS)
-
-/** The file's keys and unset substitutions start-up would warn about, less the pending cluster keys. */
-const unexpectedWarnings = (settings: Settings): ReadonlyArray<string> =>
-  settings.warnings.filter(({ key }) => !EXEMPT_HOCON.includes(key)).map(({ message }) => message)
+/** The file's keys and unset substitutions start-up would warn about. */
+const unexpectedWarnings = (settings: Settings): ReadonlyArray<string> => settings.warnings.map(({ message }) => message)
 
 /**
  * What is wrong with a render as a deployment of this service: each line names the fact. The pod is
@@ -180,7 +161,7 @@ const renderProblems = (objects: ReadonlyArray<Manifest>) =>
     if (container.startupProbe !== undefined && (startup?.path !== "/health" || !resolvesToHttp(startup.port))) problems.push("startupProbe: not GET /health")
 
     const shutdownMs = settings.service.shutdownTimeoutMs
-    const drainMs = drainTimeoutMs(loaded)
+    const drainMs = settings.cluster.drainTimeoutMs
     if (!(drainMs < shutdownMs)) problems.push(`DRAIN_TIMEOUT_MS ${drainMs} is not below SHUTDOWN_TIMEOUT_MS ${shutdownMs}`)
     const preStop = preStopSeconds(container)
     if (preStop === 0) problems.push("preStop: no sleep before SIGTERM (endpoint removal needs a moment)")
@@ -363,7 +344,7 @@ describe("Kubernetes manifests (kustomize base and production overlay)", () => {
       )
       assert.deepStrictEqual(
         yield* problems((_, c) => c.env?.push({ name: "DRAIN_TIMEOUT_MS", value: "60000" })),
-        ["DRAIN_TIMEOUT_MS 60000 is not below SHUTDOWN_TIMEOUT_MS 60000"]
+        ["configuration: invalid configuration: DRAIN_TIMEOUT_MS=\"60000\": expected milliseconds >= 0, below SHUTDOWN_TIMEOUT_MS (ending sessions and closing take the rest)"]
       )
       // A key of auralink.conf that no setting reads (a typo) is refused like a wrong variable.
       const typo = structuredClone(production)
@@ -391,7 +372,13 @@ describe("Kubernetes manifests (kustomize base and production overlay)", () => {
 
 const COMPOSE = join(ROOT, "deploy/docker-compose.yml")
 const INSTANCES = ["ingress-a", "ingress-b"] as const
-const FAKES = { "ai-core": "AI_CORE_GRPC_URL", livekit: "WEBRTC_SERVER_URL", dashboard: "DASHBOARD_URL", communication: "COMMUNICATION_SERVICE_URL" } as const
+const FAKES = {
+  "ai-core": "AI_CORE_GRPC_URL",
+  asr: "ASR_GATEWAY_URL",
+  livekit: "WEBRTC_SERVER_URL",
+  dashboard: "DASHBOARD_URL",
+  communication: "COMMUNICATION_SERVICE_URL"
+} as const
 const FAKE_KEYS = { livekit: "WEBRTC_API_KEY", dashboard: "DASHBOARD_API_KEY", communication: "COMMUNICATION_SERVICE_API_KEY" } as const
 
 type ComposeFile = Readonly<Record<string, unknown>>
@@ -474,8 +461,6 @@ const composeProblems = (compose: ComposeFile) =>
       if (seconds(service["stop_grace_period"]) < settings.service.shutdownTimeoutMs / 1000 + GRACE_MARGIN_SECONDS) {
         problems.push(`${name}: stop_grace_period ${String(service["stop_grace_period"])} < SHUTDOWN_TIMEOUT_MS/1000 + ${GRACE_MARGIN_SECONDS}`)
       }
-      const loaded = yield* loadRawConfig(env)
-      if (!(drainTimeoutMs(loaded) < settings.service.shutdownTimeoutMs)) problems.push(`${name}: DRAIN_TIMEOUT_MS not below SHUTDOWN_TIMEOUT_MS`)
 
       const dependsOn = isRecord(service["depends_on"]) ? service["depends_on"] : {}
       for (const dependency of ["postgres", "redis", ...Object.keys(FAKES)]) {
