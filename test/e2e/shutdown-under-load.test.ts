@@ -46,11 +46,14 @@ describe("SIGTERM under load", () => {
     const databaseUrl = await Effect.runPromise(Scope.provide(freshDatabase, scope))
     const minPort = 43_000 + Math.floor(Math.random() * 200) * 50
     const deadlineMs = 15_000
+    const drainMs = 2_000
     const service: ServiceProcess = await startService({
       ...authEnv,
       DATA_DIR: mkdtempSync(join(tmpdir(), "auralink-data-")),
       DATABASE_URL: databaseUrl,
       SHUTDOWN_TIMEOUT_MS: String(deadlineMs),
+      // The clients keep their sessions: the drain waits this long for them, then ends them.
+      DRAIN_TIMEOUT_MS: String(drainMs),
       MEDIASOUP_WORKERS: "1",
       MEDIASOUP_LISTEN_IP: "127.0.0.1",
       RTC_MIN_PORT: String(minPort),

@@ -8,6 +8,7 @@ import type { StateStore } from "../../layers/StateStore.ts"
 import type { Sessions } from "../../layers/SessionStore.ts"
 import { mintTicket, placeSession, REDIRECT_TICKET_PARAM } from "../../programs/cluster/affinity.ts"
 import { SessionId } from "../../schemas/ids.ts"
+import { OUTAGE_RETRY_AFTER_SECONDS } from "../../schemas/unavailable.ts"
 import { capturedServices } from "./captured.ts"
 
 /** The routes whose work needs the session's media server: signaling and its events, WHIP and WHEP. */
@@ -40,18 +41,21 @@ export const SessionAffinity = HttpRouter.middleware(
         if (Option.isNone(id)) return yield* httpEffect
         const placement = yield* placeSession(id.value).pipe(Effect.provideContext(services))
         if (placement._tag === "Here") return yield* httpEffect
+        const unavailable = (detail: string, retryAfterSeconds: number) =>
+          problem(503, "Service Unavailable", { detail, instance: url.pathname, retryAfterSeconds }).pipe(
+            HttpServerResponse.setHeader("retry-after", String(retryAfterSeconds))
+          )
         if (placement._tag === "OwnerGone") {
-          const retryAfter = String(placement.retryAfterSeconds)
-          return problem(503, "Service Unavailable", {
-            detail: "The instance that held this session's media is gone; the session is ending. Start a new session",
-            instance: url.pathname,
-            retryAfterSeconds: placement.retryAfterSeconds
-          }).pipe(HttpServerResponse.setHeader("retry-after", retryAfter))
+          return unavailable("The instance that held this session's media is gone; the session is ending. Start a new session", placement.retryAfterSeconds)
         }
+        let target = `${url.pathname}${url.search}`
         const authorization = request.headers["authorization"]
-        const target = authorization === undefined
-          ? `${url.pathname}${url.search}`
-          : withParam(url, REDIRECT_TICKET_PARAM, yield* mintTicket(authorization, request.method, url.pathname).pipe(Effect.provideContext(services)))
+        if (authorization !== undefined) {
+          const ticket = yield* Effect.option(mintTicket(authorization, request.method, url.pathname).pipe(Effect.provideContext(services)))
+          // The state store cannot keep the ticket: the redirected request could not authenticate.
+          if (Option.isNone(ticket)) return unavailable("The redirect to this session's instance cannot be prepared right now", OUTAGE_RETRY_AFTER_SECONDS)
+          target = withParam(url, REDIRECT_TICKET_PARAM, ticket.value)
+        }
         return HttpServerResponse.empty({ status: 307 }).pipe(
           HttpServerResponse.setHeaders({ location: `${placement.publicUrl}${target}`, "cache-control": "no-store" })
         )

@@ -146,7 +146,8 @@ export class Membership extends Context.Service<Membership, {
       return {
         capacity,
         draining: Ref.get(draining),
-        startDraining: Ref.set(draining, true).pipe(Effect.andThen(heartbeat), Effect.ignore)
+        // The registration says so at once, in the background: a slow Redis must not hold the drain up.
+        startDraining: Ref.set(draining, true).pipe(Effect.andThen(Effect.forkDetach(Effect.ignore(heartbeat))), Effect.asVoid)
       }
     })
   )
