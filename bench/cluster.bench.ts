@@ -20,8 +20,9 @@ import { publishWhip } from "./whip-client.ts"
 //    (dropping Authorization, as it does across origins). Timed from the session POST to the fake
 //    ASR's receipt of the session's first chunk.
 // 2. The admission decision: SessionStore.create with the owner's capacity check (a per-instance
-//    advisory lock and a count, in the insert's transaction) next to the same create without it,
-//    ADMISSIONS times each, alternating, in this process on the same database.
+//    advisory lock and a count, in the insert's transaction) next to the same create without it
+//    (both with the per-user caps, as POST /api/session), ADMISSIONS times each, alternating, in
+//    this process on the same database.
 //
 // ratio = direct_setup_p50 / redirected_setup_p50 (1 = the redirect costs nothing; lower is worse).
 
@@ -67,6 +68,8 @@ const admissionCost = (databaseUrl: string) =>
           userId: `admission-${randomUUID()}`,
           deviceId: randomUUID(),
           config,
+          // The per-user caps as POST /api/session has them (so both run in a transaction): only the capacity check differs.
+          caps: { pendingPerUser: 1_000_000, pendingPerDevice: 1_000_000, openPerUser: 1_000_000, openPerDevice: 1_000_000 },
           ...(owner ? { owner: { instance: "bench-admission", capacity: 1_000_000 } } : {}),
           actor: "bench",
           reason: "start"
