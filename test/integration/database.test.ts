@@ -180,7 +180,11 @@ const checkPoolInUse = (running: Effect.Success<ReturnType<typeof start>>, busy:
     )
     yield* Deferred.await(entered)
     expect(yield* database).toMatchObject({ pool: busy })
-    expect(yield* gauges).toEqual([`auralink_db_connections_active ${busy.active}`, `auralink_db_connections_idle ${busy.idle}`])
+    expect(yield* gauges).toEqual([
+      `auralink_db_connections_active ${busy.active}`,
+      `auralink_db_connections_idle ${busy.idle}`,
+      `auralink_db_connections_max ${busy.max}`
+    ])
     yield* Deferred.succeed(held, undefined)
     yield* Fiber.join(holder)
     expect(yield* database).toMatchObject({ pool: { active: 0, waiting: null } })
