@@ -185,6 +185,7 @@ describe("two instances behind one address", () => {
       await sleep(100)
     }
     const tookMs = Date.now() - killedAt
+    console.log(`cluster: A's session in error ${tookMs} ms after SIGKILL (INSTANCE_TTL_MS ${TTL_MS})`)
     expect(row).toMatchObject({ state: "error", error: "instance lost" })
     expect(tookMs).toBeLessThan(TTL_MS)
     expect((await fetch(`${b.httpUrl}/ready`)).status).toBe(200)
@@ -217,6 +218,7 @@ describe("two instances behind one address", () => {
     expect((await sessionRow(id))["state"]).toBe("pending")
     const { code } = await b.exited
     const exitMs = Date.now() - signaledAt
+    console.log(`cluster: B exited ${exitMs} ms after SIGTERM (DRAIN_TIMEOUT_MS ${DRAIN_MS}, SHUTDOWN_TIMEOUT_MS ${SHUTDOWN_MS})`)
     await reading
     expect(code).toBe(0)
     expect(exitMs).toBeGreaterThanOrEqual(DRAIN_MS - 200)

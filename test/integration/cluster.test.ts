@@ -1,11 +1,16 @@
-import { assert, describe, layer } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { assert, describe, it, layer } from "@effect/vitest"
+import { Effect, Exit, Layer, Scope } from "effect"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Sessions } from "../../src/layers/SessionStore.ts"
+import { AppServices } from "../../src/main.ts"
 import { Redis as IORedis } from "ioredis"
 import { ApiRoutes } from "../../src/adapters/http/routes.ts"
 import { serveHttp } from "../../src/layers/HttpServer.ts"
 import { SqlClient } from "effect/sql/SqlClient"
 import { bearer, JWT_SECRET, PROVISIONING_KEY, record, request, signIn, str } from "../support/auth.ts"
-import { baseUrl } from "../support/http.ts"
+import { baseUrl, testConfig } from "../support/http.ts"
 import { deleteKeys, REDIS_URL, runPrefix } from "../support/redis.ts"
 import { onFreshDatabase } from "../support/server.ts"
 
@@ -225,6 +230,47 @@ describe("cluster: drain by an operator", () => {
         assert.strictEqual(again.status, 202, "idempotent")
       }))
   })
+})
+
+describe("cluster: one instance on the embedded database", () => {
+  it.live("sessions a previous run left open end at the next start (instance lost): no zombies after a crash", () =>
+    Effect.gen(function*() {
+      const dataDir = mkdtempSync(join(tmpdir(), "auralink-cluster-embedded-"))
+      const run = <A, E>(use: Effect.Effect<A, E, Sessions>) =>
+        Effect.scoped(Effect.gen(function*() {
+          const scope = yield* Scope.make()
+          const context = yield* Layer.buildWithScope(AppServices.pipe(Layer.provideMerge(testConfig({ DATA_DIR: dataDir, MEDIASOUP_WORKERS: "1" }))), scope)
+          const result = yield* Effect.provideContext(use, context)
+          // A crash: nothing drains (the drain runs only once shutdown began).
+          yield* Scope.close(scope, Exit.void)
+          return result
+        }))
+      const config = {
+        sampleRate: 16000 as const,
+        channels: 1 as const,
+        encoding: "s16le" as const,
+        language: "en-US",
+        asr: {},
+        aic: false,
+        idleTimeoutSeconds: 300
+      }
+      const id = yield* run(Sessions.use((sessions) =>
+        Effect.map(
+          sessions.create({
+            userId: "u-crash",
+            deviceId: crypto.randomUUID(),
+            config,
+            owner: { instance: "an-earlier-run", capacity: 10 },
+            actor: "test",
+            reason: "start"
+          }),
+          (session) => session.id
+        )
+      ))
+      const after = yield* run(Sessions.use((sessions) => sessions.findFresh(id)))
+      assert.strictEqual(after._tag === "Some" ? after.value.state : "missing", "error")
+      assert.strictEqual(after._tag === "Some" ? after.value.error : null, "instance lost")
+    }).pipe(Effect.orDie), 120_000)
 })
 
 describe("cluster: cleanup", () => {

@@ -59,7 +59,8 @@ const sessionEvents = Effect.gen(function*() {
   const { cluster: { drainTimeoutMs } } = yield* AppConfig
   const first = Stream.make(event("state", stateOf(now)))
   const content = isTerminal(now.state) ? first : Stream.merge(
-    first.pipe(Stream.concat(states.success.pipe(Stream.map((s) => event("state", stateOf(s)))))),
+    // The stream ends with the session's terminal state (a reconnecting EventSource then gets 204 and stops).
+    first.pipe(Stream.concat(states.success.pipe(Stream.takeUntil((s) => isTerminal(s.state)), Stream.map((s) => event("state", stateOf(s)))))),
     transcripts.pipe(Stream.map((t) => event("transcript", t))),
     { haltStrategy: "left" }
   )

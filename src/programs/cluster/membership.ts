@@ -114,9 +114,11 @@ export class Membership extends Context.Service<Membership, {
         yield* round
         yield* Effect.sleep(every).pipe(Effect.andThen(round), Effect.forever, Effect.forkScoped)
       } else {
+        yield* Effect.ignore(heartbeat)
         // One instance: only an embedded database's earlier runs can have left sessions open.
         if (Option.isNone(config.database.url)) yield* reap.pipe(Effect.catchCause((cause) => Effect.logWarning("ending earlier runs' sessions failed", cause)))
-        yield* heartbeat.pipe(Effect.ignore, Effect.andThen(Effect.sleep(every)), Effect.forever, Effect.forkScoped)
+        else yield* metrics.instances(1, 0)
+        yield* Effect.sleep(every).pipe(Effect.andThen(Effect.ignore(heartbeat)), Effect.forever, Effect.forkScoped)
       }
       // Leaving: no longer listed (its sessions were ended by the drain before this runs).
       yield* Effect.addFinalizer(() => cluster.forget(id).pipe(Effect.ignore))
