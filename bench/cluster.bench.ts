@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto"
 import { performance } from "node:perf_hooks"
 import { AppConfig } from "../src/layers/Config.ts"
 import { Sessions } from "../src/layers/SessionStore.ts"
+import { defaultConfig } from "../src/programs/sessions/start.ts"
 import { captureOpusRtp } from "../test/support/ffmpeg-rtp.ts"
 import { RemoteFakeAsr } from "./fake-asr-client.ts"
 import { accessToken, api, field, firstChunk, fmt, FRAME_MS, opusSender, withService } from "./ingest-rig.ts"
@@ -52,15 +53,7 @@ const setup = async (a: string, target: string, token: string, fake: RemoteFakeA
 const admissionCost = (databaseUrl: string) =>
   Effect.gen(function*() {
     const sessions = yield* Sessions
-    const config = {
-      sampleRate: 16000 as const,
-      channels: 1 as const,
-      encoding: "s16le" as const,
-      language: "en-US",
-      asr: {},
-      aic: false,
-      idleTimeoutSeconds: 300
-    }
+    const config = yield* defaultConfig
     const timed = (owner: boolean) =>
       Effect.gen(function*() {
         const started = performance.now()
@@ -87,7 +80,7 @@ const admissionCost = (databaseUrl: string) =>
     Effect.provide(Sessions.layer.pipe(
       Layer.provide(PgClient.layer({ url: Redacted.make(databaseUrl) })),
       Layer.provide(Reactivity.layer),
-      Layer.provide(AppConfig.layerFrom({ DATABASE_URL: databaseUrl }))
+      Layer.provideMerge(AppConfig.layerFrom({ DATABASE_URL: databaseUrl }))
     )),
     Effect.runPromise
   )

@@ -3,7 +3,9 @@ import { Effect, Exit, Layer, Scope } from "effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { AppConfig } from "../../src/layers/Config.ts"
 import { Sessions } from "../../src/layers/SessionStore.ts"
+import { defaultConfig } from "../../src/programs/sessions/start.ts"
 import { AppServices } from "../../src/main.ts"
 import { Redis as IORedis } from "ioredis"
 import { ApiRoutes } from "../../src/adapters/http/routes.ts"
@@ -236,7 +238,7 @@ describe("cluster: one instance on the embedded database", () => {
   it.live("sessions a previous run left open end at the next start (instance lost): no zombies after a crash", () =>
     Effect.gen(function*() {
       const dataDir = mkdtempSync(join(tmpdir(), "auralink-cluster-embedded-"))
-      const run = <A, E>(use: Effect.Effect<A, E, Sessions>) =>
+      const run = <A, E>(use: Effect.Effect<A, E, Sessions | AppConfig>) =>
         Effect.scoped(Effect.gen(function*() {
           const scope = yield* Scope.make()
           const context = yield* Layer.buildWithScope(AppServices.pipe(Layer.provideMerge(testConfig({ DATA_DIR: dataDir, MEDIASOUP_WORKERS: "1" }))), scope)
@@ -245,28 +247,20 @@ describe("cluster: one instance on the embedded database", () => {
           yield* Scope.close(scope, Exit.void)
           return result
         }))
-      const config = {
-        sampleRate: 16000 as const,
-        channels: 1 as const,
-        encoding: "s16le" as const,
-        language: "en-US",
-        asr: {},
-        aic: false,
-        idleTimeoutSeconds: 300
-      }
-      const id = yield* run(Sessions.use((sessions) =>
-        Effect.map(
-          sessions.create({
-            userId: "u-crash",
-            deviceId: crypto.randomUUID(),
-            config,
-            owner: { instance: "an-earlier-run", capacity: 10 },
-            actor: "test",
-            reason: "start"
-          }),
-          (session) => session.id
-        )
-      ))
+      const id = yield* run(Effect.flatMap(defaultConfig, (config) =>
+        Sessions.use((sessions) =>
+          Effect.map(
+            sessions.create({
+              userId: "u-crash",
+              deviceId: crypto.randomUUID(),
+              config,
+              owner: { instance: "an-earlier-run", capacity: 10 },
+              actor: "test",
+              reason: "start"
+            }),
+            (session) => session.id
+          )
+        )))
       const after = yield* run(Sessions.use((sessions) => sessions.findFresh(id)))
       assert.strictEqual(after._tag === "Some" ? after.value.state : "missing", "error")
       assert.strictEqual(after._tag === "Some" ? after.value.error : null, "instance lost")
