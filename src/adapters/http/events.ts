@@ -72,7 +72,8 @@ const sessionEvents = Effect.gen(function*() {
   // The subscriptions and the stream's place (request scope) live as long as the response stream, not the handler.
   return HttpEffect.scopeTransferToStream(HttpServerResponse.stream(body, {
     contentType: "text/event-stream",
-    headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
+    // Its own connection, closed when the stream ends (a session's end, a drain): no idle keep-alive holds a closing listener.
+    headers: { "cache-control": "no-cache", "x-accel-buffering": "no", connection: "close" }
   }))
 }).pipe(Effect.orDie)
 
