@@ -234,6 +234,23 @@ describe("cluster: drain by an operator", () => {
   })
 })
 
+const prefixC = `${runPrefix()}:`
+describe("cluster: redirect tickets come out of the sender's budget", () => {
+  layer(Layer.unwrap(Effect.sync(() => server(prefixC, { RATE_LIMIT_DEFAULT_PER_MINUTE: "3" }))), { timeout: 60_000, excludeTestServices: true })((it) => {
+    it.effect("past RATE_LIMIT_DEFAULT_PER_MINUTE a request that would get a ticket is 429, and no ticket is stored", () =>
+      Effect.gen(function*() {
+        yield* registerOther(prefixC, { alive: true })
+        const user = yield* signIn(`budget-${crypto.randomUUID()}`)
+        const id = yield* sessionOwnedBy(OTHER, user)
+        const statuses: Array<number> = []
+        for (let i = 0; i < 5; i++) statuses.push((yield* noFollow(`/api/webrtc/${id}/rtp-capabilities`, user.headers)).status)
+        assert.deepStrictEqual(statuses, [307, 307, 307, 429, 429])
+        const stored = yield* withRedis((client) => client.keys(`${prefixC}cluster:redirect:*`))
+        assert.strictEqual(stored.length, 3)
+      }))
+  })
+})
+
 describe("cluster: one instance on the embedded database", () => {
   it.live("sessions a previous run left open end at the next start (instance lost): no zombies after a crash", () =>
     Effect.gen(function*() {
@@ -269,6 +286,6 @@ describe("cluster: one instance on the embedded database", () => {
 
 describe("cluster: cleanup", () => {
   layer(Layer.empty)((it) => {
-    it.effect("removes the test keys", () => Effect.promise(() => Promise.all([deleteKeys(`${prefixA}*`), deleteKeys(`${prefixB}*`)])))
+    it.effect("removes the test keys", () => Effect.promise(() => Promise.all([prefixA, prefixB, prefixC].map((prefix) => deleteKeys(`${prefix}*`)))))
   })
 })

@@ -3,7 +3,11 @@ import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import type { Cluster } from "../../layers/Cluster.ts"
 import type { ClusterMetrics } from "../../layers/cluster/metrics.ts"
 import type { AppConfig } from "../../layers/Config.ts"
+import type { AuthMetrics } from "../../layers/auth/metrics.ts"
+import type { AuthStore } from "../../layers/AuthStore.ts"
 import { problem } from "../../layers/http/problem.ts"
+import { type RateLimiter, rateLimitedResponse } from "../../layers/RateLimiter.ts"
+import type { TokenSigner } from "../../layers/Tokens.ts"
 import type { StateStore } from "../../layers/StateStore.ts"
 import type { Sessions } from "../../layers/SessionStore.ts"
 import { mintTicket, placeSession, REDIRECT_TICKET_PARAM } from "../../programs/cluster/affinity.ts"
@@ -30,7 +34,9 @@ const withParam = (url: URL, name: string, value: string) => {
  */
 export const SessionAffinity = HttpRouter.middleware(
   Effect.gen(function*() {
-    const services = yield* capturedServices<Cluster | ClusterMetrics | Sessions | StateStore | AppConfig>()
+    const services = yield* capturedServices<
+      Cluster | ClusterMetrics | Sessions | StateStore | AppConfig | RateLimiter | TokenSigner | AuthStore | AuthMetrics
+    >()
     return (httpEffect) =>
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
@@ -51,10 +57,12 @@ export const SessionAffinity = HttpRouter.middleware(
         let target = `${url.pathname}${url.search}`
         const authorization = request.headers["authorization"]
         if (authorization !== undefined) {
-          const ticket = yield* Effect.option(mintTicket(authorization, request.method, url.pathname).pipe(Effect.provideContext(services)))
+          const clientIp = Option.getOrElse(request.remoteAddress, () => "unknown")
+          const ticket = yield* Effect.option(mintTicket(authorization, request.method, url.pathname, clientIp).pipe(Effect.provideContext(services)))
           // The state store cannot keep the ticket: the redirected request could not authenticate.
           if (Option.isNone(ticket)) return unavailable("The redirect to this session's instance cannot be prepared right now", OUTAGE_RETRY_AFTER_SECONDS)
-          target = withParam(url, REDIRECT_TICKET_PARAM, ticket.value)
+          if (ticket.value._tag === "Limited") return rateLimitedResponse(ticket.value.decision, url.pathname)
+          target = withParam(url, REDIRECT_TICKET_PARAM, ticket.value.id)
         }
         return HttpServerResponse.empty({ status: 307 }).pipe(
           HttpServerResponse.setHeaders({ location: `${placement.publicUrl}${target}`, "cache-control": "no-store" })

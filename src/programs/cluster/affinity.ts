@@ -6,6 +6,8 @@ import { AppConfig } from "../../layers/Config.ts"
 import { StateStore } from "../../layers/StateStore.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
 import type { SessionId } from "../../schemas/ids.ts"
+import { verifyAccessToken } from "../auth/authenticate.ts"
+import { checkRateLimit } from "../rate-limit.ts"
 
 /** Where a request for a session's media must be served. */
 export type Placement =
@@ -50,11 +52,24 @@ const TICKET_TTL_MS = 30_000
 const Ticket = Schema.fromJsonString(Schema.Struct({ authorization: Schema.String, method: Schema.String, path: Schema.String }))
 const tickets = StateStore.use((store) => Effect.succeed(store.namespace("cluster:redirect")))
 
-export const mintTicket = (authorization: string, method: string, path: string) =>
+/** Whose request budget a ticket comes out of: the user of a valid access token, else the client's address (share tokens, bad tokens). */
+const payerOf = (authorization: string, clientIp: string) =>
+  Effect.map(
+    Effect.option(verifyAccessToken(/^bearer /i.test(authorization) ? authorization.slice(7).trim() : "")),
+    Option.match({ onNone: () => `ip:${clientIp}`, onSome: (principal) => principal.userId })
+  )
+
+/**
+ * A ticket for a request that carried `authorization`, out of its sender's `default` request
+ * budget (a client cannot fill the store with tickets); `Limited` with the decision once spent.
+ */
+export const mintTicket = (authorization: string, method: string, path: string, clientIp: string) =>
   Effect.gen(function*() {
+    const decision = yield* checkRateLimit("default", yield* payerOf(authorization, clientIp))
+    if (Option.isSome(decision) && !decision.value.allowed) return { _tag: "Limited", decision: decision.value } as const
     const id = randomBytes(18).toString("base64url")
     yield* (yield* tickets).set(id, Schema.encodeSync(Ticket)({ authorization, method, path }), { ttlMs: TICKET_TTL_MS })
-    return id
+    return { _tag: "Ticket", id } as const
   })
 
 /** The Authorization header a ticket holds, if it exists, is unused and was made for this method and path. */
