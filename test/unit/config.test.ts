@@ -321,6 +321,24 @@ describe("configuration", () => {
       assert.strictEqual(malformed.key, "AURALINK_CONFIG")
       assert.notInclude(malformed.message, "\n")
     }))
+  it.effect("cluster: defaults, the file's auralink.cluster keys, and a drain that would not fit in SHUTDOWN_TIMEOUT_MS names its key", () =>
+    Effect.gen(function*() {
+      const { cluster } = yield* load({})
+      assert.deepStrictEqual(cluster, { instanceTtlMs: 15_000, capacity: 0, sessionsPerCore: 50, drainTimeoutMs: 20_000 })
+      // The default drain leaves a third of a shorter shutdown for ending sessions and closing.
+      assert.strictEqual((yield* load({ SHUTDOWN_TIMEOUT_MS: "9000" })).cluster.drainTimeoutMs, 6000)
+      const fromFile = yield* load({
+        AURALINK_CONFIG: hoconFile("auralink.cluster { instance_ttl_ms = 5000, capacity = 12, drain_timeout_ms = 1000 }")
+      })
+      assert.deepStrictEqual([fromFile.cluster.instanceTtlMs, fromFile.cluster.capacity, fromFile.cluster.drainTimeoutMs], [5000, 12, 1000])
+      const drain = yield* failure({ SHUTDOWN_TIMEOUT_MS: "10000", DRAIN_TIMEOUT_MS: "10000" })
+      assert.strictEqual(drain.key, "DRAIN_TIMEOUT_MS")
+      assert.include(drain.message, "below SHUTDOWN_TIMEOUT_MS")
+      for (const [key, bad] of [["INSTANCE_TTL_MS", "500"], ["INSTANCE_CAPACITY", "-1"], ["SESSIONS_PER_CORE", "0"], ["DRAIN_TIMEOUT_MS", "soon"]] as const) {
+        assert.strictEqual((yield* failure({ [key]: bad })).key, key)
+      }
+    }))
+
   it.effect("AUDIO_JITTER_BUFFER_MS: 60 ms by default, 0 to 1000, also as auralink.audio.jitter_buffer_ms", () =>
     Effect.gen(function*() {
       assert.strictEqual((yield* load({})).audio.jitterBufferMs, 60)
