@@ -9,16 +9,12 @@ import type { AddressInfo } from "node:net"
  */
 export interface FrontProxy {
   readonly url: string
-  /** Requests forwarded, by target URL. */
-  readonly forwarded: Map<string, number>
   readonly close: () => Promise<void>
 }
 
 export const startFrontProxy = async (pick: (request: IncomingMessage) => string): Promise<FrontProxy> => {
-  const forwarded = new Map<string, number>()
   const server: Server = createServer((incoming, outgoing) => {
     const target = new URL(incoming.url ?? "/", pick(incoming))
-    forwarded.set(target.origin, (forwarded.get(target.origin) ?? 0) + 1)
     const upstream = httpRequest(target, { method: incoming.method, headers: { ...incoming.headers, host: target.host } }, (answer) => {
       outgoing.writeHead(answer.statusCode ?? 502, answer.headers)
       answer.pipe(outgoing)
@@ -34,7 +30,6 @@ export const startFrontProxy = async (pick: (request: IncomingMessage) => string
   const port = typeof address === "object" && address !== null ? (address satisfies AddressInfo).port : 0
   return {
     url: `http://127.0.0.1:${port}`,
-    forwarded,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()

@@ -5,7 +5,7 @@ import type { ClusterMetrics } from "../../layers/cluster/metrics.ts"
 import type { AppConfig } from "../../layers/Config.ts"
 import type { AuthMetrics } from "../../layers/auth/metrics.ts"
 import type { AuthStore } from "../../layers/AuthStore.ts"
-import { problem } from "../../layers/http/problem.ts"
+import { unavailableProblem } from "../../layers/http/problem.ts"
 import { type RateLimiter, rateLimitedResponse } from "../../layers/RateLimiter.ts"
 import type { TokenSigner } from "../../layers/Tokens.ts"
 import type { StateStore } from "../../layers/StateStore.ts"
@@ -47,10 +47,7 @@ export const SessionAffinity = HttpRouter.middleware(
         if (Option.isNone(id)) return yield* httpEffect
         const placement = yield* placeSession(id.value).pipe(Effect.provideContext(services))
         if (placement._tag === "Here") return yield* httpEffect
-        const unavailable = (detail: string, retryAfterSeconds: number) =>
-          problem(503, "Service Unavailable", { detail, instance: url.pathname, retryAfterSeconds }).pipe(
-            HttpServerResponse.setHeader("retry-after", String(retryAfterSeconds))
-          )
+        const unavailable = (detail: string, retryAfterSeconds: number) => unavailableProblem(detail, retryAfterSeconds, url.pathname)
         if (placement._tag === "OwnerGone") {
           return unavailable("The instance that held this session's media is gone; the session is ending. Start a new session", placement.retryAfterSeconds)
         }

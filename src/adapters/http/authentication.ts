@@ -6,7 +6,7 @@ import { RateLimiter, rateLimitedResponse } from "../../layers/RateLimiter.ts"
 import { TokenSigner } from "../../layers/Tokens.ts"
 import { StateStore } from "../../layers/StateStore.ts"
 import { authenticate } from "../../programs/auth/authenticate.ts"
-import { redirectedBearer } from "../../programs/cluster/affinity.ts"
+import { tokenOrTicket } from "../../programs/cluster/affinity.ts"
 import { countBadToken } from "../../programs/auth/bad-tokens.ts"
 import { Authentication, CurrentPrincipal } from "../../schemas/auth.ts"
 import { capturedServices } from "./captured.ts"
@@ -23,14 +23,7 @@ export const AuthenticationLive = Layer.effect(
       bearer: (httpEffect, { credential }) =>
         Effect.gen(function*() {
           const request = yield* HttpServerRequest.HttpServerRequest
-          const presented = Redacted.value(credential)
-          // No Authorization: a request redirected from another instance carries it as a ticket.
-          const token = presented !== "" ? presented : Option.getOrElse(
-            yield* redirectedBearer({ method: request.method, url: request.url, authorization: request.headers["authorization"] }).pipe(
-              Effect.provideContext(services)
-            ),
-            () => ""
-          )
+          const token = yield* tokenOrTicket(Redacted.value(credential), request.method, request.url).pipe(Effect.provideContext(services))
           const principal = yield* Effect.result(authenticate(token).pipe(Effect.provideContext(services)))
           if (principal._tag === "Success") return yield* Effect.provideService(httpEffect, CurrentPrincipal, principal.success)
           const decision = yield* countBadToken(Option.getOrElse(request.remoteAddress, () => "unknown")).pipe(Effect.provideContext(services))

@@ -1,8 +1,8 @@
 import { Effect, Option, Result, Schema, SchemaIssue } from "effect"
 import { HttpServerRequest, HttpServerResponse, ProblemDetails } from "effect/http"
 import { type EndpointClass, rateLimitedResponse } from "../../layers/RateLimiter.ts"
-import { verifyAccessToken } from "../../programs/auth/authenticate.ts"
-import { redirectedBearer } from "../../programs/cluster/affinity.ts"
+import { bearerToken, verifyAccessToken } from "../../programs/auth/authenticate.ts"
+import { tokenOrTicket } from "../../programs/cluster/affinity.ts"
 import { countBadToken } from "../../programs/auth/bad-tokens.ts"
 import { checkRateLimit } from "../../programs/rate-limit.ts"
 import type { Principal } from "../../schemas/auth.ts"
@@ -10,11 +10,8 @@ import type { Principal } from "../../schemas/auth.ts"
 /** For the routes made by hand (SSE, WHIP/WHEP): what the API's middleware does for the HttpApi routes. */
 
 /** Bearer header, or `access_token` in the query (RFC 6750 §2.3): EventSource cannot set headers. */
-export const tokenOf = (request: HttpServerRequest.HttpServerRequest) => {
-  const header = request.headers["authorization"]
-  if (header !== undefined && /^bearer /i.test(header)) return header.slice(7).trim()
-  return new URL(request.url, "http://localhost").searchParams.get("access_token") ?? ""
-}
+export const tokenOf = (request: HttpServerRequest.HttpServerRequest) =>
+  Option.getOrElse(bearerToken(request.headers["authorization"]), () => new URL(request.url, "http://localhost").searchParams.get("access_token") ?? "")
 
 export const refuse = (status: number, title: string, headers: Record<string, string> = {}, detail?: string) =>
   ProblemDetails.toResponse({ type: "about:blank", status, title, ...(detail === undefined ? {} : { detail }) }).pipe(HttpServerResponse.setHeaders(headers))
@@ -36,12 +33,7 @@ export const badBearer = (request: HttpServerRequest.HttpServerRequest, path: st
  */
 export const principalOrResponse = (request: HttpServerRequest.HttpServerRequest, path: string, budgetClass: EndpointClass = "default") =>
   Effect.gen(function*() {
-    const presented = tokenOf(request)
-    // No token: a request redirected from another instance carries its Authorization as a ticket.
-    const token = presented !== "" ? presented : Option.getOrElse(
-      yield* redirectedBearer({ method: request.method, url: request.url, authorization: request.headers["authorization"] }),
-      () => ""
-    )
+    const token = yield* tokenOrTicket(tokenOf(request), request.method, request.url)
     const principal = yield* Effect.result(verifyAccessToken(token))
     if (principal._tag === "Failure") {
       if (principal.failure._tag === "ServiceUnavailable") {

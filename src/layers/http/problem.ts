@@ -6,6 +6,12 @@ import { HttpServerError } from "effect/http"
 export const problem = (status: number, title: string, extra: Record<string, unknown>) =>
   ProblemDetails.toResponse({ type: "about:blank", status, title, ...extra })
 
+/** 503 problem details with the same `Retry-After` in the header and the body. */
+export const unavailableProblem = (detail: string, retryAfterSeconds: number, instance: string) =>
+  problem(503, "Service Unavailable", { detail, instance, retryAfterSeconds }).pipe(
+    HttpServerResponse.setHeader("retry-after", String(retryAfterSeconds))
+  )
+
 /**
  * Maps what escaped the endpoints to problem details. Endpoint errors are already responses
  * (HttpApi renders them); this handles routing/parsing failures and defects, which get a

@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { Health } from "../Health.ts"
-import { problem } from "./problem.ts"
+import { unavailableProblem } from "./problem.ts"
 
 /** Retry-After of a request refused during shutdown: another instance (or this one restarted) takes it. */
 const SHUTDOWN_RETRY_AFTER_SECONDS = 1
@@ -26,13 +26,7 @@ export const ShutdownGate = HttpRouter.middleware(
         return Effect.flatMap(Effect.service(HttpServerRequest.HttpServerRequest), (request) => {
           const path = new URL(request.url, "http://x").pathname
           const response = startsWork(request.method, path)
-            ? Effect.succeed(
-              problem(503, "Service Unavailable", {
-                detail: "The server is shutting down; retry on another instance",
-                instance: path,
-                retryAfterSeconds: SHUTDOWN_RETRY_AFTER_SECONDS
-              }).pipe(HttpServerResponse.setHeader("retry-after", String(SHUTDOWN_RETRY_AFTER_SECONDS)))
-            )
+            ? Effect.succeed(unavailableProblem("The server is shutting down; retry on another instance", SHUTDOWN_RETRY_AFTER_SECONDS, path))
             : httpEffect
           return Effect.map(response, HttpServerResponse.setHeader("connection", "close"))
         })

@@ -5,6 +5,10 @@ import { TokenRejected, TokenSigner } from "../../layers/Tokens.ts"
 import { invalidToken } from "../../schemas/auth.ts"
 import { serviceUnavailable } from "../../schemas/unavailable.ts"
 
+/** The token of an `Authorization: Bearer <token>` header; None for any other header or none. */
+export const bearerToken = (authorization: string | undefined): Option.Option<string> =>
+  authorization !== undefined && /^bearer /i.test(authorization) ? Option.some(authorization.slice(7).trim()) : Option.none()
+
 /** The 503 of a deny-list read or write the state store cannot do (the deny-list fails closed). */
 export const denyListUnavailable = () => serviceUnavailable("The token deny-list is unavailable; retry shortly")
 

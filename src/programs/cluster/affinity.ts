@@ -6,7 +6,7 @@ import { AppConfig } from "../../layers/Config.ts"
 import { StateStore } from "../../layers/StateStore.ts"
 import { Sessions } from "../../layers/SessionStore.ts"
 import type { SessionId } from "../../schemas/ids.ts"
-import { verifyAccessToken } from "../auth/authenticate.ts"
+import { bearerToken, verifyAccessToken } from "../auth/authenticate.ts"
 import { checkRateLimit } from "../rate-limit.ts"
 
 /** Where a request for a session's media must be served. */
@@ -55,7 +55,7 @@ const tickets = StateStore.use((store) => Effect.succeed(store.namespace("cluste
 /** Whose request budget a ticket comes out of: the user of a valid access token, else the client's address (share tokens, bad tokens). */
 const payerOf = (authorization: string, clientIp: string) =>
   Effect.map(
-    Effect.option(verifyAccessToken(/^bearer /i.test(authorization) ? authorization.slice(7).trim() : "")),
+    Effect.option(verifyAccessToken(Option.getOrElse(bearerToken(authorization), () => ""))),
     Option.match({ onNone: () => `ip:${clientIp}`, onSome: (principal) => principal.userId })
   )
 
@@ -86,15 +86,16 @@ const redeemTicket = (id: string, method: string, path: string) =>
   }).pipe(Effect.orElseSucceed(() => Option.none<string>()))
 
 /**
- * The bearer token of a redirected request: its ticket's Authorization, when it carries a ticket
- * (REDIRECT_TICKET_PARAM) and no Authorization of its own. Read where requests are authenticated.
+ * The token a request authenticates with: the one it presents, else (a request redirected from
+ * another instance, which lost its Authorization on the way) the one its ticket
+ * (REDIRECT_TICKET_PARAM) holds; "" when neither.
  */
-export const redirectedBearer = (request: { readonly method: string; readonly url: string; readonly authorization: string | undefined }) =>
+export const tokenOrTicket = (presented: string, method: string, url: string) =>
   Effect.gen(function*() {
-    if (request.authorization !== undefined) return Option.none<string>()
-    const url = new URL(request.url, "http://x")
-    const ticket = url.searchParams.get(REDIRECT_TICKET_PARAM)
-    if (ticket === null) return Option.none<string>()
-    const authorization = yield* redeemTicket(ticket, request.method, url.pathname)
-    return Option.flatMap(authorization, (header) => /^bearer /i.test(header) ? Option.some(header.slice(7).trim()) : Option.none())
+    if (presented !== "") return presented
+    const parsed = new URL(url, "http://x")
+    const ticket = parsed.searchParams.get(REDIRECT_TICKET_PARAM)
+    if (ticket === null) return ""
+    const authorization = yield* redeemTicket(ticket, method, parsed.pathname)
+    return Option.getOrElse(Option.flatMap(authorization, bearerToken), () => "")
   })

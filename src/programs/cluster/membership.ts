@@ -13,7 +13,7 @@ import type { InstanceRecord } from "../../schemas/cluster.ts"
 import { announce } from "../sessions/transition.ts"
 
 /** The reason (session `error`, session_events) of a session whose instance stopped heartbeating. */
-export const INSTANCE_LOST_REASON = "instance lost"
+const INSTANCE_LOST_REASON = "instance lost"
 const BATCH = 500
 
 /**

@@ -18,17 +18,14 @@ export const GOING_AWAY_MESSAGE = JSON.stringify({ type: "going_away", reason: S
 /** How often the drain looks whether this instance still owns open sessions. */
 const POLL = Duration.millis(250)
 
-/** The sessions this process carries: started here and not seen ending, or with media here. */
-const sessionsHere = Effect.gen(function*() {
-  const withMedia = (yield* (yield* MediaServer).status).sessions.map((s) => s.id)
-  // MediaServer keys media by text: the ones that are session ids have a session to end.
-  const mediaIds = withMedia.flatMap((id) => Option.toArray(Schema.decodeUnknownOption(SessionId)(id)))
-  return { withMedia, ids: [...new Set([...(yield* (yield* Sessions).openHere), ...mediaIds])] }
-})
+/** The keys of the media this process holds (by session). */
+const withMedia = Effect.map(MediaServer.use((media) => media.status), (status) => status.sessions.map((s) => s.id))
 
 /** Every open session this process carries ends (`error`, reason `shutdown`); one already ended (here or elsewhere) is left as it is. */
 export const endSessionsForShutdown = Effect.gen(function*() {
-  const { ids } = yield* sessionsHere
+  // Started here and not seen ending, or with media here (MediaServer keys media by text: the ones that are session ids).
+  const mediaIds = (yield* withMedia).flatMap((id) => Option.toArray(Schema.decodeUnknownOption(SessionId)(id)))
+  const ids = [...new Set([...(yield* (yield* Sessions).openHere), ...mediaIds])]
   if (ids.length === 0) return 0
   yield* Effect.forEach(ids, (id) =>
     failSession(id, SHUTDOWN_REASON, "system").pipe(
@@ -76,13 +73,12 @@ export class SessionDrain extends Context.Service<SessionDrain, {
       const owned = Effect.orElseSucceed((yield* Sessions).countOwned(self), () => 0)
       const clientsLeft = Effect.gen(function*() {
         // Owned (Postgres) rather than started here: a session stopped through another instance counts as gone.
-        while ((yield* owned) > 0 || (yield* sessionsHere).withMedia.length > 0) yield* Effect.sleep(POLL)
+        while ((yield* owned) > 0 || (yield* withMedia).length > 0) yield* Effect.sleep(POLL)
       }).pipe(Effect.provideContext(services))
       const drain = (sessions: number) =>
         Effect.gen(function*() {
-          const { withMedia } = yield* sessionsHere.pipe(Effect.provideContext(services))
           const media = yield* MediaServer
-          for (const id of withMedia) media.sendEvent(id, GOING_AWAY_MESSAGE)
+          for (const id of yield* withMedia) media.sendEvent(id, GOING_AWAY_MESSAGE)
           yield* Effect.logInfo("drain: clients told to go away").pipe(
             Effect.annotateLogs({ event: "drain_started", sessions, drainTimeoutMs: settings.drainTimeoutMs })
           )
