@@ -168,7 +168,9 @@ const outageUnderLoad = async (fault: "kill" | "pause") => {
   running = false
   await Promise.all(clients)
 
-  const outage = samples.filter((s) => s.at > killedAt && s.at <= outageEnd)
+  // Sent and answered while Redis was down: a request still waiting when it comes back (the breaker's
+  // probe, up to REDIS_COMMAND_TIMEOUT_MS) is rightly answered from Redis.
+  const outage = samples.filter((s) => s.at > killedAt && s.at + s.ms <= outageEnd)
   const outageAuthed = outage.filter((s) => s.authenticated)
   const afterRestart = samples.filter((s) => s.authenticated && s.at > restartedAt)
   const lastFailure = Math.max(restartedAt, ...afterRestart.filter((s) => s.status !== 200 && s.status !== 201).map((s) => s.at))
@@ -188,7 +190,7 @@ const outageUnderLoad = async (fault: "kill" | "pause") => {
   expect(readyBody).toContain("redis")
   expect(outageAuthed.length).toBeGreaterThan(50)
   // The deny-list fails closed: 503 with Retry-After, answered at once.
-  expect(outageAuthed.every((s) => s.status === 503 && s.retryAfter !== null)).toBe(true)
+  expect(outageAuthed.filter((s) => s.status !== 503 || s.retryAfter === null).map((s) => ({ ...s, at: s.at - killedAt }))).toEqual([])
   expect(figures.outageAuthedP99Ms).toBeLessThan(500)
   expect(unavailableBody).toEqual({
     type: "about:blank",
