@@ -140,6 +140,14 @@ export class Sessions extends Context.Service<Sessions, {
   readonly updateConfig: (id: SessionId, patch: SessionConfigPatch) => Effect.Effect<Session, SessionNotFound | SessionClosed | SqlError>
   /** Appends to the context of an open session, keeping the newest `cap` entries. */
   readonly appendContext: (id: SessionId, entry: AppendContext, cap: number) => Effect.Effect<Session, SessionNotFound | SessionClosed | SqlError>
+  /**
+   * Appends entries to the contexts of several open sessions in one statement (in order per
+   * session, keeping the newest `cap` of each); the ids that were open and got theirs.
+   */
+  readonly appendContextMany: (
+    entries: ReadonlyArray<{ readonly id: SessionId; readonly entry: AppendContext }>,
+    cap: number
+  ) => Effect.Effect<ReadonlyArray<SessionId>, SqlError>
   /** Restarts the idle clock of an open session (media activity); false when it is not open. */
   readonly touch: (id: SessionId) => Effect.Effect<boolean, SqlError>
   /** Newest first; fetches `limit` rows. */
@@ -383,6 +391,35 @@ export class Sessions extends Context.Service<Sessions, {
               return yield* Option.match(single(rows), { onNone: () => refuse(id, sessionClosed), onSome: Effect.succeed })
             })
           ),
+
+        appendContextMany: (entries, cap) => {
+          if (entries.length === 0) return Effect.succeed([])
+          const items = new Map<string, Array<unknown>>()
+          const at = new Date().toISOString()
+          for (const { id, entry } of entries) {
+            const list = items.get(id) ?? []
+            list.push({ role: entry.role, text: entry.text, at: entry.at ?? at })
+            items.set(id, list)
+          }
+          const batch = json([...items].map(([id, list]) => ({ id, items: list })))
+          const ids = [...items.keys()]
+          // One row per session (an UPDATE changes a row once): its new entries appended in order, then capped.
+          return sql<{ id: string }>`
+            UPDATE sessions AS s SET
+              context = (
+                SELECT COALESCE(jsonb_agg(e ORDER BY i), '[]'::jsonb)
+                FROM jsonb_array_elements(s.context || b.items) WITH ORDINALITY AS t(e, i)
+                WHERE i > jsonb_array_length(s.context || b.items) - ${cap}
+              ),
+              last_activity_at = now(),
+              expires_at = ${nextExpiry(idleOfConfig)}
+            FROM jsonb_to_recordset(${batch}::jsonb) AS b(id uuid, items jsonb)
+            WHERE s.id = b.id AND s.state IN ${sql.in(openStates)}
+            RETURNING s.id`.pipe(
+            Effect.map((rows) => rows.map((r) => SessionId.make(r.id))),
+            Effect.ensuring(Effect.forEach(ids, (id) => cache.invalidate(id), { discard: true }))
+          )
+        },
 
         touch: (id) =>
           write(

@@ -336,6 +336,35 @@ layer(Server, { timeout: 120_000 })("sessions over REST", (it) => {
       assert.isFalse(Number.isNaN(Date.parse(str(context[0]?.["at"]))))
     }))
 
+  it.effect("appendContextMany: one statement appends in order per session, keeps the newest cap, skips closed sessions", () =>
+    Effect.gen(function*() {
+      const ivy = yield* signIn(user("ivy"))
+      const [a, b, closed] = [yield* start(ivy.headers), yield* start(ivy.headers), yield* start(ivy.headers)]
+      assert.strictEqual((yield* request("POST", `/api/session/${a}/context`, { role: "assistant", text: "a0" }, ivy.headers)).status, 200)
+      assert.strictEqual((yield* request("POST", `/api/session/${closed}/stop`, undefined, ivy.headers)).status, 200)
+      const sessions = yield* Sessions
+      // Seen before the batch: the cache must not serve it after.
+      assert.strictEqual((yield* request("GET", `/api/session/${b}`, undefined, ivy.headers)).status, 200)
+      const entry = (text: string) => ({ role: "user" as const, text })
+      const appended = yield* sessions.appendContextMany(
+        [
+          { id: SessionId.make(a), entry: entry("a1") },
+          { id: SessionId.make(b), entry: entry("b1") },
+          { id: SessionId.make(a), entry: entry("a2") },
+          { id: SessionId.make(closed), entry: entry("late") },
+          { id: SessionId.make(a), entry: entry("a3") }
+        ],
+        CONTEXT_CAP
+      )
+      assert.sameMembers([...appended], [a, b])
+      const texts = (id: string) =>
+        Effect.map(request("GET", `/api/session/${id}`, undefined, ivy.headers), (r) => list(r.json["context"]).map((c) => record(c)["text"]))
+      assert.deepStrictEqual(yield* texts(a), ["a1", "a2", "a3"])
+      assert.deepStrictEqual(yield* texts(b), ["b1"])
+      assert.deepStrictEqual(yield* texts(closed), [])
+      assert.deepStrictEqual(yield* sessions.appendContextMany([], CONTEXT_CAP), [])
+    }))
+
   it.effect("the read cache never serves a state older than a write of this process", () =>
     Effect.gen(function*() {
       const hank = yield* signIn(user("hank"))

@@ -65,7 +65,7 @@ const ended = (l: Live, reason: string): void => {
  * moves what is queued, as one batch, into the replay buffer (the last ASR_REPLAY_BUFFER_MS of
  * audio) and writes it to the live call, waiting until grpc-js has taken the whole batch (HTTP/2
  * flow control reaches `send` as back-pressure). A write not taken within the deadline fails the
- * call (`Effect.timeout` on each batch's write). A connector fiber (`keepConnected`, shared with the AI Core client) (re)opens the call
+ * call. A connector fiber (`keepConnected`, shared with the AI Core client) (re)opens the call
  * through the circuit breaker with the jittered exponential backoff schedule; after a reconnect it re-sends the whole replay buffer in order before the
  * pump continues, so within the window nothing is lost (the gateway de-duplicates by sequence).
  * While there is no call the pump keeps draining the queue into the buffer, so the media path is
@@ -131,8 +131,13 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
         ended(l, reason)
       })
 
-    /** Writes a batch and waits until grpc-js has taken all of it; false (and the call failed) if it did not. */
-    const writeAll = (l: Live, entries: ReadonlyArray<Entry>): Effect.Effect<boolean> =>
+    /**
+     * Writes a batch and waits until grpc-js has taken all of it; false (and the call failed) if it
+     * did not, or if it was not all taken within the deadline (a stalled gateway). The deadline is a
+     * plain timer, not `Effect.timeout`: that forks two fibers per batch, a twentieth of the main
+     * thread with one batch per packet (bench/audio-ingest).
+     */
+    const write = (l: Live, entries: ReadonlyArray<Entry>): Effect.Effect<boolean> =>
       Effect.callback<boolean>((resume) => {
         if (Deferred.isDoneUnsafe(l.closed)) return resume(Effect.succeed(false))
         let remaining = entries.length
@@ -140,10 +145,12 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
         const settle = (failure: string | undefined) => {
           if (settled) return
           settled = true
+          clearTimeout(deadline)
           l.pending = undefined
           if (failure === undefined) return resume(Effect.succeed(true))
           resume(Effect.as(fail(l, failure), false))
         }
+        const deadline = setTimeout(() => settle(`write not taken within ${o.deadlineMs} ms (stalled)`), o.deadlineMs)
         l.pending = { fail: settle }
         for (const entry of entries) {
           l.call.write(message(entry.chunk), (error: Error | null | undefined) => {
@@ -155,20 +162,13 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
             if (--remaining === 0) settle(undefined)
           })
         }
-        // Timed out (or interrupted): the write no longer waits; the call's end must not resume it.
+        // Interrupted: the write no longer waits; the call's end must not resume it.
         return Effect.sync(() => {
           settled = true
+          clearTimeout(deadline)
           l.pending = undefined
         })
       })
-
-    const deadline = Duration.millis(o.deadlineMs)
-    /** `writeAll` within the deadline: a write not taken by then (a stalled gateway) fails the call. */
-    const write = (l: Live, entries: ReadonlyArray<Entry>): Effect.Effect<boolean> =>
-      writeAll(l, entries).pipe(Effect.timeoutOrElse({
-        duration: deadline,
-        orElse: () => Effect.as(fail(l, `write not taken within ${o.deadlineMs} ms (stalled)`), false)
-      }))
 
     const pump = Effect.gen(function*() {
       while (true) {
@@ -284,13 +284,21 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
       }).pipe(Effect.ensuring(Deferred.succeed(done, undefined)), Effect.uninterruptible)
     })
 
+    const queued = () => {
+      const size = Queue.sizeUnsafe(queue)
+      if (size > stats.maxQueued) stats.maxQueued = size
+    }
     const send = (chunk: SinkAudioChunk): Effect.Effect<void, AudioSinkClosed> =>
       Effect.suspend(() => {
         if (closed !== undefined) return Effect.fail(new AudioSinkClosed({ sessionId: o.sessionId }))
+        // The usual case, a queue with room, without an effect per chunk; a full one waits.
+        if (Queue.offerUnsafe(queue, chunk)) {
+          queued()
+          return Effect.void
+        }
         return Effect.flatMap(Queue.offer(queue, chunk), (accepted) => {
           if (!accepted) return Effect.fail(new AudioSinkClosed({ sessionId: o.sessionId }))
-          const size = Queue.sizeUnsafe(queue)
-          if (size > stats.maxQueued) stats.maxQueued = size
+          queued()
           return Effect.void
         })
       })

@@ -1,4 +1,5 @@
 import { Array as Arr, type Cause, Effect, Queue, Schedule, Scheduler, type Scope, Stream } from "effect"
+import { handOverAtOnce } from "../media/scheduler.ts"
 import type { AicMode } from "../../config/settings.ts"
 import type { AicMetrics } from "../../layers/aicore/metrics.ts"
 import type { AiCoreSessionClient } from "../../layers/AiCore.ts"
@@ -18,14 +19,6 @@ const BATCHES_IN_FLIGHT = 16
 
 /** How often frames being collected are checked against FRAME_HOLD_MS. */
 const HOLD_CHECK_MS = FRAME_HOLD_MS / 4
-
-/**
- * The scheduler of the pipeline's fibers and of its consumer (`runToSink`): they hand over on the
- * microtask queue, not one event-loop turn per hop (the default), so a frame's hops (input, batch,
- * call, output) cost no I/O turns, each of which costs milliseconds of a 10 ms deadline on a busy
- * loop. Every fiber here waits on input or the AI Core between bursts, so the loop is not starved.
- */
-const handOverAtOnce = new Scheduler.MixedScheduler("sync")
 
 /** Marks the hold check in the input queue. */
 const HOLD_CHECK = Symbol("hold check")

@@ -1,4 +1,4 @@
-import { Context, Data, Deferred, Duration, Effect, FiberMap, Layer, Option, PubSub, Schedule, Scope, Stream } from "effect"
+import { Context, Data, Deferred, Duration, Effect, FiberMap, Layer, Option, PubSub, Schedule, Scheduler, Scope, Stream } from "effect"
 import { AudioMetrics } from "../../layers/audio/metrics.ts"
 import { AudioDecoders } from "../../layers/AudioDecoders.ts"
 import { AudioSink } from "../../layers/AudioSink.ts"
@@ -13,6 +13,8 @@ import { errorMessage } from "../../layers/error-message.ts"
 import { SessionEvents } from "../../layers/sessions/events.ts"
 import { SessionMetrics } from "../../layers/sessions/metrics.ts"
 import { failSession } from "../sessions/fail.ts"
+import { makeTranscriptContext } from "./transcript-context.ts"
+import { handOverAtOnce } from "../media/scheduler.ts"
 import { type AudioSource, AudioSourceError, dataChannelIngest, rtpIngest, runToSink } from "./pipeline.ts"
 import type { SessionId } from "../../schemas/ids.ts"
 
@@ -95,18 +97,16 @@ export class AudioIngest extends Context.Service<AudioIngest, {
       const pipelines = yield* FiberMap.make<string>()
       const published = yield* PubSub.unbounded<Transcript>()
 
+      const context = yield* makeTranscriptContext(sessionSettings.contextCap)
+
       /** `sessionId`: the stream's own session (the transcript's echo of it is plain text). */
       const recordTranscript = (sessionId: SessionId) => (transcript: Transcript) =>
         Effect.andThen(
+          transcript.isFinal ? context.append(sessionId, transcript.text) : Effect.void,
           Effect.andThen(
             Effect.sync(() => media.sendEvent(sessionId, JSON.stringify({ type: "transcript", ...transcript } satisfies ServerEvent))),
             PubSub.publish(published, transcript)
-          ),
-          transcript.isFinal
-            ? sessions.appendContext(sessionId, { role: "user", text: transcript.text }, sessionSettings.contextCap).pipe(
-              Effect.catch((error) => Effect.logWarning("transcript not added to the session context", error))
-            )
-            : Effect.void
+          )
         )
 
       const sourceOf = (sessionId: SessionId, producer: AudioProducer) =>
@@ -208,6 +208,8 @@ export class AudioIngest extends Context.Service<AudioIngest, {
           Effect.retry({ schedule: afterDelivery, while: (e) => e.delivered }),
           Effect.catch((e) => giveUp(sessionId, producer, e.reason)),
           Effect.annotateLogs({ sessionId, producerId: producer.id, path: producer.kind }),
+          // Its fibers, and the sink's it starts (the ASR stream's pump), hand over without event-loop turns.
+          Effect.provideService(Scheduler.Scheduler, handOverAtOnce),
           Effect.provideContext(services)
         )
 
