@@ -1,10 +1,11 @@
 import type * as grpc from "@grpc/grpc-js"
 import type { MethodDefinition } from "@grpc/proto-loader"
 import { Cause, Deferred, Duration, Effect, Exit, Fiber, Queue, Schedule, Schema, Semaphore, Stream } from "effect"
-import { AudioSinkClosed, chunkDurationMs, SINK_SAMPLE_RATE, type SinkAudioChunk, Transcript } from "../../schemas/asr.ts"
+import { AudioSinkClosed, chunkDurationMs, type SinkAudioChunk, Transcript } from "../../schemas/asr.ts"
 import type { CircuitBreaker } from "../resilience/circuitBreaker.ts"
 import { keepConnected, reconnectBackoff } from "../resilience/reconnect.ts"
 import type { AudioSinkStream, AudioStreamKey } from "./types.ts"
+import { audioChunkEncoder } from "./chunk-encoding.ts"
 import type { AsrMetrics } from "./metrics.ts"
 import { errorMessage } from "../error-message.ts"
 
@@ -47,7 +48,7 @@ interface Entry {
 }
 
 interface Live {
-  readonly call: grpc.ClientDuplexStream<object, object>
+  readonly call: grpc.ClientDuplexStream<Buffer, object>
   /** Completed (with the reason) when the call ends for any reason. */
   readonly closed: Deferred.Deferred<string>
   /** The batch being written: failed at once when the call ends. */
@@ -114,15 +115,8 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
       return entry
     }
 
-    const message = (chunk: SinkAudioChunk) => ({
-      sessionId: o.sessionId,
-      sequence: chunk.sequence,
-      captureTimeMs: chunk.captureTimeMs,
-      pcm: Buffer.from(chunk.pcm.buffer, chunk.pcm.byteOffset, chunk.pcm.byteLength),
-      sampleRate: SINK_SAMPLE_RATE,
-      producerId: o.producerId,
-      path: o.path
-    })
+    const encode = audioChunkEncoder(o)
+    const message = (chunk: SinkAudioChunk) => encode(chunk.sequence, chunk.captureTimeMs, chunk.pcm)
 
     const fail = (l: Live, reason: string) =>
       Effect.sync(() => {
@@ -198,11 +192,12 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
         o.client.waitForReady(Date.now() + o.deadlineMs, (error) =>
           resume(error ? Effect.fail(new AsrStreamFailed({ message: `ASR gateway not reachable: ${error.message}` })) : Effect.void))
       })
-      const call = o.client.makeBidiStreamRequest(o.method.path, o.method.requestSerialize, o.method.responseDeserialize)
+      // Chunks are written already encoded (see chunk-encoding.ts).
+      const call = o.client.makeBidiStreamRequest(o.method.path, (encoded: Buffer) =>
+        encoded, o.method.responseDeserialize)
       const l: Live = { call, closed: yield* Deferred.make<string>(), pending: undefined }
       call.on("data", onData)
-      call.on("error", (error: grpc.ServiceError) =>
-        ended(l, `stream failed: ${error.message}`))
+      call.on("error", (error: grpc.ServiceError) => ended(l, `stream failed: ${error.message}`))
       call.on("status", (status: grpc.StatusObject) => ended(l, `stream ended: ${status.code} ${status.details}`))
       return l
     })
