@@ -22,6 +22,11 @@ export class RemoteGenerator implements Load {
       this.waiting.get(reply.id)?.(reply)
       this.waiting.delete(reply.id)
     })
+    // A generator that died answers what it was asked with an error (rather than never).
+    child.once("exit", (code) => {
+      for (const [id, answer] of this.waiting) answer({ id, error: `exited (${code})` })
+      this.waiting.clear()
+    })
   }
 
   /** Forks the generator and waits until it has captured its Opus packets. */
