@@ -1,7 +1,7 @@
 // The IPC messages between bench/audio-ingest and its load generator process (audio-generator.ts).
 import { Schema } from "effect"
 
-const Range = Schema.Struct({ sessionId: Schema.String, from: Schema.Number, to: Schema.Number })
+const Range = Schema.Struct({ sessionId: Schema.String, path: Schema.String, from: Schema.Number, to: Schema.Number })
 
 export const GeneratorRequest = Schema.Union([
   /** Opens sessions on these paths against `base` (with `auth` headers); they stream until `close`. */

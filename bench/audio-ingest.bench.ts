@@ -53,6 +53,13 @@ interface Target<A> {
   readonly latency: (before: A, after: A) => Step["latency"]
 }
 
+/** What the target did not receive of `ranges`. */
+const lossOf = async <A>(target: Target<A>, ranges: ReadonlyArray<SentRange>) => {
+  const sent = ranges.reduce((n, r) => n + r.to - r.from, 0)
+  const lost = sent - (await target.received(ranges))
+  return { lost, pct: sent === 0 ? Number.NaN : (100 * lost) / sent }
+}
+
 /** Steps N up (until the list, the deadline or >= 1 % loss ends it), then closes the generator's streams. */
 const runSteps = async <A>(target: Target<A>, generator: RemoteGenerator, deadline: number): Promise<Array<Step>> => {
   const paths: Array<AudioPathName> = []
@@ -68,13 +75,17 @@ const runSteps = async <A>(target: Target<A>, generator: RemoteGenerator, deadli
       paths.push(...added)
       await sleep(WARMUP_MS)
       const w = await measureWindow(target.pid, generator, { windowMs: WINDOW_MS, graceMs: GRACE_MS }, target.probe)
-      const lost = w.sent - (await target.received(w.ranges))
+      const rtp = await lossOf(target, w.ranges.filter((r) => r.path === "rtp"))
+      const pcm = await lossOf(target, w.ranges.filter((r) => r.path === "pcm"))
+      const lost = rtp.lost + pcm.lost
       const step: Step = {
         n,
         pcmSessions: paths.filter((p) => p === "pcm").length,
         sent: w.sent,
         lost,
         lossPct: w.sent === 0 ? 100 : (100 * lost) / w.sent,
+        rtpLossPct: rtp.pct,
+        pcmLossPct: pcm.pct,
         cpuPct: w.cpuPct,
         mainCpuPct: w.mainCpuPct,
         rssMb: w.rssMb,

@@ -13,6 +13,8 @@ export interface Step {
   readonly sent: number
   readonly lost: number
   readonly lossPct: number
+  readonly rtpLossPct: number
+  readonly pcmLossPct: number
   /** The server's process and its mediasoup workers, % of one core (this machine has 2: 200 % is everything). */
   readonly cpuPct: number
   readonly mainCpuPct: number
@@ -29,15 +31,18 @@ const cpuPerSession = (s: Step): number => s.cpuPct / s.n
 const sustained = (steps: ReadonlyArray<Step>) => steps.filter((s) => s.lossPct < MAX_LOSS_PCT)
 
 export const describeStep = (server: string, s: Step): string => {
+  const sessions = `${server} N=${String(s.n).padStart(3)} (${s.n - s.pcmSessions} rtp, ${s.pcmSessions} pcm)`
+  const loss = `loss ${s.lossPct.toFixed(2)} % (${s.lost}/${s.sent} packets+chunks; rtp ${fmt(s.rtpLossPct)} %, pcm ${fmt(s.pcmLossPct)} %)`
   const latency = s.latency === undefined
-    ? ""
-    : `server latency p50 ${ms(s.latency.p50)} ms p99 ${ms(s.latency.p99)} ms (rtp p99 ${ms(s.latency.rtpP99)}, pcm p99 ${ms(s.latency.pcmP99)}), `
-  return `${server} N=${String(s.n).padStart(3)} (${s.n - s.pcmSessions} rtp, ${s.pcmSessions} pcm): loss ${
-    s.lossPct.toFixed(2)
-  } % (${s.lost}/${s.sent} packets+chunks), ` +
-    `${latency}server+workers cpu ${s.cpuPct.toFixed(0)} % (node ${s.mainCpuPct.toFixed(0)} %, ${cpuPerSession(s).toFixed(3)} %/session) ` +
-    `rss ${s.rssMb.toFixed(0)} MB (+${s.rssPerSessionMb.toFixed(2)} MB/session), ` +
+    ? []
+    : [`server latency p50 ${ms(s.latency.p50)} ms p99 ${ms(s.latency.p99)} ms (rtp p99 ${ms(s.latency.rtpP99)}, pcm p99 ${ms(s.latency.pcmP99)})`]
+  return [
+    `${sessions}: ${loss}`,
+    ...latency,
+    `server+workers cpu ${s.cpuPct.toFixed(0)} % (node ${s.mainCpuPct.toFixed(0)} %, ${cpuPerSession(s).toFixed(3)} %/session)`,
+    `rss ${s.rssMb.toFixed(0)} MB (+${s.rssPerSessionMb.toFixed(2)} MB/session)`,
     `generator cpu ${s.generatorCpuPct.toFixed(0)} %, sender tick late p99 ${s.sendLateP99.toFixed(1)} ms`
+  ].join(", ")
 }
 
 /** The largest N with < 1 % loss, and what ended the stepping. */

@@ -235,6 +235,8 @@ export const CLOCK_TICKS = 100 // USER_HZ on Linux
 /** Packets/chunks a stream sent in a window: indexes [from, to). */
 export interface SentRange {
   readonly sessionId: string
+  /** The stream's path (e.g. "rtp", "pcm"). */
+  readonly path: string
   readonly from: number
   readonly to: number
 }
@@ -271,7 +273,7 @@ export const localLoad = (streams: ReadonlyArray<Stream>, sendLate: Array<number
       const cpu = process.cpuUsage(cpu0)
       const seconds = (performance.now() - t0) / 1000
       return Promise.resolve({
-        ranges: streams.map((s) => ({ sessionId: s.sessionId, from: from.get(s.sessionId) ?? 0, to: s.sent })),
+        ranges: streams.map((s) => ({ sessionId: s.sessionId, path: s.path, from: from.get(s.sessionId) ?? 0, to: s.sent })),
         cpuPct: (100 * (cpu.user + cpu.system)) / 1e6 / seconds,
         sendLateP99: percentile(sendLate, 99)
       })

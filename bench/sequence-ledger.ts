@@ -18,7 +18,7 @@ export class SequenceLedger {
   }
 
   /** Distinct sequences in [from, to) per session, summed; those below `to` are forgotten (a later window starts there). */
-  count(ranges: ReadonlyArray<SentRange>): number {
+  count(ranges: ReadonlyArray<Omit<SentRange, "path">>): number {
     let received = 0
     for (const { sessionId, from, to } of ranges) {
       const seen = this.seen.get(sessionId) ?? new Set<number>()
