@@ -55,6 +55,15 @@ export const accessToken = async (base: string, userId: string): Promise<string>
 
 // ---- the service --------------------------------------------------------------------------
 
+/** Where mediasoup listens, for the service and bench/audio-ingest's baseline server alike. */
+export const MEDIA_ENV: Readonly<Record<string, string>> = {
+  MEDIASOUP_LISTEN_IP: "127.0.0.1",
+  RTC_MIN_PORT: "40000",
+  RTC_MAX_PORT: "44999",
+  // WebRTC transports share each worker's WebRtcServer port (the default); plain ones take the range.
+  RTC_PORT: "45000"
+}
+
 const admin = async (statement: string): Promise<void> => {
   const scope = Scope.makeUnsafe()
   try {
@@ -65,7 +74,8 @@ const admin = async (statement: string): Promise<void> => {
   }
 }
 
-const untilExit = (child: ChildProcess, ready: Promise<void>): Promise<void> =>
+/** `ready`, unless `child` exits first. */
+export const untilExit = (child: ChildProcess, ready: Promise<void>): Promise<void> =>
   Promise.race([
     ready,
     new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`service exited (code ${code}) before it was ready`))))
@@ -108,11 +118,7 @@ export const withService = async <A>(
       REDIS_URL,
       ASR_GATEWAY_URL: asrUrl,
       AUTH_PROVISIONING_KEY: PROVISIONING_KEY,
-      MEDIASOUP_LISTEN_IP: "127.0.0.1",
-      RTC_MIN_PORT: "40000",
-      RTC_MAX_PORT: "44999",
-      // WebRTC transports share each worker's WebRtcServer port (the default); plain ones take the range.
-      RTC_PORT: "45000",
+      ...MEDIA_ENV,
       SESSION_SWEEP_INTERVAL_MS: "3600000",
       RATE_LIMIT_AUTH_PER_MINUTE: HIGH,
       RATE_LIMIT_SESSION_PER_MINUTE: HIGH,
@@ -226,44 +232,87 @@ export const processTree = (pid: number): { readonly ticks: number; readonly mai
 }
 export const CLOCK_TICKS = 100 // USER_HZ on Linux
 
+/** Packets/chunks a stream sent in a window: indexes [from, to). */
+export interface SentRange {
+  readonly sessionId: string
+  /** The stream's path (e.g. "rtp", "pcm"). */
+  readonly path: string
+  readonly from: number
+  readonly to: number
+}
+
+/** What the sender of a window reports at its end. */
+export interface LoadWindow {
+  readonly ranges: ReadonlyArray<SentRange>
+  /** CPU of the sending process over the window, % of one core. */
+  readonly cpuPct: number
+  /** How late the sender's ticks ran (p99, ms). */
+  readonly sendLateP99: number
+}
+
+/** The sender of a measured window: told when the window starts, asked what it sent when it ends. */
+export interface Load {
+  readonly start: () => Promise<void>
+  readonly end: () => Promise<LoadWindow>
+}
+
+/** Streams sent by this process (`startSender`, its lateness in `sendLate`): their sent counts and this process's CPU. */
+export const localLoad = (streams: ReadonlyArray<Stream>, sendLate: Array<number>): Load => {
+  let from = new Map<string, number>()
+  let cpu0 = process.cpuUsage()
+  let t0 = performance.now()
+  return {
+    start: () => {
+      from = new Map(streams.map((s) => [s.sessionId, s.sent]))
+      sendLate.length = 0
+      cpu0 = process.cpuUsage()
+      t0 = performance.now()
+      return Promise.resolve()
+    },
+    end: () => {
+      const cpu = process.cpuUsage(cpu0)
+      const seconds = (performance.now() - t0) / 1000
+      return Promise.resolve({
+        ranges: streams.map((s) => ({ sessionId: s.sessionId, path: s.path, from: from.get(s.sessionId) ?? 0, to: s.sent })),
+        cpuPct: (100 * (cpu.user + cpu.system)) / 1e6 / seconds,
+        sendLateP99: percentile(sendLate, 99)
+      })
+    }
+  }
+}
+
 /**
- * One measured window over the running `streams`: each stream's sent count at both ends (the
- * ranges the fake gateway is asked about), the CPU of the service's process tree and of this
- * process, the sender's lateness p99, and `probe` (the service's metrics) read at both ends; then
- * `graceMs` for the last packets to reach the gateway.
+ * One measured window of `load`: what each stream sent (the ranges the receiver is asked about),
+ * the CPU of the server's process tree (`pid`) and of the sending process, the sender's lateness
+ * p99, and `probe` (the server's metrics) read at both ends; then `graceMs` for the last packets
+ * to reach the receiver.
  */
 export const measureWindow = async <A>(
   pid: number,
-  streams: ReadonlyArray<Stream>,
-  sendLate: Array<number>,
+  load: Load,
   timing: { readonly windowMs: number; readonly graceMs: number },
   probe: () => Promise<A>
 ) => {
-  const from = new Map(streams.map((s) => [s.sessionId, s.sent]))
   const before = await probe()
+  await load.start()
   const tree0 = processTree(pid)
-  const bench0 = process.cpuUsage()
-  sendLate.length = 0
   const t0 = performance.now()
   await sleep(timing.windowMs)
   const seconds = (performance.now() - t0) / 1000
   const tree1 = processTree(pid)
-  const bench1 = process.cpuUsage(bench0)
+  const sent = await load.end()
   const after = await probe()
-  const to = new Map(streams.map((s) => [s.sessionId, s.sent]))
-  const sendLateP99 = percentile(sendLate, 99)
   await sleep(timing.graceMs)
-  const ranges = streams.map((st) => ({ sessionId: st.sessionId, from: from.get(st.sessionId) ?? 0, to: to.get(st.sessionId) ?? 0 }))
   return {
-    ranges,
-    sent: ranges.reduce((n, r) => n + r.to - r.from, 0),
+    ranges: sent.ranges,
+    sent: sent.ranges.reduce((n, r) => n + r.to - r.from, 0),
     before,
     after,
     cpuPct: (100 * (tree1.ticks - tree0.ticks)) / CLOCK_TICKS / seconds,
     mainCpuPct: (100 * (tree1.mainTicks - tree0.mainTicks)) / CLOCK_TICKS / seconds,
     rssMb: tree1.rssBytes / 1024 / 1024,
-    benchCpuPct: (100 * (bench1.user + bench1.system)) / 1e6 / seconds,
-    sendLateP99
+    loadCpuPct: sent.cpuPct,
+    sendLateP99: sent.sendLateP99
   }
 }
 

@@ -2,7 +2,21 @@ import { performance } from "node:perf_hooks"
 import { captureOpusRtp } from "../test/support/ffmpeg-rtp.ts"
 import { type Api, openOpusProducer } from "./datachannel-client.ts"
 import { RemoteFakeAsr } from "./fake-asr-client.ts"
-import { accessToken, api, field, firstChunk, fmt, FRAME_MS, measureWindow, opusSender, sleep, startSender, type Stream, withService } from "./ingest-rig.ts"
+import {
+  accessToken,
+  api,
+  field,
+  firstChunk,
+  fmt,
+  FRAME_MS,
+  localLoad,
+  measureWindow,
+  opusSender,
+  sleep,
+  startSender,
+  type Stream,
+  withService
+} from "./ingest-rig.ts"
 import { type BenchResult, percentile } from "./support.ts"
 import { publishWhip } from "./whip-client.ts"
 
@@ -130,7 +144,7 @@ const readMetrics = async (base: string): Promise<(name: string) => number> => {
 }
 
 const measure = async (base: string, pid: number, fake: RemoteFakeAsr, streams: ReadonlyArray<Stream>, sendLate: Array<number>): Promise<Step> => {
-  const w = await measureWindow(pid, streams, sendLate, { windowMs: WINDOW_MS, graceMs: GRACE_MS }, () => readMetrics(base))
+  const w = await measureWindow(pid, localLoad(streams, sendLate), { windowMs: WINDOW_MS, graceMs: GRACE_MS }, () => readMetrics(base))
   const received = await Promise.all(w.ranges.map((r) => fake.count([r])))
   const lost = w.sent - received.reduce((a, b) => a + b, 0)
   const delta = (name: string) => w.after(name) - w.before(name)
@@ -146,7 +160,7 @@ const measure = async (base: string, pid: number, fake: RemoteFakeAsr, streams: 
     gaps: delta("auralink_audio_loss_total"),
     asrSent: delta("auralink_asr_chunks_sent_total"),
     asrRestarts: delta("auralink_asr_reconnects_total"),
-    benchCpuPct: w.benchCpuPct,
+    benchCpuPct: w.loadCpuPct,
     sendLateP99: w.sendLateP99
   }
 }

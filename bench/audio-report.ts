@@ -1,0 +1,100 @@
+// What bench/audio-ingest prints: one line per step of each server, the per-session CPU of both
+// side by side, and the summary figures.
+import { ms, type WindowLatency } from "./audio-latency.ts"
+import { fmt } from "./ingest-rig.ts"
+
+export const MAX_LOSS_PCT = 1
+/** The step the per-session figures are quoted at, when both servers carried it. */
+const REFERENCE_N = 100
+
+export interface Step {
+  readonly n: number
+  readonly pcmSessions: number
+  readonly sent: number
+  readonly lost: number
+  readonly lossPct: number
+  readonly rtpLossPct: number
+  readonly pcmLossPct: number
+  /** The server's process and its mediasoup workers, % of one core (this machine has 2: 200 % is everything). */
+  readonly cpuPct: number
+  readonly mainCpuPct: number
+  readonly rssMb: number
+  /** (RSS now - RSS at idle before any session) / n. */
+  readonly rssPerSessionMb: number
+  readonly generatorCpuPct: number
+  readonly sendLateP99: number
+  /** The service's server latency; the baseline has no histogram. */
+  readonly latency: WindowLatency | undefined
+}
+
+const cpuPerSession = (s: Step): number => s.cpuPct / s.n
+const sustained = (steps: ReadonlyArray<Step>) => steps.filter((s) => s.lossPct < MAX_LOSS_PCT)
+
+export const describeStep = (server: string, s: Step): string => {
+  const sessions = `${server} N=${String(s.n).padStart(3)} (${s.n - s.pcmSessions} rtp, ${s.pcmSessions} pcm)`
+  const loss = `loss ${s.lossPct.toFixed(2)} % (${s.lost}/${s.sent} packets+chunks; rtp ${fmt(s.rtpLossPct)} %, pcm ${fmt(s.pcmLossPct)} %)`
+  const latency = s.latency === undefined
+    ? []
+    : [`server latency p50 ${ms(s.latency.p50)} ms p99 ${ms(s.latency.p99)} ms (rtp p99 ${ms(s.latency.rtpP99)}, pcm p99 ${ms(s.latency.pcmP99)})`]
+  return [
+    `${sessions}: ${loss}`,
+    ...latency,
+    `server+workers cpu ${s.cpuPct.toFixed(0)} % (node ${s.mainCpuPct.toFixed(0)} %, ${cpuPerSession(s).toFixed(3)} %/session)`,
+    `rss ${s.rssMb.toFixed(0)} MB (+${s.rssPerSessionMb.toFixed(2)} MB/session)`,
+    `generator cpu ${s.generatorCpuPct.toFixed(0)} %, sender tick late p99 ${s.sendLateP99.toFixed(1)} ms`
+  ].join(", ")
+}
+
+/** The largest N with < 1 % loss, and what ended the stepping. */
+export const describeLimit = (server: string, steps: ReadonlyArray<Step>): string => {
+  const best = sustained(steps).at(-1)
+  const last = steps.at(-1)
+  const limit = last !== undefined && last.lossPct >= MAX_LOSS_PCT
+    ? `N=${last.n} lost ${last.lossPct.toFixed(2)} %`
+    : "no step lost >= 1 % (the step list or the time budget ended first)"
+  return `${server}: largest N with < ${MAX_LOSS_PCT} % loss: ${best?.n ?? "none"} (${limit})`
+}
+
+/** Both servers' CPU per session at every N either measured, baseline over service. */
+export const describeCpuPerSession = (service: ReadonlyArray<Step>, baseline: ReadonlyArray<Step>): ReadonlyArray<string> => {
+  const ns = [...new Set([...service, ...baseline].map((s) => s.n))].sort((a, b) => a - b)
+  return ns.map((n) => {
+    const a = service.find((s) => s.n === n)
+    const b = baseline.find((s) => s.n === n)
+    const pct = (s: Step | undefined) => (s === undefined ? "na" : `${cpuPerSession(s).toFixed(3)} %${s.lossPct >= MAX_LOSS_PCT ? " (lossy)" : ""}`)
+    const ratio = a === undefined || b === undefined ? "na" : fmt(cpuPerSession(b) / cpuPerSession(a))
+    return `cpu per session N=${String(n).padStart(3)}: service ${pct(a)} baseline ${pct(b)} ratio ${ratio}`
+  })
+}
+
+/** N=100 when both carried it with < 1 % loss, else the largest N both did. */
+const referenceStep = (service: ReadonlyArray<Step>, baseline: ReadonlyArray<Step>) => {
+  const both = sustained(service).flatMap((a) => {
+    const b = sustained(baseline).find((s) => s.n === a.n)
+    return b === undefined ? [] : [{ service: a, baseline: b }]
+  })
+  return both.find((p) => p.service.n === REFERENCE_N) ?? both.at(-1)
+}
+
+/** The summary figures: the service's at its largest N with < 1 % loss; the per-session ones at the reference step. */
+export const summaryFigures = (service: ReadonlyArray<Step>, baseline: ReadonlyArray<Step>, e2eP95: number): ReadonlyArray<string> => {
+  const best = sustained(service).at(-1)
+  const ref = referenceStep(service, baseline)
+  const serviceCpu = ref === undefined ? Number.NaN : cpuPerSession(ref.service)
+  const baselineCpu = ref === undefined ? Number.NaN : cpuPerSession(ref.baseline)
+  return [
+    `max_sessions=${best?.n ?? 0}`,
+    `server_p50_ms=${fmt(best?.latency?.p50 ?? Number.NaN)}`,
+    `server_p99_ms=${fmt(best?.latency?.p99 ?? Number.NaN)}`,
+    `e2e_p95_ms=${fmt(e2eP95, 1)}`,
+    `cpu_pct=${fmt(best?.cpuPct ?? Number.NaN, 0)}`,
+    `rss_mb=${fmt(best?.rssMb ?? Number.NaN, 0)}`,
+    `loss_pct=${fmt(best?.lossPct ?? Number.NaN)}`,
+    `baseline_max_sessions=${sustained(baseline).at(-1)?.n ?? 0}`,
+    `ref_sessions=${ref?.service.n ?? "na"}`,
+    `cpu_per_session_pct=${fmt(serviceCpu, 3)}`,
+    `baseline_cpu_per_session_pct=${fmt(baselineCpu, 3)}`,
+    `rss_per_session_mb=${fmt(ref?.service.rssPerSessionMb ?? Number.NaN)}`,
+    `ratio=${fmt(baselineCpu / serviceCpu)}`
+  ]
+}
