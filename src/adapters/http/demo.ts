@@ -1,6 +1,6 @@
 import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
-import { readFile } from "node:fs/promises"
+import { access, readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { AppConfig } from "../../layers/Config.ts"
@@ -18,7 +18,8 @@ export const DEMO_BUILD_DIR = fileURLToPath(new URL("../../../dist/demo/", impor
 export const DEMO_FILES = [
   { path: "/demo", file: "index.html", contentType: "text/html; charset=utf-8" },
   { path: "/demo/app.js", file: "app.js", contentType: "text/javascript; charset=utf-8" },
-  { path: "/demo/app.js.map", file: "app.js.map", contentType: "application/json" },
+  // Read when asked for, not held: it is the largest file (about 7 MB) and only a debugger asks for it.
+  { path: "/demo/app.js.map", file: "app.js.map", contentType: "application/json", onRequest: true },
   { path: "/demo/tap-worklet.js", file: "tap-worklet.js", contentType: "text/javascript; charset=utf-8" },
   { path: "/demo/demo.css", file: "demo.css", contentType: "text/css; charset=utf-8" }
 ] as const
@@ -30,7 +31,8 @@ const noCache = { "cache-control": "no-cache" }
 
 const readBuilt = (dir: string) =>
   Effect.tryPromise({
-    try: () => Promise.all(DEMO_FILES.map(({ file }) => readFile(join(dir, file), "utf8"))),
+    // Files served on request are only looked for here: a missing one is found at start.
+    try: () => Promise.all(DEMO_FILES.map((f) => ("onRequest" in f ? access(join(dir, f.file)).then(() => "") : readFile(join(dir, f.file), "utf8")))),
     catch: (cause) => (cause instanceof Error ? cause.message : String(cause))
   })
 
@@ -44,8 +46,14 @@ export const demoRoutes = (dir: string) =>
       return HttpRouter.addAll(DEMO_FILES.map(({ path }) => HttpRouter.route("GET", path, notBuilt)))
     }
     // One response per file, built once: every request gets the same bytes (and the page's CSP is hashed once).
-    return HttpRouter.addAll(DEMO_FILES.map(({ path, contentType }, i) =>
-      HttpRouter.route("GET", path, HttpServerResponse.text(built.success[i] ?? "", { contentType, headers: noCache }))
+    return HttpRouter.addAll(DEMO_FILES.map((f, i) =>
+      HttpRouter.route(
+        "GET",
+        f.path,
+        "onRequest" in f
+          ? HttpServerResponse.file(join(dir, f.file), { contentType: f.contentType, headers: noCache }).pipe(Effect.orDie)
+          : HttpServerResponse.text(built.success[i] ?? "", { contentType: f.contentType, headers: noCache })
+      )
     ))
   }))
 
