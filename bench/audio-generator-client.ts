@@ -1,54 +1,41 @@
 import { Schema } from "effect"
-import { type ChildProcess, fork } from "node:child_process"
 import type { AudioPathName } from "./audio-streams.ts"
 import { GeneratorReply } from "./audio-generator-protocol.ts"
 import type { Load, LoadWindow } from "./ingest-rig.ts"
+import { IpcChild } from "./ipc-child.ts"
 
 const decodeReply = Schema.decodeUnknownSync(GeneratorReply)
 
 /** The load generator of bench/audio-generator.ts, from the bench's side; it is the `Load` of a measured window. */
 export class RemoteGenerator implements Load {
-  private nextId = 1
-  private readonly waiting = new Map<number, (reply: GeneratorReply) => void>()
-  private readonly child: ChildProcess
+  private readonly child: IpcChild<GeneratorReply>
   /** Opus RTP packets it captured from ffmpeg. */
   readonly captured: number
 
-  private constructor(child: ChildProcess, captured: number) {
+  private constructor(child: IpcChild<GeneratorReply>, captured: number) {
     this.child = child
     this.captured = captured
-    child.on("message", (raw: unknown) => {
-      const reply = decodeReply(raw)
-      this.waiting.get(reply.id)?.(reply)
-      this.waiting.delete(reply.id)
-    })
-    // A generator that died answers what it was asked with an error (rather than never).
-    child.once("exit", (code) => {
-      for (const [id, answer] of this.waiting) answer({ id, error: `exited (${code})` })
-      this.waiting.clear()
-    })
   }
 
   /** Forks the generator and waits until it has captured its Opus packets. */
   static async start(): Promise<RemoteGenerator> {
-    const child = fork(new URL("./audio-generator.ts", import.meta.url), { stdio: ["ignore", "inherit", "inherit", "ipc"] })
-    const ready = await new Promise<GeneratorReply>((resolve, reject) => {
-      child.once("message", (raw: unknown) => resolve(decodeReply(raw)))
-      child.once("exit", (code) => reject(new Error(`load generator exited (${code})`)))
+    const { child, ready } = await IpcChild.fork({
+      module: new URL("./audio-generator.ts", import.meta.url),
+      name: "load generator",
+      stdout: "inherit",
+      decode: decodeReply,
+      // A generator that died answers what it was asked with an error (rather than never).
+      onExit: (id, code): GeneratorReply => ({ id, error: `exited (${code})` })
     })
     if (ready.error !== undefined) {
-      child.disconnect()
+      child.stop()
       throw new Error(`load generator: ${ready.error}`)
     }
     return new RemoteGenerator(child, ready.captured ?? 0)
   }
 
   private async ask(request: Record<string, unknown>): Promise<GeneratorReply> {
-    const id = this.nextId++
-    const reply = await new Promise<GeneratorReply>((resolve) => {
-      this.waiting.set(id, resolve)
-      this.child.send({ ...request, id })
-    })
+    const reply = await this.child.ask(request)
     if (reply.error !== undefined) throw new Error(`load generator: ${reply.error}`)
     return reply
   }
@@ -74,6 +61,6 @@ export class RemoteGenerator implements Load {
   }
 
   stop(): void {
-    if (this.child.connected) this.child.disconnect()
+    this.child.stop()
   }
 }

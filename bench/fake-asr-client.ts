@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { type ChildProcess, fork } from "node:child_process"
+import { IpcChild } from "./ipc-child.ts"
 
 const Reply = Schema.Struct({
   id: Schema.Number,
@@ -13,36 +13,27 @@ const decodeReply = Schema.decodeUnknownSync(Reply)
 
 /** The fake ASR gateway of bench/fake-asr-process.ts, from the bench's side. */
 export class RemoteFakeAsr {
-  private nextId = 1
-  private readonly waiting = new Map<number, (reply: Reply) => void>()
-  private readonly child: ChildProcess
+  private readonly child: IpcChild<Reply>
   readonly url: string
 
-  private constructor(child: ChildProcess, url: string) {
+  private constructor(child: IpcChild<Reply>, url: string) {
     this.child = child
     this.url = url
-    child.on("message", (raw: unknown) => {
-      const reply = decodeReply(raw)
-      this.waiting.get(reply.id)?.(reply)
-      this.waiting.delete(reply.id)
-    })
   }
 
   static async start(): Promise<RemoteFakeAsr> {
-    const child = fork(new URL("./fake-asr-process.ts", import.meta.url), { stdio: ["ignore", "ignore", "inherit", "ipc"] })
-    const url = await new Promise<string>((resolve, reject) => {
-      child.once("message", (raw: unknown) => resolve(decodeReply(raw).url ?? ""))
-      child.once("exit", (code) => reject(new Error(`fake ASR process exited (${code})`)))
+    const { child, ready } = await IpcChild.fork({
+      module: new URL("./fake-asr-process.ts", import.meta.url),
+      name: "fake ASR process",
+      stdout: "ignore",
+      decode: decodeReply,
+      onExit: (id): Reply => ({ id })
     })
-    return new RemoteFakeAsr(child, url)
+    return new RemoteFakeAsr(child, ready.url ?? "")
   }
 
   private ask(request: Record<string, unknown>): Promise<Reply> {
-    const id = this.nextId++
-    return new Promise((resolve) => {
-      this.waiting.set(id, resolve)
-      this.child.send({ ...request, id })
-    })
+    return this.child.ask(request)
   }
 
   /** Distinct sequences received in [from, to) per session, summed (older chunks are forgotten). */
@@ -61,6 +52,6 @@ export class RemoteFakeAsr {
   }
 
   stop(): void {
-    this.child.disconnect()
+    this.child.stop()
   }
 }

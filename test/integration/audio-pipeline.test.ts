@@ -322,6 +322,39 @@ describe("audio pipeline", () => {
       assert.strictEqual(yield* metricValue("auralink_audio_chunks_dropped_total", { reason: "overflow" }), stats.overflow)
     }).pipe(Effect.provide(TestLayer)))
 
+  it.live("direct offer: chunks go straight to the sink while it takes them, through the buffer when not, all once and in order", () =>
+    Effect.gen(function*() {
+      const fake = fakeSource()
+      const audio = yield* dataChannelIngest(fake.source, { capacity: 500, latency: "manual" })
+      const chunks = chunksOf(toneSequence({ tones: [440], toneMs: 3000 }), 10) // 300 chunks
+      const arrived: Array<{ readonly sequence: number; readonly how: "offer" | "batch" }> = []
+      let offers = 0
+      // The direct offer refuses every 7th chunk (a full sink queue); a batch arrives a moment after it was taken.
+      const offer = (chunk: ReceivedChunk) => {
+        if (++offers % 7 === 0) return false
+        arrived.push({ sequence: chunk.sequence, how: "offer" })
+        return true
+      }
+      const batches = (batch: ReadonlyArray<ReceivedChunk>) =>
+        Effect.andThen(Effect.sleep("5 millis"), Effect.sync(() => batch.forEach((c) => arrived.push({ sequence: c.sequence, how: "batch" }))))
+      const sinking = yield* Effect.forkChild(audio.toSink(batches, offer))
+      yield* Effect.yieldNow
+      // Bursts of 3 every 2 ms: the batch path catches up between them.
+      for (let i = 0; i < chunks.length; i += 3) {
+        for (const chunk of chunks.slice(i, i + 3)) fake.push(chunk)
+        yield* Effect.sleep("2 millis")
+      }
+      fake.end()
+      yield* Fiber.join(sinking)
+      assert.deepStrictEqual(arrived.map((a) => a.sequence), chunks.map((_, i) => i), "every chunk once, in order")
+      assert.isAbove(arrived.filter((a) => a.how === "offer").length, 0)
+      assert.isAbove(arrived.filter((a) => a.how === "batch").length, 0)
+      const stats = audio.stats()
+      assert.strictEqual(stats.accepted, chunks.length)
+      assert.strictEqual(stats.emitted, chunks.length)
+      assert.strictEqual(stats.overflow, 0)
+    }).pipe(Effect.provide(TestLayer)))
+
   it.live("bounded buffer: a pausable source is held back instead (no drops, all chunks in order)", () =>
     Effect.gen(function*() {
       const fake = fakeSource({ pausable: true })

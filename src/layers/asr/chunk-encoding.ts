@@ -50,7 +50,7 @@ export const audioChunkEncoder = (key: AudioStreamKey) => {
     const size = head.length + 1 + varintLength(sequence) + 1 + varintLength(Math.trunc(captureTimeMs)) + 1 + varintLength(pcm.length) + pcm.length +
       tail.length
     const out = Buffer.allocUnsafe(size)
-    head.copy(out, 0)
+    out.set(head, 0)
     let at = head.length
     out[at++] = tag(2, VARINT)
     at = writeVarint(out, at, sequence)
@@ -59,7 +59,7 @@ export const audioChunkEncoder = (key: AudioStreamKey) => {
     out[at++] = tag(4, LENGTH_DELIMITED)
     at = writeVarint(out, at, pcm.length)
     out.set(pcm, at)
-    tail.copy(out, at + pcm.length)
+    out.set(tail, at + pcm.length)
     return out
   }
 }

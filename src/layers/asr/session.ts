@@ -286,11 +286,6 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
     const send = (chunk: SinkAudioChunk): Effect.Effect<void, AudioSinkClosed> =>
       Effect.suspend(() => {
         if (closed !== undefined) return Effect.fail(new AudioSinkClosed({ sessionId: o.sessionId }))
-        // The usual case, a queue with room, without an effect per chunk; a full one waits.
-        if (Queue.offerUnsafe(queue, chunk)) {
-          queued()
-          return Effect.void
-        }
         return Effect.flatMap(Queue.offer(queue, chunk), (accepted) => {
           if (!accepted) return Effect.fail(new AudioSinkClosed({ sessionId: o.sessionId }))
           queued()
@@ -298,11 +293,18 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
         })
       })
 
+    const offer = (chunk: SinkAudioChunk): boolean => {
+      if (closed !== undefined || !Queue.offerUnsafe(queue, chunk)) return false
+      queued()
+      return true
+    }
+
     const handle: AudioSinkStream & { readonly stats: Effect.Effect<AsrSessionStats> } = {
       sessionId: o.sessionId,
       producerId: o.producerId,
       path: o.path,
       send,
+      offer,
       transcripts: Stream.fromQueue(transcripts),
       close,
       stats: Effect.map(Queue.size(queue), (queued) => ({

@@ -20,6 +20,11 @@ export interface AudioSinkStream extends AudioStreamKey {
    * (back-pressure); never for the network: during an outage chunks go to the replay buffer.
    */
   readonly send: (chunk: SinkAudioChunk) => Effect.Effect<void, AudioSinkClosed>
+  /**
+   * Hands a chunk over at once, synchronously, when the stream takes it without waiting (open, its
+   * queue not full): true; otherwise false and nothing happened (then `send`). Optional.
+   */
+  readonly offer?: (chunk: SinkAudioChunk) => boolean
   /** Transcripts of this stream as they arrive; ends when the stream is closed (empty for the recording sink). */
   readonly transcripts: Stream.Stream<Transcript>
   /**

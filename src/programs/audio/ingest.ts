@@ -15,7 +15,7 @@ import { SessionMetrics } from "../../layers/sessions/metrics.ts"
 import { failSession } from "../sessions/fail.ts"
 import { makeTranscriptContext } from "./transcript-context.ts"
 import { handOverAtOnce } from "../media/scheduler.ts"
-import { type AudioSource, AudioSourceError, dataChannelIngest, rtpIngest, runToSink } from "./pipeline.ts"
+import { type AudioSource, AudioSourceError, dataChannelIngest, type ReceivedChunk, rtpIngest, runToSink } from "./pipeline.ts"
 import type { SessionId } from "../../schemas/ids.ts"
 
 /** What the audio path consumes: Opus producers and `audio-pcm` data producers. */
@@ -148,22 +148,33 @@ export class AudioIngest extends Context.Service<AudioIngest, {
             )
             let touched = Date.now()
             let touching = false
-            const keepAlive = Effect.suspend(() => {
-              if (touching || Date.now() - touched < everyMs) return Effect.void
+            const runFork = Effect.runForkWith(yield* Effect.context<Scope.Scope>())
+            const keepAlive = () => {
+              if (touching || Date.now() - touched < everyMs) return
               touched = Date.now()
               touching = true
-              return Effect.asVoid(Effect.forkScoped(sessions.touch(sessionId).pipe(Effect.ignore, Effect.ensuring(Effect.sync(() => touching = false)))))
-            })
-            yield* runToSink(audio, (chunks) =>
-              Effect.andThen(
-                keepAlive,
-                Effect.forEach(chunks, (chunk) =>
-                  Effect.tap(stream.send(chunk), () =>
-                    Effect.sync(() => {
-                      delivered = true
-                      audio.delivered(chunk)
-                    })), { discard: true })
-              ))
+              runFork(Effect.forkScoped(sessions.touch(sessionId).pipe(Effect.ignore, Effect.ensuring(Effect.sync(() => touching = false)))))
+            }
+            const handedOver = (chunk: ReceivedChunk) => {
+              delivered = true
+              audio.delivered(chunk)
+            }
+            const offer = stream.offer
+            yield* runToSink(
+              audio,
+              (chunks) =>
+                Effect.andThen(
+                  Effect.sync(keepAlive),
+                  Effect.forEach(chunks, (chunk) => Effect.map(stream.send(chunk), () => handedOver(chunk)), { discard: true })
+                ),
+              // Straight from the source's callback while the sink keeps up (no fiber hop per packet).
+              offer === undefined ? undefined : (chunk) => {
+                if (!offer(chunk)) return false
+                handedOver(chunk)
+                keepAlive()
+                return true
+              }
+            )
             yield* stream.close
           }).pipe(
             // attach waits for the consumer; a run that fails before it must not hold the request.

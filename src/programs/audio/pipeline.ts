@@ -91,6 +91,16 @@ export interface AudioIngest {
   readonly stats: () => AudioIngestStats
   /** Observes the receipt -> sink latency of `chunk` (for `latency: "manual"`). */
   readonly delivered: (chunk: ReceivedChunk) => void
+  /**
+   * Runs the stream into `sink`, one batch (what was buffered) at a time, in order. With `offer`,
+   * a chunk that finds nothing buffered and no batch at the sink is first offered there directly,
+   * synchronously, from the source's callback (true: taken; the caller observes its latency as
+   * for `latency: "manual"`): one fiber hop less per packet in the usual case of a sink that keeps up.
+   */
+  readonly toSink: <E, R>(
+    sink: (chunks: ReadonlyArray<ReceivedChunk>) => Effect.Effect<void, E, R>,
+    offer?: (chunk: ReceivedChunk) => boolean
+  ) => Effect.Effect<void, E | AudioSourceError, R>
 }
 
 /** Raw messages held while a path's handler (its decoder) is being made; beyond this they are dropped as overflow. */
@@ -157,9 +167,19 @@ const ingest = <R>(
     const queue = yield* Queue.bounded<ReceivedChunk, AudioSourceError | Cause.Done>(capacity)
 
     let closed = false
+    /** The sink's direct offer (see `toSink`), and whether a batch taken from the queue is still with the sink. */
+    let direct: ((chunk: ReceivedChunk) => boolean) | undefined = undefined
+    let sinking = false
     const accept: Accept = (chunk, receivedAt) => {
       if (closed) return
       const received: ReceivedChunk = { ...chunk, path, receivedAt }
+      // Only when nothing is ahead of it, so the order holds.
+      if (direct !== undefined && !sinking && Queue.sizeUnsafe(queue) === 0 && direct(received)) {
+        counters.accepted++
+        counters.emitted++
+        metrics.chunk(path)
+        return
+      }
       if (Queue.isFullUnsafe(queue) && Queue.takeUnsafe(queue) !== undefined) {
         // Full: the oldest chunk makes room (the source could not be held back in time).
         counters.overflow++
@@ -233,6 +253,7 @@ const ingest = <R>(
     const delivered = (chunk: ReceivedChunk) => metrics.latency(chunk.path, monotonicNow() - chunk.receivedAt)
     // Everything buffered is taken in one pull: one fiber hop per batch, not per chunk.
     const takeBatch = Effect.map(Queue.takeAll(queue), (chunks) => {
+      sinking = true
       counters.emitted += chunks.length
       if (counters.paused && Queue.sizeUnsafe(queue) <= capacity / 2) {
         counters.paused = false
@@ -242,12 +263,18 @@ const ingest = <R>(
       return chunks
     })
     const stream: Stream.Stream<ReceivedChunk, AudioSourceError> = Stream.fromPull(Effect.succeed(takeBatch))
+    const toSink: AudioIngest["toSink"] = (sink, offer) =>
+      Effect.suspend(() => {
+        direct = offer
+        return Stream.runForEachArray(stream, (chunks) => Effect.ensuring(sink(chunks), Effect.sync(() => sinking = false)))
+      }).pipe(Effect.ensuring(Effect.sync(() => direct = undefined)))
 
     return {
       path,
       capacity,
       stream,
       delivered,
+      toSink,
       stats: () => ({
         received: counters.received,
         accepted: counters.accepted,
@@ -454,8 +481,10 @@ export const rtpIngest = (
  * Runs an ingest's stream into a sink, one batch (what was buffered) at a time, in order (the
  * sink's pace is the back-pressure: while it is busy, chunks wait in the bounded buffer). Latency
  * is observed when the stream emits (`latency: "emit"`), i.e. right before `sink` gets the chunks.
+ * With `offer`, chunks go straight to the sink while it keeps up (see `AudioIngest.toSink`).
  */
 export const runToSink = <E, R>(
   audio: AudioIngest,
-  sink: (chunks: ReadonlyArray<ReceivedChunk>) => Effect.Effect<void, E, R>
-): Effect.Effect<void, E | AudioSourceError, R> => Stream.runForEachArray(audio.stream, sink)
+  sink: (chunks: ReadonlyArray<ReceivedChunk>) => Effect.Effect<void, E, R>,
+  offer?: (chunk: ReceivedChunk) => boolean
+): Effect.Effect<void, E | AudioSourceError, R> => audio.toSink(sink, offer)
