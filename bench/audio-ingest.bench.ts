@@ -60,8 +60,14 @@ const lossOf = async <A>(target: Target<A>, ranges: ReadonlyArray<SentRange>) =>
   return { lost, pct: sent === 0 ? Number.NaN : (100 * lost) / sent }
 }
 
-/** Steps N up (until the list, the deadline or >= 1 % loss ends it), then closes the generator's streams. */
-const runSteps = async <A>(target: Target<A>, generator: RemoteGenerator, deadline: number): Promise<Array<Step>> => {
+/**
+ * Steps N up (until the list, the deadline or >= 1 % loss ends it) with a load generator of its
+ * own, which is closed and stopped after: a phase does not inherit what the last one left in the
+ * generator (its werift peers' buffers grew to an out-of-memory end when one process served both).
+ */
+const runSteps = async <A>(target: Target<A>, deadline: number): Promise<Array<Step>> => {
+  const generator = await RemoteGenerator.start()
+  console.log(`${target.name}: generator captured ${generator.captured} Opus RTP packets from ffmpeg`)
   const paths: Array<AudioPathName> = []
   const steps: Array<Step> = []
   try {
@@ -99,15 +105,14 @@ const runSteps = async <A>(target: Target<A>, generator: RemoteGenerator, deadli
       if (step.lossPct >= MAX_LOSS_PCT) break
     }
   } finally {
-    await generator.close()
+    await generator.close().catch((error: unknown) => console.log(`${target.name}: closing the generator's streams failed: ${String(error)}`))
+    generator.stop()
   }
   return steps
 }
 
 export const run = async (): Promise<BenchResult> => {
   const began = performance.now()
-  const generator = await RemoteGenerator.start()
-  console.log(`captured ${generator.captured} Opus RTP packets from ffmpeg (in the generator process)`)
   const fake = await RemoteFakeAsr.start()
   try {
     const { service, e2e } = await withService(fake.url, async ({ base, pid }) => {
@@ -123,7 +128,7 @@ export const run = async (): Promise<BenchResult> => {
         probe: () => latencyBuckets(base),
         latency: windowLatency
       }
-      return { service: await runSteps(target, generator, began + SERVICE_BUDGET_MS), e2e }
+      return { service: await runSteps(target, began + SERVICE_BUDGET_MS), e2e }
     })
     const baselineBegan = performance.now()
     const baseline = await withBaselineServer(({ base, pid, count }) =>
@@ -138,7 +143,6 @@ export const run = async (): Promise<BenchResult> => {
           probe: () => Promise.resolve(undefined),
           latency: () => undefined
         },
-        generator,
         baselineBegan + BASELINE_BUDGET_MS
       )
     )
@@ -152,6 +156,5 @@ export const run = async (): Promise<BenchResult> => {
     return { summary: `audio-ingest ${summaryFigures(service, baseline, e2eP95).join(" ")}` }
   } finally {
     fake.stop()
-    generator.stop()
   }
 }
