@@ -202,6 +202,15 @@ export class Sessions extends Context.Service<Sessions, {
           THEN LEAST(now() + make_interval(secs => ${idleSeconds}), created_at + make_interval(secs => ${pendingSeconds}))
           ELSE now() + make_interval(secs => ${idleSeconds}) END`
       const idleOfConfig = sql`(config->>'idleTimeoutSeconds')::int`
+      /** A context entry as stored (its time, else `at`). */
+      const contextItem = (entry: AppendContext, at: string) => ({ role: entry.role, text: entry.text, at: entry.at ?? at })
+      /** The row's context with `items` (a jsonb array) appended, the newest `cap` kept (ordinality keeps the order). */
+      const appendedContext = (items: Fragment, cap: number) =>
+        sql`(
+          SELECT COALESCE(jsonb_agg(e ORDER BY i), '[]'::jsonb)
+          FROM jsonb_array_elements(context || ${items}) WITH ORDINALITY AS t(e, i)
+          WHERE i > jsonb_array_length(context || ${items}) - ${cap}
+        )`
 
       /** Refuses when the user or device already holds `caps` open sessions (due ones the sweeper has not reached yet do not count). */
       const checkCaps = (userId: string, deviceId: string, caps: SessionCaps) =>
@@ -375,15 +384,10 @@ export class Sessions extends Context.Service<Sessions, {
           write(
             id,
             Effect.gen(function*() {
-              const item = json({ role: entry.role, text: entry.text, at: entry.at ?? new Date().toISOString() })
-              // Append, then keep the newest `cap` elements (ordinality keeps the order).
+              const item = json(contextItem(entry, new Date().toISOString()))
               const rows = yield* sql<SessionRow>`
               UPDATE sessions SET
-                context = (
-                  SELECT COALESCE(jsonb_agg(e ORDER BY i), '[]'::jsonb)
-                  FROM jsonb_array_elements(context || jsonb_build_array(${item}::jsonb)) WITH ORDINALITY AS t(e, i)
-                  WHERE i > jsonb_array_length(context) + 1 - ${cap}
-                ),
+                context = ${appendedContext(sql`jsonb_build_array(${item}::jsonb)`, cap)},
                 last_activity_at = now(),
                 expires_at = ${nextExpiry(idleOfConfig)}
               WHERE id = ${id} AND state IN ${sql.in(openStates)}
@@ -394,11 +398,11 @@ export class Sessions extends Context.Service<Sessions, {
 
         appendContextMany: (entries, cap) => {
           if (entries.length === 0) return Effect.succeed([])
-          const items = new Map<string, Array<unknown>>()
+          const items = new Map<string, Array<ReturnType<typeof contextItem>>>()
           const at = new Date().toISOString()
           for (const { id, entry } of entries) {
             const list = items.get(id) ?? []
-            list.push({ role: entry.role, text: entry.text, at: entry.at ?? at })
+            list.push(contextItem(entry, at))
             items.set(id, list)
           }
           const batch = json([...items].map(([id, list]) => ({ id, items: list })))
@@ -406,11 +410,7 @@ export class Sessions extends Context.Service<Sessions, {
           // One row per session (an UPDATE changes a row once): its new entries appended in order, then capped.
           return sql<{ id: string }>`
             UPDATE sessions AS s SET
-              context = (
-                SELECT COALESCE(jsonb_agg(e ORDER BY i), '[]'::jsonb)
-                FROM jsonb_array_elements(s.context || b.items) WITH ORDINALITY AS t(e, i)
-                WHERE i > jsonb_array_length(s.context || b.items) - ${cap}
-              ),
+              context = ${appendedContext(sql`b.items`, cap)},
               last_activity_at = now(),
               expires_at = ${nextExpiry(idleOfConfig)}
             FROM jsonb_to_recordset(${batch}::jsonb) AS b(id uuid, items jsonb)

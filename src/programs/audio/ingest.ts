@@ -15,7 +15,7 @@ import { SessionMetrics } from "../../layers/sessions/metrics.ts"
 import { failSession } from "../sessions/fail.ts"
 import { makeTranscriptContext } from "./transcript-context.ts"
 import { handOverAtOnce } from "../media/scheduler.ts"
-import { type AudioSource, AudioSourceError, dataChannelIngest, type ReceivedChunk, rtpIngest, runToSink } from "./pipeline.ts"
+import { type AudioSource, AudioSourceError, dataChannelIngest, type ReceivedChunk, rtpIngest } from "./pipeline.ts"
 import type { SessionId } from "../../schemas/ids.ts"
 
 /** What the audio path consumes: Opus producers and `audio-pcm` data producers. */
@@ -160,8 +160,7 @@ export class AudioIngest extends Context.Service<AudioIngest, {
               audio.delivered(chunk)
             }
             const offer = stream.offer
-            yield* runToSink(
-              audio,
+            yield* audio.toSink(
               (chunks) =>
                 Effect.andThen(
                   Effect.sync(keepAlive),

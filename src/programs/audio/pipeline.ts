@@ -92,10 +92,12 @@ export interface AudioIngest {
   /** Observes the receipt -> sink latency of `chunk` (for `latency: "manual"`). */
   readonly delivered: (chunk: ReceivedChunk) => void
   /**
-   * Runs the stream into `sink`, one batch (what was buffered) at a time, in order. With `offer`,
-   * a chunk that finds nothing buffered and no batch at the sink is first offered there directly,
-   * synchronously, from the source's callback (true: taken; the caller observes its latency as
-   * for `latency: "manual"`): one fiber hop less per packet in the usual case of a sink that keeps up.
+   * Runs the stream into `sink`, one batch (what was buffered) at a time, in order (the sink's
+   * pace is the back-pressure: while it is busy, chunks wait in the bounded buffer). Latency is
+   * observed when the stream emits (`latency: "emit"`), i.e. right before `sink` gets the chunks.
+   * With `offer`, a chunk that finds nothing buffered and no batch at the sink is first offered
+   * there directly, synchronously, from the source's callback (true: taken; the caller observes its
+   * latency as for `latency: "manual"`): one fiber hop less per packet while the sink keeps up.
    */
   readonly toSink: <E, R>(
     sink: (chunks: ReadonlyArray<ReceivedChunk>) => Effect.Effect<void, E, R>,
@@ -476,15 +478,3 @@ export const rtpIngest = (
         }
       }
     }))
-
-/**
- * Runs an ingest's stream into a sink, one batch (what was buffered) at a time, in order (the
- * sink's pace is the back-pressure: while it is busy, chunks wait in the bounded buffer). Latency
- * is observed when the stream emits (`latency: "emit"`), i.e. right before `sink` gets the chunks.
- * With `offer`, chunks go straight to the sink while it keeps up (see `AudioIngest.toSink`).
- */
-export const runToSink = <E, R>(
-  audio: AudioIngest,
-  sink: (chunks: ReadonlyArray<ReceivedChunk>) => Effect.Effect<void, E, R>,
-  offer?: (chunk: ReceivedChunk) => boolean
-): Effect.Effect<void, E | AudioSourceError, R> => audio.toSink(sink, offer)
