@@ -77,7 +77,12 @@ const runSteps = async <A>(target: Target<A>, deadline: number): Promise<Array<S
         break
       }
       const added = pathsToAdd(paths, n)
-      await generator.open(target.base, target.auth, added)
+      // A server that cannot open more sessions under this load has reached its limit: a result, not a crash.
+      const opened = await generator.open(target.base, target.auth, added).then(() => true, (error: unknown) => {
+        console.log(`${target.name} N=${n}: opening sessions failed under load (${String(error)}); stepping ends`)
+        return false
+      })
+      if (!opened) break
       paths.push(...added)
       await sleep(WARMUP_MS)
       const w = await measureWindow(target.pid, generator, { windowMs: WINDOW_MS, graceMs: GRACE_MS }, target.probe)
