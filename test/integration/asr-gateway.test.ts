@@ -137,6 +137,82 @@ describe("AsrGateway", () => {
       assert.notInclude(yield* metric("auralink_asr_chunks_dropped_total"), "reason=\"replay_buffer_full\"")
     }).pipe(Effect.provide(deps({ ASR_DEADLINE_MS: "300", ASR_BREAKER_FAILURES: "3", ASR_BREAKER_RESET_MS: "1000" }))))
 
+  it.live("offer writes straight to a live call: nothing queued at a steady pace, and mixed with send and bursts all arrive once and in order", () =>
+    Effect.gen(function*() {
+      const asr = yield* fake()
+      const gateway = yield* makeAsrGateway(asr.url)
+      const stream = yield* gateway.openStream(key("s9"))
+      const handle = (yield* gateway.streams).get("s9/p1")!
+      yield* eventually(Effect.map(handle.stats, (s) => s.connected))
+      const offer = stream.offer!
+      for (const n of range(0, 20)) {
+        assert.isTrue(offer(chunk(n)), `chunk ${n}`)
+        yield* Effect.sleep("5 millis")
+      }
+      yield* eventually(Effect.sync(() => asr.sequences("s9").length === 20))
+      // Straight to the call: the queue was never used.
+      assert.strictEqual((yield* handle.stats).maxQueued, 0)
+      // A chunk sent (queued, not yet written) is ahead of the next offered one; a burst beyond
+      // the direct writes in flight goes through the queue too, behind them; send after it.
+      yield* stream.send(chunk(20))
+      const taken = range(21, 40).filter((n) => offer(chunk(n)))
+      assert.deepStrictEqual(taken, range(21, 40))
+      assert.isAbove((yield* handle.stats).maxQueued, 0)
+      for (const n of range(40, 60)) yield* stream.send(chunk(n))
+      for (const n of range(60, 70)) assert.isTrue(offer(chunk(n)), `chunk ${n}`)
+      yield* stream.close
+      assert.deepStrictEqual(asr.chunks("s9").map((c) => c.sequence), range(0, 70))
+      assert.include(yield* metric("auralink_asr_chunks_sent_total"), "auralink_asr_chunks_sent_total 70")
+    }).pipe(Effect.provide(deps({}))))
+
+  it.live("offered chunks survive a restart of the gateway: buffered, replayed and continued in order", () =>
+    Effect.gen(function*() {
+      const asr = yield* fake()
+      const gateway = yield* makeAsrGateway(asr.url)
+      const stream = yield* gateway.openStream(key("s10"))
+      const handle = (yield* gateway.streams).get("s10/p1")!
+      yield* eventually(Effect.map(handle.stats, (s) => s.connected))
+      const offerPaced = (from: number, to: number) =>
+        Effect.forEach(range(from, to), (n) => Effect.andThen(Effect.sync(() => assert.isTrue(stream.offer!(chunk(n)))), Effect.sleep("10 millis")), {
+          discard: true
+        })
+      yield* offerPaced(0, 10)
+      asr.stop()
+      yield* offerPaced(10, 30)
+      yield* Effect.promise(() => asr.start())
+      yield* eventually(Effect.map(handle.stats, (s) => s.connected))
+      yield* offerPaced(30, 40)
+      yield* eventually(Effect.sync(() => sameList(asr.sequences("s10"), range(0, 40))))
+      yield* stream.close
+      assertInOrderPerStream(asr, "s10")
+    }).pipe(Effect.provide(deps({ ASR_DEADLINE_MS: "300" }))))
+
+  it.live("direct writes that grpc-js does not take are failed at the deadline, though nothing more is offered", () =>
+    Effect.gen(function*() {
+      const asr = yield* fake()
+      const gateway = yield* makeAsrGateway(asr.url)
+      const stream = yield* gateway.openStream(key("s11"))
+      const handle = (yield* gateway.streams).get("s11/p1")!
+      yield* eventually(Effect.map(handle.stats, (s) => s.connected))
+      asr.stall()
+      // Chunks of 2 s (64 KB) every 5 ms until grpc-js stops taking them (the HTTP/2 window is full).
+      const big = (n: number) => ({ ...chunk(n), pcm: new Uint8Array(64_000) })
+      let offered = 0
+      while ((yield* handle.stats).inFlight < 2) {
+        assert.isBelow(offered, 200, "the stalled gateway kept taking chunks")
+        assert.isTrue(stream.offer!(big(offered++)))
+        yield* Effect.sleep("5 millis")
+      }
+      const started = Date.now()
+      yield* eventually(Effect.map(handle.stats, (s) => s.reconnects >= 1), 10)
+      assert.isAtLeast(Date.now() - started, 400)
+      // Only direct writes were in flight: the watchdog, not the pump's write, failed the call.
+      assert.strictEqual((yield* handle.stats).maxQueued, 0)
+      asr.unstall()
+      yield* eventually(Effect.sync(() => sameList(asr.sequences("s11"), range(0, offered))))
+      yield* stream.close
+    }).pipe(Effect.provide(deps({ ASR_DEADLINE_MS: "500", ASR_REPLAY_BUFFER_MS: "600000" }))))
+
   it.live("killed mid-stream and restarted on the same port: nothing lost within the buffer window", () =>
     Effect.gen(function*() {
       const asr = yield* fake()

@@ -26,6 +26,8 @@ export interface AsrSessionStats {
   readonly connected: boolean
   readonly queued: number
   readonly maxQueued: number
+  /** Chunks `offer` wrote straight to the call that grpc-js has not taken yet. */
+  readonly inFlight: number
   readonly bufferedMs: number
   readonly sent: number
   readonly replayed: number
@@ -53,13 +55,27 @@ interface Live {
   readonly closed: Deferred.Deferred<string>
   /** The batch being written: failed at once when the call ends. */
   pending: { readonly fail: (reason: string) => void } | undefined
+  /** Chunks `offer` wrote straight to the call that grpc-js has not taken yet. */
+  direct: number
+  /** When a direct write was last taken, or started with none in flight (`performance.now()` ms). */
+  progressAt: number
+  /** Checks the direct writes against the deadline while the call is live. */
+  watchdog: ReturnType<typeof setInterval> | undefined
 }
 
 /** Ends a call's bookkeeping: the reason is recorded once and a write in flight is failed with it. */
 const ended = (l: Live, reason: string): void => {
   Deferred.doneUnsafe(l.closed, Effect.succeed(reason))
+  if (l.watchdog !== undefined) clearInterval(l.watchdog)
   l.pending?.fail(reason)
 }
+
+/**
+ * Chunks `offer` may have written to the call and not yet taken by grpc-js. Beyond it chunks go
+ * through the queue and the pump, whose write waits for them all: the back-pressure and the
+ * deadline of the queued path then hold for the direct writes too.
+ */
+const DIRECT_IN_FLIGHT = 8
 
 /**
  * One producer's stream to the ASR gateway. `send` puts chunks on a bounded queue; a pump fiber
@@ -71,6 +87,8 @@ const ended = (l: Live, reason: string): void => {
  * pump continues, so within the window nothing is lost (the gateway de-duplicates by sequence).
  * While there is no call the pump keeps draining the queue into the buffer, so the media path is
  * never held up by an outage; the oldest unsent chunks beyond the window are dropped and counted.
+ * `offer` skips queue and pump while the call is live and nothing is ahead of the chunk: it
+ * writes it at once (at most DIRECT_IN_FLIGHT untaken; a watchdog holds them to the deadline).
  */
 export const makeAsrSession = (o: AsrSessionOptions) =>
   Effect.gen(function*() {
@@ -118,12 +136,13 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
     const encode = audioChunkEncoder(o)
     const message = (chunk: SinkAudioChunk) => encode(chunk.sequence, chunk.captureTimeMs, chunk.pcm)
 
-    const fail = (l: Live, reason: string) =>
-      Effect.sync(() => {
-        if (Deferred.isDoneUnsafe(l.closed)) return
-        l.call.cancel()
-        ended(l, reason)
-      })
+    const failNow = (l: Live, reason: string) => {
+      if (Deferred.isDoneUnsafe(l.closed)) return
+      l.call.cancel()
+      ended(l, reason)
+    }
+    const fail = (l: Live, reason: string) => Effect.sync(() => failNow(l, reason))
+    const stalled = `write not taken within ${o.deadlineMs} ms (stalled)`
 
     /**
      * Writes a batch and waits until grpc-js has taken all of it; false (and the call failed) if it
@@ -144,7 +163,7 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
           if (failure === undefined) return resume(Effect.succeed(true))
           resume(Effect.as(fail(l, failure), false))
         }
-        const deadline = setTimeout(() => settle(`write not taken within ${o.deadlineMs} ms (stalled)`), o.deadlineMs)
+        const deadline = setTimeout(() => settle(stalled), o.deadlineMs)
         l.pending = { fail: settle }
         for (const entry of entries) {
           l.call.write(message(entry.chunk), (error: Error | null | undefined) => {
@@ -164,6 +183,9 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
         })
       })
 
+    /** Chunks put on the queue that the pump has not written (or buffered) yet: `offer` writes directly only at 0, so the order holds. */
+    let backlog = 0
+
     const pump = Effect.gen(function*() {
       while (true) {
         const next = yield* Effect.result(Queue.takeAll(queue))
@@ -173,8 +195,41 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
           const l = live
           return l === undefined || Deferred.isDoneUnsafe(l.closed) ? Effect.void : write(l, entries)
         }))
+        backlog -= next.success.length
       }
     })
+
+    /** Fails the call when direct writes have been in flight without progress for the deadline (as `write` does for a batch). */
+    const watch = (l: Live) =>
+      setInterval(() => {
+        if (l.direct > 0 && performance.now() - l.progressAt > o.deadlineMs) failNow(l, stalled)
+      }, Math.max(10, o.deadlineMs / 4)).unref()
+
+    /**
+     * Writes one chunk straight to the live call, from the caller's callback: no queue, fiber or
+     * timer per chunk (bench/audio-ingest: the pump's hop per packet was the largest avoidable
+     * share of the main thread). Only when nothing queued, replayed or batched is ahead of it.
+     */
+    const writeDirect = (chunk: SinkAudioChunk): boolean => {
+      const l = live
+      if (backlog > 0 || l === undefined || l.pending !== undefined || l.direct >= DIRECT_IN_FLIGHT || Deferred.isDoneUnsafe(l.closed)) {
+        return false
+      }
+      const entry = remember(chunk)
+      if (l.direct++ === 0) l.progressAt = performance.now()
+      l.watchdog ??= watch(l)
+      l.call.write(message(chunk), (error: Error | null | undefined) => {
+        l.direct--
+        l.progressAt = performance.now()
+        if (error) return failNow(l, errorMessage(error))
+        if (Deferred.isDoneUnsafe(l.closed)) return
+        entry.sent = true
+        entry.everSent = true
+        stats.sent += 1
+        o.metrics.chunksSent.inc()
+      })
+      return true
+    }
 
     const onData = (value: object) => {
       const decoded = Schema.decodeUnknownExit(Transcript)(value)
@@ -195,7 +250,7 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
       // Chunks are written already encoded (see chunk-encoding.ts).
       const call = o.client.makeBidiStreamRequest(o.method.path, (encoded: Buffer) =>
         encoded, o.method.responseDeserialize)
-      const l: Live = { call, closed: yield* Deferred.make<string>(), pending: undefined }
+      const l: Live = { call, closed: yield* Deferred.make<string>(), pending: undefined, direct: 0, progressAt: 0, watchdog: undefined }
       call.on("data", onData)
       call.on("error", (error: grpc.ServiceError) => ended(l, `stream failed: ${error.message}`))
       call.on("status", (status: grpc.StatusObject) => ended(l, `stream ended: ${status.code} ${status.details}`))
@@ -286,15 +341,24 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
     const send = (chunk: SinkAudioChunk): Effect.Effect<void, AudioSinkClosed> =>
       Effect.suspend(() => {
         if (closed !== undefined) return Effect.fail(new AudioSinkClosed({ sessionId: o.sessionId }))
-        return Effect.flatMap(Queue.offer(queue, chunk), (accepted) => {
-          if (!accepted) return Effect.fail(new AudioSinkClosed({ sessionId: o.sessionId }))
+        // Counted before it is queued: the pump may take it before this fiber goes on.
+        backlog++
+        const offered = Effect.onInterrupt(Queue.offer(queue, chunk), () => Effect.sync(() => backlog--))
+        return Effect.flatMap(offered, (accepted) => {
+          if (!accepted) {
+            backlog--
+            return Effect.fail(new AudioSinkClosed({ sessionId: o.sessionId }))
+          }
           queued()
           return Effect.void
         })
       })
 
     const offer = (chunk: SinkAudioChunk): boolean => {
-      if (closed !== undefined || !Queue.offerUnsafe(queue, chunk)) return false
+      if (closed !== undefined) return false
+      if (writeDirect(chunk)) return true
+      if (!Queue.offerUnsafe(queue, chunk)) return false
+      backlog++
       queued()
       return true
     }
@@ -311,6 +375,7 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
         connected: live !== undefined && !Deferred.isDoneUnsafe(live.closed),
         queued,
         maxQueued: stats.maxQueued,
+        inFlight: live?.direct ?? 0,
         bufferedMs: replayMs,
         sent: stats.sent,
         replayed: stats.replayed,
