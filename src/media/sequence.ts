@@ -24,7 +24,7 @@ const IN_ORDER: SequenceVerdict = { _tag: "InOrder" }
 const DUPLICATE: SequenceVerdict = { _tag: "Duplicate" }
 const LATE: SequenceVerdict = { _tag: "Late" }
 
-/** Window of recent sequence numbers remembered to tell duplicates from late arrivals. */
+/** Window of recent sequence numbers remembered to tell duplicates from late arrivals (two 32-bit words: 64 at most). */
 const WINDOW = 64
 
 /** A jump ahead larger than this is a restart of the sender's counter, not loss (RFC 3550 A.1's MAX_DROPOUT). */
@@ -43,8 +43,9 @@ export class SequenceTracker {
   private newest: number | undefined = undefined
   /** Extended (mod 2^32) number of `newest`: `newest` plus 2^bits per wrap. */
   private extendedNewest = 0
-  /** Bit i set: newest - i was seen (i < WINDOW). */
-  private seen = 0n
+  /** Bit i set: newest - i was seen (i < WINDOW; bits 0-31 in `seenLow`, 32-63 in `seenHigh`; numbers, not a BigInt: this runs per packet). */
+  private seenLow = 0
+  private seenHigh = 0
   received = 0
   lost = 0
   duplicates = 0
@@ -65,7 +66,8 @@ export class SequenceTracker {
     if (this.newest === undefined) {
       this.newest = sequence
       this.extendedNewest = sequence
-      this.seen = 1n
+      this.seenLow = 1
+      this.seenHigh = 0
       this.received++
       return IN_ORDER
     }
@@ -77,7 +79,7 @@ export class SequenceTracker {
     if (ahead < this.half) {
       this.newest = sequence
       this.extendedNewest = (this.extendedNewest + ahead) % 2 ** 32
-      this.seen = ahead >= WINDOW ? 1n : ((this.seen << BigInt(ahead)) | 1n) & ((1n << BigInt(WINDOW)) - 1n)
+      this.shiftSeen(ahead)
       this.received++
       if (ahead === 1 || ahead > MAX_DROPOUT) return IN_ORDER
       this.lost += ahead - 1
@@ -85,14 +87,36 @@ export class SequenceTracker {
     }
     const behind = this.modulus - ahead
     if (behind < WINDOW) {
-      const bit = 1n << BigInt(behind)
-      if ((this.seen & bit) !== 0n) {
+      if (this.wasSeen(behind)) {
         this.duplicates++
         return DUPLICATE
       }
-      this.seen |= bit
+      this.markSeen(behind)
     }
     this.late++
     return LATE
+  }
+
+  /** The window moves `ahead` numbers on; the new newest is seen. */
+  private shiftSeen(ahead: number): void {
+    if (ahead >= WINDOW) {
+      this.seenHigh = 0
+      this.seenLow = 1
+    } else if (ahead >= 32) {
+      this.seenHigh = (this.seenLow << (ahead - 32)) >>> 0
+      this.seenLow = 1
+    } else {
+      this.seenHigh = ((this.seenHigh << ahead) | (this.seenLow >>> (32 - ahead))) >>> 0
+      this.seenLow = ((this.seenLow << ahead) | 1) >>> 0
+    }
+  }
+
+  private wasSeen(behind: number): boolean {
+    return behind < 32 ? ((this.seenLow >>> behind) & 1) === 1 : ((this.seenHigh >>> (behind - 32)) & 1) === 1
+  }
+
+  private markSeen(behind: number): void {
+    if (behind < 32) this.seenLow = (this.seenLow | (1 << behind)) >>> 0
+    else this.seenHigh = (this.seenHigh | (1 << (behind - 32))) >>> 0
   }
 }
