@@ -14,6 +14,7 @@ import { plainListenInfo, type PortRange, splitPorts, webRtcServerOptions, webRt
 import { useBundledMediaWorker } from "../src/layers/media/workerEnv.ts"
 import { RTP_CONCEALMENT_MS } from "../src/programs/audio/pipeline.ts"
 import { parseChunk } from "../src/programs/audio/pcm.ts"
+import type { AudioPath } from "../src/schemas/audio.ts"
 import type { ConnectTransport, CreatePlainTransport, Produce, ProduceData } from "../src/schemas/webrtc.ts"
 
 export type MediaSettings = Effect.Success<typeof media>
@@ -34,8 +35,14 @@ interface Session {
 
 export type BaselineMedia = Awaited<ReturnType<typeof startBaselineMedia>>
 
-/** Starts the workers; `received(sessionId, sequence)` is told every chunk a producer's consumer yields. */
-export const startBaselineMedia = async (config: MediaSettings, received: (sessionId: string, sequence: number) => void) => {
+/** Where a producer's chunks go: `chunk` is told each one (opened when its consumer is made, ended when it closes). */
+export interface ChunkSink {
+  readonly chunk: (sequence: number, captureTimeMs: number, pcm: Uint8Array) => void
+  readonly end: () => void
+}
+
+/** Starts the workers; `open` makes the sink of each producer's chunks. */
+export const startBaselineMedia = async (config: MediaSettings, open: (sessionId: string, producerId: string, path: AudioPath) => ChunkSink) => {
   const workerBin = useBundledMediaWorker()
   const mediasoup = await import("mediasoup")
   const slots: Array<Slot> = []
@@ -63,23 +70,30 @@ export const startBaselineMedia = async (config: MediaSettings, received: (sessi
     const direct = await router.createDirectTransport()
     const consumer = await direct.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities })
     const decoder = await OpusRtpDecoder.make({ concealMs: RTP_CONCEALMENT_MS, payloadType: consumer.rtpParameters.codecs[0]?.payloadType ?? 100 })
+    const sink = open(id, producer.id, "rtp")
     consumer.on("rtp", (packet) => {
       const decoded = decoder.decode(packet)
       if (Result.isFailure(decoded)) return
-      for (const chunk of decoded.success.concealed) received(id, chunk.sequence)
-      if (decoded.success.chunk !== undefined) received(id, decoded.success.chunk.sequence)
+      for (const c of decoded.success.concealed) sink.chunk(c.sequence, c.captureTimeMs, c.pcm)
+      const c = decoded.success.chunk
+      if (c !== undefined) sink.chunk(c.sequence, c.captureTimeMs, c.pcm)
     })
-    consumer.observer.once("close", () => decoder.free())
+    consumer.observer.once("close", () => {
+      decoder.free()
+      sink.end()
+    })
   }
 
   /** PCM chunks of `dataProducer`, each validated by the service's parser. */
   const consumePcm = async (id: string, dataProducer: types.DataProducer) => {
     const direct = await session(id).router.createDirectTransport()
     const dataConsumer = await direct.consumeData({ dataProducerId: dataProducer.id })
+    const sink = open(id, dataProducer.id, "datachannel")
     dataConsumer.on("message", (message) => {
       const parsed = parseChunk(message)
-      if (Result.isSuccess(parsed)) received(id, parsed.success.sequence)
+      if (Result.isSuccess(parsed)) sink.chunk(parsed.success.sequence, parsed.success.captureTimeMs, parsed.success.pcm)
     })
+    dataConsumer.observer.once("close", sink.end)
   }
 
   return {

@@ -3,12 +3,14 @@
 // shapes (Authorization ignored), so one generator drives both. No database, Redis, gRPC or Effect
 // runtime: the media settings are read once with the service's own config reader (the same
 // environment gives the same workers and ports). POST /bench/count answers what
-// RemoteFakeAsr.count answers for the service. Listens on 127.0.0.1:PORT.
+// RemoteFakeAsr.count answers for the service. Listens on 127.0.0.1:PORT. With ASR_GATEWAY_URL,
+// every chunk is also written to that gateway (audio-baseline-asr.ts: the "baseline + ASR" phase).
 import { Effect, Schema } from "effect"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { ConfigSource } from "../src/config/key.ts"
 import { media } from "../src/config/media.ts"
 import { ConnectTransport, CreatePlainTransport, Produce, ProduceData } from "../src/schemas/webrtc.ts"
+import { baselineAsr } from "./audio-baseline-asr.ts"
 import { startBaselineMedia } from "./audio-baseline-media.ts"
 import { SequenceLedger } from "./sequence-ledger.ts"
 
@@ -16,7 +18,18 @@ const CountRequest = Schema.Struct({ ranges: Schema.Array(Schema.Struct({ sessio
 
 const settings = await Effect.runPromise(Effect.provideService(media, ConfigSource, { values: process.env, read: new Set() }))
 const ledger = new SequenceLedger()
-const server = await startBaselineMedia(settings, (sessionId, sequence) => ledger.add(sessionId, sequence))
+const gatewayUrl = process.env["ASR_GATEWAY_URL"]
+const asr = gatewayUrl === undefined ? undefined : baselineAsr(gatewayUrl)
+const server = await startBaselineMedia(settings, (sessionId, producerId, path) => {
+  const stream = asr?.open(sessionId, producerId, path)
+  return {
+    chunk: (sequence, captureTimeMs, pcm) => {
+      ledger.add(sessionId, sequence)
+      stream?.write(sequence, captureTimeMs, pcm)
+    },
+    end: () => stream?.end()
+  }
+})
 
 const body = async (request: IncomingMessage): Promise<unknown> => {
   const parts: Array<Buffer> = []
@@ -69,6 +82,7 @@ http.listen(Number(process.env["PORT"] ?? 0), "127.0.0.1")
 const shutdown = () => {
   http.close()
   server.close()
+  asr?.close()
   process.exit(0)
 }
 process.on("SIGTERM", shutdown)

@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks"
-import { withBaselineServer } from "./audio-baseline-client.ts"
+import { type BaselineServer, withBaselineServer } from "./audio-baseline-client.ts"
 import { browserFigures } from "./audio-browser.ts"
 import { RemoteGenerator } from "./audio-generator-client.ts"
 import { latencyBuckets, type LatencyBuckets, windowLatency } from "./audio-latency.ts"
@@ -38,6 +38,9 @@ const GRACE_MS = 300
 const SERVICE_BUDGET_MS = 150_000
 /** The baseline's, from its own start (with the service's, the bench stays under ~6 min at the default steps). */
 const BASELINE_BUDGET_MS = 110_000
+/** The "baseline + ASR" phase runs only where the ratio is read (about 40 s). */
+const ASR_BASELINE_STEPS = STEPS.filter((n) => n === 50 || n === 100)
+const ASR_BASELINE_BUDGET_MS = 60_000
 
 /** A server under load: where the generator sends, what it received of a window, how it is measured. */
 interface Target<A> {
@@ -65,13 +68,13 @@ const lossOf = async <A>(target: Target<A>, ranges: ReadonlyArray<SentRange>) =>
  * own, which is closed and stopped after: a phase does not inherit what the last one left in the
  * generator (its werift peers' buffers grew to an out-of-memory end when one process served both).
  */
-const runSteps = async <A>(target: Target<A>, deadline: number): Promise<Array<Step>> => {
+const runSteps = async <A>(target: Target<A>, deadline: number, ns: ReadonlyArray<number>): Promise<Array<Step>> => {
   const generator = await RemoteGenerator.start()
   console.log(`${target.name}: generator captured ${generator.captured} Opus RTP packets from ffmpeg`)
   const paths: Array<AudioPathName> = []
   const steps: Array<Step> = []
   try {
-    for (const n of STEPS) {
+    for (const n of ns) {
       if (performance.now() > deadline) {
         console.log(`${target.name}: time budget reached before N=${n}`)
         break
@@ -133,13 +136,12 @@ export const run = async (): Promise<BenchResult> => {
         probe: () => latencyBuckets(base),
         latency: windowLatency
       }
-      return { service: await runSteps(target, began + SERVICE_BUDGET_MS), e2e }
+      return { service: await runSteps(target, began + SERVICE_BUDGET_MS, STEPS), e2e }
     })
-    const baselineBegan = performance.now()
-    const baseline = await withBaselineServer(({ base, pid, count }) =>
+    const bare = (name: string, deadline: number, steps: ReadonlyArray<number>) => ({ base, pid, count }: BaselineServer) =>
       runSteps(
         {
-          name: "baseline",
+          name,
           base,
           pid,
           idleRssBytes: processTree(pid).rssBytes,
@@ -148,17 +150,20 @@ export const run = async (): Promise<BenchResult> => {
           probe: () => Promise.resolve(undefined),
           latency: () => undefined
         },
-        baselineBegan + BASELINE_BUDGET_MS
+        deadline,
+        steps
       )
-    )
+    const baseline = await withBaselineServer(bare("baseline", performance.now() + BASELINE_BUDGET_MS, STEPS))
+    // The least a service that forwards to the gateway must add: bare + one grpc-js stream per producer.
+    const withAsr = await withBaselineServer(bare("baseline+asr", performance.now() + ASR_BASELINE_BUDGET_MS, ASR_BASELINE_STEPS), fake.url)
 
     const at10 = service.find((s) => s.n === 10)
     if (at10 !== undefined) console.log(`at N=10: ${describeStep("service", at10)}`)
     console.log(describeLimit("service", service))
     console.log(describeLimit("baseline", baseline))
-    for (const line of describeCpuPerSession(service, baseline)) console.log(line)
+    for (const line of describeCpuPerSession(service, baseline, withAsr)) console.log(line)
     const e2eP95 = e2e.length === 0 ? Number.NaN : Math.max(...e2e.map((r) => r.p95))
-    return { summary: `audio-ingest ${summaryFigures(service, baseline, e2eP95).join(" ")}` }
+    return { summary: `audio-ingest ${summaryFigures(service, baseline, withAsr, e2eP95).join(" ")}` }
   } finally {
     fake.stop()
   }

@@ -56,14 +56,21 @@ export const describeLimit = (server: string, steps: ReadonlyArray<Step>): strin
 }
 
 /** Both servers' CPU per session at every N either measured, baseline over service. */
-export const describeCpuPerSession = (service: ReadonlyArray<Step>, baseline: ReadonlyArray<Step>): ReadonlyArray<string> => {
+/** Per N: each server's CPU per session and the ratio (baseline over service); "baseline+asr" where that phase ran. */
+export const describeCpuPerSession = (
+  service: ReadonlyArray<Step>,
+  baseline: ReadonlyArray<Step>,
+  withAsr: ReadonlyArray<Step>
+): ReadonlyArray<string> => {
   const ns = [...new Set([...service, ...baseline].map((s) => s.n))].sort((a, b) => a - b)
   return ns.map((n) => {
     const a = service.find((s) => s.n === n)
     const b = baseline.find((s) => s.n === n)
+    const c = withAsr.find((s) => s.n === n)
     const pct = (s: Step | undefined) => (s === undefined ? "na" : `${cpuPerSession(s).toFixed(3)} %${s.lossPct >= MAX_LOSS_PCT ? " (lossy)" : ""}`)
-    const ratio = a === undefined || b === undefined ? "na" : fmt(cpuPerSession(b) / cpuPerSession(a))
-    return `cpu per session N=${String(n).padStart(3)}: service ${pct(a)} baseline ${pct(b)} ratio ${ratio}`
+    const ratio = (x: Step | undefined) => (a === undefined || x === undefined ? "na" : fmt(cpuPerSession(x) / cpuPerSession(a)))
+    const asr = c === undefined ? "" : ` | baseline+asr ${pct(c)} ratio ${ratio(c)}`
+    return `cpu per session N=${String(n).padStart(3)}: service ${pct(a)} baseline ${pct(b)} ratio ${ratio(b)}${asr}`
   })
 }
 
@@ -77,11 +84,18 @@ const referenceStep = (service: ReadonlyArray<Step>, baseline: ReadonlyArray<Ste
 }
 
 /** The summary figures: the service's at its largest N with < 1 % loss; the per-session ones at the reference step. */
-export const summaryFigures = (service: ReadonlyArray<Step>, baseline: ReadonlyArray<Step>, e2eP95: number): ReadonlyArray<string> => {
+export const summaryFigures = (
+  service: ReadonlyArray<Step>,
+  baseline: ReadonlyArray<Step>,
+  withAsr: ReadonlyArray<Step>,
+  e2eP95: number
+): ReadonlyArray<string> => {
   const best = sustained(service).at(-1)
   const ref = referenceStep(service, baseline)
   const serviceCpu = ref === undefined ? Number.NaN : cpuPerSession(ref.service)
   const baselineCpu = ref === undefined ? Number.NaN : cpuPerSession(ref.baseline)
+  const asrStep = withAsr.find((s) => s.n === ref?.service.n)
+  const asrCpu = asrStep === undefined ? Number.NaN : cpuPerSession(asrStep)
   return [
     `max_sessions=${best?.n ?? 0}`,
     `server_p50_ms=${fmt(best?.latency?.p50 ?? Number.NaN)}`,
@@ -95,6 +109,8 @@ export const summaryFigures = (service: ReadonlyArray<Step>, baseline: ReadonlyA
     `cpu_per_session_pct=${fmt(serviceCpu, 3)}`,
     `baseline_cpu_per_session_pct=${fmt(baselineCpu, 3)}`,
     `rss_per_session_mb=${fmt(ref?.service.rssPerSessionMb ?? Number.NaN)}`,
-    `ratio=${fmt(baselineCpu / serviceCpu)}`
+    `ratio=${fmt(baselineCpu / serviceCpu)}`,
+    `asr_baseline_cpu_per_session_pct=${fmt(asrCpu, 3)}`,
+    `asr_ratio=${fmt(asrCpu / serviceCpu)}`
   ]
 }
