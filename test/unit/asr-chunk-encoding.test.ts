@@ -41,4 +41,12 @@ describe("AudioChunk encoding", () => {
       }
     })
   }
+
+  it("a message has memory of its own, not a slice of Node's shared buffer pool (the replay buffer keeps it for seconds)", () => {
+    const encode = audioChunkEncoder(key)
+    for (const size of [0, 640, 1280]) {
+      const encoded = encode(7, 8, new Uint8Array(size))
+      expect(encoded.buffer.byteLength).toBe(encoded.byteLength)
+    }
+  })
 })

