@@ -1,5 +1,5 @@
 import { NodeHttpServer } from "@effect/platform-node"
-import { ByteSize, Duration, Effect, Layer, Option } from "effect"
+import { ByteSize, Duration, Effect, Layer, Option, Scope } from "effect"
 import { HttpIncomingMessage, HttpRouter, HttpServerResponse } from "effect/http"
 import { type HttpApi, HttpApiBuilder, type HttpApiGroup, HttpApiMiddleware, HttpApiScalar } from "effect/http-api"
 import { AppConfig } from "./Config.ts"
@@ -23,10 +23,23 @@ export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constra
       // provideMerge: the router also resolves the middleware when it builds the routes.
       Layer.provideMerge(Layer.mergeAll(HttpApiMiddleware.layerProblemDetails({ includeDetails: true }), middleware ?? Layer.empty))
     ),
-    // No fonts from fonts.scalar.com: the page's CSP loads nothing from elsewhere.
-    HttpApiScalar.layer(api, { path: "/docs", scalar: { withDefaultFonts: false } }),
+    docsPage(api, "/docs"),
     RequestContext(api, [{ method: "GET", path: "/docs" }, { method: "GET", path: "/openapi.json" }, ...plainRoutes])
   )
+
+/**
+ * Scalar's docs page at `path`, as `HttpApiScalar.layer` serves it, but with Scalar's bundle (megabytes
+ * of module source and string) imported on the page's first request instead of at start: the page is
+ * built by that layer, on a router of its own, when first asked for, and kept.
+ */
+const docsPage = <Id extends string, Groups extends HttpApiGroup.Constraint>(api: HttpApi.HttpApi<Id, Groups>, path: `/${string}`) =>
+  HttpRouter.use(Effect.fnUntraced(function*(router) {
+    const scope = yield* Effect.scope
+    // No fonts from fonts.scalar.com: the page's CSP loads nothing from elsewhere.
+    const page = HttpApiScalar.layer(api, { path, scalar: { withDefaultFonts: false } })
+    const handler = yield* Effect.cached(Scope.provide(HttpRouter.toHttpEffect(page), scope))
+    yield* router.add("GET", path, Effect.flatten(handler))
+  }))
 
 /**
  * Serves `routes` on a Node HTTP listener (exposing its `HttpServer`, whose address tells the
