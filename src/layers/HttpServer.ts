@@ -1,4 +1,5 @@
-import { NodeHttpServer } from "@effect/platform-node"
+// The module, not the package index: that would load every Node module of the package (Redis client, undici, ws, cluster) at start.
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { ByteSize, Duration, Effect, Layer, Option, Scope } from "effect"
 import { HttpIncomingMessage, HttpRouter, HttpServerResponse } from "effect/http"
 import { type HttpApi, HttpApiBuilder, type HttpApiGroup, HttpApiMiddleware, HttpApiScalar } from "effect/http-api"
