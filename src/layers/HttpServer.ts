@@ -1,6 +1,6 @@
 // The module, not the package index: that would load every Node module of the package (Redis client, undici, ws, cluster) at start.
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { ByteSize, Duration, Effect, Layer, Option, Scope } from "effect"
+import { ByteSize, Duration, Effect, Layer, Option } from "effect"
 import { HttpIncomingMessage, HttpRouter, HttpServerResponse } from "effect/http"
 import { type HttpApi, HttpApiBuilder, type HttpApiGroup, HttpApiMiddleware, HttpApiScalar } from "effect/http-api"
 import { AppConfig } from "./Config.ts"
@@ -33,12 +33,17 @@ export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constra
  * of module source and string) imported on the page's first request instead of at start: the page is
  * built by that layer, on a router of its own, when first asked for, and kept.
  */
-const docsPage = <Id extends string, Groups extends HttpApiGroup.Constraint>(api: HttpApi.HttpApi<Id, Groups>, path: `/${string}`) =>
+export const docsPage = <Id extends string, Groups extends HttpApiGroup.Constraint>(api: HttpApi.HttpApi<Id, Groups>, path: `/${string}`) =>
   HttpRouter.use(Effect.fnUntraced(function*(router) {
     const scope = yield* Effect.scope
-    // No fonts from fonts.scalar.com: the page's CSP loads nothing from elsewhere.
-    const page = HttpApiScalar.layer(api, { path, scalar: { withDefaultFonts: false } })
-    const handler = yield* Effect.cached(Scope.provide(HttpRouter.toHttpEffect(page), scope))
+    const build = Effect.gen(function*() {
+      const own = yield* HttpRouter.make
+      // No fonts from fonts.scalar.com: the page's CSP loads nothing from elsewhere.
+      const page = HttpApiScalar.layer(api, { path, scalar: { withDefaultFonts: false } })
+      yield* Effect.provideService(Layer.buildWithScope(page, scope), HttpRouter.HttpRouter, own)
+      return own.asHttpEffect()
+    })
+    const handler = yield* Effect.cached(build)
     yield* router.add("GET", path, Effect.flatten(handler))
   }))
 
