@@ -1,4 +1,5 @@
-import { NodeHttpServer } from "@effect/platform-node"
+// The module, not the package index: that would load every Node module of the package (Redis client, undici, ws, cluster) at start.
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { ByteSize, Duration, Effect, Layer, Option } from "effect"
 import { HttpIncomingMessage, HttpRouter, HttpServerResponse } from "effect/http"
 import { type HttpApi, HttpApiBuilder, type HttpApiGroup, HttpApiMiddleware, HttpApiScalar } from "effect/http-api"
@@ -23,10 +24,28 @@ export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constra
       // provideMerge: the router also resolves the middleware when it builds the routes.
       Layer.provideMerge(Layer.mergeAll(HttpApiMiddleware.layerProblemDetails({ includeDetails: true }), middleware ?? Layer.empty))
     ),
-    // No fonts from fonts.scalar.com: the page's CSP loads nothing from elsewhere.
-    HttpApiScalar.layer(api, { path: "/docs", scalar: { withDefaultFonts: false } }),
+    docsPage(api, "/docs"),
     RequestContext(api, [{ method: "GET", path: "/docs" }, { method: "GET", path: "/openapi.json" }, ...plainRoutes])
   )
+
+/**
+ * Scalar's docs page at `path`, as `HttpApiScalar.layer` serves it, but with Scalar's bundle (megabytes
+ * of module source and string) imported on the page's first request instead of at start: the page is
+ * built by that layer, on a router of its own, when first asked for, and kept.
+ */
+export const docsPage = <Id extends string, Groups extends HttpApiGroup.Constraint>(api: HttpApi.HttpApi<Id, Groups>, path: `/${string}`) =>
+  HttpRouter.use(Effect.fnUntraced(function*(router) {
+    const scope = yield* Effect.scope
+    const build = Effect.gen(function*() {
+      const own = yield* HttpRouter.make
+      // No fonts from fonts.scalar.com: the page's CSP loads nothing from elsewhere.
+      const page = HttpApiScalar.layer(api, { path, scalar: { withDefaultFonts: false } })
+      yield* Effect.provideService(Layer.buildWithScope(page, scope), HttpRouter.HttpRouter, own)
+      return own.asHttpEffect()
+    })
+    const handler = yield* Effect.cached(build)
+    yield* router.add("GET", path, Effect.flatten(handler))
+  }))
 
 /**
  * Serves `routes` on a Node HTTP listener (exposing its `HttpServer`, whose address tells the

@@ -1,5 +1,3 @@
-import { PGlite } from "@electric-sql/pglite"
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
 import { Effect } from "effect"
 import { mkdir } from "node:fs/promises"
 import { DatabaseStartFailed } from "./errors.ts"
@@ -19,6 +17,11 @@ const failed = (dataDir: string) => (cause: unknown) =>
  */
 export const embeddedServer = (dataDir: string) =>
   Effect.gen(function*() {
+    // Imported here, not at load: a service on an external Postgres never needs them.
+    const [{ PGlite }, { PGLiteSocketServer }] = yield* Effect.tryPromise({
+      try: () => Promise.all([import("@electric-sql/pglite"), import("@electric-sql/pglite-socket")]),
+      catch: failed(dataDir)
+    })
     const db = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: async () => {
