@@ -229,7 +229,7 @@ const threaded = (count: number): Effect.Effect<AudioDecodersService, never, Met
  */
 export class AudioDecoders extends Context.Service<AudioDecoders, AudioDecodersService>()("auralink/AudioDecoders") {
   // The WebAssembly module is compiled at start (it is cached for every later decoder), not while the first stream's packets arrive.
-  static readonly layerInline = Layer.effect(AudioDecoders, Effect.as(Effect.promise(() => OpusRtpDecoder.warmUp()), inline))
+  static readonly layerInline = Layer.effect(AudioDecoders, Effect.as(Effect.promise(() => OpusRtpDecoder.make().then((d) => d.free())), inline))
   static readonly layerThreads = (count: number) => Layer.effect(AudioDecoders, threaded(count))
   static readonly layer = Layer.unwrap(
     Effect.map(AppConfig, ({ audio }) => audio.decodeThreads === 0 ? AudioDecoders.layerInline : AudioDecoders.layerThreads(audio.decodeThreads))

@@ -1,6 +1,5 @@
 import { assert, describe, it, vi } from "@effect/vitest"
 import { Result } from "effect"
-import { spawnSync } from "node:child_process"
 import { OpusRtpDecoder } from "../../src/layers/audio/opus-rtp-decoder.ts"
 import { checkOpusPacket, floatToInt16, parseOpusRtp as parseRtp } from "../../src/media/opus.ts"
 import type { RtpPacket } from "../../src/media/rtp.ts"
@@ -292,37 +291,5 @@ describe("Opus RTP: no-audio packets, concealment, libopus errors", () => {
       printed.mockRestore()
       decoder.free()
     }
-  })
-})
-
-describe("warm-up", () => {
-  // A child node (nothing loaded before): the address space still reserved for WebAssembly memories
-  // once the warm-up is done and garbage collected (a live memory keeps 8 GiB reserved).
-  const reservedAfter = (warmUp: "warmUp" | "make and free"): number => {
-    const probe = `
-      import { readFileSync } from "node:fs"
-      const { OpusRtpDecoder } = await import(process.env.DECODER_URL)
-      const vmSize = () => Number(/VmSize:\\s+(\\d+)/.exec(readFileSync("/proc/self/status", "utf8"))[1]) * 1024
-      const before = vmSize()
-      if (process.env.WARM_UP === "warmUp") await OpusRtpDecoder.warmUp()
-      else await OpusRtpDecoder.make().then((decoder) => decoder.free())
-      for (let i = 0; i < 20 && vmSize() - before > 2 ** 30; i++) {
-        globalThis.gc()
-        await new Promise((resolve) => setTimeout(resolve, 50))
-      }
-      process.stdout.write(String(vmSize() - before))`
-    const child = spawnSync(process.execPath, ["--expose-gc", "--input-type=module", "-e", probe], {
-      env: { ...process.env, DECODER_URL: new URL("../../src/layers/audio/opus-rtp-decoder.ts", import.meta.url).href, WARM_UP: warmUp },
-      encoding: "utf8",
-      timeout: 30_000
-    })
-    assert.strictEqual(child.status, 0, child.stderr)
-    return Number(child.stdout)
-  }
-
-  it("leaves no WebAssembly memory alive (in opus-decoder, a first decoder made and freed stays reachable)", () => {
-    const GiB = 2 ** 30
-    assert.isAtLeast(reservedAfter("make and free"), 4 * GiB, "opus-decoder no longer keeps its first instance: warmUp's pinning can go")
-    assert.isBelow(reservedAfter("warmUp"), GiB)
   })
 })

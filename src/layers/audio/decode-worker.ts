@@ -9,7 +9,7 @@ const port = parentPort
 if (port === null) throw new Error("decode-worker.ts runs as a worker thread")
 
 // Compiles the WebAssembly module now, not on the first stream's first packet (~200 ms here).
-void OpusRtpDecoder.warmUp()
+void OpusRtpDecoder.make().then((decoder) => decoder.free())
 
 const pending = new Map<number, Promise<OpusRtpDecoder>>()
 const ready = new Map<number, OpusRtpDecoder>()

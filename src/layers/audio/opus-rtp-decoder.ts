@@ -1,8 +1,6 @@
 import { Effect, Result } from "effect"
 import { OpusDecoder } from "opus-decoder"
-import { createRequire } from "node:module"
 import { endianness } from "node:os"
-import { pathToFileURL } from "node:url"
 import {
   carriesNoAudio,
   checkOpusPacket,
@@ -31,33 +29,6 @@ const toPcmChunk = (sequence: number, captureTimeMs: number, samples: Int16Array
     for (let i = 0; i < samples.length; i++) view.setInt16(i * 2, samples[i]!, true)
   }
   return { sequence, captureTimeMs, durationMs: samples.length / PCM_SAMPLES_PER_MS, samples, pcm }
-}
-
-/**
- * opus-decoder's Emscripten glue and its `WASMAudioDecoderCommon`, on their first call, define
- * properties on their constructors whose functions close over that call's scope: whatever the
- * first call instantiates (a WebAssembly instance, its 28 MiB memory, 8 GiB of address space
- * reserved) stays reachable for the life of the process. First calls that instantiate nothing leave
- * those functions holding empty scopes. Best effort: with another layout than opus-decoder 0.7's,
- * nothing is done and the first decoder's instance stays, as it would without this.
- */
-const pinFirstScopes = async (): Promise<void> => {
-  try {
-    const opus = import.meta.resolve("opus-decoder")
-    const common: unknown = await import(pathToFileURL(createRequire(opus).resolve("@wasm-audio-decoders/common")).href)
-    const glue: unknown = await import(new URL("src/EmscriptenWasm.js", opus).href)
-    constructOnce(common, "WASMAudioDecoderCommon", "modules")
-    constructOnce(glue, "default", "wasm")
-  } catch {
-    // Another layout: nothing pinned.
-  }
-}
-
-/** `new module[name]()` unless a first call already defined `definedByFirstCall` on it. */
-const constructOnce = (module: unknown, name: string, definedByFirstCall: string): void => {
-  if (typeof module !== "object" || module === null) return
-  const constructor: unknown = Reflect.get(module, name)
-  if (typeof constructor === "function" && !(definedByFirstCall in constructor)) Reflect.construct(constructor, [])
 }
 
 /**
@@ -113,16 +84,6 @@ export class OpusRtpDecoder {
     const decoder = new OpusDecoder({ channels: 1, sampleRate: PCM_SAMPLE_RATE })
     await decoder.ready
     return new OpusRtpDecoder(decoder, options)
-  }
-
-  /**
-   * Compiles the WebAssembly module now (opus-decoder keeps it for every later decoder), so the first
-   * stream's decoder is made in a few milliseconds, and leaves no WebAssembly instance alive.
-   */
-  static async warmUp(): Promise<void> {
-    await pinFirstScopes()
-    const decoder = await OpusRtpDecoder.make()
-    decoder.free()
   }
 
   /** Frees the WebAssembly decoder memory. The instance is unusable after. */
