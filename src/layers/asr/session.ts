@@ -212,7 +212,11 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
      */
     const writeDirect = (chunk: SinkAudioChunk): boolean => {
       const l = live
-      if (backlog > 0 || l === undefined || l.pending !== undefined || l.direct >= DIRECT_IN_FLIGHT || Deferred.isDoneUnsafe(l.closed)) {
+      // "connected" is set once the replay after a (re)connect is written: nothing jumps ahead of it.
+      if (
+        backlog > 0 || l === undefined || streamState !== "connected" || l.pending !== undefined || l.direct >= DIRECT_IN_FLIGHT ||
+        Deferred.isDoneUnsafe(l.closed)
+      ) {
         return false
       }
       const entry = remember(chunk)
