@@ -3,7 +3,7 @@ import { type BaselineServer, withBaselineServer } from "./audio-baseline-client
 import { browserFigures } from "./audio-browser.ts"
 import { RemoteGenerator } from "./audio-generator-client.ts"
 import { latencyBuckets, type LatencyBuckets, windowLatency } from "./audio-latency.ts"
-import { describeCpuPerSession, describeLimit, describeStep, MAX_LOSS_PCT, type Step, summaryFigures } from "./audio-report.ts"
+import { describeCpuPerSession, describeLimit, describeStep, MAX_LOSS_PCT, referenceN, type Step, summaryFigures } from "./audio-report.ts"
 import { type AudioPathName, pathsToAdd } from "./audio-streams.ts"
 import { RemoteFakeAsr } from "./fake-asr-client.ts"
 import { accessToken, measureWindow, processTree, type SentRange, sleep, withService } from "./ingest-rig.ts"
@@ -41,6 +41,8 @@ const BASELINE_BUDGET_MS = 110_000
 /** The "baseline + ASR" phase runs only where the ratio is read (about 40 s). */
 const ASR_BASELINE_STEPS = STEPS.filter((n) => n === 50 || n === 100)
 const ASR_BASELINE_BUDGET_MS = 60_000
+/** Each server's second round at the reference N (about 30 s). */
+const ROUND_BUDGET_MS = 60_000
 
 /** A server under load: where the generator sends, what it received of a window, how it is measured. */
 interface Target<A> {
@@ -123,19 +125,19 @@ export const run = async (): Promise<BenchResult> => {
   const began = performance.now()
   const fake = await RemoteFakeAsr.start()
   try {
+    const serviceTarget = async (name: string, base: string, pid: number): Promise<Target<LatencyBuckets>> => ({
+      name,
+      base,
+      pid,
+      idleRssBytes: processTree(pid).rssBytes,
+      auth: { authorization: `Bearer ${await accessToken(base, "bench-rtp")}` },
+      received: (ranges) => fake.count(ranges),
+      probe: () => latencyBuckets(base),
+      latency: windowLatency
+    })
     const { service, e2e } = await withService(fake.url, async ({ base, pid }) => {
-      const idleRssBytes = processTree(pid).rssBytes
+      const target = await serviceTarget("service", base, pid)
       const e2e = await browserFigures(base, fake)
-      const target: Target<LatencyBuckets> = {
-        name: "service",
-        base,
-        pid,
-        idleRssBytes,
-        auth: { authorization: `Bearer ${await accessToken(base, "bench-rtp")}` },
-        received: (ranges) => fake.count(ranges),
-        probe: () => latencyBuckets(base),
-        latency: windowLatency
-      }
       return { service: await runSteps(target, began + SERVICE_BUDGET_MS, STEPS), e2e }
     })
     const bare = (name: string, deadline: number, steps: ReadonlyArray<number>) => ({ base, pid, count }: BaselineServer) =>
@@ -156,14 +158,25 @@ export const run = async (): Promise<BenchResult> => {
     const baseline = await withBaselineServer(bare("baseline", performance.now() + BASELINE_BUDGET_MS, STEPS))
     // The least a service that forwards to the gateway must add: bare + one grpc-js stream per producer.
     const withAsr = await withBaselineServer(bare("baseline+asr", performance.now() + ASR_BASELINE_BUDGET_MS, ASR_BASELINE_STEPS), fake.url)
+    // A second round of both at the reference N, minutes after the first: on a shared machine the
+    // load drifts between phases, so the per-session figures are the mean of the two rounds.
+    const refN = referenceN(service, baseline)
+    const second = refN === undefined ? { service: [], baseline: [] } : {
+      service: await withService(
+        fake.url,
+        async ({ base, pid }) => runSteps(await serviceTarget("service (2nd round)", base, pid), performance.now() + ROUND_BUDGET_MS, [refN])
+      ),
+      baseline: await withBaselineServer(bare("baseline (2nd round)", performance.now() + ROUND_BUDGET_MS, [refN]))
+    }
 
     const at10 = service.find((s) => s.n === 10)
     if (at10 !== undefined) console.log(`at N=10: ${describeStep("service", at10)}`)
     console.log(describeLimit("service", service))
     console.log(describeLimit("baseline", baseline))
     for (const line of describeCpuPerSession(service, baseline, withAsr)) console.log(line)
+    for (const line of describeCpuPerSession(second.service, second.baseline, [])) console.log(`2nd round: ${line}`)
     const e2eP95 = e2e.length === 0 ? Number.NaN : Math.max(...e2e.map((r) => r.p95))
-    return { summary: `audio-ingest ${summaryFigures(service, baseline, withAsr, e2eP95).join(" ")}` }
+    return { summary: `audio-ingest ${summaryFigures({ service, baseline, withAsr, second }, e2eP95).join(" ")}` }
   } finally {
     fake.stop()
   }

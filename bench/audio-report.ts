@@ -83,19 +83,31 @@ const referenceStep = (service: ReadonlyArray<Step>, baseline: ReadonlyArray<Ste
   return both.find((p) => p.service.n === REFERENCE_N) ?? both.at(-1)
 }
 
+/** The N the per-session figures are read at (see `referenceStep`), if any. */
+export const referenceN = (service: ReadonlyArray<Step>, baseline: ReadonlyArray<Step>): number | undefined => referenceStep(service, baseline)?.service.n
+
+/** Mean CPU per session of the rounds' steps at `n` that carried it with < 1 % loss. */
+const meanCpuPerSession = (rounds: ReadonlyArray<ReadonlyArray<Step>>, n: number | undefined): number => {
+  const values = rounds.flatMap((steps) => sustained(steps).filter((s) => s.n === n).map(cpuPerSession))
+  return values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length
+}
+
+/** What one bench run measured: each phase's steps, and the second round of service and baseline at the reference N. */
+export interface Phases {
+  readonly service: ReadonlyArray<Step>
+  readonly baseline: ReadonlyArray<Step>
+  readonly withAsr: ReadonlyArray<Step>
+  readonly second: { readonly service: ReadonlyArray<Step>; readonly baseline: ReadonlyArray<Step> }
+}
+
 /** The summary figures: the service's at its largest N with < 1 % loss; the per-session ones at the reference step. */
-export const summaryFigures = (
-  service: ReadonlyArray<Step>,
-  baseline: ReadonlyArray<Step>,
-  withAsr: ReadonlyArray<Step>,
-  e2eP95: number
-): ReadonlyArray<string> => {
+export const summaryFigures = ({ service, baseline, withAsr, second }: Phases, e2eP95: number): ReadonlyArray<string> => {
   const best = sustained(service).at(-1)
   const ref = referenceStep(service, baseline)
-  const serviceCpu = ref === undefined ? Number.NaN : cpuPerSession(ref.service)
-  const baselineCpu = ref === undefined ? Number.NaN : cpuPerSession(ref.baseline)
-  const asrStep = withAsr.find((s) => s.n === ref?.service.n)
-  const asrCpu = asrStep === undefined ? Number.NaN : cpuPerSession(asrStep)
+  const n = ref?.service.n
+  const serviceCpu = meanCpuPerSession([service, second.service], n)
+  const baselineCpu = meanCpuPerSession([baseline, second.baseline], n)
+  const asrCpu = meanCpuPerSession([withAsr], n)
   return [
     `max_sessions=${best?.n ?? 0}`,
     `server_p50_ms=${fmt(best?.latency?.p50 ?? Number.NaN)}`,
