@@ -55,7 +55,6 @@ export const describeLimit = (server: string, steps: ReadonlyArray<Step>): strin
   return `${server}: largest N with < ${MAX_LOSS_PCT} % loss: ${best?.n ?? "none"} (${limit})`
 }
 
-/** Both servers' CPU per session at every N either measured, baseline over service. */
 /** Per N: each server's CPU per session and the ratio (baseline over service); "baseline+asr" where that phase ran. */
 export const describeCpuPerSession = (
   service: ReadonlyArray<Step>,

@@ -342,10 +342,19 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
       const size = Queue.sizeUnsafe(queue)
       if (size > stats.maxQueued) stats.maxQueued = size
     }
+    /** Queues the chunk if the queue has room (no effect per chunk in the usual case). */
+    const enqueue = (chunk: SinkAudioChunk): boolean => {
+      if (!Queue.offerUnsafe(queue, chunk)) return false
+      backlog++
+      queued()
+      return true
+    }
+
     const send = (chunk: SinkAudioChunk): Effect.Effect<void, AudioSinkClosed> =>
       Effect.suspend(() => {
         if (closed !== undefined) return Effect.fail(new AudioSinkClosed({ sessionId: o.sessionId }))
-        // Counted before it is queued: the pump may take it before this fiber goes on.
+        if (enqueue(chunk)) return Effect.void
+        // A full queue waits; counted before it is queued: the pump may take it before this fiber goes on.
         backlog++
         const offered = Effect.onInterrupt(Queue.offer(queue, chunk), () => Effect.sync(() => backlog--))
         return Effect.flatMap(offered, (accepted) => {
@@ -358,14 +367,7 @@ export const makeAsrSession = (o: AsrSessionOptions) =>
         })
       })
 
-    const offer = (chunk: SinkAudioChunk): boolean => {
-      if (closed !== undefined) return false
-      if (writeDirect(chunk)) return true
-      if (!Queue.offerUnsafe(queue, chunk)) return false
-      backlog++
-      queued()
-      return true
-    }
+    const offer = (chunk: SinkAudioChunk): boolean => closed === undefined && (writeDirect(chunk) || enqueue(chunk))
 
     const handle: AudioSinkStream & { readonly stats: Effect.Effect<AsrSessionStats> } = {
       sessionId: o.sessionId,
