@@ -25,6 +25,8 @@ export interface Step {
   readonly sendLateP99: number
   /** The service's server latency; the baseline has no histogram. */
   readonly latency: WindowLatency | undefined
+  /** How long after the warm-up the server latency took to settle before the window (ms; NaN: it did not within the limit). */
+  readonly settleMs: number
 }
 
 const cpuPerSession = (s: Step): number => s.cpuPct / s.n
@@ -35,7 +37,11 @@ export const describeStep = (server: string, s: Step): string => {
   const loss = `loss ${s.lossPct.toFixed(2)} % (${s.lost}/${s.sent} packets+chunks; rtp ${fmt(s.rtpLossPct)} %, pcm ${fmt(s.pcmLossPct)} %)`
   const latency = s.latency === undefined
     ? []
-    : [`server latency p50 ${ms(s.latency.p50)} ms p99 ${ms(s.latency.p99)} ms (rtp p99 ${ms(s.latency.rtpP99)}, pcm p99 ${ms(s.latency.pcmP99)})`]
+    : [
+      `server latency p50 ${ms(s.latency.p50)} ms p99 ${ms(s.latency.p99)} ms (rtp p99 ${ms(s.latency.rtpP99)}, pcm p99 ${ms(s.latency.pcmP99)}; ${
+        Number.isNaN(s.settleMs) ? "not settled" : `settled ${(s.settleMs / 1000).toFixed(1)} s`
+      } after the warm-up)`
+    ]
   return [
     `${sessions}: ${loss}`,
     ...latency,
