@@ -129,6 +129,8 @@ export class Sessions extends Context.Service<Sessions, {
   readonly find: (id: SessionId) => Effect.Effect<Option.Option<Session>, SqlError>
   /** The same read straight from Postgres (for watchers, which must not start from another instance's stale state). */
   readonly findFresh: (id: SessionId) => Effect.Effect<Option.Option<Session>, SqlError>
+  /** The sessions of `ids` that exist, read straight from Postgres in one statement (for periodic jobs over many sessions). */
+  readonly findMany: (ids: ReadonlyArray<SessionId>) => Effect.Effect<ReadonlyArray<Session>, SqlError>
   /** Moves the session to `to` if the state machine allows it from its current state; otherwise nothing changes. */
   /** `pendingReason`, when given, is the event's reason if the session was pending (decided under the row lock). */
   readonly transition: (
@@ -330,6 +332,8 @@ export class Sessions extends Context.Service<Sessions, {
 
         find: (id) => cache.get(id, load(id)),
         findFresh: load,
+        findMany: (ids) =>
+          ids.length === 0 ? Effect.succeed([]) : Effect.map(sql<SessionRow>`SELECT * FROM sessions WHERE id IN ${sql.in(ids)}`, (rows) => rows.map(toSession)),
 
         transition: (id, to, { actor, error, pendingReason, reason }) =>
           write(

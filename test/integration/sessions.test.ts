@@ -1,5 +1,5 @@
 import { assert, layer } from "@effect/vitest"
-import { Effect, Fiber, Layer, Stream } from "effect"
+import { Effect, Fiber, Layer, Option, Stream } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
 import { ApiRoutes } from "../../src/adapters/http/routes.ts"
 import { serveHttp } from "../../src/layers/HttpServer.ts"
@@ -363,6 +363,21 @@ layer(Server, { timeout: 120_000 })("sessions over REST", (it) => {
       assert.deepStrictEqual(yield* texts(b), ["b1"])
       assert.deepStrictEqual(yield* texts(closed), [])
       assert.deepStrictEqual(yield* sessions.appendContextMany([], CONTEXT_CAP), [])
+    }))
+
+  it.effect("findMany: the sessions of the ids that exist, as find reads them, in one statement", () =>
+    Effect.gen(function*() {
+      const jay = yield* signIn(user("jay"))
+      const [a, b] = [yield* start(jay.headers, { room: "r-1" }), yield* start(jay.headers)]
+      assert.strictEqual((yield* request("POST", `/api/session/${b}/stop`, undefined, jay.headers)).status, 200)
+      const sessions = yield* Sessions
+      const unknown = SessionId.make(crypto.randomUUID())
+      const found = yield* sessions.findMany([SessionId.make(a), SessionId.make(b), unknown])
+      assert.sameMembers(found.map((s) => s.id), [a, b])
+      for (const s of found) assert.deepStrictEqual(s, Option.getOrThrow(yield* sessions.findFresh(s.id)))
+      assert.strictEqual(found.find((s) => s.id === a)?.config.room, "r-1")
+      assert.strictEqual(found.find((s) => s.id === b)?.state, "completed")
+      assert.deepStrictEqual(yield* sessions.findMany([]), [])
     }))
 
   it.effect("the read cache never serves a state older than a write of this process", () =>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { audioChunkEncoder } from "../../src/layers/asr/chunk-encoding.ts"
+import { audioChunkEncoder, SLAB_BYTES } from "../../src/layers/asr/chunk-encoding.ts"
 import { loadMethod } from "../../src/layers/grpc/proto.ts"
 
 // The hand-written AudioChunk encoding, read back by protobufjs (through @grpc/proto-loader, as a
@@ -42,11 +42,23 @@ describe("AudioChunk encoding", () => {
     })
   }
 
-  it("a message has memory of its own, not a slice of Node's shared buffer pool (the replay buffer keeps it for seconds)", () => {
+  it("messages are carved from their stream's own slabs, never from Node's shared buffer pool (the replay buffer keeps them for seconds)", () => {
     const encode = audioChunkEncoder(key)
-    for (const size of [0, 640, 1280]) {
-      const encoded = encode(7, 8, new Uint8Array(size))
-      expect(encoded.buffer.byteLength).toBe(encoded.byteLength)
-    }
+    const pooled = Buffer.from("pooled").buffer
+    const first = encode(1, 8, new Uint8Array(640))
+    const second = encode(2, 8, new Uint8Array(640))
+    expect(second.buffer).toBe(first.buffer) // one slab for both
+    expect(first.buffer.byteLength).toBe(SLAB_BYTES)
+    expect(first.buffer).not.toBe(pooled)
+    expect(method.requestDeserialize(second)).toMatchObject({ sequence: 2 })
+    // Another stream has slabs of its own.
+    expect(audioChunkEncoder(key)(1, 8, new Uint8Array(640)).buffer).not.toBe(first.buffer)
+    // A full slab is followed by a new one; the messages in it stay intact.
+    const messages = Array.from({ length: 100 }, (_, i) => encode(i + 3, 8, new Uint8Array(640).fill(i)))
+    expect(new Set(messages.map((m) => m.buffer)).size).toBeGreaterThan(1)
+    messages.forEach((m, i) => expect(method.requestDeserialize(m)).toMatchObject({ sequence: i + 3, pcm: Buffer.from(new Uint8Array(640).fill(i)) }))
+    // A message larger than a slab gets memory of its own, of its own size.
+    const large = encode(200, 8, new Uint8Array(SLAB_BYTES))
+    expect(large.buffer.byteLength).toBe(large.byteLength)
   })
 })
