@@ -65,6 +65,8 @@ interface Target<A> {
   /** Read at both ends of a window. */
   readonly probe: () => Promise<A>
   readonly latency: (before: A, after: A) => Step["latency"]
+  /** The fake ASR gateway's process, when the server writes to it: its CPU is reported beside the server's. */
+  readonly gatewayPid?: number
   /** Whether the server has settled between two probes (none: no latency to settle; the warm-up alone). */
   readonly settled?: (before: A, after: A) => boolean
 }
@@ -117,7 +119,7 @@ const runSteps = async <A>(target: Target<A>, deadline: number, ns: ReadonlyArra
       paths.push(...added)
       await sleep(WARMUP_MS)
       const settleMs = await settle(target)
-      const w = await measureWindow(target.pid, generator, { windowMs: WINDOW_MS, graceMs: GRACE_MS }, target.probe)
+      const w = await measureWindow(target.pid, generator, { windowMs: WINDOW_MS, graceMs: GRACE_MS }, target.probe, target.gatewayPid)
       const rtp = await lossOf(target, w.ranges.filter((r) => r.path === "rtp"))
       const pcm = await lossOf(target, w.ranges.filter((r) => r.path === "pcm"))
       const lost = rtp.lost + pcm.lost
@@ -134,6 +136,7 @@ const runSteps = async <A>(target: Target<A>, deadline: number, ns: ReadonlyArra
         rssMb: w.rssMb,
         rssPerSessionMb: (w.rssMb - target.idleRssBytes / 1024 / 1024) / n,
         generatorCpuPct: w.loadCpuPct,
+        gatewayCpuPct: w.sideCpuPct,
         sendLateP99: w.sendLateP99,
         latency: target.latency(w.before, w.after),
         settleMs
@@ -160,6 +163,7 @@ export const run = async (): Promise<BenchResult> => {
       idleRssBytes: processTree(pid).rssBytes,
       auth: { authorization: `Bearer ${await accessToken(base, "bench-rtp")}` },
       received: (ranges) => fake.count(ranges),
+      gatewayPid: fake.pid,
       probe: () => latencyBuckets(base),
       latency: windowLatency,
       settled: (before, after) => !(quantile(before.all, after.all, 0.99) > SETTLED_P99_MS)
@@ -169,7 +173,7 @@ export const run = async (): Promise<BenchResult> => {
       const e2e = await browserFigures(base, fake)
       return { service: await runSteps(target, began + SERVICE_BUDGET_MS, STEPS), e2e }
     })
-    const bare = (name: string, deadline: number, steps: ReadonlyArray<number>) => ({ base, pid, count }: BaselineServer) =>
+    const bare = (name: string, deadline: number, steps: ReadonlyArray<number>, gatewayPid?: number) => ({ base, pid, count }: BaselineServer) =>
       runSteps(
         {
           name,
@@ -178,6 +182,7 @@ export const run = async (): Promise<BenchResult> => {
           idleRssBytes: processTree(pid).rssBytes,
           auth: {},
           received: count,
+          ...(gatewayPid === undefined ? {} : { gatewayPid }),
           probe: () => Promise.resolve(undefined),
           latency: () => undefined
         },
@@ -186,7 +191,7 @@ export const run = async (): Promise<BenchResult> => {
       )
     const baseline = await withBaselineServer(bare("baseline", performance.now() + BASELINE_BUDGET_MS, STEPS))
     // The least a service that forwards to the gateway must add: bare + one grpc-js stream per producer.
-    const withAsr = await withBaselineServer(bare("baseline+asr", performance.now() + ASR_BASELINE_BUDGET_MS, ASR_BASELINE_STEPS), fake.url)
+    const withAsr = await withBaselineServer(bare("baseline+asr", performance.now() + ASR_BASELINE_BUDGET_MS, ASR_BASELINE_STEPS, fake.pid), fake.url)
     // A second round of both at the reference N, minutes after the first: on a shared machine the
     // load drifts between phases, so the per-session figures are the mean of the two rounds.
     const refN = referenceN(service, baseline)

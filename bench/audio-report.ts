@@ -1,5 +1,6 @@
 // What bench/audio-ingest prints: one line per step of each server, the per-session CPU of both
 // side by side, and the summary figures.
+import { availableParallelism } from "node:os"
 import { ms, type WindowLatency } from "./audio-latency.ts"
 import { fmt } from "./ingest-rig.ts"
 
@@ -22,6 +23,8 @@ export interface Step {
   /** (RSS now - RSS at idle before any session) / n. */
   readonly rssPerSessionMb: number
   readonly generatorCpuPct: number
+  /** The fake ASR gateway's process, % of one core (none: the server does not write to it). */
+  readonly gatewayCpuPct: number | undefined
   readonly sendLateP99: number
   /** The service's server latency; the baseline has no histogram. */
   readonly latency: WindowLatency | undefined
@@ -47,7 +50,10 @@ export const describeStep = (server: string, s: Step): string => {
     ...latency,
     `server+workers cpu ${s.cpuPct.toFixed(0)} % (node ${s.mainCpuPct.toFixed(0)} %, ${cpuPerSession(s).toFixed(3)} %/session)`,
     `rss ${s.rssMb.toFixed(0)} MB (+${s.rssPerSessionMb.toFixed(2)} MB/session)`,
-    `generator cpu ${s.generatorCpuPct.toFixed(0)} %, sender tick late p99 ${s.sendLateP99.toFixed(1)} ms`
+    `generator cpu ${s.generatorCpuPct.toFixed(0)} %, sender tick late p99 ${s.sendLateP99.toFixed(1)} ms`,
+    ...(s.gatewayCpuPct === undefined ? [] : [`fake ASR gateway cpu ${s.gatewayCpuPct.toFixed(0)} %`]),
+    // Everything the step ran, against what the machine has: the load generator shares its cores.
+    `together ${(s.cpuPct + s.generatorCpuPct + (s.gatewayCpuPct ?? 0)).toFixed(0)} % of ${availableParallelism() * 100} %`
   ].join(", ")
 }
 

@@ -32,6 +32,11 @@ export class RemoteFakeAsr {
     return new RemoteFakeAsr(child, ready.url ?? "")
   }
 
+  /** Its process id (for its CPU). */
+  get pid(): number {
+    return this.child.pid
+  }
+
   private ask(request: Record<string, unknown>): Promise<Reply> {
     return this.child.ask(request)
   }

@@ -291,15 +291,19 @@ export const measureWindow = async <A>(
   pid: number,
   load: Load,
   timing: { readonly windowMs: number; readonly graceMs: number },
-  probe: () => Promise<A>
+  probe: () => Promise<A>,
+  /** Another process whose CPU over the window is reported too (the fake ASR gateway). */
+  sidePid?: number
 ) => {
   const before = await probe()
   await load.start()
   const tree0 = processTree(pid)
+  const side0 = sidePid === undefined ? undefined : processTree(sidePid)
   const t0 = performance.now()
   await sleep(timing.windowMs)
   const seconds = (performance.now() - t0) / 1000
   const tree1 = processTree(pid)
+  const side1 = sidePid === undefined ? undefined : processTree(sidePid)
   const sent = await load.end()
   const after = await probe()
   await sleep(timing.graceMs)
@@ -312,6 +316,7 @@ export const measureWindow = async <A>(
     mainCpuPct: (100 * (tree1.mainTicks - tree0.mainTicks)) / CLOCK_TICKS / seconds,
     rssMb: tree1.rssBytes / 1024 / 1024,
     loadCpuPct: sent.cpuPct,
+    sideCpuPct: side0 === undefined || side1 === undefined ? undefined : (100 * (side1.mainTicks - side0.mainTicks)) / CLOCK_TICKS / seconds,
     sendLateP99: sent.sendLateP99
   }
 }

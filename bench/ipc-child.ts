@@ -10,6 +10,11 @@ export class IpcChild<Reply extends { readonly id: number }> {
   private readonly waiting = new Map<number, (reply: Reply) => void>()
   private readonly child: ChildProcess
 
+  /** The child's process id (0 if it has none). */
+  get pid(): number {
+    return this.child.pid ?? 0
+  }
+
   private constructor(child: ChildProcess, decode: (raw: unknown) => Reply, onExit: (id: number, code: number | null) => Reply) {
     this.child = child
     child.on("message", (raw: unknown) => {
