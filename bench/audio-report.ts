@@ -43,7 +43,9 @@ export const describeStep = (server: string, s: Step): string => {
     : [
       `server latency p50 ${ms(s.latency.p50)} ms p99 ${ms(s.latency.p99)} ms (rtp p99 ${ms(s.latency.rtpP99)}, pcm p99 ${ms(s.latency.pcmP99)}; ${
         Number.isNaN(s.settleMs) ? "not settled" : `settled ${(s.settleMs / 1000).toFixed(1)} s`
-      } after the warm-up)`
+      } after the warm-up)`,
+      // Sent but not accepted: lost before the service (generator, network, mediasoup); dropped: by the service.
+      `service accepted rtp ${s.latency.accepted.rtp} pcm ${s.latency.accepted.pcm}, dropped ${s.latency.dropped}`
     ]
   return [
     `${sessions}: ${loss}`,

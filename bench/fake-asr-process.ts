@@ -17,6 +17,7 @@ const decodeRequest = Schema.decodeUnknownSync(Request)
 
 const send = (message: unknown) => process.send?.(message)
 const fake = new FakeAsrGateway()
+fake.keepPcm = false // the bench counts sequences only
 // A session's first chunk sequence: the index 0 of what the bench sent. mediasoup (3.19+) starts
 // a consumer's RTP sequence numbers at a random value, so Opus chunks count from there.
 const bases = new Map<string, number>()

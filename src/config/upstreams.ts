@@ -1,5 +1,5 @@
 import { Effect, Option } from "effect"
-import { count, key, ms, nonNegative, rule, secret, within } from "./key.ts"
+import { between, count, key, ms, nonNegative, rule, secret, within } from "./key.ts"
 
 export type AicMode = "annotate" | "replace"
 
@@ -24,7 +24,13 @@ export const asr = Effect.all({
   /** Audio (ms) kept per session and re-sent after a reconnect; beyond it the oldest chunks are dropped. */
   replayBufferMs: key("ASR_REPLAY_BUFFER_MS", "auralink.asr.replay_buffer_ms").int(5000, rule("milliseconds >= 0", nonNegative)),
   /** Chunks a session's `send` may queue before it waits (back-pressure). */
-  queueCapacity: key("ASR_QUEUE_CAPACITY", "auralink.asr.queue_capacity").int(50, count)
+  queueCapacity: key("ASR_QUEUE_CAPACITY", "auralink.asr.queue_capacity").int(50, count),
+  /**
+   * HTTP/2 connections to the gateway; each new stream goes on the one carrying the fewest. One
+   * connection's flow-control window (the gateway's, 64 KB unless it says more) is refilled once
+   * per round trip through both event loops: at 150 streams (5.4 MB/s) one connection fell behind.
+   */
+  connections: key("ASR_CONNECTIONS", "auralink.asr.connections").int(4, between("a whole number", 1, 64))
 })
 
 export const aiCore = Effect.all({

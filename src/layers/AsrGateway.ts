@@ -22,7 +22,8 @@ export interface AsrGatewayService extends AudioSinkService {
 
 /**
  * The ASR gateway client (grpc-js, `proto/asr.proto`) behind `AudioSink` when ASR_GATEWAY_URL is
- * set: one channel for the process, one bidirectional stream per audio producer (see `asr/session.ts`),
+ * set: ASR_CONNECTIONS channels (HTTP/2 connections) for the process, each new stream on the one
+ * carrying the fewest, one bidirectional stream per audio producer (see `asr/session.ts`),
  * one circuit breaker for the gateway (ASR_BREAKER_FAILURES consecutive connect failures open it
  * for ASR_BREAKER_RESET_MS, then one probe). Registers the non-critical readiness check
  * `asr_gateway`, the `/status` section `asr` and the `auralink_asr_*` metrics.
@@ -36,10 +37,20 @@ export const makeAsrGateway = (gatewayUrl: string): Effect.Effect<AsrGatewayServ
       try: () => loadMethod("asr.proto", "auralink.asr.v1.AsrGateway", "Stream"),
       catch: (error) => new AudioSinkError({ sessionId: "", message: `proto/asr.proto: ${errorMessage(error)}` })
     })
-    const client = yield* Effect.acquireRelease(
-      Effect.sync(() => makeClient(gatewayUrl, { baseMs: asr.reconnectBaseMs, maxMs: asr.reconnectMaxMs })),
-      (c) => Effect.sync(() => c.close())
+    // A pool of connections, each with the count of streams it carries (see ASR_CONNECTIONS).
+    const pool = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        Array.from({ length: asr.connections }, () => ({
+          client: makeClient(gatewayUrl, { baseMs: asr.reconnectBaseMs, maxMs: asr.reconnectMaxMs }, asr.connections > 1),
+          streams: 0
+        }))
+      ),
+      (all) => Effect.sync(() => all.forEach((c) => c.client.close()))
     )
+    const states = (tryToConnect: boolean) => pool.map((c) => c.client.getChannel().getConnectivityState(tryToConnect))
+    const failing = (state: grpc.connectivityState) => state === grpc.connectivityState.TRANSIENT_FAILURE || state === grpc.connectivityState.SHUTDOWN
+    const worstState = (all: ReadonlyArray<grpc.connectivityState>) =>
+      all.find(failing) ?? all.find((s) => s !== grpc.connectivityState.READY) ?? grpc.connectivityState.READY
     const metrics = asrMetrics(registry)
     const breaker = yield* makeObservedCircuitBreaker(registry, {
       name: "asr_gateway",
@@ -56,10 +67,8 @@ export const makeAsrGateway = (gatewayUrl: string): Effect.Effect<AsrGatewayServ
       critical: false,
       check: Effect.gen(function*() {
         if ((yield* breaker.state) === "open") return yield* Effect.fail("circuit breaker open")
-        const state = client.getChannel().getConnectivityState(true)
-        if (state === grpc.connectivityState.TRANSIENT_FAILURE || state === grpc.connectivityState.SHUTDOWN) {
-          return yield* Effect.fail(`channel ${grpc.connectivityState[state]}`)
-        }
+        const state = states(true).find(failing)
+        if (state !== undefined) return yield* Effect.fail(`channel ${grpc.connectivityState[state]}`)
       })
     })
     yield* health.section(
@@ -70,7 +79,9 @@ export const makeAsrGateway = (gatewayUrl: string): Effect.Effect<AsrGatewayServ
         return {
           sink: "asr_gateway",
           target,
-          channel: grpc.connectivityState[client.getChannel().getConnectivityState(false)],
+          // The least healthy connection's state.
+          channel: grpc.connectivityState[worstState(states(false))],
+          connections: pool.length,
           breaker: yield* breaker.state,
           streams: all.length,
           connected: all.filter((s) => s.connected).length,
@@ -94,10 +105,11 @@ export const makeAsrGateway = (gatewayUrl: string): Effect.Effect<AsrGatewayServ
         if (streams.has(key)) {
           return yield* new AudioSinkError({ sessionId: streamOf.sessionId, message: `an ASR stream is already open for producer ${streamOf.producerId}` })
         }
+        const connection = pool.reduce((least, c) => (c.streams < least.streams ? c : least))
         const handle = yield* Effect.acquireRelease(
           makeAsrSession({
             ...streamOf,
-            client,
+            client: connection.client,
             method,
             breaker,
             metrics,
@@ -106,12 +118,22 @@ export const makeAsrGateway = (gatewayUrl: string): Effect.Effect<AsrGatewayServ
             reconnectMaxMs: asr.reconnectMaxMs,
             replayBufferMs: asr.replayBufferMs,
             queueCapacity: asr.queueCapacity
-          }).pipe(Effect.tap((h) => Effect.sync(() => streams.set(key, h)))),
-          (h) => h.close.pipe(Effect.ensuring(Effect.sync(() => streams.delete(key))))
+          }).pipe(Effect.tap((h) =>
+            Effect.sync(() => {
+              streams.set(key, h)
+              connection.streams++
+            })
+          )),
+          (h) =>
+            h.close.pipe(Effect.ensuring(Effect.sync(() => {
+              if (streams.delete(key)) connection.streams--
+            })))
         )
         return {
           ...handle,
-          close: handle.close.pipe(Effect.ensuring(Effect.sync(() => streams.delete(key))))
+          close: handle.close.pipe(Effect.ensuring(Effect.sync(() => {
+            if (streams.delete(key)) connection.streams--
+          })))
         }
       })
 

@@ -1,5 +1,5 @@
 import { afterEach, assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Schedule, Stream } from "effect"
+import { Effect, Exit, Fiber, Layer, Schedule, Scope, Stream } from "effect"
 import { createServer, type Socket } from "node:net"
 import { makeAsrGateway } from "../../src/layers/AsrGateway.ts"
 import { AppConfig } from "../../src/layers/Config.ts"
@@ -88,6 +88,32 @@ describe("AsrGateway", () => {
       const sections = yield* health.sections
       assert.deepInclude(record(sections["asr"]), { sink: "asr_gateway", breaker: "closed", streams: 0 })
     }).pipe(Effect.provide(deps({}))))
+
+  it.live("ASR_CONNECTIONS: streams are spread over that many HTTP/2 connections, each new one on the connection carrying the fewest", () =>
+    Effect.gen(function*() {
+      const asr = yield* fake()
+      const gateway = yield* makeAsrGateway(asr.url)
+      const peerOf = (sessionId: string) => asr.chunks(sessionId)[0]?.peer ?? ""
+      const open = (sessionId: string) =>
+        Effect.gen(function*() {
+          const scope = yield* Scope.make()
+          const stream = yield* Scope.provide(gateway.openStream(key(sessionId)), scope)
+          yield* stream.send(chunk(0))
+          yield* eventually(Effect.sync(() => peerOf(sessionId) !== ""))
+          return { stream, scope }
+        })
+      const streams = yield* Effect.forEach(["c1", "c2", "c3", "c4"], open)
+      const peers = ["c1", "c2", "c3", "c4"].map(peerOf)
+      assert.strictEqual(new Set(peers).size, 2, `peers ${peers.join(" ")}`)
+      assert.strictEqual(peers.filter((p) => p === peers[0]).length, 2)
+      // Both streams of the first connection end: the next stream goes there.
+      for (const i of [0, 1, 2, 3]) {
+        if (peers[i] === peers[0]) yield* Scope.close(streams[i]!.scope, Exit.void)
+      }
+      yield* open("c5")
+      assert.strictEqual(peerOf("c5"), peers[0])
+      assert.deepInclude(record((yield* (yield* Health).sections)["asr"]), { connections: 2, channel: "READY" })
+    }).pipe(Effect.provide(deps({ ASR_CONNECTIONS: "2" }))))
 
   it.live("two producers of one session: two streams, each chunk and transcript tagged with its producer", () =>
     Effect.gen(function*() {

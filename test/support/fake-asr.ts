@@ -14,6 +14,8 @@ export interface ReceivedChunk {
   readonly stream: number
   /** When the fake read it (ms since the Unix epoch), for capture -> ASR latency. */
   readonly receivedAtMs: number
+  /** The client's address and port: which HTTP/2 connection carried the stream. */
+  readonly peer: string
 }
 
 interface ChunkMessage {
@@ -25,6 +27,8 @@ interface ChunkMessage {
   readonly producerId: string
   readonly path: string
 }
+
+const NO_PCM = Buffer.alloc(0)
 
 type Call = grpc.ServerDuplexStream<ChunkMessage, object>
 
@@ -42,6 +46,12 @@ export class FakeAsrGateway {
   readDelayMs = 0
   /** Streams still to fail with UNAVAILABLE as soon as they open. */
   failNextStreams = 0
+  /**
+   * Whether a recorded chunk keeps a copy of its samples. bench/audio-ingest turns it off: it
+   * counts sequences only, and 150 sessions' samples held between its counts (~100 MB) gave this
+   * process GC pauses that stalled its reads, which the service then measured as its own latency.
+   */
+  keepPcm = true
   private stalled = false
   private readonly paused = new Set<Call>()
   private server: grpc.Server | undefined
@@ -115,6 +125,7 @@ export class FakeAsrGateway {
     this.calls.add(call)
     let sessionId = ""
     let producerId = ""
+    const peer = call.getPeer()
     let stream = 0
     let pending: Array<ReceivedChunk> = []
     let pendingBytes = 0
@@ -147,18 +158,19 @@ export class FakeAsrGateway {
       const chunk: ReceivedChunk = {
         sequence: message.sequence,
         captureTimeMs: Number(message.captureTimeMs),
-        pcm: Buffer.from(message.pcm),
+        pcm: this.keepPcm ? Buffer.from(message.pcm) : NO_PCM,
         sampleRate: message.sampleRate,
         producerId: message.producerId,
         path: message.path,
         stream,
-        receivedAtMs: Date.now()
+        receivedAtMs: Date.now(),
+        peer
       }
       const list = this.received.get(sessionId) ?? []
       list.push(chunk)
       this.received.set(sessionId, list)
       pending.push(chunk)
-      pendingBytes += chunk.pcm.byteLength
+      pendingBytes += message.pcm.byteLength
       if (pendingBytes >= 32_000) flush()
       if (this.stalled) {
         call.pause()
