@@ -28,7 +28,8 @@ export const asr = Effect.all({
   /**
    * HTTP/2 connections to the gateway; each new stream goes on the one carrying the fewest. One
    * connection's flow-control window (the gateway's, 64 KB unless it says more) is refilled once
-   * per round trip through both event loops: at 150 streams (5.4 MB/s) one connection fell behind.
+   * per round trip through both event loops: 150 streams are 5.4 MB/s, 84 refills a second
+   * (bench/audio-ingest: README, ASR_CONNECTIONS).
    */
   connections: key("ASR_CONNECTIONS", "auralink.asr.connections").int(4, between("a whole number", 1, 64))
 })
