@@ -44,7 +44,10 @@ const handle = async (request: GeneratorRequest): Promise<GeneratorReply> => {
 
 process.on("message", (raw: unknown) => {
   const request = decodeRequest(raw)
-  handle(request).then(reply, (error: unknown) => reply({ id: request.id, error: String(error) }))
+  // With its cause: fetch's "fetch failed" alone does not say whether it was refused, reset or timed out.
+  const described = (error: unknown) =>
+    error instanceof Error && error.cause instanceof Error ? `${String(error)} (${error.cause.name}: ${error.cause.message})` : String(error)
+  handle(request).then(reply, (error: unknown) => reply({ id: request.id, error: described(error) }))
 })
 process.on("disconnect", () => {
   sender.stop()
