@@ -8,6 +8,7 @@ import { type ChildProcess } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
+import { request } from "node:http"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import type { RTCRtpSender } from "werift"
@@ -26,17 +27,35 @@ export const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.to
 
 // ---- HTTP ---------------------------------------------------------------------------------
 
-export const api = async (base: string, method: string, path: string, body: unknown, headers: Record<string, string>, status: number): Promise<unknown> => {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: { ...headers, "content-type": "application/json" },
-    body: body === undefined ? null : JSON.stringify(body)
+/**
+ * One JSON call, on a connection of its own (`Connection: close`): a kept-alive connection left idle
+ * between two steps is closed by the server after its keep-alive timeout (5 s), and a busy load
+ * generator whose timers ran late reused one just then ("other side closed" at 200 sessions).
+ */
+export const api = (base: string, method: string, path: string, body: unknown, headers: Record<string, string>, status: number): Promise<unknown> =>
+  new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
+    const call = request(`${base}${path}`, {
+      method,
+      agent: false,
+      headers: { ...headers, "content-type": "application/json", ...(payload === undefined ? {} : { "content-length": payload.length }) }
+    }, (response) => {
+      const parts: Array<Buffer> = []
+      response.on("data", (part: Buffer) => parts.push(part))
+      response.on("error", reject)
+      response.on("end", () => {
+        const text = Buffer.concat(parts).toString("utf8")
+        if (response.statusCode !== status) return reject(new Error(`${method} ${path}: expected ${status}, got ${response.statusCode} ${text.slice(0, 300)}`))
+        try {
+          resolve(text.length > 0 ? JSON.parse(text) : undefined)
+        } catch (error) {
+          reject(error)
+        }
+      })
+    })
+    call.on("error", reject)
+    call.end(payload)
   })
-  const text = await response.text()
-  if (response.status !== status) throw new Error(`${method} ${path}: expected ${status}, got ${response.status} ${text.slice(0, 300)}`)
-  const value: unknown = text.length > 0 ? JSON.parse(text) : undefined
-  return value
-}
 
 export const field = (value: unknown, name: string): string => {
   if (typeof value === "object" && value !== null && name in value) {
