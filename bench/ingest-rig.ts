@@ -30,7 +30,7 @@ export const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.to
 /**
  * One JSON call, on a connection of its own (`Connection: close`): a kept-alive connection left idle
  * between two steps is closed by the server after its keep-alive timeout (5 s), and a busy load
- * generator whose timers ran late reused one just then ("other side closed" at 200 sessions).
+ * generator whose timers ran late reused one just then ("other side closed" opening 200-250 sessions).
  */
 export const api = (base: string, method: string, path: string, body: unknown, headers: Record<string, string>, status: number): Promise<unknown> =>
   new Promise((resolve, reject) => {

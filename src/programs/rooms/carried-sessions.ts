@@ -14,9 +14,9 @@ const noMedia: SessionStats = { producers: [], transports: [] }
 /**
  * The open sessions this instance started that name a room or a participant (what the room media
  * state and the QoS samples are about), each with its media stats. One statement reads them all,
- * and only those sessions' stats are asked of mediasoup: per session, a read and three stats
- * requests every QOS_SAMPLE_INTERVAL_MS were 20 queries and 60 worker requests a second at 100
- * sessions that name neither (bench/audio-ingest).
+ * and only those sessions' stats are asked of mediasoup: a read and the stats of its transports and
+ * producers per session every QOS_SAMPLE_INTERVAL_MS were 20 queries a second, and their worker
+ * requests, at 100 sessions that name neither (bench/audio-ingest).
  */
 export const carriedSessions = Effect.gen(function*() {
   const sessions = yield* Sessions
