@@ -8,12 +8,11 @@ import { type ChildProcess } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { request } from "node:http"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import type { RTCRtpSender } from "werift"
 import type { RemoteFakeAsr } from "./fake-asr-client.ts"
-import { freePort, percentile, spawnNode, stop, waitForOk } from "./support.ts"
+import { expectStatus, freePort, httpClient, percentile, spawnNode, stop, waitForOk } from "./support.ts"
 
 export const ADMIN_URL = process.env["BENCH_POSTGRES_ADMIN_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
 const REDIS_URL = process.env["BENCH_REDIS_URL"] ?? "redis://127.0.0.1:6379"
@@ -28,34 +27,22 @@ export const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.to
 // ---- HTTP ---------------------------------------------------------------------------------
 
 /**
- * One JSON call, on a connection of its own (`Connection: close`): a kept-alive connection left idle
- * between two steps is closed by the server after its keep-alive timeout (5 s), and a busy load
- * generator whose timers ran late reused one just then ("other side closed" opening 200-250 sessions).
+ * A connection per call: a kept-alive connection left idle between two steps is closed by the
+ * server after its keep-alive timeout (5 s), and a busy load generator whose timers ran late reused
+ * one just then ("other side closed" opening 200-250 sessions).
  */
-export const api = (base: string, method: string, path: string, body: unknown, headers: Record<string, string>, status: number): Promise<unknown> =>
-  new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
-    const call = request(`${base}${path}`, {
-      method,
-      agent: false,
-      headers: { ...headers, "content-type": "application/json", ...(payload === undefined ? {} : { "content-length": payload.length }) }
-    }, (response) => {
-      const parts: Array<Buffer> = []
-      response.on("data", (part: Buffer) => parts.push(part))
-      response.on("error", reject)
-      response.on("end", () => {
-        const text = Buffer.concat(parts).toString("utf8")
-        if (response.statusCode !== status) return reject(new Error(`${method} ${path}: expected ${status}, got ${response.statusCode} ${text.slice(0, 300)}`))
-        try {
-          resolve(text.length > 0 ? JSON.parse(text) : undefined)
-        } catch (error) {
-          reject(error)
-        }
-      })
-    })
-    call.on("error", reject)
-    call.end(payload)
-  })
+const callOnce = httpClient(false)
+
+/** One JSON call that must answer `status`; its parsed body. */
+export const api = async (base: string, method: string, path: string, body: unknown, headers: Record<string, string>, status: number): Promise<unknown> => {
+  const reply = expectStatus(
+    await callOnce(`${base}${path}`, method, headers, body === undefined ? undefined : JSON.stringify(body)),
+    status,
+    `${method} ${path}`
+  )
+  const value: unknown = reply.body.length > 0 ? JSON.parse(reply.body) : undefined
+  return value
+}
 
 export const field = (value: unknown, name: string): string => {
   if (typeof value === "object" && value !== null && name in value) {

@@ -2,38 +2,17 @@
 // sync-cycle watcher (the store's cluster-wide sync counter, then the histogram deltas) and the bare
 // Redis write the cycle is compared with.
 import type { Redis } from "ioredis"
-import { Agent, request } from "node:http"
+import { Agent } from "node:http"
 import { performance } from "node:perf_hooks"
 import { setTimeout as sleep } from "node:timers/promises"
+import { expectStatus, httpClient, type Reply } from "./support.ts"
 
 // ---- HTTP -----------------------------------------------------------------------------------
 
-export interface Reply {
-  readonly status: number
-  readonly body: string
-}
-
 export const agent = new Agent({ keepAlive: true, maxSockets: 16 })
 
-/** One request on a pooled keep-alive connection (node:http: far less overhead per call than fetch). */
-export const call = (url: string, method: string, headers: Record<string, string> = {}, body?: string): Promise<Reply> =>
-  new Promise((resolve, reject) => {
-    const extra: Record<string, string> = body === undefined ? {} : { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) }
-    const req = request(url, { method, agent, headers: { ...headers, ...extra }, timeout: 10_000 }, (res) => {
-      const chunks: Array<Buffer> = []
-      res.on("data", (chunk: Buffer) => chunks.push(chunk))
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }))
-      res.on("error", reject)
-    })
-    req.on("timeout", () => req.destroy(new Error(`${method} ${url}: no answer in 10 s`)))
-    req.on("error", reject)
-    req.end(body)
-  })
-
-export const expectStatus = (reply: Reply, status: number, what: string): Reply => {
-  if (reply.status !== status) throw new Error(`${what}: expected ${status}, got ${reply.status} ${reply.body.slice(0, 300)}`)
-  return reply
-}
+/** One request on a pooled keep-alive connection. */
+export const call = httpClient(agent)
 
 /** A string field of a JSON object reply. */
 export const field = (reply: Reply, name: string): string => {

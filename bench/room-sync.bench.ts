@@ -18,8 +18,8 @@ import { AppConfig } from "../src/layers/Config.ts"
 import { TokenSigner } from "../src/layers/Tokens.ts"
 import { SEED_CAPABILITIES } from "../test/support/livekit.ts"
 import { JWT_SECRET, PROVISIONING_KEY, type Rig, startRig } from "./room-sync-rig.ts"
-import { bareWrite, call, type Cycle, cycleWatcher, expectStatus, field, fixed, mean, readStoredState, sample, stateSize } from "./room-sync-probe.ts"
-import { type BenchResult, percentile } from "./support.ts"
+import { bareWrite, call, type Cycle, cycleWatcher, field, fixed, mean, readStoredState, sample, stateSize } from "./room-sync-probe.ts"
+import { type BenchResult, expectStatus, percentile } from "./support.ts"
 
 const ROOMS = 100
 const PER_ROOM = 10

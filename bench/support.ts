@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process"
+import { type Agent, request } from "node:http"
 import { createServer } from "node:net"
 
 /** A free TCP port on 127.0.0.1. */
@@ -51,4 +52,34 @@ export interface BenchResult {
 export const percentile = (values: ReadonlyArray<number>, p: number): number => {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN
+}
+
+// ---- HTTP -----------------------------------------------------------------------------------
+
+export interface Reply {
+  readonly status: number
+  readonly body: string
+}
+
+/**
+ * JSON calls through node:http (far less overhead per call than fetch) on `agent`: a pooled
+ * keep-alive one, or `false` for a connection per call (closed after it). No answer in 10 s fails.
+ */
+export const httpClient = (agent: Agent | false) => (url: string, method: string, headers: Record<string, string> = {}, body?: string): Promise<Reply> =>
+  new Promise((resolve, reject) => {
+    const extra: Record<string, string> = body === undefined ? {} : { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) }
+    const req = request(url, { method, agent, headers: { ...headers, ...extra }, timeout: 10_000 }, (res) => {
+      const chunks: Array<Buffer> = []
+      res.on("data", (chunk: Buffer) => chunks.push(chunk))
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }))
+      res.on("error", reject)
+    })
+    req.on("timeout", () => req.destroy(new Error(`${method} ${url}: no answer in 10 s`)))
+    req.on("error", reject)
+    req.end(body)
+  })
+
+export const expectStatus = (reply: Reply, status: number, what: string): Reply => {
+  if (reply.status !== status) throw new Error(`${what}: expected ${status}, got ${reply.status} ${reply.body.slice(0, 300)}`)
+  return reply
 }

@@ -41,7 +41,7 @@ export const makeAsrGateway = (gatewayUrl: string): Effect.Effect<AsrGatewayServ
     const pool = yield* Effect.acquireRelease(
       Effect.sync(() =>
         Array.from({ length: asr.connections }, () => ({
-          client: makeClient(gatewayUrl, { baseMs: asr.reconnectBaseMs, maxMs: asr.reconnectMaxMs }, asr.connections > 1),
+          client: makeClient(gatewayUrl, { baseMs: asr.reconnectBaseMs, maxMs: asr.reconnectMaxMs }, true),
           streams: 0
         }))
       ),
@@ -106,6 +106,9 @@ export const makeAsrGateway = (gatewayUrl: string): Effect.Effect<AsrGatewayServ
           return yield* new AudioSinkError({ sessionId: streamOf.sessionId, message: `an ASR stream is already open for producer ${streamOf.producerId}` })
         }
         const connection = pool.reduce((least, c) => (c.streams < least.streams ? c : least))
+        const forget = Effect.sync(() => {
+          if (streams.delete(key)) connection.streams--
+        })
         const handle = yield* Effect.acquireRelease(
           makeAsrSession({
             ...streamOf,
@@ -124,17 +127,9 @@ export const makeAsrGateway = (gatewayUrl: string): Effect.Effect<AsrGatewayServ
               connection.streams++
             })
           )),
-          (h) =>
-            h.close.pipe(Effect.ensuring(Effect.sync(() => {
-              if (streams.delete(key)) connection.streams--
-            })))
+          (h) => h.close.pipe(Effect.ensuring(forget))
         )
-        return {
-          ...handle,
-          close: handle.close.pipe(Effect.ensuring(Effect.sync(() => {
-            if (streams.delete(key)) connection.streams--
-          })))
-        }
+        return { ...handle, close: handle.close.pipe(Effect.ensuring(forget)) }
       })
 
     const service: AsrGatewayService = { kind: "asr_gateway", openStream, streams: Effect.sync(() => streams), breaker }
