@@ -1,4 +1,4 @@
-import { Effect, Semaphore, type Scope, Stream } from "effect"
+import { Effect, type Scope, Stream } from "effect"
 import { mkdir, open } from "node:fs/promises"
 import { join } from "node:path"
 import { AudioSinkClosed, AudioSinkError, SINK_SAMPLE_RATE, type SinkAudioChunk } from "../schemas/asr.ts"
@@ -38,14 +38,28 @@ export interface RecordingSinkService extends AudioSinkService {
 interface Recording {
   bytes: number
   chunks: number
+  /** Hands what is gathered to the file (no-op when nothing is). */
+  readonly flush: () => void
   readonly close: Effect.Effect<void>
 }
 
 /**
+ * Samples gathered per file write: about half a second at 16 kHz. A write per chunk (50 a second
+ * per producer) cost a promise, a thread-pool round trip and an Effect each.
+ */
+export const RECORDING_BATCH_BYTES = 16 * 1024
+
+/** What is gathered is written at least this often (a producer that goes quiet still reaches its file). */
+export const RECORDING_FLUSH_MS = 500
+
+/** Batches being written per file beyond which `offer` refuses and `send` waits: the disk's back-pressure (about 2 s of audio). */
+const MAX_WRITES_IN_FLIGHT = 4
+/**
  * The embedded default `AudioSink` (no ASR_GATEWAY_URL): one WAV file per audio producer at
  * `<DATA_DIR>/recordings/<sessionId>/<producerId>.wav`, 16 kHz mono s16le. The header is written
  * with zero sizes at open and patched (RIFF and data sizes) on close, so a finished file is a
- * normal, playable WAV; chunks are written in the order they are sent. No transcripts.
+ * normal, playable WAV; chunks land in the order they are sent. Samples are gathered and written
+ * in batches (RECORDING_BATCH_BYTES, at least every RECORDING_FLUSH_MS, and at close). No transcripts.
  */
 export const makeRecordingSink: Effect.Effect<RecordingSinkService, AudioSinkError, AppConfig | Health | Scope.Scope> = Effect.gen(function*() {
   const { service } = yield* AppConfig
@@ -68,6 +82,11 @@ export const makeRecordingSink: Effect.Effect<RecordingSinkService, AudioSinkErr
     }))
   )
   yield* Effect.logInfo(`audio sink: recording WAV files under ${directory} (no ASR_GATEWAY_URL)`)
+  const context = yield* Effect.context<never>()
+  const logError = (message: string) => Effect.runForkWith(context)(Effect.logError(message))
+  // One timer for every open recording, not one per producer.
+  const flusher = setInterval(() => open_.forEach((r) => r.flush()), RECORDING_FLUSH_MS).unref()
+  yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(flusher)))
 
   const pathOf = (sessionId: string, producerId: string) => join(directory, sessionId, `${producerId}.wav`)
 
@@ -88,19 +107,61 @@ export const makeRecordingSink: Effect.Effect<RecordingSinkService, AudioSinkErr
         },
         catch: (error) => new AudioSinkError({ sessionId, message: `recording ${path}: ${errorMessage(error)}` })
       })
-      const lock = yield* Semaphore.make(1)
-      let closed = false
+      let batch = Buffer.allocUnsafeSlow(RECORDING_BATCH_BYTES)
+      let used = 0
+      /** Bytes handed to the file so far: where the next batch goes. */
+      let written = 0
+      let failures = 0
+      const writing = new Set<Promise<void>>()
+      let closed: Promise<void> | undefined
+      // Positional writes of disjoint ranges: they may complete in any order.
+      const write = (data: Uint8Array) => {
+        const position = 44 + written
+        written += data.byteLength
+        const done: Promise<void> = file.write(data, 0, data.byteLength, position).then(
+          () => undefined,
+          (error: unknown) => {
+            if (failures++ === 0) logError(`recording ${path}: write failed: ${errorMessage(error)} (later failures of this file are counted at its close)`)
+          }
+        ).finally(() => writing.delete(done))
+        writing.add(done)
+      }
+      const flush = () => {
+        if (used === 0) return
+        write(batch.subarray(0, used))
+        batch = Buffer.allocUnsafeSlow(RECORDING_BATCH_BYTES)
+        used = 0
+      }
+      /** Gathers the chunk's whole samples (a trailing odd byte would shift every later sample). */
+      const append = (pcm: Uint8Array) => {
+        const length = pcm.byteLength - (pcm.byteLength % 2)
+        state.bytes += length
+        state.chunks += 1
+        if (used + length > RECORDING_BATCH_BYTES) flush()
+        if (length > RECORDING_BATCH_BYTES) return write(Uint8Array.prototype.slice.call(pcm, 0, length))
+        batch.set(pcm.subarray(0, length), used)
+        used += length
+        if (used === RECORDING_BATCH_BYTES) flush()
+      }
+      const finish = async () => {
+        flush()
+        while (writing.size > 0) await Promise.all(writing)
+        await file.write(wavHeader(state.bytes), 0, 44, 0)
+        await file.close()
+      }
       const state: Recording = {
         bytes: 0,
         chunks: 0,
-        close: lock.withPermit(Effect.suspend(() => {
-          if (closed) return Effect.void
-          closed = true
-          return Effect.promise(async () => {
-            await file.write(wavHeader(state.bytes), 0, 44, 0)
-            await file.close()
-          }).pipe(
-            Effect.andThen(Effect.logInfo(`recording finished: ${path} (${state.chunks} chunks, ${state.bytes / 32} ms)`)),
+        flush,
+        close: Effect.suspend(() => {
+          // A second close waits for the first (whose failure the first one logs).
+          if (closed !== undefined) return Effect.promise(() => closed ?? Promise.resolve())
+          const finishing = finish()
+          closed = finishing.catch(() => undefined)
+          return Effect.promise(() => finishing).pipe(
+            Effect.andThen(Effect.logInfo(
+              `recording finished: ${path} (${state.chunks} chunks, ${state.bytes / 32} ms${failures > 0 ? `, ${failures} failed writes` : ""})`
+            )),
             Effect.catchDefect((error) => Effect.logError(`recording ${path}: finalize failed: ${errorMessage(error)}`)),
             Effect.ensuring(Effect.sync(() => {
               open_.delete(streamKey(key))
@@ -108,23 +169,22 @@ export const makeRecordingSink: Effect.Effect<RecordingSinkService, AudioSinkErr
             })),
             Effect.annotateLogs({ sessionId, producerId, sink: "recording" })
           )
-        }))
+        })
       }
       open_.set(streamKey(key), state)
+      /** Takes the chunk unless the stream is closed or the disk is behind (then `send` waits). */
+      const offer = (chunk: SinkAudioChunk): boolean => {
+        if (closed !== undefined || writing.size >= MAX_WRITES_IN_FLIGHT) return false
+        append(chunk.pcm)
+        return true
+      }
       const send = (chunk: SinkAudioChunk): Effect.Effect<void, AudioSinkClosed> =>
-        lock.withPermit(Effect.suspend(() => {
-          if (closed) return Effect.fail(new AudioSinkClosed({ sessionId }))
-          // Whole samples only; a trailing odd byte would shift every later sample.
-          const length = chunk.pcm.byteLength - (chunk.pcm.byteLength % 2)
-          const position = 44 + state.bytes
-          state.bytes += length
-          state.chunks += 1
-          return Effect.promise(() => file.write(chunk.pcm, 0, length, position)).pipe(
-            Effect.asVoid,
-            Effect.catchDefect((error) => Effect.logError(`recording ${path}: write failed: ${errorMessage(error)}`))
-          )
-        }))
-      return { state, send }
+        Effect.suspend(function loop(): Effect.Effect<void, AudioSinkClosed> {
+          if (closed !== undefined) return Effect.fail(new AudioSinkClosed({ sessionId }))
+          if (offer(chunk)) return Effect.void
+          return Effect.andThen(Effect.promise(() => Promise.race(writing)), Effect.suspend(loop))
+        })
+      return { state, send, offer }
     })
 
   const openStream = (key: AudioStreamKey): Effect.Effect<AudioSinkStream, AudioSinkError, Scope.Scope> =>
@@ -134,8 +194,8 @@ export const makeRecordingSink: Effect.Effect<RecordingSinkService, AudioSinkErr
         return yield* new AudioSinkError({ sessionId, message: "session or producer id is not usable as a file name" })
       }
       if (open_.has(streamKey(key))) return yield* new AudioSinkError({ sessionId, message: `a recording is already open for producer ${producerId}` })
-      const { state, send } = yield* Effect.acquireRelease(start(key), ({ state }) => state.close)
-      return { ...key, send, transcripts: Stream.empty, close: state.close }
+      const { state, send, offer } = yield* Effect.acquireRelease(start(key), ({ state }) => state.close)
+      return { ...key, send, offer, transcripts: Stream.empty, close: state.close }
     })
 
   // Recordings still open at shutdown are finalized, so the files stay playable.

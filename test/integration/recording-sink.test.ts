@@ -8,7 +8,7 @@ import { AudioSink } from "../../src/layers/AudioSink.ts"
 import { AppConfig } from "../../src/layers/Config.ts"
 import { Health } from "../../src/layers/Health.ts"
 import { Metrics } from "../../src/layers/Metrics.ts"
-import { makeRecordingSink } from "../../src/layers/RecordingSink.ts"
+import { makeRecordingSink, RECORDING_BATCH_BYTES, RECORDING_FLUSH_MS } from "../../src/layers/RecordingSink.ts"
 import type { SinkAudioChunk } from "../../src/schemas/asr.ts"
 import { record } from "../support/auth.ts"
 
@@ -108,6 +108,39 @@ describe("RecordingSink", () => {
       assert.strictEqual(readFileSync(sink.pathOf("session-3", "opus-1")).readUInt32LE(40), 2 * 3200)
       const health = yield* Health
       assert.deepInclude(record((yield* health.sections)["asr"]), { streams: 0, recordingsFinished: 2 })
+    }).pipe(Effect.provide(deps(mkdtempSync(join(tmpdir(), "auralink-rec-"))))))
+
+  it.live("gathers samples into batches: quiet streams reach the file within the flush interval, odd bytes are cut, large chunks keep their place", () =>
+    Effect.gen(function*() {
+      const sink = yield* makeRecordingSink
+      const path = sink.pathOf("session-4", "p1")
+      const odd = new Uint8Array(3201).fill(7)
+      const large = new Uint8Array(RECORDING_BATCH_BYTES + 4000).fill(9)
+      yield* Effect.scoped(Effect.gen(function*() {
+        const stream = yield* sink.openStream(key("session-4"))
+        assert.isTrue(stream.offer?.(tone(0)))
+        yield* stream.send(tone(1))
+        // Less than a batch: nothing but the header until the flush interval has passed.
+        assert.strictEqual(readFileSync(path).length, 44)
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, RECORDING_FLUSH_MS * 2 + 200)))
+        assert.strictEqual(readFileSync(path).length, 44 + 2 * 3200, "flushed while open")
+        assert.strictEqual(readFileSync(path).readUInt32LE(40), 0, "the header is patched at close only")
+        yield* stream.send({ sequence: 2, captureTimeMs: 200, pcm: odd })
+        yield* stream.send({ sequence: 3, captureTimeMs: 300, pcm: large })
+        yield* stream.send(tone(4))
+      }))
+      const file = readFileSync(path)
+      const expected = Buffer.concat([tone(0).pcm, tone(1).pcm, odd.subarray(0, 3200), large, tone(4).pcm])
+      assert.strictEqual(file.readUInt32LE(40), expected.length)
+      assert.isTrue(file.subarray(44).equals(expected), "samples in the order sent")
+    }).pipe(Effect.provide(deps(mkdtempSync(join(tmpdir(), "auralink-rec-"))))))
+
+  it.effect("a closed stream's offer takes nothing", () =>
+    Effect.gen(function*() {
+      const sink = yield* makeRecordingSink
+      const stream = yield* Effect.scoped(sink.openStream(key("session-5")))
+      assert.isFalse(stream.offer?.(tone(0)))
+      assert.strictEqual(readFileSync(sink.pathOf("session-5", "p1")).length, 44)
     }).pipe(Effect.provide(deps(mkdtempSync(join(tmpdir(), "auralink-rec-"))))))
 
   it.effect("refuses session ids that are not safe file names", () =>
