@@ -3,7 +3,7 @@ import { type BaselineServer, withBaselineServer } from "./audio-baseline-client
 import { browserFigures } from "./audio-browser.ts"
 import { RemoteGenerator } from "./audio-generator-client.ts"
 import { latencyBuckets, type LatencyBuckets, quantile, windowLatency } from "./audio-latency.ts"
-import { describeCpuPerSession, describeLimit, describeStep, MAX_LOSS_PCT, referenceN, type Step, summaryFigures } from "./audio-report.ts"
+import { carried, describeCpuPerSession, describeLimit, describeStep, referenceN, type Round, type Step, summaryFigures } from "./audio-report.ts"
 import { type AudioPathName, pathsToAdd } from "./audio-streams.ts"
 import { RemoteFakeAsr } from "./fake-asr-client.ts"
 import { accessToken, measureWindow, processTree, type SentRange, sleep, withService } from "./ingest-rig.ts"
@@ -29,6 +29,9 @@ import type { BenchResult } from "./support.ts"
 //   machine has 2: 200 % is everything), also per session; rss: their summed RSS at the window's
 //   end, and its growth over the idle server per session; the generator's CPU beside it.
 // Capture -> ASR receipt (e2e) comes from Chromium on the idle service first (audio-browser.ts).
+// After the service and the baseline: "baseline+asr" at N=50 and 100 (the bare server forwarding to
+// the gateway), the service with the WAV sink stepped (the embedded default, no gateway process),
+// then BENCH_AUDIO_ROUNDS more rounds of service, baseline and WAV sink at the reference N.
 
 const STEPS = (process.env["BENCH_AUDIO_STEPS"] ?? "10,25,50,75,100,150,200,250,300,400,500").split(",").map(Number)
 const WARMUP_MS = 1_000
@@ -47,11 +50,19 @@ const GRACE_MS = 300
 const SERVICE_BUDGET_MS = 150_000
 /** The baseline's, from its own start (with the service's, the bench stays under ~6 min at the default steps). */
 const BASELINE_BUDGET_MS = 110_000
+/** The stepped phase of the service with the WAV sink, from its own start. */
+const WAV_BUDGET_MS = 150_000
 /** The "baseline + ASR" phase runs only where the ratio is read (about 40 s). */
 const ASR_BASELINE_STEPS = STEPS.filter((n) => n === 50 || n === 100)
 const ASR_BASELINE_BUDGET_MS = 60_000
-/** Each server's second round at the reference N (about 30 s). */
+/** Each server's later rounds at the reference N (about 30 s each). */
 const ROUND_BUDGET_MS = 60_000
+/**
+ * Rounds at the reference N after the stepped phases, each the service, the baseline and the
+ * service with the WAV sink in turn (default 1): on a shared machine single rounds' ratios spread
+ * by +-0.1, so the per-session figures are means over every round.
+ */
+const EXTRA_ROUNDS = Math.max(1, Number(process.env["BENCH_AUDIO_ROUNDS"] ?? 1))
 
 /** A server under load: where the generator sends, what it received of a window, how it is measured. */
 interface Target<A> {
@@ -61,7 +72,8 @@ interface Target<A> {
   /** The server's RSS (process tree) at idle, before any session. */
   readonly idleRssBytes: number
   readonly auth: Record<string, string>
-  readonly received: (ranges: ReadonlyArray<SentRange>) => Promise<number>
+  /** Of `ranges` (one path's), what the receiver got; `window`: the probes at the window's ends. */
+  readonly received: (ranges: ReadonlyArray<SentRange>, window: { readonly before: A; readonly after: A }) => Promise<number>
   /** Read at both ends of a window. */
   readonly probe: () => Promise<A>
   readonly latency: (before: A, after: A) => Step["latency"]
@@ -87,10 +99,23 @@ const settle = async <A>(target: Target<A>): Promise<number> => {
 }
 
 /** What the target did not receive of `ranges`. */
-const lossOf = async <A>(target: Target<A>, ranges: ReadonlyArray<SentRange>) => {
+const lossOf = async <A>(target: Target<A>, ranges: ReadonlyArray<SentRange>, window: { readonly before: A; readonly after: A }) => {
   const sent = ranges.reduce((n, r) => n + r.to - r.from, 0)
-  const lost = sent - (await target.received(ranges))
+  const lost = sent - (await target.received(ranges, window))
   return { lost, pct: sent === 0 ? Number.NaN : (100 * lost) / sent }
+}
+
+/**
+ * What the service took of one path's `ranges` in the window by its own counters, read at the
+ * window's ends: accepted (`auralink_audio_chunks_total`) less dropped before the sink
+ * (`auralink_audio_chunks_dropped_total`). The received count where no gateway counts sequences
+ * (the WAV sink); packets in flight at the window's edges make it inexact by a few.
+ */
+const acceptedIn = (ranges: ReadonlyArray<SentRange>, { before, after }: { readonly before: LatencyBuckets; readonly after: LatencyBuckets }) => {
+  const path = ranges[0]?.path
+  const sent = ranges.reduce((n, r) => n + r.to - r.from, 0)
+  const taken = (c: LatencyBuckets["counts"]) => path === "rtp" ? c.rtp - c.droppedRtp : c.datachannel - c.droppedDatachannel
+  return Promise.resolve(path === undefined ? 0 : Math.min(sent, taken(after.counts) - taken(before.counts)))
 }
 
 /**
@@ -120,8 +145,8 @@ const runSteps = async <A>(target: Target<A>, deadline: number, ns: ReadonlyArra
       await sleep(WARMUP_MS)
       const settleMs = await settle(target)
       const w = await measureWindow(target.pid, generator, { windowMs: WINDOW_MS, graceMs: GRACE_MS }, target.probe, target.gatewayPid)
-      const rtp = await lossOf(target, w.ranges.filter((r) => r.path === "rtp"))
-      const pcm = await lossOf(target, w.ranges.filter((r) => r.path === "pcm"))
+      const rtp = await lossOf(target, w.ranges.filter((r) => r.path === "rtp"), w)
+      const pcm = await lossOf(target, w.ranges.filter((r) => r.path === "pcm"), w)
       const lost = rtp.lost + pcm.lost
       const step: Step = {
         n,
@@ -143,7 +168,7 @@ const runSteps = async <A>(target: Target<A>, deadline: number, ns: ReadonlyArra
       }
       console.log(describeStep(target.name, step))
       steps.push(step)
-      if (step.lossPct >= MAX_LOSS_PCT) break
+      if (!carried(step)) break
     }
   } finally {
     await generator.close().catch((error: unknown) => console.log(`${target.name}: closing the generator's streams failed: ${String(error)}`))
@@ -156,17 +181,17 @@ export const run = async (): Promise<BenchResult> => {
   const began = performance.now()
   const fake = await RemoteFakeAsr.start()
   try {
-    const serviceTarget = async (name: string, base: string, pid: number): Promise<Target<LatencyBuckets>> => ({
+    /** The service as a target; `sink` "wav": with the embedded default sink, where no gateway counts what arrived. */
+    const serviceTarget = async (name: string, base: string, pid: number, sink: "asr" | "wav" = "asr"): Promise<Target<LatencyBuckets>> => ({
       name,
       base,
       pid,
       idleRssBytes: processTree(pid).rssBytes,
       auth: { authorization: `Bearer ${await accessToken(base, "bench-rtp")}` },
-      received: (ranges) => fake.count(ranges),
-      gatewayPid: fake.pid,
       probe: () => latencyBuckets(base),
       latency: windowLatency,
-      settled: (before, after) => !(quantile(before.all, after.all, 0.99) > SETTLED_P99_MS)
+      settled: (before, after) => !(quantile(before.all, after.all, 0.99) > SETTLED_P99_MS),
+      ...(sink === "asr" ? { received: (ranges) => fake.count(ranges), gatewayPid: fake.pid } : { received: acceptedIn })
     })
     const { service, e2e } = await withService(fake.url, async ({ base, pid }) => {
       const target = await serviceTarget("service", base, pid)
@@ -192,25 +217,44 @@ export const run = async (): Promise<BenchResult> => {
     const baseline = await withBaselineServer(bare("baseline", performance.now() + BASELINE_BUDGET_MS, STEPS))
     // The least a service that forwards to the gateway must add: bare + one grpc-js stream per producer.
     const withAsr = await withBaselineServer(bare("baseline+asr", performance.now() + ASR_BASELINE_BUDGET_MS, ASR_BASELINE_STEPS, fake.pid), fake.url)
-    // A second round of both at the reference N, minutes after the first: on a shared machine the
-    // load drifts between phases, so the per-session figures are the mean of the two rounds.
+    // The service with the embedded default sink (WAV recordings), stepped as the first phase: the
+    // setup the issue's first figures were taken with, and no gateway process on the machine.
+    const wav = await withService(
+      undefined,
+      async ({ base, pid }) => runSteps(await serviceTarget("service, WAV sink", base, pid, "wav"), performance.now() + WAV_BUDGET_MS, STEPS)
+    )
+    // More rounds at the reference N, minutes after the first: on a shared machine the load drifts
+    // between phases, so the per-session figures are means over all rounds (the WAV sink's too).
     const refN = referenceN(service, baseline)
-    const second = refN === undefined ? { service: [], baseline: [] } : {
-      service: await withService(
-        fake.url,
-        async ({ base, pid }) => runSteps(await serviceTarget("service (2nd round)", base, pid), performance.now() + ROUND_BUDGET_MS, [refN])
-      ),
-      baseline: await withBaselineServer(bare("baseline (2nd round)", performance.now() + ROUND_BUDGET_MS, [refN]))
+    const rounds: Array<Round> = []
+    for (let r = 2; refN !== undefined && r <= EXTRA_ROUNDS + 1; r++) {
+      const round = (name: string) => `${name} (round ${r})`
+      rounds.push({
+        service: await withService(
+          fake.url,
+          async ({ base, pid }) => runSteps(await serviceTarget(round("service"), base, pid), performance.now() + ROUND_BUDGET_MS, [refN])
+        ),
+        baseline: await withBaselineServer(bare(round("baseline"), performance.now() + ROUND_BUDGET_MS, [refN])),
+        wav: await withService(
+          undefined,
+          async ({ base, pid }) => runSteps(await serviceTarget(round("service, WAV sink"), base, pid, "wav"), performance.now() + ROUND_BUDGET_MS, [refN])
+        )
+      })
     }
 
     const at10 = service.find((s) => s.n === 10)
     if (at10 !== undefined) console.log(`at N=10: ${describeStep("service", at10)}`)
     console.log(describeLimit("service", service))
     console.log(describeLimit("baseline", baseline))
+    console.log(describeLimit("service, WAV sink", wav))
     for (const line of describeCpuPerSession(service, baseline, withAsr)) console.log(line)
-    for (const line of describeCpuPerSession(second.service, second.baseline, [])) console.log(`2nd round: ${line}`)
+    for (const line of describeCpuPerSession(wav, baseline, [])) console.log(`WAV sink: ${line}`)
+    rounds.forEach((round, i) => {
+      for (const line of describeCpuPerSession(round.service, round.baseline, [])) console.log(`round ${i + 2}: ${line}`)
+      for (const line of describeCpuPerSession(round.wav, round.baseline, [])) console.log(`round ${i + 2}, WAV sink: ${line}`)
+    })
     const e2eP95 = e2e.length === 0 ? Number.NaN : Math.max(...e2e.map((r) => r.p95))
-    return { summary: `audio-ingest ${summaryFigures({ service, baseline, withAsr, second }, e2eP95).join(" ")}` }
+    return { summary: `audio-ingest ${summaryFigures({ service, baseline, withAsr, wav, rounds }, e2eP95).join(" ")}` }
   } finally {
     fake.stop()
   }

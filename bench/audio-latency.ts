@@ -9,6 +9,9 @@ interface ChunkCounts {
   readonly rtp: number
   readonly datachannel: number
   readonly dropped: number
+  /** The audio pipeline's drops (`auralink_audio_chunks_dropped_total`) per path: accepted, then not handed to the sink. */
+  readonly droppedRtp: number
+  readonly droppedDatachannel: number
 }
 
 /**
@@ -18,13 +21,16 @@ interface ChunkCounts {
 export const latencyBuckets = async (base: string): Promise<Record<"rtp" | "datachannel" | "all", Buckets> & { readonly counts: ChunkCounts }> => {
   const text = await fetch(`${base}/metrics`).then((r) => r.text())
   const byPath = { rtp: new Map<number, number>(), datachannel: new Map<number, number>(), all: new Map<number, number>() }
-  const counts = { rtp: 0, datachannel: 0, dropped: 0 }
+  const counts = { rtp: 0, datachannel: 0, dropped: 0, droppedRtp: 0, droppedDatachannel: 0 }
   for (const line of text.split("\n")) {
     const counter = /^auralink_(audio_chunks_total|audio_chunks_dropped_total|asr_chunks_dropped_total)\{(.*)\} (\S+)$/.exec(line)
     if (counter !== null) {
       const path = /path="([^"]+)"/.exec(counter[2] ?? "")?.[1]
-      if (counter[1] !== "audio_chunks_total") counts.dropped += Number(counter[3])
-      else if (path === "rtp" || path === "datachannel") counts[path] += Number(counter[3])
+      const value = Number(counter[3])
+      if (counter[1] !== "audio_chunks_total") counts.dropped += value
+      if (counter[1] === "audio_chunks_dropped_total" && path === "rtp") counts.droppedRtp += value
+      if (counter[1] === "audio_chunks_dropped_total" && path === "datachannel") counts.droppedDatachannel += value
+      if (counter[1] === "audio_chunks_total" && (path === "rtp" || path === "datachannel")) counts[path] += value
       continue
     }
     const m = /^auralink_audio_server_latency_seconds_bucket\{(.*)\} (\S+)$/.exec(line)

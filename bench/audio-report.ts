@@ -5,6 +5,7 @@ import { ms, type WindowLatency } from "./audio-latency.ts"
 import { fmt } from "./ingest-rig.ts"
 
 export const MAX_LOSS_PCT = 1
+export const MAX_P99_MS = 20
 /** The step the per-session figures are quoted at, when both servers carried it. */
 const REFERENCE_N = 100
 
@@ -33,7 +34,12 @@ export interface Step {
 }
 
 const cpuPerSession = (s: Step): number => s.cpuPct / s.n
-const sustained = (steps: ReadonlyArray<Step>) => steps.filter((s) => s.lossPct < MAX_LOSS_PCT)
+/**
+ * Whether a step carried its sessions: under MAX_LOSS_PCT loss and, where the server reports its
+ * latency, server-added p99 under MAX_P99_MS (the issue's bar for the maximum).
+ */
+export const carried = (s: Step): boolean => s.lossPct < MAX_LOSS_PCT && !(s.latency !== undefined && s.latency.p99 >= MAX_P99_MS)
+const sustained = (steps: ReadonlyArray<Step>) => steps.filter(carried)
 
 export const describeStep = (server: string, s: Step): string => {
   const sessions = `${server} N=${String(s.n).padStart(3)} (${s.n - s.pcmSessions} rtp, ${s.pcmSessions} pcm)`
@@ -63,10 +69,10 @@ export const describeStep = (server: string, s: Step): string => {
 export const describeLimit = (server: string, steps: ReadonlyArray<Step>): string => {
   const best = sustained(steps).at(-1)
   const last = steps.at(-1)
-  const limit = last !== undefined && last.lossPct >= MAX_LOSS_PCT
-    ? `N=${last.n} lost ${last.lossPct.toFixed(2)} %`
-    : "no step lost >= 1 % (the step list or the time budget ended first)"
-  return `${server}: largest N with < ${MAX_LOSS_PCT} % loss: ${best?.n ?? "none"} (${limit})`
+  const limit = last === undefined || carried(last)
+    ? `no step lost >= ${MAX_LOSS_PCT} % or had p99 >= ${MAX_P99_MS} ms (the step list, the time budget or the generator ended first)`
+    : `N=${last.n} lost ${last.lossPct.toFixed(2)} %${last.latency === undefined ? "" : `, p99 ${ms(last.latency.p99)} ms`}`
+  return `${server}: largest N with < ${MAX_LOSS_PCT} % loss and p99 < ${MAX_P99_MS} ms: ${best?.n ?? "none"} (${limit})`
 }
 
 /** Per N: each server's CPU per session and the ratio (baseline over service); "baseline+asr" where that phase ran. */
@@ -80,7 +86,7 @@ export const describeCpuPerSession = (
     const a = service.find((s) => s.n === n)
     const b = baseline.find((s) => s.n === n)
     const c = withAsr.find((s) => s.n === n)
-    const pct = (s: Step | undefined) => (s === undefined ? "na" : `${cpuPerSession(s).toFixed(3)} %${s.lossPct >= MAX_LOSS_PCT ? " (lossy)" : ""}`)
+    const pct = (s: Step | undefined) => (s === undefined ? "na" : `${cpuPerSession(s).toFixed(3)} %${carried(s) ? "" : " (not carried)"}`)
     const ratio = (x: Step | undefined) => (a === undefined || x === undefined ? "na" : fmt(cpuPerSession(x) / cpuPerSession(a)))
     const asr = c === undefined ? "" : ` | baseline+asr ${pct(c)} ratio ${ratio(c)}`
     return `cpu per session N=${String(n).padStart(3)}: service ${pct(a)} baseline ${pct(b)} ratio ${ratio(b)}${asr}`
@@ -105,22 +111,38 @@ const meanCpuPerSession = (rounds: ReadonlyArray<ReadonlyArray<Step>>, n: number
   return values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length
 }
 
-/** What one bench run measured: each phase's steps, and the second round of service and baseline at the reference N. */
+/** A later round at the reference N: the service, the baseline, the service with the WAV sink. */
+export interface Round {
+  readonly service: ReadonlyArray<Step>
+  readonly baseline: ReadonlyArray<Step>
+  readonly wav: ReadonlyArray<Step>
+}
+
+/** What one bench run measured: each phase's steps, and the later rounds at the reference N. */
 export interface Phases {
   readonly service: ReadonlyArray<Step>
   readonly baseline: ReadonlyArray<Step>
   readonly withAsr: ReadonlyArray<Step>
-  readonly second: { readonly service: ReadonlyArray<Step>; readonly baseline: ReadonlyArray<Step> }
+  /** The service with the WAV sink, stepped. */
+  readonly wav: ReadonlyArray<Step>
+  readonly rounds: ReadonlyArray<Round>
 }
 
 /** The summary figures: the service's at its largest N with < 1 % loss; the per-session ones at the reference step. */
-export const summaryFigures = ({ service, baseline, withAsr, second }: Phases, e2eP95: number): ReadonlyArray<string> => {
+export const summaryFigures = ({ service, baseline, withAsr, wav, rounds }: Phases, e2eP95: number): ReadonlyArray<string> => {
   const best = sustained(service).at(-1)
   const ref = referenceStep(service, baseline)
   const n = ref?.service.n
-  const serviceCpu = meanCpuPerSession([service, second.service], n)
-  const baselineCpu = meanCpuPerSession([baseline, second.baseline], n)
+  const serviceCpu = meanCpuPerSession([service, ...rounds.map((r) => r.service)], n)
+  const baselineCpu = meanCpuPerSession([baseline, ...rounds.map((r) => r.baseline)], n)
   const asrCpu = meanCpuPerSession([withAsr], n)
+  const wavCpu = meanCpuPerSession([wav, ...rounds.map((r) => r.wav)], n)
+  const wavBest = sustained(wav).at(-1)
+  /** Each round's service and baseline, for the spread of single-round ratios. */
+  const pairs: ReadonlyArray<readonly [ReadonlyArray<Step>, ReadonlyArray<Step>]> = [
+    [service, baseline],
+    ...rounds.map((r): readonly [ReadonlyArray<Step>, ReadonlyArray<Step>] => [r.service, r.baseline])
+  ]
   return [
     `max_sessions=${best?.n ?? 0}`,
     `server_p50_ms=${fmt(best?.latency?.p50 ?? Number.NaN)}`,
@@ -135,7 +157,13 @@ export const summaryFigures = ({ service, baseline, withAsr, second }: Phases, e
     `baseline_cpu_per_session_pct=${fmt(baselineCpu, 3)}`,
     `rss_per_session_mb=${fmt(ref?.service.rssPerSessionMb ?? Number.NaN)}`,
     `ratio=${fmt(baselineCpu / serviceCpu)}`,
+    `round_ratios=${pairs.map(([a, b]) => fmt(meanCpuPerSession([b], n) / meanCpuPerSession([a], n))).join("/")}`,
     `asr_baseline_cpu_per_session_pct=${fmt(asrCpu, 3)}`,
-    `asr_ratio=${fmt(asrCpu / serviceCpu)}`
+    `asr_ratio=${fmt(asrCpu / serviceCpu)}`,
+    `wav_cpu_per_session_pct=${fmt(wavCpu, 3)}`,
+    `wav_ratio=${fmt(baselineCpu / wavCpu)}`,
+    `wav_max_sessions=${wavBest?.n ?? 0}`,
+    `wav_server_p99_ms=${fmt(wavBest?.latency?.p99 ?? Number.NaN)}`,
+    `wav_loss_pct=${fmt(wavBest?.lossPct ?? Number.NaN)}`
   ]
 }

@@ -96,11 +96,12 @@ export interface BenchService {
 
 /**
  * Runs `use` against `node src/main.ts` on a fresh Postgres database (dropped afterwards) and a
- * temporary data dir, sending audio to the fake ASR gateway at `asrUrl`; per-client caps and rate
+ * temporary data dir, sending audio to the fake ASR gateway at `asrUrl` (undefined: to the embedded
+ * default, WAV recordings in the data dir); per-client caps and rate
  * limits are lifted (one bench user opens every session: they are not what is measured).
  */
 export const withService = async <A>(
-  asrUrl: string,
+  asrUrl: string | undefined,
   use: (service: BenchService) => Promise<A>,
   /** Extra environment, or a function of the service's base URL (e.g. for PUBLIC_URL). */
   env: Record<string, string> | ((base: string) => Record<string, string>) = {}
@@ -122,7 +123,7 @@ export const withService = async <A>(
       DATA_DIR: dataDir,
       DATABASE_URL: url.toString(),
       REDIS_URL,
-      ASR_GATEWAY_URL: asrUrl,
+      ...(asrUrl === undefined ? {} : { ASR_GATEWAY_URL: asrUrl }),
       AUTH_PROVISIONING_KEY: PROVISIONING_KEY,
       ...MEDIA_ENV,
       SESSION_SWEEP_INTERVAL_MS: "3600000",

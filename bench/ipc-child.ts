@@ -9,6 +9,9 @@ export class IpcChild<Reply extends { readonly id: number }> {
   private nextId = 1
   private readonly waiting = new Map<number, (reply: Reply) => void>()
   private readonly child: ChildProcess
+  private readonly onExit: (id: number, code: number | null) => Reply
+  /** Set once the process has exited (its code). */
+  private exited: { readonly code: number | null } | undefined
 
   /** The child's process id (0 if it has none). */
   get pid(): number {
@@ -17,12 +20,14 @@ export class IpcChild<Reply extends { readonly id: number }> {
 
   private constructor(child: ChildProcess, decode: (raw: unknown) => Reply, onExit: (id: number, code: number | null) => Reply) {
     this.child = child
+    this.onExit = onExit
     child.on("message", (raw: unknown) => {
       const reply = decode(raw)
       this.waiting.get(reply.id)?.(reply)
       this.waiting.delete(reply.id)
     })
     child.once("exit", (code) => {
+      this.exited = { code }
       for (const [id, answer] of this.waiting) answer(onExit(id, code))
       this.waiting.clear()
     })
@@ -46,9 +51,15 @@ export class IpcChild<Reply extends { readonly id: number }> {
 
   ask(request: Record<string, unknown>): Promise<Reply> {
     const id = this.nextId++
+    const exited = this.exited
+    if (exited !== undefined || !this.child.connected) return Promise.resolve(this.onExit(id, exited?.code ?? null))
     return new Promise((resolve) => {
       this.waiting.set(id, resolve)
-      this.child.send({ ...request, id })
+      // A send that fails (the process is exiting) is answered as its exit, not thrown as an 'error' event.
+      this.child.send({ ...request, id }, (error) => {
+        if (error === null || !this.waiting.delete(id)) return
+        resolve(this.onExit(id, this.exited?.code ?? null))
+      })
     })
   }
 
