@@ -77,6 +77,8 @@ export interface WindowLatency {
   /** Chunks the service accepted in the window (RTP: decoded packets; PCM: valid chunks), and dropped. */
   readonly accepted: { readonly rtp: number; readonly pcm: number }
   readonly dropped: number
+  /** Of `dropped`, those the audio pipeline dropped (its buffer full, duplicates, late); the rest the ASR stream did. */
+  readonly droppedByPipeline: number
 }
 
 export const windowLatency = (before: LatencyBuckets, after: LatencyBuckets): WindowLatency => ({
@@ -85,5 +87,6 @@ export const windowLatency = (before: LatencyBuckets, after: LatencyBuckets): Wi
   rtpP99: quantile(before.rtp, after.rtp, 0.99),
   pcmP99: quantile(before.datachannel, after.datachannel, 0.99),
   accepted: { rtp: after.counts.rtp - before.counts.rtp, pcm: after.counts.datachannel - before.counts.datachannel },
-  dropped: after.counts.dropped - before.counts.dropped
+  dropped: after.counts.dropped - before.counts.dropped,
+  droppedByPipeline: after.counts.droppedRtp + after.counts.droppedDatachannel - before.counts.droppedRtp - before.counts.droppedDatachannel
 })

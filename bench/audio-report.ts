@@ -51,7 +51,9 @@ export const describeStep = (server: string, s: Step): string => {
         Number.isNaN(s.settleMs) ? "not settled" : `settled ${(s.settleMs / 1000).toFixed(1)} s`
       } after the warm-up)`,
       // Sent but not accepted: lost before the service (generator, network, mediasoup); dropped: by the service.
-      `service accepted rtp ${s.latency.accepted.rtp} pcm ${s.latency.accepted.pcm}, dropped ${s.latency.dropped}`
+      `service accepted rtp ${s.latency.accepted.rtp} pcm ${s.latency.accepted.pcm}, dropped ${s.latency.dropped} (pipeline ${s.latency.droppedByPipeline}, ASR stream ${
+        s.latency.dropped - s.latency.droppedByPipeline
+      })`
     ]
   return [
     `${sessions}: ${loss}`,
