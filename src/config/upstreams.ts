@@ -28,10 +28,10 @@ export const asr = Effect.all({
   /**
    * HTTP/2 connections to the gateway; each new stream goes on the one carrying the fewest. One
    * connection's flow-control window (the gateway's, 64 KB unless it says more) is refilled once
-   * per round trip through both event loops: 150 streams are 5.4 MB/s, 84 refills a second
-   * (bench/audio-ingest: README, ASR_CONNECTIONS).
+   * per round trip through both event loops: 250 streams are 8.8 MB/s, over 130 refills a second.
+   * 16: with 4, 250 streams fell behind on a full 2-core machine (bench/audio-ingest: README, ASR_CONNECTIONS).
    */
-  connections: key("ASR_CONNECTIONS", "auralink.asr.connections").int(4, between("a whole number", 1, 64))
+  connections: key("ASR_CONNECTIONS", "auralink.asr.connections").int(16, between("a whole number", 1, 64))
 })
 
 export const aiCore = Effect.all({
