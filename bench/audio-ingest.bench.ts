@@ -48,7 +48,7 @@ const WINDOW_MS = Number(process.env["BENCH_SECONDS"] ?? 5) * 1000
 const GRACE_MS = 300
 /** The service's steps start only within this time from the start (opening 100+ DTLS sessions takes a few seconds). */
 const SERVICE_BUDGET_MS = 150_000
-/** The baseline's, from its own start (with the service's, the bench stays under ~6 min at the default steps). */
+/** The baseline's, from its own start. */
 const BASELINE_BUDGET_MS = 110_000
 /** The stepped phase of the service with the WAV sink, from its own start. */
 const WAV_BUDGET_MS = 150_000
@@ -119,9 +119,9 @@ const acceptedIn = (ranges: ReadonlyArray<SentRange>, { before, after }: { reado
 }
 
 /**
- * Steps N up (until the list, the deadline or >= 1 % loss ends it) with a load generator of its
- * own, which is closed and stopped after: a phase does not inherit what the last one left in the
- * generator (its werift peers' buffers grew to an out-of-memory end when one process served both).
+ * Steps N up (until the list, the deadline or a step not carried, see `carried`, ends it) with a
+ * load generator of its own, which is closed and stopped after: a phase does not inherit what the
+ * last one left in the generator (its werift peers' buffers grew to an out-of-memory end when one process served both).
  */
 const runSteps = async <A>(target: Target<A>, deadline: number, ns: ReadonlyArray<number>): Promise<Array<Step>> => {
   const generator = await RemoteGenerator.start()
@@ -217,7 +217,7 @@ export const run = async (): Promise<BenchResult> => {
     const baseline = await withBaselineServer(bare("baseline", performance.now() + BASELINE_BUDGET_MS, STEPS))
     // The least a service that forwards to the gateway must add: bare + one grpc-js stream per producer.
     const withAsr = await withBaselineServer(bare("baseline+asr", performance.now() + ASR_BASELINE_BUDGET_MS, ASR_BASELINE_STEPS, fake.pid), fake.url)
-    // The service with the embedded default sink (WAV recordings), stepped as the first phase: the
+    // The service with the embedded default sink (WAV recordings), stepped like the first phase: the
     // setup the issue's first figures were taken with, and no gateway process on the machine.
     const wav = await withService(
       undefined,
