@@ -44,17 +44,17 @@ const TRIES_ON_408 = 3
 /** One JSON call that must answer `status`; its parsed body. */
 export const api = async (base: string, method: string, path: string, body: unknown, headers: Record<string, string>, status: number): Promise<unknown> => {
   const text = body === undefined ? undefined : JSON.stringify(body)
-  let started = performance.now()
-  let reply = await callOnce(`${base}${path}`, method, headers, text)
-  for (let tried = 1; reply.status === 408 && tried < TRIES_ON_408; tried++) {
+  for (let tried = 1;; tried++) {
+    const started = performance.now()
+    const reply = await callOnce(`${base}${path}`, method, headers, text)
+    if (reply.status !== 408 || tried === TRIES_ON_408) {
+      expectStatus(reply, status, `${method} ${path}`)
+      const value: unknown = reply.body.length > 0 ? JSON.parse(reply.body) : undefined
+      return value
+    }
     const seconds = ((performance.now() - started) / 1000).toFixed(1)
     console.error(`${method} ${path}: 408 after ${seconds} s (the headers did not reach the service within its headers timeout); repeated`)
-    started = performance.now()
-    reply = await callOnce(`${base}${path}`, method, headers, text)
   }
-  expectStatus(reply, status, `${method} ${path}`)
-  const value: unknown = reply.body.length > 0 ? JSON.parse(reply.body) : undefined
-  return value
 }
 
 export const field = (value: unknown, name: string): string => {
