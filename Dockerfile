@@ -79,4 +79,5 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
 # The service drains within SHUTDOWN_TIMEOUT_MS (30 s default): give `docker stop -t 35` / stop_grace_period: 35s.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "src/main.ts"]
+# --max-semi-space-size: see src/config/node-flags.ts.
+CMD ["node", "--max-semi-space-size=16", "src/main.ts"]

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process"
 import { type Agent, request } from "node:http"
 import { createServer } from "node:net"
+import { NODE_FLAGS } from "../src/config/node-flags.ts"
 
 /** A free TCP port on 127.0.0.1. */
 export const freePort = (): Promise<number> =>
@@ -32,9 +33,12 @@ const serviceNodeArgs = (process.env["BENCH_SERVICE_NODE_ARGS"] ?? "").split(" "
 /** `BENCH_SERVICE_STDOUT=1` shows the services' stdout (their logs) too; by default only stderr. */
 const serviceStdout = process.env["BENCH_SERVICE_STDOUT"] === undefined ? "ignore" : "inherit"
 
-/** Spawns `node <args>` with extra environment; the child is killed when the caller stops it. */
+/**
+ * Spawns `node <args>` with extra environment; the child is killed when the caller stops it. Every
+ * server a benchmark starts, the service and its baselines alike, runs with the service's V8 flags.
+ */
 export const spawnNode = (args: ReadonlyArray<string>, env: Record<string, string>): ChildProcess =>
-  spawn(process.execPath, [...serviceNodeArgs, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", serviceStdout, "inherit"] })
+  spawn(process.execPath, [...NODE_FLAGS, ...serviceNodeArgs, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", serviceStdout, "inherit"] })
 
 export const stop = (child: ChildProcess): Promise<void> =>
   new Promise((resolve) => {

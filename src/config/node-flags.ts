@@ -1,0 +1,15 @@
+/**
+ * The V8 flags the service's Node process starts with: `npm start`, the image's CMD, and every test
+ * and benchmark that spawns `src/main.ts` pass exactly these (a unit test holds package.json and the
+ * Dockerfile to them). They must be on the command line (or NODE_OPTIONS): V8 sizes its heap at
+ * start-up, and `v8.setFlagsFromString` afterwards does not change it.
+ *
+ * `--max-semi-space-size=16` (MB; the default on a 64-bit machine with a 4 GB heap limit is larger):
+ * V8 starts a full mark-compact as soon as the old generation's room to its limit is smaller than
+ * the young generation, and with the service's ~65 MB heap under steady audio load that held for a
+ * larger young generation, so every ~0.6 s a mark-compact cost ~40-50 ms of the main thread.
+ * Measured with `bench/audio-ingest` at 100 sessions (WAV sink, 2 cores): 0.59 % of a core per
+ * session by default, 0.42-0.44 % with 16 MB, 0.43-0.46 % with 32, 0.43-0.47 % with 8 (which cost
+ * the gateway path ~8 %); the gateway path was unchanged with 16 and 32.
+ */
+export const NODE_FLAGS: ReadonlyArray<string> = ["--max-semi-space-size=16"]
