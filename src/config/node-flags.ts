@@ -7,9 +7,7 @@
  * `--max-semi-space-size=16` (MB; the default on a 64-bit machine with a 4 GB heap limit is larger):
  * V8 starts a full mark-compact as soon as the old generation's room to its limit is smaller than
  * the young generation, and with the service's ~65 MB heap under steady audio load that held for a
- * larger young generation, so every ~0.6 s a mark-compact cost ~40-50 ms of the main thread.
- * Measured with `bench/audio-ingest` at 100 sessions (WAV sink, 2 cores): 0.59 % of a core per
- * session by default, 0.42-0.44 % with 16 MB, 0.43-0.46 % with 32, 0.43-0.47 % with 8 (which cost
- * the gateway path ~8 %); the gateway path was unchanged with 16 and 32.
+ * larger young generation: a mark-compact every ~0.6 s, each ~40-50 ms of the main thread. The
+ * figures (`bench/audio-ingest`, 8/16/32 MB against the default) are in the README, "Node flags".
  */
 export const NODE_FLAGS: ReadonlyArray<string> = ["--max-semi-space-size=16"]
