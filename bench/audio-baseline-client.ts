@@ -10,11 +10,18 @@ export interface BaselineServer {
   readonly count: (ranges: ReadonlyArray<SentRange>) => Promise<number>
 }
 
-/** Runs `use` against the baseline server, started with the service's media environment (and writing to the ASR gateway at `asrUrl`, if given). */
-export const withBaselineServer = async <A>(use: (server: BaselineServer) => Promise<A>, asrUrl?: string): Promise<A> => {
+/**
+ * Runs `use` against the baseline server, started with the service's media environment (`media`
+ * overriding it) and writing to the ASR gateway at `asrUrl`, if given.
+ */
+export const withBaselineServer = async <A>(
+  use: (server: BaselineServer) => Promise<A>,
+  asrUrl?: string,
+  media: Readonly<Record<string, string>> = {}
+): Promise<A> => {
   const port = await freePort()
   const base = `http://127.0.0.1:${port}`
-  const env = { ...MEDIA_ENV, PORT: String(port), ...(asrUrl === undefined ? {} : { ASR_GATEWAY_URL: asrUrl }) }
+  const env = { ...MEDIA_ENV, ...media, PORT: String(port), ...(asrUrl === undefined ? {} : { ASR_GATEWAY_URL: asrUrl }) }
   const child = spawnNode([fileURLToPath(new URL("./audio-baseline-server.ts", import.meta.url))], env)
   try {
     await untilExit(child, waitForOk(`${base}/ready`, 30_000))

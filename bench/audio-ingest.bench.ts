@@ -4,9 +4,10 @@ import { browserFigures } from "./audio-browser.ts"
 import { RemoteGenerator } from "./audio-generator-client.ts"
 import { latencyBuckets, type LatencyBuckets, quantile, windowLatency } from "./audio-latency.ts"
 import { carried, describeCpuPerSession, describeLimit, describeStep, referenceN, type Round, type Step, summaryFigures } from "./audio-report.ts"
+import { describePair, type Pair, pairRatio, SECOND_MEDIA_ENV, sideBySide } from "./audio-side-by-side.ts"
 import { type AudioPathName, pathsToAdd } from "./audio-streams.ts"
 import { RemoteFakeAsr } from "./fake-asr-client.ts"
-import { accessToken, measureWindow, processTree, type SentRange, sleep, withService } from "./ingest-rig.ts"
+import { accessToken, fmt, measureWindow, processTree, type SentRange, sleep, withService } from "./ingest-rig.ts"
 import type { BenchResult } from "./support.ts"
 
 // N concurrent audio sessions, half of them (rounded down) Opus RTP over a comedia plain transport,
@@ -31,7 +32,9 @@ import type { BenchResult } from "./support.ts"
 // Capture -> ASR receipt (e2e) comes from Chromium on the idle service first (audio-browser.ts).
 // After the service and the baseline: "baseline+asr" at N=50 and 100 (the bare server forwarding to
 // the gateway), the service with the WAV sink stepped (the embedded default, no gateway process),
-// then BENCH_AUDIO_ROUNDS more rounds of service, baseline and WAV sink at the reference N.
+// then BENCH_AUDIO_ROUNDS more rounds of service, baseline and WAV sink at the reference N. Last,
+// side by side (audio-side-by-side.ts): at BENCH_AUDIO_PAIR_N sessions each, the service with the
+// baseline, with baseline+asr, and the WAV-sink service with the baseline, each pair at the same moment.
 
 const STEPS = (process.env["BENCH_AUDIO_STEPS"] ?? "10,25,50,75,100,150,200,250,300,400,500").split(",").map(Number)
 const WARMUP_MS = 1_000
@@ -63,6 +66,13 @@ const ROUND_BUDGET_MS = 60_000
  * by +-0.1, so the per-session figures are means over every round.
  */
 const EXTRA_ROUNDS = Math.max(1, Number(process.env["BENCH_AUDIO_ROUNDS"] ?? 1))
+/**
+ * Sessions on each server in the side-by-side phase (0: none): a baseline and the service under
+ * load at the same moment, CPU over the same windows (see audio-side-by-side.ts). 50: two servers,
+ * two generators and the gateway then take about three quarters of this 2-core machine.
+ */
+const PAIR_N = Number(process.env["BENCH_AUDIO_PAIR_N"] ?? 50)
+const PAIR_WINDOWS = 6
 
 /** A server under load: where the generator sends, what it received of a window, how it is measured. */
 interface Target<A> {
@@ -242,6 +252,28 @@ export const run = async (): Promise<BenchResult> => {
       })
     }
 
+    // Side by side: each baseline with the service it is the floor of, at the same moment.
+    const token = async (base: string) => ({ authorization: `Bearer ${await accessToken(base, "bench-rtp")}` })
+    const pairWith = (name: string, asrUrl: string | undefined, baselineName: string, baselineAsr: string | undefined) =>
+      withBaselineServer(
+        (b) =>
+          withService(asrUrl, async (s) =>
+            sideBySide(
+              { name: baselineName, base: b.base, pid: b.pid, auth: {} },
+              { name, base: s.base, pid: s.pid, auth: await token(s.base) },
+              PAIR_N,
+              PAIR_WINDOWS,
+              WINDOW_MS
+            ), SECOND_MEDIA_ENV),
+        baselineAsr
+      )
+    const pairs: Array<Pair> = []
+    if (PAIR_N > 0) {
+      pairs.push(await pairWith("service", fake.url, "baseline", undefined))
+      pairs.push(await pairWith("service", fake.url, "baseline+asr", fake.url))
+      pairs.push(await pairWith("service, WAV sink", undefined, "baseline", undefined))
+    }
+
     const at10 = service.find((s) => s.n === 10)
     if (at10 !== undefined) console.log(`at N=10: ${describeStep("service", at10)}`)
     console.log(describeLimit("service", service))
@@ -253,8 +285,16 @@ export const run = async (): Promise<BenchResult> => {
       for (const line of describeCpuPerSession(round.service, round.baseline, [])) console.log(`round ${i + 2}: ${line}`)
       for (const line of describeCpuPerSession(round.wav, round.baseline, [])) console.log(`round ${i + 2}, WAV sink: ${line}`)
     })
+    for (const pair of pairs) console.log(describePair(pair))
     const e2eP95 = e2e.length === 0 ? Number.NaN : Math.max(...e2e.map((r) => r.p95))
-    return { summary: `audio-ingest ${summaryFigures({ service, baseline, withAsr, wav, rounds }, e2eP95).join(" ")}` }
+    const [pairService, pairAsr, pairWav] = pairs
+    const sideBySideFigures = pairs.length === 0 ? [] : [
+      `pair_n=${PAIR_N}`,
+      `pair_ratio=${fmt(pairService === undefined ? Number.NaN : pairRatio(pairService))}`,
+      `pair_asr_ratio=${fmt(pairAsr === undefined ? Number.NaN : pairRatio(pairAsr))}`,
+      `pair_wav_ratio=${fmt(pairWav === undefined ? Number.NaN : pairRatio(pairWav))}`
+    ]
+    return { summary: `audio-ingest ${[...summaryFigures({ service, baseline, withAsr, wav, rounds }, e2eP95), ...sideBySideFigures].join(" ")}` }
   } finally {
     fake.stop()
   }
