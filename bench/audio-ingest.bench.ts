@@ -191,13 +191,15 @@ export const run = async (): Promise<BenchResult> => {
   const began = performance.now()
   const fake = await RemoteFakeAsr.start()
   try {
+    /** The bench user's authorization on the service at `base`. */
+    const serviceAuth = async (base: string) => ({ authorization: `Bearer ${await accessToken(base, "bench-rtp")}` })
     /** The service as a target; `sink` "wav": with the embedded default sink, where no gateway counts what arrived. */
     const serviceTarget = async (name: string, base: string, pid: number, sink: "asr" | "wav" = "asr"): Promise<Target<LatencyBuckets>> => ({
       name,
       base,
       pid,
       idleRssBytes: processTree(pid).rssBytes,
-      auth: { authorization: `Bearer ${await accessToken(base, "bench-rtp")}` },
+      auth: await serviceAuth(base),
       probe: () => latencyBuckets(base),
       latency: windowLatency,
       settled: (before, after) => !(quantile(before.all, after.all, 0.99) > SETTLED_P99_MS),
@@ -253,25 +255,25 @@ export const run = async (): Promise<BenchResult> => {
     }
 
     // Side by side: each baseline with the service it is the floor of, at the same moment.
-    const token = async (base: string) => ({ authorization: `Bearer ${await accessToken(base, "bench-rtp")}` })
     const pairWith = (name: string, asrUrl: string | undefined, baselineName: string, baselineAsr: string | undefined) =>
       withBaselineServer(
         (b) =>
           withService(asrUrl, async (s) =>
             sideBySide(
               { name: baselineName, base: b.base, pid: b.pid, auth: {} },
-              { name, base: s.base, pid: s.pid, auth: await token(s.base) },
+              { name, base: s.base, pid: s.pid, auth: await serviceAuth(s.base) },
               PAIR_N,
               PAIR_WINDOWS,
               WINDOW_MS
             ), SECOND_MEDIA_ENV),
         baselineAsr
       )
-    const pairs: Array<Pair> = []
+    /** Each pair with its summary field. */
+    const pairs: Array<{ readonly field: string; readonly pair: Pair }> = []
     if (PAIR_N > 0) {
-      pairs.push(await pairWith("service", fake.url, "baseline", undefined))
-      pairs.push(await pairWith("service", fake.url, "baseline+asr", fake.url))
-      pairs.push(await pairWith("service, WAV sink", undefined, "baseline", undefined))
+      pairs.push({ field: "pair_ratio", pair: await pairWith("service", fake.url, "baseline", undefined) })
+      pairs.push({ field: "pair_asr_ratio", pair: await pairWith("service", fake.url, "baseline+asr", fake.url) })
+      pairs.push({ field: "pair_wav_ratio", pair: await pairWith("service, WAV sink", undefined, "baseline", undefined) })
     }
 
     const at10 = service.find((s) => s.n === 10)
@@ -285,15 +287,9 @@ export const run = async (): Promise<BenchResult> => {
       for (const line of describeCpuPerSession(round.service, round.baseline, [])) console.log(`round ${i + 2}: ${line}`)
       for (const line of describeCpuPerSession(round.wav, round.baseline, [])) console.log(`round ${i + 2}, WAV sink: ${line}`)
     })
-    for (const pair of pairs) console.log(describePair(pair))
+    for (const { pair } of pairs) console.log(describePair(pair))
     const e2eP95 = e2e.length === 0 ? Number.NaN : Math.max(...e2e.map((r) => r.p95))
-    const [pairService, pairAsr, pairWav] = pairs
-    const sideBySideFigures = pairs.length === 0 ? [] : [
-      `pair_n=${PAIR_N}`,
-      `pair_ratio=${fmt(pairService === undefined ? Number.NaN : pairRatio(pairService))}`,
-      `pair_asr_ratio=${fmt(pairAsr === undefined ? Number.NaN : pairRatio(pairAsr))}`,
-      `pair_wav_ratio=${fmt(pairWav === undefined ? Number.NaN : pairRatio(pairWav))}`
-    ]
+    const sideBySideFigures = pairs.length === 0 ? [] : [`pair_n=${PAIR_N}`, ...pairs.map(({ field, pair }) => `${field}=${fmt(pairRatio(pair))}`)]
     return { summary: `audio-ingest ${[...summaryFigures({ service, baseline, withAsr, wav, rounds }, e2eP95), ...sideBySideFigures].join(" ")}` }
   } finally {
     fake.stop()

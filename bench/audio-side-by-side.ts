@@ -41,23 +41,26 @@ export const sideBySide = async (first: PairServer, second: PairServer, n: numbe
     await generators[0].open(first.base, first.auth, pathsToAdd([], n))
     await generators[1].open(second.base, second.auth, pathsToAdd([], n))
     await sleep(SETTLE_MS)
-    const totals = [{ ticks: 0, mainTicks: 0 }, { ticks: 0, mainTicks: 0 }]
+    // Both servers read at each window's edges: a window's CPU is the difference of two readings.
+    const read = () => [processTree(first.pid), processTree(second.pid)] as const
+    const used = (from: ReturnType<typeof read>, to: ReturnType<typeof read>, i: 0 | 1) => ({
+      ticks: to[i].ticks - from[i].ticks,
+      mainTicks: to[i].mainTicks - from[i].mainTicks
+    })
+    const start = read()
+    let last = start
     const windowRatios: Array<number> = []
     for (let w = 0; w < windows; w++) {
-      const before = [processTree(first.pid), processTree(second.pid)]
       await sleep(windowMs)
-      const after = [processTree(first.pid), processTree(second.pid)]
-      const used = after.map((a, i) => ({ ticks: a.ticks - (before[i]?.ticks ?? 0), mainTicks: a.mainTicks - (before[i]?.mainTicks ?? 0) }))
-      used.forEach((u, i) => {
-        const total = totals[i]
-        if (total === undefined) return
-        total.ticks += u.ticks
-        total.mainTicks += u.mainTicks
-      })
-      windowRatios.push((used[0]?.ticks ?? 0) / (used[1]?.ticks ?? Number.NaN))
+      const now = read()
+      windowRatios.push(used(last, now, 0).ticks / used(last, now, 1).ticks)
+      last = now
     }
     const pct = (ticks: number) => (100 * ticks) / CLOCK_TICKS / ((windows * windowMs) / 1000)
-    const cpu = (i: number): PairCpu => ({ cpuPct: pct(totals[i]?.ticks ?? Number.NaN), mainCpuPct: pct(totals[i]?.mainTicks ?? Number.NaN) })
+    const cpu = (i: 0 | 1): PairCpu => {
+      const total = used(start, last, i)
+      return { cpuPct: pct(total.ticks), mainCpuPct: pct(total.mainTicks) }
+    }
     return { n, first: { ...first, ...cpu(0) }, second: { ...second, ...cpu(1) }, windowRatios }
   } finally {
     for (const generator of generators) {
