@@ -3,6 +3,7 @@
 import { readdirSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
+import { warmCompileCache } from "../scripts/warm-compile-cache.ts"
 import type { BenchResult } from "./support.ts"
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -15,6 +16,9 @@ if (unknown.length > 0) {
 }
 
 const isBench = (m: unknown): m is { run: () => Promise<BenchResult> } => typeof m === "object" && m !== null && "run" in m && typeof m.run === "function"
+
+// The services start as `npm start` starts them: on a filled compile cache.
+warmCompileCache()
 
 for (const name of wanted.length > 0 ? wanted : all) {
   console.log(`== ${name}`)

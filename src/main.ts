@@ -1,5 +1,4 @@
 import { Cause, Context, Effect, Exit, Layer } from "effect"
-import { setFlagsFromString } from "node:v8"
 import { AuraIdGrpcLive } from "./adapters/grpc/auraid.ts"
 import { ParticipantGrpcLive } from "./adapters/grpc/participants.ts"
 import { RoomGrpcLive } from "./adapters/grpc/rooms.ts"
@@ -48,6 +47,7 @@ import { WebRtcResources } from "./programs/whip/resources.ts"
 import { SessionDrain } from "./programs/sessions/drain.ts"
 import { SweeperLive } from "./programs/sessions/sweep.ts"
 import { armShutdownDeadline, awaitShutdownSignal } from "./programs/shutdown.ts"
+import { releaseStartUpMemory } from "./programs/start-up-memory.ts"
 
 // The one composition root: the whole layer graph, each layer provided once. Adapters (src/adapters)
 // require services and provide none; everything they need is built here, below the listeners.
@@ -136,6 +136,7 @@ export const main = Effect.gen(function*() {
     bridgeId: config.service.bridgeId
   }))
   yield* logFirstRunNotes(config)
+  yield* releaseStartUpMemory
 
   const signal = yield* awaitShutdownSignal
   yield* armShutdownDeadline(config.service.shutdownTimeoutMs)
@@ -154,13 +155,6 @@ const describe = (cause: Cause.Cause<unknown>): string => {
 }
 
 if (import.meta.main) {
-  // V8 decides per allocation site whether to allocate its objects straight in the old generation
-  // ("pretenuring"), from how many of them survived the collections seen so far. Start-up builds
-  // hundreds of long-lived contexts, headers and responses through the same effect/node sites that
-  // every request then uses, so those sites end up pretenured: each request's short-lived objects
-  // (~0.6 KB) went to the old generation, scavenges slowed ~8x and the heap grew until a full GC.
-  // Without it they die young. Set before the layers are built (no effect on observable behaviour).
-  setFlagsFromString("--no-allocation-site-pretenuring")
   void Effect.runPromiseExit(main).then((exit) => {
     if (Exit.isSuccess(exit)) {
       process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: "info", msg: "shutdown complete" })}\n`)
