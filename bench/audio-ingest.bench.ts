@@ -28,7 +28,8 @@ import type { BenchResult } from "./support.ts"
 //   as histogram_quantile does (also per path in the step line);
 // - cpu: the server process plus its mediasoup workers over the window, in % of one core (this
 //   machine has 2: 200 % is everything), also per session; rss: their summed RSS at the window's
-//   end, and its growth over the idle server per session; the generator's CPU beside it.
+//   end, its growth over the idle server per session, and in the summary its growth per added
+//   session from N/2 to N at the reference N (`*rss_slope_mb`); the generator's CPU beside it.
 // Capture -> ASR receipt (e2e) comes from Chromium on the idle service first (audio-browser.ts).
 // After the service and the baseline: "baseline+asr" at N=50 and 100 (the bare server forwarding to
 // the gateway), the service with the WAV sink stepped (the embedded default, no gateway process),
@@ -49,6 +50,8 @@ const SETTLE_PROBE_MS = 500
 const SETTLE_MAX_MS = 15_000
 const WINDOW_MS = Number(process.env["BENCH_SECONDS"] ?? 5) * 1000
 const GRACE_MS = 300
+/** How long after /ready the service's idle RSS is read. */
+const IDLE_SETTLE_MS = 2_000
 /** The service's steps start only within this time from the start (opening 100+ DTLS sessions takes a few seconds). */
 const SERVICE_BUDGET_MS = 150_000
 /** The baseline's, from its own start. */
@@ -198,8 +201,9 @@ export const run = async (): Promise<BenchResult> => {
       name,
       base,
       pid,
-      idleRssBytes: processTree(pid).rssBytes,
       auth: await serviceAuth(base),
+      // Not at the first /ready: start-up's last allocations (the layers' fibers, first connections) settle first.
+      idleRssBytes: await sleep(IDLE_SETTLE_MS).then(() => processTree(pid).rssBytes),
       probe: () => latencyBuckets(base),
       latency: windowLatency,
       settled: (before, after) => !(quantile(before.all, after.all, 0.99) > SETTLED_P99_MS),

@@ -107,6 +107,17 @@ const referenceStep = (service: ReadonlyArray<Step>, baseline: ReadonlyArray<Ste
 /** The N the per-session figures are read at (see `referenceStep`), if any. */
 export const referenceN = (service: ReadonlyArray<Step>, baseline: ReadonlyArray<Step>): number | undefined => referenceStep(service, baseline)?.service.n
 
+/**
+ * RSS per added session between the step at half of `n` and the step at `n` of one stepped phase
+ * (MB): what each further session costs, without what any load costs once (JIT code, heap growth,
+ * the workers' buffers), which the growth over idle divides among the sessions.
+ */
+const rssSlope = (steps: ReadonlyArray<Step>, n: number | undefined): number => {
+  const to = sustained(steps).find((s) => s.n === n)
+  const from = steps.find((s) => n !== undefined && s.n === n / 2)
+  return to === undefined || from === undefined ? Number.NaN : (to.rssMb - from.rssMb) / (to.n - from.n)
+}
+
 /** Mean CPU per session of the rounds' steps at `n` that carried it with < 1 % loss. */
 const meanCpuPerSession = (rounds: ReadonlyArray<ReadonlyArray<Step>>, n: number | undefined): number => {
   const values = rounds.flatMap((steps) => sustained(steps).filter((s) => s.n === n).map(cpuPerSession))
@@ -158,6 +169,9 @@ export const summaryFigures = ({ service, baseline, withAsr, wav, rounds }: Phas
     `cpu_per_session_pct=${fmt(serviceCpu, 3)}`,
     `baseline_cpu_per_session_pct=${fmt(baselineCpu, 3)}`,
     `rss_per_session_mb=${fmt(ref?.service.rssPerSessionMb ?? Number.NaN)}`,
+    `rss_slope_mb=${fmt(rssSlope(service, n))}`,
+    `wav_rss_slope_mb=${fmt(rssSlope(wav, n))}`,
+    `baseline_rss_slope_mb=${fmt(rssSlope(baseline, n))}`,
     `ratio=${fmt(baselineCpu / serviceCpu)}`,
     `round_ratios=${pairs.map(([a, b]) => fmt(meanCpuPerSession([b], n) / meanCpuPerSession([a], n))).join("/")}`,
     `asr_baseline_cpu_per_session_pct=${fmt(asrCpu, 3)}`,

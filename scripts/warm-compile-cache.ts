@@ -2,8 +2,8 @@
  * Fills Node's compile cache for the service's modules (`COMPILE_CACHE_DIR`, see
  * `src/config/node-flags.ts`): a child with the service's flags and environment imports
  * `src/main.ts` (which starts nothing when imported) and writes the cache as it exits. Entries
- * already there and current are only read (~1 s). Run by `npm start` (prestart), the image build
- * and the benches, so the service itself never starts on a cold cache.
+ * already there and current are only read (~1 s). Run by the image build and the benches, so the
+ * service they start never starts on a cold cache (`npm start` fills it as the service exits).
  */
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"

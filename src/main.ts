@@ -47,7 +47,6 @@ import { WebRtcResources } from "./programs/whip/resources.ts"
 import { SessionDrain } from "./programs/sessions/drain.ts"
 import { SweeperLive } from "./programs/sessions/sweep.ts"
 import { armShutdownDeadline, awaitShutdownSignal } from "./programs/shutdown.ts"
-import { releaseStartUpMemory } from "./programs/start-up-memory.ts"
 
 // The one composition root: the whole layer graph, each layer provided once. Adapters (src/adapters)
 // require services and provide none; everything they need is built here, below the listeners.
@@ -136,7 +135,6 @@ export const main = Effect.gen(function*() {
     bridgeId: config.service.bridgeId
   }))
   yield* logFirstRunNotes(config)
-  yield* releaseStartUpMemory
 
   const signal = yield* awaitShutdownSignal
   yield* armShutdownDeadline(config.service.shutdownTimeoutMs)

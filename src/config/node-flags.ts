@@ -22,11 +22,12 @@ export const NODE_FLAGS: ReadonlyArray<string> = ["--max-semi-space-size=16", "-
 
 /**
  * Node's compile cache (relative to the package root, where npm runs scripts): each module's
- * type-stripped source and V8 code cache, keyed by content, Node version, V8 flags and user. With
- * it the service neither loads Node's TypeScript stripper (amaro, ~15 MB of RSS for the process's
- * life) nor compiles from source: start-up ~0.5 s shorter. `scripts/warm-compile-cache.ts` fills
- * it before the service starts (prestart, the image build); entries are written atomically, so
- * processes sharing it are safe, and a cache that cannot be read or written is skipped silently.
+ * type-stripped source and V8 code cache, keyed by content, Node version, V8 flags and user. On a
+ * filled cache the service neither loads Node's TypeScript stripper (amaro) nor compiles from
+ * source: `/health` answers after 1.4-2.3 s instead of 2.2-3.2 s, idle RSS ~7 MiB lower. Node
+ * writes it as a process exits (so `npm start` fills it on its first run); the image fills it at
+ * build time (`scripts/warm-compile-cache.ts`). Entries are written atomically, so processes
+ * sharing it are safe, and a cache that cannot be read or written is skipped silently.
  */
 export const COMPILE_CACHE_DIR = "node_modules/.cache/node-compile-cache"
 
