@@ -50,8 +50,6 @@ const SETTLE_PROBE_MS = 500
 const SETTLE_MAX_MS = 15_000
 const WINDOW_MS = Number(process.env["BENCH_SECONDS"] ?? 5) * 1000
 const GRACE_MS = 300
-/** How long after /ready the service's idle RSS is read. */
-const IDLE_SETTLE_MS = 2_000
 /** The service's steps start only within this time from the start (opening 100+ DTLS sessions takes a few seconds). */
 const SERVICE_BUDGET_MS = 150_000
 /** The baseline's, from its own start. */
@@ -201,9 +199,8 @@ export const run = async (): Promise<BenchResult> => {
       name,
       base,
       pid,
+      idleRssBytes: processTree(pid).rssBytes,
       auth: await serviceAuth(base),
-      // Not at the first /ready: start-up's last allocations (the layers' fibers, first connections) settle first.
-      idleRssBytes: await sleep(IDLE_SETTLE_MS).then(() => processTree(pid).rssBytes),
       probe: () => latencyBuckets(base),
       latency: windowLatency,
       settled: (before, after) => !(quantile(before.all, after.all, 0.99) > SETTLED_P99_MS),

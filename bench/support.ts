@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process"
 import { type Agent, request } from "node:http"
 import { createServer } from "node:net"
-import { NODE_ENV_VARS, NODE_FLAGS } from "../src/config/node-flags.ts"
+import { asServiceNode } from "../src/config/node-flags.ts"
 
 /** A free TCP port on 127.0.0.1. */
 export const freePort = (): Promise<number> =>
@@ -38,11 +38,10 @@ const serviceStdout = process.env["BENCH_SERVICE_STDOUT"] === undefined ? "ignor
  * server a benchmark starts, the service and its baselines alike, runs with the service's V8 flags
  * and compile cache.
  */
-export const spawnNode = (args: ReadonlyArray<string>, env: Record<string, string>): ChildProcess =>
-  spawn(process.execPath, [...NODE_FLAGS, ...serviceNodeArgs, ...args], {
-    env: { ...process.env, ...NODE_ENV_VARS, ...env },
-    stdio: ["ignore", serviceStdout, "inherit"]
-  })
+export const spawnNode = (args: ReadonlyArray<string>, env: Record<string, string>): ChildProcess => {
+  const node = asServiceNode([...serviceNodeArgs, ...args], env)
+  return spawn(process.execPath, node.args, { env: node.env, stdio: ["ignore", serviceStdout, "inherit"] })
+}
 
 export const stop = (child: ChildProcess): Promise<void> =>
   new Promise((resolve) => {

@@ -7,17 +7,14 @@
  */
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { NODE_ENV_VARS, NODE_FLAGS } from "../src/config/node-flags.ts"
+import { asServiceNode } from "../src/config/node-flags.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 
 /** Runs the child in the package root (the cache path is relative to it); throws if it failed. */
 export const warmCompileCache = (): void => {
-  const child = spawnSync(process.execPath, [...NODE_FLAGS, "--input-type=module", "-e", "await import('./src/main.ts')"], {
-    cwd: root,
-    env: { ...process.env, ...NODE_ENV_VARS },
-    stdio: "inherit"
-  })
+  const node = asServiceNode(["--input-type=module", "-e", "await import('./src/main.ts')"])
+  const child = spawnSync(process.execPath, node.args, { cwd: root, env: node.env, stdio: "inherit" })
   if (child.status !== 0) throw new Error(`warming the compile cache failed (exit ${child.status ?? child.signal})`)
 }
 

@@ -33,3 +33,9 @@ export const COMPILE_CACHE_DIR = "node_modules/.cache/node-compile-cache"
 
 /** The environment the service's process starts with (beside the caller's own). */
 export const NODE_ENV_VARS: Readonly<Record<string, string>> = { NODE_COMPILE_CACHE: COMPILE_CACHE_DIR }
+
+/** `node` arguments and environment for a process started as the service is: NODE_FLAGS before `args`, NODE_ENV_VARS over the caller's environment, `env` over both. */
+export const asServiceNode = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}) => ({
+  args: [...NODE_FLAGS, ...args],
+  env: { ...process.env, ...NODE_ENV_VARS, ...env }
+})

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { freePort, waitForOk } from "../../bench/support.ts"
-import { NODE_ENV_VARS, NODE_FLAGS } from "../../src/config/node-flags.ts"
+import { asServiceNode } from "../../src/config/node-flags.ts"
 
 export { freePort, waitForOk }
 
@@ -14,10 +14,8 @@ export interface ServiceProcess {
 /** Spawns the real service (`node <NODE_FLAGS> src/main.ts` with NODE_ENV_VARS, what `npm start` runs) with extra environment. */
 export const startService = async (env: Record<string, string>): Promise<ServiceProcess> => {
   const port = env["PORT"] ?? String(await freePort())
-  const child = spawn(process.execPath, [...NODE_FLAGS, "src/main.ts"], {
-    env: { ...process.env, ...NODE_ENV_VARS, GRPC_PORT: "0", HOST: "127.0.0.1", RTC_PORT: "0", ...env, PORT: port },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
+  const node = asServiceNode(["src/main.ts"], { GRPC_PORT: "0", HOST: "127.0.0.1", RTC_PORT: "0", ...env, PORT: port })
+  const child = spawn(process.execPath, node.args, { env: node.env, stdio: ["ignore", "pipe", "pipe"] })
   let output = ""
   child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
   child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
