@@ -4,10 +4,11 @@ import { Schema } from "effect"
 const Range = Schema.Struct({ sessionId: Schema.String, path: Schema.String, from: Schema.Number, to: Schema.Number })
 
 export const GeneratorRequest = Schema.Union([
-  /** Opens sessions on these paths against `base` (with `auth` headers); they stream until `close`. */
+  /** Opens sessions on these paths against `base` (with `auth` headers), `concurrency` at a time; they stream until `close`. */
   Schema.Struct({
     type: Schema.Literal("open"),
     id: Schema.Number,
+    concurrency: Schema.Number,
     base: Schema.String,
     auth: Schema.Record(Schema.String, Schema.String),
     paths: Schema.Array(Schema.Literals(["rtp", "pcm"]))

@@ -16,10 +16,10 @@ const streams: Array<Stream> = []
 const sender = startSender(streams)
 const load = localLoad(streams, sender.lateMs)
 
-/** Opens the sessions 8 at a time (as a few clients signaling at once would); each streams once it is open. */
-const open = async (base: string, auth: Record<string, string>, paths: ReadonlyArray<AudioPathName>): Promise<void> => {
+/** Opens the sessions `concurrency` at a time (as a few clients signaling at once would); each streams once it is open. */
+const open = async (base: string, auth: Record<string, string>, paths: ReadonlyArray<AudioPathName>, concurrency: number): Promise<void> => {
   const pending = [...paths]
-  await Promise.all(Array.from({ length: 8 }, async () => {
+  await Promise.all(Array.from({ length: concurrency }, async () => {
     for (let path = pending.shift(); path !== undefined; path = pending.shift()) streams.push(await openStream(path, base, auth, media))
   }))
 }
@@ -27,7 +27,7 @@ const open = async (base: string, auth: Record<string, string>, paths: ReadonlyA
 const handle = async (request: GeneratorRequest): Promise<GeneratorReply> => {
   switch (request.type) {
     case "open":
-      await open(request.base, request.auth, request.paths)
+      await open(request.base, request.auth, request.paths, request.concurrency)
       return { id: request.id }
     case "start":
       await load.start()

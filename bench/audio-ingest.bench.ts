@@ -238,7 +238,7 @@ export const run = async (): Promise<BenchResult> => {
     )
     // More rounds at the reference N, minutes after the first: on a shared machine the load drifts
     // between phases, so the per-session figures are means over all rounds (the WAV sink's too).
-    const refN = referenceN(service, baseline)
+    const refN = referenceN(wav, baseline)
     const rounds: Array<Round> = []
     for (let r = 2; refN !== undefined && r <= EXTRA_ROUNDS + 1; r++) {
       const round = (name: string) => `${name} (round ${r})`
@@ -272,9 +272,9 @@ export const run = async (): Promise<BenchResult> => {
     /** Each pair with its summary field. */
     const pairs: Array<{ readonly field: string; readonly pair: Pair }> = []
     if (PAIR_N > 0) {
-      pairs.push({ field: "pair_ratio", pair: await pairWith("service", fake.url, "baseline", undefined) })
+      pairs.push({ field: "pair_ratio", pair: await pairWith("service, WAV sink", undefined, "baseline", undefined) })
+      pairs.push({ field: "pair_gateway_ratio", pair: await pairWith("service", fake.url, "baseline", undefined) })
       pairs.push({ field: "pair_asr_ratio", pair: await pairWith("service", fake.url, "baseline+asr", fake.url) })
-      pairs.push({ field: "pair_wav_ratio", pair: await pairWith("service, WAV sink", undefined, "baseline", undefined) })
     }
 
     const at10 = service.find((s) => s.n === 10)

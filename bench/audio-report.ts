@@ -95,17 +95,11 @@ export const describeCpuPerSession = (
   })
 }
 
-/** N=100 when both carried it with < 1 % loss, else the largest N both did. */
-const referenceStep = (service: ReadonlyArray<Step>, baseline: ReadonlyArray<Step>) => {
-  const both = sustained(service).flatMap((a) => {
-    const b = sustained(baseline).find((s) => s.n === a.n)
-    return b === undefined ? [] : [{ service: a, baseline: b }]
-  })
-  return both.find((p) => p.service.n === REFERENCE_N) ?? both.at(-1)
+/** The N the per-session figures are read at: N=100 when both carried it with < 1 % loss, else the largest N both did. */
+export const referenceN = (service: ReadonlyArray<Step>, baseline: ReadonlyArray<Step>): number | undefined => {
+  const both = sustained(service).filter((a) => sustained(baseline).some((b) => b.n === a.n)).map((s) => s.n)
+  return both.includes(REFERENCE_N) ? REFERENCE_N : both.at(-1)
 }
-
-/** The N the per-session figures are read at (see `referenceStep`), if any. */
-export const referenceN = (service: ReadonlyArray<Step>, baseline: ReadonlyArray<Step>): number | undefined => referenceStep(service, baseline)?.service.n
 
 /**
  * RSS per added session between the step at half of `n` and the step at `n` of one stepped phase
@@ -141,45 +135,56 @@ export interface Phases {
   readonly rounds: ReadonlyArray<Round>
 }
 
-/** The summary figures: the service's at its largest N with < 1 % loss; the per-session ones at the reference step. */
+/** One service phase's figures, each name with `prefix`: at its largest N with < 1 % loss, and per session at `n` over its rounds against `baselineCpu`. */
+const serviceFigures = (
+  prefix: string,
+  steps: ReadonlyArray<Step>,
+  rounds: ReadonlyArray<ReadonlyArray<Step>>,
+  baselines: ReadonlyArray<ReadonlyArray<Step>>,
+  n: number | undefined
+) => {
+  const best = sustained(steps).at(-1)
+  const cpu = meanCpuPerSession([steps, ...rounds], n)
+  const ratios = [steps, ...rounds].map((round, i) => fmt(meanCpuPerSession([baselines[i] ?? []], n) / meanCpuPerSession([round], n)))
+  return {
+    cpu,
+    figures: [
+      `${prefix}max_sessions=${best?.n ?? 0}`,
+      `${prefix}server_p50_ms=${fmt(best?.latency?.p50 ?? Number.NaN)}`,
+      `${prefix}server_p99_ms=${fmt(best?.latency?.p99 ?? Number.NaN)}`,
+      `${prefix}cpu_pct=${fmt(best?.cpuPct ?? Number.NaN, 0)}`,
+      `${prefix}rss_mb=${fmt(best?.rssMb ?? Number.NaN, 0)}`,
+      `${prefix}loss_pct=${fmt(best?.lossPct ?? Number.NaN)}`,
+      `${prefix}cpu_per_session_pct=${fmt(cpu, 3)}`,
+      `${prefix}rss_per_session_mb=${fmt(sustained(steps).find((s) => s.n === n)?.rssPerSessionMb ?? Number.NaN)}`,
+      `${prefix}rss_slope_mb=${fmt(rssSlope(steps, n))}`,
+      `${prefix}ratio=${fmt(meanCpuPerSession(baselines, n) / cpu)}`,
+      `${prefix}round_ratios=${ratios.join("/")}`
+    ]
+  }
+}
+
+/**
+ * The summary figures. Unprefixed: the service with the WAV sink (the embedded default, and the
+ * setup of the issue's first figures) against the baseline; `gateway_`: the service forwarding to
+ * the fake ASR gateway, against the baseline (`gateway_ratio`) and against baseline+asr (`asr_ratio`).
+ * Per-session figures at the reference step, means over the rounds.
+ */
 export const summaryFigures = ({ service, baseline, withAsr, wav, rounds }: Phases, e2eP95: number): ReadonlyArray<string> => {
-  const best = sustained(service).at(-1)
-  const ref = referenceStep(service, baseline)
-  const n = ref?.service.n
-  const serviceCpu = meanCpuPerSession([service, ...rounds.map((r) => r.service)], n)
-  const baselineCpu = meanCpuPerSession([baseline, ...rounds.map((r) => r.baseline)], n)
+  const n = referenceN(wav, baseline)
+  const baselines = [baseline, ...rounds.map((r) => r.baseline)]
+  const sink = serviceFigures("", wav, rounds.map((r) => r.wav), baselines, n)
+  const gateway = serviceFigures("gateway_", service, rounds.map((r) => r.service), baselines, n)
   const asrCpu = meanCpuPerSession([withAsr], n)
-  const wavCpu = meanCpuPerSession([wav, ...rounds.map((r) => r.wav)], n)
-  const wavBest = sustained(wav).at(-1)
-  /** Each round's service and baseline, for the spread of single-round ratios. */
-  const pairs: ReadonlyArray<readonly [ReadonlyArray<Step>, ReadonlyArray<Step>]> = [
-    [service, baseline],
-    ...rounds.map((r): readonly [ReadonlyArray<Step>, ReadonlyArray<Step>] => [r.service, r.baseline])
-  ]
   return [
-    `max_sessions=${best?.n ?? 0}`,
-    `server_p50_ms=${fmt(best?.latency?.p50 ?? Number.NaN)}`,
-    `server_p99_ms=${fmt(best?.latency?.p99 ?? Number.NaN)}`,
-    `e2e_p95_ms=${fmt(e2eP95, 1)}`,
-    `cpu_pct=${fmt(best?.cpuPct ?? Number.NaN, 0)}`,
-    `rss_mb=${fmt(best?.rssMb ?? Number.NaN, 0)}`,
-    `loss_pct=${fmt(best?.lossPct ?? Number.NaN)}`,
+    ...sink.figures,
     `baseline_max_sessions=${sustained(baseline).at(-1)?.n ?? 0}`,
-    `ref_sessions=${ref?.service.n ?? "na"}`,
-    `cpu_per_session_pct=${fmt(serviceCpu, 3)}`,
-    `baseline_cpu_per_session_pct=${fmt(baselineCpu, 3)}`,
-    `rss_per_session_mb=${fmt(ref?.service.rssPerSessionMb ?? Number.NaN)}`,
-    `rss_slope_mb=${fmt(rssSlope(service, n))}`,
-    `wav_rss_slope_mb=${fmt(rssSlope(wav, n))}`,
+    `ref_sessions=${n ?? "na"}`,
+    `baseline_cpu_per_session_pct=${fmt(meanCpuPerSession(baselines, n), 3)}`,
     `baseline_rss_slope_mb=${fmt(rssSlope(baseline, n))}`,
-    `ratio=${fmt(baselineCpu / serviceCpu)}`,
-    `round_ratios=${pairs.map(([a, b]) => fmt(meanCpuPerSession([b], n) / meanCpuPerSession([a], n))).join("/")}`,
+    ...gateway.figures,
+    `gateway_e2e_p95_ms=${fmt(e2eP95, 1)}`,
     `asr_baseline_cpu_per_session_pct=${fmt(asrCpu, 3)}`,
-    `asr_ratio=${fmt(asrCpu / serviceCpu)}`,
-    `wav_cpu_per_session_pct=${fmt(wavCpu, 3)}`,
-    `wav_ratio=${fmt(baselineCpu / wavCpu)}`,
-    `wav_max_sessions=${wavBest?.n ?? 0}`,
-    `wav_server_p99_ms=${fmt(wavBest?.latency?.p99 ?? Number.NaN)}`,
-    `wav_loss_pct=${fmt(wavBest?.lossPct ?? Number.NaN)}`
+    `asr_ratio=${fmt(asrCpu / gateway.cpu)}`
   ]
 }

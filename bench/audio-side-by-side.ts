@@ -36,7 +36,8 @@ const SETTLE_MS = 5_000
 
 /** Opens `n` sessions on each server (half PCM, half RTP, as the steps), then reads both servers' CPU over `windows` windows of `windowMs`. */
 export const sideBySide = async (first: PairServer, second: PairServer, n: number, windows: number, windowMs: number): Promise<Pair> => {
-  const generators = [await RemoteGenerator.start(), await RemoteGenerator.start()] as const
+  // One process each: at PAIR_N sessions one is far from saturated, and the pair adds no more processes than it needs.
+  const generators = [await RemoteGenerator.start(1), await RemoteGenerator.start(1)] as const
   try {
     await generators[0].open(first.base, first.auth, pathsToAdd([], n))
     await generators[1].open(second.base, second.auth, pathsToAdd([], n))

@@ -11,6 +11,7 @@ import { captureOpusRtp } from "../test/support/ffmpeg-rtp.ts"
 import { toneSequence } from "../test/support/tones.ts"
 import { encodeChunk } from "../src/programs/audio/pcm.ts"
 import { openPcmChannel } from "./datachannel-client.ts"
+import { importRecordKeys } from "./dtls-record-keys.ts"
 import { api, field, FRAME_MS, packetAt, type Stream } from "./ingest-rig.ts"
 
 export type AudioPathName = "rtp" | "pcm"
@@ -57,7 +58,8 @@ const openRtpStream = async (base: string, auth: Record<string, string>, media: 
 /** A session with the PCM data channel open (werift): chunk `index` carries sequence `index`. */
 const openPcmStream = async (base: string, auth: Record<string, string>, media: Media): Promise<Stream> => {
   const sessionId = field(await api(base, "POST", "/api/session", {}, auth, 201), "id")
-  const { channel, close } = await openPcmChannel((method, path, body, status) => api(base, method, path, body, auth, status), sessionId)
+  const { channel, close, pc } = await openPcmChannel((method, path, body, status) => api(base, method, path, body, auth, status), sessionId)
+  importRecordKeys(pc)
   const samples = (PCM_CHUNK_MS * 16_000) / 1000
   return {
     path: "pcm",

@@ -12,7 +12,7 @@ import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import type { RTCRtpSender } from "werift"
 import type { RemoteFakeAsr } from "./fake-asr-client.ts"
-import { expectStatus, freePort, httpClient, percentile, spawnNode, stop, waitForOk } from "./support.ts"
+import { expectStatus, freePort, httpClient, percentile, type Reply, spawnNode, stop, waitForOk } from "./support.ts"
 
 export const ADMIN_URL = process.env["BENCH_POSTGRES_ADMIN_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
 const REDIS_URL = process.env["BENCH_REDIS_URL"] ?? "redis://127.0.0.1:6379"
@@ -34,12 +34,28 @@ export const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.to
 const callOnce = httpClient(false)
 
 /**
- * Tries of a call the service answers 408: its headers did not arrive within the service's
- * `HTTP_HEADERS_TIMEOUT_MS` of the connection, so no handler ran and RFC 9110 lets the client repeat
- * it. Seen only while a saturated load generator was opening 200-400 sessions (the service's own
- * packet latency stayed under 1 ms p99 then, so the late side is taken to be the generator).
+ * Tries of a call the service answers 408 or 503, as a client repeats them:
+ * - 408: its headers did not arrive within the service's `HTTP_HEADERS_TIMEOUT_MS` of the
+ *   connection, so no handler ran and RFC 9110 lets the client repeat it (seen only while a
+ *   saturated load generator was opening 200-400 sessions);
+ * - 503 with `retryAfterSeconds`: a media worker did not answer within `MEDIASOUP_WORKER_TIMEOUT_MS`
+ *   and the service asks to retry after that long (seen opening 50 sessions at once next to 200
+ *   streaming to the gateway).
  */
-const TRIES_ON_408 = 3
+const TRIES = 3
+
+/** How long to wait before repeating a call answered `reply` (ms); undefined: not to repeat it. */
+const repeatAfterMs = (reply: Reply): number | undefined => {
+  if (reply.status === 408) return 0
+  if (reply.status !== 503) return undefined
+  try {
+    const body: unknown = JSON.parse(reply.body)
+    const seconds: unknown = typeof body === "object" && body !== null ? Reflect.get(body, "retryAfterSeconds") : undefined
+    return typeof seconds === "number" ? seconds * 1000 : undefined
+  } catch {
+    return undefined
+  }
+}
 
 /** One JSON call that must answer `status`; its parsed body. */
 export const api = async (base: string, method: string, path: string, body: unknown, headers: Record<string, string>, status: number): Promise<unknown> => {
@@ -47,13 +63,15 @@ export const api = async (base: string, method: string, path: string, body: unkn
   for (let tried = 1;; tried++) {
     const started = performance.now()
     const reply = await callOnce(`${base}${path}`, method, headers, text)
-    if (reply.status !== 408 || tried === TRIES_ON_408) {
+    const waitMs = repeatAfterMs(reply)
+    if (waitMs === undefined || tried === TRIES) {
       expectStatus(reply, status, `${method} ${path}`)
       const value: unknown = reply.body.length > 0 ? JSON.parse(reply.body) : undefined
       return value
     }
     const seconds = ((performance.now() - started) / 1000).toFixed(1)
-    console.error(`${method} ${path}: 408 after ${seconds} s (the headers did not reach the service within its headers timeout); repeated`)
+    console.error(`${method} ${path}: ${reply.status} after ${seconds} s (${reply.body.slice(0, 120)}); repeated after ${waitMs} ms`)
+    await sleep(waitMs)
   }
 }
 

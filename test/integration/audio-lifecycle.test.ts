@@ -5,6 +5,7 @@ import { spawn } from "node:child_process"
 import { readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { openPcmChannel, type PcmChannel } from "../../bench/datachannel-client.ts"
+import { importRecordKeys } from "../../bench/dtls-record-keys.ts"
 import { AppConfig } from "../../src/layers/Config.ts"
 import { Health } from "../../src/layers/Health.ts"
 import { MediaServer } from "../../src/layers/MediaServer.ts"
@@ -128,6 +129,20 @@ describe("audio pipeline lifecycle", () => {
           assert.isTrue(check.ok, `${name}: ${check.reason}`)
         }
         assert.strictEqual(Number((yield* asrStatus)["streams"]), 2)
+      }))
+
+    it.effect("a bench generator's peer, its DTLS record keys imported once, still seals and opens every record: 3 passes of chunks arrive in order", () =>
+      Effect.gen(function*() {
+        const bob = yield* signIn(user("bob"))
+        const id = yield* startSession(bob.headers)
+        const pcm = yield* pcmChannel(id, bob.headers)
+        importRecordKeys(pcm.pc)
+        // Reliable SCTP: the service's SACKs must open (decrypt) for the peer to go on sending past its window.
+        yield* sendPcm(pcm, 2, 3)
+        const expected = pcmChunks.length * 3
+        yield* eventually(Effect.sync(() => [...fakeAsr.byProducer(id).values()][0]?.length === expected), `${expected} chunks at the gateway`)
+        const [chunks = []] = fakeAsr.byProducer(id).values()
+        assert.deepStrictEqual(chunks.map((c) => c.sequence), Array.from({ length: expected }, (_, n) => n))
       }))
   })
 
