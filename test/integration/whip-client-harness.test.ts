@@ -74,6 +74,9 @@ describe("whip-client harness", () => {
     expect(post.body).toMatch(/^a=end-of-candidates\r$/m)
     // whip-client asks webrtcbin for bundle-policy max-bundle only when it sends audio and video.
     expect(post.body).not.toContain("a=group:BUNDLE")
+    // Stopped only once its ICE checks run: a SIGINT while webrtcbin was still starting them once
+    // left the client hung in its teardown (killed after 5 s, CI on a loaded machine).
+    await expect.poll(() => recorder.udpDatagrams(), { timeout: 5_000 }).toBeGreaterThan(0)
     const exit = await client.stop()
     expect(exit, client.output()).toEqual({ code: 0, signal: null })
   })
