@@ -14,7 +14,7 @@ const OPENING_AT_ONCE = 8
  * process's thread saturated at 200-250 sessions (ticks seconds late, sessions it opened timing
  * out), well before the machine did; two share its sessions and still report their CPU as one.
  */
-export const GENERATOR_PROCESSES = Math.max(1, Number(process.env["BENCH_AUDIO_GENERATORS"] ?? 2))
+const GENERATOR_PROCESSES = Math.max(1, Number(process.env["BENCH_AUDIO_GENERATORS"] ?? 2))
 
 /** Forks one generator process and waits until it has captured its Opus packets. */
 const forkProcess = async (): Promise<{ readonly child: IpcChild<GeneratorReply>; readonly captured: number }> => {
@@ -47,13 +47,13 @@ export class RemoteGenerator implements Load {
   /** Forks `processes` generator processes and waits until each has captured its Opus packets. */
   static async start(processes = GENERATOR_PROCESSES): Promise<RemoteGenerator> {
     const forked = await Promise.allSettled(Array.from({ length: processes }, forkProcess))
-    const children = forked.flatMap((f) => (f.status === "fulfilled" ? [f.value.child] : []))
+    const started = forked.flatMap((f) => (f.status === "fulfilled" ? [f.value] : []))
     const failed = forked.find((f) => f.status === "rejected")
     if (failed !== undefined) {
-      for (const child of children) child.stop()
+      for (const { child } of started) child.stop()
       throw failed.reason
     }
-    return new RemoteGenerator(children, Math.min(...forked.map((f) => (f.status === "fulfilled" ? f.value.captured : 0))))
+    return new RemoteGenerator(started.map((s) => s.child), Math.min(...started.map((s) => s.captured)))
   }
 
   /** Asks every process the same, at once. */

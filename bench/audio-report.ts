@@ -135,7 +135,7 @@ export interface Phases {
   readonly rounds: ReadonlyArray<Round>
 }
 
-/** One service phase's figures, each name with `prefix`: at its largest N with < 1 % loss, and per session at `n` over its rounds against `baselineCpu`. */
+/** One service phase's figures, each name with `prefix`: at its largest N with < 1 % loss, and per session at `n` over it and its rounds against the baselines (one per round, in order). */
 const serviceFigures = (
   prefix: string,
   steps: ReadonlyArray<Step>,

@@ -14,15 +14,21 @@ type Aead = NonNullable<NonNullable<RTCPeerConnection["sctpTransport"]>["dtlsTra
 /** `key` imported once, or undefined before the handshake derived it. */
 const imported = (key: Buffer | undefined): KeyObject | undefined => (key === undefined ? undefined : createSecretKey(key))
 
-/** Replaces the record sealing of `pc`'s DTLS connection (connected: its keys derived) with one that imports its keys once. */
+/**
+ * Replaces the record sealing of `pc`'s DTLS connection (connected: its keys derived) with one that
+ * imports its keys once; throws when there is none yet, rather than leave the peer as it was unseen.
+ */
 export const importRecordKeys = (pc: RTCPeerConnection): void => {
   const aead: Aead | undefined = pc.sctpTransport?.dtlsTransport.dtls?.cipher.cipher
   const algorithm = aead?.blockAlgorithm
-  if (aead === undefined || algorithm === undefined) return
-  const clientKey = imported(aead.clientWriteKey)
-  const serverKey = imported(aead.serverWriteKey)
-  const { clientNonce, serverNonce } = aead
-  if (clientKey === undefined || serverKey === undefined || clientNonce === undefined || serverNonce === undefined) return
+  const clientKey = imported(aead?.clientWriteKey)
+  const serverKey = imported(aead?.serverWriteKey)
+  const clientNonce = aead?.clientNonce
+  const serverNonce = aead?.serverNonce
+  if (
+    aead === undefined || algorithm === undefined || clientKey === undefined || serverKey === undefined || clientNonce === undefined ||
+    serverNonce === undefined
+  ) throw new Error("the peer has no DTLS record keys yet (not connected)")
   const CLIENT = 1 // werift's SessionType.CLIENT
   aead.encrypt = (type, data, header) => {
     const iv = type === CLIENT ? clientNonce : serverNonce
